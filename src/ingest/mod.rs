@@ -1,0 +1,3 @@
+//! Ingest: adapter definitions, decoders, field mapping, validation and quarantine.
+
+pub mod decode;

@@ -1,0 +1,12 @@
+//! xianjie (衔接) — a secure data-sharing gateway for administrative-enforcement records.
+//!
+//! Module map (one concern each):
+//! - [`model`]: the canonical case record and its parsed identifiers (USCC, resident ID, money, quarter).
+//! - [`ingest`]: adapters, decoders, field mapping, validation and quarantine of source records.
+//! - [`sample`]: realistic sample inputs for every shipped adapter.
+//! - `store`: the only module that touches sled.
+//! - `config`, `admin`, `gateway`, `cli`: configuration, admin socket, the serve process, the command line.
+
+pub mod ingest;
+pub mod model;
+pub mod sample;

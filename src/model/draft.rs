@@ -1,0 +1,524 @@
+//! A case as read from a source: canonical text per target field, before parsing. [`Draft::into_case`]
+//! parses every field and checks the rules between fields, returning all problems of a record at once.
+//!
+//! The targets are the dotted field paths adapters map to (`party.name`, `penalty.fine_fen`, ...).
+//! Values arrive in canonical text form: codes as their canonical code, dates as `YYYY-MM-DD`,
+//! money as a whole number of fen, booleans as `true`/`false` — adapters' transforms produce those.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::case::{Case, CaseId, Inspection, License, Party, PartyId, Penalty, Source, Transfer};
+use super::codes::{
+    Action, CaseStatus, Disclosure, IdType, InspectionResult, LicenseCategory, PartyKind, PenaltyKind,
+    TransferStatus,
+};
+use super::{Fen, MoneyUnit, Uscc};
+
+/// How a target's canonical text is parsed; adapters may only apply transforms that fit it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// Free text.
+    Text,
+    /// A list of free text (split in the adapter).
+    TextList,
+    /// One code of a closed list (or an identifier).
+    Code,
+    /// A list of codes.
+    CodeList,
+    /// `YYYY-MM-DD`.
+    Date,
+    /// Whole fen.
+    Money,
+    /// `true` / `false`.
+    Bool,
+}
+
+macro_rules! targets {
+    ($($v:ident = $path:literal, $kind:ident;)+) => {
+        /// A field of the canonical record that an adapter can fill.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Target { $(
+            #[doc = concat!("`", $path, "`")]
+            $v,
+        )+ }
+
+        impl Target {
+            /// Every target.
+            pub const ALL: &'static [Target] = &[$(Target::$v,)+];
+
+            /// The dotted path, as written in adapter definitions.
+            pub fn path(self) -> &'static str {
+                match self { $(Target::$v => $path,)+ }
+            }
+
+            /// How its text is parsed.
+            pub fn kind(self) -> TargetKind {
+                match self { $(Target::$v => TargetKind::$kind,)+ }
+            }
+
+            /// The target with this path.
+            pub fn from_path(p: &str) -> Option<Target> {
+                match p { $($path => Some(Target::$v),)+ _ => None }
+            }
+        }
+    };
+}
+
+targets! {
+    UnitCode = "unit_code", Code;
+    UnitName = "unit_name", Text;
+    CaseId = "case_id", Text;
+    Title = "title", Text;
+    Cause = "cause", Text;
+    Action = "action", Code;
+    PartyKind = "party.kind", Code;
+    PartyName = "party.name", Text;
+    PartyIdType = "party.id_type", Code;
+    PartyIdNumber = "party.id_number", Text;
+    PartyLegalRepresentative = "party.legal_representative", Text;
+    PartyAddress = "party.address", Text;
+    PartyPhone = "party.phone", Text;
+    LegalBasis = "legal_basis", Text;
+    Facts = "facts", Text;
+    Decision = "decision", Text;
+    DecisionNumber = "decision_number", Text;
+    DecidedOn = "decided_on", Date;
+    FiledOn = "filed_on", Date;
+    ClosedOn = "closed_on", Date;
+    PenaltyKinds = "penalty.kinds", CodeList;
+    PenaltyFine = "penalty.fine_fen", Money;
+    PenaltyConfiscated = "penalty.confiscated_fen", Money;
+    LicenseCategory = "license.category", Code;
+    LicenseCertificateName = "license.certificate_name", Text;
+    LicenseNumber = "license.license_number", Text;
+    LicenseValidFrom = "license.valid_from", Date;
+    LicenseValidTo = "license.valid_to", Date;
+    InspectionBatch = "inspection.batch_id", Text;
+    InspectionTask = "inspection.task_name", Text;
+    InspectionInspectors = "inspection.inspectors", TextList;
+    InspectionResult = "inspection.result_code", Code;
+    Major = "major", Bool;
+    LegalReview = "legal_review", Bool;
+    CollectiveDiscussion = "collective_discussion", Bool;
+    TransferSuspected = "transfer.suspected_crime", Bool;
+    TransferOn = "transfer.transferred_on", Date;
+    TransferOrgan = "transfer.receiving_organ", Text;
+    TransferDocument = "transfer.document_number", Text;
+    TransferCharge = "transfer.suspected_charge", Text;
+    TransferStatus = "transfer.status", Code;
+    Status = "status", Code;
+    Disclosure = "disclosure", Code;
+}
+
+impl Target {
+    /// The targets every adapter must fill.
+    pub const REQUIRED: &'static [Target] =
+        &[Target::UnitCode, Target::CaseId, Target::Title, Target::Action, Target::PartyKind, Target::PartyName];
+
+    /// Whether the target holds a list.
+    pub fn is_list(self) -> bool {
+        matches!(self.kind(), TargetKind::TextList | TargetKind::CodeList)
+    }
+
+    /// Checks one canonical value (or list element) for this target: used when loading adapters to
+    /// refuse code tables that map to values the target would never accept.
+    pub fn check_value(self, v: &str) -> Result<(), String> {
+        let e = |r: Result<(), String>| r;
+        match self {
+            Target::Action => e(Action::parse(v).map(drop).map_err(|x| x.to_string())),
+            Target::PartyKind => e(PartyKind::parse(v).map(drop).map_err(|x| x.to_string())),
+            Target::PartyIdType => e(IdType::parse(v).map(drop).map_err(|x| x.to_string())),
+            Target::PenaltyKinds => e(PenaltyKind::parse(v).map(drop).map_err(|x| x.to_string())),
+            Target::LicenseCategory => e(LicenseCategory::parse(v).map(drop).map_err(|x| x.to_string())),
+            Target::InspectionResult => e(InspectionResult::parse(v).map(drop).map_err(|x| x.to_string())),
+            Target::TransferStatus => e(TransferStatus::parse(v).map(drop).map_err(|x| x.to_string())),
+            Target::Status => e(CaseStatus::parse(v).map(drop).map_err(|x| x.to_string())),
+            Target::Disclosure => e(Disclosure::parse(v).map(drop).map_err(|x| x.to_string())),
+            Target::UnitCode => e(Uscc::parse(v).map(drop).map_err(|x| x.to_string())),
+            _ => match self.kind() {
+                TargetKind::Bool => parse_bool(v).map(drop),
+                TargetKind::Date => parse_date(v).map(drop),
+                TargetKind::Money => Fen::parse(v, MoneyUnit::Fen).map(drop).map_err(|x| x.to_string()),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("'{v}' is not true or false")),
+    }
+}
+
+fn parse_date(v: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| format!("'{v}' is not a date YYYY-MM-DD"))
+}
+
+/// A problem with one field of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The target field.
+    pub target: Target,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.target.path(), self.reason)
+    }
+}
+
+/// A record's values by target, canonical text, not yet parsed.
+#[derive(Debug, Clone, Default)]
+pub struct Draft {
+    values: Vec<Vec<String>>,
+}
+
+/// Longest free-text value accepted (characters).
+const MAX_TEXT: usize = 20_000;
+
+impl Draft {
+    /// An empty draft.
+    pub fn new() -> Self {
+        Self { values: vec![Vec::new(); Target::ALL.len()] }
+    }
+
+    /// Sets a target's value(s); empty strings are dropped (an empty cell means absent).
+    pub fn set(&mut self, t: Target, values: Vec<String>) {
+        self.values[t as usize] = values.into_iter().filter(|v| !v.is_empty()).collect();
+    }
+
+    /// The first value of a target.
+    pub fn get(&self, t: Target) -> Option<&str> {
+        self.values[t as usize].first().map(String::as_str)
+    }
+
+    /// Parses the draft. `ctx` gives provenance and the date against which "not in the future" is checked.
+    pub fn into_case(self, ctx: &DraftContext<'_>) -> Result<Case, Vec<FieldError>> {
+        let mut p = Parser { d: self, errors: Vec::new() };
+        let case = p.case(ctx);
+        match case {
+            Some(c) if p.errors.is_empty() => Ok(c),
+            _ => Err(p.errors),
+        }
+    }
+}
+
+/// What a draft is parsed against.
+pub struct DraftContext<'a> {
+    /// Adapter name.
+    pub adapter: &'a str,
+    /// Source system.
+    pub system: &'a str,
+    /// File name.
+    pub file: &'a str,
+    /// Row, line or element.
+    pub location: String,
+    /// Ingest time.
+    pub now: DateTime<Utc>,
+    /// Dates after this are refused.
+    pub today: NaiveDate,
+    /// Unit name to use when the source has none.
+    pub default_unit_name: Option<&'a str>,
+}
+
+struct Parser {
+    d: Draft,
+    errors: Vec<FieldError>,
+}
+
+impl Parser {
+    fn err(&mut self, target: Target, reason: impl Into<String>) {
+        self.errors.push(FieldError { target, reason: reason.into() });
+    }
+
+    fn text(&mut self, t: Target) -> Option<String> {
+        let v = self.d.values[t as usize].first()?.clone();
+        if v.chars().count() > MAX_TEXT {
+            self.err(t, format!("is longer than {MAX_TEXT} characters"));
+            return None;
+        }
+        Some(v)
+    }
+
+    fn required_text(&mut self, t: Target) -> Option<String> {
+        let v = self.text(t);
+        if v.is_none() && !self.errors.iter().any(|e| e.target == t) {
+            self.err(t, "is required but empty");
+        }
+        v
+    }
+
+    fn parsed<T>(&mut self, t: Target, f: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+        let v = self.text(t)?;
+        match f(&v) {
+            Ok(x) => Some(x),
+            Err(e) => {
+                self.err(t, e);
+                None
+            }
+        }
+    }
+
+    fn code<T>(&mut self, t: Target, f: fn(&str) -> Result<T, super::codes::CodeError>) -> Option<T> {
+        self.parsed(t, |v| f(v).map_err(|e| e.to_string()))
+    }
+
+    fn date(&mut self, t: Target, today: NaiveDate) -> Option<NaiveDate> {
+        let d = self.parsed(t, parse_date)?;
+        if d > today {
+            self.err(t, format!("{d} is in the future"));
+        }
+        Some(d)
+    }
+
+    fn money(&mut self, t: Target) -> Option<Fen> {
+        self.parsed(t, |v| Fen::parse(v, MoneyUnit::Fen).map_err(|e| e.to_string()))
+    }
+
+    fn flag(&mut self, t: Target) -> bool {
+        self.parsed(t, parse_bool).unwrap_or(false)
+    }
+
+    fn list(&mut self, t: Target) -> Vec<String> {
+        std::mem::take(&mut self.d.values[t as usize])
+    }
+
+    fn present(&self, targets: &[Target]) -> Option<Target> {
+        targets.iter().copied().find(|t| !self.d.values[*t as usize].is_empty())
+    }
+
+    fn order(&mut self, earlier: (Target, Option<NaiveDate>), later: (Target, Option<NaiveDate>)) {
+        if let ((t1, Some(a)), (t2, Some(b))) = (earlier, later)
+            && a > b
+        {
+            self.err(t2, format!("{b} is before {} {a}", t1.path()));
+        }
+    }
+
+    fn case(&mut self, ctx: &DraftContext<'_>) -> Option<Case> {
+        use Target as T;
+        let today = ctx.today;
+        let unit_code = match self.text(T::UnitCode) {
+            Some(v) => Uscc::parse(&v).map_err(|e| self.err(T::UnitCode, e.to_string())).ok(),
+            None => {
+                self.err(T::UnitCode, "is required but empty");
+                None
+            }
+        };
+        let unit_name = self.text(T::UnitName).or_else(|| ctx.default_unit_name.map(str::to_string));
+        if unit_name.is_none() {
+            self.err(T::UnitName, "is required but empty");
+        }
+        let case_id = match self.required_text(T::CaseId) {
+            Some(v) => CaseId::parse(&v).map_err(|e| self.err(T::CaseId, e)).ok(),
+            None => None,
+        };
+        let title = self.required_text(T::Title);
+        let action = if self.text(T::Action).is_some() {
+            self.code(T::Action, Action::parse)
+        } else {
+            self.err(T::Action, "is required but empty");
+            None
+        };
+        let party = self.party(today);
+
+        let filed_on = self.date(T::FiledOn, today);
+        let decided_on = self.date(T::DecidedOn, today);
+        let closed_on = self.date(T::ClosedOn, today);
+        self.order((T::FiledOn, filed_on), (T::DecidedOn, decided_on));
+        self.order((T::DecidedOn, decided_on), (T::ClosedOn, closed_on));
+        self.order((T::FiledOn, filed_on), (T::ClosedOn, closed_on));
+
+        let penalty = self.penalty(action);
+        let license = self.license(action, today);
+        let inspection = self.inspection(action);
+        let transfer = self.transfer(today);
+
+        let case = Case {
+            unit_code: unit_code?,
+            unit_name: unit_name?,
+            case_id: case_id?,
+            title: title?,
+            cause: self.text(T::Cause),
+            action: action?,
+            party: party?,
+            legal_basis: self.text(T::LegalBasis),
+            facts: self.text(T::Facts),
+            decision: self.text(T::Decision),
+            decision_number: self.text(T::DecisionNumber),
+            decided_on,
+            filed_on,
+            closed_on,
+            penalty,
+            license,
+            inspection,
+            major: self.flag(T::Major),
+            legal_review: self.flag(T::LegalReview),
+            collective_discussion: self.flag(T::CollectiveDiscussion),
+            transfer: transfer?,
+            status: self.code(T::Status, CaseStatus::parse).unwrap_or(CaseStatus::Active),
+            disclosure: self.code(T::Disclosure, Disclosure::parse).unwrap_or(Disclosure::Public),
+            documents: Vec::new(),
+            source: Source {
+                adapter: ctx.adapter.to_string(),
+                system: ctx.system.to_string(),
+                file: ctx.file.to_string(),
+                location: ctx.location.clone(),
+                ingested_at: ctx.now,
+            },
+            version: 0,
+            updated_at: ctx.now,
+        };
+        Some(case)
+    }
+
+    fn party(&mut self, today: NaiveDate) -> Option<Party> {
+        use Target as T;
+        let kind = if self.text(T::PartyKind).is_some() {
+            self.code(T::PartyKind, PartyKind::parse)
+        } else {
+            self.err(T::PartyKind, "is required but empty");
+            None
+        };
+        let name = self.required_text(T::PartyName);
+        let id_type = self.code(T::PartyIdType, IdType::parse);
+        let number = self.text(T::PartyIdNumber);
+        let id = match (id_type, number, kind) {
+            (_, None, _) => {
+                if id_type.is_some() {
+                    self.err(T::PartyIdNumber, "is empty but party.id_type is given");
+                }
+                None
+            }
+            (t, Some(n), k) => {
+                // Without an explicit type the document follows from the kind of party.
+                let t = t.or(match k {
+                    Some(PartyKind::NaturalPerson) => Some(IdType::ResidentId),
+                    Some(_) => Some(IdType::Uscc),
+                    None => None,
+                })?;
+                match PartyId::parse(t, &n, today) {
+                    Ok(id) => Some(id),
+                    Err(e) => {
+                        self.err(T::PartyIdNumber, e);
+                        None
+                    }
+                }
+            }
+        };
+        Some(Party {
+            kind: kind?,
+            name: name?,
+            id,
+            legal_representative: self.text(T::PartyLegalRepresentative),
+            address: self.text(T::PartyAddress),
+            phone: self.text(T::PartyPhone),
+        })
+    }
+
+    fn penalty(&mut self, action: Option<Action>) -> Option<Penalty> {
+        use Target as T;
+        let fields = [T::PenaltyKinds, T::PenaltyFine, T::PenaltyConfiscated];
+        if action != Some(Action::Penalty) {
+            if let (Some(a), Some(t)) = (action, self.present(&fields)) {
+                self.err(t, format!("penalty fields are only for penalty cases, this is {}", a.code()));
+            }
+            return None;
+        }
+        let mut kinds = Vec::new();
+        for v in self.list(T::PenaltyKinds) {
+            match PenaltyKind::parse(&v) {
+                Ok(k) if !kinds.contains(&k) => kinds.push(k),
+                Ok(_) => {}
+                Err(e) => self.err(T::PenaltyKinds, e.to_string()),
+            }
+        }
+        if kinds.is_empty() && !self.errors.iter().any(|e| e.target == T::PenaltyKinds) {
+            self.err(T::PenaltyKinds, "a penalty case needs at least one penalty kind");
+        }
+        let fine_fen = self.money(T::PenaltyFine);
+        if kinds.contains(&PenaltyKind::Fine) && fine_fen.is_none_or(|f| f.get() == 0) {
+            self.err(T::PenaltyFine, "penalty kinds include a fine but no fine amount is given");
+        }
+        let confiscated_fen = self.money(T::PenaltyConfiscated);
+        Some(Penalty { kinds, fine_fen, confiscated_fen })
+    }
+
+    fn license(&mut self, action: Option<Action>, today: NaiveDate) -> Option<License> {
+        use Target as T;
+        let fields = [T::LicenseCategory, T::LicenseCertificateName, T::LicenseNumber, T::LicenseValidFrom, T::LicenseValidTo];
+        if action != Some(Action::Licensing) {
+            if let (Some(a), Some(t)) = (action, self.present(&fields)) {
+                self.err(t, format!("licence fields are only for licensing cases, this is {}", a.code()));
+            }
+            return None;
+        }
+        let category = self.code(T::LicenseCategory, LicenseCategory::parse);
+        let certificate_name = self.text(T::LicenseCertificateName);
+        let license_number = self.required_text(T::LicenseNumber);
+        // A licence may be valid into the future: only the start is bounded by today.
+        let valid_from = self.date(T::LicenseValidFrom, today);
+        let valid_to = self.parsed(T::LicenseValidTo, parse_date);
+        self.order((T::LicenseValidFrom, valid_from), (T::LicenseValidTo, valid_to));
+        Some(License { category, certificate_name, license_number: license_number?, valid_from, valid_to })
+    }
+
+    fn inspection(&mut self, action: Option<Action>) -> Option<Inspection> {
+        use Target as T;
+        let fields = [T::InspectionBatch, T::InspectionTask, T::InspectionInspectors, T::InspectionResult];
+        if action != Some(Action::Inspection) {
+            if let (Some(a), Some(t)) = (action, self.present(&fields)) {
+                self.err(t, format!("inspection fields are only for inspection cases, this is {}", a.code()));
+            }
+            return None;
+        }
+        if self.present(&fields).is_none() {
+            // An inspection from a general system without double-random details.
+            return None;
+        }
+        let result_code = if self.text(T::InspectionResult).is_some() {
+            self.code(T::InspectionResult, InspectionResult::parse)
+        } else {
+            self.err(T::InspectionResult, "is required for a double-random inspection but empty");
+            None
+        };
+        Some(Inspection {
+            batch_id: self.text(T::InspectionBatch),
+            task_name: self.text(T::InspectionTask),
+            inspectors: self.list(T::InspectionInspectors),
+            result_code: result_code?,
+        })
+    }
+
+    fn transfer(&mut self, today: NaiveDate) -> Option<Transfer> {
+        use Target as T;
+        let suspected_crime = self.flag(T::TransferSuspected);
+        let status = self.code(T::TransferStatus, TransferStatus::parse).unwrap_or(TransferStatus::None);
+        let transferred_on = self.date(T::TransferOn, today);
+        let receiving_organ = self.text(T::TransferOrgan);
+        if status != TransferStatus::None && !suspected_crime {
+            self.err(T::TransferStatus, format!("is {} but transfer.suspected_crime is false", status.code()));
+        }
+        if status.handed_over() {
+            if transferred_on.is_none() && !self.errors.iter().any(|e| e.target == T::TransferOn) {
+                self.err(T::TransferOn, format!("is required when the transfer status is {}", status.code()));
+            }
+            if receiving_organ.is_none() {
+                self.err(T::TransferOrgan, format!("is required when the transfer status is {}", status.code()));
+            }
+        }
+        Some(Transfer {
+            suspected_crime,
+            transferred_on,
+            receiving_organ,
+            document_number: self.text(T::TransferDocument),
+            suspected_charge: self.text(T::TransferCharge),
+            status,
+        })
+    }
+}
