@@ -1,1 +1,93 @@
-fn main() {}
+//! Ingest benchmark: a GB18030 CSV of `XJ_BENCH_ROWS` rows (default 1,000,000) through the `sunshine`
+//! adapter into a fresh sled store, then the same file again (all unchanged). Prints rows/s for both
+//! and the process's peak RSS. Run with `cargo bench --bench ingest`; record results in BENCHMARKS.md.
+
+use std::path::Path;
+use std::time::Instant;
+
+use xianjie::ingest::{self, RunOptions, Summary};
+use xianjie::store::Store;
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn run(label: &str, adapter: &ingest::Adapter, file: &Path, store: &Store) -> Summary {
+    let start = Instant::now();
+    let quiet = |_: &Summary| {};
+    let s = match ingest::ingest_file(adapter, file, store, RunOptions::default(), &quiet) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{label}: ingest failed: {e}");
+            std::process::exit(1);
+        }
+    };
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{label:<22} {:>9} rows in {secs:>6.2} s = {:>9.0} rows/s  (new {}, updated {}, unchanged {}, rejected {})  peak RSS {:.0} MiB",
+        s.rows,
+        s.rows as f64 / secs,
+        s.accepted,
+        s.updated,
+        s.unchanged,
+        s.rejected,
+        peak_rss_mib()
+    );
+    s
+}
+
+fn main() {
+    // `cargo test --benches` runs this binary with --bench absent; keep that cheap.
+    let rows: u64 = std::env::var("XJ_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if std::env::args().any(|a| a == "--bench") {
+            1_000_000
+        } else {
+            2_000
+        });
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("cannot make a temporary directory: {e}");
+            std::process::exit(1);
+        }
+    };
+    let file = dir.path().join("sunshine-export.csv");
+    let t = Instant::now();
+    if let Err(e) = xianjie::sample::write_sunshine_csv(&file, rows, 0.0, 42) {
+        eprintln!("cannot write the sample: {e}");
+        std::process::exit(1);
+    }
+    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "input: {rows} rows, {:.0} MiB GB18030 CSV, written in {:.1} s; {} cores",
+        size as f64 / 1048576.0,
+        t.elapsed().as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let adapter =
+        match ingest::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/sunshine")) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("adapter: {e:?}");
+                std::process::exit(1);
+            }
+        };
+    let store = match Store::open(&dir.path().join("data")) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("store: {e}");
+            std::process::exit(1);
+        }
+    };
+    let first = run("ingest (all new)", &adapter, &file, &store);
+    let second = run("re-ingest (unchanged)", &adapter, &file, &store);
+    assert_eq!(first.accepted, rows, "every generated row is valid");
+    assert_eq!(second.unchanged, rows, "a second read changes nothing");
+}

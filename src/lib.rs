@@ -7,6 +7,12 @@
 //! - `store`: the only module that touches sled.
 //! - `config`, `admin`, `gateway`, `cli`: configuration, admin socket, the serve process, the command line.
 
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod gateway;
 pub mod ingest;
 pub mod model;
 pub mod sample;
+pub mod shutdown;
+pub mod store;

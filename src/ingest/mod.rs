@@ -1,3 +1,14 @@
-//! Ingest: adapter definitions, decoders, field mapping, validation and quarantine.
+//! Ingest: adapter definitions, decoders, field mapping, validation and quarantine, and the file
+//! transport (inbox → done/ or failed/).
 
+pub mod adapter;
 pub mod decode;
+pub mod golden;
+mod mapping;
+mod run;
+
+pub use adapter::{Adapter, AdapterError, FieldMap, FieldSource, Transport, load, load_all};
+pub use run::{
+    FileOutcome, IngestError, Progress, RetryOutcome, RunOptions, Summary, inbox_dir, ingest_file,
+    ingest_path, retry_quarantined, scan_inbox,
+};

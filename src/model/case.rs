@@ -5,8 +5,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::codes::{
-    Action, CaseStatus, Disclosure, IdType, InspectionResult, LicenseCategory, PartyKind, PenaltyKind,
-    TransferStatus,
+    Action, CaseStatus, Disclosure, IdType, InspectionResult, LicenseCategory, PartyKind,
+    PenaltyKind, TransferStatus,
 };
 use super::{Fen, IdError, ResidentId, Uscc};
 
@@ -24,10 +24,16 @@ impl CaseId {
             return Err("case id is empty".into());
         }
         if n > 64 {
-            return Err(format!("case id has {n} characters, at most 64 are allowed"));
+            return Err(format!(
+                "case id has {n} characters, at most 64 are allowed"
+            ));
         }
         if let Some(c) = s.chars().find(|c| *c == '/' || c.is_control()) {
-            return Err(format!("case id '{}' contains {:?}, which is not allowed", s.escape_debug(), c));
+            return Err(format!(
+                "case id '{}' contains {:?}, which is not allowed",
+                s.escape_debug(),
+                c
+            ));
         }
         Ok(Self(s.to_string()))
     }
@@ -70,15 +76,27 @@ impl PartyId {
     /// Parses a number of the given type.
     pub fn parse(id_type: IdType, number: &str, today: NaiveDate) -> Result<Self, String> {
         match id_type {
-            IdType::ResidentId => ResidentId::parse_at(number, today).map(Self::Resident).map_err(|e: IdError| e.to_string()),
-            IdType::Uscc => Uscc::parse(number).map(Self::Uscc).map_err(|e| e.to_string()),
+            IdType::ResidentId => ResidentId::parse_at(number, today)
+                .map(Self::Resident)
+                .map_err(|e: IdError| e.to_string()),
+            IdType::Uscc => Uscc::parse(number)
+                .map(Self::Uscc)
+                .map_err(|e| e.to_string()),
             other => {
                 let ok = (1..=32).contains(&number.chars().count())
-                    && number.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+                    && number
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-');
                 if ok {
-                    Ok(Self::Other { id_type: other, number: number.to_string() })
+                    Ok(Self::Other {
+                        id_type: other,
+                        number: number.to_string(),
+                    })
                 } else {
-                    Err(format!("{} number must be 1-32 letters, digits or '-'", other.label()))
+                    Err(format!(
+                        "{} number must be 1-32 letters, digits or '-'",
+                        other.label()
+                    ))
                 }
             }
         }

@@ -255,7 +255,10 @@ code_enum!(
 impl TransferStatus {
     /// Whether the status means the case has actually been handed to the receiving organ.
     pub fn handed_over(self) -> bool {
-        matches!(self, Self::Transferred | Self::Accepted | Self::Filed | Self::NotFiled | Self::Returned)
+        matches!(
+            self,
+            Self::Transferred | Self::Accepted | Self::Filed | Self::NotFiled | Self::Returned
+        )
     }
 }
 
@@ -269,9 +272,18 @@ mod tests {
             assert_eq!(Action::parse(a.code()).unwrap(), *a);
         }
         let e = Action::parse("reward").unwrap_err();
-        assert_eq!(e.to_string(), "'reward' is not a known action (allowed: penalty, licensing, compulsion, levy, inspection, other)");
+        assert_eq!(
+            e.to_string(),
+            "'reward' is not a known action (allowed: penalty, licensing, compulsion, levy, inspection, other)"
+        );
         assert_eq!(InspectionResult::ALL.len(), 14);
-        assert_eq!(InspectionResult::parse("13").unwrap().label(), "未按规定公示应当公示的信息");
-        assert_eq!(serde_json::to_string(&PenaltyKind::Fine).unwrap(), "\"fine\"");
+        assert_eq!(
+            InspectionResult::parse("13").unwrap().label(),
+            "未按规定公示应当公示的信息"
+        );
+        assert_eq!(
+            serde_json::to_string(&PenaltyKind::Fine).unwrap(),
+            "\"fine\""
+        );
     }
 }

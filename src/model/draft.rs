@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::case::{Case, CaseId, Inspection, License, Party, PartyId, Penalty, Source, Transfer};
 use super::codes::{
-    Action, CaseStatus, Disclosure, IdType, InspectionResult, LicenseCategory, PartyKind, PenaltyKind,
-    TransferStatus,
+    Action, CaseStatus, Disclosure, IdType, InspectionResult, LicenseCategory, PartyKind,
+    PenaltyKind, TransferStatus,
 };
 use super::{Fen, MoneyUnit, Uscc};
 
@@ -112,8 +112,14 @@ targets! {
 
 impl Target {
     /// The targets every adapter must fill.
-    pub const REQUIRED: &'static [Target] =
-        &[Target::UnitCode, Target::CaseId, Target::Title, Target::Action, Target::PartyKind, Target::PartyName];
+    pub const REQUIRED: &'static [Target] = &[
+        Target::UnitCode,
+        Target::CaseId,
+        Target::Title,
+        Target::Action,
+        Target::PartyKind,
+        Target::PartyName,
+    ];
 
     /// Whether the target holds a list.
     pub fn is_list(self) -> bool {
@@ -129,16 +135,24 @@ impl Target {
             Target::PartyKind => e(PartyKind::parse(v).map(drop).map_err(|x| x.to_string())),
             Target::PartyIdType => e(IdType::parse(v).map(drop).map_err(|x| x.to_string())),
             Target::PenaltyKinds => e(PenaltyKind::parse(v).map(drop).map_err(|x| x.to_string())),
-            Target::LicenseCategory => e(LicenseCategory::parse(v).map(drop).map_err(|x| x.to_string())),
-            Target::InspectionResult => e(InspectionResult::parse(v).map(drop).map_err(|x| x.to_string())),
-            Target::TransferStatus => e(TransferStatus::parse(v).map(drop).map_err(|x| x.to_string())),
+            Target::LicenseCategory => e(LicenseCategory::parse(v)
+                .map(drop)
+                .map_err(|x| x.to_string())),
+            Target::InspectionResult => e(InspectionResult::parse(v)
+                .map(drop)
+                .map_err(|x| x.to_string())),
+            Target::TransferStatus => e(TransferStatus::parse(v)
+                .map(drop)
+                .map_err(|x| x.to_string())),
             Target::Status => e(CaseStatus::parse(v).map(drop).map_err(|x| x.to_string())),
             Target::Disclosure => e(Disclosure::parse(v).map(drop).map_err(|x| x.to_string())),
             Target::UnitCode => e(Uscc::parse(v).map(drop).map_err(|x| x.to_string())),
             _ => match self.kind() {
                 TargetKind::Bool => parse_bool(v).map(drop),
                 TargetKind::Date => parse_date(v).map(drop),
-                TargetKind::Money => Fen::parse(v, MoneyUnit::Fen).map(drop).map_err(|x| x.to_string()),
+                TargetKind::Money => Fen::parse(v, MoneyUnit::Fen)
+                    .map(drop)
+                    .map_err(|x| x.to_string()),
                 _ => Ok(()),
             },
         }
@@ -184,7 +198,9 @@ const MAX_TEXT: usize = 20_000;
 impl Draft {
     /// An empty draft.
     pub fn new() -> Self {
-        Self { values: vec![Vec::new(); Target::ALL.len()] }
+        Self {
+            values: vec![Vec::new(); Target::ALL.len()],
+        }
     }
 
     /// Sets a target's value(s); empty strings are dropped (an empty cell means absent).
@@ -199,7 +215,10 @@ impl Draft {
 
     /// Parses the draft. `ctx` gives provenance and the date against which "not in the future" is checked.
     pub fn into_case(self, ctx: &DraftContext<'_>) -> Result<Case, Vec<FieldError>> {
-        let mut p = Parser { d: self, errors: Vec::new() };
+        let mut p = Parser {
+            d: self,
+            errors: Vec::new(),
+        };
         let case = p.case(ctx);
         match case {
             Some(c) if p.errors.is_empty() => Ok(c),
@@ -233,7 +252,10 @@ struct Parser {
 
 impl Parser {
     fn err(&mut self, target: Target, reason: impl Into<String>) {
-        self.errors.push(FieldError { target, reason: reason.into() });
+        self.errors.push(FieldError {
+            target,
+            reason: reason.into(),
+        });
     }
 
     fn text(&mut self, t: Target) -> Option<String> {
@@ -264,7 +286,11 @@ impl Parser {
         }
     }
 
-    fn code<T>(&mut self, t: Target, f: fn(&str) -> Result<T, super::codes::CodeError>) -> Option<T> {
+    fn code<T>(
+        &mut self,
+        t: Target,
+        f: fn(&str) -> Result<T, super::codes::CodeError>,
+    ) -> Option<T> {
         self.parsed(t, |v| f(v).map_err(|e| e.to_string()))
     }
 
@@ -277,7 +303,9 @@ impl Parser {
     }
 
     fn money(&mut self, t: Target) -> Option<Fen> {
-        self.parsed(t, |v| Fen::parse(v, MoneyUnit::Fen).map_err(|e| e.to_string()))
+        self.parsed(t, |v| {
+            Fen::parse(v, MoneyUnit::Fen).map_err(|e| e.to_string())
+        })
     }
 
     fn flag(&mut self, t: Target) -> bool {
@@ -289,7 +317,10 @@ impl Parser {
     }
 
     fn present(&self, targets: &[Target]) -> Option<Target> {
-        targets.iter().copied().find(|t| !self.d.values[*t as usize].is_empty())
+        targets
+            .iter()
+            .copied()
+            .find(|t| !self.d.values[*t as usize].is_empty())
     }
 
     fn order(&mut self, earlier: (Target, Option<NaiveDate>), later: (Target, Option<NaiveDate>)) {
@@ -304,13 +335,17 @@ impl Parser {
         use Target as T;
         let today = ctx.today;
         let unit_code = match self.text(T::UnitCode) {
-            Some(v) => Uscc::parse(&v).map_err(|e| self.err(T::UnitCode, e.to_string())).ok(),
+            Some(v) => Uscc::parse(&v)
+                .map_err(|e| self.err(T::UnitCode, e.to_string()))
+                .ok(),
             None => {
                 self.err(T::UnitCode, "is required but empty");
                 None
             }
         };
-        let unit_name = self.text(T::UnitName).or_else(|| ctx.default_unit_name.map(str::to_string));
+        let unit_name = self
+            .text(T::UnitName)
+            .or_else(|| ctx.default_unit_name.map(str::to_string));
         if unit_name.is_none() {
             self.err(T::UnitName, "is required but empty");
         }
@@ -361,8 +396,12 @@ impl Parser {
             legal_review: self.flag(T::LegalReview),
             collective_discussion: self.flag(T::CollectiveDiscussion),
             transfer: transfer?,
-            status: self.code(T::Status, CaseStatus::parse).unwrap_or(CaseStatus::Active),
-            disclosure: self.code(T::Disclosure, Disclosure::parse).unwrap_or(Disclosure::Public),
+            status: self
+                .code(T::Status, CaseStatus::parse)
+                .unwrap_or(CaseStatus::Active),
+            disclosure: self
+                .code(T::Disclosure, Disclosure::parse)
+                .unwrap_or(Disclosure::Public),
             documents: Vec::new(),
             source: Source {
                 adapter: ctx.adapter.to_string(),
@@ -426,7 +465,13 @@ impl Parser {
         let fields = [T::PenaltyKinds, T::PenaltyFine, T::PenaltyConfiscated];
         if action != Some(Action::Penalty) {
             if let (Some(a), Some(t)) = (action, self.present(&fields)) {
-                self.err(t, format!("penalty fields are only for penalty cases, this is {}", a.code()));
+                self.err(
+                    t,
+                    format!(
+                        "penalty fields are only for penalty cases, this is {}",
+                        a.code()
+                    ),
+                );
             }
             return None;
         }
@@ -439,22 +484,44 @@ impl Parser {
             }
         }
         if kinds.is_empty() && !self.errors.iter().any(|e| e.target == T::PenaltyKinds) {
-            self.err(T::PenaltyKinds, "a penalty case needs at least one penalty kind");
+            self.err(
+                T::PenaltyKinds,
+                "a penalty case needs at least one penalty kind",
+            );
         }
         let fine_fen = self.money(T::PenaltyFine);
         if kinds.contains(&PenaltyKind::Fine) && fine_fen.is_none_or(|f| f.get() == 0) {
-            self.err(T::PenaltyFine, "penalty kinds include a fine but no fine amount is given");
+            self.err(
+                T::PenaltyFine,
+                "penalty kinds include a fine but no fine amount is given",
+            );
         }
         let confiscated_fen = self.money(T::PenaltyConfiscated);
-        Some(Penalty { kinds, fine_fen, confiscated_fen })
+        Some(Penalty {
+            kinds,
+            fine_fen,
+            confiscated_fen,
+        })
     }
 
     fn license(&mut self, action: Option<Action>, today: NaiveDate) -> Option<License> {
         use Target as T;
-        let fields = [T::LicenseCategory, T::LicenseCertificateName, T::LicenseNumber, T::LicenseValidFrom, T::LicenseValidTo];
+        let fields = [
+            T::LicenseCategory,
+            T::LicenseCertificateName,
+            T::LicenseNumber,
+            T::LicenseValidFrom,
+            T::LicenseValidTo,
+        ];
         if action != Some(Action::Licensing) {
             if let (Some(a), Some(t)) = (action, self.present(&fields)) {
-                self.err(t, format!("licence fields are only for licensing cases, this is {}", a.code()));
+                self.err(
+                    t,
+                    format!(
+                        "licence fields are only for licensing cases, this is {}",
+                        a.code()
+                    ),
+                );
             }
             return None;
         }
@@ -464,27 +531,48 @@ impl Parser {
         // A licence may be valid into the future: only the start is bounded by today.
         let valid_from = self.date(T::LicenseValidFrom, today);
         let valid_to = self.parsed(T::LicenseValidTo, parse_date);
-        self.order((T::LicenseValidFrom, valid_from), (T::LicenseValidTo, valid_to));
-        Some(License { category, certificate_name, license_number: license_number?, valid_from, valid_to })
+        self.order(
+            (T::LicenseValidFrom, valid_from),
+            (T::LicenseValidTo, valid_to),
+        );
+        Some(License {
+            category,
+            certificate_name,
+            license_number: license_number?,
+            valid_from,
+            valid_to,
+        })
     }
 
     fn inspection(&mut self, action: Option<Action>) -> Option<Inspection> {
         use Target as T;
-        let fields = [T::InspectionBatch, T::InspectionTask, T::InspectionInspectors, T::InspectionResult];
+        let fields = [
+            T::InspectionBatch,
+            T::InspectionTask,
+            T::InspectionInspectors,
+            T::InspectionResult,
+        ];
         if action != Some(Action::Inspection) {
             if let (Some(a), Some(t)) = (action, self.present(&fields)) {
-                self.err(t, format!("inspection fields are only for inspection cases, this is {}", a.code()));
+                self.err(
+                    t,
+                    format!(
+                        "inspection fields are only for inspection cases, this is {}",
+                        a.code()
+                    ),
+                );
             }
             return None;
         }
-        if self.present(&fields).is_none() {
-            // An inspection from a general system without double-random details.
-            return None;
-        }
+        // An inspection from a general system has no double-random details: no block.
+        self.present(&fields)?;
         let result_code = if self.text(T::InspectionResult).is_some() {
             self.code(T::InspectionResult, InspectionResult::parse)
         } else {
-            self.err(T::InspectionResult, "is required for a double-random inspection but empty");
+            self.err(
+                T::InspectionResult,
+                "is required for a double-random inspection but empty",
+            );
             None
         };
         Some(Inspection {
@@ -498,18 +586,29 @@ impl Parser {
     fn transfer(&mut self, today: NaiveDate) -> Option<Transfer> {
         use Target as T;
         let suspected_crime = self.flag(T::TransferSuspected);
-        let status = self.code(T::TransferStatus, TransferStatus::parse).unwrap_or(TransferStatus::None);
+        let status = self
+            .code(T::TransferStatus, TransferStatus::parse)
+            .unwrap_or(TransferStatus::None);
         let transferred_on = self.date(T::TransferOn, today);
         let receiving_organ = self.text(T::TransferOrgan);
         if status != TransferStatus::None && !suspected_crime {
-            self.err(T::TransferStatus, format!("is {} but transfer.suspected_crime is false", status.code()));
+            self.err(
+                T::TransferStatus,
+                format!("is {} but transfer.suspected_crime is false", status.code()),
+            );
         }
         if status.handed_over() {
             if transferred_on.is_none() && !self.errors.iter().any(|e| e.target == T::TransferOn) {
-                self.err(T::TransferOn, format!("is required when the transfer status is {}", status.code()));
+                self.err(
+                    T::TransferOn,
+                    format!("is required when the transfer status is {}", status.code()),
+                );
             }
             if receiving_organ.is_none() {
-                self.err(T::TransferOrgan, format!("is required when the transfer status is {}", status.code()));
+                self.err(
+                    T::TransferOrgan,
+                    format!("is required when the transfer status is {}", status.code()),
+                );
             }
         }
         Some(Transfer {

@@ -24,7 +24,9 @@ pub enum IdError {
         expected: usize,
     },
     /// A character that the standard does not allow at that position.
-    #[error("{kind} {shown}: character '{found}' at position {position} is not allowed ({allowed})")]
+    #[error(
+        "{kind} {shown}: character '{found}' at position {position} is not allowed ({allowed})"
+    )]
     Character {
         /// Identifier kind.
         kind: &'static str,
@@ -65,7 +67,9 @@ pub enum IdError {
 
 /// GB 32100-2015 character set: digits and capitals without I, O, S, V, Z.
 const USCC_CHARS: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 
 /// A unified social credit code (统一社会信用代码), 18 characters with a verified check character.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -78,7 +82,12 @@ impl Uscc {
         let shown = || s.to_string();
         let chars: Vec<char> = s.chars().collect();
         if chars.len() != 18 {
-            return Err(IdError::Length { kind: KIND, shown: shown(), len: chars.len(), expected: 18 });
+            return Err(IdError::Length {
+                kind: KIND,
+                shown: shown(),
+                len: chars.len(),
+                expected: 18,
+            });
         }
         let mut values = [0u32; 18];
         for (i, &c) in chars.iter().enumerate() {
@@ -103,7 +112,12 @@ impl Uscc {
         }
         let expected = Self::check_char(&values[..17]);
         if chars[17] != expected {
-            return Err(IdError::Check { kind: KIND, shown: shown(), found: chars[17], expected });
+            return Err(IdError::Check {
+                kind: KIND,
+                shown: shown(),
+                found: chars[17],
+                expected,
+            });
         }
         Ok(Self(s.to_string()))
     }
@@ -170,7 +184,12 @@ impl ResidentId {
         let shown = || mask_id(s);
         let chars: Vec<char> = s.chars().collect();
         if chars.len() != 18 {
-            return Err(IdError::Length { kind: KIND, shown: shown(), len: chars.len(), expected: 18 });
+            return Err(IdError::Length {
+                kind: KIND,
+                shown: shown(),
+                len: chars.len(),
+                expected: 18,
+            });
         }
         let mut sum = 0;
         for (i, &c) in chars[..17].iter().enumerate() {
@@ -195,15 +214,21 @@ impl ResidentId {
         }
         let expected = ID_CHECK[(sum % 11) as usize] as char;
         if found != expected {
-            return Err(IdError::Check { kind: KIND, shown: shown(), found, expected });
+            return Err(IdError::Check {
+                kind: KIND,
+                shown: shown(),
+                found,
+                expected,
+            });
         }
         let digits: String = chars[6..14].iter().collect();
-        let birth = NaiveDate::parse_from_str(&digits, "%Y%m%d").map_err(|_| IdError::BirthDate {
-            kind: KIND,
-            shown: shown(),
-            digits: digits.clone(),
-            why: "is not a calendar date",
-        })?;
+        let birth =
+            NaiveDate::parse_from_str(&digits, "%Y%m%d").map_err(|_| IdError::BirthDate {
+                kind: KIND,
+                shown: shown(),
+                digits: digits.clone(),
+                why: "is not a calendar date",
+            })?;
         if birth > today || birth.year() < 1880 {
             return Err(IdError::BirthDate {
                 kind: KIND,
@@ -227,7 +252,11 @@ impl ResidentId {
         if body17.len() != 17 || !body17.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let sum: u32 = body17.bytes().zip(ID_WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
+        let sum: u32 = body17
+            .bytes()
+            .zip(ID_WEIGHTS)
+            .map(|(b, w)| u32::from(b - b'0') * w)
+            .sum();
         let mut s = body17.to_string();
         s.push(ID_CHECK[(sum % 11) as usize] as char);
         Self::parse(&s).ok()
@@ -272,7 +301,12 @@ impl DivisionCode {
     pub fn parse(s: &str) -> Result<Self, IdError> {
         const KIND: &str = "division code";
         if s.chars().count() != 6 {
-            return Err(IdError::Length { kind: KIND, shown: s.to_string(), len: s.chars().count(), expected: 6 });
+            return Err(IdError::Length {
+                kind: KIND,
+                shown: s.to_string(),
+                len: s.chars().count(),
+                expected: 6,
+            });
         }
         if let Some((i, c)) = s.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
             return Err(IdError::Character {
@@ -365,13 +399,26 @@ mod tests {
     #[test]
     fn uscc_wrong_check_character_names_expected() {
         let e = Uscc::parse("91350200776049653B").unwrap_err();
-        assert_eq!(e.to_string(), "USCC 91350200776049653B: check character is B, expected A");
+        assert_eq!(
+            e.to_string(),
+            "USCC 91350200776049653B: check character is B, expected A"
+        );
     }
 
     #[test]
     fn uscc_wrong_length() {
         let e = Uscc::parse("91350200776049653").unwrap_err();
-        assert!(matches!(e, IdError::Length { len: 17, expected: 18, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                IdError::Length {
+                    len: 17,
+                    expected: 18,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -379,7 +426,9 @@ mod tests {
         for bad in ['I', 'O', 'S', 'V', 'Z'] {
             let s = format!("91350200776049653{bad}");
             match Uscc::parse(&s).unwrap_err() {
-                IdError::Character { position, found, .. } => {
+                IdError::Character {
+                    position, found, ..
+                } => {
                     assert_eq!((position, found), (18, bad));
                 }
                 e => panic!("unexpected {e}"),
@@ -403,21 +452,34 @@ mod tests {
         assert_eq!(id.as_str(), "11010519491231002X");
         assert_eq!(id.masked(), "110105********002X");
         assert_eq!(format!("{id:?}"), "ResidentId(110105********002X)");
-        assert_eq!(ResidentId::parse("11010519491231002x").unwrap().as_str(), "11010519491231002X");
+        assert_eq!(
+            ResidentId::parse("11010519491231002x").unwrap().as_str(),
+            "11010519491231002X"
+        );
     }
 
     #[test]
     fn resident_id_wrong_check_is_masked_in_the_error() {
         let e = ResidentId::parse("110105194912310021").unwrap_err();
-        assert_eq!(e.to_string(), "resident ID 110105********0021: check character is 1, expected X");
+        assert_eq!(
+            e.to_string(),
+            "resident ID 110105********0021: check character is 1, expected X"
+        );
     }
 
     #[test]
     fn resident_id_bad_length_and_characters() {
-        assert!(matches!(ResidentId::parse("1101051949123100").unwrap_err(), IdError::Length { len: 16, .. }));
+        assert!(matches!(
+            ResidentId::parse("1101051949123100").unwrap_err(),
+            IdError::Length { len: 16, .. }
+        ));
         assert!(matches!(
             ResidentId::parse("1101051949A231002X").unwrap_err(),
-            IdError::Character { position: 11, found: 'A', .. }
+            IdError::Character {
+                position: 11,
+                found: 'A',
+                ..
+            }
         ));
         assert!(matches!(
             ResidentId::parse("11010519491231002Y").unwrap_err(),
@@ -430,7 +492,16 @@ mod tests {
         // 1949-02-30 does not exist; the check character is made valid so only the date is wrong.
         let id = ResidentId::with_check_unchecked("11010519490230002");
         let e = ResidentId::parse(&id).unwrap_err();
-        assert!(matches!(e, IdError::BirthDate { why: "is not a calendar date", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                IdError::BirthDate {
+                    why: "is not a calendar date",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let future = ResidentId::with_check_unchecked("11010530000101002");
         let e = ResidentId::parse(&future).unwrap_err();
         assert!(matches!(e, IdError::BirthDate { .. }), "{e}");
@@ -440,17 +511,27 @@ mod tests {
     impl ResidentId {
         /// Appends the check character without validating the date (for building bad test input).
         fn with_check_unchecked(body17: &str) -> String {
-            let sum: u32 = body17.bytes().zip(ID_WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
+            let sum: u32 = body17
+                .bytes()
+                .zip(ID_WEIGHTS)
+                .map(|(b, w)| u32::from(b - b'0') * w)
+                .sum();
             format!("{body17}{}", ID_CHECK[(sum % 11) as usize] as char)
         }
     }
 
     #[test]
     fn division_codes() {
-        assert_eq!(DivisionCode::parse("320102").unwrap().as_str(), DivisionCode::XUANWU);
+        assert_eq!(
+            DivisionCode::parse("320102").unwrap().as_str(),
+            DivisionCode::XUANWU
+        );
         assert!(DivisionCode::parse("32010").is_err());
         assert!(DivisionCode::parse("99010a").is_err());
-        assert!(matches!(DivisionCode::parse("990100").unwrap_err(), IdError::Character { position: 1, .. }));
+        assert!(matches!(
+            DivisionCode::parse("990100").unwrap_err(),
+            IdError::Character { position: 1, .. }
+        ));
     }
 
     #[test]

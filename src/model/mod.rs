@@ -11,9 +11,12 @@ mod case;
 mod codes;
 mod draft;
 
-pub use case::{Case, CaseId, DocumentRef, Inspection, License, Party, PartyId, Penalty, Source, Transfer, case_key};
+pub use case::{
+    Case, CaseId, DocumentRef, Inspection, License, Party, PartyId, Penalty, Source, Transfer,
+    case_key,
+};
 pub use codes::{
-    Action, CaseStatus, CodeError, Disclosure, IdType, InspectionResult, LicenseCategory, PartyKind, PenaltyKind,
-    TransferStatus,
+    Action, CaseStatus, CodeError, Disclosure, IdType, InspectionResult, LicenseCategory,
+    PartyKind, PenaltyKind, TransferStatus,
 };
 pub use draft::{Draft, DraftContext, FieldError, Target, TargetKind};

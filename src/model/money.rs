@@ -14,7 +14,9 @@ pub struct Fen(u64);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
     /// Not a plain decimal number.
-    #[error("amount '{0}' is not a decimal number (digits with an optional '.' and fraction; no signs, commas or units)")]
+    #[error(
+        "amount '{0}' is not a decimal number (digits with an optional '.' and fraction; no signs, commas or units)"
+    )]
     NotDecimal(String),
     /// More fractional digits than the unit allows.
     #[error("amount '{value}' has {found} decimal places; {unit} allows at most {max}")]
@@ -80,12 +82,24 @@ impl Fen {
         }
         let frac_sig = frac.trim_end_matches('0');
         if frac_sig.len() > max {
-            return Err(MoneyError::TooPrecise { value: s.to_string(), found: frac.len(), max, unit: unit_name });
+            return Err(MoneyError::TooPrecise {
+                value: s.to_string(),
+                found: frac.len(),
+                max,
+                unit: unit_name,
+            });
         }
         let overflow = || MoneyError::Overflow(s.to_string());
         let mut fen: u64 = 0;
-        for b in int.bytes().chain(frac_sig.bytes()).chain(std::iter::repeat_n(b'0', max - frac_sig.len())) {
-            fen = fen.checked_mul(10).and_then(|v| v.checked_add(u64::from(b - b'0'))).ok_or_else(overflow)?;
+        for b in int
+            .bytes()
+            .chain(frac_sig.bytes())
+            .chain(std::iter::repeat_n(b'0', max - frac_sig.len()))
+        {
+            fen = fen
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(b - b'0')))
+                .ok_or_else(overflow)?;
         }
         Ok(Self(fen))
     }
@@ -124,38 +138,81 @@ mod tests {
 
     #[test]
     fn wanyuan_is_exact() {
-        assert_eq!(Fen::parse("0.2", MoneyUnit::Wanyuan).unwrap(), Fen::new(200_000));
-        assert_eq!(Fen::parse("0.000001", MoneyUnit::Wanyuan).unwrap(), Fen::new(1));
-        assert_eq!(Fen::parse("12.345678", MoneyUnit::Wanyuan).unwrap(), Fen::new(12_345_678));
-        assert_eq!(Fen::parse("3", MoneyUnit::Wanyuan).unwrap(), Fen::new(3_000_000));
+        assert_eq!(
+            Fen::parse("0.2", MoneyUnit::Wanyuan).unwrap(),
+            Fen::new(200_000)
+        );
+        assert_eq!(
+            Fen::parse("0.000001", MoneyUnit::Wanyuan).unwrap(),
+            Fen::new(1)
+        );
+        assert_eq!(
+            Fen::parse("12.345678", MoneyUnit::Wanyuan).unwrap(),
+            Fen::new(12_345_678)
+        );
+        assert_eq!(
+            Fen::parse("3", MoneyUnit::Wanyuan).unwrap(),
+            Fen::new(3_000_000)
+        );
         // 0.1 + 0.2 style float traps do not exist here.
-        assert_eq!(Fen::parse("0.3", MoneyUnit::Wanyuan).unwrap().get(), 300_000);
+        assert_eq!(
+            Fen::parse("0.3", MoneyUnit::Wanyuan).unwrap().get(),
+            300_000
+        );
     }
 
     #[test]
     fn more_than_six_places_of_wanyuan_refused() {
         let e = Fen::parse("0.0000001", MoneyUnit::Wanyuan).unwrap_err();
-        assert_eq!(e, MoneyError::TooPrecise { value: "0.0000001".into(), found: 7, max: 6, unit: "wanyuan (万元)" });
+        assert_eq!(
+            e,
+            MoneyError::TooPrecise {
+                value: "0.0000001".into(),
+                found: 7,
+                max: 6,
+                unit: "wanyuan (万元)"
+            }
+        );
         assert!(e.to_string().contains("at most 6"));
         // Trailing zeros are not extra precision.
-        assert_eq!(Fen::parse("0.20000000", MoneyUnit::Wanyuan).unwrap(), Fen::new(200_000));
+        assert_eq!(
+            Fen::parse("0.20000000", MoneyUnit::Wanyuan).unwrap(),
+            Fen::new(200_000)
+        );
     }
 
     #[test]
     fn yuan_and_fen() {
-        assert_eq!(Fen::parse("1234.5", MoneyUnit::Yuan).unwrap(), Fen::new(123_450));
+        assert_eq!(
+            Fen::parse("1234.5", MoneyUnit::Yuan).unwrap(),
+            Fen::new(123_450)
+        );
         assert_eq!(Fen::parse("0.01", MoneyUnit::Yuan).unwrap(), Fen::new(1));
-        assert!(matches!(Fen::parse("0.001", MoneyUnit::Yuan), Err(MoneyError::TooPrecise { max: 2, .. })));
+        assert!(matches!(
+            Fen::parse("0.001", MoneyUnit::Yuan),
+            Err(MoneyError::TooPrecise { max: 2, .. })
+        ));
         assert_eq!(Fen::parse("42", MoneyUnit::Fen).unwrap(), Fen::new(42));
         assert!(Fen::parse("4.2", MoneyUnit::Fen).is_err());
     }
 
     #[test]
     fn malformed_amounts_refused() {
-        for bad in ["", ".5", "5.", "-1", "+1", "1,000", "1e3", "一百", " 1", "1.2.3"] {
-            assert!(matches!(Fen::parse(bad, MoneyUnit::Yuan), Err(MoneyError::NotDecimal(_))), "{bad:?} accepted");
+        for bad in [
+            "", ".5", "5.", "-1", "+1", "1,000", "1e3", "一百", " 1", "1.2.3",
+        ] {
+            assert!(
+                matches!(
+                    Fen::parse(bad, MoneyUnit::Yuan),
+                    Err(MoneyError::NotDecimal(_))
+                ),
+                "{bad:?} accepted"
+            );
         }
-        assert!(matches!(Fen::parse("99999999999999999999", MoneyUnit::Yuan), Err(MoneyError::Overflow(_))));
+        assert!(matches!(
+            Fen::parse("99999999999999999999", MoneyUnit::Yuan),
+            Err(MoneyError::Overflow(_))
+        ));
     }
 
     #[test]

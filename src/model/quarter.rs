@@ -41,7 +41,10 @@ impl Quarter {
 
     /// The quarter a date falls in.
     pub fn of(date: NaiveDate) -> Self {
-        Self { year: date.year(), q: (date.month0() / 3 + 1) as u8 }
+        Self {
+            year: date.year(),
+            q: (date.month0() / 3 + 1) as u8,
+        }
     }
 
     /// The year.
@@ -71,12 +74,32 @@ impl Quarter {
 
     /// The following quarter.
     pub fn next(self) -> Self {
-        if self.q == 4 { Self { year: self.year + 1, q: 1 } } else { Self { year: self.year, q: self.q + 1 } }
+        if self.q == 4 {
+            Self {
+                year: self.year + 1,
+                q: 1,
+            }
+        } else {
+            Self {
+                year: self.year,
+                q: self.q + 1,
+            }
+        }
     }
 
     /// The preceding quarter.
     pub fn previous(self) -> Self {
-        if self.q == 1 { Self { year: self.year - 1, q: 4 } } else { Self { year: self.year, q: self.q - 1 } }
+        if self.q == 1 {
+            Self {
+                year: self.year - 1,
+                q: 4,
+            }
+        } else {
+            Self {
+                year: self.year,
+                q: self.q - 1,
+            }
+        }
     }
 }
 
@@ -124,7 +147,9 @@ mod tests {
         let q = Quarter::parse("2018Q4").unwrap();
         assert_eq!((q.year(), q.number()), (2018, 4));
         assert_eq!(q.to_string(), "2018Q4");
-        for bad in ["2018Q5", "2018Q0", "2018q4", "18Q4", "2018-Q4", "2018Q", "Q4", "1899Q1", "2018Q44"] {
+        for bad in [
+            "2018Q5", "2018Q0", "2018q4", "18Q4", "2018-Q4", "2018Q", "Q4", "1899Q1", "2018Q44",
+        ] {
             assert!(Quarter::parse(bad).is_err(), "{bad} accepted");
         }
     }

@@ -140,7 +140,9 @@ pub enum FileError {
     #[error("missing required column(s): {}", .0.join(", "))]
     MissingColumns(Vec<String>),
     /// XML with a DOCTYPE or entity declaration (refused: entity expansion and external entities).
-    #[error("XML document type declarations and entities are not accepted (found at byte offset {offset})")]
+    #[error(
+        "XML document type declarations and entities are not accepted (found at byte offset {offset})"
+    )]
     XmlDoctype {
         /// Where the declaration starts.
         offset: u64,
@@ -161,9 +163,15 @@ pub type Records = Box<dyn Iterator<Item = Result<RawRecord, RecordError>> + Sen
 /// Checks that `path` is readable as `format` and returns its records, each holding `columns`.
 pub fn open(path: &Path, format: &Format, columns: &[Column]) -> Result<Records, FileError> {
     match format {
-        Format::Csv { encoding, delimiter } => csv::open(path, *encoding, *delimiter, columns),
+        Format::Csv {
+            encoding,
+            delimiter,
+        } => csv::open(path, *encoding, *delimiter, columns),
         Format::Xlsx { sheet } => xlsx::open(path, sheet.as_deref(), columns),
-        Format::Xml { encoding, record_path } => xml::open(path, *encoding, record_path, columns),
+        Format::Xml {
+            encoding,
+            record_path,
+        } => xml::open(path, *encoding, record_path, columns),
         Format::Json { encoding } => json::open(path, *encoding, columns, false),
         Format::JsonLines { encoding } => json::open(path, *encoding, columns, true),
     }

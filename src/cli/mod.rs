@@ -1,0 +1,243 @@
+//! The command line: one file per subcommand group. Errors become `anyhow` only here, at the edge,
+//! and map to exit codes: 0 ok, 1 failure, 2 usage, 69 no gateway running, 78 invalid configuration.
+
+mod demo;
+mod offline;
+mod ops;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for an invalid configuration (EX_CONFIG).
+pub const EXIT_CONFIG: u8 = 78;
+/// Exit code when no gateway answers (EX_UNAVAILABLE).
+pub const EXIT_UNAVAILABLE: u8 = 69;
+
+/// xianjie (衔接): secure data-sharing gateway for administrative-enforcement records.
+#[derive(Parser, Debug)]
+#[command(name = "xianjie", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (default: ./xianjie.toml if present, else embedded defaults).
+    #[arg(long, global = true, env = "XIANJIE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory of the gateway (store, inboxes, admin socket); default ./data.
+    #[arg(long, global = true, env = "XIANJIE_DATA")]
+    pub data: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway: store, scheduled inbox scans, admin socket. Stops cleanly on Ctrl-C / SIGTERM.
+    Serve,
+    /// Generate sample inputs, start the gateway on embedded defaults, ingest them, keep running.
+    Demo {
+        /// Number of sample cases across the three adapters.
+        #[arg(long, default_value_t = 3000)]
+        cases: u64,
+    },
+    /// Ingest a file or directory through an adapter (via the running gateway; files stay in place).
+    Ingest {
+        /// Adapter name.
+        adapter: String,
+        /// File or directory.
+        path: PathBuf,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Scan inboxes now (all adapters, or one).
+    Scan {
+        /// Adapter name.
+        adapter: Option<String>,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Case counts per unit, quarantine size, last scan per adapter.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Look at stored cases.
+    Cases {
+        /// What to do.
+        #[command(subcommand)]
+        command: CasesCommand,
+    },
+    /// Look at and retry refused records.
+    Quarantine {
+        /// What to do.
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
+    /// Adapter definitions (offline).
+    Adapters {
+        /// What to do.
+        #[command(subcommand)]
+        command: AdaptersCommand,
+    },
+    /// Write realistic sample inputs for every adapter (offline).
+    Sample {
+        /// Number of cases across all adapters.
+        #[arg(long)]
+        cases: u64,
+        /// Output directory (one subdirectory per adapter).
+        #[arg(long)]
+        out: PathBuf,
+        /// Fraction of deliberately bad rows, 0..1.
+        #[arg(long, default_value_t = 0.0)]
+        bad_fraction: f64,
+        /// Random seed (same seed, same files).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+/// `cases` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum CasesCommand {
+    /// Show one case as JSON.
+    Show {
+        /// Unit USCC.
+        unit: String,
+        /// Case number.
+        case_id: String,
+    },
+}
+
+/// `quarantine` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum QuarantineCommand {
+    /// List entries.
+    List {
+        /// Only this adapter's.
+        #[arg(long)]
+        adapter: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one entry with its raw values.
+    Show {
+        /// Entry id.
+        id: u64,
+    },
+    /// Map entries again with the adapters as they are now; accepted ones leave quarantine.
+    Retry {
+        /// Entry ids.
+        ids: Vec<u64>,
+        /// Retry every entry.
+        #[arg(long)]
+        all: bool,
+        /// With --all, only this adapter's.
+        #[arg(long)]
+        adapter: Option<String>,
+    },
+}
+
+/// `adapters` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum AdaptersCommand {
+    /// Validate adapter definitions and run their golden cases.
+    Check {
+        /// Adapters directory (default: the configured one, ./adapters).
+        dir: Option<PathBuf>,
+        /// Rewrite the expected output of every golden case from the current result.
+        #[arg(long)]
+        bless: bool,
+    },
+}
+
+/// Runs the command line.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Adapters {
+            command: AdaptersCommand::Check { ref dir, bless },
+        } => offline::adapters_check(&cli, dir.clone(), bless),
+        Command::Sample {
+            cases,
+            ref out,
+            bad_fraction,
+            seed,
+        } => offline::sample(cases, out, bad_fraction, seed),
+        _ => runtime().and_then(|rt| rt.block_on(async_main(cli))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = exit_code(&e);
+            eprintln!("error: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<crate::config::ConfigErrors>().is_some() {
+        EXIT_CONFIG
+    } else if matches!(
+        e.downcast_ref::<crate::admin::client::ClientError>(),
+        Some(crate::admin::client::ClientError::NotRunning { .. })
+    ) {
+        EXIT_UNAVAILABLE
+    } else {
+        1
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn async_main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => ops::serve(&cli).await,
+        Command::Demo { cases } => demo::run(&cli, cases).await,
+        Command::Ingest {
+            ref adapter,
+            ref path,
+            json,
+        } => ops::ingest(&cli, adapter, path, json).await,
+        Command::Scan { ref adapter, json } => ops::scan(&cli, adapter.clone(), json).await,
+        Command::Status { json } => ops::status(&cli, json).await,
+        Command::Cases {
+            command:
+                CasesCommand::Show {
+                    ref unit,
+                    ref case_id,
+                },
+        } => ops::case_show(&cli, unit, case_id).await,
+        Command::Quarantine { ref command } => ops::quarantine(&cli, command).await,
+        Command::Adapters { .. } | Command::Sample { .. } => Ok(()),
+    }
+}
+
+/// The data directory the CLI talks to: `--data`, else `XIANJIE_DATA`, else the config's, else ./data.
+pub fn data_dir(cli: &Cli) -> PathBuf {
+    cli.data
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_DATA_DIR))
+}
+
+/// Logging to stderr, filtered by `RUST_LOG` or the configured level.
+pub fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

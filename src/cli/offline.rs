@@ -1,0 +1,80 @@
+//! Commands that need no running gateway: `adapters check` and `sample`.
+
+use std::path::{Path, PathBuf};
+
+use super::Cli;
+use crate::config::ConfigErrors;
+use crate::ingest::{self, golden};
+
+/// `xianjie adapters check [DIR] [--bless]`.
+pub fn adapters_check(cli: &Cli, dir: Option<PathBuf>, bless: bool) -> anyhow::Result<()> {
+    let dir = match dir {
+        Some(d) => d,
+        None => crate::config::Config::load(cli.config.as_deref(), None)
+            .map(|c| c.adapters_dir)
+            .unwrap_or_else(|_| PathBuf::from(crate::config::DEFAULT_ADAPTERS_DIR)),
+    };
+    let adapters = ingest::load_all(&dir).map_err(|errs| {
+        ConfigErrors(
+            errs.into_iter()
+                .map(|e| crate::config::ConfigProblem {
+                    file: e.file,
+                    key: e.key,
+                    reason: e.reason,
+                })
+                .collect(),
+        )
+    })?;
+    let mut failed = 0;
+    for a in &adapters {
+        let results = golden::check(a, bless);
+        println!(
+            "adapter {}: definition ok, {} golden case(s)",
+            a.name,
+            results.len()
+        );
+        for r in results {
+            match r.mismatch {
+                None => println!(
+                    "  {} {}",
+                    if bless { "wrote" } else { "ok  " },
+                    r.input.display()
+                ),
+                Some(m) => {
+                    failed += 1;
+                    println!(
+                        "  FAIL {}\n    {}",
+                        r.input.display(),
+                        m.replace('\n', "\n    ")
+                    );
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} golden case(s) failed");
+    }
+    Ok(())
+}
+
+/// `xianjie sample`.
+pub fn sample(cases: u64, out: &Path, bad_fraction: f64, seed: u64) -> anyhow::Result<()> {
+    let files = crate::sample::generate(
+        out,
+        &crate::sample::SampleOptions {
+            cases,
+            bad_fraction,
+            seed,
+        },
+    )?;
+    for f in files {
+        println!(
+            "{}: {} ({} rows, {} deliberately bad)",
+            f.adapter,
+            f.path.display(),
+            f.rows,
+            f.bad_rows
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! Configuration: `xianjie.toml` parsed with unknown keys refused, then validated together with the
+//! adapters it names, reporting every problem at once (file, key, reason) before anything listens.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::ingest::{self, Adapter};
+
+/// One configuration problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {key}: {reason}")]
+pub struct ConfigProblem {
+    /// The file.
+    pub file: String,
+    /// The key, or `-`.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Every problem found.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} configuration problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<ConfigProblem>);
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: Option<PathBuf>,
+    adapters_dir: Option<PathBuf>,
+    #[serde(default)]
+    ingest: RawIngest,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIngest {
+    batch_size: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    level: Option<String>,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the store, inboxes and admin socket live.
+    pub data_dir: PathBuf,
+    /// Where the adapter folders are.
+    pub adapters_dir: PathBuf,
+    /// Records per store transaction.
+    pub batch_size: usize,
+    /// Log filter (`info`, `xianjie=debug`, ...).
+    pub log_level: String,
+    /// The adapters, loaded and validated.
+    pub adapters: Vec<Adapter>,
+    /// The file it came from, if any.
+    pub source: Option<PathBuf>,
+}
+
+/// Embedded defaults: data in `./data`, adapters in `./adapters`.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+/// Embedded default adapters directory.
+pub const DEFAULT_ADAPTERS_DIR: &str = "./adapters";
+
+impl Config {
+    /// Loads `file` (or, when `None`, `./xianjie.toml` if present, else the embedded defaults),
+    /// applies `data_override`, and validates everything including the adapters.
+    pub fn load(file: Option<&Path>, data_override: Option<&Path>) -> Result<Config, ConfigErrors> {
+        let implicit = Path::new("xianjie.toml");
+        let chosen = file
+            .map(Path::to_path_buf)
+            .or_else(|| implicit.is_file().then(|| implicit.to_path_buf()));
+        let shown = chosen
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(embedded defaults)".into());
+        let mut problems = Vec::new();
+        let mut push = |key: &str, reason: String| {
+            problems.push(ConfigProblem {
+                file: shown.clone(),
+                key: key.into(),
+                reason,
+            })
+        };
+        let raw: RawConfig = match &chosen {
+            None => RawConfig::default(),
+            Some(p) => match std::fs::read_to_string(p) {
+                Err(e) => {
+                    push("-", format!("cannot read: {e}"));
+                    RawConfig::default()
+                }
+                Ok(text) => match toml::from_str(&text) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+                        push(
+                            &line.map(|l| format!("line {l}")).unwrap_or("-".into()),
+                            e.message().to_string(),
+                        );
+                        RawConfig::default()
+                    }
+                },
+            },
+        };
+        let batch_size = raw.ingest.batch_size.unwrap_or(1000);
+        if !(1..=100_000).contains(&batch_size) {
+            push(
+                "ingest.batch_size",
+                format!("{batch_size} is outside 1..=100000"),
+            );
+        }
+        let log_level = raw.log.level.unwrap_or_else(|| "info".into());
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            push(
+                "log.level",
+                format!("'{log_level}' is not a log filter (e.g. info, debug, xianjie=debug)"),
+            );
+        }
+        // Relative paths in a config file are relative to the file, so the gateway behaves the same
+        // whatever directory it is started from.
+        let base = chosen
+            .as_ref()
+            .and_then(|p| p.parent())
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let data_dir = data_override
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| rel(raw.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into())));
+        let adapters_dir = rel(raw
+            .adapters_dir
+            .unwrap_or_else(|| DEFAULT_ADAPTERS_DIR.into()));
+        let adapters = match ingest::load_all(&adapters_dir) {
+            Ok(a) => a,
+            Err(errs) => {
+                problems.extend(errs.into_iter().map(|e| ConfigProblem {
+                    file: e.file,
+                    key: e.key,
+                    reason: e.reason,
+                }));
+                Vec::new()
+            }
+        };
+        if problems.is_empty() {
+            Ok(Config {
+                data_dir,
+                adapters_dir,
+                batch_size,
+                log_level,
+                adapters,
+                source: chosen,
+            })
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("xianjie.toml");
+        std::fs::write(
+            &cfg,
+            "adapters_dir = \"nowhere\"\n[ingest]\nbatch_size = 0\n[log]\nlevel = \"[[\"\n",
+        )
+        .unwrap();
+        let errs = Config::load(Some(&cfg), None).unwrap_err();
+        let text = errs.to_string();
+        assert_eq!(errs.0.len(), 3, "{text}");
+        assert!(text.contains("ingest.batch_size: 0 is outside"), "{text}");
+        assert!(text.contains("log.level"), "{text}");
+        assert!(
+            text.contains("cannot read the adapters directory"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("xianjie.toml");
+        std::fs::write(&cfg, "data_dir = \"d\"\n\n[ingest]\nbatchsize = 5\n").unwrap();
+        let errs = Config::load(Some(&cfg), None).unwrap_err();
+        assert!(
+            errs.0[0].key == "line 4" && errs.0[0].reason.contains("batchsize"),
+            "{errs}"
+        );
+    }
+}

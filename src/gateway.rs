@@ -1,0 +1,264 @@
+//! The long-running gateway (`xianjie serve`): opens the store, schedules inbox scans, serves the admin
+//! socket, and on SIGINT/SIGTERM stops every task at a safe point and flushes the store.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+use tracing::{error, info, warn};
+
+use crate::admin::{self, IngestEvent, ScanRecord};
+use crate::config::Config;
+use crate::ingest::{self, Adapter, FileOutcome, IngestError, RunOptions, Summary};
+use crate::shutdown::Shutdown;
+use crate::store::{Store, StoreError};
+
+/// Why the gateway could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The data directory could not be prepared.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// Directory.
+        path: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another gateway answers on the admin socket.
+    #[error("another xianjie gateway is already running on {0}")]
+    AlreadyRunning(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The admin socket could not be served.
+    #[error("admin socket {path}: {source}")]
+    Socket {
+        /// Socket path.
+        path: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The scheduler failed.
+    #[error("scheduler: {0}")]
+    Scheduler(String),
+}
+
+/// The shared state of a running gateway.
+pub struct Gateway {
+    /// Validated configuration.
+    pub config: Config,
+    /// The store.
+    pub store: Store,
+    /// Stop signal.
+    pub shutdown: Shutdown,
+    /// One lock per adapter, so an adapter's inbox is never read by two runs at once.
+    locks: HashMap<String, Arc<Mutex<()>>>,
+}
+
+impl Gateway {
+    /// Opens the store in the configured data directory (created with mode 0700).
+    pub fn open(config: Config, shutdown: Shutdown) -> Result<Arc<Self>, GatewayError> {
+        let dir = &config.data_dir;
+        let io = |source| GatewayError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        let store = Store::open(dir)?;
+        let locks = config
+            .adapters
+            .iter()
+            .map(|a| (a.name.clone(), Arc::new(Mutex::new(()))))
+            .collect();
+        Ok(Arc::new(Self {
+            config,
+            store,
+            shutdown,
+            locks,
+        }))
+    }
+
+    /// The admin socket path.
+    pub fn socket_path(&self) -> PathBuf {
+        self.config.data_dir.join(admin::SOCKET_NAME)
+    }
+
+    /// An adapter by name.
+    pub fn adapter(&self, name: &str) -> Option<&Adapter> {
+        self.config.adapters.iter().find(|a| a.name == name)
+    }
+
+    fn lock(&self, adapter: &str) -> Arc<Mutex<()>> {
+        self.locks.get(adapter).cloned().unwrap_or_default()
+    }
+
+    /// Scans one adapter's inbox (or ingests `path` in place), sending events as it goes. Runs the
+    /// blocking ingest on a blocking thread under the adapter's lock.
+    pub async fn run_ingest(
+        self: &Arc<Self>,
+        adapter: String,
+        path: Option<PathBuf>,
+        events: tokio::sync::mpsc::Sender<IngestEvent>,
+    ) -> Result<Summary, String> {
+        let lock = self.lock(&adapter);
+        let _guard = lock.lock().await;
+        let gw = self.clone();
+        let ev = events.clone();
+        let name = adapter.clone();
+        let res = tokio::task::spawn_blocking(move || -> Result<Vec<FileOutcome>, IngestError> {
+            let Some(a) = gw.adapter(&name) else {
+                return Err(IngestError::Path {
+                    path: name.clone(),
+                    reason: "no such adapter".into(),
+                });
+            };
+            let opts = RunOptions {
+                batch_size: gw.config.batch_size,
+                shutdown: Some(gw.shutdown.flag()),
+            };
+            let progress = |s: &Summary| {
+                let _ = ev.try_send(IngestEvent::Progress(*s));
+            };
+            match path {
+                Some(p) => ingest::ingest_path(a, &p, &gw.store, opts, &progress),
+                None => ingest::scan_inbox(a, &gw.config.data_dir, &gw.store, opts, &progress),
+            }
+        })
+        .await
+        .map_err(|e| format!("ingest task failed: {e}"))?;
+        let outcomes = res.map_err(|e| e.to_string())?;
+        let mut total = Summary::default();
+        let mut refused = 0;
+        for o in &outcomes {
+            match &o.summary {
+                Some(s) => total.add(s),
+                None => refused += 1,
+            }
+            if let Some(r) = &o.refused {
+                warn!(adapter = %adapter, file = %o.file, reason = %r, "file refused");
+            }
+            let _ = events
+                .send(IngestEvent::File {
+                    adapter: adapter.clone(),
+                    outcome: o.clone(),
+                })
+                .await;
+        }
+        if !outcomes.is_empty() {
+            info!(adapter = %adapter, files = outcomes.len(), refused, rows = total.rows, accepted = total.accepted,
+                updated = total.updated, unchanged = total.unchanged, rejected = total.rejected, "ingest finished");
+            let rec = ScanRecord {
+                at: chrono::Utc::now(),
+                files: outcomes.len() as u64,
+                refused,
+                summary: total,
+            };
+            if let Err(e) = self.store.set_meta(&format!("scan:{adapter}"), &rec) {
+                error!(error = %e, "cannot record the scan");
+            }
+        }
+        Ok(total)
+    }
+
+    /// Serves until shutdown: scheduler, admin socket, signals. `ready` is told once the socket listens.
+    pub async fn serve(
+        self: Arc<Self>,
+        ready: Option<tokio::sync::oneshot::Sender<PathBuf>>,
+    ) -> Result<(), GatewayError> {
+        let sock = self.socket_path();
+        let listener = bind_socket(&sock).await?;
+        let mut sched = self.schedule().await?;
+        spawn_signal_handler(self.shutdown.clone());
+        info!(data_dir = %self.config.data_dir.display(), socket = %sock.display(), adapters = self.config.adapters.len(), "gateway running");
+        if let Some(r) = ready {
+            let _ = r.send(sock.clone());
+        }
+        let result = admin::server::serve(self.clone(), listener).await;
+        info!("shutting down: waiting for running ingests to reach a safe point");
+        let _ = sched.shutdown().await;
+        for lock in self.locks.values() {
+            let _guard = lock.lock().await;
+        }
+        self.store.flush()?;
+        let _ = std::fs::remove_file(&sock);
+        info!("stopped");
+        result.map_err(|source| GatewayError::Socket {
+            path: sock.display().to_string(),
+            source,
+        })
+    }
+
+    async fn schedule(
+        self: &Arc<Self>,
+    ) -> Result<tokio_cron_scheduler::JobScheduler, GatewayError> {
+        use tokio_cron_scheduler::{Job, JobScheduler};
+        let err =
+            |e: tokio_cron_scheduler::JobSchedulerError| GatewayError::Scheduler(e.to_string());
+        let sched = JobScheduler::new().await.map_err(err)?;
+        for a in &self.config.adapters {
+            let ingest::Transport::File { schedule, .. } = &a.transport;
+            let gw = self.clone();
+            let name = a.name.clone();
+            let job = Job::new_async_tz(schedule.as_str(), chrono::Local, move |_, _| {
+                let gw = gw.clone();
+                let name = name.clone();
+                Box::pin(async move {
+                    if gw.shutdown.is_triggered() {
+                        return;
+                    }
+                    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+                    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+                    if let Err(e) = gw.run_ingest(name.clone(), None, tx).await {
+                        error!(adapter = %name, error = %e, "scheduled scan failed; the files stay in the inbox");
+                    }
+                })
+            })
+            .map_err(err)?;
+            sched.add(job).await.map_err(err)?;
+        }
+        sched.start().await.map_err(err)?;
+        Ok(sched)
+    }
+}
+
+async fn bind_socket(sock: &Path) -> Result<tokio::net::UnixListener, GatewayError> {
+    let shown = sock.display().to_string();
+    if sock.exists() {
+        if tokio::net::UnixStream::connect(sock).await.is_ok() {
+            return Err(GatewayError::AlreadyRunning(shown));
+        }
+        // A socket left by a gateway that was killed: nobody answers, so it is safe to replace.
+        let _ = std::fs::remove_file(sock);
+    }
+    let io = |source| GatewayError::Socket {
+        path: shown.clone(),
+        source,
+    };
+    let listener = tokio::net::UnixListener::bind(sock).map_err(io)?;
+    std::fs::set_permissions(sock, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    Ok(listener)
+}
+
+fn spawn_signal_handler(shutdown: Shutdown) {
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
+            _ = term => info!("SIGTERM received"),
+            _ = shutdown.wait() => return,
+        }
+        shutdown.trigger();
+    });
+}

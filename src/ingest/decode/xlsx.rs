@@ -1,0 +1,499 @@
+//! XLSX decoder: reads one worksheet with calamine's streaming cell reader, checks it whole before
+//! handing out any record, takes the first non-empty row as the header and streams the rows below
+//! it as records, numbered as Excel shows them.
+//!
+//! Memory: the zip directory, the shared-strings table and the styles are held by calamine for the
+//! whole read (they are workbook-wide); cells are streamed, never the whole sheet range.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use calamine::{DataRef, Reader, Xlsx, XlsxError};
+
+use super::text::{self, RecordSender};
+use super::{Column, FileError, Location, RawRecord, RecordError, Records};
+
+type Workbook = Xlsx<BufReader<File>>;
+
+/// Opens an XLSX workbook and streams the rows of `sheet` (the first sheet when `None`).
+///
+/// Refuses the file ([`FileError`]) when it cannot be read ([`FileError::Io`]), is not a readable
+/// XLSX workbook or the sheet is absent or unreadable ([`FileError::Malformed`]), the sheet holds no
+/// non-empty row ([`FileError::Empty`]), or the header lacks a required column. The whole sheet is
+/// read once to check it, then read again to stream the records.
+pub(super) fn open(
+    path: &Path,
+    sheet: Option<&str>,
+    columns: &[Column],
+) -> Result<Records, FileError> {
+    let file = text::open_file(path)?;
+    let mut workbook: Workbook =
+        calamine::open_workbook_from_rs(BufReader::new(file)).map_err(malformed)?;
+    let names = workbook.sheet_names();
+    let sheet = match sheet {
+        Some(wanted) => match names.iter().find(|n| n.as_str() == wanted) {
+            Some(name) => name.clone(),
+            None => {
+                return Err(FileError::Malformed {
+                    format: "XLSX",
+                    reason: format!(
+                        "the workbook has no sheet named \"{wanted}\"; its sheets are: {}",
+                        quoted_list(&names)
+                    ),
+                });
+            }
+        },
+        None => match names.first() {
+            Some(name) => name.clone(),
+            None => return Err(FileError::Empty),
+        },
+    };
+
+    let header = scan(&mut workbook, &sheet)?;
+    let mut targets = Vec::with_capacity(columns.len());
+    let mut missing = Vec::new();
+    for column in columns {
+        let col = header
+            .cells
+            .iter()
+            .find(|(_, name)| *name == column.name)
+            .map(|(col, _)| *col);
+        if col.is_none() && column.required {
+            missing.push(column.name.clone());
+        }
+        targets.push(col);
+    }
+    if !missing.is_empty() {
+        return Err(FileError::MissingColumns(missing));
+    }
+
+    let header_row = header.row;
+    text::spawn_records(
+        path,
+        "xlsx-decode",
+        Location::Row(u64::from(header_row) + 1),
+        move |tx| {
+            stream(workbook, &sheet, header_row, &targets, tx);
+        },
+    )
+}
+
+fn malformed(err: XlsxError) -> FileError {
+    FileError::Malformed {
+        format: "XLSX",
+        reason: err.to_string(),
+    }
+}
+
+fn quoted_list(names: &[String]) -> String {
+    if names.is_empty() {
+        return "(none)".to_string();
+    }
+    names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The header row: its 0-based sheet row and each non-empty cell's column and trimmed text.
+struct Header {
+    row: u32,
+    cells: Vec<(u32, String)>,
+}
+
+/// Reads the whole sheet once so that a damaged sheet is refused before any record is stored, and
+/// finds the header on the way.
+fn scan(workbook: &mut Workbook, sheet: &str) -> Result<Header, FileError> {
+    let sheet_error = |e: XlsxError| FileError::Malformed {
+        format: "XLSX",
+        reason: format!("sheet \"{sheet}\": {e}"),
+    };
+    let mut cells = workbook
+        .worksheet_cells_reader(sheet)
+        .map_err(sheet_error)?;
+    let mut header: Option<Header> = None;
+    while let Some(cell) = cells.next_cell().map_err(sheet_error)? {
+        let (row, col) = cell.get_position();
+        let value = cell.get_value();
+        if is_blank(value) {
+            continue;
+        }
+        match &mut header {
+            None => {
+                header = Some(Header {
+                    row,
+                    cells: vec![(col, header_text(value))],
+                });
+            }
+            Some(h) if h.row == row => h.cells.push((col, header_text(value))),
+            Some(_) => {}
+        }
+    }
+    header.ok_or(FileError::Empty)
+}
+
+fn is_blank(value: &DataRef<'_>) -> bool {
+    match value {
+        DataRef::Empty => true,
+        DataRef::String(s) => s.is_empty(),
+        DataRef::SharedString(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+fn header_text(value: &DataRef<'_>) -> String {
+    match cell_text(value) {
+        Ok(Some(text)) => text.trim().to_string(),
+        Ok(None) => String::new(),
+        // A header cell holding an error can only match a column literally named like it.
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The text of a cell as documented on [`RawRecord`]; `Err` carries a spreadsheet error value.
+fn cell_text(value: &DataRef<'_>) -> Result<Option<String>, calamine::CellErrorType> {
+    Ok(Some(match value {
+        DataRef::Empty => return Ok(None),
+        DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
+        DataRef::SharedString(s) => (*s).to_string(),
+        DataRef::Int(i) => i.to_string(),
+        DataRef::Float(f) => float_text(*f),
+        DataRef::Bool(b) => b.to_string(),
+        DataRef::DateTime(dt) if dt.is_duration() => duration_text(dt.as_f64()),
+        DataRef::DateTime(dt) => {
+            let (y, mo, d, h, mi, s, _milli) = dt.to_ymd_hms_milli();
+            // Milliseconds are dropped: source systems keep dates to the second at most.
+            if (h, mi, s) == (0, 0, 0) {
+                format!("{y:04}-{mo:02}-{d:02}")
+            } else {
+                format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}")
+            }
+        }
+        DataRef::Error(e) => return Err(e.clone()),
+    }))
+}
+
+/// Rust's `Display` for `f64` is the shortest text that round-trips and never uses an exponent,
+/// and prints whole numbers without `.0`, which is what an operator typed into the cell.
+fn float_text(f: f64) -> String {
+    if f == 0.0 {
+        "0".to_string()
+    } else {
+        f.to_string()
+    }
+}
+
+/// A duration cell (`[h]:mm:ss`) as hours, minutes and seconds.
+fn duration_text(days: f64) -> String {
+    let total = (days * 86_400.0).round();
+    let sign = if total < 0.0 { "-" } else { "" };
+    // Saturating float-to-int conversion; durations beyond u64 seconds do not occur.
+    let total = total.abs() as u64;
+    format!(
+        "{sign}{}:{:02}:{:02}",
+        total / 3600,
+        total / 60 % 60,
+        total % 60
+    )
+}
+
+/// Excel column letters for a 0-based column index (0 → `A`, 26 → `AA`).
+fn column_letters(col: u32) -> String {
+    let mut n = u64::from(col) + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = ((n - 1) % 26) as u8;
+        letters.push(char::from(b'A' + rem));
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect()
+}
+
+/// One data row being assembled from its cells.
+struct PendingRow {
+    row: u32,
+    values: Vec<Option<String>>,
+    error: Option<String>,
+    has_content: bool,
+}
+
+impl PendingRow {
+    fn new(row: u32, width: usize) -> Self {
+        PendingRow {
+            row,
+            values: vec![None; width],
+            error: None,
+            has_content: false,
+        }
+    }
+
+    fn finish(self) -> Option<Result<RawRecord, RecordError>> {
+        if !self.has_content {
+            return None;
+        }
+        let location = Location::Row(u64::from(self.row) + 1);
+        Some(match self.error {
+            Some(reason) => Err(RecordError { location, reason }),
+            None => Ok(RawRecord {
+                location,
+                values: self.values,
+            }),
+        })
+    }
+}
+
+/// Second pass, on the background thread: streams the rows below the header.
+fn stream(
+    mut workbook: Workbook,
+    sheet: &str,
+    header_row: u32,
+    targets: &[Option<u32>],
+    tx: &RecordSender,
+) {
+    let mut cells = match workbook.worksheet_cells_reader(sheet) {
+        Ok(cells) => cells,
+        Err(e) => {
+            tx.send(Err(RecordError {
+                location: Location::Row(u64::from(header_row) + 1),
+                reason: format!("sheet \"{sheet}\" could no longer be read: {e}"),
+            }));
+            return;
+        }
+    };
+    let mut pending: Option<PendingRow> = None;
+    loop {
+        let cell = match cells.next_cell() {
+            Ok(Some(cell)) => cell,
+            Ok(None) => break,
+            Err(e) => {
+                let row = pending.as_ref().map_or(header_row, |p| p.row);
+                tx.send(Err(RecordError {
+                    location: Location::Row(u64::from(row) + 1),
+                    reason: format!(
+                        "sheet \"{sheet}\" became unreadable after this row: {e}; the rest was not read"
+                    ),
+                }));
+                return;
+            }
+        };
+        let (row, col) = cell.get_position();
+        if row <= header_row {
+            continue;
+        }
+        if pending.as_ref().is_some_and(|p| p.row != row)
+            && let Some(item) = pending.take().and_then(PendingRow::finish)
+            && !tx.send(item)
+        {
+            return;
+        }
+        let current = pending.get_or_insert_with(|| PendingRow::new(row, targets.len()));
+        let value = cell.get_value();
+        if is_blank(value) {
+            continue;
+        }
+        current.has_content = true;
+        for (i, target) in targets.iter().enumerate() {
+            if *target != Some(col) {
+                continue;
+            }
+            match cell_text(value) {
+                Ok(text) => current.values[i] = text,
+                Err(e) => {
+                    if current.error.is_none() {
+                        current.error = Some(format!(
+                            "cell {}{} holds the spreadsheet error {e}",
+                            column_letters(col),
+                            u64::from(row) + 1
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(item) = pending.and_then(PendingRow::finish) {
+        tx.send(item);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook as Writer};
+
+    fn cols(names: &[(&str, bool)]) -> Vec<Column> {
+        names
+            .iter()
+            .map(|(n, r)| Column {
+                name: n.to_string(),
+                required: *r,
+            })
+            .collect()
+    }
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_string())
+    }
+
+    fn sample(path: &Path) {
+        let mut book = Writer::new();
+        let sheet = book.add_worksheet();
+        sheet.set_name("案件").unwrap();
+        let date = Format::new().set_num_format("yyyy-mm-dd");
+        let datetime = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
+        // The table starts at B3 so that the range offset matters; row 2 is entirely empty.
+        sheet.write_string(2, 1, " 案件编号 ").unwrap();
+        sheet.write_string(2, 2, "金额").unwrap();
+        sheet.write_string(2, 3, "日期").unwrap();
+        sheet.write_string(2, 4, "已结案").unwrap();
+        sheet.write_string(2, 5, "备注").unwrap();
+        sheet.write_string(3, 1, "A001").unwrap();
+        sheet.write_number(3, 2, 1234.5).unwrap();
+        let d = ExcelDateTime::from_ymd(2024, 3, 1).unwrap();
+        sheet.write_datetime_with_format(3, 3, &d, &date).unwrap();
+        sheet.write_boolean(3, 4, true).unwrap();
+        sheet.write_string(4, 1, "A002").unwrap();
+        sheet.write_number(4, 2, 12.0).unwrap();
+        let dt = ExcelDateTime::from_ymd(2024, 3, 2)
+            .unwrap()
+            .and_hms(13, 5, 9)
+            .unwrap();
+        sheet
+            .write_datetime_with_format(4, 3, &dt, &datetime)
+            .unwrap();
+        sheet.write_string(4, 5, " 备注 ").unwrap();
+        // Row 6 (index 5) is blank but formatted: skipped.
+        sheet.write_blank(5, 1, &date).unwrap();
+        sheet.write_string(6, 1, "A003").unwrap();
+        sheet
+            .write_formula(6, 2, Formula::new("=1/0").set_result("#DIV/0!"))
+            .unwrap();
+        sheet.write_string(7, 1, "A004").unwrap();
+        book.add_worksheet().set_name("Other").unwrap();
+        book.save(path).unwrap();
+    }
+
+    #[test]
+    fn happy_path_with_types_and_locations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cases.xlsx");
+        sample(&path);
+        let columns = cols(&[
+            ("案件编号", true),
+            ("金额", true),
+            ("日期", false),
+            ("已结案", false),
+            ("备注", false),
+            ("无", false),
+        ]);
+        let out: Vec<_> = open(&path, None, &columns).unwrap().collect();
+        assert_eq!(
+            out,
+            vec![
+                Ok(RawRecord {
+                    location: Location::Row(4),
+                    values: vec![
+                        s("A001"),
+                        s("1234.5"),
+                        s("2024-03-01"),
+                        s("true"),
+                        None,
+                        None
+                    ],
+                }),
+                Ok(RawRecord {
+                    location: Location::Row(5),
+                    values: vec![
+                        s("A002"),
+                        s("12"),
+                        s("2024-03-02T13:05:09"),
+                        None,
+                        s(" 备注 "),
+                        None
+                    ],
+                }),
+                Err(RecordError {
+                    location: Location::Row(7),
+                    reason: "cell C7 holds the spreadsheet error #DIV/0!".into(),
+                }),
+                Ok(RawRecord {
+                    location: Location::Row(8),
+                    values: vec![s("A004"), None, None, None, None, None],
+                }),
+            ]
+        );
+        assert!(matches!(
+            open(&path, Some("Other"), &[]),
+            Err(FileError::Empty)
+        ));
+    }
+
+    #[test]
+    fn missing_sheet_and_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cases.xlsx");
+        sample(&path);
+        match open(&path, Some("Sheet9"), &[]) {
+            Err(FileError::Malformed {
+                format: "XLSX",
+                reason,
+            }) => assert_eq!(
+                reason,
+                "the workbook has no sheet named \"Sheet9\"; its sheets are: \"案件\", \"Other\""
+            ),
+            Err(other) => panic!("unexpected {other:?}"),
+            Ok(_) => panic!("accepted a missing sheet"),
+        }
+        match open(
+            &path,
+            Some("案件"),
+            &cols(&[("金额", true), ("当事人", true), ("x", false)]),
+        ) {
+            Err(FileError::MissingColumns(names)) => assert_eq!(names, vec!["当事人"]),
+            Err(other) => panic!("unexpected {other:?}"),
+            Ok(_) => panic!("accepted missing columns"),
+        }
+    }
+
+    #[test]
+    fn truncated_and_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cases.xlsx");
+        sample(&path);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        match open(&path, None, &[]) {
+            Err(FileError::Malformed {
+                format: "XLSX",
+                reason,
+            }) => assert!(!reason.is_empty()),
+            Err(other) => panic!("unexpected {other:?}"),
+            Ok(_) => panic!("accepted a truncated workbook"),
+        }
+        std::fs::write(&path, b"id,name\n1,x\n").unwrap();
+        assert!(matches!(
+            open(&path, None, &[]),
+            Err(FileError::Malformed { format: "XLSX", .. })
+        ));
+        assert!(matches!(
+            open(&dir.path().join("absent.xlsx"), None, &[]),
+            Err(FileError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn conversions() {
+        assert_eq!(float_text(1234.5), "1234.5");
+        assert_eq!(float_text(12.0), "12");
+        assert_eq!(float_text(-0.0), "0");
+        assert_eq!(float_text(0.1), "0.1");
+        assert_eq!(duration_text(1.5), "36:00:00");
+        assert_eq!(column_letters(0), "A");
+        assert_eq!(column_letters(10), "K");
+        assert_eq!(column_letters(25), "Z");
+        assert_eq!(column_letters(26), "AA");
+        assert_eq!(column_letters(701), "ZZ");
+        assert_eq!(column_letters(702), "AAA");
+    }
+}

@@ -1,0 +1,741 @@
+//! XML decoder: checks that the whole document is well-formed, declares no DOCTYPE and uses no
+//! entity beyond the five predefined ones, then streams the elements at the adapter's record path
+//! as records (child element text, `@attribute` values and the `@record` element name).
+//!
+//! Both passes are event streams over the transcoded text; no DOM is built, so memory depends on
+//! the document's depth and on one record, never on the file size.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+use quick_xml::XmlVersion;
+use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::reader::Reader;
+
+use super::text::{self, Transcoder};
+use super::{Column, Encoding, FileError, Location, RawRecord, RecordError, Records};
+
+/// The pseudo-column holding the record element's own (local) name.
+const RECORD_NAME: &str = "@record";
+
+/// Opens an XML file and streams the elements matched by `record_path` as records.
+///
+/// `record_path` lists element local names from the root; any step may be `*` (any element).
+/// Refuses the file ([`FileError`]) when it is not wholly valid in `encoding` (a BOM wins), is not
+/// one well-formed element tree (truncated, mismatched tags, two roots, a root other than the
+/// record path's first step), contains a `<!DOCTYPE` ([`FileError::XmlDoctype`]) or references an
+/// entity other than `&lt; &gt; &amp; &quot; &apos;` and numeric character references.
+///
+/// Columns: `NAME` is the text (text and CDATA, entities resolved, not trimmed) of the record's
+/// direct child elements named `NAME`, joined with `;` when the child repeats; `@NAME` is the
+/// record element's attribute; `@record` its name. A requested child holding elements instead of
+/// text makes that record a [`RecordError`].
+pub(super) fn open(
+    path: &Path,
+    encoding: Encoding,
+    record_path: &[String],
+    columns: &[Column],
+) -> Result<Records, FileError> {
+    if record_path.is_empty() || record_path.iter().any(|step| step.is_empty()) {
+        return Err(FileError::Malformed {
+            format: "XML",
+            reason: format!(
+                "invalid record path \"{}\": empty step",
+                record_path.join("/")
+            ),
+        });
+    }
+    text::validate(path, encoding)?;
+    check(path, encoding, record_path)?;
+
+    let mut child_columns: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut attr_columns: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut name_columns = Vec::new();
+    for (i, column) in columns.iter().enumerate() {
+        if column.name == RECORD_NAME {
+            name_columns.push(i);
+        } else if let Some(attr) = column.name.strip_prefix('@') {
+            attr_columns.entry(attr.to_string()).or_default().push(i);
+        } else {
+            child_columns
+                .entry(column.name.clone())
+                .or_default()
+                .push(i);
+        }
+    }
+    Ok(Box::new(XmlRecords {
+        reader: Reader::from_reader(Transcoder::open(path, encoding)?),
+        buf: Vec::with_capacity(4096),
+        record_buf: Vec::with_capacity(4096),
+        plan: Plan {
+            record_path: record_path.to_vec(),
+            width: columns.len(),
+            child_columns,
+            attr_columns,
+            name_columns,
+        },
+        stack: Vec::new(),
+        on_path: Vec::new(),
+        siblings: HashMap::new(),
+        done: false,
+    }))
+}
+
+fn malformed(reason: String) -> FileError {
+    FileError::Malformed {
+        format: "XML",
+        reason,
+    }
+}
+
+fn step_matches(step: &str, name: &str) -> bool {
+    step == "*" || step == name
+}
+
+/// Checks an entity or character reference; `Err` says what is wrong with it.
+fn resolve_ref(reference: &BytesRef<'_>) -> Result<char, String> {
+    let name: &str = reference;
+    if reference.is_char_ref() {
+        return match reference.resolve_char_ref() {
+            Ok(Some(c)) => Ok(c),
+            Ok(None) | Err(_) => Err(format!("invalid character reference &{name};")),
+        };
+    }
+    match name {
+        "lt" => Ok('<'),
+        "gt" => Ok('>'),
+        "amp" => Ok('&'),
+        "quot" => Ok('"'),
+        "apos" => Ok('\''),
+        _ => Err(format!(
+            "entity reference &{name}; is not accepted (only &lt; &gt; &amp; &quot; &apos; and \
+             numeric character references are)"
+        )),
+    }
+}
+
+fn local_name(e: &BytesStart<'_>) -> String {
+    e.local_name().as_ref().to_string()
+}
+
+/// First pass: the whole document must be one well-formed tree without DTD or custom entities.
+fn check(path: &Path, encoding: Encoding, record_path: &[String]) -> Result<(), FileError> {
+    let at = |utf8_offset: u64| text::source_offset(path, encoding, utf8_offset);
+    let mut reader = Reader::from_reader(Transcoder::open(path, encoding)?);
+    let mut buf = Vec::with_capacity(4096);
+    // Element names, not a tree: memory grows with depth only.
+    let mut stack: Vec<String> = Vec::new();
+    let mut root_seen = false;
+    loop {
+        let start = reader.buffer_position();
+        buf.clear();
+        let event = match reader.read_event_into(&mut buf) {
+            Ok(event) => event,
+            Err(quick_xml::Error::Io(e)) => {
+                return Err(match text::decode_error(&e) {
+                    Some(d) => FileError::Encoding {
+                        encoding: d.encoding,
+                        offset: d.offset,
+                    },
+                    None => FileError::Io {
+                        path: path.display().to_string(),
+                        source: std::io::Error::new(e.kind(), e.to_string()),
+                    },
+                });
+            }
+            Err(e) => {
+                return Err(malformed(format!(
+                    "{e} at byte offset {}",
+                    at(reader.error_position())
+                )));
+            }
+        };
+        match event {
+            Event::DocType(_) => return Err(FileError::XmlDoctype { offset: at(start) }),
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let name = local_name(e);
+                if stack.is_empty() {
+                    if root_seen {
+                        return Err(malformed(format!(
+                            "second root element <{name}> at byte offset {}; a document has one root",
+                            at(start)
+                        )));
+                    }
+                    root_seen = true;
+                    if !step_matches(&record_path[0], &name) {
+                        return Err(malformed(format!(
+                            "the root element is <{name}>, but the record path /{} starts with <{}>",
+                            record_path.join("/"),
+                            record_path[0]
+                        )));
+                    }
+                }
+                for attr in e.attributes() {
+                    let checked = attr.map_err(|err| err.to_string()).and_then(|a| {
+                        a.normalized_value(XmlVersion::Implicit1_0)
+                            .map(|_| ())
+                            .map_err(|err| err.to_string())
+                    });
+                    if let Err(reason) = checked {
+                        return Err(malformed(format!(
+                            "bad attribute in <{name}> at byte offset {}: {reason}",
+                            at(start)
+                        )));
+                    }
+                }
+                if matches!(event, Event::Start(_)) {
+                    stack.push(name);
+                }
+            }
+            Event::End(_) => {
+                stack.pop();
+            }
+            Event::Text(t) => {
+                if stack.is_empty() && !t.trim_ascii().is_empty() {
+                    return Err(malformed(format!(
+                        "text outside the root element at byte offset {}",
+                        at(start)
+                    )));
+                }
+            }
+            Event::CData(_) if stack.is_empty() => {
+                return Err(malformed(format!(
+                    "CDATA outside the root element at byte offset {}",
+                    at(start)
+                )));
+            }
+            Event::GeneralRef(r) => {
+                if let Err(reason) = resolve_ref(&r) {
+                    return Err(malformed(format!("{reason} at byte offset {}", at(start))));
+                }
+                if stack.is_empty() {
+                    return Err(malformed(format!(
+                        "reference outside the root element at byte offset {}",
+                        at(start)
+                    )));
+                }
+            }
+            Event::Eof => {
+                if let Some(open) = stack.last() {
+                    return Err(malformed(format!("unexpected end of file inside <{open}>")));
+                }
+                if !root_seen {
+                    return Err(malformed("no root element".to_string()));
+                }
+                return Ok(());
+            }
+            Event::CData(_) | Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+        }
+    }
+}
+
+/// What to extract from each record, resolved once from the requested columns.
+struct Plan {
+    record_path: Vec<String>,
+    width: usize,
+    child_columns: HashMap<String, Vec<usize>>,
+    attr_columns: HashMap<String, Vec<usize>>,
+    name_columns: Vec<usize>,
+}
+
+/// A record being read.
+struct Pending {
+    location: Location,
+    values: Vec<Option<String>>,
+    error: Option<String>,
+}
+
+impl Pending {
+    fn fail(&mut self, reason: String) {
+        // The first problem is the one to fix; later ones are often consequences.
+        if self.error.is_none() {
+            self.error = Some(reason);
+        }
+    }
+
+    fn finish(self) -> Result<RawRecord, RecordError> {
+        match self.error {
+            Some(reason) => Err(RecordError {
+                location: self.location,
+                reason,
+            }),
+            None => Ok(RawRecord {
+                location: self.location,
+                values: self.values,
+            }),
+        }
+    }
+}
+
+impl Plan {
+    /// Starts a record from its element: location, `@record` and attributes.
+    fn begin(&self, e: &BytesStart<'_>, name: &str, location: String) -> Pending {
+        let mut pending = Pending {
+            location: Location::Element(location),
+            values: vec![None; self.width],
+            error: None,
+        };
+        for &i in &self.name_columns {
+            pending.values[i] = Some(name.to_string());
+        }
+        if self.attr_columns.is_empty() {
+            return pending;
+        }
+        for attr in e.attributes() {
+            let attr = match attr {
+                Ok(attr) => attr,
+                Err(err) => {
+                    pending.fail(format!("bad attribute: {err}"));
+                    continue;
+                }
+            };
+            if attr.key.as_namespace_binding().is_some() {
+                continue;
+            }
+            let key = attr.key.local_name();
+            let Some(targets) = self.attr_columns.get(key.as_ref()) else {
+                continue;
+            };
+            match attr.normalized_value(XmlVersion::Implicit1_0) {
+                Ok(value) => {
+                    for &i in targets {
+                        pending.values[i] = Some(value.to_string());
+                    }
+                }
+                Err(err) => pending.fail(format!("attribute {}: {err}", key.as_ref())),
+            }
+        }
+        pending
+    }
+
+    /// Records one occurrence of a requested child element.
+    fn set_child(&self, pending: &mut Pending, targets: &[usize], text: &str) {
+        for &i in targets {
+            match &mut pending.values[i] {
+                Some(existing) => {
+                    existing.push(';');
+                    existing.push_str(text);
+                }
+                slot @ None => *slot = Some(text.to_string()),
+            }
+        }
+    }
+}
+
+struct XmlRecords {
+    reader: Reader<Transcoder<File>>,
+    buf: Vec<u8>,
+    record_buf: Vec<u8>,
+    plan: Plan,
+    /// Local names of the open elements outside any record.
+    stack: Vec<String>,
+    /// `on_path[k]`: the elements `stack[..=k]` match the first `k + 1` record path steps.
+    on_path: Vec<bool>,
+    /// Children counted by name under the current parent of records, for `NAME[i]` locations.
+    siblings: HashMap<String, u64>,
+    done: bool,
+}
+
+impl XmlRecords {
+    fn location(stack: &[String], name: &str, index: u64) -> String {
+        let mut path = String::new();
+        for step in stack {
+            path.push('/');
+            path.push_str(step);
+        }
+        path.push('/');
+        path.push_str(name);
+        path.push_str(&format!("[{index}]"));
+        path
+    }
+
+    fn here(&self) -> Location {
+        let mut path = String::new();
+        for step in &self.stack {
+            path.push('/');
+            path.push_str(step);
+        }
+        if path.is_empty() {
+            path.push('/');
+        }
+        Location::Element(path)
+    }
+
+    /// Reads the rest of a record element up to its end tag.
+    fn read_record(&mut self, pending: &mut Pending) -> Result<(), String> {
+        // Depth below the record element; 1 = a direct child.
+        let mut depth = 0usize;
+        // The direct child being read, when requested: its name, target columns and text.
+        let mut child: Option<(String, &Vec<usize>, String)> = None;
+        loop {
+            self.record_buf.clear();
+            let event = self
+                .reader
+                .read_event_into(&mut self.record_buf)
+                .map_err(|e| e.to_string())?;
+            match event {
+                Event::Start(e) => {
+                    depth += 1;
+                    let name = e.local_name();
+                    if depth == 1 {
+                        child = self
+                            .plan
+                            .child_columns
+                            .get(name.as_ref())
+                            .map(|targets| (name.as_ref().to_string(), targets, String::new()));
+                    } else if depth == 2
+                        && let Some((child_name, _, _)) = &child
+                    {
+                        pending.fail(format!(
+                            "<{child_name}> contains element <{}>; text expected",
+                            name.as_ref()
+                        ));
+                    }
+                }
+                Event::Empty(e) => {
+                    let name = e.local_name();
+                    if depth == 0 {
+                        if let Some(targets) = self.plan.child_columns.get(name.as_ref()) {
+                            self.plan.set_child(pending, targets, "");
+                        }
+                    } else if depth == 1
+                        && let Some((child_name, _, _)) = &child
+                    {
+                        pending.fail(format!(
+                            "<{child_name}> contains element <{}>; text expected",
+                            name.as_ref()
+                        ));
+                    }
+                }
+                Event::End(_) => {
+                    if depth == 0 {
+                        return Ok(());
+                    }
+                    if depth == 1
+                        && let Some((_, targets, text)) = child.take()
+                    {
+                        self.plan.set_child(pending, targets, &text);
+                    }
+                    depth -= 1;
+                }
+                Event::Text(t) if depth == 1 => {
+                    if let Some((_, _, text)) = &mut child {
+                        text.push_str(&t.xml10_content());
+                    }
+                }
+                Event::CData(c) if depth == 1 => {
+                    if let Some((_, _, text)) = &mut child {
+                        text.push_str(&c.xml10_content());
+                    }
+                }
+                Event::GeneralRef(r) if depth == 1 => {
+                    if let Some((_, _, text)) = &mut child {
+                        match resolve_ref(&r) {
+                            Ok(c) => text.push(c),
+                            Err(reason) => pending.fail(reason),
+                        }
+                    }
+                }
+                Event::Eof => return Err("unexpected end of file inside the record".to_string()),
+                Event::DocType(_) => {
+                    return Err("document type declaration inside the record".to_string());
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Iterator for XmlRecords {
+    type Item = Result<RawRecord, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let steps = self.plan.record_path.len();
+        while !self.done {
+            self.buf.clear();
+            let event = match self.reader.read_event_into(&mut self.buf) {
+                Ok(event) => event,
+                Err(e) => {
+                    // The document was checked whole; it must have changed or become unreadable.
+                    self.done = true;
+                    return Some(Err(RecordError {
+                        location: self.here(),
+                        reason: format!("{e}; the rest of the file was not read"),
+                    }));
+                }
+            };
+            let (e, is_empty) = match event {
+                Event::Start(e) => (e, false),
+                Event::Empty(e) => (e, true),
+                Event::End(_) => {
+                    self.stack.pop();
+                    self.on_path.pop();
+                    continue;
+                }
+                Event::Eof => {
+                    self.done = true;
+                    return None;
+                }
+                _ => continue,
+            };
+            let name = local_name(&e);
+            let depth = self.stack.len();
+            let parent_on_path = depth == 0 || self.on_path.last().copied().unwrap_or(false);
+            if parent_on_path
+                && depth + 1 == steps
+                && step_matches(&self.plan.record_path[depth], &name)
+            {
+                let count = self.siblings.entry(name.clone()).or_insert(0);
+                *count += 1;
+                let index = *count;
+                let mut pending =
+                    self.plan
+                        .begin(&e, &name, Self::location(&self.stack, &name, index));
+                if !is_empty && let Err(reason) = self.read_record(&mut pending) {
+                    self.done = true;
+                    return Some(Err(RecordError {
+                        location: pending.location,
+                        reason: format!("{reason}; the rest of the file was not read"),
+                    }));
+                }
+                return Some(pending.finish());
+            }
+            if is_empty {
+                continue;
+            }
+            let on_path = parent_on_path
+                && depth + 1 < steps
+                && step_matches(&self.plan.record_path[depth], &name);
+            self.stack.push(name);
+            self.on_path.push(on_path);
+            if on_path && depth + 2 == steps {
+                // A new parent of records: sibling indexes restart.
+                self.siblings.clear();
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file_with(bytes: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(bytes).unwrap();
+        f.flush().unwrap();
+        f
+    }
+
+    fn cols(names: &[&str]) -> Vec<Column> {
+        names
+            .iter()
+            .map(|n| Column {
+                name: n.to_string(),
+                required: false,
+            })
+            .collect()
+    }
+
+    fn path(p: &str) -> Vec<String> {
+        p.split('/').map(str::to_string).collect()
+    }
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_string())
+    }
+
+    fn refused(xml: &str, record_path: &str) -> FileError {
+        let f = file_with(xml.as_bytes());
+        match open(f.path(), Encoding::Utf8, &path(record_path), &cols(&["A"])) {
+            Err(e) => e,
+            Ok(_) => panic!("accepted {xml}"),
+        }
+    }
+
+    const SAMPLE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!-- export -->
+<SGS_DATA xmlns:x="urn:x">
+  <HEADER><A>not a record</A></HEADER>
+  <RECORDS>
+    <XZCF id="7" x:kind="a &amp; b">
+      <CF_NR>罚款 &lt;500&gt; 元 &#x4E2D;</CF_NR>
+      <CF_AJMC><![CDATA[<b>案件</b>]]> &amp; more</CF_AJMC>
+      <TAG>t1</TAG><TAG>t2</TAG>
+      <EMPTY/>
+    </XZCF>
+    <XZXK id="8"><CF_NR>许可</CF_NR></XZXK>
+    <XZCF id="9"><CF_NR>a<X>b</X></CF_NR></XZCF>
+    <XZCF id="10"><OTHER><DEEP/></OTHER><CF_NR>last</CF_NR></XZCF>
+    <XZCF/>
+  </RECORDS>
+</SGS_DATA>
+"#;
+
+    #[test]
+    fn happy_path_with_star() {
+        let f = file_with(SAMPLE.as_bytes());
+        let columns = cols(&[
+            "CF_NR", "@record", "@id", "@kind", "CF_AJMC", "TAG", "EMPTY", "MISSING",
+        ]);
+        let out: Vec<_> = open(
+            f.path(),
+            Encoding::Utf8,
+            &path("SGS_DATA/RECORDS/*"),
+            &columns,
+        )
+        .unwrap()
+        .collect();
+        let at = |p: &str| Location::Element(p.to_string());
+        assert_eq!(
+            out,
+            vec![
+                Ok(RawRecord {
+                    location: at("/SGS_DATA/RECORDS/XZCF[1]"),
+                    values: vec![
+                        s("罚款 <500> 元 中"),
+                        s("XZCF"),
+                        s("7"),
+                        s("a & b"),
+                        s("<b>案件</b> & more"),
+                        s("t1;t2"),
+                        s(""),
+                        None,
+                    ],
+                }),
+                Ok(RawRecord {
+                    location: at("/SGS_DATA/RECORDS/XZXK[1]"),
+                    values: vec![s("许可"), s("XZXK"), s("8"), None, None, None, None, None],
+                }),
+                Err(RecordError {
+                    location: at("/SGS_DATA/RECORDS/XZCF[2]"),
+                    reason: "<CF_NR> contains element <X>; text expected".into(),
+                }),
+                Ok(RawRecord {
+                    location: at("/SGS_DATA/RECORDS/XZCF[3]"),
+                    values: vec![s("last"), s("XZCF"), s("10"), None, None, None, None, None],
+                }),
+                Ok(RawRecord {
+                    location: at("/SGS_DATA/RECORDS/XZCF[4]"),
+                    values: vec![None, s("XZCF"), None, None, None, None, None, None],
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn named_record_path_and_gb18030() {
+        let xml = "<?xml version=\"1.0\" encoding=\"GB18030\"?><根><记录><名称>甲</名称></记录><其他/><记录><名称>乙</名称></记录></根>";
+        let (bytes, _, _) = encoding_rs::GB18030.encode(xml);
+        let f = file_with(&bytes);
+        let out: Vec<_> = open(
+            f.path(),
+            Encoding::Gb18030,
+            &path("根/记录"),
+            &cols(&["名称"]),
+        )
+        .unwrap()
+        .collect();
+        assert_eq!(
+            out,
+            vec![
+                Ok(RawRecord {
+                    location: Location::Element("/根/记录[1]".into()),
+                    values: vec![s("甲")]
+                }),
+                Ok(RawRecord {
+                    location: Location::Element("/根/记录[2]".into()),
+                    values: vec![s("乙")]
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn doctype_is_refused_with_offset() {
+        let xml = "<?xml version=\"1.0\"?>\n<!DOCTYPE r [<!ENTITY x \"y\">]><r><A>&x;</A></r>";
+        match refused(xml, "r/A") {
+            FileError::XmlDoctype { offset } => assert_eq!(offset, 22),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn custom_entity_is_refused() {
+        match refused("<r><A>x &custom; y</A></r>", "r/A") {
+            FileError::Malformed {
+                format: "XML",
+                reason,
+            } => {
+                assert!(
+                    reason.starts_with("entity reference &custom; is not accepted"),
+                    "{reason}"
+                );
+                assert!(reason.ends_with("at byte offset 8"), "{reason}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        match refused("<r><A b=\"&custom;\"/></r>", "r/A") {
+            FileError::Malformed {
+                format: "XML",
+                reason,
+            } => assert!(reason.contains("<A>"), "{reason}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_and_broken_documents_are_refused() {
+        match refused(
+            "<SGS_DATA><RECORDS><XZCF><A>1</A></XZCF>",
+            "SGS_DATA/RECORDS/XZCF",
+        ) {
+            FileError::Malformed { reason, .. } => {
+                assert_eq!(reason, "unexpected end of file inside <RECORDS>")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        match refused("<r><A>1</B></r>", "r/A") {
+            FileError::Malformed { reason, .. } => {
+                assert!(reason.contains("byte offset 7"), "{reason}")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            refused("<r/><r/>", "r"),
+            FileError::Malformed { .. }
+        ));
+        assert!(matches!(
+            refused("<r><A>1</A></r", "r/A"),
+            FileError::Malformed { .. }
+        ));
+        assert!(matches!(
+            refused("<q><A>1</A></q>", "r/A"),
+            FileError::Malformed { .. }
+        ));
+        assert!(matches!(refused("  \n", "r/A"), FileError::Empty));
+        assert!(matches!(
+            refused("<?xml version=\"1.0\"?>", "r/A"),
+            FileError::Malformed { .. }
+        ));
+    }
+
+    #[test]
+    fn invalid_encoding_offset() {
+        let mut bytes = b"<r><A>".to_vec();
+        bytes.push(0xFF);
+        bytes.extend_from_slice(b"</A></r>");
+        let f = file_with(&bytes);
+        match open(f.path(), Encoding::Gb18030, &path("r/A"), &cols(&["A"])) {
+            Err(FileError::Encoding {
+                encoding: "GB18030",
+                offset: 6,
+            }) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+            Ok(_) => panic!("accepted an invalid file"),
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Field mapping: applies an adapter's declarative transforms to a raw record and parses the result
+//! into a [`Case`], attributing every problem to its target field and source column.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::adapter::{Adapter, FieldMap, FieldSource};
+use super::decode::RawRecord;
+use crate::model::{Case, Draft, DraftContext, Fen, Target, TargetKind};
+use crate::store::QuarantineReason;
+
+/// Applies the transforms after reading (trim is done by the caller): default, split, code table,
+/// date format, money unit. Returns the canonical values, or why the value cannot be used.
+pub(super) fn transform(map: &FieldMap, value: String) -> Result<Vec<String>, String> {
+    let value = if value.is_empty() {
+        map.default.clone().unwrap_or_default()
+    } else {
+        value
+    };
+    if value.is_empty() {
+        return Ok(Vec::new());
+    }
+    let parts: Vec<String> = match &map.split {
+        Some(sep) => value
+            .split(sep.as_str())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        None => vec![value],
+    };
+    parts.into_iter().map(|p| one(map, p)).collect()
+}
+
+fn one(map: &FieldMap, v: String) -> Result<String, String> {
+    let v = match &map.codes {
+        Some(codes) => match codes.get(&v) {
+            Some(c) => c.clone(),
+            None => {
+                let mut known: Vec<&str> = codes.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                return Err(format!(
+                    "'{v}' is not in the code table (known: {})",
+                    known.join(", ")
+                ));
+            }
+        },
+        None => v,
+    };
+    match map.target.kind() {
+        TargetKind::Date => date(&v, &map.dates),
+        TargetKind::Money => {
+            let unit = map.money.unwrap_or(crate::model::MoneyUnit::Fen);
+            Fen::parse(&v, unit)
+                .map(|f| f.get().to_string())
+                .map_err(|e| e.to_string())
+        }
+        _ => Ok(v),
+    }
+}
+
+/// Parses a date in one of the formats (then ISO `YYYY-MM-DD` and `YYYY-MM-DDTHH:MM:SS`, what
+/// spreadsheet date cells decode to) and returns it as `YYYY-MM-DD`.
+fn date(v: &str, formats: &[String]) -> Result<String, String> {
+    let mut impossible = false;
+    let iso = ["%Y-%m-%d".to_string()];
+    for f in formats.iter().chain(iso.iter()) {
+        match NaiveDate::parse_from_str(v, f) {
+            Ok(d) => return Ok(d.format("%Y-%m-%d").to_string()),
+            Err(e) if e.kind() == chrono::format::ParseErrorKind::OutOfRange => impossible = true,
+            Err(_) => {}
+        }
+    }
+    if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S") {
+        return Ok(dt.date().format("%Y-%m-%d").to_string());
+    }
+    if impossible {
+        Err(format!("'{v}' is not a real calendar date"))
+    } else {
+        Err(format!(
+            "'{v}' does not match the date format(s) {}",
+            formats.join(", ")
+        ))
+    }
+}
+
+impl Adapter {
+    /// The source column names a target is read from, for messages.
+    pub fn columns_of(&self, target: Target) -> Option<String> {
+        let f = self.fields.iter().find(|f| f.target == target)?;
+        let names = |ix: &[usize]| {
+            ix.iter()
+                .filter_map(|i| self.columns.get(*i))
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        match &f.source {
+            FieldSource::Columns(ix) | FieldSource::Join(ix, _) => Some(names(ix)),
+            FieldSource::Const(_) => None,
+        }
+    }
+
+    fn reason(&self, target: Target, reason: String) -> QuarantineReason {
+        QuarantineReason {
+            field: target.path().to_string(),
+            column: self.columns_of(target),
+            reason,
+        }
+    }
+
+    /// Maps and validates one record. `file` names the source in the case's provenance.
+    pub fn map_record(
+        &self,
+        rec: &RawRecord,
+        file: &str,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> Result<Case, Vec<QuarantineReason>> {
+        let mut draft = Draft::new();
+        let mut reasons = Vec::new();
+        let get = |i: &usize| rec.values.get(*i).and_then(|v| v.as_deref()).unwrap_or("");
+        for f in &self.fields {
+            let tidy = |s: &str| {
+                if f.trim {
+                    s.trim().to_string()
+                } else {
+                    s.to_string()
+                }
+            };
+            let raw = match &f.source {
+                FieldSource::Columns(ix) => ix
+                    .iter()
+                    .map(|i| tidy(get(i)))
+                    .find(|v| !v.is_empty())
+                    .unwrap_or_default(),
+                FieldSource::Join(ix, sep) => ix
+                    .iter()
+                    .map(|i| tidy(get(i)))
+                    .filter(|v| !v.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(sep),
+                FieldSource::Const(c) => c.clone(),
+            };
+            match transform(f, raw) {
+                Ok(values) => draft.set(f.target, values),
+                Err(e) => reasons.push(self.reason(f.target, e)),
+            }
+        }
+        let unit_name = draft
+            .get(Target::UnitCode)
+            .and_then(|c| self.units.iter().find(|(k, _)| k.as_str() == c))
+            .map(|(_, n)| n.as_str());
+        let ctx = DraftContext {
+            adapter: &self.name,
+            system: &self.system,
+            file,
+            location: rec.location.to_string(),
+            now,
+            today,
+            default_unit_name: unit_name,
+        };
+        let result = draft.into_case(&ctx);
+        // Report transform problems and parse problems together, skipping parse complaints about
+        // fields whose transform already failed (they are empty because of it).
+        match result {
+            Ok(case) if reasons.is_empty() => {
+                if self.units.contains_key(&case.unit_code) {
+                    Ok(case)
+                } else {
+                    Err(vec![self.reason(
+                        Target::UnitCode,
+                        format!(
+                            "unit {} is not covered by adapter {} (it covers {} unit(s); add it to [[units]] in adapter.toml if it should be)",
+                            case.unit_code,
+                            self.name,
+                            self.units.len()
+                        ),
+                    )])
+                }
+            }
+            Ok(_) => Err(reasons),
+            Err(errors) => {
+                for e in errors {
+                    if !reasons.iter().any(|r| r.field == e.target.path()) {
+                        reasons.push(self.reason(e.target, e.reason));
+                    }
+                }
+                Err(reasons)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MoneyUnit;
+
+    fn map(target: Target) -> FieldMap {
+        FieldMap {
+            target,
+            source: FieldSource::Const(String::new()),
+            trim: true,
+            default: None,
+            split: None,
+            codes: None,
+            dates: vec!["%Y-%m-%d".into()],
+            money: None,
+        }
+    }
+
+    #[test]
+    fn default_applies_to_empty_values_and_goes_through_codes() {
+        let mut m = map(Target::Major);
+        m.default = Some("否".into());
+        m.codes = Some(
+            [
+                ("是".to_string(), "true".to_string()),
+                ("否".into(), "false".into()),
+            ]
+            .into(),
+        );
+        assert_eq!(transform(&m, String::new()).unwrap(), vec!["false"]);
+        assert_eq!(transform(&m, "是".into()).unwrap(), vec!["true"]);
+        let e = transform(&m, "可能".into()).unwrap_err();
+        assert_eq!(e, "'可能' is not in the code table (known: 否, 是)");
+    }
+
+    #[test]
+    fn split_then_codes_per_element() {
+        let mut m = map(Target::PenaltyKinds);
+        m.split = Some("、".into());
+        m.codes = Some(
+            [
+                ("警告".to_string(), "warning".to_string()),
+                ("罚款".into(), "fine".into()),
+            ]
+            .into(),
+        );
+        assert_eq!(
+            transform(&m, "警告、 罚款、".into()).unwrap(),
+            vec!["warning", "fine"]
+        );
+    }
+
+    #[test]
+    fn dates_in_declared_formats_become_iso() {
+        let mut m = map(Target::DecidedOn);
+        m.dates = vec!["%Y/%m/%d".into(), "%Y%m%d".into()];
+        assert_eq!(
+            transform(&m, "2025/3/7".into()).unwrap(),
+            vec!["2025-03-07"]
+        );
+        assert_eq!(
+            transform(&m, "20250307".into()).unwrap(),
+            vec!["2025-03-07"]
+        );
+        // Spreadsheet date cells decode to ISO and are always accepted.
+        assert_eq!(
+            transform(&m, "2025-03-07T00:00:00".into()).unwrap(),
+            vec!["2025-03-07"]
+        );
+        assert_eq!(
+            transform(&m, "2025/02/30".into()).unwrap_err(),
+            "'2025/02/30' is not a real calendar date"
+        );
+        assert_eq!(
+            transform(&m, "7 March".into()).unwrap_err(),
+            "'7 March' does not match the date format(s) %Y/%m/%d, %Y%m%d"
+        );
+    }
+
+    #[test]
+    fn money_units_convert_exactly_to_fen() {
+        let mut m = map(Target::PenaltyFine);
+        m.money = Some(MoneyUnit::Wanyuan);
+        assert_eq!(transform(&m, "0.2".into()).unwrap(), vec!["200000"]);
+        assert!(
+            transform(&m, "0.1234567".into())
+                .unwrap_err()
+                .contains("at most 6")
+        );
+        m.money = Some(MoneyUnit::Yuan);
+        assert_eq!(transform(&m, "1234.5".into()).unwrap(), vec!["123450"]);
+    }
+}

@@ -1,0 +1,173 @@
+//! The store: the only module that touches sled. It owns the named trees, their key encodings and
+//! the transactional outbox: a case write, its change-log entry and its outbox entries commit together.
+//!
+//! Trees:
+//! - `cases`: `unit_code 0x00 case_id` → `[sha256 of content][action index][case JSON]`
+//! - `changes`: `seq (u64 BE)` → [`Change`] JSON — monotonically increasing sequence of versions
+//! - `outbox`: `destination 0x00 seq (u64 BE)` → [`OutboxEntry`] JSON
+//! - `documents`: `sha256` → bytes (content-addressed)
+//! - `quarantine`: `id (u64 BE)` → [`QuarantineEntry`] JSON; `quarantine_fp`: fingerprint → id (no duplicates)
+//! - `counts`: `unit_code 0x00 action` → `u64 BE` (cases per unit and action, for status)
+//! - `meta`: small named values (last scan per adapter, ...)
+
+mod cases;
+mod quarantine;
+
+use std::path::Path;
+
+pub use cases::{Change, OutboxEntry, UnitCounts, UpsertOutcome};
+pub use quarantine::{QuarantineEntry, QuarantineReason};
+
+/// A store failure. Messages say what failed; the underlying sled error is kept as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened (locked by another process, unreadable, ...).
+    #[error(
+        "cannot open the store at {path}: {source} (is another xianjie process using this data directory?)"
+    )]
+    Open {
+        /// Directory.
+        path: String,
+        /// Cause.
+        #[source]
+        source: sled::Error,
+    },
+    /// A read or write failed.
+    #[error("store {op} failed: {source}")]
+    Sled {
+        /// Operation.
+        op: &'static str,
+        /// Cause.
+        #[source]
+        source: sled::Error,
+    },
+    /// A stored value could not be decoded (corruption or an incompatible version).
+    #[error("stored {what} is unreadable: {reason}")]
+    Corrupt {
+        /// Which value.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn sled_err(op: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
+    move |source| StoreError::Sled { op, source }
+}
+
+/// The gateway's store.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    cases: sled::Tree,
+    changes: sled::Tree,
+    outbox: sled::Tree,
+    documents: sled::Tree,
+    quarantine: sled::Tree,
+    quarantine_fp: sled::Tree,
+    counts: sled::Tree,
+    meta: sled::Tree,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir/store`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join("store");
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(64 * 1024 * 1024)
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        let tree = |name: &str| db.open_tree(name).map_err(sled_err("open tree"));
+        Ok(Self {
+            cases: tree("cases")?,
+            changes: tree("changes")?,
+            outbox: tree("outbox")?,
+            documents: tree("documents")?,
+            quarantine: tree("quarantine")?,
+            quarantine_fp: tree("quarantine_fp")?,
+            counts: tree("counts")?,
+            meta: tree("meta")?,
+            db,
+        })
+    }
+
+    /// Makes everything written so far durable. Called before a file is reported done and at shutdown.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(drop).map_err(sled_err("flush"))
+    }
+
+    /// Stores a document's bytes under their SHA-256 and returns the digest (lowercase hex).
+    pub fn put_document(&self, bytes: &[u8]) -> Result<String, StoreError> {
+        use sha2::{Digest, Sha256};
+        let digest = hex::encode(Sha256::digest(bytes));
+        self.documents
+            .insert(digest.as_bytes(), bytes)
+            .map_err(sled_err("document write"))?;
+        Ok(digest)
+    }
+
+    /// A document's bytes by digest.
+    pub fn get_document(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .documents
+            .get(sha256.as_bytes())
+            .map_err(sled_err("document read"))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Reads a small named value.
+    pub fn get_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.meta.get(name).map_err(sled_err("meta read"))? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt {
+                    what: format!("meta {name}"),
+                    reason: e.to_string(),
+                }),
+        }
+    }
+
+    /// Writes a small named value.
+    pub fn set_meta<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
+            what: format!("meta {name}"),
+            reason: e.to_string(),
+        })?;
+        self.meta
+            .insert(name, bytes)
+            .map(drop)
+            .map_err(sled_err("meta write"))
+    }
+
+    /// Metas whose name starts with `prefix`.
+    pub fn meta_with_prefix<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.meta.scan_prefix(prefix) {
+            let (k, v) = kv.map_err(sled_err("meta scan"))?;
+            let name = String::from_utf8_lossy(&k).into_owned();
+            let value = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                what: format!("meta {name}"),
+                reason: e.to_string(),
+            })?;
+            out.push((name, value));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,160 @@
+//! Quarantine: records that could not be accepted, with where they came from, why, and their raw
+//! values so they can be retried after the source or the adapter is fixed.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use sled::Transactional;
+
+use super::{Store, StoreError, sled_err};
+
+/// What makes two quarantine entries the same refusal (id and time excluded).
+fn fingerprint(e: &QuarantineEntry) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let key = serde_json::to_vec(&(&e.adapter, &e.file, &e.location, &e.raw, &e.reasons))
+        .unwrap_or_default();
+    Sha256::digest(&key).into()
+}
+
+/// One reason a record was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineReason {
+    /// Target field (`party.id_number`), or `record` for problems of the whole record.
+    pub field: String,
+    /// Source column(s) the field was read from, if any.
+    pub column: Option<String>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// A refused record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineEntry {
+    /// Identifier (assigned by the store).
+    pub id: u64,
+    /// Adapter.
+    pub adapter: String,
+    /// Source file (full path as ingested).
+    pub file: String,
+    /// Row, line or element.
+    pub location: String,
+    /// Every problem found.
+    pub reasons: Vec<QuarantineReason>,
+    /// The raw values read, by column.
+    pub raw: Vec<(String, Option<String>)>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Adds entries (their `id`s are assigned here) and returns the ids of those that were new. An
+    /// entry identical to one already held (same adapter, file, location, raw values and reasons) is
+    /// not added again, so reading the same file twice does not double the quarantine.
+    pub fn quarantine_add(&self, entries: Vec<QuarantineEntry>) -> Result<Vec<u64>, StoreError> {
+        let mut ids = Vec::with_capacity(entries.len());
+        for mut e in entries {
+            let fp = fingerprint(&e);
+            if self
+                .quarantine_fp
+                .contains_key(fp)
+                .map_err(sled_err("quarantine read"))?
+            {
+                continue;
+            }
+            e.id = self.db.generate_id().map_err(sled_err("quarantine id"))?;
+            let v = serde_json::to_vec(&e).map_err(|x| StoreError::Corrupt {
+                what: "quarantine entry".into(),
+                reason: x.to_string(),
+            })?;
+            (&self.quarantine, &self.quarantine_fp)
+                .transaction(|(q, f)| {
+                    q.insert(&e.id.to_be_bytes(), v.as_slice())?;
+                    f.insert(&fp, &e.id.to_be_bytes())?;
+                    Ok(())
+                })
+                .map_err(|e: sled::transaction::TransactionError<()>| match e {
+                    sled::transaction::TransactionError::Storage(source) => StoreError::Sled {
+                        op: "quarantine write",
+                        source,
+                    },
+                    sled::transaction::TransactionError::Abort(()) => StoreError::Corrupt {
+                        what: "quarantine entry".into(),
+                        reason: "write aborted".into(),
+                    },
+                })?;
+            ids.push(e.id);
+        }
+        Ok(ids)
+    }
+
+    /// Quarantine entries, oldest first, optionally of one adapter, at most `limit`.
+    pub fn quarantine_list(
+        &self,
+        adapter: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<QuarantineEntry>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.quarantine.iter() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = kv.map_err(sled_err("quarantine scan"))?;
+            let e: QuarantineEntry =
+                serde_json::from_slice(&v).map_err(|x| StoreError::Corrupt {
+                    what: "quarantine entry".into(),
+                    reason: x.to_string(),
+                })?;
+            if adapter.is_none_or(|a| a == e.adapter) {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One entry.
+    pub fn quarantine_get(&self, id: u64) -> Result<Option<QuarantineEntry>, StoreError> {
+        match self
+            .quarantine
+            .get(id.to_be_bytes())
+            .map_err(sled_err("quarantine read"))?
+        {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|x| StoreError::Corrupt {
+                    what: format!("quarantine entry {id}"),
+                    reason: x.to_string(),
+                }),
+        }
+    }
+
+    /// Replaces an entry in place (a retry that still fails records its current reasons).
+    pub fn quarantine_put(&self, entry: &QuarantineEntry) -> Result<(), StoreError> {
+        let v = serde_json::to_vec(entry).map_err(|x| StoreError::Corrupt {
+            what: "quarantine entry".into(),
+            reason: x.to_string(),
+        })?;
+        self.quarantine
+            .insert(entry.id.to_be_bytes(), v)
+            .map(drop)
+            .map_err(sled_err("quarantine write"))
+    }
+
+    /// Removes an entry (after a successful retry).
+    pub fn quarantine_remove(&self, id: u64) -> Result<(), StoreError> {
+        if let Some(e) = self.quarantine_get(id)? {
+            self.quarantine_fp
+                .remove(fingerprint(&e))
+                .map_err(sled_err("quarantine remove"))?;
+        }
+        self.quarantine
+            .remove(id.to_be_bytes())
+            .map(drop)
+            .map_err(sled_err("quarantine remove"))
+    }
+
+    /// Number of entries.
+    pub fn quarantine_len(&self) -> usize {
+        self.quarantine.len()
+    }
+}
