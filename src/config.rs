@@ -99,7 +99,7 @@ impl Config {
                 Ok(text) => match toml::from_str(&text) {
                     Ok(r) => r,
                     Err(e) => {
-                        let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+                        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
                         push(
                             &line.map(|l| format!("line {l}")).unwrap_or("-".into()),
                             e.message().to_string(),

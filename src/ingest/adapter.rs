@@ -248,7 +248,7 @@ pub fn load(dir: &Path) -> Result<Adapter, Vec<AdapterError>> {
         Err(e) => {
             let key = e
                 .span()
-                .map(|s| format!("line {}", text[..s.start].lines().count().max(1)))
+                .map(|s| format!("line {}", text[..s.start].matches('\n').count() + 1))
                 .unwrap_or("-".into());
             errs.push(key, e.message().to_string());
             return Err(errs.list);

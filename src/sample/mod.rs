@@ -264,3 +264,16 @@ mod tests {
         }
     }
 }
+#[cfg(test)]
+mod peek {
+    #[test]
+    #[ignore]
+    fn peek() {
+        let opts = super::SampleOptions {
+            cases: 40,
+            bad_fraction: 0.2,
+            seed: 1,
+        };
+        super::generate(std::path::Path::new("/tmp/peek"), &opts).unwrap();
+    }
+}

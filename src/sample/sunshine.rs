@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use encoding_rs::{CoderResult, Encoder, GB18030};
+use encoding_rs::GB18030;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -1832,7 +1832,7 @@ impl Generator {
 /// CSV lines encoded to GB18030 one at a time.
 struct Gb18030Csv<W: Write> {
     out: W,
-    encoder: Encoder,
+    chars: Gb18030Chars,
     line: String,
     bytes: Vec<u8>,
 }
@@ -1841,7 +1841,7 @@ impl<W: Write> Gb18030Csv<W> {
     fn new(out: W) -> Self {
         Self {
             out,
-            encoder: GB18030.new_encoder(),
+            chars: Gb18030Chars::new(),
             line: String::new(),
             bytes: Vec::new(),
         }
@@ -1864,22 +1864,56 @@ impl<W: Write> Gb18030Csv<W> {
         }
         self.line.push_str("\r\n");
         self.bytes.clear();
-        let mut src = self.line.as_str();
-        loop {
-            let need = self
-                .encoder
-                .max_buffer_length_from_utf8_if_no_unmappables(src.len())
-                .unwrap_or(src.len() * 4 + 16);
-            self.bytes.reserve(need);
-            let (result, read, _) =
-                self.encoder
-                    .encode_from_utf8_to_vec(src, &mut self.bytes, false);
-            src = src.get(read..).unwrap_or("");
-            if result == CoderResult::InputEmpty {
-                break;
-            }
-        }
+        self.chars.encode(&self.line, &mut self.bytes);
         self.out.write_all(&self.bytes)
+    }
+}
+
+/// GB18030 encoding with a per-character cache. encoding_rs (built without its
+/// `fast-gb-hanzi-encode` feature) finds each ideograph's bytes by searching its index, which made
+/// encoding most of the writer's run time; GB18030 is stateless, so the bytes encoding_rs gives for
+/// a character can be kept and reused. Sample text uses a few hundred distinct characters.
+struct Gb18030Chars {
+    /// Basic Multilingual Plane: (byte count, bytes); a count of 0 means not encoded yet.
+    bmp: Vec<(u8, [u8; 4])>,
+}
+
+impl Gb18030Chars {
+    fn new() -> Self {
+        Self {
+            bmp: vec![(0, [0; 4]); 0x1_0000],
+        }
+    }
+
+    /// Appends the GB18030 bytes of `text` to `out`.
+    fn encode(&mut self, text: &str, out: &mut Vec<u8>) {
+        for c in text.chars() {
+            if c.is_ascii() {
+                out.push(c as u8);
+                continue;
+            }
+            let (n, bytes) = match self.bmp.get_mut(c as usize) {
+                Some(slot) => {
+                    if slot.0 == 0 {
+                        *slot = Self::encode_char(c);
+                    }
+                    *slot
+                }
+                None => Self::encode_char(c),
+            };
+            out.extend_from_slice(&bytes[..usize::from(n)]);
+        }
+    }
+
+    /// One character through encoding_rs (every Unicode character has a GB18030 encoding of
+    /// two or four bytes).
+    fn encode_char(c: char) -> (u8, [u8; 4]) {
+        let mut utf8 = [0; 4];
+        let (encoded, _, _) = GB18030.encode(c.encode_utf8(&mut utf8));
+        let mut bytes = [0; 4];
+        let n = encoded.len().min(4);
+        bytes[..n].copy_from_slice(&encoded[..n]);
+        (n as u8, bytes)
     }
 }
 
@@ -1958,6 +1992,17 @@ mod tests {
             })
             .collect();
         (header, rows)
+    }
+
+    #[test]
+    fn cached_encoding_matches_encoding_rs() {
+        let text = "办件编号,南京市玄武区市场监督管理局,XW-SJJ-2025-000123,¥€😀,《》〔〕（）\r\n";
+        let mut chars = Gb18030Chars::new();
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            chars.encode(text, &mut out);
+            assert_eq!(out, GB18030.encode(text).0.as_ref());
+        }
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub(super) fn open(
         indices,
         header_len: names.len(),
         done: false,
+        crlf: uses_crlf(path),
     }))
 }
 
@@ -85,6 +86,20 @@ fn csv_file_error(path: &Path, err: csv::Error) -> FileError {
     }
 }
 
+/// Whether the file ends its lines with CR LF (Windows exports). The csv crate stops a record at the
+/// CR and consumes the LF with the next read, so its line counts lag by one for such files.
+fn uses_crlf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = vec![0u8; 64 * 1024];
+    let n = File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    head[..n]
+        .windows(2)
+        .find(|w| w[1] == b'\n')
+        .is_some_and(|w| w[0] == b'\r')
+}
+
 /// A line with no content at all; the csv crate reports it as one empty field.
 fn is_blank(record: &ByteRecord) -> bool {
     record.is_empty() || (record.len() == 1 && record.as_slice().is_empty())
@@ -98,6 +113,8 @@ struct CsvRecords {
     indices: Vec<Option<usize>>,
     header_len: usize,
     done: bool,
+    /// Lines end with CR LF (see [`uses_crlf`]).
+    crlf: bool,
 }
 
 impl CsvRecords {
@@ -118,7 +135,7 @@ impl CsvRecords {
             .count() as u64;
         let from_end = self.reader.position().line().saturating_sub(1 + newlines);
         let from_start = self.record.position().map_or(0, csv::Position::line);
-        from_end.max(from_start)
+        from_end.max(from_start) + u64::from(self.crlf)
     }
 }
 
@@ -405,5 +422,29 @@ mod tests {
         let elapsed = start.elapsed();
         assert_eq!(n, 300_000);
         eprintln!("{n} rows in {elapsed:?}");
+    }
+
+    #[test]
+    fn crlf_rows_are_numbered_like_a_spreadsheet() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crlf.csv");
+        std::fs::write(&path, "id,name\r\nA,x\r\nB,y\r\n\r\nC,z\r\n").unwrap();
+        let cols = [Column {
+            name: "id".into(),
+            required: true,
+        }];
+        let rows: Vec<(Location, Option<String>)> = open(&path, Encoding::Utf8, b',', &cols)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .map(|r| (r.location, r.values[0].clone()))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                (Location::Row(2), Some("A".into())),
+                (Location::Row(3), Some("B".into())),
+                (Location::Row(5), Some("C".into())),
+            ]
+        );
     }
 }

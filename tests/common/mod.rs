@@ -1,0 +1,117 @@
+//! Shared helpers for integration tests: start the real `xianjie serve` process on a temporary data
+//! directory and run CLI commands against it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_xianjie")
+}
+
+/// Writes a config using the repository's adapters and `data` as data directory.
+pub fn write_config(dir: &Path, data: &Path) -> PathBuf {
+    let cfg = dir.join("xianjie.toml");
+    let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = {:?}\nadapters_dir = {:?}\n[ingest]\nbatch_size = 500\n[log]\nlevel = \"warn\"\n",
+            data.display().to_string(),
+            adapters.display().to_string()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// A running gateway process, killed on drop.
+pub struct Gateway {
+    pub child: Child,
+    pub data: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Gateway {
+    /// Starts `xianjie --config CFG serve` and waits until its admin socket answers.
+    pub fn start(cfg: &Path, data: &Path) -> Gateway {
+        std::fs::create_dir_all(data).unwrap();
+        let log = data.with_extension("log");
+        let child = Command::new(bin())
+            .arg("--config")
+            .arg(cfg)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut gw = Gateway {
+            child,
+            data: data.to_path_buf(),
+            log,
+        };
+        let sock = data.join("admin.sock");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+                return gw;
+            }
+            if let Some(status) = gw.child.try_wait().unwrap() {
+                panic!(
+                    "gateway exited early ({status}): {}",
+                    std::fs::read_to_string(&gw.log).unwrap_or_default()
+                );
+            }
+            assert!(Instant::now() < deadline, "gateway did not start in 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs a CLI command against this gateway.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bin())
+            .arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs a CLI command that prints JSON and must succeed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "xianjie {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Stops it with SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(&pid)
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "gateway did not stop cleanly: {status}: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
