@@ -105,7 +105,8 @@ impl Default for RunOptions<'_> {
 }
 
 struct Batch {
-    cases: Vec<Case>,
+    /// Cases with their content digests, computed on the decoding thread.
+    cases: Vec<(Case, [u8; 32])>,
     rejects: Vec<QuarantineEntry>,
     rows: u64,
 }
@@ -242,7 +243,7 @@ pub fn ingest_file(
         let writer = s.spawn(move || -> Result<Summary, StoreError> {
             let mut sum = Summary::default();
             for b in rx {
-                let outcomes = store.upsert_cases(&b.cases, &|_| Vec::new())?;
+                let outcomes = store.upsert_digested(&b.cases, &|_| Vec::new())?;
                 for o in outcomes {
                     match o {
                         UpsertOutcome::Created { .. } => sum.accepted += 1,
@@ -271,7 +272,10 @@ pub fn ingest_file(
         for item in records {
             batch.rows += 1;
             match sifter.sift(item) {
-                Ok(case) => batch.cases.push(case),
+                Ok(case) => {
+                    let digest = case.content_digest();
+                    batch.cases.push((case, digest));
+                }
                 Err(entry) => batch.rejects.push(entry),
             }
             if batch.cases.len() + batch.rejects.len() >= batch_size {

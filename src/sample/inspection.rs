@@ -43,18 +43,66 @@ const UNIT: (&str, &str) = ("11320102526018159L", "南京市玄武区市场监�
 /// A unit of the neighbouring district, for rows of a unit the adapter does not cover.
 const FOREIGN_UNIT: (&str, &str) = ("113201044660129730", "南京市秦淮区市场监督管理局");
 
+/// An inspection task: (name, industries of the companies inspected, shop types of the
+/// individual businesses inspected).
+type Task = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
 /// Inspection tasks run every half year.
-const TASKS: [&str; 10] = [
-    "食品销售者双随机抽查",
-    "餐饮服务提供者双随机抽查",
-    "企业年度报告公示信息抽查",
-    "特种设备使用单位双随机抽查",
-    "产品质量监督抽查",
-    "广告发布行为双随机抽查",
-    "价格收费行为双随机抽查",
-    "计量器具使用单位双随机抽查",
-    "药品零售企业双随机抽查",
-    "网络交易经营者双随机抽查",
+const TASKS: [Task; 10] = [
+    (
+        "食品销售者双随机抽查",
+        &["食品", "超市", "商贸"],
+        &["便利店", "副食品商行", "水果店", "烟酒商行"],
+    ),
+    (
+        "餐饮服务提供者双随机抽查",
+        &["餐饮管理", "餐饮"],
+        &["小吃店", "餐馆", "面馆"],
+    ),
+    (
+        "企业年度报告公示信息抽查",
+        &["商贸", "科技", "贸易", "文化传媒", "信息技术"],
+        &["服装店", "便利店"],
+    ),
+    (
+        "特种设备使用单位双随机抽查",
+        &["电梯工程", "物业管理", "酒店管理"],
+        &["宾馆"],
+    ),
+    (
+        "产品质量监督抽查",
+        &["电子产品", "服饰", "建材"],
+        &["五金店", "服装店", "电器商行"],
+    ),
+    (
+        "广告发布行为双随机抽查",
+        &["文化传媒", "广告", "网络科技"],
+        &["图文广告店"],
+    ),
+    (
+        "价格收费行为双随机抽查",
+        &["停车管理", "物业管理", "商贸"],
+        &["理发店", "洗车店"],
+    ),
+    (
+        "计量器具使用单位双随机抽查",
+        &["加油站管理", "超市", "眼镜"],
+        &["水果店", "眼镜店", "农副产品商行"],
+    ),
+    (
+        "药品零售企业双随机抽查",
+        &["医药", "大药房连锁"],
+        &["大药房", "药店"],
+    ),
+    (
+        "网络交易经营者双随机抽查",
+        &["电子商务", "网络科技"],
+        &["网店"],
+    ),
 ];
 
 /// Result codes 01-14 with their text and relative frequency.
@@ -73,29 +121,6 @@ const RESULTS: [(&str, &str, u32); 14] = [
     ("12", "发现问题已移送有关部门处理", 2),
     ("13", "发现问题已立案查处", 1),
     ("14", "其他", 1),
-];
-
-const INDUSTRIES: &[&str] = &[
-    "餐饮管理",
-    "商贸",
-    "食品",
-    "超市",
-    "医药",
-    "电子商务",
-    "贸易",
-    "服饰",
-    "电梯工程",
-];
-const SHOPS: &[&str] = &[
-    "便利店",
-    "小吃店",
-    "烟酒商行",
-    "水果店",
-    "副食品商行",
-    "餐馆",
-    "大药房",
-    "服装店",
-    "眼镜店",
 ];
 
 /// The bad kinds that apply: the workbook has no money column.
@@ -141,7 +166,8 @@ impl Generator {
         let task_index = rng.gen_range(0..TASKS.len());
         let batch = format!("SSJ320102{year}{:02}{half}", task_index + 1);
         let half_name = if half == 1 { "第一批" } else { "第二批" };
-        let task = format!("{year}年{half_name}{}", TASKS[task_index]);
+        let (task_name, industries, shops) = TASKS[task_index];
+        let task = format!("{year}年{half_name}{task_name}");
         let kind = match kind {
             Some(k) => k,
             None => match rng.gen_range(0..100) {
@@ -151,8 +177,8 @@ impl Generator {
             },
         };
         let (name, code) = match kind {
-            "企业" => (names::company(rng, INDUSTRIES), names::uscc(rng, "91")?),
-            "个体工商户" => (names::shop(rng, SHOPS), names::uscc(rng, "92")?),
+            "企业" => (names::company(rng, industries), names::uscc(rng, "91")?),
+            "个体工商户" => (names::shop(rng, shops), names::uscc(rng, "92")?),
             _ => (names::cooperative(rng), names::uscc(rng, "93")?),
         };
         let representative = if rng.gen_bool(0.9) {

@@ -24,6 +24,7 @@ mod calendar;
 mod inspection;
 mod names;
 mod sunshine;
+mod sunshine_units;
 mod tax;
 
 pub use inspection::write_inspection_xlsx;
@@ -262,18 +263,5 @@ mod tests {
                 rel.display()
             );
         }
-    }
-}
-#[cfg(test)]
-mod peek {
-    #[test]
-    #[ignore]
-    fn peek() {
-        let opts = super::SampleOptions {
-            cases: 40,
-            bad_fraction: 0.2,
-            seed: 1,
-        };
-        super::generate(std::path::Path::new("/tmp/peek"), &opts).unwrap();
     }
 }

@@ -69,7 +69,9 @@ pub struct UnitCounts {
     pub total: u64,
 }
 
-const HEADER: usize = 33;
+/// Value header: content digest (32), action index (1), version (8, BE). Lets an unchanged or
+/// updated case be handled without decoding the stored JSON.
+const HEADER: usize = 41;
 
 fn action_index(a: Action) -> u8 {
     Action::ALL.iter().position(|x| *x == a).unwrap_or(0) as u8
@@ -80,6 +82,12 @@ fn counts_key(unit: &Uscc, action_idx: u8) -> Vec<u8> {
     k.push(0);
     k.push(action_idx);
     k
+}
+
+/// Splits a stored value's header: digest, action index, version.
+fn header(v: &[u8]) -> Option<(&[u8], u8, u64)> {
+    let version = u64::from_be_bytes(v.get(33..HEADER)?.try_into().ok()?);
+    Some((v.get(..32)?, *v.get(32)?, version))
 }
 
 fn decode_case(key: &[u8], v: &[u8]) -> Result<Case, StoreError> {
@@ -110,30 +118,40 @@ impl Store {
         cases: &[Case],
         route: &dyn Fn(&Case) -> Vec<String>,
     ) -> Result<Vec<UpsertOutcome>, StoreError> {
-        let now = Utc::now();
-        // Encode outside the transaction: the closure may run more than once on conflict.
-        let prepared: Vec<(Vec<u8>, [u8; 32], &Case)> = cases
+        let prepared: Vec<(Case, [u8; 32])> = cases
             .iter()
-            .map(|c| (c.key(), c.content_digest(), c))
+            .map(|c| (c.clone(), c.content_digest()))
             .collect();
+        self.upsert_digested(&prepared, route)
+    }
+
+    /// [`Store::upsert_cases`] for cases whose [`Case::content_digest`] the caller already computed
+    /// (ingest does it on its decoding thread, off the writer's path).
+    pub fn upsert_digested(
+        &self,
+        cases: &[(Case, [u8; 32])],
+        route: &dyn Fn(&Case) -> Vec<String>,
+    ) -> Result<Vec<UpsertOutcome>, StoreError> {
+        let now = Utc::now();
+        // Keys outside the transaction: the closure may run more than once on conflict.
+        let prepared: Vec<(Vec<u8>, &[u8; 32], &Case)> =
+            cases.iter().map(|(c, d)| (c.key(), d, c)).collect();
         let result = (&self.cases, &self.changes, &self.outbox, &self.counts).transaction(
             |(tc, tch, tout, tcount)| {
                 let mut outcomes = Vec::with_capacity(prepared.len());
                 for (key, digest, case) in &prepared {
                     let old = tc.get(key)?;
-                    let (version, old_action) = match &old {
-                        Some(v) if v.get(..32) == Some(&digest[..]) => {
-                            let stored =
-                                decode_case(key, v).map_err(ConflictableTransactionError::Abort)?;
-                            outcomes.push(UpsertOutcome::Unchanged {
-                                version: stored.version,
-                            });
+                    let (version, old_action) = match old.as_deref().map(header) {
+                        Some(Some((d, _, v))) if d == &digest[..] => {
+                            outcomes.push(UpsertOutcome::Unchanged { version: v });
                             continue;
                         }
-                        Some(v) => {
-                            let stored =
-                                decode_case(key, v).map_err(ConflictableTransactionError::Abort)?;
-                            (stored.version + 1, Some(v[32]))
+                        Some(Some((_, a, v))) => (v + 1, Some(a)),
+                        Some(None) => {
+                            return Err(ConflictableTransactionError::Abort(StoreError::Corrupt {
+                                what: format!("case {}", String::from_utf8_lossy(key)),
+                                reason: "value shorter than its header".into(),
+                            }));
                         }
                         None => (1, None),
                     };
@@ -147,9 +165,10 @@ impl Store {
                         })
                     })?;
                     let mut value = Vec::with_capacity(HEADER + json.len());
-                    value.extend_from_slice(digest);
+                    value.extend_from_slice(&digest[..]);
                     let idx = action_index(c.action);
                     value.push(idx);
+                    value.extend_from_slice(&version.to_be_bytes());
                     value.extend_from_slice(&json);
                     tc.insert(key.as_slice(), value)?;
 

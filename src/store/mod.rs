@@ -2,7 +2,7 @@
 //! the transactional outbox: a case write, its change-log entry and its outbox entries commit together.
 //!
 //! Trees:
-//! - `cases`: `unit_code 0x00 case_id` → `[sha256 of content][action index][case JSON]`
+//! - `cases`: `unit_code 0x00 case_id` → `[sha256 of content][action index][version u64 BE][case JSON]`
 //! - `changes`: `seq (u64 BE)` → [`Change`] JSON — monotonically increasing sequence of versions
 //! - `outbox`: `destination 0x00 seq (u64 BE)` → [`OutboxEntry`] JSON
 //! - `documents`: `sha256` → bytes (content-addressed)
@@ -81,7 +81,7 @@ impl Store {
         let path = dir.join("store");
         let db = sled::Config::new()
             .path(&path)
-            .cache_capacity(64 * 1024 * 1024)
+            .cache_capacity(16 * 1024 * 1024)
             .open()
             .map_err(|source| StoreError::Open {
                 path: path.display().to_string(),
