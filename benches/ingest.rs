@@ -3,6 +3,10 @@
 //! and the process's peak RSS. Run with `cargo bench --bench ingest`; record results in BENCHMARKS.md.
 
 use std::path::Path;
+
+/// The allocator the `xianjie` binary uses (see `src/main.rs`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 use xianjie::ingest::{self, RunOptions, Summary};
@@ -90,4 +94,69 @@ fn main() {
     let second = run("re-ingest (unchanged)", &adapter, &file, &store);
     assert_eq!(first.accepted, rows, "every generated row is valid");
     assert_eq!(second.unchanged, rows, "a second read changes nothing");
+    let value_bytes = store_bytes_per_case(&store);
+    drop(store);
+    sled_ceiling(rows, value_bytes, &dir.path().join("ceiling"));
+}
+
+/// Average stored value size, from a sample of the cases just written.
+fn store_bytes_per_case(store: &Store) -> usize {
+    let sizes: Vec<usize> = store
+        .all_cases()
+        .take(1000)
+        .filter_map(Result::ok)
+        .map(|c| serde_json::to_vec(&c).map_or(0, |v| v.len()))
+        .collect();
+    sizes.iter().sum::<usize>() / sizes.len().max(1)
+}
+
+/// The store's write pattern with nothing else running: per case a read and an insert of a value
+/// of the measured size, one change-log value per transaction of 1000 — sled's ceiling for a
+/// first ingest on this machine, against which the pipeline's figure can be judged.
+fn sled_ceiling(rows: u64, value_bytes: usize, path: &Path) {
+    use sled::Transactional;
+    let db = match sled::Config::new()
+        .path(path)
+        .cache_capacity(16 * 1024 * 1024)
+        .open()
+    {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("sled: {e}");
+            std::process::exit(1);
+        }
+    };
+    let (Ok(cases), Ok(changes)) = (db.open_tree("cases"), db.open_tree("changes")) else {
+        eprintln!("sled: cannot open trees");
+        std::process::exit(1);
+    };
+    let value = vec![b'x'; value_bytes];
+    let start = Instant::now();
+    let mut first = 0;
+    while first < rows {
+        let last = (first + 1000).min(rows);
+        let keys: Vec<Vec<u8>> = (first..last)
+            .map(|i| format!("11320102MB{:08}\0CASE-{i:012}", i % 12).into_bytes())
+            .collect();
+        let r = (&cases, &changes).transaction(|(c, ch)| {
+            for k in &keys {
+                let _ = c.get(k)?;
+                c.insert(k.as_slice(), value.as_slice())?;
+            }
+            ch.insert(&first.to_be_bytes(), vec![0u8; 60 * keys.len()])?;
+            Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+        });
+        if r.is_err() {
+            eprintln!("sled: transaction failed");
+            std::process::exit(1);
+        }
+        first = last;
+    }
+    let _ = db.flush();
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{:<22} {rows:>9} rows in {secs:>6.2} s = {:>9.0} rows/s  (values of {value_bytes} bytes, nothing else running)",
+        "sled alone (ceiling)",
+        rows as f64 / secs
+    );
 }

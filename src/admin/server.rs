@@ -263,7 +263,7 @@ fn status(gw: &Gateway) -> Resp {
             version: env!("CARGO_PKG_VERSION").into(),
             data_dir: gw.config.data_dir.display().to_string(),
             cases: gw.store.case_count() as u64,
-            changes: gw.store.change_count() as u64,
+            changes: gw.store.change_count().unwrap_or(0),
             quarantine: gw.store.quarantine_len() as u64,
             units,
             adapters,

@@ -164,6 +164,9 @@ pub struct Adapter {
     pub columns: Vec<Column>,
     /// Field mappings.
     pub fields: Vec<FieldMap>,
+    /// SHA-256 of the program version and the definition's text: two records with equal values
+    /// map to equal cases only under the same fingerprint (see [`Adapter::raw_digest`]).
+    pub fingerprint: [u8; 32],
 }
 
 struct Errs<'a> {
@@ -256,7 +259,15 @@ pub fn load(dir: &Path) -> Result<Adapter, Vec<AdapterError>> {
     };
     let adapter = validate(raw, dir, &mut errs);
     match adapter {
-        Some(a) if errs.list.is_empty() => Ok(a),
+        Some(mut a) if errs.list.is_empty() => {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            h.update(env!("CARGO_PKG_VERSION").as_bytes());
+            h.update([0]);
+            h.update(text.as_bytes());
+            a.fingerprint = h.finalize().into();
+            Ok(a)
+        }
         _ => Err(errs.list),
     }
 }
@@ -531,5 +542,6 @@ fn validate(raw: RawAdapter, dir: &Path, errs: &mut Errs<'_>) -> Option<Adapter>
         units,
         columns,
         fields,
+        fingerprint: [0; 32],
     })
 }

@@ -108,6 +108,70 @@ impl Adapter {
         }
     }
 
+    /// A field's value as read from the record's columns (before transforms).
+    fn read(&self, f: &FieldMap, rec: &RawRecord) -> String {
+        let get = |i: &usize| rec.values.get(*i).and_then(|v| v.as_deref()).unwrap_or("");
+        let tidy = |s: &str| {
+            if f.trim {
+                s.trim().to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        match &f.source {
+            FieldSource::Columns(ix) => ix
+                .iter()
+                .map(|i| tidy(get(i)))
+                .find(|v| !v.is_empty())
+                .unwrap_or_default(),
+            FieldSource::Join(ix, sep) => ix
+                .iter()
+                .map(|i| tidy(get(i)))
+                .filter(|v| !v.is_empty())
+                .collect::<Vec<_>>()
+                .join(sep),
+            FieldSource::Const(c) => c.clone(),
+        }
+    }
+
+    /// The store key the record would get if it maps at all: unit code and case number after
+    /// their transforms, unvalidated. Ingest uses it only to look for an identical earlier record.
+    pub(crate) fn key_of(&self, rec: &RawRecord) -> Option<Vec<u8>> {
+        let one = |t: Target| -> Option<String> {
+            let f = self.fields.iter().find(|f| f.target == t)?;
+            transform(f, self.read(f, rec)).ok()?.into_iter().next()
+        };
+        let mut key = one(Target::UnitCode)?.into_bytes();
+        key.push(0);
+        key.extend_from_slice(one(Target::CaseId)?.as_bytes());
+        Some(key)
+    }
+
+    /// A digest of the record's values under this adapter's [`Adapter::fingerprint`]: equal digests
+    /// mean mapping gives equal cases, so a stored case with this digest need not be mapped again.
+    pub(crate) fn raw_digest(&self, rec: &RawRecord) -> [u8; 16] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.fingerprint);
+        for v in &rec.values {
+            match v {
+                None => h.update([0xFF]),
+                Some(s) => {
+                    h.update((s.len() as u64).to_le_bytes());
+                    h.update(s.as_bytes());
+                }
+            }
+        }
+        let full: [u8; 32] = h.finalize().into();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&full[..16]);
+        // All zeros means "no raw record" in the store; a real digest never takes that value.
+        if out == [0; 16] {
+            out[15] = 1;
+        }
+        out
+    }
+
     /// Maps and validates one record. `file` names the source in the case's provenance.
     pub fn map_record(
         &self,
@@ -118,30 +182,8 @@ impl Adapter {
     ) -> Result<Case, Vec<QuarantineReason>> {
         let mut draft = Draft::new();
         let mut reasons = Vec::new();
-        let get = |i: &usize| rec.values.get(*i).and_then(|v| v.as_deref()).unwrap_or("");
         for f in &self.fields {
-            let tidy = |s: &str| {
-                if f.trim {
-                    s.trim().to_string()
-                } else {
-                    s.to_string()
-                }
-            };
-            let raw = match &f.source {
-                FieldSource::Columns(ix) => ix
-                    .iter()
-                    .map(|i| tidy(get(i)))
-                    .find(|v| !v.is_empty())
-                    .unwrap_or_default(),
-                FieldSource::Join(ix, sep) => ix
-                    .iter()
-                    .map(|i| tidy(get(i)))
-                    .filter(|v| !v.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(sep),
-                FieldSource::Const(c) => c.clone(),
-            };
-            match transform(f, raw) {
+            match transform(f, self.read(f, rec)) {
                 Ok(values) => draft.set(f.target, values),
                 Err(e) => reasons.push(self.reason(f.target, e)),
             }

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::adapter::{Adapter, Transport};
 use super::decode::{self, FileError, Location, RawRecord};
 use crate::model::{Case, Target};
-use crate::store::{QuarantineEntry, QuarantineReason, Store, StoreError, UpsertOutcome};
+use crate::store::{
+    PreparedCase, QuarantineEntry, QuarantineReason, Store, StoreError, UpsertOutcome,
+};
 
 /// Counts of one run. `accepted + updated + unchanged + rejected == rows`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,22 +106,39 @@ impl Default for RunOptions<'_> {
     }
 }
 
+/// What the mapping thread hands the writer: one transaction's worth.
 struct Batch {
-    /// Cases with their content digests, computed on the decoding thread.
-    cases: Vec<(Case, [u8; 32])>,
+    cases: Vec<PreparedCase>,
     rejects: Vec<QuarantineEntry>,
+    /// Records found identical to their stored case without mapping them again.
+    unchanged: u64,
     rows: u64,
 }
 
-fn key_hash(case: &Case) -> u128 {
+impl Batch {
+    fn with_capacity(n: usize) -> Self {
+        Batch {
+            cases: Vec::with_capacity(n),
+            rejects: Vec::new(),
+            unchanged: 0,
+            rows: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.cases.len() + self.rejects.len() + self.unchanged as usize
+    }
+}
+
+fn key_hash(key: &[u8]) -> [u64; 2] {
     // Two independent 64-bit SipHashes make a 128-bit key: no false duplicates in practice, at
-    // 16 bytes per row instead of the key itself.
+    // 16 bytes per record instead of the key itself.
     let mut a = std::collections::hash_map::DefaultHasher::new();
     let mut b = std::collections::hash_map::DefaultHasher::new();
     0xA5u8.hash(&mut b);
-    (case.unit_code.as_str(), case.case_id.as_str()).hash(&mut a);
-    (case.unit_code.as_str(), case.case_id.as_str()).hash(&mut b);
-    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+    key.hash(&mut a);
+    key.hash(&mut b);
+    [a.finish(), b.finish()]
 }
 
 fn reject(
@@ -149,6 +168,66 @@ fn reject(
     }
 }
 
+/// The map's own hasher: its keys are already SipHashes, so their first 8 bytes are the hash.
+#[derive(Default)]
+struct KeyHashHasher(u64);
+
+impl Hasher for KeyHashHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // `[u64; 2]` hashes as its 16 bytes (and perhaps a length first); mixing every 8-byte word
+        // in keeps the result a good hash whatever the call pattern.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
+    }
+}
+
+/// Where a key was first seen in a file, packed in 8 bytes: the kind of location in the top two
+/// bits, its number (or an index into the XML paths) below. Keeps the per-file key map small.
+#[derive(Default)]
+struct Seen {
+    first: HashMap<[u64; 2], u64, std::hash::BuildHasherDefault<KeyHashHasher>>,
+    paths: Vec<String>,
+}
+
+impl Seen {
+    const NUMBER: u64 = (1 << 62) - 1;
+
+    /// Records `key` at `at`; if it was seen before, returns where.
+    fn insert(&mut self, key: &[u8], at: &Location) -> Option<Location> {
+        match self.first.entry(key_hash(key)) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                let v = *e.get();
+                let n = v & Self::NUMBER;
+                Some(match v >> 62 {
+                    0 => Location::Row(n),
+                    1 => Location::Line(n),
+                    2 => Location::Index(n),
+                    _ => Location::Element(self.paths.get(n as usize).cloned().unwrap_or_default()),
+                })
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(match at {
+                    Location::Row(n) => n & Self::NUMBER,
+                    Location::Line(n) => (1 << 62) | (n & Self::NUMBER),
+                    Location::Index(n) => (2 << 62) | (n & Self::NUMBER),
+                    Location::Element(p) => {
+                        self.paths.push(p.clone());
+                        (3 << 62) | (self.paths.len() as u64 - 1)
+                    }
+                });
+                None
+            }
+        }
+    }
+}
+
 /// Turns decoded records into cases or quarantine entries: maps, validates, and refuses a second
 /// record with the key of an earlier one in the same file. Shared by ingest and the golden cases.
 pub(crate) struct Sifter<'a> {
@@ -156,7 +235,43 @@ pub(crate) struct Sifter<'a> {
     file: &'a str,
     now: chrono::DateTime<Utc>,
     today: chrono::NaiveDate,
-    seen: HashMap<u128, Location>,
+    seen: Seen,
+    probe: Probe,
+}
+
+/// Decides when looking for an identical stored record is worth its store read. While the writer
+/// commits a batch, sled makes every read wait for the whole transaction (its transactions take a
+/// global write lock), so in a file of new cases the lookups would stall the mapping thread once
+/// per record. After a window of mostly misses they thin out to one in [`Probe::SPARSE`] records
+/// and come back at the first hit. Only speed depends on this: a record not looked up is mapped and
+/// compared with the stored content in full.
+#[derive(Default)]
+struct Probe {
+    sparse: bool,
+    count: u32,
+    probes: u32,
+    hits: u32,
+}
+
+impl Probe {
+    const WINDOW: u32 = 256;
+    const SPARSE: u32 = 4096;
+
+    fn wanted(&mut self) -> bool {
+        self.count = self.count.wrapping_add(1);
+        !self.sparse || self.count % Self::SPARSE == 0
+    }
+
+    fn record(&mut self, hit: bool) {
+        self.probes += 1;
+        self.hits += u32::from(hit);
+        if (self.sparse && hit) || self.probes == Self::WINDOW {
+            // Mostly misses: go sparse; any hit while sparse: look again at every record.
+            self.sparse = !hit && self.hits * 8 < self.probes;
+            self.probes = 0;
+            self.hits = 0;
+        }
+    }
 }
 
 impl<'a> Sifter<'a> {
@@ -172,8 +287,43 @@ impl<'a> Sifter<'a> {
             file,
             now,
             today,
-            seen: HashMap::new(),
+            seen: Seen::default(),
+            probe: Probe::default(),
         }
+    }
+
+    fn record_error(&self, e: decode::RecordError) -> QuarantineEntry {
+        let r = QuarantineReason {
+            field: "record".into(),
+            column: None,
+            reason: e.reason,
+        };
+        reject(self.adapter, self.file, None, &e.location, vec![r])
+    }
+
+    /// Notes that `rec` has `key`; a second record with the same key is refused as a duplicate.
+    #[allow(clippy::result_large_err)] // one per record, moved straight into a batch
+    fn first_of_key(&mut self, key: &[u8], rec: &RawRecord) -> Result<(), QuarantineEntry> {
+        let Some(first) = self.seen.insert(key, &rec.location) else {
+            return Ok(());
+        };
+        let mut parts = key.splitn(2, |b| *b == 0);
+        let unit = String::from_utf8_lossy(parts.next().unwrap_or_default());
+        let case_id = String::from_utf8_lossy(parts.next().unwrap_or_default());
+        let r = QuarantineReason {
+            field: Target::CaseId.path().into(),
+            column: self.adapter.columns_of(Target::CaseId),
+            reason: format!(
+                "duplicate: case {case_id} of unit {unit} already appears at {first} of this file"
+            ),
+        };
+        Err(reject(
+            self.adapter,
+            self.file,
+            Some(rec),
+            &rec.location,
+            vec![r],
+        ))
     }
 
     /// One record: the case, or why not.
@@ -182,44 +332,83 @@ impl<'a> Sifter<'a> {
         &mut self,
         item: Result<RawRecord, decode::RecordError>,
     ) -> Result<Case, QuarantineEntry> {
+        let rec = item.map_err(|e| self.record_error(e))?;
+        self.map(&rec)
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn map(&mut self, rec: &RawRecord) -> Result<Case, QuarantineEntry> {
         let (adapter, file) = (self.adapter, self.file);
-        let rec = match item {
-            Err(e) => {
-                let r = QuarantineReason {
-                    field: "record".into(),
-                    column: None,
-                    reason: e.reason,
-                };
-                return Err(reject(adapter, file, None, &e.location, vec![r]));
-            }
-            Ok(rec) => rec,
-        };
         let case = adapter
-            .map_record(&rec, file, self.now, self.today)
-            .map_err(|reasons| reject(adapter, file, Some(&rec), &rec.location, reasons))?;
-        match self.seen.entry(key_hash(&case)) {
-            std::collections::hash_map::Entry::Occupied(first) => {
-                let r = QuarantineReason {
-                    field: Target::CaseId.path().into(),
-                    column: adapter.columns_of(Target::CaseId),
-                    reason: format!(
-                        "duplicate: case {} of unit {} already appears at {} of this file",
-                        case.case_id,
-                        case.unit_code,
-                        first.get()
-                    ),
-                };
-                Err(reject(adapter, file, Some(&rec), &rec.location, vec![r]))
+            .map_record(rec, file, self.now, self.today)
+            .map_err(|reasons| reject(adapter, file, Some(rec), &rec.location, reasons))?;
+        self.first_of_key(&case.key(), rec)?;
+        Ok(case)
+    }
+
+    /// One record against the store: skipped as unchanged when the stored case under its key was
+    /// mapped from identical values by this same adapter definition, else mapped and serialized.
+    fn sift_into(
+        &mut self,
+        item: Decoded,
+        store: &Store,
+        batch: &mut Batch,
+    ) -> Result<(), StoreError> {
+        batch.rows += 1;
+        let Decoded::Record { rec, key, raw } = item else {
+            if let Decoded::Error(e) = item {
+                batch.rejects.push(self.record_error(e));
             }
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(rec.location.clone());
-                Ok(case)
+            return Ok(());
+        };
+        if let Some(key) = key.filter(|_| self.probe.wanted()) {
+            let hit = store.unchanged_raw(&key, &raw)?.is_some();
+            self.probe.record(hit);
+            if hit {
+                match self.first_of_key(&key, &rec) {
+                    Ok(()) => batch.unchanged += 1,
+                    Err(q) => batch.rejects.push(q),
+                }
+                return Ok(());
             }
+        }
+        match self.map(&rec) {
+            Ok(case) => batch.cases.push(PreparedCase::new(case, Some(raw))),
+            Err(q) => batch.rejects.push(q),
+        }
+        Ok(())
+    }
+}
+
+/// A record as the decoding thread passes it on, with the work that thread can take off the
+/// mapping thread: the record's would-be key and its raw digest.
+enum Decoded {
+    Record {
+        rec: RawRecord,
+        key: Option<Vec<u8>>,
+        raw: [u8; 16],
+    },
+    Error(decode::RecordError),
+}
+
+impl Decoded {
+    fn new(adapter: &Adapter, item: Result<RawRecord, decode::RecordError>) -> Self {
+        match item {
+            Ok(rec) => Decoded::Record {
+                key: adapter.key_of(&rec),
+                raw: adapter.raw_digest(&rec),
+                rec,
+            },
+            Err(e) => Decoded::Error(e),
         }
     }
 }
 
 /// Ingests one file through `adapter` into `store`. The file is not moved (see [`scan_inbox`]).
+///
+/// Three threads share the work: one decodes, the caller's thread maps, validates and serializes,
+/// one writes (a sled transaction per batch). Bounded channels between them keep memory flat
+/// whatever the file size; the only per-record memory is the 24-byte entry of the duplicate map.
 pub fn ingest_file(
     adapter: &Adapter,
     path: &Path,
@@ -237,13 +426,30 @@ pub fn ingest_file(
     let now = Utc::now();
     let today = chrono::Local::now().date_naive();
     let batch_size = opts.batch_size.max(1);
-    let (tx, rx) = mpsc::sync_channel::<Batch>(4);
+    let (tx, rx) = mpsc::sync_channel::<Batch>(2);
+    let (rec_tx, rec_rx) = mpsc::sync_channel::<Vec<_>>(2);
 
     std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut chunk = Vec::with_capacity(batch_size);
+            for item in records {
+                chunk.push(Decoded::new(adapter, item));
+                if chunk.len() >= batch_size {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(batch_size));
+                    if rec_tx.send(full).is_err() {
+                        // The mapping thread stopped; it reports why.
+                        return;
+                    }
+                }
+            }
+            if !chunk.is_empty() {
+                let _ = rec_tx.send(chunk);
+            }
+        });
         let writer = s.spawn(move || -> Result<Summary, StoreError> {
             let mut sum = Summary::default();
             for b in rx {
-                let outcomes = store.upsert_digested(&b.cases, &|_| Vec::new())?;
+                let outcomes = store.upsert_prepared(&b.cases, &|_, _| Vec::new())?;
                 for o in outcomes {
                     match o {
                         UpsertOutcome::Created { .. } => sum.accepted += 1,
@@ -251,6 +457,7 @@ pub fn ingest_file(
                         UpsertOutcome::Unchanged { .. } => sum.unchanged += 1,
                     }
                 }
+                sum.unchanged += b.unchanged;
                 sum.rejected += b.rejects.len() as u64;
                 if !b.rejects.is_empty() {
                     sum.quarantined += store.quarantine_add(b.rejects)?.len() as u64;
@@ -263,40 +470,29 @@ pub fn ingest_file(
         });
 
         let mut sifter = Sifter::new(adapter, &file, now, today);
-        let mut batch = Batch {
-            cases: Vec::with_capacity(batch_size),
-            rejects: Vec::new(),
-            rows: 0,
-        };
+        let mut batch = Batch::with_capacity(batch_size);
         let mut interrupted = false;
-        for item in records {
-            batch.rows += 1;
-            match sifter.sift(item) {
-                Ok(case) => {
-                    let digest = case.content_digest();
-                    batch.cases.push((case, digest));
+        let mut failed = None;
+        'chunks: for chunk in rec_rx {
+            for item in chunk {
+                if let Err(e) = sifter.sift_into(item, store, &mut batch) {
+                    failed = Some(e);
+                    break 'chunks;
                 }
-                Err(entry) => batch.rejects.push(entry),
-            }
-            if batch.cases.len() + batch.rejects.len() >= batch_size {
-                let full = std::mem::replace(
-                    &mut batch,
-                    Batch {
-                        cases: Vec::with_capacity(batch_size),
-                        rejects: Vec::new(),
-                        rows: 0,
-                    },
-                );
-                if tx.send(full).is_err() {
-                    break; // the writer failed; its error is reported below
-                }
-                if opts.shutdown.is_some_and(|f| f.load(Ordering::Relaxed)) {
-                    interrupted = true;
-                    break;
+                if batch.len() >= batch_size {
+                    let full = std::mem::replace(&mut batch, Batch::with_capacity(batch_size));
+                    if tx.send(full).is_err() {
+                        break 'chunks; // the writer failed; its error is reported below
+                    }
+                    if opts.shutdown.is_some_and(|f| f.load(Ordering::Relaxed)) {
+                        interrupted = true;
+                        break 'chunks;
+                    }
                 }
             }
         }
-        if !interrupted && batch.rows > 0 {
+        // The loop above consumed the receiver: a decoder still sending now stops.
+        if !interrupted && failed.is_none() && batch.rows > 0 {
             let _ = tx.send(batch);
         }
         drop(tx);
@@ -309,6 +505,9 @@ pub fn ingest_file(
                 }));
             }
         };
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
         if interrupted {
             return Err(IngestError::Interrupted {
                 path: file.clone(),
@@ -522,7 +721,7 @@ pub fn retry_quarantined(
     match adapter.map_record(&rec, &entry.file, Utc::now(), today) {
         Ok(mut case) => {
             case.source.location.clone_from(&entry.location);
-            store.upsert_cases(std::slice::from_ref(&case), &|_| Vec::new())?;
+            store.upsert_cases(std::slice::from_ref(&case), &|_, _| Vec::new())?;
             store.quarantine_remove(id)?;
             store.flush()?;
             Ok(Some(RetryOutcome {
@@ -540,5 +739,203 @@ pub fn retry_quarantined(
                 reasons,
             }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sunshine() -> Adapter {
+        super::super::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/sunshine"))
+            .expect("the sunshine adapter loads")
+    }
+
+    /// The data lines of a generated sunshine CSV, as UTF-8 (header first).
+    fn lines(path: &Path) -> Vec<String> {
+        let bytes = std::fs::read(path).unwrap();
+        let (text, _, bad) = encoding_rs::GB18030.decode(&bytes);
+        assert!(!bad);
+        text.lines().map(str::to_string).collect()
+    }
+
+    fn write(path: &Path, lines: &[String]) {
+        let text = lines.join("\r\n") + "\r\n";
+        let (bytes, _, _) = encoding_rs::GB18030.encode(&text);
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    /// Appends to a line's second field (the title): new content, same key.
+    fn retitle(line: &str) -> String {
+        let mut fields: Vec<String> = line.split(',').map(str::to_string).collect();
+        fields[1].push_str("（更正）");
+        fields.join(",")
+    }
+
+    fn ingest(adapter: &Adapter, path: &Path, store: &Store, batch_size: usize) -> Summary {
+        let opts = RunOptions {
+            batch_size,
+            shutdown: None,
+        };
+        ingest_file(adapter, path, store, opts, &|_: &Summary| {}).unwrap()
+    }
+
+    #[test]
+    fn a_changed_row_among_unchanged_ones_is_a_new_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("export.csv");
+        crate::sample::write_sunshine_csv(&file, 50, 0.0, 7).unwrap();
+        let adapter = sunshine();
+        let store = Store::open(&tmp.path().join("data")).unwrap();
+        let first = ingest(&adapter, &file, &store, 16);
+        assert_eq!((first.rows, first.accepted), (50, 50));
+        assert_eq!(store.change_count().unwrap(), 50);
+
+        let mut l = lines(&file);
+        l[10] = retitle(&l[10]);
+        write(&file, &l);
+        let second = ingest(&adapter, &file, &store, 16);
+        assert_eq!(
+            (
+                second.rows,
+                second.updated,
+                second.unchanged,
+                second.accepted
+            ),
+            (50, 1, 49, 0)
+        );
+        let changes = store.changes_after(50, 100).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!((changes[0].seq, changes[0].version), (51, 2));
+        let case = store
+            .get_case(&changes[0].unit_code, &changes[0].case_id)
+            .unwrap()
+            .unwrap();
+        assert!(case.title.ends_with("（更正）"), "{}", case.title);
+        assert_eq!(case.version, 2);
+        assert_eq!(case.source.location, "row 11");
+        assert_eq!(store.change_count().unwrap(), 51);
+    }
+
+    #[test]
+    fn a_duplicate_of_an_unchanged_row_is_still_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("export.csv");
+        crate::sample::write_sunshine_csv(&file, 30, 0.0, 8).unwrap();
+        let adapter = sunshine();
+        let store = Store::open(&tmp.path().join("data")).unwrap();
+        ingest(&adapter, &file, &store, 8);
+
+        // Row 2 is unchanged (found without mapping); a later row has its key and new content.
+        let mut l = lines(&file);
+        let copy = retitle(&l[1]);
+        l.push(copy);
+        write(&file, &l);
+        let again = ingest(&adapter, &file, &store, 8);
+        assert_eq!(
+            (again.rows, again.unchanged, again.rejected, again.updated),
+            (31, 30, 1, 0)
+        );
+        let q = store.quarantine_list(None, 10).unwrap();
+        assert_eq!(q.len(), 1);
+        assert_eq!(q[0].location, "row 32");
+        assert!(
+            q[0].reasons[0].reason.contains("already appears at row 2"),
+            "{:?}",
+            q[0].reasons
+        );
+    }
+
+    #[test]
+    fn change_log_reads_from_any_position_across_batches() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("export.csv");
+        crate::sample::write_sunshine_csv(&file, 20, 0.0, 9).unwrap();
+        let store = Store::open(&tmp.path().join("data")).unwrap();
+        ingest(&sunshine(), &file, &store, 7);
+        for after in 0..=20u64 {
+            let seqs: Vec<u64> = store
+                .changes_after(after, 100)
+                .unwrap()
+                .iter()
+                .map(|c| c.seq)
+                .collect();
+            assert_eq!(seqs, (after + 1..=20).collect::<Vec<_>>(), "after {after}");
+        }
+        let limited: Vec<u64> = store
+            .changes_after(5, 4)
+            .unwrap()
+            .iter()
+            .map(|c| c.seq)
+            .collect();
+        assert_eq!(limited, vec![6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn a_store_of_another_layout_is_refused_at_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("export.csv");
+        crate::sample::write_sunshine_csv(&file, 3, 0.0, 1).unwrap();
+        let data = tmp.path().join("data");
+        {
+            let store = Store::open(&data).unwrap();
+            ingest(&sunshine(), &file, &store, 8);
+            store.set_meta("store_layout", &1u32).unwrap();
+            store.flush().unwrap();
+        }
+        let err = Store::open(&data).unwrap_err().to_string();
+        assert!(
+            err.contains("layout 1") && err.contains("move the directory aside"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn lookups_thin_out_after_a_window_of_misses_and_return_at_a_hit() {
+        let mut p = Probe::default();
+        for _ in 0..Probe::WINDOW {
+            assert!(p.wanted());
+            p.record(false);
+        }
+        let looked: u32 = (0..Probe::SPARSE * 3).map(|_| u32::from(p.wanted())).sum();
+        assert_eq!(
+            looked,
+            3,
+            "one lookup per {} records while sparse",
+            Probe::SPARSE
+        );
+        p.record(true);
+        assert!(
+            (0..10).all(|_| p.wanted()),
+            "a hit brings every record back"
+        );
+        // A window with enough hits stays dense.
+        let mut p = Probe::default();
+        for i in 0..Probe::WINDOW * 2 {
+            assert!(p.wanted());
+            p.record(i % 4 == 0);
+        }
+        assert!(p.wanted() && p.wanted());
+    }
+
+    #[test]
+    fn raw_digest_depends_on_values_and_the_adapter_definition() {
+        let a = sunshine();
+        let rec = |v: Vec<Option<&str>>| RawRecord {
+            location: Location::Row(2),
+            values: v.into_iter().map(|s| s.map(str::to_string)).collect(),
+        };
+        let base = a.raw_digest(&rec(vec![Some("a"), Some("b")]));
+        assert_eq!(base, a.raw_digest(&rec(vec![Some("a"), Some("b")])));
+        assert_ne!(base, a.raw_digest(&rec(vec![Some("a"), Some("c")])));
+        // Boundaries between values count: "ab","" is not "a","b".
+        assert_ne!(base, a.raw_digest(&rec(vec![Some("ab"), Some("")])));
+        assert_ne!(
+            a.raw_digest(&rec(vec![Some("a"), None])),
+            a.raw_digest(&rec(vec![Some("a"), Some("")]))
+        );
+        let mut edited = a.clone();
+        edited.fingerprint[0] ^= 1;
+        assert_ne!(base, edited.raw_digest(&rec(vec![Some("a"), Some("b")])));
     }
 }

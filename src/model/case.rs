@@ -349,20 +349,32 @@ impl Case {
     /// ingests of the same data give the same digest, so an unchanged record makes no new version.
     pub fn content_digest(&self) -> [u8; 32] {
         use sha2::{Digest, Sha256};
-        let mut c = self.clone();
-        c.source = Source {
+        Sha256::digest(self.clone().into_content().0).into()
+    }
+
+    /// Splits the case into its content JSON — the case with provenance, version and update time
+    /// set to neutral values, the bytes [`Case::content_digest`] hashes and the store keeps — and its
+    /// provenance. Serializing once serves both the digest and the stored value.
+    pub fn into_content(mut self) -> (Vec<u8>, Source) {
+        let source = std::mem::replace(&mut self.source, Source::neutral());
+        self.version = 0;
+        self.updated_at = DateTime::<Utc>::UNIX_EPOCH;
+        // Serializing a struct of plain values cannot fail; an empty result would still be
+        // deterministic, so no error path is needed here.
+        (serde_json::to_vec(&self).unwrap_or_default(), source)
+    }
+}
+
+impl Source {
+    /// The placeholder provenance in a case's content form.
+    pub fn neutral() -> Self {
+        Source {
             adapter: String::new(),
             system: String::new(),
             file: String::new(),
             location: String::new(),
             ingested_at: DateTime::<Utc>::UNIX_EPOCH,
-        };
-        c.version = 0;
-        c.updated_at = DateTime::<Utc>::UNIX_EPOCH;
-        // Serializing a struct of plain values cannot fail; an empty digest input would still be
-        // deterministic, so no error path is needed here.
-        let bytes = serde_json::to_vec(&c).unwrap_or_default();
-        Sha256::digest(&bytes).into()
+        }
     }
 }
 

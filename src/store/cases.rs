@@ -13,7 +13,7 @@ use crate::model::{Action, Case, CaseId, Uscc, case_key};
 /// One entry of the change log: a case reached a new version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
-    /// Position in the log (strictly increasing, may have gaps).
+    /// Position in the log: 1, 2, 3, … without gaps.
     pub seq: u64,
     /// Unit.
     pub unit_code: Uscc,
@@ -23,6 +23,14 @@ pub struct Change {
     pub version: u64,
     /// When.
     pub at: DateTime<Utc>,
+}
+
+/// The change-log value of one write batch: entry `i` has sequence number `key + i`. Kept compact
+/// (one time for the batch, entries as arrays) because the writer encodes one per transaction.
+#[derive(Serialize, Deserialize)]
+struct ChangeBatch {
+    at: DateTime<Utc>,
+    entries: Vec<(Uscc, CaseId, u64)>,
 }
 
 /// What a destination must be sent.
@@ -69,9 +77,68 @@ pub struct UnitCounts {
     pub total: u64,
 }
 
-/// Value header: content digest (32), action index (1), version (8, BE). Lets an unchanged or
-/// updated case be handled without decoding the stored JSON.
-const HEADER: usize = 41;
+/// A case serialized for the store once, off the writer's path: its key, content JSON and digest,
+/// provenance JSON, and the digest of the raw record it was mapped from.
+#[derive(Debug, Clone)]
+pub struct PreparedCase {
+    key: Vec<u8>,
+    unit_code: Uscc,
+    case_id: CaseId,
+    action: Action,
+    digest: [u8; 32],
+    raw: [u8; 16],
+    content: Vec<u8>,
+    source: Vec<u8>,
+}
+
+impl PreparedCase {
+    /// Serializes `case`. `raw` is the digest of the source record under its adapter definition
+    /// (see [`Store::unchanged_raw`]); `None` when the case did not come from one.
+    pub fn new(case: Case, raw: Option<[u8; 16]>) -> Self {
+        use sha2::{Digest, Sha256};
+        let key = case.key();
+        let (unit_code, case_id, action) =
+            (case.unit_code.clone(), case.case_id.clone(), case.action);
+        let (content, source) = case.into_content();
+        Self {
+            key,
+            unit_code,
+            case_id,
+            action,
+            digest: Sha256::digest(&content).into(),
+            raw: raw.unwrap_or([0; 16]),
+            content,
+            source: serde_json::to_vec(&source).unwrap_or_default(),
+        }
+    }
+
+    /// The store key.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The unit.
+    pub fn unit_code(&self) -> &Uscc {
+        &self.unit_code
+    }
+
+    /// The case number.
+    pub fn case_id(&self) -> &CaseId {
+        &self.case_id
+    }
+}
+
+/// Value layout: content digest (32), raw-record digest (16), action index (1), version (8, BE),
+/// updated-at (i64 microseconds, BE), content length (u32 BE), content JSON, provenance JSON.
+/// The header lets an unchanged or updated case be handled without decoding any JSON.
+const HEADER: usize = 69;
+const RAW: std::ops::Range<usize> = 32..48;
+
+/// Never a valid raw digest: cases not mapped from a record carry it and never match one.
+const NO_RAW: [u8; 16] = [0; 16];
+
+/// The meta entry holding the next change-log sequence number.
+const NEXT_SEQ: &str = "change_seq";
 
 fn action_index(a: Action) -> u8 {
     Action::ALL.iter().position(|x| *x == a).unwrap_or(0) as u8
@@ -84,10 +151,10 @@ fn counts_key(unit: &Uscc, action_idx: u8) -> Vec<u8> {
     k
 }
 
-/// Splits a stored value's header: digest, action index, version.
+/// A stored value's header: content digest, action index, version.
 fn header(v: &[u8]) -> Option<(&[u8], u8, u64)> {
-    let version = u64::from_be_bytes(v.get(33..HEADER)?.try_into().ok()?);
-    Some((v.get(..32)?, *v.get(32)?, version))
+    let version = u64::from_be_bytes(v.get(49..57)?.try_into().ok()?);
+    Some((v.get(..32)?, *v.get(48)?, version))
 }
 
 fn decode_case(key: &[u8], v: &[u8]) -> Result<Case, StoreError> {
@@ -95,10 +162,27 @@ fn decode_case(key: &[u8], v: &[u8]) -> Result<Case, StoreError> {
         what: format!("case {}", String::from_utf8_lossy(key)),
         reason,
     };
-    let body = v
-        .get(HEADER..)
+    let (_, _, version) =
+        header(v).ok_or_else(|| corrupt("value shorter than its header".into()))?;
+    let micros = v
+        .get(57..65)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(i64::from_be_bytes)
         .ok_or_else(|| corrupt("value shorter than its header".into()))?;
-    serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))
+    let len = v
+        .get(65..69)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(|b| u32::from_be_bytes(b) as usize)
+        .ok_or_else(|| corrupt("value shorter than its header".into()))?;
+    let content = v
+        .get(HEADER..HEADER + len)
+        .ok_or_else(|| corrupt("content shorter than its length".into()))?;
+    let mut case: Case = serde_json::from_slice(content).map_err(|e| corrupt(e.to_string()))?;
+    case.source = serde_json::from_slice(&v[HEADER + len..]).map_err(|e| corrupt(e.to_string()))?;
+    case.version = version;
+    case.updated_at = DateTime::<Utc>::from_timestamp_micros(micros)
+        .ok_or_else(|| corrupt(format!("update time {micros} out of range")))?;
+    Ok(case)
 }
 
 fn add_count(v: Option<sled::IVec>, delta: i64) -> u64 {
@@ -109,6 +193,23 @@ fn add_count(v: Option<sled::IVec>, delta: i64) -> u64 {
     cur.saturating_add_signed(delta)
 }
 
+fn abort(what: &str, e: impl std::fmt::Display) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(StoreError::Corrupt {
+        what: what.into(),
+        reason: e.to_string(),
+    })
+}
+
+fn json<T: Serialize + ?Sized>(
+    what: &str,
+    v: &T,
+) -> Result<Vec<u8>, ConflictableTransactionError<StoreError>> {
+    serde_json::to_vec(v).map_err(|e| abort(what, e))
+}
+
+/// Where a destination takes a case: the destinations, by name, that must be sent it.
+pub type Route<'a> = &'a dyn Fn(&Uscc, Action) -> Vec<String>;
+
 impl Store {
     /// Writes cases in one transaction. Each case whose content differs from the stored one gets the
     /// next version, a change-log entry and an outbox entry for each destination `route` names; an
@@ -116,105 +217,116 @@ impl Store {
     pub fn upsert_cases(
         &self,
         cases: &[Case],
-        route: &dyn Fn(&Case) -> Vec<String>,
+        route: Route<'_>,
     ) -> Result<Vec<UpsertOutcome>, StoreError> {
-        let prepared: Vec<(Case, [u8; 32])> = cases
+        let prepared: Vec<PreparedCase> = cases
             .iter()
-            .map(|c| (c.clone(), c.content_digest()))
+            .map(|c| PreparedCase::new(c.clone(), None))
             .collect();
-        self.upsert_digested(&prepared, route)
+        self.upsert_prepared(&prepared, route)
     }
 
-    /// [`Store::upsert_cases`] for cases whose [`Case::content_digest`] the caller already computed
-    /// (ingest does it on its decoding thread, off the writer's path).
-    pub fn upsert_digested(
+    /// [`Store::upsert_cases`] for cases serialized by the caller (ingest does it on its mapping
+    /// thread, off the writer's path). The batch's change-log entries are stored as one value keyed
+    /// by the batch's first sequence number, and so are each destination's outbox entries: one
+    /// write per batch instead of one per case.
+    pub fn upsert_prepared(
         &self,
-        cases: &[(Case, [u8; 32])],
-        route: &dyn Fn(&Case) -> Vec<String>,
+        cases: &[PreparedCase],
+        route: Route<'_>,
     ) -> Result<Vec<UpsertOutcome>, StoreError> {
         let now = Utc::now();
-        // Keys outside the transaction: the closure may run more than once on conflict.
-        let prepared: Vec<(Vec<u8>, &[u8; 32], &Case)> =
-            cases.iter().map(|(c, d)| (c.key(), d, c)).collect();
-        let result = (&self.cases, &self.changes, &self.outbox, &self.counts).transaction(
-            |(tc, tch, tout, tcount)| {
-                let mut outcomes = Vec::with_capacity(prepared.len());
-                for (key, digest, case) in &prepared {
-                    let old = tc.get(key)?;
+        let result = (
+            &self.cases,
+            &self.changes,
+            &self.outbox,
+            &self.counts,
+            &self.meta,
+        )
+            .transaction(|(tc, tch, tout, tcount, tmeta)| {
+                let first: u64 = match tmeta.get(NEXT_SEQ)? {
+                    Some(v) => {
+                        serde_json::from_slice(&v).map_err(|e| abort("change sequence", e))?
+                    }
+                    None => 1,
+                };
+                let mut seq = first;
+                let mut outcomes = Vec::with_capacity(cases.len());
+                let mut changes = ChangeBatch {
+                    at: now,
+                    entries: Vec::new(),
+                };
+                let mut outbox: BTreeMap<String, Vec<OutboxEntry>> = BTreeMap::new();
+                let mut counts: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+                for p in cases {
+                    let old = tc.get(&p.key)?;
                     let (version, old_action) = match old.as_deref().map(header) {
-                        Some(Some((d, _, v))) if d == &digest[..] => {
+                        Some(Some((d, _, v))) if d == &p.digest[..] => {
                             outcomes.push(UpsertOutcome::Unchanged { version: v });
                             continue;
                         }
                         Some(Some((_, a, v))) => (v + 1, Some(a)),
                         Some(None) => {
-                            return Err(ConflictableTransactionError::Abort(StoreError::Corrupt {
-                                what: format!("case {}", String::from_utf8_lossy(key)),
-                                reason: "value shorter than its header".into(),
-                            }));
+                            return Err(abort(
+                                &format!("case {}", String::from_utf8_lossy(&p.key)),
+                                "value shorter than its header",
+                            ));
                         }
                         None => (1, None),
                     };
-                    let mut c = (*case).clone();
-                    c.version = version;
-                    c.updated_at = now;
-                    let json = serde_json::to_vec(&c).map_err(|e| {
-                        ConflictableTransactionError::Abort(StoreError::Corrupt {
-                            what: "case".into(),
-                            reason: e.to_string(),
-                        })
-                    })?;
-                    let mut value = Vec::with_capacity(HEADER + json.len());
-                    value.extend_from_slice(&digest[..]);
-                    let idx = action_index(c.action);
+                    let idx = action_index(p.action);
+                    let mut value = Vec::with_capacity(HEADER + p.content.len() + p.source.len());
+                    value.extend_from_slice(&p.digest);
+                    value.extend_from_slice(&p.raw);
                     value.push(idx);
                     value.extend_from_slice(&version.to_be_bytes());
-                    value.extend_from_slice(&json);
-                    tc.insert(key.as_slice(), value)?;
+                    value.extend_from_slice(&now.timestamp_micros().to_be_bytes());
+                    value.extend_from_slice(&(p.content.len() as u32).to_be_bytes());
+                    value.extend_from_slice(&p.content);
+                    value.extend_from_slice(&p.source);
+                    tc.insert(p.key.as_slice(), value)?;
 
-                    let seq = tch.generate_id()?;
-                    let change = Change {
-                        seq,
-                        unit_code: c.unit_code.clone(),
-                        case_id: c.case_id.clone(),
-                        version,
-                        at: now,
-                    };
-                    tch.insert(
-                        &seq.to_be_bytes(),
-                        serde_json::to_vec(&change).unwrap_or_default(),
-                    )?;
-                    for dest in route(&c) {
-                        let entry = OutboxEntry {
-                            unit_code: c.unit_code.clone(),
-                            case_id: c.case_id.clone(),
+                    changes
+                        .entries
+                        .push((p.unit_code.clone(), p.case_id.clone(), version));
+                    for dest in route(&p.unit_code, p.action) {
+                        outbox.entry(dest).or_default().push(OutboxEntry {
+                            unit_code: p.unit_code.clone(),
+                            case_id: p.case_id.clone(),
                             version,
                             change_seq: seq,
-                        };
-                        let mut k = dest.into_bytes();
-                        k.push(0);
-                        k.extend_from_slice(&seq.to_be_bytes());
-                        tout.insert(k, serde_json::to_vec(&entry).unwrap_or_default())?;
+                        });
                     }
                     if old_action != Some(idx) {
                         if let Some(o) = old_action {
-                            let k = counts_key(&c.unit_code, o);
-                            let n = add_count(tcount.get(&k)?, -1);
-                            tcount.insert(k, &n.to_be_bytes())?;
+                            *counts.entry(counts_key(&p.unit_code, o)).or_default() -= 1;
                         }
-                        let k = counts_key(&c.unit_code, idx);
-                        let n = add_count(tcount.get(&k)?, 1);
-                        tcount.insert(k, &n.to_be_bytes())?;
+                        *counts.entry(counts_key(&p.unit_code, idx)).or_default() += 1;
                     }
                     outcomes.push(if version == 1 {
                         UpsertOutcome::Created { seq }
                     } else {
                         UpsertOutcome::Updated { version, seq }
                     });
+                    seq += 1;
                 }
+                if changes.entries.is_empty() {
+                    return Ok(outcomes);
+                }
+                tch.insert(&first.to_be_bytes(), json("change log", &changes)?)?;
+                for (dest, entries) in outbox {
+                    let mut k = dest.into_bytes();
+                    k.push(0);
+                    k.extend_from_slice(&first.to_be_bytes());
+                    tout.insert(k, json("outbox", &entries)?)?;
+                }
+                for (k, delta) in counts {
+                    let n = add_count(tcount.get(&k)?, delta);
+                    tcount.insert(k, &n.to_be_bytes())?;
+                }
+                tmeta.insert(NEXT_SEQ, json("change sequence", &seq)?)?;
                 Ok(outcomes)
-            },
-        );
+            });
         result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(source) => StoreError::Sled {
@@ -222,6 +334,20 @@ impl Store {
                 source,
             },
         })
+    }
+
+    /// Whether the case stored under `key` was mapped from a raw record with digest `raw` — then
+    /// mapping that record again would give the same content, and ingest can skip it. Returns the
+    /// stored version when so.
+    pub fn unchanged_raw(&self, key: &[u8], raw: &[u8; 16]) -> Result<Option<u64>, StoreError> {
+        if raw == &NO_RAW {
+            return Ok(None);
+        }
+        let v = self.cases.get(key).map_err(sled_err("case read"))?;
+        Ok(v.and_then(|v| match (v.get(RAW), header(&v)) {
+            (Some(r), Some((_, _, version))) if r == raw => Some(version),
+            _ => None,
+        }))
     }
 
     /// One case.
@@ -259,26 +385,61 @@ impl Store {
         self.cases.len()
     }
 
-    /// Number of change-log entries.
-    pub fn change_count(&self) -> usize {
-        self.changes.len()
+    /// Number of change-log entries (sequence numbers are dense, from 1).
+    pub fn change_count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .get_meta::<u64>(NEXT_SEQ)?
+            .map_or(0, |n| n.saturating_sub(1)))
     }
 
-    /// Up to `limit` change-log entries after `after`.
+    /// Up to `limit` change-log entries after `after`, in sequence order.
     pub fn changes_after(&self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
-        let start = after.saturating_add(1).to_be_bytes();
+        let start = after.saturating_add(1);
+        // The batch holding `start` begins at or before it.
+        let from = match self
+            .changes
+            .range(..=start.to_be_bytes())
+            .next_back()
+            .transpose()
+            .map_err(sled_err("change scan"))?
+        {
+            Some((k, _)) => k.to_vec(),
+            None => start.to_be_bytes().to_vec(),
+        };
         let mut out = Vec::new();
-        for kv in self.changes.range(start..).take(limit) {
+        for kv in self.changes.range(from..) {
             let (k, v) = kv.map_err(sled_err("change scan"))?;
-            out.push(serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                what: format!("change {}", hex::encode(&k)),
-                reason: e.to_string(),
-            })?);
+            let corrupt = |reason: String| StoreError::Corrupt {
+                what: format!("change batch {}", hex::encode(&k)),
+                reason,
+            };
+            let first = <[u8; 8]>::try_from(k.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| corrupt("key is not a sequence number".into()))?;
+            let batch: ChangeBatch =
+                serde_json::from_slice(&v).map_err(|e| corrupt(e.to_string()))?;
+            let at = batch.at;
+            out.extend(
+                (first..)
+                    .zip(batch.entries)
+                    .filter(|(seq, _)| *seq >= start)
+                    .map(|(seq, (unit_code, case_id, version))| Change {
+                        seq,
+                        unit_code,
+                        case_id,
+                        version,
+                        at,
+                    }),
+            );
+            if out.len() >= limit {
+                out.truncate(limit);
+                break;
+            }
         }
         Ok(out)
     }
 
-    /// Outbox entries of one destination, oldest first.
+    /// Outbox entries of one destination, oldest first, with their change-log sequence numbers.
     pub fn outbox(
         &self,
         destination: &str,
@@ -287,21 +448,17 @@ impl Store {
         let mut prefix = destination.as_bytes().to_vec();
         prefix.push(0);
         let mut out = Vec::new();
-        for kv in self.outbox.scan_prefix(&prefix).take(limit) {
+        for kv in self.outbox.scan_prefix(&prefix) {
             let (k, v) = kv.map_err(sled_err("outbox scan"))?;
-            let seq = k
-                .get(prefix.len()..)
-                .and_then(|s| <[u8; 8]>::try_from(s).ok())
-                .map(u64::from_be_bytes);
-            let entry = serde_json::from_slice(&v).ok();
-            match (seq, entry) {
-                (Some(seq), Some(e)) => out.push((seq, e)),
-                _ => {
-                    return Err(StoreError::Corrupt {
-                        what: format!("outbox entry {}", hex::encode(&k)),
-                        reason: "bad key or value".into(),
-                    });
-                }
+            let batch: Vec<OutboxEntry> =
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                    what: format!("outbox batch {}", hex::encode(&k)),
+                    reason: e.to_string(),
+                })?;
+            out.extend(batch.into_iter().map(|e| (e.change_seq, e)));
+            if out.len() >= limit {
+                out.truncate(limit);
+                break;
             }
         }
         Ok(out)

@@ -2,9 +2,12 @@
 //! the transactional outbox: a case write, its change-log entry and its outbox entries commit together.
 //!
 //! Trees:
-//! - `cases`: `unit_code 0x00 case_id` → `[sha256 of content][action index][version u64 BE][case JSON]`
-//! - `changes`: `seq (u64 BE)` → [`Change`] JSON — monotonically increasing sequence of versions
-//! - `outbox`: `destination 0x00 seq (u64 BE)` → [`OutboxEntry`] JSON
+//! - `cases`: `unit_code 0x00 case_id` → a fixed header (content and raw-record digests, action,
+//!   version, update time) then the content JSON and the provenance JSON (see `cases.rs`)
+//! - `changes`: `first seq of a batch (u64 BE)` → the batch's time and its `[unit, case, version]`
+//!   entries — one value per write batch; sequence numbers increase by one per new case version
+//!   (the next is in `meta`)
+//! - `outbox`: `destination 0x00 first seq (u64 BE)` → JSON array of [`OutboxEntry`], per batch
 //! - `documents`: `sha256` → bytes (content-addressed)
 //! - `quarantine`: `id (u64 BE)` → [`QuarantineEntry`] JSON; `quarantine_fp`: fingerprint → id (no duplicates)
 //! - `counts`: `unit_code 0x00 action` → `u64 BE` (cases per unit and action, for status)
@@ -15,7 +18,7 @@ mod quarantine;
 
 use std::path::Path;
 
-pub use cases::{Change, OutboxEntry, UnitCounts, UpsertOutcome};
+pub use cases::{Change, OutboxEntry, PreparedCase, Route, UnitCounts, UpsertOutcome};
 pub use quarantine::{QuarantineEntry, QuarantineReason};
 
 /// A store failure. Messages say what failed; the underlying sled error is kept as the source.
@@ -41,6 +44,18 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
+    /// The store was written in a layout this version does not read.
+    #[error(
+        "the store at {path} has layout {found}, this xianjie reads layout {expected}: move the directory aside and ingest the sources again"
+    )]
+    Layout {
+        /// Directory.
+        path: String,
+        /// Layout found (0: before layouts were recorded).
+        found: u32,
+        /// Layout this version writes.
+        expected: u32,
+    },
     /// A stored value could not be decoded (corruption or an incompatible version).
     #[error("stored {what} is unreadable: {reason}")]
     Corrupt {
@@ -50,6 +65,10 @@ pub enum StoreError {
         reason: String,
     },
 }
+
+/// The layout of keys and values this version writes; raised whenever an encoding changes.
+const LAYOUT: u32 = 2;
+const LAYOUT_KEY: &str = "store_layout";
 
 fn sled_err(op: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
     move |source| StoreError::Sled { op, source }
@@ -88,7 +107,7 @@ impl Store {
                 source,
             })?;
         let tree = |name: &str| db.open_tree(name).map_err(sled_err("open tree"));
-        Ok(Self {
+        let store = Self {
             cases: tree("cases")?,
             changes: tree("changes")?,
             outbox: tree("outbox")?,
@@ -98,7 +117,19 @@ impl Store {
             counts: tree("counts")?,
             meta: tree("meta")?,
             db,
-        })
+        };
+        let found: u32 = store.get_meta(LAYOUT_KEY).ok().flatten().unwrap_or(0);
+        if found != LAYOUT {
+            if !store.cases.is_empty() || found > LAYOUT {
+                return Err(StoreError::Layout {
+                    path: path.display().to_string(),
+                    found,
+                    expected: LAYOUT,
+                });
+            }
+            store.set_meta(LAYOUT_KEY, &LAYOUT)?;
+        }
+        Ok(store)
     }
 
     /// Makes everything written so far durable. Called before a file is reported done and at shutdown.
