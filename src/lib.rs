@@ -5,13 +5,16 @@
 //! - [`ingest`]: adapters, decoders, field mapping, validation and quarantine of source records.
 //! - [`sample`]: realistic sample inputs for every shipped adapter.
 //! - `store`: the only module that touches sled.
+//! - [`keys`]: the encrypted keystore and secret types; [`audit`]: the signed, verifiable audit log.
 //! - `config`, `admin`, `gateway`, `cli`: configuration, admin socket, the serve process, the command line.
 
 pub mod admin;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod gateway;
 pub mod ingest;
+pub mod keys;
 pub mod model;
 pub mod sample;
 pub mod shutdown;

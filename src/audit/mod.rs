@@ -1,0 +1,6 @@
+//! The audit log: append-only canonical-JSON entries that are the leaves of an RFC 6962 Merkle
+//! tree, signed checkpoints (C2SP tlog-checkpoint as signed notes), proofs, export and offline
+//! verification.
+
+pub mod merkle;
+pub mod note;
