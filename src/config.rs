@@ -2,9 +2,11 @@
 //! adapters it names, reporting every problem at once (file, key, reason) before anything listens.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::audit::Fsync;
 use crate::ingest::{self, Adapter};
 
 /// One configuration problem.
@@ -33,6 +35,25 @@ struct RawConfig {
     ingest: RawIngest,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    audit: RawAudit,
+    #[serde(default)]
+    clients: RawClients,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    /// `"always"` or a number of milliseconds.
+    fsync: Option<toml::Value>,
+    checkpoint_interval_secs: Option<u64>,
+    origin: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawClients {
+    rotate_overlap_hours: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -58,6 +79,14 @@ pub struct Config {
     pub batch_size: usize,
     /// Log filter (`info`, `xianjie=debug`, ...).
     pub log_level: String,
+    /// When audit appends reach the disk.
+    pub audit_fsync: Fsync,
+    /// How often a checkpoint is signed (when entries were added).
+    pub checkpoint_interval: Duration,
+    /// The checkpoint origin line and the audit key's name.
+    pub audit_origin: String,
+    /// How long a client's previous secret keeps working after `clients rotate-secret`.
+    pub rotate_overlap: Duration,
     /// The adapters, loaded and validated.
     pub adapters: Vec<Adapter>,
     /// The file it came from, if any.
@@ -66,6 +95,8 @@ pub struct Config {
 
 /// Embedded defaults: data in `./data`, adapters in `./adapters`.
 pub const DEFAULT_DATA_DIR: &str = "./data";
+/// Default checkpoint origin (the district's division code names the log).
+pub const DEFAULT_AUDIT_ORIGIN: &str = "xianjie.320102/audit";
 /// Embedded default adapters directory.
 pub const DEFAULT_ADAPTERS_DIR: &str = "./adapters";
 
@@ -123,6 +154,51 @@ impl Config {
                 format!("'{log_level}' is not a log filter (e.g. info, debug, xianjie=debug)"),
             );
         }
+        let audit_fsync = match &raw.audit.fsync {
+            None => Fsync::Interval(Duration::from_millis(5)),
+            Some(toml::Value::String(s)) if s == "always" => Fsync::Always,
+            Some(toml::Value::Integer(ms)) if (1..=10_000).contains(ms) => {
+                Fsync::Interval(Duration::from_millis(*ms as u64))
+            }
+            Some(other) => {
+                push(
+                    "audit.fsync",
+                    format!(
+                        "{other} is neither \"always\" nor a number of milliseconds in 1..=10000"
+                    ),
+                );
+                Fsync::Always
+            }
+        };
+        let secs = raw.audit.checkpoint_interval_secs.unwrap_or(10);
+        if !(1..=86_400).contains(&secs) {
+            push(
+                "audit.checkpoint_interval_secs",
+                format!("{secs} is outside 1..=86400"),
+            );
+        }
+        let audit_origin = raw
+            .audit
+            .origin
+            .unwrap_or_else(|| DEFAULT_AUDIT_ORIGIN.into());
+        if audit_origin.is_empty()
+            || audit_origin.contains(char::is_whitespace)
+            || audit_origin.contains('+')
+        {
+            push(
+                "audit.origin",
+                format!(
+                    "{audit_origin:?} must be non-empty, without spaces or '+' (it names the signing key)"
+                ),
+            );
+        }
+        let hours = raw.clients.rotate_overlap_hours.unwrap_or(24);
+        if hours > 24 * 90 {
+            push(
+                "clients.rotate_overlap_hours",
+                format!("{hours} is more than 90 days"),
+            );
+        }
         // Relative paths in a config file are relative to the file, so the gateway behaves the same
         // whatever directory it is started from.
         let base = chosen
@@ -154,6 +230,10 @@ impl Config {
                 adapters_dir,
                 batch_size,
                 log_level,
+                audit_fsync,
+                checkpoint_interval: Duration::from_secs(secs),
+                audit_origin,
+                rotate_overlap: Duration::from_secs(hours * 3600),
                 adapters,
                 source: chosen,
             })

@@ -10,10 +10,15 @@ use tokio::sync::Mutex;
 use tracing::{error, info, warn};
 
 use crate::admin::{self, IngestEvent, ScanRecord};
+use crate::audit::{Actor, AuditError, AuditLog, Event};
 use crate::config::Config;
 use crate::ingest::{self, Adapter, FileOutcome, IngestError, RunOptions, Summary};
+use crate::keys::custody::Custody;
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
+
+/// The keystore's file name in the data directory.
+pub const KEYSTORE_FILE: &str = "keystore.json";
 
 /// Why the gateway could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +50,9 @@ pub enum GatewayError {
     /// The scheduler failed.
     #[error("scheduler: {0}")]
     Scheduler(String),
+    /// The audit log cannot be opened or written; the gateway does not run unaudited.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
 }
 
 /// The shared state of a running gateway.
@@ -55,12 +63,18 @@ pub struct Gateway {
     pub store: Store,
     /// Stop signal.
     pub shutdown: Shutdown,
+    /// The audit log.
+    pub audit: Arc<AuditLog>,
+    /// The keystore under custody (sealed until unlocked).
+    pub custody: Arc<Custody>,
     /// One lock per adapter, so an adapter's inbox is never read by two runs at once.
     locks: HashMap<String, Arc<Mutex<()>>>,
 }
 
 impl Gateway {
-    /// Opens the store in the configured data directory (created with mode 0700).
+    /// Opens the store, the audit log (refusing one that no longer matches its last signed
+    /// checkpoint) and the keystore custody (sealed) in the configured data directory (created
+    /// with mode 0700), and records the configuration load in the audit log.
     pub fn open(config: Config, shutdown: Shutdown) -> Result<Arc<Self>, GatewayError> {
         let dir = &config.data_dir;
         let io = |source| GatewayError::DataDir {
@@ -70,6 +84,23 @@ impl Gateway {
         std::fs::create_dir_all(dir).map_err(io)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
         let store = Store::open(dir)?;
+        let audit = AuditLog::open(&dir.join("audit"), &config.audit_origin, config.audit_fsync)?;
+        let custody = Arc::new(Custody::new(&dir.join(KEYSTORE_FILE), audit.clone()));
+        let mut load = Event::new(
+            Actor::system("startup"),
+            "config.load",
+            config
+                .source
+                .as_ref()
+                .map_or("(embedded defaults)".into(), |p| p.display().to_string()),
+        )
+        .detail("adapters", config.adapters.len() as u64)
+        .detail("version", env!("CARGO_PKG_VERSION"));
+        if let Some(bytes) = config.source.as_ref().and_then(|p| std::fs::read(p).ok()) {
+            use sha2::{Digest, Sha256};
+            load = load.digest(&hex::encode(Sha256::digest(&bytes)));
+        }
+        audit.append(&load)?;
         let locks = config
             .adapters
             .iter()
@@ -79,6 +110,8 @@ impl Gateway {
             config,
             store,
             shutdown,
+            audit,
+            custody,
             locks,
         }))
     }
@@ -99,10 +132,14 @@ impl Gateway {
 
     /// Scans one adapter's inbox (or ingests `path` in place), sending events as it goes. Runs the
     /// blocking ingest on a blocking thread under the adapter's lock.
+    ///
+    /// Each file is audited (`ingest.file`) before it is read — a file whose entry cannot be
+    /// written is not read — and again with its outcome.
     pub async fn run_ingest(
         self: &Arc<Self>,
         adapter: String,
         path: Option<PathBuf>,
+        actor: Actor,
         events: tokio::sync::mpsc::Sender<IngestEvent>,
     ) -> Result<Summary, String> {
         let lock = self.lock(&adapter);
@@ -110,6 +147,7 @@ impl Gateway {
         let gw = self.clone();
         let ev = events.clone();
         let name = adapter.clone();
+        let who = actor.clone();
         let res = tokio::task::spawn_blocking(move || -> Result<Vec<FileOutcome>, IngestError> {
             let Some(a) = gw.adapter(&name) else {
                 return Err(IngestError::Path {
@@ -117,9 +155,20 @@ impl Gateway {
                     reason: "no such adapter".into(),
                 });
             };
+            let gate = |f: &Path| {
+                gw.audit
+                    .append(
+                        &Event::new(who.clone(), "ingest.file", f.display().to_string())
+                            .outcome("started")
+                            .detail("adapter", name.as_str()),
+                    )
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            };
             let opts = RunOptions {
                 batch_size: gw.config.batch_size,
                 shutdown: Some(gw.shutdown.flag()),
+                gate: Some(&gate),
             };
             let progress = |s: &Summary| {
                 let _ = ev.try_send(IngestEvent::Progress(*s));
@@ -135,9 +184,26 @@ impl Gateway {
         let mut total = Summary::default();
         let mut refused = 0;
         for o in &outcomes {
+            let mut e = Event::new(actor.clone(), "ingest.file", o.file.clone())
+                .detail("adapter", adapter.as_str());
             match &o.summary {
-                Some(s) => total.add(s),
-                None => refused += 1,
+                Some(s) => {
+                    total.add(s);
+                    e = e
+                        .detail("rows", s.rows)
+                        .detail("accepted", s.accepted)
+                        .detail("updated", s.updated)
+                        .detail("unchanged", s.unchanged)
+                        .detail("rejected", s.rejected);
+                }
+                None => {
+                    refused += 1;
+                    e = e.outcome("refused");
+                }
+            }
+            if let Err(err) = self.audit.append(&e) {
+                error!(error = %err, file = %o.file, "cannot audit the outcome of an ingested file");
+                return Err(err.to_string());
             }
             if let Some(r) = &o.refused {
                 warn!(adapter = %adapter, file = %o.file, reason = %r, "file refused");
@@ -174,6 +240,7 @@ impl Gateway {
         let listener = bind_socket(&sock).await?;
         let mut sched = self.schedule().await?;
         spawn_signal_handler(self.shutdown.clone());
+        let checkpoints = self.spawn_checkpoints();
         info!(data_dir = %self.config.data_dir.display(), socket = %sock.display(), adapters = self.config.adapters.len(), "gateway running");
         if let Some(r) = ready {
             let _ = r.send(sock.clone());
@@ -184,12 +251,42 @@ impl Gateway {
         for lock in self.locks.values() {
             let _guard = lock.lock().await;
         }
+        let _ = checkpoints.await;
         self.store.flush()?;
+        self.audit
+            .append(&Event::new(Actor::system("shutdown"), "gateway.stop", "-"))?;
+        match self.audit.checkpoint() {
+            Ok(_) | Err(AuditError::NoCheckpoint) => {}
+            Err(e) => error!(error = %e, "cannot sign the final checkpoint"),
+        }
         let _ = std::fs::remove_file(&sock);
         info!("stopped");
         result.map_err(|source| GatewayError::Socket {
             path: sock.display().to_string(),
             source,
+        })
+    }
+
+    /// Signs a checkpoint every `audit.checkpoint_interval_secs` (when entries were added and the
+    /// keystore is unlocked) until shutdown.
+    fn spawn_checkpoints(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let gw = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(gw.config.checkpoint_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = gw.shutdown.wait() => return,
+                }
+                let audit = gw.audit.clone();
+                match tokio::task::spawn_blocking(move || audit.checkpoint()).await {
+                    Ok(Ok(_)) | Ok(Err(AuditError::NoCheckpoint)) => {}
+                    Ok(Err(e)) => error!(error = %e, "cannot sign an audit checkpoint"),
+                    Err(e) => error!(error = %e, "checkpoint task failed"),
+                }
+            }
         })
     }
 
@@ -213,7 +310,8 @@ impl Gateway {
                     }
                     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
                     tokio::spawn(async move { while rx.recv().await.is_some() {} });
-                    if let Err(e) = gw.run_ingest(name.clone(), None, tx).await {
+                    let actor = Actor::system(&format!("schedule:{name}"));
+                    if let Err(e) = gw.run_ingest(name.clone(), None, actor, tx).await {
                         error!(adapter = %name, error = %e, "scheduled scan failed; the files stay in the inbox");
                     }
                 })

@@ -43,6 +43,7 @@ pub enum ClientError {
 #[derive(Debug, Clone)]
 pub struct AdminClient {
     dir: PathBuf,
+    actor: String,
 }
 
 impl AdminClient {
@@ -50,7 +51,14 @@ impl AdminClient {
     pub fn new(data_dir: &Path) -> Self {
         Self {
             dir: data_dir.to_path_buf(),
+            actor: super::default_admin_name(),
         }
+    }
+
+    /// Attributes the requests to administrator `name` (`--as NAME`) in the audit log.
+    pub fn acting_as(mut self, name: &str) -> Self {
+        self.actor = name.to_string();
+        self
     }
 
     async fn send(
@@ -75,6 +83,7 @@ impl AdminClient {
             .method(method)
             .uri(path)
             .header("host", "xianjie-admin")
+            .header(super::ADMIN_HEADER, percent_encode(&self.actor))
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| ClientError::Http(e.to_string()))?;
@@ -143,6 +152,19 @@ impl AdminClient {
         }
         Ok(())
     }
+}
+
+/// Header values are ASCII: a Chinese administrator name travels percent-encoded.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 async fn decode<T: DeserializeOwned>(resp: Response<Incoming>) -> Result<T, ClientError> {

@@ -2,6 +2,7 @@
 //! gateway's own OS user). [`server`] serves it inside the gateway; [`client`] is what the CLI uses.
 
 pub mod client;
+mod keys;
 pub mod server;
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,32 @@ use crate::store::UnitCounts;
 
 /// File name of the admin socket inside the data directory.
 pub const SOCKET_NAME: &str = "admin.sock";
+
+/// Request header naming the administrator (`--as NAME`), recorded in audit entries. The socket
+/// admits only the gateway's OS user, so this attributes actions among the people who share that
+/// account; it is not a second authentication.
+pub const ADMIN_HEADER: &str = "x-xianjie-admin";
+
+/// The administrator's name when `--as` is not given: the OS user name.
+pub fn default_admin_name() -> String {
+    use std::os::unix::fs::MetadataExt;
+    // The account database first (USER can be unset or stale under sudo and in containers).
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let from_passwd = uid.and_then(|uid| {
+        std::fs::read_to_string("/etc/passwd")
+            .ok()?
+            .lines()
+            .find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+            })
+    });
+    from_passwd
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
 
 /// `POST /ingest`: ingest a file or directory through an adapter, in place.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +129,111 @@ pub struct Status {
     pub units: Vec<UnitStatus>,
     /// Adapters.
     pub adapters: Vec<AdapterStatus>,
+    /// Whether the keystore is sealed (nothing that needs a key works).
+    pub sealed: bool,
+    /// Whether a keystore exists yet (the first unlock creates it).
+    pub keystore_exists: bool,
+    /// Keystore version, when unlocked.
+    pub keystore_version: Option<u64>,
+    /// Audit log entries.
+    pub audit_entries: u64,
+}
+
+/// `POST /unlock`. The passphrase travels over the admin socket only (mode 0600, same OS user).
+#[derive(Deserialize, Serialize)]
+pub struct UnlockRequest {
+    /// The passphrase.
+    pub passphrase: String,
+}
+
+impl std::fmt::Debug for UnlockRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UnlockRequest { passphrase: <redacted> }")
+    }
+}
+
+/// `POST /credentials/{destination}`.
+#[derive(Deserialize, Serialize)]
+pub struct CredentialRequest {
+    /// The secret, as read from the administrator's standard input.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for CredentialRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialRequest { secret: <redacted> }")
+    }
+}
+
+/// `POST /clients`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientRequest {
+    /// Client name.
+    pub name: String,
+    /// SHA-256 fingerprint of the only certificate it may use.
+    pub cert_fingerprint: Option<String>,
+}
+
+/// `POST /clients/{name}/rotate-secret`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RotateRequest {
+    /// Seconds the old secret keeps working (default: the configured overlap).
+    pub overlap_secs: Option<u64>,
+}
+
+/// A client secret, shown once.
+#[derive(Serialize, Deserialize)]
+pub struct SecretShown {
+    /// The client.
+    pub client: String,
+    /// The secret: shown this once, stored only as a keyed hash.
+    pub secret: String,
+    /// When the previous secret stops working (rotation only).
+    pub old_secret_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl std::fmt::Debug for SecretShown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretShown")
+            .field("client", &self.client)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A simple acknowledgement with a value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Done {
+    /// What happened, in words.
+    pub message: String,
+    /// A version or id, when there is one.
+    pub value: Option<String>,
+}
+
+/// `POST /audit/export`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportRequest {
+    /// Directory on the gateway host.
+    pub dir: String,
+}
+
+/// An inclusion or consistency proof.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProofAnswer {
+    /// `inclusion` or `consistency`.
+    pub kind: String,
+    /// Leaf index (inclusion) or old size (consistency).
+    pub from: u64,
+    /// Tree size.
+    pub size: u64,
+    /// Root of the tree of `size` entries (base64).
+    pub root: String,
+    /// Root of the old tree (consistency; base64).
+    pub old_root: Option<String>,
+    /// Leaf hash (inclusion; base64).
+    pub leaf: Option<String>,
+    /// The proof hashes (base64), in RFC 9162 order.
+    pub proof: Vec<String>,
 }
 
 /// `POST /quarantine/retry`.

@@ -15,12 +15,16 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::{ApiError, IngestEvent, IngestRequest, RetryRequest, ScanRequest, Status, UnitStatus};
+use super::{
+    ApiError, ClientRequest, CredentialRequest, ExportRequest, IngestEvent, IngestRequest,
+    RetryRequest, RotateRequest, ScanRequest, Status, UnitStatus, UnlockRequest, keys,
+};
+use crate::audit::Actor;
 use crate::gateway::Gateway;
 use crate::ingest::{self, Summary};
 use crate::model::{CaseId, Uscc};
 
-type Resp = Response<BoxBody<Bytes, Infallible>>;
+pub(super) type Resp = Response<BoxBody<Bytes, Infallible>>;
 
 /// Largest admin request body accepted.
 const MAX_BODY: usize = 1024 * 1024;
@@ -39,7 +43,7 @@ impl Body for ChannelBody {
     }
 }
 
-fn json<T: Serialize>(status: StatusCode, v: &T) -> Resp {
+pub(super) fn json<T: Serialize>(status: StatusCode, v: &T) -> Resp {
     let body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());
     Response::builder()
         .status(status)
@@ -48,7 +52,7 @@ fn json<T: Serialize>(status: StatusCode, v: &T) -> Resp {
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
 }
 
-fn error(status: StatusCode, msg: impl Into<String>) -> Resp {
+pub(super) fn error(status: StatusCode, msg: impl Into<String>) -> Resp {
     json(status, &ApiError { error: msg.into() })
 }
 
@@ -115,14 +119,60 @@ async fn route(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
         .map(percent_decode)
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let actor = Actor::admin(
+        &req.headers()
+            .get(super::ADMIN_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(percent_decode)
+            .filter(|n| !n.is_empty() && n.len() <= 64)
+            .unwrap_or_else(|| "unknown".into()),
+    );
     match (req.method().clone(), segs.as_slice()) {
         (Method::GET, ["status"]) => status(&gw),
+        (Method::POST, ["unlock"]) => match read_json::<UnlockRequest>(req).await {
+            Ok(r) => keys::unlock(gw, actor, r).await,
+            Err(resp) => resp,
+        },
+        (Method::POST, ["seal"]) => keys::seal(gw, actor).await,
+        (Method::POST, ["keys", "rotate", "jwt"]) => keys::rotate_jwt(gw, actor).await,
+        (Method::GET, ["credentials"]) => keys::credentials(gw).await,
+        (Method::POST, ["credentials", dest]) => {
+            let dest = dest.to_string();
+            match read_json::<CredentialRequest>(req).await {
+                Ok(r) => keys::set_credential(gw, actor, dest, r).await,
+                Err(resp) => resp,
+            }
+        }
+        (Method::GET, ["clients"]) => keys::clients(gw).await,
+        (Method::POST, ["clients"]) => match read_json::<ClientRequest>(req).await {
+            Ok(r) => keys::add_client(gw, actor, r).await,
+            Err(resp) => resp,
+        },
+        (Method::POST, ["clients", name, "rotate-secret"]) => {
+            let name = name.to_string();
+            match read_json::<RotateRequest>(req).await {
+                Ok(r) => keys::rotate_client(gw, actor, name, r).await,
+                Err(resp) => resp,
+            }
+        }
+        (Method::POST, ["clients", name, "revoke"]) => {
+            keys::revoke_client(gw, actor, name.to_string()).await
+        }
+        (Method::GET, ["audit", "tail"]) => keys::tail(gw, query).await,
+        (Method::GET, ["audit", "checkpoint"]) => keys::checkpoint(gw).await,
+        (Method::GET, ["audit", "proof", kind @ ("inclusion" | "consistency")]) => {
+            keys::proof(gw, kind, query).await
+        }
+        (Method::POST, ["audit", "export"]) => match read_json::<ExportRequest>(req).await {
+            Ok(r) => keys::export(gw, actor, r).await,
+            Err(resp) => resp,
+        },
         (Method::POST, ["ingest"]) => match read_json::<IngestRequest>(req).await {
             Ok(r) => {
                 if gw.adapter(&r.adapter).is_none() {
                     return error(StatusCode::NOT_FOUND, unknown_adapter(&gw, &r.adapter));
                 }
-                stream_runs(gw, vec![(r.adapter, Some(r.path.into()))])
+                stream_runs(gw, actor, vec![(r.adapter, Some(r.path.into()))])
             }
             Err(resp) => resp,
         },
@@ -135,7 +185,7 @@ async fn route(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
                     Some(a) => vec![a],
                     None => gw.config.adapters.iter().map(|a| a.name.clone()).collect(),
                 };
-                stream_runs(gw, names.into_iter().map(|n| (n, None)).collect())
+                stream_runs(gw, actor, names.into_iter().map(|n| (n, None)).collect())
             }
             Err(resp) => resp,
         },
@@ -184,7 +234,7 @@ async fn route(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
             },
         },
         (Method::POST, ["quarantine", "retry"]) => match read_json::<RetryRequest>(req).await {
-            Ok(r) => retry(gw, r).await,
+            Ok(r) => retry(gw, actor, r).await,
             Err(resp) => resp,
         },
         _ => error(
@@ -257,6 +307,7 @@ fn status(gw: &Gateway) -> Resp {
                 .flatten(),
         })
         .collect();
+    let keys = gw.custody.status();
     json(
         StatusCode::OK,
         &Status {
@@ -267,12 +318,20 @@ fn status(gw: &Gateway) -> Resp {
             quarantine: gw.store.quarantine_len() as u64,
             units,
             adapters,
+            sealed: keys.sealed,
+            keystore_exists: keys.keystore_exists,
+            keystore_version: keys.version,
+            audit_entries: gw.audit.size(),
         },
     )
 }
 
 /// Runs ingests one after the other and streams their events as NDJSON lines.
-fn stream_runs(gw: Arc<Gateway>, runs: Vec<(String, Option<std::path::PathBuf>)>) -> Resp {
+fn stream_runs(
+    gw: Arc<Gateway>,
+    actor: Actor,
+    runs: Vec<(String, Option<std::path::PathBuf>)>,
+) -> Resp {
     let (btx, brx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
         let line = |ev: &IngestEvent| {
@@ -289,7 +348,7 @@ fn stream_runs(gw: Arc<Gateway>, runs: Vec<(String, Option<std::path::PathBuf>)>
                     let _ = fwd.send(line(&ev)).await;
                 }
             });
-            let res = gw.run_ingest(adapter, path, etx).await;
+            let res = gw.run_ingest(adapter, path, actor.clone(), etx).await;
             let _ = forward.await;
             match res {
                 Ok(s) => total.add(&s),
@@ -307,8 +366,24 @@ fn stream_runs(gw: Arc<Gateway>, runs: Vec<(String, Option<std::path::PathBuf>)>
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
 }
 
-async fn retry(gw: Arc<Gateway>, r: RetryRequest) -> Resp {
+async fn retry(gw: Arc<Gateway>, actor: Actor, r: RetryRequest) -> Resp {
     let g = gw.clone();
+    let target = if r.all {
+        format!(
+            "all{}",
+            r.adapter
+                .as_ref()
+                .map_or(String::new(), |a| format!(" of {a}"))
+        )
+    } else {
+        format!("{:?}", r.ids)
+    };
+    if let Err(e) = gw
+        .audit
+        .append(&crate::audit::Event::new(actor, "quarantine.retry", target))
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+    }
     let res = tokio::task::spawn_blocking(move || {
         let ids: Vec<u64> = if r.all {
             g.store

@@ -2,5 +2,12 @@
 //! tree, signed checkpoints (C2SP tlog-checkpoint as signed notes), proofs, export and offline
 //! verification.
 
+pub mod entry;
+pub mod log;
 pub mod merkle;
 pub mod note;
+pub mod verify;
+
+pub use entry::{Actor, Entry, Event};
+pub use log::{AuditError, AuditLog, Fsync};
+pub use verify::{Verified, VerifyError, verify_export};

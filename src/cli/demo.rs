@@ -19,6 +19,27 @@ const DEMO_BAD_FRACTION: f64 = 0.02;
 /// Fixed seed: every demo run produces the same inputs, so a second run shows idempotency.
 const DEMO_SEED: u64 = 2026;
 
+/// The demo's generated passphrase file (created once, mode 0600, in the demo's data directory).
+fn demo_passphrase(data: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    use rand::RngCore;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data.join("demo-passphrase");
+    if !path.exists() {
+        let mut bytes = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        f.write_all(hex::encode(bytes).as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(path)
+}
+
 /// Runs the demo.
 pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
     let data = data_dir(cli);
@@ -64,6 +85,17 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
 
     let shutdown = Shutdown::new();
     let gw = Gateway::open(config, shutdown.clone())?;
+    let pass_file = demo_passphrase(&data)?;
+    let pass = crate::keys::secret::Passphrase::from_file(&pass_file)?;
+    let custody = gw.custody.clone();
+    let actor = crate::audit::Actor::admin("demo");
+    let version = tokio::task::spawn_blocking(move || custody.unlock(&pass, &actor))
+        .await
+        .context("unlock task failed")??;
+    println!(
+        "\n   !!! DEMO ONLY: the keystore passphrase was generated and written to {} (mode 0600).\n   !!! `xianjie serve` never does this: a real gateway is unlocked by its administrator.\n   keystore unlocked (version {version})",
+        pass_file.display()
+    );
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(gw.clone().serve(Some(ready_tx)));
     let sock = match ready_rx.await {
@@ -100,6 +132,22 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
     let status: Status = client.get("/status").await?;
     println!("\n4. What the gateway holds now:\n");
     print_status(&status);
+    let entries: Vec<crate::audit::Entry> = client.get("/audit/tail?n=5").await?;
+    let checkpoint: crate::admin::Done = client.get("/audit/checkpoint").await?;
+    println!(
+        "\n5. The audit log ({} entries; the last 5):",
+        status.audit_entries
+    );
+    for e in entries {
+        println!(
+            "   {:>6} {} {:<16} {:<14} {}",
+            e.seq, e.time, e.action, e.outcome, e.target
+        );
+    }
+    println!("   latest signed checkpoint:");
+    for line in checkpoint.message.lines() {
+        println!("   | {line}");
+    }
 
     let d = data.display();
     println!(
@@ -110,6 +158,8 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
   cp {d}/samples/sunshine/*.csv {d}/inbox/sunshine/    # picked up by the next scheduled scan (every 5 min), or:
   cargo run --release -- --data {d} scan                 # a second read: everything unchanged
   cargo run --release -- sample --cases 1000 --out /tmp/xj-samples --bad-fraction 0.1
+  cargo run --release -- --data {d} clients add procuratorate     # prints its secret once
+  cargo run --release -- --data {d} audit export /tmp/xj-audit && cargo run --release -- audit verify /tmp/xj-audit
 
 The gateway keeps running; press Ctrl-C to stop it.",
         unit = status.units.first().map(|u| u.unit_code.as_str()).unwrap_or("<unit_code>"),

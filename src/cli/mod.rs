@@ -2,6 +2,7 @@
 //! and map to exit codes: 0 ok, 1 failure, 2 usage, 69 no gateway running, 78 invalid configuration.
 
 mod demo;
+mod keys;
 mod offline;
 mod ops;
 
@@ -25,6 +26,9 @@ pub struct Cli {
     /// Data directory of the gateway (store, inboxes, admin socket); default ./data.
     #[arg(long, global = true, env = "XIANJIE_DATA")]
     pub data: Option<PathBuf>,
+    /// The administrator's name recorded in the audit log (default: the OS user name).
+    #[arg(long = "as", global = true, value_name = "NAME")]
+    pub as_name: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -34,7 +38,47 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the gateway: store, scheduled inbox scans, admin socket. Stops cleanly on Ctrl-C / SIGTERM.
-    Serve,
+    ///
+    /// Starts sealed. With a passphrase file (or at a terminal, where it asks) it unlocks at once,
+    /// creating the keystore on first start; otherwise run `xianjie unlock`.
+    Serve {
+        /// File holding the keystore passphrase (mode 0600), for unattended starts.
+        #[arg(long, env = "XIANJIE_PASSPHRASE_FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Unlock the running gateway's keystore (asks for the passphrase without echo; twice when
+    /// the keystore does not exist yet).
+    Unlock {
+        /// Read the passphrase from this file (mode 0600) instead of asking.
+        #[arg(long, env = "XIANJIE_PASSPHRASE_FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Seal the running gateway's keystore: every key is forgotten until the next unlock.
+    Seal,
+    /// Signing keys.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Destination credentials (e.g. the provincial platform's login).
+    Credentials {
+        /// What to do.
+        #[command(subcommand)]
+        command: CredentialsCommand,
+    },
+    /// API clients (the procuratorate's systems).
+    Clients {
+        /// What to do.
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+    /// The signed audit log.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Generate sample inputs, start the gateway on embedded defaults, ingest them, keep running.
     Demo {
         /// Number of sample cases across the three adapters.
@@ -97,6 +141,117 @@ pub enum Command {
         /// Random seed (same seed, same files).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+}
+
+/// `keys` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Make a new key current; the previous one keeps verifying until its tokens expire.
+    Rotate {
+        /// Which key: `jwt`.
+        #[arg(value_parser = ["jwt"])]
+        which: String,
+    },
+}
+
+/// `credentials` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum CredentialsCommand {
+    /// Store a destination's credential, read from standard input (never echoed or printed).
+    Set {
+        /// Destination name.
+        destination: String,
+    },
+    /// Name, version, who set it and when, last use.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `clients` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ClientsCommand {
+    /// Register a client; prints its secret once.
+    Add {
+        /// Client name.
+        name: String,
+        /// Only the certificate with this SHA-256 fingerprint may use the client.
+        #[arg(long)]
+        cert_fingerprint: Option<String>,
+    },
+    /// List clients.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new secret; the old one keeps working for the overlap, then stops.
+    RotateSecret {
+        /// Client name.
+        name: String,
+        /// Hours the old secret keeps working (default: clients.rotate_overlap_hours, 24).
+        #[arg(long)]
+        overlap_hours: Option<u64>,
+    },
+    /// Revoke a client: its secrets and tokens stop working at once.
+    Revoke {
+        /// Client name.
+        name: String,
+    },
+}
+
+/// `audit` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// The last entries.
+    Tail {
+        /// How many.
+        #[arg(short = 'n', default_value_t = 20)]
+        n: usize,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The latest signed checkpoint.
+    Checkpoint,
+    /// Inclusion and consistency proofs.
+    Proof {
+        /// Which proof.
+        #[command(subcommand)]
+        command: ProofCommand,
+    },
+    /// Write entries, leaf hashes, every signed checkpoint and the verifier key to DIR.
+    Export {
+        /// Output directory (on the gateway host).
+        dir: PathBuf,
+    },
+    /// Check an export offline: tree, signatures, consistency; names the first bad entry.
+    Verify {
+        /// The export directory.
+        dir: PathBuf,
+    },
+}
+
+/// `audit proof` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ProofCommand {
+    /// That entry INDEX is in the tree of SIZE entries (default: all).
+    Inclusion {
+        /// Entry index (its seq).
+        index: u64,
+        /// Tree size.
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// That the tree of OLD entries is a prefix of the tree of NEW entries.
+    Consistency {
+        /// Old size.
+        old: u64,
+        /// New size.
+        new: u64,
     },
 }
 
@@ -171,6 +326,9 @@ pub fn main() -> ExitCode {
             bad_fraction,
             seed,
         } => offline::sample(cases, out, bad_fraction, seed),
+        Command::Audit {
+            command: AuditCommand::Verify { ref dir },
+        } => keys::verify(dir),
         _ => runtime().and_then(|rt| rt.block_on(async_main(cli))),
     };
     match result {
@@ -204,7 +362,17 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 async fn async_main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve => ops::serve(&cli).await,
+        Command::Serve {
+            ref passphrase_file,
+        } => ops::serve(&cli, passphrase_file.as_deref()).await,
+        Command::Unlock {
+            ref passphrase_file,
+        } => keys::unlock(&cli, passphrase_file.as_deref()).await,
+        Command::Seal => keys::seal(&cli).await,
+        Command::Keys { ref command } => keys::keys(&cli, command).await,
+        Command::Credentials { ref command } => keys::credentials(&cli, command).await,
+        Command::Clients { ref command } => keys::clients(&cli, command).await,
+        Command::Audit { ref command } => keys::audit(&cli, command).await,
         Command::Demo { cases } => demo::run(&cli, cases).await,
         Command::Ingest {
             ref adapter,

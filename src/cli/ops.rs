@@ -15,17 +15,49 @@ use crate::model::Case;
 use crate::shutdown::Shutdown;
 use crate::store::QuarantineEntry;
 
-/// `xianjie serve`.
-pub async fn serve(cli: &Cli) -> anyhow::Result<()> {
+/// `xianjie serve`: opens everything, unlocks when a passphrase is at hand (a file, or a
+/// terminal to ask at), else starts sealed and says how to unlock.
+pub async fn serve(cli: &Cli, passphrase_file: Option<&Path>) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref(), cli.data.as_deref())?;
     init_logging(&config.log_level);
     let gw = Gateway::open(config, Shutdown::new())?;
+    let pass = if passphrase_file.is_some() || std::io::stdin().is_terminal() {
+        Some(super::keys::read_passphrase(
+            passphrase_file,
+            !gw.custody.exists(),
+        )?)
+    } else {
+        None
+    };
+    match pass {
+        Some(p) => {
+            let custody = gw.custody.clone();
+            let actor = admin_actor(cli);
+            let version = tokio::task::spawn_blocking(move || custody.unlock(&p, &actor))
+                .await
+                .context("unlock task failed")??;
+            tracing::info!(version, "keystore unlocked");
+        }
+        None => tracing::warn!(
+            "keystore sealed: nothing that needs a key works until an administrator runs `xianjie unlock`"
+        ),
+    }
     gw.serve(None).await?;
     Ok(())
 }
 
-fn client(cli: &Cli) -> AdminClient {
-    AdminClient::new(&data_dir(cli))
+/// The administrator named by `--as`, else the OS user.
+pub fn admin_actor(cli: &Cli) -> crate::audit::Actor {
+    crate::audit::Actor::admin(
+        &cli.as_name
+            .clone()
+            .unwrap_or_else(crate::admin::default_admin_name),
+    )
+}
+
+/// The admin client, acting as the administrator named by `--as` (else the OS user).
+pub fn client(cli: &Cli) -> AdminClient {
+    AdminClient::new(&data_dir(cli)).acting_as(&admin_actor(cli).id)
 }
 
 /// Runs a streamed ingest/scan request, showing progress on a terminal, and prints the outcome.

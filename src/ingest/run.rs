@@ -78,6 +78,14 @@ pub enum IngestError {
         /// Records committed.
         rows: u64,
     },
+    /// The gate refused the file (its audit entry could not be written); it stays in place.
+    #[error("{path} was not read: {reason}")]
+    NotAllowed {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// A path given to ingest does not exist or cannot be listed.
     #[error("{path}: {reason}")]
     Path {
@@ -88,6 +96,9 @@ pub enum IngestError {
     },
 }
 
+/// A check run before each file is read; `Err(reason)` leaves the file unread.
+pub type Gate<'a> = &'a (dyn Fn(&Path) -> Result<(), String> + Sync);
+
 /// Options of a run.
 #[derive(Clone, Copy)]
 pub struct RunOptions<'a> {
@@ -95,6 +106,9 @@ pub struct RunOptions<'a> {
     pub batch_size: usize,
     /// Set when the gateway shuts down; checked between batches.
     pub shutdown: Option<&'a AtomicBool>,
+    /// Called before each file is read (the gateway writes its audit entry there); an error
+    /// stops the run and leaves the file where it is.
+    pub gate: Option<Gate<'a>>,
 }
 
 impl Default for RunOptions<'_> {
@@ -102,6 +116,7 @@ impl Default for RunOptions<'_> {
         Self {
             batch_size: 1000,
             shutdown: None,
+            gate: None,
         }
     }
 }
@@ -597,6 +612,12 @@ fn one_file(
     inbox: Option<&Path>,
 ) -> Result<FileOutcome, IngestError> {
     let file = f.display().to_string();
+    if let Some(gate) = opts.gate {
+        gate(f).map_err(|reason| IngestError::NotAllowed {
+            path: file.clone(),
+            reason,
+        })?;
+    }
     match ingest_file(adapter, f, store, opts, progress) {
         Ok(summary) => {
             let moved_to = inbox
@@ -775,7 +796,7 @@ mod tests {
     fn ingest(adapter: &Adapter, path: &Path, store: &Store, batch_size: usize) -> Summary {
         let opts = RunOptions {
             batch_size,
-            shutdown: None,
+            ..RunOptions::default()
         };
         ingest_file(adapter, path, store, opts, &|_: &Summary| {}).unwrap()
     }

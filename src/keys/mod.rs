@@ -1,4 +1,6 @@
-//! Keys and credentials under custody: the encrypted keystore file and the secret types.
+//! Keys and credentials under custody: the encrypted keystore file, the secret types, and the
+//! running gateway's custody of them (sealed until unlocked).
 
+pub mod custody;
 pub mod keystore;
 pub mod secret;

@@ -27,6 +27,14 @@ pub fn write_config(dir: &Path, data: &Path) -> PathBuf {
     cfg
 }
 
+/// Writes `text` to a new file of mode 0600 (a passphrase file).
+pub fn secret_file(path: &Path, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.to_path_buf()
+}
+
 /// A running gateway process, killed on drop.
 pub struct Gateway {
     pub child: Child,
@@ -37,12 +45,19 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `xianjie --config CFG serve` and waits until its admin socket answers.
     pub fn start(cfg: &Path, data: &Path) -> Gateway {
+        Self::start_with(cfg, data, &[])
+    }
+
+    /// Starts `xianjie --config CFG serve ARGS…` and waits until its admin socket answers.
+    pub fn start_with(cfg: &Path, data: &Path, args: &[&str]) -> Gateway {
         std::fs::create_dir_all(data).unwrap();
         let log = data.with_extension("log");
         let child = Command::new(bin())
             .arg("--config")
             .arg(cfg)
             .arg("serve")
+            .args(args)
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -75,8 +90,53 @@ impl Gateway {
             .arg("--data")
             .arg(&self.data)
             .args(args)
+            .stdin(Stdio::null())
             .output()
             .unwrap()
+    }
+
+    /// Runs a CLI command with `input` on its standard input.
+    pub fn cli_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(bin())
+            .arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs a CLI command that must succeed and returns its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "xianjie {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a CLI command that must fail and returns its standard error.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            !out.status.success(),
+            "xianjie {args:?} should have failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
     /// Runs a CLI command that prints JSON and must succeed.

@@ -1,0 +1,649 @@
+//! The audit log on disk: appends (fail-closed, grouped fsync), the Merkle frontier, signed
+//! checkpoints, proofs and export.
+//!
+//! Files in `DATA/audit/` (mode 0600):
+//! - `entries.jsonl`: one canonical JSON entry per line; line `i` (without its `\n`) is leaf `i`.
+//! - `leaves.bin`: the 32-byte leaf hashes in order — a cache, rebuilt from the entries at open.
+//! - `checkpoints.log`: every signed checkpoint, each as a decimal byte length line and the note.
+//!
+//! An append is written to the OS (one `write`) before it returns; with `Fsync::Always` it also
+//! waits for an fsync that covers it, and concurrent appends share that fsync; with
+//! `Fsync::Interval` a background thread fsyncs at that interval. A failed write marks the log
+//! broken: every later append fails, so no operation proceeds unaudited (fail closed).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::entry::{CanonicalError, Entry, Event, canonical};
+use super::merkle::{self, Frontier, Hash};
+use super::note::{Checkpoint, NoteError, NoteSigner};
+
+/// When appends reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// Every append waits for an fsync covering it (shared with concurrent appends).
+    Always,
+    /// A background fsync at this interval; an append waits only for the OS write.
+    Interval(Duration),
+}
+
+/// Audit log failures.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// A file could not be read or written.
+    #[error("audit log {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An earlier write failed; nothing more is appended until the gateway restarts.
+    #[error(
+        "the audit log cannot be written ({0}); operations that must be audited are refused until it can"
+    )]
+    Broken(String),
+    /// The entry has no canonical form.
+    #[error(transparent)]
+    Canonical(#[from] CanonicalError),
+    /// The files on disk disagree with the last signed checkpoint.
+    #[error("audit log {path} does not match its last signed checkpoint: {reason}")]
+    Tampered {
+        /// The directory.
+        path: String,
+        /// What differs.
+        reason: String,
+    },
+    /// An entry line is unreadable.
+    #[error("audit log {path}, entry {index}: {reason}")]
+    BadEntry {
+        /// The file.
+        path: String,
+        /// Leaf index.
+        index: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Signing or parsing a checkpoint failed.
+    #[error(transparent)]
+    Note(#[from] NoteError),
+    /// A proof was asked for sizes or indexes the log does not have.
+    #[error(transparent)]
+    Proof(#[from] merkle::ProofError),
+    /// No checkpoint can be signed while the keystore is sealed.
+    #[error("no audit checkpoint has been signed yet (the keystore is sealed; unlock it)")]
+    NoCheckpoint,
+}
+
+struct State {
+    entries: File,
+    leaves: BufWriter<File>,
+    frontier: Frontier,
+    broken: Option<String>,
+    /// Highest keystore version recorded by a `keystore.change` entry.
+    keystore_version: u64,
+    /// Time of the last `credential.use` entry per destination.
+    last_use: std::collections::HashMap<String, String>,
+}
+
+#[derive(Default)]
+struct SyncState {
+    synced: u64,
+    syncing: bool,
+    failed: Option<String>,
+}
+
+struct Signed {
+    signer: Option<NoteSigner>,
+    last: Option<(Checkpoint, String)>,
+    file: File,
+}
+
+/// The audit log. Shared by every part of the gateway through an `Arc`.
+pub struct AuditLog {
+    dir: PathBuf,
+    origin: String,
+    policy: Fsync,
+    state: Mutex<State>,
+    sync_file: File,
+    sync: Mutex<SyncState>,
+    synced_cv: Condvar,
+    signed: Mutex<Signed>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("dir", &self.dir)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding an audit lock leaves plain data behind; keep going with it.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
+    move |source| AuditError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn open_rw(path: &Path, append: bool) -> Result<File, AuditError> {
+    OpenOptions::new()
+        .read(true)
+        .write(!append)
+        .append(append)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(io(path))
+}
+
+/// Splits a stored signed note into its checkpoint.
+fn checkpoint_of(note: &str) -> Result<Checkpoint, NoteError> {
+    let body_end = note.find("\n\n").map_or(note.len(), |i| i + 1);
+    Checkpoint::parse(&note[..body_end])
+}
+
+/// Reads `checkpoints.log`: every stored note, oldest first.
+pub(crate) fn read_checkpoints(path: &Path) -> Result<Vec<String>, AuditError> {
+    let mut text = String::new();
+    match File::open(path) {
+        Ok(mut f) => {
+            f.read_to_string(&mut text).map_err(io(path))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(path)(e)),
+    }
+    let mut notes = Vec::new();
+    let mut rest = text.as_str();
+    while !rest.is_empty() {
+        let bad = |reason: &str| AuditError::Tampered {
+            path: path.display().to_string(),
+            reason: format!("checkpoint record {}: {reason}", notes.len() + 1),
+        };
+        let (len, after) = rest.split_once('\n').ok_or_else(|| bad("no length line"))?;
+        let len: usize = len.parse().map_err(|_| bad("bad length line"))?;
+        let note = after
+            .get(..len)
+            .ok_or_else(|| bad("shorter than its length"))?;
+        notes.push(note.to_string());
+        rest = &after[len..];
+    }
+    Ok(notes)
+}
+
+impl AuditLog {
+    /// Opens (or creates) the log in `dir`: rehashes every entry, drops a torn last line (an
+    /// append that never completed, so was never acknowledged), rewrites the leaf cache if it
+    /// disagrees, and refuses a log that no longer matches its last signed checkpoint.
+    pub fn open(dir: &Path, origin: &str, policy: Fsync) -> Result<Arc<AuditLog>, AuditError> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
+        let entries_path = dir.join("entries.jsonl");
+        let leaves_path = dir.join("leaves.bin");
+        let cps_path = dir.join("checkpoints.log");
+
+        let mut leaves: Vec<Hash> = Vec::new();
+        let mut keystore_version = 0;
+        let mut last_use = std::collections::HashMap::new();
+        let mut good_len: u64 = 0;
+        {
+            let f = open_rw(&entries_path, true)?;
+            let mut r = BufReader::with_capacity(1 << 20, f);
+            let mut line = Vec::with_capacity(1024);
+            loop {
+                line.clear();
+                let n = r.read_until(b'\n', &mut line).map_err(io(&entries_path))?;
+                if n == 0 || line.last() != Some(&b'\n') {
+                    break; // end, or a torn last line
+                }
+                let body = &line[..line.len() - 1];
+                // The few entries whose facts outlive a restart; found by a cheap byte search
+                // before any parsing.
+                if memfind(body, b"\"action\":\"keystore.change\"") {
+                    if let Ok(e) = serde_json::from_slice::<Entry>(body) {
+                        let v = e.details.get("version").and_then(|v| v.as_u64());
+                        keystore_version = keystore_version.max(v.unwrap_or(0));
+                    }
+                } else if memfind(body, b"\"action\":\"credential.use\"") {
+                    if let Ok(e) = serde_json::from_slice::<Entry>(body) {
+                        last_use.insert(e.target, e.time);
+                    }
+                }
+                leaves.push(merkle::leaf_hash(body));
+                good_len += n as u64;
+            }
+        }
+        let entries = open_rw(&entries_path, true)?;
+        let on_disk = entries.metadata().map_err(io(&entries_path))?.len();
+        if on_disk > good_len {
+            tracing::warn!(
+                file = %entries_path.display(),
+                bytes = on_disk - good_len,
+                "dropping a torn last audit entry (its append never completed)"
+            );
+            entries.set_len(good_len).map_err(io(&entries_path))?;
+        }
+
+        // Compare with the last signed checkpoint before anything else is appended or signed.
+        let notes = read_checkpoints(&cps_path)?;
+        let last = match notes.last() {
+            None => None,
+            Some(note) => {
+                let cp = checkpoint_of(note)?;
+                let have = leaves.len() as u64;
+                let tampered = |reason: String| AuditError::Tampered {
+                    path: dir.display().to_string(),
+                    reason,
+                };
+                if cp.size > have {
+                    return Err(tampered(format!(
+                        "the last checkpoint covers {} entries but only {have} are present (entries were removed)",
+                        cp.size
+                    )));
+                }
+                let size = usize::try_from(cp.size).unwrap_or(usize::MAX);
+                if merkle::root(&leaves[..size]) != cp.root {
+                    return Err(tampered(format!(
+                        "the first {} entries do not hash to the signed root (an entry was changed, inserted, removed or reordered); run `xianjie audit export` and `xianjie audit verify` to find it",
+                        cp.size
+                    )));
+                }
+                Some((cp, note.clone()))
+            }
+        };
+
+        // The leaf cache is derived data: rewrite it whole when it disagrees.
+        let cached = std::fs::read(&leaves_path).unwrap_or_default();
+        let expected: Vec<u8> = leaves.iter().flat_map(|h| h.iter().copied()).collect();
+        let mut leaves_file = open_rw(&leaves_path, false)?;
+        if cached != expected {
+            leaves_file.set_len(0).map_err(io(&leaves_path))?;
+            leaves_file.write_all(&expected).map_err(io(&leaves_path))?;
+        }
+        use std::io::Seek;
+        leaves_file
+            .seek(std::io::SeekFrom::End(0))
+            .map_err(io(&leaves_path))?;
+
+        let size = leaves.len() as u64;
+        let frontier = Frontier::from_leaves(&leaves);
+        drop(leaves);
+        let sync_file = entries.try_clone().map_err(io(&entries_path))?;
+        let log = Arc::new(AuditLog {
+            dir: dir.to_path_buf(),
+            origin: origin.to_string(),
+            policy,
+            state: Mutex::new(State {
+                entries,
+                leaves: BufWriter::with_capacity(64 * 1024, leaves_file),
+                frontier,
+                broken: None,
+                keystore_version,
+                last_use,
+            }),
+            sync_file,
+            sync: Mutex::new(SyncState {
+                synced: size,
+                ..SyncState::default()
+            }),
+            synced_cv: Condvar::new(),
+            signed: Mutex::new(Signed {
+                signer: None,
+                last,
+                file: open_rw(&cps_path, true)?,
+            }),
+        });
+        if let Fsync::Interval(every) = policy {
+            let weak = Arc::downgrade(&log);
+            std::thread::Builder::new()
+                .name("audit-fsync".into())
+                .spawn(move || background_sync(weak, every))
+                .map_err(io(dir))?;
+        }
+        Ok(log)
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The checkpoint origin line (also the signing key's name).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Number of entries.
+    pub fn size(&self) -> u64 {
+        lock(&self.state).frontier.size()
+    }
+
+    /// Highest keystore version any entry has recorded (0 if none).
+    pub fn keystore_version(&self) -> u64 {
+        lock(&self.state).keystore_version
+    }
+
+    /// When a destination's credential was last used, per the log.
+    pub fn last_use(&self, destination: &str) -> Option<String> {
+        lock(&self.state).last_use.get(destination).cloned()
+    }
+
+    /// Appends one entry and returns its sequence number. Returns only once the entry is written
+    /// to the OS (and, with [`Fsync::Always`], synced); on error the operation must not proceed.
+    pub fn append(&self, event: &Event) -> Result<u64, AuditError> {
+        let mut st = lock(&self.state);
+        if let Some(why) = &st.broken {
+            return Err(AuditError::Broken(why.clone()));
+        }
+        let seq = st.frontier.size();
+        let now = Utc::now();
+        let mut line = canonical(&event.to_value(seq, now))?;
+        let leaf = merkle::leaf_hash(&line);
+        line.push(b'\n');
+        let path = self.dir.join("entries.jsonl");
+        if let Err(e) = st.entries.write_all(&line) {
+            let why = format!("writing {}: {e}", path.display());
+            st.broken = Some(why.clone());
+            tracing::error!(%why, "audit log broken; refusing audited operations");
+            return Err(AuditError::Broken(why));
+        }
+        // The leaf cache may lag (it is rebuilt at open); its errors do not lose entries.
+        if let Err(e) = st.leaves.write_all(&leaf) {
+            tracing::warn!(error = %e, "audit leaf cache write failed; it is rebuilt at next start");
+        }
+        st.frontier.push(leaf);
+        if event.action == "keystore.change" {
+            let v = event.details.get("version").and_then(|v| v.as_u64());
+            st.keystore_version = st.keystore_version.max(v.unwrap_or(0));
+        } else if event.action == "credential.use" {
+            let t = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            st.last_use.insert(event.target.clone(), t);
+        }
+        drop(st);
+        if self.policy == Fsync::Always {
+            self.sync_to(seq + 1)?;
+        }
+        Ok(seq)
+    }
+
+    /// Waits until the first `target` entries are on disk; concurrent callers share one fsync.
+    fn sync_to(&self, target: u64) -> Result<(), AuditError> {
+        let mut s = lock(&self.sync);
+        loop {
+            if let Some(why) = &s.failed {
+                return Err(AuditError::Broken(why.clone()));
+            }
+            if s.synced >= target {
+                return Ok(());
+            }
+            if s.syncing {
+                s = self
+                    .synced_cv
+                    .wait(s)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            s.syncing = true;
+            drop(s);
+            let size = lock(&self.state).frontier.size();
+            let result = self.sync_file.sync_data();
+            s = lock(&self.sync);
+            s.syncing = false;
+            match result {
+                Ok(()) => s.synced = s.synced.max(size),
+                Err(e) => {
+                    let why = format!("fsync of {}: {e}", self.dir.display());
+                    s.failed = Some(why.clone());
+                    lock(&self.state).broken = Some(why);
+                }
+            }
+            self.synced_cv.notify_all();
+        }
+    }
+
+    /// Syncs everything appended so far (entries and the leaf cache).
+    pub fn sync(&self) -> Result<(), AuditError> {
+        let size = {
+            let mut st = lock(&self.state);
+            let _ = st.leaves.flush();
+            st.frontier.size()
+        };
+        self.sync_to(size)
+    }
+
+    /// Installs (unlock) or removes (seal) the checkpoint signing key.
+    pub fn set_signer(&self, signer: Option<NoteSigner>) {
+        lock(&self.signed).signer = signer;
+    }
+
+    /// The verifier key text of the signing key, if one is installed.
+    pub fn verifier_text(&self) -> Option<String> {
+        lock(&self.signed)
+            .signer
+            .as_ref()
+            .map(|s| s.verifier().text())
+    }
+
+    /// Signs a checkpoint of the log as it is now, unless the last one already covers every
+    /// entry; returns the latest signed note. Checkpoints are only ever signed over the one
+    /// append-only frontier, so no two are inconsistent. Without a signer (sealed) returns the
+    /// last one signed, or [`AuditError::NoCheckpoint`].
+    pub fn checkpoint(&self) -> Result<String, AuditError> {
+        self.sync()?;
+        let mut signed = lock(&self.signed);
+        let (size, root) = {
+            let st = lock(&self.state);
+            (st.frontier.size(), st.frontier.root())
+        };
+        let stale = signed.last.as_ref().is_none_or(|(cp, _)| cp.size < size);
+        if stale && let Some(signer) = &signed.signer {
+            let cp = Checkpoint {
+                origin: self.origin.clone(),
+                size,
+                root,
+                extensions: Vec::new(),
+            };
+            let note = signer.sign(&cp.body())?;
+            let record = format!("{}\n{note}", note.len());
+            let path = self.dir.join("checkpoints.log");
+            signed
+                .file
+                .write_all(record.as_bytes())
+                .and_then(|()| signed.file.sync_data())
+                .map_err(io(&path))?;
+            signed.last = Some((cp, note));
+        }
+        signed
+            .last
+            .as_ref()
+            .map(|(_, n)| n.clone())
+            .ok_or(AuditError::NoCheckpoint)
+    }
+
+    /// The last `n` entries, oldest first.
+    pub fn tail(&self, n: usize) -> Result<Vec<Entry>, AuditError> {
+        let path = self.dir.join("entries.jsonl");
+        let size = self.size();
+        let skip = size.saturating_sub(n as u64);
+        let f = File::open(&path).map_err(io(&path))?;
+        let mut out = Vec::with_capacity(n.min(10_000));
+        for (i, line) in BufReader::new(f).split(b'\n').enumerate() {
+            let i = i as u64;
+            if i >= size {
+                break;
+            }
+            let line = line.map_err(io(&path))?;
+            if i < skip {
+                continue;
+            }
+            out.push(
+                serde_json::from_slice(&line).map_err(|e| AuditError::BadEntry {
+                    path: path.display().to_string(),
+                    index: i,
+                    reason: e.to_string(),
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The first `size` leaf hashes (from the cache, flushed first).
+    fn leaves(&self, size: u64) -> Result<Vec<Hash>, AuditError> {
+        let path = self.dir.join("leaves.bin");
+        {
+            let mut st = lock(&self.state);
+            st.leaves.flush().map_err(io(&path))?;
+        }
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let want = usize::try_from(size)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(32);
+        let bytes = bytes.get(..want).ok_or_else(|| AuditError::BadEntry {
+            path: path.display().to_string(),
+            index: size,
+            reason: "the leaf cache is shorter than the log".into(),
+        })?;
+        Ok(bytes
+            .chunks_exact(32)
+            .map(|c| {
+                let mut h = [0u8; 32];
+                h.copy_from_slice(c);
+                h
+            })
+            .collect())
+    }
+
+    /// An inclusion proof of entry `index` in the tree of `size` entries (default: all), with
+    /// that tree's root.
+    pub fn inclusion(
+        &self,
+        index: u64,
+        size: Option<u64>,
+    ) -> Result<(u64, Hash, Vec<Hash>), AuditError> {
+        let size = size.unwrap_or_else(|| self.size());
+        if size > self.size() {
+            return Err(merkle::ProofError::SizeOutOfRange {
+                size,
+                max: self.size(),
+            }
+            .into());
+        }
+        let leaves = self.leaves(size)?;
+        let proof = merkle::inclusion_proof(&leaves, index, size)?;
+        Ok((size, merkle::root(&leaves), proof))
+    }
+
+    /// The leaf hash of entry `index`.
+    pub fn inclusion_leaf(&self, index: u64) -> Result<Hash, AuditError> {
+        let leaves = self.leaves(index.saturating_add(1).min(self.size()))?;
+        let i = usize::try_from(index).unwrap_or(usize::MAX);
+        leaves.get(i).copied().ok_or_else(|| {
+            merkle::ProofError::IndexOutOfRange {
+                index,
+                size: self.size(),
+            }
+            .into()
+        })
+    }
+
+    /// A consistency proof between the trees of `old` and `new` entries, with both roots.
+    pub fn consistency(&self, old: u64, new: u64) -> Result<(Hash, Hash, Vec<Hash>), AuditError> {
+        if new > self.size() {
+            return Err(merkle::ProofError::SizeOutOfRange {
+                size: new,
+                max: self.size(),
+            }
+            .into());
+        }
+        let leaves = self.leaves(new)?;
+        let proof = merkle::consistency_proof(&leaves, old, new)?;
+        let old_len = usize::try_from(old).unwrap_or(usize::MAX).min(leaves.len());
+        Ok((
+            merkle::root(&leaves[..old_len]),
+            merkle::root(&leaves),
+            proof,
+        ))
+    }
+
+    /// Writes an export to `out` (layout in the README): `entries.jsonl`, `leaves.bin`,
+    /// `checkpoints/<size>.note` for every signed checkpoint, `checkpoint` (the latest) and
+    /// `key.vkey` (the verifier key). Returns the number of entries exported.
+    pub fn export(&self, out: &Path) -> Result<u64, AuditError> {
+        // A fresh checkpoint first, when a key is there, so that the export ends covered.
+        match self.checkpoint() {
+            Ok(_) | Err(AuditError::NoCheckpoint) => {}
+            Err(e) => return Err(e),
+        }
+        let size = self.size();
+        std::fs::create_dir_all(out.join("checkpoints")).map_err(io(out))?;
+        let src = self.dir.join("entries.jsonl");
+        let mut r = BufReader::new(File::open(&src).map_err(io(&src))?).take(u64::MAX);
+        let dst = out.join("entries.jsonl");
+        let mut w = BufWriter::new(File::create(&dst).map_err(io(&dst))?);
+        let mut line = Vec::new();
+        for _ in 0..size {
+            line.clear();
+            r.read_until(b'\n', &mut line).map_err(io(&src))?;
+            w.write_all(&line).map_err(io(&dst))?;
+        }
+        w.flush().map_err(io(&dst))?;
+        let leaves: Vec<u8> = self
+            .leaves(size)?
+            .iter()
+            .flat_map(|h| h.iter().copied())
+            .collect();
+        let lp = out.join("leaves.bin");
+        std::fs::write(&lp, leaves).map_err(io(&lp))?;
+        let notes = read_checkpoints(&self.dir.join("checkpoints.log"))?;
+        for note in &notes {
+            let cp = checkpoint_of(note)?;
+            let p = out
+                .join("checkpoints")
+                .join(format!("{:020}.note", cp.size));
+            std::fs::write(&p, note).map_err(io(&p))?;
+        }
+        if let Some(last) = notes.last() {
+            let p = out.join("checkpoint");
+            std::fs::write(&p, last).map_err(io(&p))?;
+        }
+        if let Some(v) = self.verifier_text() {
+            let p = out.join("key.vkey");
+            std::fs::write(&p, format!("{v}\n")).map_err(io(&p))?;
+        }
+        Ok(size)
+    }
+}
+
+fn background_sync(log: Weak<AuditLog>, every: Duration) {
+    loop {
+        std::thread::sleep(every);
+        // The thread ends with the log (when the last `Arc` is dropped).
+        let Some(log) = log.upgrade() else { return };
+        let size = log.size();
+        let synced = lock(&log.sync).synced;
+        if size > synced
+            && let Err(e) = log.sync_to(size)
+        {
+            tracing::error!(error = %e, "audit fsync failed");
+        }
+    }
+}
+
+fn memfind(hay: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(hay, needle).is_some()
+}

@@ -1,0 +1,306 @@
+//! Commands for custody and the audit log: `unlock`, `seal`, `keys`, `credentials`, `clients`,
+//! `audit` (all through the admin socket, except the offline `audit verify`).
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::ops::client;
+use super::{AuditCommand, Cli, ClientsCommand, CredentialsCommand, KeysCommand, ProofCommand};
+use crate::admin::{
+    ClientRequest, CredentialRequest, Done, ExportRequest, ProofAnswer, RotateRequest, SecretShown,
+    Status, UnlockRequest,
+};
+use crate::audit::Entry;
+use crate::keys::custody::{ClientInfo, CredentialInfo};
+use crate::keys::secret::Passphrase;
+
+/// Shortest passphrase accepted for a new keystore.
+const MIN_PASSPHRASE: usize = 12;
+
+/// Reads the passphrase: from `file`, else at the terminal without echo (twice when `create`).
+pub fn read_passphrase(file: Option<&Path>, create: bool) -> anyhow::Result<Passphrase> {
+    if let Some(f) = file {
+        return Ok(Passphrase::from_file(f)?);
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "no terminal to ask for the passphrase: pass --passphrase-file FILE (mode 0600) or set XIANJIE_PASSPHRASE_FILE"
+        );
+    }
+    let first = Passphrase::new(
+        rpassword::prompt_password(if create {
+            "New keystore passphrase: "
+        } else {
+            "Keystore passphrase: "
+        })
+        .context("cannot read the passphrase from the terminal")?,
+    );
+    if create {
+        if first.expose().chars().count() < MIN_PASSPHRASE {
+            anyhow::bail!("the passphrase is too short: use at least {MIN_PASSPHRASE} characters");
+        }
+        let again = Passphrase::new(
+            rpassword::prompt_password("Repeat the passphrase: ")
+                .context("cannot read the passphrase from the terminal")?,
+        );
+        if again.expose() != first.expose() {
+            anyhow::bail!("the two passphrases differ; nothing was created");
+        }
+    }
+    Ok(first)
+}
+
+/// `xianjie unlock`.
+pub async fn unlock(cli: &Cli, file: Option<&Path>) -> anyhow::Result<()> {
+    let c = client(cli);
+    let status: Status = c.get("/status").await?;
+    if !status.sealed {
+        println!(
+            "already unlocked (keystore version {})",
+            status.keystore_version.unwrap_or(0)
+        );
+        return Ok(());
+    }
+    let pass = read_passphrase(file, !status.keystore_exists)?;
+    let req = UnlockRequest {
+        passphrase: pass.expose().to_string(),
+    };
+    let d: Done = c.post("/unlock", &req).await?;
+    drop(req);
+    println!(
+        "unlocked (keystore version {}){}",
+        d.value.unwrap_or_default(),
+        if status.keystore_exists {
+            ""
+        } else {
+            " — a new keystore was created: keep the passphrase safe, it cannot be recovered"
+        }
+    );
+    Ok(())
+}
+
+/// `xianjie seal`.
+pub async fn seal(cli: &Cli) -> anyhow::Result<()> {
+    let d: Done = client(cli).post("/seal", &serde_json::json!({})).await?;
+    println!("{}", d.message);
+    Ok(())
+}
+
+/// `xianjie keys rotate jwt`.
+pub async fn keys(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::Rotate { .. } => {
+            let d: Done = client(cli)
+                .post("/keys/rotate/jwt", &serde_json::json!({}))
+                .await?;
+            println!(
+                "{}: {} (the previous key verifies until its tokens expire)",
+                d.message,
+                d.value.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `xianjie credentials …`.
+pub async fn credentials(cli: &Cli, cmd: &CredentialsCommand) -> anyhow::Result<()> {
+    match cmd {
+        CredentialsCommand::Set { destination } => {
+            let secret = if std::io::stdin().is_terminal() {
+                rpassword::prompt_password(format!("Credential for {destination}: "))
+                    .context("cannot read the credential from the terminal")?
+            } else {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("cannot read the credential from standard input")?;
+                // One trailing line end is how `echo` and files end; it is not part of the secret.
+                if s.ends_with('\n') {
+                    s.pop();
+                    if s.ends_with('\r') {
+                        s.pop();
+                    }
+                }
+                s
+            };
+            let req = CredentialRequest { secret };
+            let d: Done = client(cli)
+                .post(&format!("/credentials/{destination}"), &req)
+                .await?;
+            println!(
+                "credential for {destination} stored as version {}",
+                d.value.unwrap_or_default()
+            );
+        }
+        CredentialsCommand::List { json } => {
+            let list: Vec<CredentialInfo> = client(cli).get("/credentials").await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("no credentials (add one with `xianjie credentials set DESTINATION`)");
+            } else {
+                println!(
+                    "{:<20} {:>7}  {:<16} {:<26} last use",
+                    "destination", "version", "set by", "set at"
+                );
+                for c in list {
+                    println!(
+                        "{:<20} {:>7}  {:<16} {:<26} {}",
+                        c.name,
+                        c.version,
+                        c.set_by,
+                        c.set_at.to_rfc3339(),
+                        c.last_use.unwrap_or_else(|| "never".into())
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_secret(s: &SecretShown) {
+    println!("client:  {}", s.client);
+    println!("secret:  {}", s.secret);
+    if let Some(t) = s.old_secret_until {
+        println!("the previous secret keeps working until {}", t.to_rfc3339());
+    }
+    eprintln!("This secret is shown once and stored only as a keyed hash: hand it over now.");
+}
+
+/// `xianjie clients …`.
+pub async fn clients(cli: &Cli, cmd: &ClientsCommand) -> anyhow::Result<()> {
+    let c = client(cli);
+    match cmd {
+        ClientsCommand::Add {
+            name,
+            cert_fingerprint,
+        } => {
+            let s: SecretShown = c
+                .post(
+                    "/clients",
+                    &ClientRequest {
+                        name: name.clone(),
+                        cert_fingerprint: cert_fingerprint.clone(),
+                    },
+                )
+                .await?;
+            print_secret(&s);
+        }
+        ClientsCommand::List { json } => {
+            let list: Vec<ClientInfo> = c.get("/clients").await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("no clients (add one with `xianjie clients add NAME`)");
+            } else {
+                for cl in list {
+                    println!(
+                        "{:<20} {}  created by {} {}  {} active secret(s){}{}",
+                        cl.name,
+                        if cl.revoked_at.is_some() {
+                            "REVOKED"
+                        } else {
+                            "active "
+                        },
+                        cl.created_by,
+                        cl.created_at.to_rfc3339(),
+                        cl.active_secrets,
+                        cl.overlap_until
+                            .map(|t| format!(" (old one until {})", t.to_rfc3339()))
+                            .unwrap_or_default(),
+                        cl.cert_fingerprint
+                            .map(|f| format!("  cert {f}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+        ClientsCommand::RotateSecret {
+            name,
+            overlap_hours,
+        } => {
+            let s: SecretShown = c
+                .post(
+                    &format!("/clients/{name}/rotate-secret"),
+                    &RotateRequest {
+                        overlap_secs: overlap_hours.map(|h| h * 3600),
+                    },
+                )
+                .await?;
+            print_secret(&s);
+        }
+        ClientsCommand::Revoke { name } => {
+            let d: Done = c
+                .post(&format!("/clients/{name}/revoke"), &serde_json::json!({}))
+                .await?;
+            println!("{}", d.message);
+        }
+    }
+    Ok(())
+}
+
+/// `xianjie audit …` (except `verify`, which is offline).
+pub async fn audit(cli: &Cli, cmd: &AuditCommand) -> anyhow::Result<()> {
+    let c = client(cli);
+    match cmd {
+        AuditCommand::Tail { n, json } => {
+            let entries: Vec<Entry> = c.get(&format!("/audit/tail?n={n}")).await?;
+            for e in entries {
+                if *json {
+                    println!("{}", serde_json::to_string(&e)?);
+                } else {
+                    println!(
+                        "{:>8} {} {:<8} {:<14} {:<24} {:<8} {}",
+                        e.seq, e.time, e.actor.kind, e.actor.id, e.action, e.outcome, e.target
+                    );
+                }
+            }
+        }
+        AuditCommand::Checkpoint => {
+            let d: Done = c.get("/audit/checkpoint").await?;
+            print!("{}", d.message);
+        }
+        AuditCommand::Proof { command } => {
+            let path = match command {
+                ProofCommand::Inclusion { index, size } => format!(
+                    "/audit/proof/inclusion?index={index}{}",
+                    size.map(|s| format!("&size={s}")).unwrap_or_default()
+                ),
+                ProofCommand::Consistency { old, new } => {
+                    format!("/audit/proof/consistency?old={old}&new={new}")
+                }
+            };
+            let p: ProofAnswer = c.get(&path).await?;
+            println!("{}", serde_json::to_string_pretty(&p)?);
+        }
+        AuditCommand::Export { dir } => {
+            let abs = std::path::absolute(dir)
+                .with_context(|| format!("cannot resolve {}", dir.display()))?;
+            let d: Done = c
+                .post(
+                    "/audit/export",
+                    &ExportRequest {
+                        dir: abs.display().to_string(),
+                    },
+                )
+                .await?;
+            println!("{} to {}", d.message, abs.display());
+        }
+        AuditCommand::Verify { dir } => verify(dir)?,
+    }
+    Ok(())
+}
+
+/// `xianjie audit verify DIR` (offline).
+pub fn verify(dir: &Path) -> anyhow::Result<()> {
+    let v = crate::audit::verify_export(dir).map_err(|e| anyhow::anyhow!("NOT VERIFIED: {e}"))?;
+    println!(
+        "verified: {} entries, {} signed checkpoint(s), the latest covering {} entries",
+        v.entries, v.checkpoints, v.latest_size
+    );
+    Ok(())
+}

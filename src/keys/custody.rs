@@ -1,0 +1,797 @@
+//! Custody of the keystore while the gateway runs: sealed until an administrator unlocks it, then
+//! the source of the JWT signing keys, the audit signing key, destination credentials and client
+//! credentials. Every change and every use of a credential is audited before it takes effect; the
+//! audit log is also how an older keystore file put back in place is recognised (its version is
+//! lower than the last one the log recorded) and refused.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::keystore::{KdfParams, Keystore, KeystoreError, RecordMeta};
+use super::secret::{Passphrase, SecretBytes, SecretString};
+use crate::audit::note::NoteSigner;
+use crate::audit::{Actor, AuditError, AuditLog, Event};
+
+/// Longest lifetime of an access token; a retired JWT key verifies this long after rotation.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// Shortest passphrase accepted for a new keystore.
+pub const MIN_PASSPHRASE: usize = 12;
+
+/// Prefix of every client secret, so that a leaked one is recognisable (secret scanners, logs).
+pub const CLIENT_SECRET_PREFIX: &str = "xjs_";
+
+const AUDIT_KEY: &str = "audit/ed25519";
+const HASH_KEY: &str = "clients/hash-key";
+const JWT_PREFIX: &str = "jwt/";
+const CLIENT_PREFIX: &str = "client/";
+const CREDENTIAL_PREFIX: &str = "credential/";
+
+/// Custody failures. None of them carries secret material.
+#[derive(Debug, thiserror::Error)]
+pub enum CustodyError {
+    /// Nothing that needs a key works while sealed.
+    #[error("the keystore is sealed: an administrator must run `xianjie unlock` first")]
+    Sealed,
+    /// Wrong passphrase (or a damaged keystore header; the two are not told apart on purpose).
+    #[error(
+        "unlock refused: wrong passphrase or damaged keystore ({failures} failed attempt(s) in a row)"
+    )]
+    WrongPassphrase {
+        /// Consecutive failures so far.
+        failures: u32,
+    },
+    /// The keystore file is older than the audit log says it should be.
+    #[error(
+        "unlock refused: the keystore file is version {found} but the audit log recorded version {expected}; an older copy of {path} was put back. Restore the latest keystore file"
+    )]
+    Rollback {
+        /// The file.
+        path: String,
+        /// Its version.
+        found: u64,
+        /// The version last recorded in the audit log.
+        expected: u64,
+    },
+    /// Already unlocked.
+    #[error("the keystore is already unlocked")]
+    AlreadyUnlocked,
+    /// The keystore file failed.
+    #[error(transparent)]
+    Keystore(#[from] KeystoreError),
+    /// The audit entry could not be written, so the operation did not happen.
+    #[error("not done, because it could not be audited: {0}")]
+    Audit(#[from] AuditError),
+    /// No such client or credential.
+    #[error("{kind} {name} does not exist")]
+    NotFound {
+        /// `client` or `credential`.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// A client of that name exists.
+    #[error("client {0} already exists (use `xianjie clients rotate-secret {0}` for a new secret)")]
+    ClientExists(String),
+    /// A name or value was refused.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Whether the gateway holds its keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyStatus {
+    /// True until unlocked.
+    pub sealed: bool,
+    /// Whether a keystore file exists yet.
+    pub keystore_exists: bool,
+    /// The keystore version, when unlocked.
+    pub version: Option<u64>,
+}
+
+/// One stored client secret hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SecretHash {
+    hash: String,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// What the keystore holds for a client (no secret: only keyed hashes of its secrets).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ClientRecord {
+    name: String,
+    cert_fingerprint: Option<String>,
+    secrets: Vec<SecretHash>,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A client as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientInfo {
+    /// Name (the `sub` of its tokens).
+    pub name: String,
+    /// SHA-256 fingerprint of the only certificate it may use, if pinned.
+    pub cert_fingerprint: Option<String>,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Secrets that work now (2 during a rotation overlap).
+    pub active_secrets: usize,
+    /// When the older secret stops working, during an overlap.
+    pub overlap_until: Option<DateTime<Utc>>,
+}
+
+/// A destination credential as listed (never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialInfo {
+    /// Destination name.
+    pub name: String,
+    /// Version (1 for the first `credentials set`).
+    pub version: u64,
+    /// Who set it.
+    pub set_by: String,
+    /// When.
+    pub set_at: DateTime<Utc>,
+    /// Last use, from the audit log.
+    pub last_use: Option<String>,
+}
+
+/// A newly made client secret: shown once, then only its hash is kept.
+#[derive(Debug)]
+pub struct NewSecret {
+    /// The client.
+    pub client: String,
+    /// The secret (`xjs_…`).
+    pub secret: SecretString,
+}
+
+/// The keystore under custody.
+pub struct Custody {
+    path: PathBuf,
+    audit: Arc<AuditLog>,
+    inner: RwLock<Option<Keystore>>,
+    failures: Mutex<u32>,
+}
+
+impl std::fmt::Debug for Custody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Custody")
+            .field("path", &self.path)
+            .field("sealed", &self.is_sealed())
+            .finish_non_exhaustive()
+    }
+}
+
+fn meta(actor: &Actor, note: Option<String>) -> RecordMeta {
+    RecordMeta {
+        set_by: actor.id.clone(),
+        set_at: Utc::now(),
+        note,
+    }
+}
+
+fn valid_name(kind: &str, name: &str) -> Result<(), CustodyError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(CustodyError::Invalid(format!(
+            "{kind} name {name:?} must be 1–64 characters of A–Z, a–z, 0–9, '-', '_' or '.'"
+        )))
+    }
+}
+
+fn signing_key(secret: &SecretBytes) -> Result<SigningKey, CustodyError> {
+    let bytes: [u8; 32] = secret
+        .expose()
+        .try_into()
+        .map_err(|_| CustodyError::Invalid("a stored Ed25519 key is not 32 bytes".into()))?;
+    Ok(SigningKey::from_bytes(&bytes))
+}
+
+impl Custody {
+    /// Custody of the keystore at `path`, sealed.
+    pub fn new(path: &Path, audit: Arc<AuditLog>) -> Self {
+        Custody {
+            path: path.to_path_buf(),
+            audit,
+            inner: RwLock::new(None),
+            failures: Mutex::new(0),
+        }
+    }
+
+    /// The audit log it writes to.
+    pub fn audit(&self) -> &Arc<AuditLog> {
+        &self.audit
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Option<Keystore>> {
+        self.inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Option<Keystore>> {
+        self.inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the keys are locked away.
+    pub fn is_sealed(&self) -> bool {
+        self.read().is_none()
+    }
+
+    /// Sealed or not, and the keystore version.
+    pub fn status(&self) -> KeyStatus {
+        let g = self.read();
+        KeyStatus {
+            sealed: g.is_none(),
+            keystore_exists: Keystore::exists(&self.path),
+            version: g.as_ref().map(Keystore::version),
+        }
+    }
+
+    /// Whether a keystore file exists (else the first unlock creates it).
+    pub fn exists(&self) -> bool {
+        Keystore::exists(&self.path)
+    }
+
+    /// How long the next unlock attempt waits: nothing at first, then doubling from 1 s per
+    /// consecutive failure, at most 30 s — enough to make guessing slow, short enough not to
+    /// lock out an administrator who mistyped.
+    pub fn unlock_delay(&self) -> Duration {
+        let n = *self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if n == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(1u64 << (n - 1).min(5)).min(Duration::from_secs(30))
+        }
+    }
+
+    fn change(&self, ks: &Keystore, actor: &Actor) -> Result<(), CustodyError> {
+        self.audit.append(
+            &Event::new(
+                actor.clone(),
+                "keystore.change",
+                self.path.display().to_string(),
+            )
+            .detail("version", ks.version()),
+        )?;
+        Ok(())
+    }
+
+    /// Unlocks (creating the keystore on first use) with `passphrase`. Sleeps first after failed
+    /// attempts ([`Custody::unlock_delay`]); audits every attempt.
+    pub fn unlock(&self, passphrase: &Passphrase, actor: &Actor) -> Result<u64, CustodyError> {
+        std::thread::sleep(self.unlock_delay());
+        let mut guard = self.write();
+        if guard.is_some() {
+            return Err(CustodyError::AlreadyUnlocked);
+        }
+        let target = self.path.display().to_string();
+        let started = Instant::now();
+        let ks = if Keystore::exists(&self.path) {
+            match Keystore::open(&self.path, passphrase) {
+                Ok(ks) => ks,
+                Err(KeystoreError::Unlock) => {
+                    let failures = {
+                        let mut f = self
+                            .failures
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        *f += 1;
+                        *f
+                    };
+                    self.audit.append(
+                        &Event::new(actor.clone(), "keystore.unlock_failed", &target)
+                            .outcome("denied")
+                            .detail("failures", failures),
+                    )?;
+                    tracing::warn!(failures, "keystore unlock refused");
+                    return Err(CustodyError::WrongPassphrase { failures });
+                }
+                Err(e) => {
+                    self.audit.append(
+                        &Event::new(actor.clone(), "keystore.unlock_failed", &target)
+                            .outcome("failed")
+                            .detail("reason", e.to_string()),
+                    )?;
+                    return Err(e.into());
+                }
+            }
+        } else {
+            if passphrase.expose().chars().count() < MIN_PASSPHRASE {
+                return Err(CustodyError::Invalid(format!(
+                    "a new keystore needs a passphrase of at least {MIN_PASSPHRASE} characters"
+                )));
+            }
+            self.audit
+                .append(&Event::new(actor.clone(), "keystore.create", &target))?;
+            let mut ks = Keystore::create(&self.path, passphrase, KdfParams::default())?;
+            let m = || meta(actor, None);
+            ks.put(AUDIT_KEY, &SecretBytes::random(32), m())?;
+            ks.put(HASH_KEY, &SecretBytes::random(32), m())?;
+            ks.put(&format!("{JWT_PREFIX}1"), &SecretBytes::random(32), m())?;
+            self.change(&ks, actor)?;
+            ks
+        };
+        let recorded = self.audit.keystore_version();
+        if ks.version() < recorded {
+            self.audit.append(
+                &Event::new(actor.clone(), "keystore.unlock_failed", &target)
+                    .outcome("denied")
+                    .detail("reason", "rollback")
+                    .detail("found", ks.version())
+                    .detail("expected", recorded),
+            )?;
+            return Err(CustodyError::Rollback {
+                path: target,
+                found: ks.version(),
+                expected: recorded,
+            });
+        }
+        let audit_key = match ks.get(AUDIT_KEY)? {
+            Some((secret, _)) => signing_key(&secret)?,
+            None => {
+                return Err(CustodyError::Invalid(
+                    "the keystore has no audit signing key".into(),
+                ));
+            }
+        };
+        self.audit.append(
+            &Event::new(actor.clone(), "keystore.unlock", &target)
+                .detail("version", ks.version())
+                .detail("millis", started.elapsed().as_millis() as u64),
+        )?;
+        let signer = NoteSigner::new(self.audit.origin(), audit_key)
+            .map_err(|e| CustodyError::Invalid(e.to_string()))?;
+        self.audit.set_signer(Some(signer));
+        let version = ks.version();
+        *guard = Some(ks);
+        drop(guard);
+        *self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = 0;
+        self.audit.checkpoint()?;
+        Ok(version)
+    }
+
+    /// Seals: forgets every key (they are zeroized on drop) until the next unlock.
+    pub fn seal(&self, actor: &Actor) -> Result<(), CustodyError> {
+        let mut guard = self.write();
+        if guard.is_none() {
+            return Ok(());
+        }
+        self.audit.checkpoint()?;
+        self.audit.append(&Event::new(
+            actor.clone(),
+            "keystore.seal",
+            self.path.display().to_string(),
+        ))?;
+        self.audit.set_signer(None);
+        *guard = None;
+        Ok(())
+    }
+
+    /// Runs `f` on the unlocked keystore, then audits the new keystore version and signs a
+    /// checkpoint (key, credential and client events are checkpointed at once).
+    fn mutate<T>(
+        &self,
+        actor: &Actor,
+        f: impl FnOnce(&mut Keystore) -> Result<T, CustodyError>,
+    ) -> Result<T, CustodyError> {
+        let mut guard = self.write();
+        let ks = guard.as_mut().ok_or(CustodyError::Sealed)?;
+        let out = f(ks)?;
+        self.change(ks, actor)?;
+        drop(guard);
+        self.audit.checkpoint()?;
+        Ok(out)
+    }
+
+    fn jwt_versions(ks: &Keystore) -> Vec<(u64, RecordMeta)> {
+        let mut v: Vec<(u64, RecordMeta)> = ks
+            .list_prefix(JWT_PREFIX)
+            .into_iter()
+            .filter_map(|r| {
+                let n = r.name.strip_prefix(JWT_PREFIX)?.parse().ok()?;
+                Some((n, r.meta))
+            })
+            .collect();
+        v.sort_by_key(|(n, _)| *n);
+        v
+    }
+
+    /// Makes a new JWT signing key current. The previous key keeps verifying until every token
+    /// it signed has expired ([`MAX_TOKEN_LIFETIME`]); keys retired longer ago are deleted.
+    pub fn rotate_jwt(&self, actor: &Actor) -> Result<String, CustodyError> {
+        let kid = {
+            let g = self.read();
+            let ks = g.as_ref().ok_or(CustodyError::Sealed)?;
+            let next = Self::jwt_versions(ks).last().map_or(1, |(n, _)| n + 1);
+            jwt_kid(next)
+        };
+        self.audit
+            .append(&Event::new(actor.clone(), "key.rotate", &kid).outcome("started"))?;
+        self.mutate(actor, |ks| {
+            let versions = Self::jwt_versions(ks);
+            let next = versions.last().map_or(1, |(n, _)| n + 1);
+            ks.put(
+                &format!("{JWT_PREFIX}{next}"),
+                &SecretBytes::random(32),
+                meta(actor, None),
+            )?;
+            // A key whose successor became current more than a token lifetime ago signed no
+            // token that is still valid.
+            let limit =
+                Utc::now() - chrono::Duration::from_std(MAX_TOKEN_LIFETIME).unwrap_or_default();
+            for pair in versions.windows(2) {
+                let ((old, _), (_, successor)) = (&pair[0], &pair[1]);
+                if successor.set_at < limit {
+                    ks.remove(&format!("{JWT_PREFIX}{old}"))?;
+                }
+            }
+            Ok(())
+        })?;
+        self.audit
+            .append(&Event::new(actor.clone(), "key.rotate", &kid))?;
+        Ok(kid)
+    }
+
+    /// The current JWT signing key and its `kid`.
+    pub fn jwt_signing_key(&self) -> Result<(String, SigningKey), CustodyError> {
+        let g = self.read();
+        let ks = g.as_ref().ok_or(CustodyError::Sealed)?;
+        let (n, _) = Self::jwt_versions(ks)
+            .pop()
+            .ok_or_else(|| CustodyError::Invalid("the keystore has no JWT key".into()))?;
+        let (secret, _) = ks
+            .get(&format!("{JWT_PREFIX}{n}"))?
+            .ok_or_else(|| CustodyError::Invalid("the current JWT key is missing".into()))?;
+        Ok((jwt_kid(n), signing_key(&secret)?))
+    }
+
+    /// Every JWT key that may still verify a token, by `kid`, newest first.
+    pub fn jwt_verifying_keys(&self) -> Result<Vec<(String, VerifyingKey)>, CustodyError> {
+        let g = self.read();
+        let ks = g.as_ref().ok_or(CustodyError::Sealed)?;
+        let versions = Self::jwt_versions(ks);
+        let limit = Utc::now() - chrono::Duration::from_std(MAX_TOKEN_LIFETIME).unwrap_or_default();
+        let mut out = Vec::new();
+        for (i, (n, _)) in versions.iter().enumerate().rev() {
+            let retired_long_ago = versions
+                .get(i + 1)
+                .is_some_and(|(_, successor)| successor.set_at < limit);
+            if retired_long_ago {
+                continue;
+            }
+            if let Some((secret, _)) = ks.get(&format!("{JWT_PREFIX}{n}"))? {
+                out.push((jwt_kid(*n), signing_key(&secret)?.verifying_key()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores a new version of a destination's credential.
+    pub fn set_credential(
+        &self,
+        destination: &str,
+        secret: &SecretString,
+        actor: &Actor,
+    ) -> Result<u64, CustodyError> {
+        valid_name("destination", destination)?;
+        if secret.expose().is_empty() {
+            return Err(CustodyError::Invalid(
+                "the credential is empty (it is read from standard input)".into(),
+            ));
+        }
+        let name = format!("{CREDENTIAL_PREFIX}{destination}");
+        self.audit
+            .append(&Event::new(actor.clone(), "credential.set", destination).outcome("started"))?;
+        let version = self.mutate(actor, |ks| {
+            Ok(ks.put(
+                &name,
+                &SecretBytes::new(secret.expose().as_bytes().to_vec()),
+                meta(actor, None),
+            )?)
+        })?;
+        self.audit.append(
+            &Event::new(actor.clone(), "credential.set", destination).detail("version", version),
+        )?;
+        Ok(version)
+    }
+
+    /// The destination credentials, without their values.
+    pub fn credentials(&self) -> Result<Vec<CredentialInfo>, CustodyError> {
+        let g = self.read();
+        let ks = g.as_ref().ok_or(CustodyError::Sealed)?;
+        Ok(ks
+            .list_prefix(CREDENTIAL_PREFIX)
+            .into_iter()
+            .map(|r| {
+                let name = r
+                    .name
+                    .strip_prefix(CREDENTIAL_PREFIX)
+                    .unwrap_or(&r.name)
+                    .to_string();
+                CredentialInfo {
+                    last_use: self.audit.last_use(&name),
+                    name,
+                    version: r.version,
+                    set_by: r.meta.set_by,
+                    set_at: r.meta.set_at,
+                }
+            })
+            .collect())
+    }
+
+    /// A destination's credential for one use; the use (and the version) is audited first.
+    pub fn use_credential(
+        &self,
+        destination: &str,
+        actor: &Actor,
+    ) -> Result<(SecretString, u64), CustodyError> {
+        let g = self.read();
+        let ks = g.as_ref().ok_or(CustodyError::Sealed)?;
+        let (secret, info) = ks
+            .get(&format!("{CREDENTIAL_PREFIX}{destination}"))?
+            .ok_or_else(|| CustodyError::NotFound {
+                kind: "credential",
+                name: destination.into(),
+            })?;
+        self.audit.append(
+            &Event::new(actor.clone(), "credential.use", destination)
+                .detail("version", info.version),
+        )?;
+        let text = String::from_utf8(secret.expose().to_vec())
+            .map_err(|_| CustodyError::Invalid("a stored credential is not text".into()))?;
+        Ok((SecretString::new(text), info.version))
+    }
+
+    fn hash_secret(ks: &Keystore, secret: &str) -> Result<String, CustodyError> {
+        let (key, _) = ks
+            .get(HASH_KEY)?
+            .ok_or_else(|| CustodyError::Invalid("the keystore has no client hash key".into()))?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
+            .map_err(|_| CustodyError::Invalid("bad client hash key".into()))?;
+        mac.update(secret.as_bytes());
+        Ok(hex::encode(mac.finalize().into_bytes()))
+    }
+
+    fn client(ks: &Keystore, name: &str) -> Result<Option<ClientRecord>, CustodyError> {
+        match ks.get(&format!("{CLIENT_PREFIX}{name}"))? {
+            None => Ok(None),
+            Some((bytes, _)) => serde_json::from_slice(bytes.expose())
+                .map(Some)
+                .map_err(|e| CustodyError::Invalid(format!("client record {name}: {e}"))),
+        }
+    }
+
+    fn put_client(
+        ks: &mut Keystore,
+        rec: &ClientRecord,
+        actor: &Actor,
+    ) -> Result<(), CustodyError> {
+        let bytes = serde_json::to_vec(rec)
+            .map_err(|e| CustodyError::Invalid(format!("client record: {e}")))?;
+        ks.put(
+            &format!("{CLIENT_PREFIX}{}", rec.name),
+            &SecretBytes::new(bytes),
+            meta(actor, None),
+        )?;
+        Ok(())
+    }
+
+    fn new_secret() -> SecretString {
+        use base64::Engine;
+        let raw = SecretBytes::random(32);
+        SecretString::new(format!(
+            "{CLIENT_SECRET_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.expose())
+        ))
+    }
+
+    /// Registers a client and returns its first secret (shown once).
+    pub fn add_client(
+        &self,
+        name: &str,
+        cert_fingerprint: Option<&str>,
+        actor: &Actor,
+    ) -> Result<NewSecret, CustodyError> {
+        valid_name("client", name)?;
+        let fingerprint = cert_fingerprint.map(normalize_fingerprint).transpose()?;
+        self.audit.append(
+            &Event::new(actor.clone(), "client.create", name)
+                .outcome("started")
+                .detail("cert_pinned", fingerprint.is_some()),
+        )?;
+        let secret = Self::new_secret();
+        self.mutate(actor, |ks| {
+            if Self::client(ks, name)?.is_some() {
+                return Err(CustodyError::ClientExists(name.into()));
+            }
+            let rec = ClientRecord {
+                name: name.into(),
+                cert_fingerprint: fingerprint.clone(),
+                secrets: vec![SecretHash {
+                    hash: Self::hash_secret(ks, secret.expose())?,
+                    created_at: Utc::now(),
+                    expires_at: None,
+                }],
+                created_by: actor.id.clone(),
+                created_at: Utc::now(),
+                revoked_at: None,
+            };
+            Self::put_client(ks, &rec, actor)
+        })?;
+        self.audit
+            .append(&Event::new(actor.clone(), "client.create", name))?;
+        Ok(NewSecret {
+            client: name.into(),
+            secret,
+        })
+    }
+
+    /// A new secret for a client; the old ones keep working for `overlap`, then stop.
+    pub fn rotate_client_secret(
+        &self,
+        name: &str,
+        overlap: Duration,
+        actor: &Actor,
+    ) -> Result<NewSecret, CustodyError> {
+        self.audit.append(
+            &Event::new(actor.clone(), "client.rotate", name)
+                .outcome("started")
+                .detail("overlap_secs", overlap.as_secs()),
+        )?;
+        let secret = Self::new_secret();
+        self.mutate(actor, |ks| {
+            let mut rec = Self::client(ks, name)?.ok_or_else(|| CustodyError::NotFound {
+                kind: "client",
+                name: name.into(),
+            })?;
+            if rec.revoked_at.is_some() {
+                return Err(CustodyError::Invalid(format!(
+                    "client {name} is revoked; add a new client instead"
+                )));
+            }
+            let now = Utc::now();
+            let until = now + chrono::Duration::from_std(overlap).unwrap_or_default();
+            rec.secrets.retain(|s| s.expires_at.is_none_or(|e| e > now));
+            for s in &mut rec.secrets {
+                s.expires_at = Some(s.expires_at.map_or(until, |e| e.min(until)));
+            }
+            rec.secrets.push(SecretHash {
+                hash: Self::hash_secret(ks, secret.expose())?,
+                created_at: now,
+                expires_at: None,
+            });
+            Self::put_client(ks, &rec, actor)
+        })?;
+        self.audit
+            .append(&Event::new(actor.clone(), "client.rotate", name))?;
+        Ok(NewSecret {
+            client: name.into(),
+            secret,
+        })
+    }
+
+    /// Revokes a client: its secrets and tokens stop working at once.
+    pub fn revoke_client(&self, name: &str, actor: &Actor) -> Result<(), CustodyError> {
+        self.audit
+            .append(&Event::new(actor.clone(), "client.revoke", name).outcome("started"))?;
+        self.mutate(actor, |ks| {
+            let mut rec = Self::client(ks, name)?.ok_or_else(|| CustodyError::NotFound {
+                kind: "client",
+                name: name.into(),
+            })?;
+            rec.revoked_at.get_or_insert_with(Utc::now);
+            Self::put_client(ks, &rec, actor)
+        })?;
+        self.audit
+            .append(&Event::new(actor.clone(), "client.revoke", name))?;
+        Ok(())
+    }
+
+    /// Every client.
+    pub fn clients(&self) -> Result<Vec<ClientInfo>, CustodyError> {
+        let g = self.read();
+        let ks = g.as_ref().ok_or(CustodyError::Sealed)?;
+        let now = Utc::now();
+        let mut out = Vec::new();
+        for r in ks.list_prefix(CLIENT_PREFIX) {
+            let name = r.name.strip_prefix(CLIENT_PREFIX).unwrap_or(&r.name);
+            if let Some(rec) = Self::client(ks, name)? {
+                let active: Vec<&SecretHash> = rec
+                    .secrets
+                    .iter()
+                    .filter(|s| s.expires_at.is_none_or(|e| e > now))
+                    .collect();
+                out.push(ClientInfo {
+                    overlap_until: active.iter().filter_map(|s| s.expires_at).min(),
+                    active_secrets: active.len(),
+                    name: rec.name,
+                    cert_fingerprint: rec.cert_fingerprint,
+                    created_by: rec.created_by,
+                    created_at: rec.created_at,
+                    revoked_at: rec.revoked_at,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks a client's secret: `Ok(Some(info))` when it is a current secret of a client that is
+    /// not revoked, `Ok(None)` otherwise (unknown client, wrong or expired secret, revoked).
+    pub fn authenticate(
+        &self,
+        name: &str,
+        secret: &str,
+    ) -> Result<Option<ClientInfo>, CustodyError> {
+        let g = self.read();
+        let ks = g.as_ref().ok_or(CustodyError::Sealed)?;
+        // Hash even for unknown names, so that timing does not tell which names exist.
+        let presented = Self::hash_secret(ks, secret)?;
+        let Some(rec) = Self::client(ks, name)? else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let ok = rec.revoked_at.is_none()
+            && rec.secrets.iter().any(|s| {
+                s.expires_at.is_none_or(|e| e > now)
+                    && constant_time_eq(s.hash.as_bytes(), presented.as_bytes())
+            });
+        drop(g);
+        if !ok {
+            return Ok(None);
+        }
+        Ok(self.clients()?.into_iter().find(|c| c.name == name))
+    }
+}
+
+/// The `kid` of JWT key version `n`.
+fn jwt_kid(n: u64) -> String {
+    format!("jwt-{n}")
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A certificate fingerprint as 64 lowercase hex digits (colons and case accepted on input).
+fn normalize_fingerprint(s: &str) -> Result<String, CustodyError> {
+    let hex: String = s
+        .chars()
+        .filter(|c| *c != ':')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(hex)
+    } else {
+        Err(CustodyError::Invalid(format!(
+            "certificate fingerprint {s:?} is not a SHA-256 (64 hex digits, colons allowed)"
+        )))
+    }
+}
