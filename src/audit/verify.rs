@@ -102,11 +102,11 @@ pub fn verify_export(dir: &Path) -> Result<Verified, VerifyError> {
             .map_err(|e| fail(at(), format!("not an audit entry: {e}")))?;
         if entry.seq != index {
             let what = if entry.seq > index {
+                let gap = entry.seq - index;
                 format!(
-                    "seq is {}, expected {index}: {} entr{} before it are missing",
+                    "seq is {}, expected {index}: {gap} {} missing before it",
                     entry.seq,
-                    entry.seq - index,
-                    if entry.seq - index == 1 { "y" } else { "ies" }
+                    if gap == 1 { "entry is" } else { "entries are" }
                 )
             } else {
                 format!(

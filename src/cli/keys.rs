@@ -152,7 +152,7 @@ pub async fn credentials(cli: &Cli, cmd: &CredentialsCommand) -> anyhow::Result<
                         c.name,
                         c.version,
                         c.set_by,
-                        c.set_at.to_rfc3339(),
+                        c.set_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                         c.last_use.unwrap_or_else(|| "never".into())
                     );
                 }
@@ -207,7 +207,8 @@ pub async fn clients(cli: &Cli, cmd: &ClientsCommand) -> anyhow::Result<()> {
                             "active "
                         },
                         cl.created_by,
-                        cl.created_at.to_rfc3339(),
+                        cl.created_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                         cl.active_secrets,
                         cl.overlap_until
                             .map(|t| format!(" (old one until {})", t.to_rfc3339()))

@@ -196,6 +196,15 @@ pub async fn status(cli: &Cli, json: bool) -> anyhow::Result<()> {
 pub fn print_status(s: &Status) {
     println!("xianjie {} — data {}", s.version, s.data_dir);
     println!("{} cases, {} quarantined records", s.cases, s.quarantine);
+    println!(
+        "keystore: {} · audit log: {} entries",
+        match (s.sealed, s.keystore_exists, s.keystore_version) {
+            (false, _, v) => format!("unlocked (version {})", v.unwrap_or(0)),
+            (true, true, _) => "SEALED — run `xianjie unlock`".into(),
+            (true, false, _) => "not created yet — run `xianjie unlock` to create it".into(),
+        },
+        s.audit_entries
+    );
     println!();
     println!(
         "{:<20} {:>7}  {:<}  unit",
