@@ -9,7 +9,9 @@
 //! - `config`, `admin`, `gateway`, `cli`: configuration, admin socket, the serve process, the command line.
 
 pub mod admin;
+pub mod api;
 pub mod audit;
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod gateway;
@@ -19,3 +21,4 @@ pub mod model;
 pub mod sample;
 pub mod shutdown;
 pub mod store;
+pub mod tls;

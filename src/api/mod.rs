@@ -1,0 +1,3 @@
+//! The port API for the procuratorate: HTTPS routes, tokens, ports, problems.
+
+pub mod jwt;
