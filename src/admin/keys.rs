@@ -14,8 +14,8 @@ use hyper::StatusCode;
 
 use super::server::{Resp, error, json};
 use super::{
-    ClientRequest, CredentialRequest, Done, ExportRequest, ProofAnswer, RotateRequest, SecretShown,
-    UnlockRequest,
+    ClientRequest, CredentialRequest, Done, ExportRequest, PortRequest, ProofAnswer, RotateRequest,
+    SecretShown, UnlockRequest,
 };
 use crate::audit::{Actor, AuditError};
 use crate::gateway::Gateway;
@@ -274,6 +274,70 @@ pub(super) async fn proof(gw: Arc<Gateway>, kind: &str, query: String) -> Resp {
     match res {
         Ok(p) => json(StatusCode::OK, &p),
         Err(resp) => resp,
+    }
+}
+
+/// `POST /ports/open` (`open`) and `POST /ports/close`: audited, then a checkpoint at once.
+pub(super) async fn port(gw: Arc<Gateway>, actor: Actor, r: PortRequest, open: bool) -> Resp {
+    let res = blocking(move || {
+        let unit = crate::model::Uscc::parse(&r.unit)
+            .map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
+        let known = gw.custody.clients().map_err(custody_err)?;
+        if open
+            && !known
+                .iter()
+                .any(|c| c.name == r.client && c.revoked_at.is_none())
+        {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no active client {} (add it with `xianjie clients add {}`)",
+                    r.client, r.client
+                ),
+            ));
+        }
+        let action = if open { "port.open" } else { "port.close" };
+        let target = format!("{unit}/{}", r.client);
+        gw.audit
+            .append(&crate::audit::Event::new(actor.clone(), action, &target).outcome("started"))
+            .map_err(audit_err)?;
+        let changed = if open {
+            gw.store.port_open(&crate::store::PortGrant {
+                unit_code: unit.clone(),
+                client: r.client.clone(),
+                opened_by: actor.id.clone(),
+                opened_at: chrono::Utc::now(),
+            })
+        } else {
+            gw.store.port_close(&unit, &r.client)
+        }
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        gw.audit
+            .append(&crate::audit::Event::new(actor, action, &target).detail("changed", changed))
+            .map_err(audit_err)?;
+        gw.audit.checkpoint().map_err(audit_err)?;
+        Ok(changed)
+    })
+    .await;
+    match res {
+        Ok(changed) => done(
+            match (open, changed) {
+                (true, true) => "port opened",
+                (true, false) => "port was already open",
+                (false, true) => "port closed",
+                (false, false) => "port was not open",
+            },
+            None,
+        ),
+        Err(resp) => resp,
+    }
+}
+
+/// `GET /ports`.
+pub(super) async fn ports(gw: Arc<Gateway>) -> Resp {
+    match gw.store.ports() {
+        Ok(list) => json(StatusCode::OK, &list),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 

@@ -210,6 +210,15 @@ pub struct Done {
     pub value: Option<String>,
 }
 
+/// `POST /ports/open` and `POST /ports/close`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PortRequest {
+    /// The unit's USCC.
+    pub unit: String,
+    /// The client.
+    pub client: String,
+}
+
 /// `POST /audit/export`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExportRequest {

@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 
 use super::{
     ApiError, ClientRequest, CredentialRequest, ExportRequest, IngestEvent, IngestRequest,
-    RetryRequest, RotateRequest, ScanRequest, Status, UnitStatus, UnlockRequest, keys,
+    PortRequest, RetryRequest, RotateRequest, ScanRequest, Status, UnitStatus, UnlockRequest, keys,
 };
 use crate::audit::Actor;
 use crate::gateway::Gateway;
@@ -157,6 +157,14 @@ async fn route(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
         }
         (Method::POST, ["clients", name, "revoke"]) => {
             keys::revoke_client(gw, actor, name.to_string()).await
+        }
+        (Method::GET, ["ports"]) => keys::ports(gw).await,
+        (Method::POST, ["ports", op @ ("open" | "close")]) => {
+            let open = *op == "open";
+            match read_json::<PortRequest>(req).await {
+                Ok(r) => keys::port(gw, actor, r, open).await,
+                Err(resp) => resp,
+            }
         }
         (Method::GET, ["audit", "tail"]) => keys::tail(gw, query).await,
         (Method::GET, ["audit", "checkpoint"]) => keys::checkpoint(gw).await,

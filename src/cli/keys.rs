@@ -7,10 +7,12 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::ops::client;
-use super::{AuditCommand, Cli, ClientsCommand, CredentialsCommand, KeysCommand, ProofCommand};
+use super::{
+    AuditCommand, Cli, ClientsCommand, CredentialsCommand, KeysCommand, PortsCommand, ProofCommand,
+};
 use crate::admin::{
-    ClientRequest, CredentialRequest, Done, ExportRequest, ProofAnswer, RotateRequest, SecretShown,
-    Status, UnlockRequest,
+    ClientRequest, CredentialRequest, Done, ExportRequest, PortRequest, ProofAnswer, RotateRequest,
+    SecretShown, Status, UnlockRequest,
 };
 use crate::audit::Entry;
 use crate::keys::custody::{ClientInfo, CredentialInfo};
@@ -239,6 +241,50 @@ pub async fn clients(cli: &Cli, cmd: &ClientsCommand) -> anyhow::Result<()> {
                 .post(&format!("/clients/{name}/revoke"), &serde_json::json!({}))
                 .await?;
             println!("{}", d.message);
+        }
+    }
+    Ok(())
+}
+
+/// `xianjie ports …`.
+pub async fn ports(cli: &Cli, cmd: &PortsCommand) -> anyhow::Result<()> {
+    let c = client(cli);
+    match cmd {
+        PortsCommand::Open { unit, client } | PortsCommand::Close { unit, client } => {
+            let op = if matches!(cmd, PortsCommand::Open { .. }) {
+                "open"
+            } else {
+                "close"
+            };
+            let d: Done = c
+                .post(
+                    &format!("/ports/{op}"),
+                    &PortRequest {
+                        unit: unit.clone(),
+                        client: client.clone(),
+                    },
+                )
+                .await?;
+            println!("{}: {unit} for {client}", d.message);
+        }
+        PortsCommand::List { json } => {
+            let list: Vec<crate::store::PortGrant> = c.get("/ports").await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("no open ports (open one with `xianjie ports open UNIT --client NAME`)");
+            } else {
+                for p in list {
+                    println!(
+                        "{:<20} {:<20} opened by {} {}",
+                        p.unit_code,
+                        p.client,
+                        p.opened_by,
+                        p.opened_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    );
+                }
+            }
         }
     }
     Ok(())

@@ -73,6 +73,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// Ports: which client may read which enforcement unit's cases (closed until opened).
+    Ports {
+        /// What to do.
+        #[command(subcommand)]
+        command: PortsCommand,
+    },
     /// The signed audit log.
     Audit {
         /// What to do.
@@ -200,6 +206,33 @@ pub enum ClientsCommand {
     Revoke {
         /// Client name.
         name: String,
+    },
+}
+
+/// `ports` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum PortsCommand {
+    /// Open a unit's port to a client.
+    Open {
+        /// The unit's USCC.
+        unit: String,
+        /// The client.
+        #[arg(long)]
+        client: String,
+    },
+    /// Close a unit's port to a client (its tokens stop working for that port at once).
+    Close {
+        /// The unit's USCC.
+        unit: String,
+        /// The client.
+        #[arg(long)]
+        client: String,
+    },
+    /// List open ports.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -373,6 +406,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         Command::Credentials { ref command } => keys::credentials(&cli, command).await,
         Command::Clients { ref command } => keys::clients(&cli, command).await,
         Command::Audit { ref command } => keys::audit(&cli, command).await,
+        Command::Ports { ref command } => keys::ports(&cli, command).await,
         Command::Demo { cases } => demo::run(&cli, cases).await,
         Command::Ingest {
             ref adapter,

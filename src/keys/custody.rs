@@ -580,6 +580,22 @@ impl Custody {
         Ok(hex::encode(mac.finalize().into_bytes()))
     }
 
+    /// A MAC of `data` under a keystore key, for values the gateway hands out and must later
+    /// recognise unaltered (pagination cursors). `domain` keeps the uses apart.
+    pub fn mac(&self, domain: &str, data: &[u8]) -> Result<[u8; 32], CustodyError> {
+        let g = self.read();
+        let ks = g.as_ref().ok_or(CustodyError::Sealed)?;
+        let (key, _) = ks
+            .get(HASH_KEY)?
+            .ok_or_else(|| CustodyError::Invalid("the keystore has no MAC key".into()))?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
+            .map_err(|_| CustodyError::Invalid("bad MAC key".into()))?;
+        mac.update(domain.as_bytes());
+        mac.update(&[0]);
+        mac.update(data);
+        Ok(mac.finalize().into_bytes().into())
+    }
+
     fn client(ks: &Keystore, name: &str) -> Result<Option<ClientRecord>, CustodyError> {
         match ks.get(&format!("{CLIENT_PREFIX}{name}"))? {
             None => Ok(None),

@@ -372,6 +372,32 @@ impl Store {
         })
     }
 
+    /// Cases of a unit in case-id order, starting after `after` (a case id) when given.
+    pub fn unit_cases_after(
+        &self,
+        unit: &Uscc,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = Result<Case, StoreError>> + use<> {
+        let mut prefix = unit.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        let mut end = unit.as_str().as_bytes().to_vec();
+        end.push(1);
+        let start = match after {
+            // The smallest key after `prefix+after`: append a 0 byte.
+            Some(a) => {
+                let mut k = prefix.clone();
+                k.extend_from_slice(a.as_bytes());
+                k.push(0);
+                k
+            }
+            None => prefix,
+        };
+        self.cases.range(start..end).map(|kv| {
+            let (k, v) = kv.map_err(sled_err("case scan"))?;
+            decode_case(&k, &v)
+        })
+    }
+
     /// Every case, in key order.
     pub fn all_cases(&self) -> impl Iterator<Item = Result<Case, StoreError>> + use<> {
         self.cases.iter().map(|kv| {

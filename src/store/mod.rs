@@ -12,13 +12,16 @@
 //! - `quarantine`: `id (u64 BE)` → [`QuarantineEntry`] JSON; `quarantine_fp`: fingerprint → id (no duplicates)
 //! - `counts`: `unit_code 0x00 action` → `u64 BE` (cases per unit and action, for status)
 //! - `meta`: small named values (last scan per adapter, ...)
+//! - `ports`: `unit_code 0x00 client` → [`PortGrant`] JSON (which client may read which unit)
 
 mod cases;
+mod ports;
 mod quarantine;
 
 use std::path::Path;
 
 pub use cases::{Change, OutboxEntry, PreparedCase, Route, UnitCounts, UpsertOutcome};
+pub use ports::PortGrant;
 pub use quarantine::{QuarantineEntry, QuarantineReason};
 
 /// A store failure. Messages say what failed; the underlying sled error is kept as the source.
@@ -86,6 +89,7 @@ pub struct Store {
     quarantine_fp: sled::Tree,
     counts: sled::Tree,
     meta: sled::Tree,
+    ports: sled::Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -116,6 +120,7 @@ impl Store {
             quarantine_fp: tree("quarantine_fp")?,
             counts: tree("counts")?,
             meta: tree("meta")?,
+            ports: tree("ports")?,
             db,
         };
         let found: u32 = store.get_meta(LAYOUT_KEY).ok().flatten().unwrap_or(0);

@@ -1,0 +1,666 @@
+//! The port API's routes: token issuance, key publication, ports, cases, the change feed, health.
+//! Authorization is decided here, in one order for every data route: a valid token (signature,
+//! claims, known key), a client that still exists and is not revoked, the certificate the token
+//! or the client is bound to, the rate limit, then the port's scope in the token *and* the port
+//! open in the store. Every data response is audited before its body is sent.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use base64::Engine;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tracing::{error, warn};
+
+use super::jwt::{self, Claims, Confirmation, Validation};
+use super::problem::Problem;
+use super::query::{self, ListQuery};
+use super::server::Peer;
+use crate::audit::{Actor, Event};
+use crate::gateway::Gateway;
+use crate::keys::custody::{ClientInfo, CustodyError};
+use crate::model::{Case, CaseId, Uscc};
+
+/// A response with a complete body.
+pub type Resp = Response<Full<Bytes>>;
+
+/// Largest request body (the token request is the only one with a body).
+const MAX_BODY: usize = 64 * 1024;
+/// Allowed clock difference when checking token times.
+const LEEWAY_SECS: i64 = 30;
+
+/// State shared by every request: the rate-limit buckets.
+#[derive(Debug)]
+pub struct ApiState {
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    rate: f64,
+    burst: f64,
+}
+
+impl ApiState {
+    /// State for `gw`'s configuration.
+    pub fn new(gw: &Gateway) -> Self {
+        let (rate, burst) = gw
+            .config
+            .server
+            .as_ref()
+            .map_or((200.0, 400.0), |s| (f64::from(s.rate_per_sec), f64::from(s.rate_burst)));
+        ApiState {
+            buckets: Mutex::new(HashMap::new()),
+            rate,
+            burst,
+        }
+    }
+
+    /// Takes one token from `client`'s bucket, or says how many seconds until one is there.
+    fn take(&self, client: &str) -> Result<(), u64> {
+        let mut b = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let (tokens, last) = b.entry(client.to_string()).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Resp {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("cache-control", "no-store")
+        .header("x-content-type-options", "nosniff")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+fn json_ok<T: Serialize>(v: &T) -> Resp {
+    match serde_json::to_vec(v) {
+        Ok(b) => respond(StatusCode::OK, "application/json", b),
+        Err(e) => {
+            error!(error = %e, "response encoding failed");
+            problem(&Problem::Internal)
+        }
+    }
+}
+
+/// The one place a [`Problem`] becomes a response.
+pub fn problem(p: &Problem) -> Resp {
+    let body = p.body();
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut r = respond(
+        StatusCode::from_u16(body.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        "application/problem+json",
+        bytes,
+    );
+    let headers = r.headers_mut();
+    match p {
+        Problem::RateLimited(secs) => {
+            if let Ok(v) = secs.to_string().parse() {
+                headers.insert("retry-after", v);
+            }
+        }
+        Problem::Unauthorized(_) | Problem::InvalidClient => {
+            headers.insert(
+                "www-authenticate",
+                hyper::header::HeaderValue::from_static("Bearer realm=\"xianjie\""),
+            );
+        }
+        _ => {}
+    }
+    r
+}
+
+fn custody_problem(e: &CustodyError) -> Problem {
+    match e {
+        CustodyError::Sealed => Problem::Unavailable(
+            "the gateway's keystore is sealed; try again when an administrator has unlocked it"
+                .into(),
+        ),
+        CustodyError::Audit(_) => Problem::Unavailable(
+            "the audit log cannot be written, so no data is served".into(),
+        ),
+        other => {
+            error!(error = %other, "custody failure in the port API");
+            Problem::Internal
+        }
+    }
+}
+
+fn audit_problem(e: &crate::audit::AuditError) -> Problem {
+    error!(error = %e, "audit append failed; refusing to serve data");
+    Problem::Unavailable("the audit log cannot be written, so no data is served".into())
+}
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Handles one request.
+pub async fn handle(
+    gw: Arc<Gateway>,
+    state: Arc<ApiState>,
+    peer: Arc<Peer>,
+    req: Request<Incoming>,
+) -> Resp {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let request_id = uuid_like();
+    let result = match (&method, segs.as_slice()) {
+        (&Method::GET, ["healthz"]) => Ok(health(&gw)),
+        (&Method::GET, [".well-known", "jwks.json"]) => jwks(&gw).await,
+        (&Method::POST, ["oauth", "token"]) => token(gw.clone(), peer.clone(), req).await,
+        (&Method::GET, ["v1", ..]) => {
+            let gw2 = gw.clone();
+            let auth = req
+                .headers()
+                .get(hyper::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let segs: Vec<String> = segs.iter().map(|s| percent(s)).collect();
+            let state = state.clone();
+            let peer = peer.clone();
+            let rid = request_id.clone();
+            tokio::task::spawn_blocking(move || {
+                let caller = authenticate(&gw2, &state, &peer, auth.as_deref())?;
+                let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+                data_route(&gw2, &caller, &segs, &query, &rid)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                error!(error = %e, "request task failed");
+                Err(Problem::Internal)
+            })
+        }
+        (_, ["healthz"] | [".well-known", "jwks.json"] | ["oauth", "token"] | ["v1", ..]) => {
+            Err(Problem::MethodNotAllowed)
+        }
+        _ => Err(Problem::NotFound(format!("no route {path}"))),
+    };
+    let mut resp = result.unwrap_or_else(|p| problem(&p));
+    if let Ok(v) = request_id.parse() {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+fn percent(s: &str) -> String {
+    query::pairs(&format!("x={}", s.replace('+', "%2B")))
+        .into_iter()
+        .next()
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+/// A random request id (hex), echoed in `x-request-id` and recorded in audit entries.
+fn uuid_like() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn health(gw: &Gateway) -> Resp {
+    let sealed = gw.custody.is_sealed();
+    json_ok(&json!({
+        "status": if sealed { "sealed" } else { "ok" },
+        "sealed": sealed,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+async fn jwks(gw: &Arc<Gateway>) -> Result<Resp, Problem> {
+    let keys = gw
+        .custody
+        .jwt_verifying_keys()
+        .map_err(|e| custody_problem(&e))?;
+    Ok(json_ok(&jwt::jwks(&keys)))
+}
+
+/// `POST /oauth/token`: client credentials grant, client authenticated with HTTP Basic.
+async fn token(gw: Arc<Gateway>, peer: Arc<Peer>, req: Request<Incoming>) -> Result<Resp, Problem> {
+    let Some(server) = gw.config.server.clone() else {
+        return Err(Problem::NotFound("no port API".into()));
+    };
+    let basic = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    let body = http_body_util::Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|_| Problem::TooLarge)?
+        .to_bytes();
+    let form: HashMap<String, String> =
+        query::pairs(&String::from_utf8_lossy(&body)).into_iter().collect();
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return Err(Problem::BadParameter {
+            field: "grant_type".into(),
+            reason: "must be client_credentials".into(),
+        });
+    }
+    let Some((name, secret)) = basic.as_deref().and_then(|s| s.split_once(':')) else {
+        return Err(Problem::InvalidClient);
+    };
+    let (name, secret) = (name.to_string(), secret.to_string());
+    let requested: Option<Vec<String>> = form
+        .get("scope")
+        .map(|s| s.split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect());
+    tokio::task::spawn_blocking(move || {
+        let deny = |reason: &str| -> Problem {
+            let _ = gw.audit.append(
+                &Event::new(Actor::client(&name, None), "token.issue", &name)
+                    .outcome("denied")
+                    .detail("reason", reason),
+            );
+            Problem::InvalidClient
+        };
+        let client = match gw.custody.authenticate(&name, &secret) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(deny("bad credentials")),
+            Err(e) => return Err(custody_problem(&e)),
+        };
+        if let Some(pin) = &client.cert_fingerprint
+            && peer.fingerprint.as_ref() != Some(pin)
+        {
+            return Err(deny("not the client's pinned certificate"));
+        }
+        let open = gw.store.ports_of(&name).map_err(|e| {
+            error!(error = %e, "ports read failed");
+            Problem::Internal
+        })?;
+        let mut granted: Vec<String> = open
+            .iter()
+            .map(|u| format!("port:{u}:read"))
+            .chain(std::iter::once("reports:read".to_string()))
+            .collect();
+        if let Some(req) = requested {
+            if let Some(extra) = req.iter().find(|s| !granted.contains(s)) {
+                return Err(Problem::Forbidden(format!(
+                    "scope {extra} is not granted to this client"
+                )));
+            }
+            granted = req;
+        }
+        let (kid, key) = gw
+            .custody
+            .jwt_signing_key()
+            .map_err(|e| custody_problem(&e))?;
+        let now = now_secs();
+        let lifetime = server.token_lifetime.as_secs() as i64;
+        let claims = Claims {
+            iss: server.issuer.clone(),
+            aud: server.audience.clone(),
+            sub: name.clone(),
+            scope: granted.join(" "),
+            iat: now,
+            exp: now + lifetime,
+            nbf: None,
+            jti: uuid_like(),
+            cnf: peer.x5t_s256.clone().map(|x| Confirmation { x5t_s256: x }),
+        };
+        gw.audit
+            .append(
+                &Event::new(Actor::client(&name, Some(&kid)), "token.issue", &name)
+                    .detail("scope", claims.scope.clone())
+                    .detail("jti", claims.jti.clone())
+                    .detail("bound", claims.cnf.is_some()),
+            )
+            .map_err(|e| audit_problem(&e))?;
+        let token = jwt::sign(&claims, &kid, &key).map_err(|e| {
+            error!(error = %e, "token signing failed");
+            Problem::Internal
+        })?;
+        Ok(json_ok(&json!({
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "scope": claims.scope,
+        })))
+    })
+    .await
+    .unwrap_or_else(|e| {
+        error!(error = %e, "token task failed");
+        Err(Problem::Internal)
+    })
+}
+
+/// An authenticated caller.
+struct Caller {
+    claims: Claims,
+    kid: String,
+    client: ClientInfo,
+}
+
+fn kid_of(token: &str) -> Option<String> {
+    let header = token.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("kid")?.as_str().map(str::to_string)
+}
+
+fn authenticate(
+    gw: &Gateway,
+    state: &ApiState,
+    peer: &Peer,
+    auth: Option<&str>,
+) -> Result<Caller, Problem> {
+    let server = gw
+        .config
+        .server
+        .as_ref()
+        .ok_or_else(|| Problem::NotFound("no port API".into()))?;
+    let token = auth
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .ok_or_else(|| Problem::Unauthorized("send an access token: Authorization: Bearer <token> (from POST /oauth/token)".into()))?;
+    let keys = gw
+        .custody
+        .jwt_verifying_keys()
+        .map_err(|e| custody_problem(&e))?;
+    let claims = jwt::validate(
+        token.trim(),
+        &Validation {
+            issuer: &server.issuer,
+            audience: &server.audience,
+            now: now_secs(),
+            leeway_secs: LEEWAY_SECS,
+            max_lifetime_secs: 900,
+            keys: &keys,
+        },
+    )
+    .map_err(|e| {
+        warn!(error = %e, "token refused");
+        Problem::Unauthorized("the access token is invalid or expired; get a new one".into())
+    })?;
+    let client = gw
+        .custody
+        .clients()
+        .map_err(|e| custody_problem(&e))?
+        .into_iter()
+        .find(|c| c.name == claims.sub)
+        .filter(|c| c.revoked_at.is_none())
+        .ok_or_else(|| Problem::Unauthorized("the client of this token is revoked or unknown".into()))?;
+    if let Some(cnf) = &claims.cnf
+        && peer.x5t_s256.as_ref() != Some(&cnf.x5t_s256)
+    {
+        return Err(Problem::Unauthorized(
+            "this token is bound to another client certificate".into(),
+        ));
+    }
+    if let Some(pin) = &client.cert_fingerprint
+        && peer.fingerprint.as_ref() != Some(pin)
+    {
+        return Err(Problem::Unauthorized(
+            "this client may only connect with its registered certificate".into(),
+        ));
+    }
+    state
+        .take(&client.name)
+        .map_err(Problem::RateLimited)?;
+    let kid = kid_of(token).unwrap_or_default();
+    Ok(Caller { claims, kid, client })
+}
+
+impl Caller {
+    fn actor(&self) -> Actor {
+        Actor::client(&self.client.name, Some(&self.kid))
+    }
+
+    /// The port is open to the caller: in its token's scope and open in the store now.
+    fn port(&self, gw: &Gateway, unit: &str) -> Result<Uscc, Problem> {
+        let unit = Uscc::parse(unit).map_err(|e| Problem::NotFound(format!("no port {unit}: {e}")))?;
+        let scoped = self.claims.has_scope(&format!("port:{unit}:read"));
+        let open = gw.store.port_is_open(&unit, &self.client.name).map_err(|e| {
+            error!(error = %e, "port read failed");
+            Problem::Internal
+        })?;
+        if scoped && open {
+            Ok(unit)
+        } else {
+            Err(Problem::Forbidden(format!(
+                "port {unit} is not open to this client{}",
+                if open { " (the token lacks its scope: get a new token)" } else { "" }
+            )))
+        }
+    }
+
+    /// The units the caller may read now.
+    fn readable(&self, gw: &Gateway) -> Result<Vec<Uscc>, Problem> {
+        Ok(gw
+            .store
+            .ports_of(&self.client.name)
+            .map_err(|e| {
+                error!(error = %e, "ports read failed");
+                Problem::Internal
+            })?
+            .into_iter()
+            .filter(|u| self.claims.has_scope(&format!("port:{u}:read")))
+            .collect())
+    }
+}
+
+fn store_problem(e: crate::store::StoreError) -> Problem {
+    error!(error = %e, "store read failed in the port API");
+    Problem::Internal
+}
+
+fn keys_digest<'a>(keys: impl Iterator<Item = &'a Case>) -> (u64, String) {
+    let mut h = Sha256::new();
+    let mut n = 0;
+    for c in keys {
+        h.update(c.key());
+        h.update(c.version.to_be_bytes());
+        h.update([b'\n']);
+        n += 1;
+    }
+    (n, hex::encode(h.finalize()))
+}
+
+fn data_route(
+    gw: &Gateway,
+    caller: &Caller,
+    segs: &[&str],
+    query: &str,
+    request_id: &str,
+) -> Result<Resp, Problem> {
+    match segs {
+        ["v1", "ports"] => {
+            let units = caller.readable(gw)?;
+            let names: Vec<serde_json::Value> = units
+                .iter()
+                .map(|u| {
+                    let name = gw
+                        .config
+                        .adapters
+                        .iter()
+                        .find_map(|a| a.units.get(u).cloned());
+                    json!({ "unit_code": u, "unit_name": name })
+                })
+                .collect();
+            gw.audit
+                .append(
+                    &Event::new(caller.actor(), "ports.list", &caller.client.name)
+                        .request(request_id)
+                        .detail("count", units.len() as u64),
+                )
+                .map_err(|e| audit_problem(&e))?;
+            Ok(json_ok(&json!({ "ports": names })))
+        }
+        ["v1", "ports", unit, "cases"] => {
+            let unit = caller.port(gw, unit)?;
+            let q = ListQuery::parse(query)?;
+            let payload = |last: &str| query::cursor_payload(unit.as_str(), &q.filter, last);
+            let after = match &q.cursor {
+                None => None,
+                Some(c) => {
+                    let (last, mac) = query::decode_cursor(c)?;
+                    let expected = gw
+                        .custody
+                        .mac("cursor", &payload(&last))
+                        .map_err(|e| custody_problem(&e))?;
+                    if !crate::keys::secret::constant_time_eq(&mac, &expected) {
+                        return Err(Problem::BadParameter {
+                            field: "cursor".into(),
+                            reason: "not a cursor this gateway issued for this port and filter"
+                                .into(),
+                        });
+                    }
+                    Some(last)
+                }
+            };
+            let mut cases = Vec::with_capacity(q.limit);
+            let mut more = false;
+            for c in gw.store.unit_cases_after(&unit, after.as_deref()) {
+                let c = c.map_err(store_problem)?;
+                if !q.filter.matches(&c) {
+                    continue;
+                }
+                if cases.len() == q.limit {
+                    more = true;
+                    break;
+                }
+                cases.push(c);
+            }
+            let next = match (more, cases.last()) {
+                (true, Some(last)) => {
+                    let mac = gw
+                        .custody
+                        .mac("cursor", &payload(last.case_id.as_str()))
+                        .map_err(|e| custody_problem(&e))?;
+                    Some(query::encode_cursor(last.case_id.as_str(), &mac))
+                }
+                _ => None,
+            };
+            let (n, digest) = keys_digest(cases.iter());
+            gw.audit
+                .append(
+                    &Event::new(caller.actor(), "case.list", unit.as_str())
+                        .request(request_id)
+                        .digest(&digest)
+                        .detail("filter", q.filter.describe())
+                        .detail("count", n),
+                )
+                .map_err(|e| audit_problem(&e))?;
+            Ok(json_ok(&json!({ "cases": cases, "next": next })))
+        }
+        ["v1", "ports", unit, "cases", case_id] => {
+            let unit = caller.port(gw, unit)?;
+            let id = CaseId::parse(case_id)
+                .map_err(|_| Problem::NotFound(format!("no case {case_id}")))?;
+            let case = gw
+                .store
+                .get_case(&unit, &id)
+                .map_err(store_problem)?
+                .ok_or_else(|| Problem::NotFound(format!("no case {id} in port {unit}")))?;
+            gw.audit
+                .append(
+                    &Event::new(caller.actor(), "case.read", format!("{unit}/{id}"))
+                        .request(request_id)
+                        .detail("version", case.version),
+                )
+                .map_err(|e| audit_problem(&e))?;
+            Ok(json_ok(&case))
+        }
+        ["v1", "changes"] => {
+            let mut after = 0u64;
+            let mut limit = query::DEFAULT_LIMIT;
+            for (k, v) in query::pairs(query) {
+                match k.as_str() {
+                    "after" => {
+                        after = v.parse().map_err(|_| Problem::BadParameter {
+                            field: "after".into(),
+                            reason: format!("{v:?} is not a sequence number"),
+                        })?
+                    }
+                    "limit" => {
+                        limit = v
+                            .parse()
+                            .ok()
+                            .filter(|n| (1..=query::MAX_LIMIT).contains(n))
+                            .ok_or_else(|| Problem::BadParameter {
+                                field: "limit".into(),
+                                reason: format!("{v:?} is not in 1..={}", query::MAX_LIMIT),
+                            })?
+                    }
+                    other => {
+                        return Err(Problem::BadParameter {
+                            field: other.into(),
+                            reason: "unknown parameter (known: after, limit)".into(),
+                        });
+                    }
+                }
+            }
+            let units = caller.readable(gw)?;
+            let mut out = Vec::new();
+            let mut last_seen = after;
+            // Read the log in slices, skipping other ports' changes, until the page is full
+            // or the log ends.
+            'scan: loop {
+                let slice = gw
+                    .store
+                    .changes_after(last_seen, 1000)
+                    .map_err(store_problem)?;
+                if slice.is_empty() {
+                    break;
+                }
+                for ch in slice {
+                    last_seen = ch.seq;
+                    if !units.contains(&ch.unit_code) {
+                        continue;
+                    }
+                    let case = gw
+                        .store
+                        .get_case(&ch.unit_code, &ch.case_id)
+                        .map_err(store_problem)?;
+                    out.push((ch, case));
+                    if out.len() == limit {
+                        break 'scan;
+                    }
+                }
+            }
+            let (n, digest) = keys_digest(out.iter().filter_map(|(_, c)| c.as_ref()));
+            gw.audit
+                .append(
+                    &Event::new(caller.actor(), "changes.read", format!("after {after}"))
+                        .request(request_id)
+                        .digest(&digest)
+                        .detail("count", n)
+                        .detail("next_after", last_seen),
+                )
+                .map_err(|e| audit_problem(&e))?;
+            let changes: Vec<serde_json::Value> = out
+                .into_iter()
+                .map(|(ch, case)| {
+                    json!({
+                        "seq": ch.seq,
+                        "unit_code": ch.unit_code,
+                        "case_id": ch.case_id,
+                        "version": ch.version,
+                        "case": case,
+                    })
+                })
+                .collect();
+            Ok(json_ok(&json!({ "changes": changes, "next_after": last_seen })))
+        }
+        _ => Err(Problem::NotFound(format!("no route /{}", segs.join("/")))),
+    }
+}

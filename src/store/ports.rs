@@ -1,0 +1,85 @@
+//! Port grants: which client may read which enforcement unit's cases. A port is closed until an
+//! administrator opens it for a client.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, sled_err};
+use crate::model::Uscc;
+
+/// One open port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortGrant {
+    /// The unit whose cases it opens.
+    pub unit_code: Uscc,
+    /// The client it is open to.
+    pub client: String,
+    /// Who opened it.
+    pub opened_by: String,
+    /// When.
+    pub opened_at: DateTime<Utc>,
+}
+
+fn key(unit: &Uscc, client: &str) -> Vec<u8> {
+    let mut k = unit.as_str().as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(client.as_bytes());
+    k
+}
+
+impl Store {
+    /// Opens `unit`'s port to `client`; returns false if it was already open.
+    pub fn port_open(&self, grant: &PortGrant) -> Result<bool, StoreError> {
+        let value = serde_json::to_vec(grant).map_err(|e| StoreError::Corrupt {
+            what: "port grant".into(),
+            reason: e.to_string(),
+        })?;
+        let old = self
+            .ports
+            .insert(key(&grant.unit_code, &grant.client), value)
+            .map_err(sled_err("port write"))?;
+        self.ports.flush().map_err(sled_err("port flush"))?;
+        Ok(old.is_none())
+    }
+
+    /// Closes `unit`'s port to `client`; returns false if it was not open.
+    pub fn port_close(&self, unit: &Uscc, client: &str) -> Result<bool, StoreError> {
+        let old = self
+            .ports
+            .remove(key(unit, client))
+            .map_err(sled_err("port write"))?;
+        self.ports.flush().map_err(sled_err("port flush"))?;
+        Ok(old.is_some())
+    }
+
+    /// Whether `unit`'s port is open to `client`.
+    pub fn port_is_open(&self, unit: &Uscc, client: &str) -> Result<bool, StoreError> {
+        self.ports
+            .contains_key(key(unit, client))
+            .map_err(sled_err("port read"))
+    }
+
+    /// Every open port, by unit then client.
+    pub fn ports(&self) -> Result<Vec<PortGrant>, StoreError> {
+        self.ports
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(sled_err("port scan"))?;
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                    what: format!("port {}", String::from_utf8_lossy(&k)),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// The units open to `client`.
+    pub fn ports_of(&self, client: &str) -> Result<Vec<Uscc>, StoreError> {
+        Ok(self
+            .ports()?
+            .into_iter()
+            .filter(|g| g.client == client)
+            .map(|g| g.unit_code)
+            .collect())
+    }
+}
