@@ -399,28 +399,36 @@ fn load_ca(cert_path: &Path, key_path: &Path) -> Result<(Certificate, KeyPair), 
 fn subject_and_spki(cert: &[u8]) -> Option<(&[u8], &[u8])> {
     const SEQUENCE: u8 = 0x30;
     const VERSION_TAG: u8 = 0xa0;
-    let (SEQUENCE, certificate, _, _) = der_next(cert)? else {
-        return None;
-    };
-    let (SEQUENCE, mut tbs, _, _) = der_next(certificate)? else {
-        return None;
-    };
+    let certificate = der_next(cert).filter(|e| e.tag == SEQUENCE)?;
+    let tbs = der_next(certificate.contents).filter(|e| e.tag == SEQUENCE)?;
     let mut fields = Vec::new();
-    while !tbs.is_empty() {
-        let (tag, _, whole, rest) = der_next(tbs)?;
-        fields.push((tag, whole));
-        tbs = rest;
+    let mut rest = tbs.contents;
+    while !rest.is_empty() {
+        let field = der_next(rest)?;
+        rest = field.rest;
+        fields.push(field);
     }
     // TBSCertificate: [0] version (optional), serial, signature, issuer, validity, subject,
     // subjectPublicKeyInfo, ...
-    let skip = usize::from(fields.first()?.0 == VERSION_TAG);
+    let skip = usize::from(fields.first()?.tag == VERSION_TAG);
     let subject = fields.get(skip + 4)?;
     let spki = fields.get(skip + 5)?;
-    (subject.0 == SEQUENCE && spki.0 == SEQUENCE).then_some((subject.1, spki.1))
+    (subject.tag == SEQUENCE && spki.tag == SEQUENCE).then_some((subject.whole, spki.whole))
 }
 
-/// Splits one DER element off the front of `input`: (tag, contents, whole element, rest).
-fn der_next(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+/// One DER element and what follows it.
+struct DerElement<'a> {
+    tag: u8,
+    /// The element with its tag and length.
+    whole: &'a [u8],
+    /// The element without them.
+    contents: &'a [u8],
+    /// The input after the element.
+    rest: &'a [u8],
+}
+
+/// Splits one DER element off the front of `input`.
+fn der_next(input: &[u8]) -> Option<DerElement<'_>> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {
@@ -435,9 +443,14 @@ fn der_next(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
             .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
         (len, rest)
     };
-    let (contents, after) = rest.split_at_checked(len)?;
-    let whole = input.get(..input.len() - after.len())?;
-    Some((tag, contents, whole, after))
+    let (contents, rest) = rest.split_at_checked(len)?;
+    let whole = input.get(..input.len() - rest.len())?;
+    Some(DerElement {
+        tag,
+        whole,
+        contents,
+        rest,
+    })
 }
 
 /// Refuses names that are not plain file names, or that would overwrite another file of the

@@ -39,6 +39,23 @@ struct RawConfig {
     audit: RawAudit,
     #[serde(default)]
     clients: RawClients,
+    #[serde(default)]
+    server: RawServer,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+    client_auth: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    token_lifetime_secs: Option<u64>,
+    rate_per_sec: Option<u32>,
+    rate_burst: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -87,11 +104,37 @@ pub struct Config {
     pub audit_origin: String,
     /// How long a client's previous secret keeps working after `clients rotate-secret`.
     pub rotate_overlap: Duration,
+    /// The HTTPS port API, or `None` when `server.listen = "off"`.
+    pub server: Option<ServerConfig>,
     /// The adapters, loaded and validated.
     pub adapters: Vec<Adapter>,
     /// The file it came from, if any.
     pub source: Option<PathBuf>,
 }
+
+/// The HTTPS port API's settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: std::net::SocketAddr,
+    /// Certificate, key, client CA and client-auth mode.
+    pub tls: crate::tls::ServerTlsFiles,
+    /// `iss` of the tokens.
+    pub issuer: String,
+    /// `aud` of the tokens.
+    pub audience: String,
+    /// Token lifetime (at most 15 minutes).
+    pub token_lifetime: Duration,
+    /// Requests per second per client (token bucket refill).
+    pub rate_per_sec: u32,
+    /// Bucket size.
+    pub rate_burst: u32,
+}
+
+/// Default listen address of the port API.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+/// Default certificate directory.
+pub const DEFAULT_CERTS_DIR: &str = "./certs";
 
 /// Embedded defaults: data in `./data`, adapters in `./adapters`.
 pub const DEFAULT_DATA_DIR: &str = "./data";
@@ -199,6 +242,7 @@ impl Config {
                 format!("{hours} is more than 90 days"),
             );
         }
+        let server_raw = raw.server;
         // Relative paths in a config file are relative to the file, so the gateway behaves the same
         // whatever directory it is started from.
         let base = chosen
@@ -213,6 +257,48 @@ impl Config {
         let adapters_dir = rel(raw
             .adapters_dir
             .unwrap_or_else(|| DEFAULT_ADAPTERS_DIR.into()));
+        let server = match server_raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN) {
+            "off" => None,
+            addr => {
+                let listen = addr.parse().unwrap_or_else(|e| {
+                    push("server.listen", format!("{addr:?} is not an address:port ({e}), nor \"off\""));
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 8443))
+                });
+                let certs = Path::new(DEFAULT_CERTS_DIR);
+                let client_auth = match server_raw.client_auth.as_deref().unwrap_or("required") {
+                    "required" => crate::tls::ClientAuth::Required,
+                    "optional" => crate::tls::ClientAuth::Optional,
+                    "off" => crate::tls::ClientAuth::Off,
+                    other => {
+                        push("server.client_auth", format!("{other:?} is not one of required, optional, off"));
+                        crate::tls::ClientAuth::Required
+                    }
+                };
+                let lifetime = server_raw.token_lifetime_secs.unwrap_or(900);
+                if !(60..=900).contains(&lifetime) {
+                    push("server.token_lifetime_secs", format!("{lifetime} is outside 60..=900 (tokens live at most 15 minutes)"));
+                }
+                let rate = server_raw.rate_per_sec.unwrap_or(200);
+                let burst = server_raw.rate_burst.unwrap_or(400);
+                if rate == 0 || burst == 0 {
+                    push("server.rate_per_sec", "rate_per_sec and rate_burst must be at least 1".into());
+                }
+                Some(ServerConfig {
+                    listen,
+                    tls: crate::tls::ServerTlsFiles {
+                        cert: server_raw.cert.map(&rel).unwrap_or_else(|| certs.join("server.pem")),
+                        key: server_raw.key.map(&rel).unwrap_or_else(|| certs.join("server-key.pem")),
+                        client_ca: Some(server_raw.client_ca.map(&rel).unwrap_or_else(|| certs.join("ca.pem"))),
+                        client_auth,
+                    },
+                    issuer: server_raw.issuer.unwrap_or_else(|| "xianjie.320102".into()),
+                    audience: server_raw.audience.unwrap_or_else(|| "xianjie-port-api".into()),
+                    token_lifetime: Duration::from_secs(lifetime),
+                    rate_per_sec: rate.max(1),
+                    rate_burst: burst.max(1),
+                })
+            }
+        };
         let adapters = match ingest::load_all(&adapters_dir) {
             Ok(a) => a,
             Err(errs) => {
@@ -234,6 +320,7 @@ impl Config {
                 checkpoint_interval: Duration::from_secs(secs),
                 audit_origin,
                 rotate_overlap: Duration::from_secs(hours * 3600),
+                server,
                 adapters,
                 source: chosen,
             })

@@ -53,6 +53,18 @@ pub enum GatewayError {
     /// The audit log cannot be opened or written; the gateway does not run unaudited.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The port API's certificates are unusable (every problem listed).
+    #[error("port API TLS setup:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Tls(Vec<crate::tls::TlsError>),
+    /// The port API cannot listen.
+    #[error("port API cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The shared state of a running gateway.
@@ -67,6 +79,8 @@ pub struct Gateway {
     pub audit: Arc<AuditLog>,
     /// The keystore under custody (sealed until unlocked).
     pub custody: Arc<Custody>,
+    /// The port API's TLS setup, loaded and checked at open (`None` when the API is off).
+    pub tls: Option<Arc<crate::tls::ServerTls>>,
     /// One lock per adapter, so an adapter's inbox is never read by two runs at once.
     locks: HashMap<String, Arc<Mutex<()>>>,
 }
@@ -80,6 +94,13 @@ impl Gateway {
         let io = |source| GatewayError::DataDir {
             path: dir.display().to_string(),
             source,
+        };
+        // Certificates first: a gateway that cannot serve its port API must not half-start.
+        let tls = match &config.server {
+            Some(s) => Some(Arc::new(
+                crate::tls::load_server(&s.tls).map_err(GatewayError::Tls)?,
+            )),
+            None => None,
         };
         std::fs::create_dir_all(dir).map_err(io)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
@@ -112,6 +133,7 @@ impl Gateway {
             shutdown,
             audit,
             custody,
+            tls,
             locks,
         }))
     }
@@ -238,6 +260,7 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let sock = self.socket_path();
         let listener = bind_socket(&sock).await?;
+        let api = self.start_api().await?;
         let mut sched = self.schedule().await?;
         spawn_signal_handler(self.shutdown.clone());
         let checkpoints = self.spawn_checkpoints();
@@ -252,6 +275,9 @@ impl Gateway {
             let _guard = lock.lock().await;
         }
         let _ = checkpoints.await;
+        if let Some(api) = api {
+            let _ = api.await;
+        }
         self.store.flush()?;
         self.audit
             .append(&Event::new(Actor::system("shutdown"), "gateway.stop", "-"))?;
@@ -265,6 +291,43 @@ impl Gateway {
             path: sock.display().to_string(),
             source,
         })
+    }
+
+    /// Binds the port API (when configured), records the bound address in `DATA/api.addr` (so
+    /// tools and tests find a port chosen by the OS), serves it, and reloads its certificate on
+    /// SIGHUP.
+    async fn start_api(
+        self: &Arc<Self>,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, GatewayError> {
+        let (Some(server), Some(tls)) = (&self.config.server, &self.tls) else {
+            return Ok(None);
+        };
+        let listener = tokio::net::TcpListener::bind(server.listen)
+            .await
+            .map_err(|source| GatewayError::Listen {
+                addr: server.listen.to_string(),
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| GatewayError::Listen {
+                addr: server.listen.to_string(),
+                source,
+            })?;
+        let addr_file = self.config.data_dir.join("api.addr");
+        std::fs::write(&addr_file, format!("{addr}\n")).map_err(|source| GatewayError::DataDir {
+            path: addr_file.display().to_string(),
+            source,
+        })?;
+        info!(%addr, client_auth = ?tls.client_auth(), "port API listening (HTTPS)");
+        spawn_reload_on_hup(tls.clone(), self.shutdown.clone());
+        let gw = self.clone();
+        let tls = tls.clone();
+        Ok(Some(tokio::spawn(async move {
+            if let Err(e) = crate::api::serve(gw, listener, tls).await {
+                error!(error = %e, "port API stopped");
+            }
+        })))
     }
 
     /// Signs a checkpoint every `audit.checkpoint_interval_secs` (when entries were added and the
@@ -340,6 +403,30 @@ async fn bind_socket(sock: &Path) -> Result<tokio::net::UnixListener, GatewayErr
     let listener = tokio::net::UnixListener::bind(sock).map_err(io)?;
     std::fs::set_permissions(sock, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
     Ok(listener)
+}
+
+/// SIGHUP reloads the port API's certificate and key; a failed reload keeps the old ones.
+fn spawn_reload_on_hup(tls: Arc<crate::tls::ServerTls>, shutdown: Shutdown) {
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {}
+                _ = shutdown.wait() => return,
+            }
+            match tls.reload() {
+                Ok(()) => info!("SIGHUP: port API certificate reloaded"),
+                Err(errs) => {
+                    for e in errs {
+                        error!(error = %e, "SIGHUP: certificate reload failed; keeping the old one");
+                    }
+                }
+            }
+        }
+    });
 }
 
 fn spawn_signal_handler(shutdown: Shutdown) {

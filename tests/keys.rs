@@ -21,7 +21,7 @@ fn config(dir: &Path, data: &Path) -> PathBuf {
     std::fs::write(
         &cfg,
         format!(
-            "data_dir = {:?}\nadapters_dir = {:?}\n[log]\nlevel = \"debug\"\n[audit]\nfsync = \"always\"\n",
+            "data_dir = {:?}\nadapters_dir = {:?}\n[log]\nlevel = \"debug\"\n[audit]\nfsync = \"always\"\n[server]\nlisten = \"off\"\n",
             data.display().to_string(),
             adapters.display().to_string()
         ),

@@ -1,5 +1,11 @@
-//! The port API for the procuratorate: HTTPS routes, tokens, ports, problems.
+//! The port API for the procuratorate (DESIGN §7): HTTPS on rustls, OAuth2 client credentials with
+//! EdDSA JWTs, ports opened per client, cases with filters and cursors, the change feed. Every
+//! data response is audited before it is sent.
 
 pub mod jwt;
 pub mod problem;
 pub mod query;
+mod routes;
+mod server;
+
+pub use server::{Peer, serve};

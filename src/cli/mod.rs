@@ -45,6 +45,21 @@ pub enum Command {
         /// File holding the keystore passphrase (mode 0600), for unattended starts.
         #[arg(long, env = "XIANJIE_PASSPHRASE_FILE")]
         passphrase_file: Option<PathBuf>,
+        /// Port API address (overrides server.listen; `off` disables the API).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Directory with server.pem, server-key.pem and ca.pem (overrides the server paths).
+        #[arg(long)]
+        certs: Option<PathBuf>,
+        /// Client certificates: required, optional or off (overrides server.client_auth).
+        #[arg(long)]
+        client_auth: Option<String>,
+    },
+    /// Certificates (offline).
+    Certs {
+        /// What to do.
+        #[command(subcommand)]
+        command: CertsCommand,
     },
     /// Unlock the running gateway's keystore (asks for the passphrase without echo; twice when
     /// the keystore does not exist yet).
@@ -147,6 +162,23 @@ pub enum Command {
         /// Random seed (same seed, same files).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+}
+
+/// `certs` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum CertsCommand {
+    /// Generate a development CA, a server certificate for localhost and client certificates.
+    Dev {
+        /// Output directory.
+        #[arg(long, default_value = "certs")]
+        out: PathBuf,
+        /// A client certificate to generate (repeatable), e.g. --client procuratorate.
+        #[arg(long = "client")]
+        clients: Vec<String>,
+        /// Replace an existing server certificate.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -362,6 +394,14 @@ pub fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { ref dir },
         } => keys::verify(dir),
+        Command::Certs {
+            command:
+                CertsCommand::Dev {
+                    ref out,
+                    ref clients,
+                    force,
+                },
+        } => offline::certs_dev(out, clients, force),
         _ => runtime().and_then(|rt| rt.block_on(async_main(cli))),
     };
     match result {
@@ -397,7 +437,17 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
             ref passphrase_file,
-        } => ops::serve(&cli, passphrase_file.as_deref()).await,
+            ref listen,
+            ref certs,
+            ref client_auth,
+        } => {
+            let over = ops::ServeOverrides {
+                listen: listen.clone(),
+                certs: certs.clone(),
+                client_auth: client_auth.clone(),
+            };
+            ops::serve(&cli, passphrase_file.as_deref(), &over).await
+        }
         Command::Unlock {
             ref passphrase_file,
         } => keys::unlock(&cli, passphrase_file.as_deref()).await,
@@ -423,7 +473,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
                 },
         } => ops::case_show(&cli, unit, case_id).await,
         Command::Quarantine { ref command } => ops::quarantine(&cli, command).await,
-        Command::Adapters { .. } | Command::Sample { .. } => Ok(()),
+        Command::Adapters { .. } | Command::Sample { .. } | Command::Certs { .. } => Ok(()),
     }
 }
 

@@ -78,3 +78,16 @@ pub fn sample(cases: u64, out: &Path, bad_fraction: f64, seed: u64) -> anyhow::R
     }
     Ok(())
 }
+
+/// `xianjie certs dev`.
+pub fn certs_dev(out: &Path, clients: &[String], force: bool) -> anyhow::Result<()> {
+    let files = crate::certs::generate_dev(out, clients, force)?;
+    for f in &files {
+        println!("wrote {}", f.display());
+    }
+    println!(
+        "development certificates in {} — for testing only; the *-key.pem files are private (see certs/README.md)",
+        out.display()
+    );
+    Ok(())
+}

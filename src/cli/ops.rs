@@ -15,10 +15,56 @@ use crate::model::Case;
 use crate::shutdown::Shutdown;
 use crate::store::QuarantineEntry;
 
+/// Command-line overrides of the port API settings (`serve --listen/--certs/--client-auth`).
+#[derive(Debug, Default)]
+pub struct ServeOverrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--certs`.
+    pub certs: Option<std::path::PathBuf>,
+    /// `--client-auth`.
+    pub client_auth: Option<String>,
+}
+
+impl ServeOverrides {
+    /// Applies the overrides to `config`.
+    pub fn apply(&self, config: &mut Config) -> anyhow::Result<()> {
+        if self.listen.as_deref() == Some("off") {
+            config.server = None;
+            return Ok(());
+        }
+        if self.listen.is_none() && self.certs.is_none() && self.client_auth.is_none() {
+            return Ok(());
+        }
+        let Some(server) = config.server.as_mut() else {
+            anyhow::bail!("the port API is off in the configuration (server.listen = \"off\"); remove that to use --listen/--certs/--client-auth");
+        };
+        if let Some(l) = &self.listen {
+            server.listen = l
+                .parse()
+                .with_context(|| format!("--listen {l:?} is not an address:port"))?;
+        }
+        if let Some(dir) = &self.certs {
+            server.tls.cert = dir.join("server.pem");
+            server.tls.key = dir.join("server-key.pem");
+            server.tls.client_ca = Some(dir.join("ca.pem"));
+        }
+        if let Some(m) = &self.client_auth {
+            server.tls.client_auth = m.parse().map_err(|e| anyhow::anyhow!("--client-auth: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
 /// `xianjie serve`: opens everything, unlocks when a passphrase is at hand (a file, or a
 /// terminal to ask at), else starts sealed and says how to unlock.
-pub async fn serve(cli: &Cli, passphrase_file: Option<&Path>) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref(), cli.data.as_deref())?;
+pub async fn serve(
+    cli: &Cli,
+    passphrase_file: Option<&Path>,
+    over: &ServeOverrides,
+) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref(), cli.data.as_deref())?;
+    over.apply(&mut config)?;
     init_logging(&config.log_level);
     let gw = Gateway::open(config, Shutdown::new())?;
     let pass = if passphrase_file.is_some() || std::io::stdin().is_terminal() {

@@ -18,7 +18,7 @@ pub fn write_config(dir: &Path, data: &Path) -> PathBuf {
     std::fs::write(
         &cfg,
         format!(
-            "data_dir = {:?}\nadapters_dir = {:?}\n[ingest]\nbatch_size = 500\n[log]\nlevel = \"warn\"\n",
+            "data_dir = {:?}\nadapters_dir = {:?}\n[ingest]\nbatch_size = 500\n[log]\nlevel = \"warn\"\n[server]\nlisten = \"off\"\n",
             data.display().to_string(),
             adapters.display().to_string()
         ),
