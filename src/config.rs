@@ -261,7 +261,10 @@ impl Config {
             "off" => None,
             addr => {
                 let listen = addr.parse().unwrap_or_else(|e| {
-                    push("server.listen", format!("{addr:?} is not an address:port ({e}), nor \"off\""));
+                    push(
+                        "server.listen",
+                        format!("{addr:?} is not an address:port ({e}), nor \"off\""),
+                    );
                     std::net::SocketAddr::from(([127, 0, 0, 1], 8443))
                 });
                 let certs = Path::new(DEFAULT_CERTS_DIR);
@@ -270,29 +273,51 @@ impl Config {
                     "optional" => crate::tls::ClientAuth::Optional,
                     "off" => crate::tls::ClientAuth::Off,
                     other => {
-                        push("server.client_auth", format!("{other:?} is not one of required, optional, off"));
+                        push(
+                            "server.client_auth",
+                            format!("{other:?} is not one of required, optional, off"),
+                        );
                         crate::tls::ClientAuth::Required
                     }
                 };
                 let lifetime = server_raw.token_lifetime_secs.unwrap_or(900);
                 if !(60..=900).contains(&lifetime) {
-                    push("server.token_lifetime_secs", format!("{lifetime} is outside 60..=900 (tokens live at most 15 minutes)"));
+                    push(
+                        "server.token_lifetime_secs",
+                        format!("{lifetime} is outside 60..=900 (tokens live at most 15 minutes)"),
+                    );
                 }
                 let rate = server_raw.rate_per_sec.unwrap_or(200);
                 let burst = server_raw.rate_burst.unwrap_or(400);
                 if rate == 0 || burst == 0 {
-                    push("server.rate_per_sec", "rate_per_sec and rate_burst must be at least 1".into());
+                    push(
+                        "server.rate_per_sec",
+                        "rate_per_sec and rate_burst must be at least 1".into(),
+                    );
                 }
                 Some(ServerConfig {
                     listen,
                     tls: crate::tls::ServerTlsFiles {
-                        cert: server_raw.cert.map(&rel).unwrap_or_else(|| certs.join("server.pem")),
-                        key: server_raw.key.map(&rel).unwrap_or_else(|| certs.join("server-key.pem")),
-                        client_ca: Some(server_raw.client_ca.map(&rel).unwrap_or_else(|| certs.join("ca.pem"))),
+                        cert: server_raw
+                            .cert
+                            .map(&rel)
+                            .unwrap_or_else(|| certs.join("server.pem")),
+                        key: server_raw
+                            .key
+                            .map(&rel)
+                            .unwrap_or_else(|| certs.join("server-key.pem")),
+                        client_ca: Some(
+                            server_raw
+                                .client_ca
+                                .map(&rel)
+                                .unwrap_or_else(|| certs.join("ca.pem")),
+                        ),
                         client_auth,
                     },
                     issuer: server_raw.issuer.unwrap_or_else(|| "xianjie.320102".into()),
-                    audience: server_raw.audience.unwrap_or_else(|| "xianjie-port-api".into()),
+                    audience: server_raw
+                        .audience
+                        .unwrap_or_else(|| "xianjie-port-api".into()),
                     token_lifetime: Duration::from_secs(lifetime),
                     rate_per_sec: rate.max(1),
                     rate_burst: burst.max(1),

@@ -315,9 +315,11 @@ impl Gateway {
                 source,
             })?;
         let addr_file = self.config.data_dir.join("api.addr");
-        std::fs::write(&addr_file, format!("{addr}\n")).map_err(|source| GatewayError::DataDir {
-            path: addr_file.display().to_string(),
-            source,
+        std::fs::write(&addr_file, format!("{addr}\n")).map_err(|source| {
+            GatewayError::DataDir {
+                path: addr_file.display().to_string(),
+                source,
+            }
         })?;
         info!(%addr, client_auth = ?tls.client_auth(), "port API listening (HTTPS)");
         spawn_reload_on_hup(tls.clone(), self.shutdown.clone());

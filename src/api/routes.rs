@@ -45,11 +45,9 @@ pub struct ApiState {
 impl ApiState {
     /// State for `gw`'s configuration.
     pub fn new(gw: &Gateway) -> Self {
-        let (rate, burst) = gw
-            .config
-            .server
-            .as_ref()
-            .map_or((200.0, 400.0), |s| (f64::from(s.rate_per_sec), f64::from(s.rate_burst)));
+        let (rate, burst) = gw.config.server.as_ref().map_or((200.0, 400.0), |s| {
+            (f64::from(s.rate_per_sec), f64::from(s.rate_burst))
+        });
         ApiState {
             buckets: Mutex::new(HashMap::new()),
             rate,
@@ -129,9 +127,9 @@ fn custody_problem(e: &CustodyError) -> Problem {
             "the gateway's keystore is sealed; try again when an administrator has unlocked it"
                 .into(),
         ),
-        CustodyError::Audit(_) => Problem::Unavailable(
-            "the audit log cannot be written, so no data is served".into(),
-        ),
+        CustodyError::Audit(_) => {
+            Problem::Unavailable("the audit log cannot be written, so no data is served".into())
+        }
         other => {
             error!(error = %other, "custody failure in the port API");
             Problem::Internal
@@ -241,15 +239,20 @@ async fn token(gw: Arc<Gateway>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|b| String::from_utf8(b).ok());
     let body = http_body_util::Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
         .map_err(|_| Problem::TooLarge)?
         .to_bytes();
-    let form: HashMap<String, String> =
-        query::pairs(&String::from_utf8_lossy(&body)).into_iter().collect();
+    let form: HashMap<String, String> = query::pairs(&String::from_utf8_lossy(&body))
+        .into_iter()
+        .collect();
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return Err(Problem::BadParameter {
             field: "grant_type".into(),
@@ -260,9 +263,12 @@ async fn token(gw: Arc<Gateway>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
         return Err(Problem::InvalidClient);
     };
     let (name, secret) = (name.to_string(), secret.to_string());
-    let requested: Option<Vec<String>> = form
-        .get("scope")
-        .map(|s| s.split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect());
+    let requested: Option<Vec<String>> = form.get("scope").map(|s| {
+        s.split(' ')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    });
     tokio::task::spawn_blocking(move || {
         let deny = |reason: &str| -> Problem {
             let _ = gw.audit.append(
@@ -371,7 +377,12 @@ fn authenticate(
         .ok_or_else(|| Problem::NotFound("no port API".into()))?;
     let token = auth
         .and_then(|a| a.strip_prefix("Bearer "))
-        .ok_or_else(|| Problem::Unauthorized("send an access token: Authorization: Bearer <token> (from POST /oauth/token)".into()))?;
+        .ok_or_else(|| {
+            Problem::Unauthorized(
+                "send an access token: Authorization: Bearer <token> (from POST /oauth/token)"
+                    .into(),
+            )
+        })?;
     let keys = gw
         .custody
         .jwt_verifying_keys()
@@ -398,7 +409,9 @@ fn authenticate(
         .into_iter()
         .find(|c| c.name == claims.sub)
         .filter(|c| c.revoked_at.is_none())
-        .ok_or_else(|| Problem::Unauthorized("the client of this token is revoked or unknown".into()))?;
+        .ok_or_else(|| {
+            Problem::Unauthorized("the client of this token is revoked or unknown".into())
+        })?;
     if let Some(cnf) = &claims.cnf
         && peer.x5t_s256.as_ref() != Some(&cnf.x5t_s256)
     {
@@ -413,11 +426,13 @@ fn authenticate(
             "this client may only connect with its registered certificate".into(),
         ));
     }
-    state
-        .take(&client.name)
-        .map_err(Problem::RateLimited)?;
+    state.take(&client.name).map_err(Problem::RateLimited)?;
     let kid = kid_of(token).unwrap_or_default();
-    Ok(Caller { claims, kid, client })
+    Ok(Caller {
+        claims,
+        kid,
+        client,
+    })
 }
 
 impl Caller {
@@ -427,18 +442,26 @@ impl Caller {
 
     /// The port is open to the caller: in its token's scope and open in the store now.
     fn port(&self, gw: &Gateway, unit: &str) -> Result<Uscc, Problem> {
-        let unit = Uscc::parse(unit).map_err(|e| Problem::NotFound(format!("no port {unit}: {e}")))?;
+        let unit =
+            Uscc::parse(unit).map_err(|e| Problem::NotFound(format!("no port {unit}: {e}")))?;
         let scoped = self.claims.has_scope(&format!("port:{unit}:read"));
-        let open = gw.store.port_is_open(&unit, &self.client.name).map_err(|e| {
-            error!(error = %e, "port read failed");
-            Problem::Internal
-        })?;
+        let open = gw
+            .store
+            .port_is_open(&unit, &self.client.name)
+            .map_err(|e| {
+                error!(error = %e, "port read failed");
+                Problem::Internal
+            })?;
         if scoped && open {
             Ok(unit)
         } else {
             Err(Problem::Forbidden(format!(
                 "port {unit} is not open to this client{}",
-                if open { " (the token lacks its scope: get a new token)" } else { "" }
+                if open {
+                    " (the token lacks its scope: get a new token)"
+                } else {
+                    ""
+                }
             )))
         }
     }
@@ -659,7 +682,9 @@ fn data_route(
                     })
                 })
                 .collect();
-            Ok(json_ok(&json!({ "changes": changes, "next_after": last_seen })))
+            Ok(json_ok(
+                &json!({ "changes": changes, "next_after": last_seen }),
+            ))
         }
         _ => Err(Problem::NotFound(format!("no route /{}", segs.join("/")))),
     }

@@ -57,8 +57,7 @@ pub async fn serve(
         let gw = gw.clone();
         let state = state.clone();
         tokio::spawn(async move {
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
-            {
+            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     debug!(%addr, error = %e, "TLS handshake failed");
@@ -81,10 +80,6 @@ pub async fn serve(
                 let peer = peer.clone();
                 async move { Ok::<_, Infallible>(routes::handle(gw, state, peer, req).await) }
             });
-            let shutdown = async {
-                // Connections end with the gateway; hyper finishes the request in flight.
-            };
-            let _ = shutdown;
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)

@@ -176,7 +176,7 @@ pub enum CertsCommand {
         /// A client certificate to generate (repeatable), e.g. --client procuratorate.
         #[arg(long = "client")]
         clients: Vec<String>,
-        /// Replace an existing server certificate.
+        /// Re-issue the server certificate and the listed client certificates (the CA is kept).
         #[arg(long)]
         force: bool,
     },

@@ -37,7 +37,9 @@ impl ServeOverrides {
             return Ok(());
         }
         let Some(server) = config.server.as_mut() else {
-            anyhow::bail!("the port API is off in the configuration (server.listen = \"off\"); remove that to use --listen/--certs/--client-auth");
+            anyhow::bail!(
+                "the port API is off in the configuration (server.listen = \"off\"); remove that to use --listen/--certs/--client-auth"
+            );
         };
         if let Some(l) = &self.listen {
             server.listen = l
@@ -50,7 +52,9 @@ impl ServeOverrides {
             server.tls.client_ca = Some(dir.join("ca.pem"));
         }
         if let Some(m) = &self.client_auth {
-            server.tls.client_auth = m.parse().map_err(|e| anyhow::anyhow!("--client-auth: {e}"))?;
+            server.tls.client_auth = m
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--client-auth: {e}"))?;
         }
         Ok(())
     }

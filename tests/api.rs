@@ -1,0 +1,642 @@
+//! The port API through real TLS to the real gateway on port 0: mTLS, tokens and the attacks on
+//! them, ports, pagination (every case exactly once), the change feed as a mirror, problem
+//! documents, rate limits, audit entries for every data response, and fail-closed serving.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use common::{Gateway, secret_file};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde_json::Value;
+
+const PASS: &str = "port api passphrase 123";
+const FIRE: &str = "11320102471049746T"; // 消防救援大队 (sunshine adapter)
+const MARKET: &str = "11320102526018159L"; // 市场监督管理局
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    gw: Gateway,
+    certs: PathBuf,
+    addr: String,
+}
+
+fn config(dir: &Path, data: &Path, certs: &Path, extra: &str) -> PathBuf {
+    let cfg = dir.join("xianjie.toml");
+    let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = {:?}\nadapters_dir = {:?}\n[log]\nlevel = \"info\"\n[server]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n{extra}",
+            data.display().to_string(),
+            adapters.display().to_string(),
+            certs.join("server.pem").display().to_string(),
+            certs.join("server-key.pem").display().to_string(),
+            certs.join("ca.pem").display().to_string(),
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// A gateway with the API on, sample data ingested, client `procuratorate` with the FIRE port open.
+fn setup(extra: &str) -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    xianjie::certs::generate_dev(&certs, &["procuratorate".into(), "other".into()], false).unwrap();
+    let data = tmp.path().join("data");
+    let cfg = config(tmp.path(), &data, &certs, extra);
+    let pass = secret_file(&tmp.path().join("pass"), PASS);
+    let gw = Gateway::start_with(&cfg, &data, &["--passphrase-file", pass.to_str().unwrap()]);
+    let samples = tmp.path().join("samples");
+    xianjie::sample::generate(
+        &samples,
+        &xianjie::sample::SampleOptions {
+            cases: 400,
+            bad_fraction: 0.0,
+            seed: 5,
+        },
+    )
+    .unwrap();
+    gw.ok(&[
+        "ingest",
+        "sunshine",
+        samples.join("sunshine").to_str().unwrap(),
+    ]);
+    gw.ok(&[
+        "ingest",
+        "market-inspection",
+        samples.join("market-inspection").to_str().unwrap(),
+    ]);
+    let addr = std::fs::read_to_string(data.join("api.addr"))
+        .unwrap()
+        .trim()
+        .to_string();
+    Env {
+        _tmp: tmp,
+        gw,
+        certs,
+        addr,
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: hyper::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn problem(&self, status: u16, kind: &str) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(
+            self.headers["content-type"], "application/problem+json",
+            "problem documents for every error"
+        );
+        let p = self.json();
+        assert_eq!(p["type"], format!("urn:xianjie:problem:{kind}"), "{p}");
+        assert_eq!(p["status"], status);
+        p
+    }
+}
+
+impl Env {
+    fn identity(&self, name: &str) -> (PathBuf, PathBuf) {
+        (
+            self.certs.join(format!("{name}.pem")),
+            self.certs.join(format!("{name}-key.pem")),
+        )
+    }
+
+    /// One HTTPS request (a fresh connection) presenting client certificate `cert` (or none).
+    fn request(
+        &self,
+        cert: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &str,
+    ) -> Result<Reply, String> {
+        let id = cert.map(|c| self.identity(c));
+        let cfg = xianjie::tls::client_config(
+            &self.certs.join("ca.pem"),
+            id.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let tcp = tokio::net::TcpStream::connect(&self.addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            let connector = tokio_rustls::TlsConnector::from(Arc::clone(&cfg));
+            let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+            let tls = connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("handshake: {e}"))?;
+            let (mut send, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                    .await
+                    .map_err(|e| format!("http: {e}"))?;
+            tokio::spawn(conn);
+            let mut req = hyper::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", "localhost");
+            for (k, v) in headers {
+                req = req.header(*k, v);
+            }
+            let resp = send
+                .send_request(req.body(Full::new(Bytes::from(body.to_string()))).unwrap())
+                .await
+                .map_err(|e| format!("request: {e}"))?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes()
+                .to_vec();
+            Ok(Reply {
+                status,
+                headers,
+                body,
+            })
+        })
+    }
+
+    fn get(&self, cert: &str, token: &str, path: &str) -> Reply {
+        self.request(
+            Some(cert),
+            "GET",
+            path,
+            &[("authorization", format!("Bearer {token}"))],
+            "",
+        )
+        .unwrap()
+    }
+
+    fn token_reply(&self, cert: Option<&str>, client: &str, secret: &str) -> Reply {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{client}:{secret}"));
+        self.request(
+            cert,
+            "POST",
+            "/oauth/token",
+            &[
+                ("authorization", format!("Basic {basic}")),
+                (
+                    "content-type",
+                    "application/x-www-form-urlencoded".to_string(),
+                ),
+            ],
+            "grant_type=client_credentials",
+        )
+        .unwrap()
+    }
+
+    fn token(&self, cert: &str, client: &str, secret: &str) -> String {
+        let r = self.token_reply(Some(cert), client, secret);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()["access_token"].as_str().unwrap().to_string()
+    }
+
+    fn add_client(&self, name: &str, extra: &[&str]) -> String {
+        let mut args = vec!["clients", "add", name];
+        args.extend_from_slice(extra);
+        self.gw
+            .ok(&args)
+            .lines()
+            .find_map(|l| l.strip_prefix("secret:").map(|s| s.trim().to_string()))
+            .unwrap()
+    }
+
+    fn audit(&self, n: usize) -> Vec<Value> {
+        self.gw
+            .ok(&["audit", "tail", "-n", &n.to_string(), "--json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn b64(v: &Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+}
+
+#[test]
+fn tokens_ports_pages_and_the_change_feed() {
+    let env = setup("");
+    let secret = env.add_client("procuratorate", &[]);
+    env.gw
+        .ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
+
+    // mTLS required: no certificate, or one from another CA, gets no connection at all.
+    assert!(env.request(None, "GET", "/healthz", &[], "").is_err());
+    let foreign = tempfile::tempdir().unwrap();
+    xianjie::certs::generate_dev(foreign.path(), &["procuratorate".into()], false).unwrap();
+    std::fs::copy(
+        foreign.path().join("procuratorate.pem"),
+        env.certs.join("foreign.pem"),
+    )
+    .unwrap();
+    std::fs::copy(
+        foreign.path().join("procuratorate-key.pem"),
+        env.certs.join("foreign-key.pem"),
+    )
+    .unwrap();
+    assert!(
+        env.request(Some("foreign"), "GET", "/healthz", &[], "")
+            .is_err()
+    );
+    let h = env
+        .request(Some("procuratorate"), "GET", "/healthz", &[], "")
+        .unwrap();
+    assert_eq!(h.json()["sealed"], false);
+
+    // Wrong secret: a problem, and no token.
+    env.token_reply(Some("procuratorate"), "procuratorate", "xjs_wrong")
+        .problem(401, "invalid-client");
+    let token = env.token("procuratorate", "procuratorate", &secret);
+
+    // The token is bound to the certificate it was issued over.
+    env.get("other", &token, "/v1/ports")
+        .problem(401, "unauthorized");
+    let ports = env.get("procuratorate", &token, "/v1/ports").json();
+    assert_eq!(ports["ports"].as_array().unwrap().len(), 1);
+    assert_eq!(ports["ports"][0]["unit_code"], FIRE);
+
+    // A closed port: 403, whatever the token says.
+    env.get(
+        "procuratorate",
+        &token,
+        &format!("/v1/ports/{MARKET}/cases"),
+    )
+    .problem(403, "forbidden");
+
+    // Pagination returns every case of the port exactly once.
+    let mut seen = Vec::new();
+    let mut path = format!("/v1/ports/{FIRE}/cases?limit=7");
+    loop {
+        let page = env.get("procuratorate", &token, &path).json();
+        for c in page["cases"].as_array().unwrap() {
+            assert_eq!(c["unit_code"], FIRE);
+            seen.push(c["case_id"].as_str().unwrap().to_string());
+        }
+        match page["next"].as_str() {
+            Some(next) => path = format!("/v1/ports/{FIRE}/cases?limit=7&cursor={next}"),
+            None => break,
+        }
+    }
+    let total = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), total, "no case twice");
+    let status = env.gw.json(&["status", "--json"]);
+    let expected = status["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit_code"] == FIRE)
+        .unwrap()["total"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(total as u64, expected, "every case once");
+
+    // A tampered cursor, or one reused with another filter, is refused naming the parameter.
+    let page = env
+        .get(
+            "procuratorate",
+            &token,
+            &format!("/v1/ports/{FIRE}/cases?limit=2"),
+        )
+        .json();
+    let cursor = page["next"].as_str().unwrap().to_string();
+    let mut forged = cursor.clone();
+    forged.replace_range(0..1, if cursor.starts_with('A') { "B" } else { "A" });
+    let p = env
+        .get(
+            "procuratorate",
+            &token,
+            &format!("/v1/ports/{FIRE}/cases?limit=2&cursor={forged}"),
+        )
+        .problem(422, "bad-parameter");
+    assert_eq!(p["field"], "cursor");
+    env.get(
+        "procuratorate",
+        &token,
+        &format!("/v1/ports/{FIRE}/cases?limit=2&action=penalty&cursor={cursor}"),
+    )
+    .problem(422, "bad-parameter");
+
+    // Filters: a bad one names its field; a good one filters.
+    let p = env
+        .get(
+            "procuratorate",
+            &token,
+            &format!("/v1/ports/{FIRE}/cases?action=fine"),
+        )
+        .problem(422, "bad-parameter");
+    assert_eq!(p["field"], "action");
+    let penalties = env
+        .get(
+            "procuratorate",
+            &token,
+            &format!("/v1/ports/{FIRE}/cases?action=penalty&limit=1000"),
+        )
+        .json();
+    let penalties = penalties["cases"].as_array().unwrap();
+    assert!(!penalties.is_empty() && penalties.iter().all(|c| c["action"] == "penalty"));
+
+    // One case by id, and 404 for another.
+    let id = &seen[0];
+    let one = env
+        .get(
+            "procuratorate",
+            &token,
+            &format!("/v1/ports/{FIRE}/cases/{id}"),
+        )
+        .json();
+    assert_eq!(one["case_id"], id.as_str());
+    env.get(
+        "procuratorate",
+        &token,
+        &format!("/v1/ports/{FIRE}/cases/NOPE-1"),
+    )
+    .problem(404, "not-found");
+    env.get("procuratorate", &token, "/v1/nothing")
+        .problem(404, "not-found");
+
+    // The change feed, paged, mirrors exactly the port's cases.
+    let mut mirror = std::collections::BTreeMap::new();
+    let mut after = 0;
+    loop {
+        let page = env
+            .get(
+                "procuratorate",
+                &token,
+                &format!("/v1/changes?after={after}&limit=9"),
+            )
+            .json();
+        let changes = page["changes"].as_array().unwrap();
+        for ch in changes {
+            assert_eq!(ch["unit_code"], FIRE, "only open ports appear");
+            mirror.insert(
+                ch["case_id"].as_str().unwrap().to_string(),
+                ch["case"]["version"].as_u64().unwrap(),
+            );
+        }
+        let next = page["next_after"].as_u64().unwrap();
+        if changes.is_empty() {
+            break;
+        }
+        after = next;
+    }
+    assert_eq!(mirror.keys().cloned().collect::<Vec<_>>(), seen);
+
+    // Every data response was audited, with its count.
+    let entries = env.audit(500);
+    let lists: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "case.list")
+        .collect();
+    assert!(lists.len() >= total / 7);
+    assert!(
+        lists
+            .iter()
+            .all(|e| e["actor"]["id"] == "procuratorate" && e["digest"].is_string())
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "case.read" && e["target"] == format!("{FIRE}/{id}"))
+    );
+    assert!(entries.iter().any(|e| e["action"] == "changes.read"));
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "token.issue" && e["outcome"] == "denied")
+    );
+
+    // Closing the port stops the token at once; revoking the client stops everything.
+    env.gw
+        .ok(&["ports", "close", FIRE, "--client", "procuratorate"]);
+    env.get("procuratorate", &token, &format!("/v1/ports/{FIRE}/cases"))
+        .problem(403, "forbidden");
+    env.gw.ok(&["clients", "revoke", "procuratorate"]);
+    env.get("procuratorate", &token, "/v1/ports")
+        .problem(401, "unauthorized");
+    env.token_reply(Some("procuratorate"), "procuratorate", &secret)
+        .problem(401, "invalid-client");
+}
+
+#[test]
+fn forged_tokens_are_refused() {
+    let env = setup("");
+    let secret = env.add_client("procuratorate", &[]);
+    env.gw
+        .ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
+    let token = env.token("procuratorate", "procuratorate", &secret);
+    let parts: Vec<&str> = token.split('.').collect();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    let jwks = env
+        .request(
+            Some("procuratorate"),
+            "GET",
+            "/.well-known/jwks.json",
+            &[],
+            "",
+        )
+        .unwrap()
+        .json();
+    let public = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(jwks["keys"][0]["x"].as_str().unwrap())
+        .unwrap();
+    let mut wide = claims.clone();
+    wide["scope"] = format!("port:{FIRE}:read port:{MARKET}:read").into();
+    let hs256 = {
+        use hmac::{Hmac, Mac};
+        let h = b64(&serde_json::json!({"alg":"HS256","typ":"at+jwt","kid":"jwt-1"}));
+        let p = b64(&claims);
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&public).unwrap();
+        mac.update(format!("{h}.{p}").as_bytes());
+        let s =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{h}.{p}.{s}")
+    };
+    let forged = vec![
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(&serde_json::json!({"alg":"none","typ":"at+jwt","kid":"jwt-1"})),
+                parts[1]
+            ),
+        ),
+        (
+            "alg NoNe",
+            format!(
+                "{}.{}.",
+                b64(&serde_json::json!({"alg":"NoNe","typ":"at+jwt","kid":"jwt-1"})),
+                parts[1]
+            ),
+        ),
+        ("HS256 with the public key", hs256),
+        (
+            "RS256",
+            format!(
+                "{}.{}.{}",
+                b64(&serde_json::json!({"alg":"RS256","typ":"at+jwt","kid":"jwt-1"})),
+                parts[1],
+                parts[2]
+            ),
+        ),
+        (
+            "unknown kid",
+            format!(
+                "{}.{}.{}",
+                b64(&serde_json::json!({"alg":"EdDSA","typ":"at+jwt","kid":"jwt-9"})),
+                parts[1],
+                parts[2]
+            ),
+        ),
+        (
+            "path kid",
+            format!(
+                "{}.{}.{}",
+                b64(&serde_json::json!({"alg":"EdDSA","typ":"at+jwt","kid":"../keystore.json"})),
+                parts[1],
+                parts[2]
+            ),
+        ),
+        ("stripped signature", format!("{}.{}.", parts[0], parts[1])),
+        ("altered signature", {
+            // Change a character in the middle of the signature: always different bytes.
+            let mut sig: Vec<char> = parts[2].chars().collect();
+            sig[20] = if sig[20] == 'A' { 'B' } else { 'A' };
+            format!(
+                "{}.{}.{}",
+                parts[0],
+                parts[1],
+                sig.iter().collect::<String>()
+            )
+        }),
+        (
+            "widened scope",
+            format!("{}.{}.{}", parts[0], b64(&wide), parts[2]),
+        ),
+        (
+            "wrong typ",
+            format!(
+                "{}.{}.{}",
+                b64(&serde_json::json!({"alg":"EdDSA","typ":"JWT","kid":"jwt-1"})),
+                parts[1],
+                parts[2]
+            ),
+        ),
+        ("garbage", "not.a.token".to_string()),
+    ];
+    for (what, t) in forged {
+        let r = env.get("procuratorate", &t, &format!("/v1/ports/{FIRE}/cases"));
+        assert_eq!(
+            r.status,
+            401,
+            "{what}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.problem(401, "unauthorized");
+    }
+    env.request(Some("procuratorate"), "GET", "/v1/ports", &[], "")
+        .unwrap()
+        .problem(401, "unauthorized");
+    // The genuine token still works (the refusals above were not luck).
+    assert_eq!(env.get("procuratorate", &token, "/v1/ports").status, 200);
+    // A port-A token on port B: the port is open now, but the token lacks its scope.
+    env.gw
+        .ok(&["ports", "open", MARKET, "--client", "procuratorate"]);
+    let p = env
+        .get(
+            "procuratorate",
+            &token,
+            &format!("/v1/ports/{MARKET}/cases"),
+        )
+        .problem(403, "forbidden");
+    assert!(p["detail"].as_str().unwrap().contains("scope"), "{p}");
+}
+
+#[test]
+fn rate_limits_and_fail_closed_serving() {
+    let env = setup("rate_per_sec = 1\nrate_burst = 3\n");
+    let secret = env.add_client("procuratorate", &[]);
+    env.gw
+        .ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
+    let token = env.token("procuratorate", "procuratorate", &secret);
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..5 {
+        let r = env.get("procuratorate", &token, "/v1/ports");
+        statuses.push(r.status);
+        if r.status == 429 {
+            assert!(r.headers.contains_key("retry-after"));
+            r.problem(429, "rate-limited");
+            limited = Some(());
+            break;
+        }
+    }
+    assert!(limited.is_some(), "statuses {statuses:?}");
+
+    // Fail closed: when the audit log cannot be written, no data is served.
+    std::thread::sleep(std::time::Duration::from_secs(3)); // refill the bucket
+    let log = env.gw.data.join("audit/entries.jsonl");
+    let chattr = |flag: &str| {
+        std::process::Command::new("chattr")
+            .args([flag, log.to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(chattr("+i"));
+    let r = env.get("procuratorate", &token, &format!("/v1/ports/{FIRE}/cases"));
+    chattr("-i");
+    let p = r.problem(503, "unavailable");
+    assert!(!String::from_utf8_lossy(&r.body).contains("case_id"), "{p}");
+}
+
+#[test]
+fn a_pinned_client_works_only_with_its_certificate() {
+    let env = setup("");
+    let der = {
+        let pem = std::fs::read(env.certs.join("procuratorate.pem")).unwrap();
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::from_pem_slice(&pem).unwrap()
+    };
+    let fp = xianjie::tls::fingerprint(&der);
+    let secret = env.add_client("pinned", &["--cert-fingerprint", &fp]);
+    env.token_reply(Some("other"), "pinned", &secret)
+        .problem(401, "invalid-client");
+    let t = env.token("procuratorate", "pinned", &secret);
+    assert_eq!(env.get("procuratorate", &t, "/v1/ports").status, 200);
+}
