@@ -16,6 +16,8 @@ use crate::shutdown::Shutdown;
 
 /// Fraction of deliberately bad rows in the demo's samples, so quarantine has something to show.
 const DEMO_BAD_FRACTION: f64 = 0.02;
+/// The procuratorate's client in the demo.
+const DEMO_CLIENT: &str = "procuratorate";
 /// Fixed seed: every demo run produces the same inputs, so a second run shows idempotency.
 const DEMO_SEED: u64 = 2026;
 
@@ -43,7 +45,7 @@ fn demo_passphrase(data: &std::path::Path) -> anyhow::Result<std::path::PathBuf>
 /// Runs the demo.
 pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
     let data = data_dir(cli);
-    let config = Config::load(cli.config.as_deref(), Some(&data))?;
+    let mut config = Config::load(cli.config.as_deref(), Some(&data))?;
     init_logging("warn");
     println!("xianjie demo — data directory {}", data.display());
 
@@ -83,6 +85,15 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
         );
     }
 
+    // Development certificates of its own, in the demo's data directory.
+    let certs = data.join("certs");
+    crate::certs::generate_dev(&certs, &[DEMO_CLIENT.to_string()], false)
+        .context("generating development certificates")?;
+    if let Some(server) = config.server.as_mut() {
+        server.tls.cert = certs.join("server.pem");
+        server.tls.key = certs.join("server-key.pem");
+        server.tls.client_ca = Some(certs.join("ca.pem"));
+    }
     let shutdown = Shutdown::new();
     let gw = Gateway::open(config, shutdown.clone())?;
     let pass_file = demo_passphrase(&data)?;
@@ -132,10 +143,68 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
     let status: Status = client.get("/status").await?;
     println!("\n4. What the gateway holds now:\n");
     print_status(&status);
+    // The procuratorate's client, with two ports open.
+    let admin = client.clone().acting_as("demo");
+    let clients: Vec<crate::keys::custody::ClientInfo> = admin.get("/clients").await?;
+    let secret = if clients.iter().any(|c| c.name == DEMO_CLIENT) {
+        let s: crate::admin::SecretShown = admin
+            .post(
+                &format!("/clients/{DEMO_CLIENT}/rotate-secret"),
+                &crate::admin::RotateRequest {
+                    overlap_secs: Some(0),
+                },
+            )
+            .await?;
+        s.secret
+    } else {
+        let s: crate::admin::SecretShown = admin
+            .post(
+                "/clients",
+                &crate::admin::ClientRequest {
+                    name: DEMO_CLIENT.into(),
+                    cert_fingerprint: None,
+                },
+            )
+            .await?;
+        s.secret
+    };
+    let ports: Vec<String> = status
+        .units
+        .iter()
+        .take(2)
+        .map(|u| u.unit_code.clone())
+        .collect();
+    for unit in &ports {
+        let _: crate::admin::Done = admin
+            .post(
+                "/ports/open",
+                &crate::admin::PortRequest {
+                    unit: unit.clone(),
+                    client: DEMO_CLIENT.into(),
+                },
+            )
+            .await?;
+    }
+    let api = std::fs::read_to_string(data.join("api.addr")).unwrap_or_default();
+    let api = api.trim();
+    let port = api.rsplit(':').next().unwrap_or("8443");
+    let c = certs.display();
+    println!(
+        "\n5. Port API (HTTPS, client certificates required) on {api}: client {DEMO_CLIENT} may read ports {}.\n   Try it:\n
+  TOKEN=$(curl -s --cacert {c}/ca.pem --cert {c}/{DEMO_CLIENT}.pem --key {c}/{DEMO_CLIENT}-key.pem \\
+      -u {DEMO_CLIENT}:{secret} -d grant_type=client_credentials https://localhost:{port}/oauth/token \\
+      | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')
+  curl -s --cacert {c}/ca.pem --cert {c}/{DEMO_CLIENT}.pem --key {c}/{DEMO_CLIENT}-key.pem \\
+      -H \"Authorization: Bearer $TOKEN\" https://localhost:{port}/v1/ports
+  curl -s --cacert {c}/ca.pem --cert {c}/{DEMO_CLIENT}.pem --key {c}/{DEMO_CLIENT}-key.pem \\
+      -H \"Authorization: Bearer $TOKEN\" \"https://localhost:{port}/v1/ports/{first}/cases?limit=2&action=penalty\"",
+        ports.join(", "),
+        first = ports.first().map(String::as_str).unwrap_or("UNIT"),
+    );
     let entries: Vec<crate::audit::Entry> = client.get("/audit/tail?n=5").await?;
     let checkpoint: crate::admin::Done = client.get("/audit/checkpoint").await?;
     println!(
-        "\n5. The audit log ({} entries; the last 5):",
+        "\n6. The audit log ({} entries; the last 5):",
         status.audit_entries
     );
     for e in entries {
