@@ -412,6 +412,20 @@ fn tokens_ports_pages_and_the_change_feed() {
     }
     assert_eq!(mirror.keys().cloned().collect::<Vec<_>>(), seen);
 
+    // Metrics count the requests by route template and status, without identifiers.
+    let m = env
+        .request(Some("procuratorate"), "GET", "/metrics", &[], "")
+        .unwrap();
+    let text = String::from_utf8(m.body).unwrap();
+    assert!(
+        text.contains(
+            "xianjie_http_requests_total{route=\"GET /v1/ports/{unit}/cases\",status=\"200\"}"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("status=\"422\"") && text.contains("xianjie_audit_entries "));
+    assert!(!text.contains(FIRE), "no identifiers in metrics");
+
     // Every data response was audited, with its count.
     let entries = env.audit(500);
     let lists: Vec<&Value> = entries

@@ -3,6 +3,7 @@
 //! data response is audited before it is sent.
 
 pub mod jwt;
+pub mod metrics;
 pub mod problem;
 pub mod query;
 mod routes;

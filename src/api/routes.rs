@@ -37,6 +37,8 @@ const LEEWAY_SECS: i64 = 30;
 /// State shared by every request: the rate-limit buckets.
 #[derive(Debug)]
 pub struct ApiState {
+    /// Request counters and latencies.
+    pub metrics: super::metrics::Metrics,
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
     rate: f64,
     burst: f64,
@@ -49,6 +51,7 @@ impl ApiState {
             (f64::from(s.rate_per_sec), f64::from(s.rate_burst))
         });
         ApiState {
+            metrics: super::metrics::Metrics::default(),
             buckets: Mutex::new(HashMap::new()),
             rate,
             burst,
@@ -153,6 +156,7 @@ pub async fn handle(
     peer: Arc<Peer>,
     req: Request<Incoming>,
 ) -> Resp {
+    let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -160,6 +164,7 @@ pub async fn handle(
     let request_id = uuid_like();
     let result = match (&method, segs.as_slice()) {
         (&Method::GET, ["healthz"]) => Ok(health(&gw)),
+        (&Method::GET, ["metrics"]) => Ok(metrics(&gw, &state)),
         (&Method::GET, [".well-known", "jwks.json"]) => jwks(&gw).await,
         (&Method::POST, ["oauth", "token"]) => token(gw.clone(), peer.clone(), req).await,
         (&Method::GET, ["v1", ..]) => {
@@ -184,16 +189,65 @@ pub async fn handle(
                 Err(Problem::Internal)
             })
         }
-        (_, ["healthz"] | [".well-known", "jwks.json"] | ["oauth", "token"] | ["v1", ..]) => {
-            Err(Problem::MethodNotAllowed)
-        }
+        (
+            _,
+            ["healthz"]
+            | ["metrics"]
+            | [".well-known", "jwks.json"]
+            | ["oauth", "token"]
+            | ["v1", ..],
+        ) => Err(Problem::MethodNotAllowed),
         _ => Err(Problem::NotFound(format!("no route {path}"))),
     };
     let mut resp = result.unwrap_or_else(|p| problem(&p));
     if let Ok(v) = request_id.parse() {
         resp.headers_mut().insert("x-request-id", v);
     }
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    state.metrics.record(
+        super::metrics::template(method.as_str(), &segs),
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
     resp
+}
+
+/// `GET /metrics`: counts only, no identifiers, so no token is needed (a Prometheus scraper
+/// still connects over TLS with its client certificate when client certificates are required).
+fn metrics(gw: &Gateway, state: &ApiState) -> Resp {
+    let outbox = gw.store.outbox_len().unwrap_or(0);
+    let text = state.metrics.render(&[
+        (
+            "xianjie_audit_entries",
+            "Entries in the audit log.",
+            gw.audit.size(),
+        ),
+        (
+            "xianjie_audit_appends_since_start",
+            "Audit entries appended since the gateway started.",
+            gw.audit.appended_since_start(),
+        ),
+        (
+            "xianjie_quarantine_size",
+            "Records in quarantine.",
+            gw.store.quarantine_len() as u64,
+        ),
+        (
+            "xianjie_outbox_size",
+            "Entries waiting in the push outbox.",
+            outbox,
+        ),
+        (
+            "xianjie_sealed",
+            "1 while the keystore is sealed.",
+            u64::from(gw.custody.is_sealed()),
+        ),
+    ]);
+    respond(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        text.into_bytes(),
+    )
 }
 
 fn percent(s: &str) -> String {

@@ -116,6 +116,8 @@ pub struct AuditLog {
     sync: Mutex<SyncState>,
     synced_cv: Condvar,
     signed: Mutex<Signed>,
+    /// Size at open, for the appended-since-start metric.
+    opened_at_size: u64,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -302,6 +304,7 @@ impl AuditLog {
                 ..SyncState::default()
             }),
             synced_cv: Condvar::new(),
+            opened_at_size: size,
             signed: Mutex::new(Signed {
                 signer: None,
                 last,
@@ -331,6 +334,11 @@ impl AuditLog {
     /// Number of entries.
     pub fn size(&self) -> u64 {
         lock(&self.state).frontier.size()
+    }
+
+    /// Entries appended since the log was opened.
+    pub fn appended_since_start(&self) -> u64 {
+        self.size().saturating_sub(self.opened_at_size)
     }
 
     /// Highest keystore version any entry has recorded (0 if none).

@@ -465,6 +465,21 @@ impl Store {
         Ok(out)
     }
 
+    /// Entries waiting in the outbox, over every destination.
+    pub fn outbox_len(&self) -> Result<u64, StoreError> {
+        let mut n = 0u64;
+        for kv in self.outbox.iter() {
+            let (k, v) = kv.map_err(sled_err("outbox scan"))?;
+            let batch: Vec<OutboxEntry> =
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                    what: format!("outbox batch {}", hex::encode(&k)),
+                    reason: e.to_string(),
+                })?;
+            n += batch.len() as u64;
+        }
+        Ok(n)
+    }
+
     /// Outbox entries of one destination, oldest first, with their change-log sequence numbers.
     pub fn outbox(
         &self,
