@@ -654,3 +654,95 @@ fn a_pinned_client_works_only_with_its_certificate() {
     let t = env.token("procuratorate", "pinned", &secret);
     assert_eq!(env.get("procuratorate", &t, "/v1/ports").status, 200);
 }
+
+#[test]
+fn pages_stay_exact_while_ingest_runs_and_audit_survives_a_crash() {
+    let mut env = setup("");
+    let secret = env.add_client("procuratorate", &[]);
+    env.gw
+        .ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
+    let token = env.token("procuratorate", "procuratorate", &secret);
+    let before: Vec<String> = {
+        let page = env
+            .get(
+                "procuratorate",
+                &token,
+                &format!("/v1/ports/{FIRE}/cases?limit=1000"),
+            )
+            .json();
+        page["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["case_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Another export of the same system (other seed): the same case numbers with new content,
+    // ingested while the client pages through the port.
+    let other = env._tmp.path().join("other");
+    xianjie::sample::generate(
+        &other,
+        &xianjie::sample::SampleOptions {
+            cases: 400,
+            bad_fraction: 0.0,
+            seed: 6,
+        },
+    )
+    .unwrap();
+    let ingest = {
+        let data = env.gw.data.clone();
+        let file = other.join("sunshine");
+        std::thread::spawn(move || {
+            std::process::Command::new(common::bin())
+                .arg("--data")
+                .arg(&data)
+                .args(["ingest", "sunshine"])
+                .arg(&file)
+                .output()
+                .unwrap()
+        })
+    };
+    let mut seen = Vec::new();
+    let mut request_ids = Vec::new();
+    let mut path = format!("/v1/ports/{FIRE}/cases?limit=3");
+    loop {
+        let r = env.get("procuratorate", &token, &path);
+        request_ids.push(r.headers["x-request-id"].to_str().unwrap().to_string());
+        let page = r.json();
+        for c in page["cases"].as_array().unwrap() {
+            seen.push(c["case_id"].as_str().unwrap().to_string());
+        }
+        match page["next"].as_str() {
+            Some(next) => path = format!("/v1/ports/{FIRE}/cases?limit=3&cursor={next}"),
+            None => break,
+        }
+    }
+    assert!(ingest.join().unwrap().status.success());
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "a case was returned twice");
+    for id in &before {
+        assert!(unique.contains(id), "{id} was skipped");
+    }
+
+    // SIGKILL right after the last response: every response received has its audit entry.
+    env.gw.child.kill().unwrap();
+    env.gw.child.wait().unwrap();
+    let cfg = env._tmp.path().join("xianjie.toml");
+    let pass = env._tmp.path().join("pass");
+    let data = env.gw.data.clone();
+    env.gw = Gateway::start_with(&cfg, &data, &["--passphrase-file", pass.to_str().unwrap()]);
+    let entries = env.audit(5000);
+    let audited: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .filter(|e| e["action"] == "case.list")
+        .filter_map(|e| e["request_id"].as_str())
+        .collect();
+    for id in &request_ids {
+        assert!(
+            audited.contains(id.as_str()),
+            "response {id} has no audit entry"
+        );
+    }
+}
