@@ -439,7 +439,7 @@ fn authenticate(
         })?;
     let keys = gw
         .custody
-        .jwt_verifying_keys()
+        .cached_jwt_keys()
         .map_err(|e| custody_problem(&e))?;
     let claims = jwt::validate(
         token.trim(),
@@ -458,10 +458,8 @@ fn authenticate(
     })?;
     let client = gw
         .custody
-        .clients()
+        .cached_client(&claims.sub)
         .map_err(|e| custody_problem(&e))?
-        .into_iter()
-        .find(|c| c.name == claims.sub)
         .filter(|c| c.revoked_at.is_none())
         .ok_or_else(|| {
             Problem::Unauthorized("the client of this token is revoked or unknown".into())

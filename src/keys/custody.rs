@@ -158,12 +158,26 @@ pub struct NewSecret {
     pub secret: SecretString,
 }
 
+/// What every API request needs from custody, kept decrypted for a short while: the JWT
+/// verification keys and the clients. Dropped on every keystore change (so a revocation takes
+/// effect on the next request) and on seal; otherwise refreshed after [`CACHE_TTL`] (retired JWT
+/// keys age out with time).
+struct AuthCache {
+    made: Instant,
+    jwt_keys: Vec<(String, VerifyingKey)>,
+    clients: Vec<ClientInfo>,
+}
+
+/// How long [`AuthCache`] is reused.
+const CACHE_TTL: Duration = Duration::from_secs(5);
+
 /// The keystore under custody.
 pub struct Custody {
     path: PathBuf,
     audit: Arc<AuditLog>,
     inner: RwLock<Option<Keystore>>,
     failures: Mutex<u32>,
+    cache: RwLock<Option<Arc<AuthCache>>>,
 }
 
 impl std::fmt::Debug for Custody {
@@ -214,6 +228,7 @@ impl Custody {
             audit,
             inner: RwLock::new(None),
             failures: Mutex::new(0),
+            cache: RwLock::new(None),
         }
     }
 
@@ -267,6 +282,51 @@ impl Custody {
         } else {
             Duration::from_secs(1u64 << (n - 1).min(5)).min(Duration::from_secs(30))
         }
+    }
+
+    fn drop_cache(&self) {
+        *self
+            .cache
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    fn cached(&self) -> Result<Arc<AuthCache>, CustodyError> {
+        if let Some(c) = self
+            .cache
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .filter(|c| c.made.elapsed() < CACHE_TTL)
+        {
+            return Ok(c.clone());
+        }
+        let fresh = Arc::new(AuthCache {
+            made: Instant::now(),
+            jwt_keys: self.jwt_verifying_keys()?,
+            clients: self.clients()?,
+        });
+        *self
+            .cache
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// [`Custody::jwt_verifying_keys`], from a short-lived cache (for every API request).
+    pub fn cached_jwt_keys(&self) -> Result<Vec<(String, VerifyingKey)>, CustodyError> {
+        Ok(self.cached()?.jwt_keys.clone())
+    }
+
+    /// One client as [`Custody::clients`] lists it, from a short-lived cache that every keystore
+    /// change clears (so a revocation counts from the next request).
+    pub fn cached_client(&self, name: &str) -> Result<Option<ClientInfo>, CustodyError> {
+        Ok(self
+            .cached()?
+            .clients
+            .iter()
+            .find(|c| c.name == name)
+            .cloned())
     }
 
     fn change(&self, ks: &Keystore, actor: &Actor) -> Result<(), CustodyError> {
@@ -392,6 +452,7 @@ impl Custody {
         ))?;
         self.audit.set_signer(None);
         *guard = None;
+        self.drop_cache();
         Ok(())
     }
 
@@ -404,7 +465,10 @@ impl Custody {
     ) -> Result<T, CustodyError> {
         let mut guard = self.write();
         let ks = guard.as_mut().ok_or(CustodyError::Sealed)?;
-        let out = f(ks)?;
+        let result = f(ks);
+        // Even a failed change may have written part of it: never serve from the old cache.
+        self.drop_cache();
+        let out = result?;
         self.change(ks, actor)?;
         drop(guard);
         self.audit.checkpoint()?;
