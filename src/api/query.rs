@@ -213,6 +213,15 @@ impl Filter {
             })
     }
 
+    /// Whether only the action is filtered on (or nothing), which the store can answer from a
+    /// case's header without decoding it.
+    pub fn header_only(&self) -> bool {
+        Filter {
+            action: None,
+            ..self.clone()
+        } == Filter::default()
+    }
+
     /// A stable text form (for the audit entry and for binding cursors to their filter).
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();

@@ -940,6 +940,40 @@ mod tests {
     }
 
     #[test]
+    fn raw_case_json_is_exactly_the_decoded_case() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("export.csv");
+        crate::sample::write_sunshine_csv(&file, 60, 0.0, 3).unwrap();
+        let store = Store::open(&tmp.path().join("data")).unwrap();
+        ingest(&sunshine(), &file, &store, 16);
+        let mut checked = 0;
+        for unit in store.unit_counts().unwrap().keys() {
+            let decoded: Vec<Case> = store.unit_cases(unit).map(Result::unwrap).collect();
+            let raw: Vec<_> = store
+                .unit_cases_raw_after(unit, None)
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(decoded.len(), raw.len());
+            for (c, r) in decoded.iter().zip(&raw) {
+                let from_raw: serde_json::Value = serde_json::from_slice(&r.json).unwrap();
+                assert_eq!(from_raw, serde_json::to_value(c).unwrap());
+                assert_eq!(
+                    (r.case_id.as_str(), r.action, r.version),
+                    (c.case_id.as_str(), c.action, c.version)
+                );
+                checked += 1;
+            }
+            // Starting after a case id skips exactly up to it.
+            let second: Vec<String> = store
+                .unit_cases_raw_after(unit, Some(decoded[0].case_id.as_str()))
+                .map(|r| r.unwrap().case_id)
+                .collect();
+            assert_eq!(second.len(), decoded.len() - 1);
+        }
+        assert_eq!(checked, 60);
+    }
+
+    #[test]
     fn raw_digest_depends_on_values_and_the_adapter_definition() {
         let a = sunshine();
         let rec = |v: Vec<Option<&str>>| RawRecord {

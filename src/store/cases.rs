@@ -185,6 +185,86 @@ fn decode_case(key: &[u8], v: &[u8]) -> Result<Case, StoreError> {
     Ok(case)
 }
 
+/// A stored case as its JSON bytes, assembled without decoding (for serving pages fast).
+#[derive(Debug, Clone)]
+pub struct RawCase {
+    /// Case number.
+    pub case_id: String,
+    /// Action.
+    pub action: Action,
+    /// Version.
+    pub version: u64,
+    /// The case's JSON, as [`Case`] serializes it (field order aside).
+    pub json: Vec<u8>,
+}
+
+/// The end of every stored content JSON: the neutral provenance, version and time that
+/// [`Case::into_content`] puts there (they are the struct's last fields).
+fn neutral_tail() -> &'static [u8] {
+    static TAIL: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    TAIL.get_or_init(|| {
+        format!(
+            "\"source\":{},\"version\":0,\"updated_at\":{}}}",
+            serde_json::to_string(&crate::model::Source::neutral()).unwrap_or_default(),
+            serde_json::to_string(&DateTime::<Utc>::UNIX_EPOCH).unwrap_or_default()
+        )
+        .into_bytes()
+    })
+}
+
+/// Splices the stored provenance, version and time into the content JSON in place of the neutral
+/// ones; falls back to decoding when the stored form is not the expected one.
+fn raw_case(key: &[u8], v: &[u8]) -> Result<RawCase, StoreError> {
+    let corrupt = |reason: &str| StoreError::Corrupt {
+        what: format!("case {}", String::from_utf8_lossy(key)),
+        reason: reason.into(),
+    };
+    let (_, action_idx, version) = header(v).ok_or_else(|| corrupt("short header"))?;
+    let action = *Action::ALL
+        .get(usize::from(action_idx))
+        .ok_or_else(|| corrupt("bad action index"))?;
+    let case_id = key
+        .iter()
+        .position(|b| *b == 0)
+        .map(|i| String::from_utf8_lossy(&key[i + 1..]).into_owned())
+        .ok_or_else(|| corrupt("bad key"))?;
+    let micros = v
+        .get(57..65)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(i64::from_be_bytes)
+        .ok_or_else(|| corrupt("short header"))?;
+    let len = v
+        .get(65..69)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(|b| u32::from_be_bytes(b) as usize)
+        .ok_or_else(|| corrupt("short header"))?;
+    let content = v
+        .get(HEADER..HEADER + len)
+        .ok_or_else(|| corrupt("short content"))?;
+    let source = &v[HEADER + len..];
+    let tail = neutral_tail();
+    let updated = DateTime::<Utc>::from_timestamp_micros(micros);
+    let json = match (content.strip_suffix(tail), updated) {
+        (Some(head), Some(t)) => {
+            let mut out = Vec::with_capacity(content.len() + source.len());
+            out.extend_from_slice(head);
+            out.extend_from_slice(b"\"source\":");
+            out.extend_from_slice(source);
+            out.extend_from_slice(format!(",\"version\":{version},\"updated_at\":").as_bytes());
+            out.extend_from_slice(serde_json::to_string(&t).unwrap_or_default().as_bytes());
+            out.push(b'}');
+            out
+        }
+        _ => serde_json::to_vec(&decode_case(key, v)?).map_err(|e| corrupt(&e.to_string()))?,
+    };
+    Ok(RawCase {
+        case_id,
+        action,
+        version,
+        json,
+    })
+}
+
 fn add_count(v: Option<sled::IVec>, delta: i64) -> u64 {
     let cur = v
         .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
@@ -395,6 +475,31 @@ impl Store {
         self.cases.range(start..end).map(|kv| {
             let (k, v) = kv.map_err(sled_err("case scan"))?;
             decode_case(&k, &v)
+        })
+    }
+
+    /// [`Store::unit_cases_after`] as JSON bytes, without decoding the cases.
+    pub fn unit_cases_raw_after(
+        &self,
+        unit: &Uscc,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = Result<RawCase, StoreError>> + use<> {
+        let mut prefix = unit.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        let mut end = unit.as_str().as_bytes().to_vec();
+        end.push(1);
+        let start = match after {
+            Some(a) => {
+                let mut k = prefix.clone();
+                k.extend_from_slice(a.as_bytes());
+                k.push(0);
+                k
+            }
+            None => prefix,
+        };
+        self.cases.range(start..end).map(|kv| {
+            let (k, v) = kv.map_err(sled_err("case scan"))?;
+            raw_case(&k, &v)
         })
     }
 

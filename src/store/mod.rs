@@ -20,7 +20,7 @@ mod quarantine;
 
 use std::path::Path;
 
-pub use cases::{Change, OutboxEntry, PreparedCase, Route, UnitCounts, UpsertOutcome};
+pub use cases::{Change, OutboxEntry, PreparedCase, RawCase, Route, UnitCounts, UpsertOutcome};
 pub use ports::PortGrant;
 pub use quarantine::{QuarantineEntry, QuarantineReason};
 
