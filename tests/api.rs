@@ -746,3 +746,67 @@ fn pages_stay_exact_while_ingest_runs_and_audit_survives_a_crash() {
         );
     }
 }
+
+#[test]
+fn client_auth_optional_and_off() {
+    // Optional: a client without a certificate gets an unbound token that works without one; a
+    // token issued over a certificate works only with it.
+    let env = setup("client_auth = \"optional\"\n");
+    let secret = env.add_client("procuratorate", &[]);
+    env.gw
+        .ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
+    let r = env.token_reply(None, "procuratorate", &secret);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let unbound = r.json()["access_token"].as_str().unwrap().to_string();
+    let ports = env
+        .request(
+            None,
+            "GET",
+            "/v1/ports",
+            &[("authorization", format!("Bearer {unbound}"))],
+            "",
+        )
+        .unwrap();
+    assert_eq!(ports.status, 200);
+    let bound = env.token("procuratorate", "procuratorate", &secret);
+    env.request(
+        None,
+        "GET",
+        "/v1/ports",
+        &[("authorization", format!("Bearer {bound}"))],
+        "",
+    )
+    .unwrap()
+    .problem(401, "unauthorized");
+    // A certificate from another CA is still refused.
+    let foreign = tempfile::tempdir().unwrap();
+    xianjie::certs::generate_dev(foreign.path(), &["x".into()], false).unwrap();
+    std::fs::copy(foreign.path().join("x.pem"), env.certs.join("foreign.pem")).unwrap();
+    std::fs::copy(
+        foreign.path().join("x-key.pem"),
+        env.certs.join("foreign-key.pem"),
+    )
+    .unwrap();
+    assert!(
+        env.request(Some("foreign"), "GET", "/healthz", &[], "")
+            .is_err()
+    );
+    drop(env);
+
+    // Off: no certificate is asked for; tokens are never bound.
+    let env = setup("client_auth = \"off\"\n");
+    let secret = env.add_client("procuratorate", &[]);
+    let r = env.token_reply(None, "procuratorate", &secret);
+    let t = r.json()["access_token"].as_str().unwrap().to_string();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t.split('.').nth(1).unwrap())
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&payload).unwrap();
+    assert!(claims.get("cnf").is_none(), "{claims}");
+    assert_eq!(
+        env.request(None, "GET", "/healthz", &[], "")
+            .unwrap()
+            .status,
+        200
+    );
+}
