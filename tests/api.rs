@@ -810,3 +810,114 @@ fn client_auth_optional_and_off() {
         200
     );
 }
+
+/// Checks `reply` against the schema that `openapi.json` gives for `method path` and its status.
+fn conforms(doc: &Value, method: &str, path: &str, reply: &Reply) {
+    let status = reply.status.to_string();
+    let op = &doc["paths"][path][method];
+    assert!(
+        op.is_object(),
+        "{method} {path} is not in the OpenAPI document"
+    );
+    let mut resp = &op["responses"][&status];
+    assert!(
+        resp.is_object(),
+        "{method} {path}: status {status} is not documented"
+    );
+    if let Some(r) = resp["$ref"].as_str() {
+        resp = doc.pointer(&r[1..]).unwrap();
+    }
+    let content = resp["content"].as_object().unwrap();
+    let ctype = reply.headers["content-type"].to_str().unwrap();
+    let (_, media) = content
+        .iter()
+        .find(|(k, _)| ctype.starts_with(k.as_str()))
+        .unwrap_or_else(|| panic!("{method} {path} {status}: content type {ctype} not documented"));
+    if !ctype.contains("json") {
+        return;
+    }
+    let schema = serde_json::json!({
+        "allOf": [media["schema"]],
+        "components": doc["components"],
+    });
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let body = reply.json();
+    let errors: Vec<String> = validator
+        .iter_errors(&body)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{method} {path} {status}: {errors:?}");
+}
+
+#[test]
+fn every_response_matches_the_openapi_document() {
+    let env = setup("");
+    let secret = env.add_client("procuratorate", &[]);
+    env.gw
+        .ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
+    let doc = env
+        .request(Some("procuratorate"), "GET", "/openapi.json", &[], "")
+        .unwrap()
+        .json();
+    let token_reply = env.token_reply(Some("procuratorate"), "procuratorate", &secret);
+    conforms(&doc, "post", "/oauth/token", &token_reply);
+    let token = token_reply.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    conforms(
+        &doc,
+        "post",
+        "/oauth/token",
+        &env.token_reply(Some("procuratorate"), "procuratorate", "xjs_wrong"),
+    );
+    for path in ["/healthz", "/.well-known/jwks.json", "/metrics"] {
+        let r = env
+            .request(Some("procuratorate"), "GET", path, &[], "")
+            .unwrap();
+        conforms(&doc, "get", path, &r);
+    }
+    let cases = "/v1/ports/{unit}/cases";
+    let one = "/v1/ports/{unit}/cases/{case_id}";
+    let page = env.get(
+        "procuratorate",
+        &token,
+        &format!("/v1/ports/{FIRE}/cases?limit=5"),
+    );
+    conforms(&doc, "get", cases, &page);
+    let id = page.json()["cases"][0]["case_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let checks: Vec<(&str, String)> = vec![
+        ("/v1/ports", "/v1/ports".into()),
+        (
+            cases,
+            format!("/v1/ports/{FIRE}/cases?action=penalty&suspected_crime=false"),
+        ),
+        (cases, format!("/v1/ports/{FIRE}/cases?limit=0")),
+        (cases, format!("/v1/ports/{MARKET}/cases")),
+        (one, format!("/v1/ports/{FIRE}/cases/{id}")),
+        (one, format!("/v1/ports/{FIRE}/cases/NOPE-1")),
+        ("/v1/changes", "/v1/changes?after=0&limit=20".into()),
+        ("/v1/changes", "/v1/changes?after=x".into()),
+    ];
+    for (template, path) in checks {
+        conforms(
+            &doc,
+            "get",
+            template,
+            &env.get("procuratorate", &token, &path),
+        );
+    }
+    conforms(
+        &doc,
+        "get",
+        "/v1/ports",
+        &env.get("procuratorate", "bad", "/v1/ports"),
+    );
+    // Every route the gateway serves is in the document.
+    for (method, path) in xianjie::api::openapi::ROUTES {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod jwt;
 pub mod metrics;
+pub mod openapi;
 pub mod problem;
 pub mod query;
 mod routes;

@@ -176,6 +176,7 @@ pub async fn handle(
     let result = match (&method, segs.as_slice()) {
         (&Method::GET, ["healthz"]) => Ok(health(&gw)),
         (&Method::GET, ["metrics"]) => Ok(metrics(&gw, &state)),
+        (&Method::GET, ["openapi.json"]) => Ok(json_ok(super::openapi::document())),
         (&Method::GET, [".well-known", "jwks.json"]) => jwks(&gw).await,
         (&Method::POST, ["oauth", "token"]) => token(gw.clone(), peer.clone(), req).await,
         (&Method::GET, ["v1", ..]) => {
@@ -206,6 +207,7 @@ pub async fn handle(
             _,
             ["healthz"]
             | ["metrics"]
+            | ["openapi.json"]
             | [".well-known", "jwks.json"]
             | ["oauth", "token"]
             | ["v1", ..],
