@@ -921,3 +921,82 @@ fn every_response_matches_the_openapi_document() {
         assert!(doc["paths"][path][method].is_object(), "{method} {path}");
     }
 }
+
+#[test]
+fn documents_come_with_their_digest_and_are_audited() {
+    use sha2::Digest;
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    xianjie::certs::generate_dev(&certs, &["procuratorate".into()], false).unwrap();
+    let data = tmp.path().join("data");
+    // A stored case with a document, put in place before the gateway starts.
+    let golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("adapters/sunshine/cases/mixed.csv.expected.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut case: xianjie::model::Case =
+        serde_json::from_value(golden["cases"][0].clone()).unwrap();
+    let bytes = "行政处罚决定书 (PDF stand-in) ".repeat(100).into_bytes();
+    {
+        std::fs::create_dir_all(&data).unwrap();
+        let store = xianjie::store::Store::open(&data).unwrap();
+        let sha = store.put_document(&bytes).unwrap();
+        case.documents = vec![xianjie::model::DocumentRef {
+            doc_id: "decision".into(),
+            title: "行政处罚决定书".into(),
+            kind: "决定书".into(),
+            media_type: "application/pdf".into(),
+            size: bytes.len() as u64,
+            sha256: sha,
+        }];
+        store
+            .upsert_cases(std::slice::from_ref(&case), &|_, _| Vec::new())
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let cfg = config(tmp.path(), &data, &certs, "");
+    let pass = secret_file(&tmp.path().join("pass"), PASS);
+    let gw = Gateway::start_with(&cfg, &data, &["--passphrase-file", pass.to_str().unwrap()]);
+    let addr = std::fs::read_to_string(data.join("api.addr"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let env = Env {
+        _tmp: tmp,
+        gw,
+        certs,
+        addr,
+    };
+    let unit = case.unit_code.to_string();
+    let secret = env.add_client("procuratorate", &[]);
+    env.gw
+        .ok(&["ports", "open", &unit, "--client", "procuratorate"]);
+    let token = env.token("procuratorate", "procuratorate", &secret);
+    let path = format!("/v1/ports/{unit}/cases/{}/documents/decision", case.case_id);
+    let r = env.get("procuratorate", &token, &path);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, bytes);
+    assert_eq!(r.headers["content-type"], "application/pdf");
+    let hex_sha = hex::encode(sha2::Sha256::digest(&bytes));
+    let b64 = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&bytes));
+    assert_eq!(r.headers["etag"], format!("\"{hex_sha}\"").as_str());
+    assert_eq!(
+        r.headers["repr-digest"],
+        format!("sha-256=:{b64}:").as_str()
+    );
+    env.get(
+        "procuratorate",
+        &token,
+        &format!("/v1/ports/{unit}/cases/{}/documents/other", case.case_id),
+    )
+    .problem(404, "not-found");
+    let audited = env
+        .audit(50)
+        .into_iter()
+        .any(|e| e["action"] == "document.read" && e["digest"] == hex_sha.as_str());
+    assert!(audited, "document.read with the document's digest");
+}

@@ -11,7 +11,7 @@ const CASE_SCHEMA: &str = include_str!("../../schemas/case.schema.json");
 
 /// Every route the port API serves, as `(method, path template)`; a test checks each is in the
 /// document (and the metrics use the same templates).
-pub const ROUTES: [(&str, &str); 9] = [
+pub const ROUTES: [(&str, &str); 10] = [
     ("post", "/oauth/token"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/healthz"),
@@ -20,6 +20,7 @@ pub const ROUTES: [(&str, &str); 9] = [
     ("get", "/v1/ports"),
     ("get", "/v1/ports/{unit}/cases"),
     ("get", "/v1/ports/{unit}/cases/{case_id}"),
+    ("get", "/v1/ports/{unit}/cases/{case_id}/documents/{doc_id}"),
     ("get", "/v1/changes"),
 ];
 

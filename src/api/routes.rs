@@ -710,6 +710,59 @@ fn data_route(
                 .map_err(|e| audit_problem(&e))?;
             Ok(json_ok(&case))
         }
+        ["v1", "ports", unit, "cases", case_id, "documents", doc_id] => {
+            let unit = caller.port(gw, unit)?;
+            let id = CaseId::parse(case_id)
+                .map_err(|_| Problem::NotFound(format!("no case {case_id}")))?;
+            let case = gw
+                .store
+                .get_case(&unit, &id)
+                .map_err(store_problem)?
+                .ok_or_else(|| Problem::NotFound(format!("no case {id} in port {unit}")))?;
+            let doc = case
+                .documents
+                .iter()
+                .find(|d| d.doc_id == *doc_id)
+                .ok_or_else(|| Problem::NotFound(format!("case {id} has no document {doc_id}")))?;
+            let bytes = gw
+                .store
+                .get_document(&doc.sha256)
+                .map_err(store_problem)?
+                .ok_or_else(|| {
+                    error!(sha256 = %doc.sha256, "a listed document is missing from the store");
+                    Problem::NotFound(format!("document {doc_id} is not available"))
+                })?;
+            let digest = Sha256::digest(&bytes);
+            if hex::encode(digest) != doc.sha256 {
+                error!(sha256 = %doc.sha256, "a stored document does not match its digest");
+                return Err(Problem::Internal);
+            }
+            gw.audit
+                .append(
+                    &Event::new(
+                        caller.actor(),
+                        "document.read",
+                        format!("{unit}/{id}/{doc_id}"),
+                    )
+                    .request(request_id)
+                    .digest(&doc.sha256)
+                    .detail("size", bytes.len() as u64),
+                )
+                .map_err(|e| audit_problem(&e))?;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+            let mut r = respond(StatusCode::OK, &doc.media_type, bytes);
+            let h = r.headers_mut();
+            for (name, value) in [
+                ("repr-digest", format!("sha-256=:{b64}:")),
+                ("digest", format!("sha-256={b64}")),
+                ("etag", format!("\"{}\"", doc.sha256)),
+            ] {
+                if let Ok(v) = value.parse() {
+                    h.insert(name, v);
+                }
+            }
+            Ok(r)
+        }
         ["v1", "changes"] => {
             let mut after = 0u64;
             let mut limit = query::DEFAULT_LIMIT;
