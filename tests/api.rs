@@ -1000,3 +1000,98 @@ fn documents_come_with_their_digest_and_are_audited() {
         .any(|e| e["action"] == "document.read" && e["digest"] == hex_sha.as_str());
     assert!(audited, "document.read with the document's digest");
 }
+
+/// Element names in an XML document (and checks it is well-formed).
+fn element_names(xml: &[u8]) -> Vec<String> {
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut names = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).expect("well-formed XML") {
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                names.push(String::from_utf8_lossy(e.local_name().as_ref().as_bytes()).into_owned())
+            }
+            quick_xml::events::Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    names
+}
+
+#[test]
+fn xml_answers_carry_the_same_data_in_declared_elements() {
+    let env = setup("");
+    let secret = env.add_client("procuratorate", &[]);
+    env.gw
+        .ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
+    let token = env.token("procuratorate", "procuratorate", &secret);
+    // Every element name the XSD declares (no XSD validator runs on this machine: see README).
+    let xsd =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/port-api.xsd")).unwrap();
+    let declared: std::collections::BTreeSet<String> = {
+        let text = String::from_utf8(xsd).unwrap();
+        text.split("<xs:element name=\"")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().to_string())
+            .collect()
+    };
+    let xml_get = |path: &str| {
+        env.request(
+            Some("procuratorate"),
+            "GET",
+            path,
+            &[
+                ("authorization", format!("Bearer {token}")),
+                ("accept", "application/xml".into()),
+            ],
+            "",
+        )
+        .unwrap()
+    };
+    let json = env
+        .get(
+            "procuratorate",
+            &token,
+            &format!("/v1/ports/{FIRE}/cases?limit=5"),
+        )
+        .json();
+    let id = json["cases"][0]["case_id"].as_str().unwrap().to_string();
+    for (path, root) in [
+        (format!("/v1/ports/{FIRE}/cases?limit=5"), "cases"),
+        (format!("/v1/ports/{FIRE}/cases/{id}"), "case"),
+        ("/v1/ports".to_string(), "ports"),
+        ("/v1/changes?limit=5".to_string(), "changes"),
+    ] {
+        let r = xml_get(&path);
+        assert_eq!(r.status, 200, "{path}");
+        let ct = r.headers["content-type"].to_str().unwrap().to_string();
+        assert!(
+            ct.starts_with("application/xml"),
+            "{path}: {ct}: {}",
+            String::from_utf8_lossy(&r.body[..r.body.len().min(300)])
+        );
+        let text = String::from_utf8(r.body.clone()).unwrap();
+        assert!(
+            text.contains(&format!("<{root} xmlns=\"urn:xianjie:port-api:1\"")),
+            "{path}: {}",
+            &text[..text.len().min(200)]
+        );
+        let names = element_names(&r.body);
+        for n in &names {
+            assert!(
+                declared.contains(n),
+                "{path}: element <{n}> is not declared in the XSD"
+            );
+        }
+        if root == "cases" {
+            assert_eq!(names.iter().filter(|n| *n == "case").count(), 5);
+        }
+        if root == "case" {
+            assert!(text.contains(&format!("<case_id>{id}</case_id>")));
+        }
+        if root == "changes" {
+            assert!(text.contains("next_after=\""), "{text}");
+        }
+    }
+}

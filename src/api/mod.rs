@@ -9,5 +9,6 @@ pub mod problem;
 pub mod query;
 mod routes;
 mod server;
+pub mod xml;
 
 pub use server::{Peer, serve};

@@ -186,6 +186,11 @@ pub async fn handle(
                 .get(hyper::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
+            let xml = req
+                .headers()
+                .get(hyper::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("application/xml"));
             let segs: Vec<String> = segs.iter().map(|s| percent(s)).collect();
             let state = state.clone();
             let peer = peer.clone();
@@ -195,7 +200,7 @@ pub async fn handle(
                 let _permit = permit;
                 let caller = authenticate(&gw2, &state, &peer, auth.as_deref())?;
                 let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-                data_route(&gw2, &caller, &segs, &query, &rid)
+                data_route(&gw2, &caller, &segs, &query, &rid, xml)
             })
             .await
             .unwrap_or_else(|e| {
@@ -565,12 +570,33 @@ fn keys_digest<'a>(keys: impl Iterator<Item = &'a Case>) -> (u64, String) {
     (n, hex::encode(h.finalize()))
 }
 
+/// The answer in the form the client asked for: JSON, or XML (`schemas/port-api.xsd`) with the
+/// document element `root`.
+fn answer(xml: bool, root: &str, v: &serde_json::Value, attributes: &[&str]) -> Resp {
+    if !xml {
+        return json_ok(v);
+    }
+    let doc = if root == "case" {
+        super::xml::case_document(v)
+    } else {
+        super::xml::document(root, v, attributes)
+    };
+    match doc {
+        Ok(bytes) => respond(StatusCode::OK, "application/xml; charset=utf-8", bytes),
+        Err(e) => {
+            error!(error = %e, "XML encoding failed");
+            problem(&Problem::Internal)
+        }
+    }
+}
+
 fn data_route(
     gw: &Gateway,
     caller: &Caller,
     segs: &[&str],
     query: &str,
     request_id: &str,
+    xml: bool,
 ) -> Result<Resp, Problem> {
     match segs {
         ["v1", "ports"] => {
@@ -593,7 +619,7 @@ fn data_route(
                         .detail("count", units.len() as u64),
                 )
                 .map_err(|e| audit_problem(&e))?;
-            Ok(json_ok(&json!({ "ports": names })))
+            Ok(answer(xml, "ports", &json!({ "ports": names }), &[]))
         }
         ["v1", "ports", unit, "cases"] => {
             let unit = caller.port(gw, unit)?;
@@ -674,6 +700,18 @@ fn data_route(
                         .detail("count", page.len() as u64),
                 )
                 .map_err(|e| audit_problem(&e))?;
+            if xml {
+                let cases: Vec<serde_json::Value> = page
+                    .iter()
+                    .filter_map(|(_, _, j)| serde_json::from_slice(j).ok())
+                    .collect();
+                return Ok(answer(
+                    true,
+                    "cases",
+                    &json!({ "cases": cases, "next": next }),
+                    &[],
+                ));
+            }
             let mut body =
                 Vec::with_capacity(page.iter().map(|(_, _, j)| j.len() + 1).sum::<usize>() + 64);
             body.extend_from_slice(b"{\"cases\":[");
@@ -708,7 +746,12 @@ fn data_route(
                         .detail("version", case.version),
                 )
                 .map_err(|e| audit_problem(&e))?;
-            Ok(json_ok(&case))
+            Ok(answer(
+                xml,
+                "case",
+                &serde_json::to_value(&case).map_err(|_| Problem::Internal)?,
+                &[],
+            ))
         }
         ["v1", "ports", unit, "cases", case_id, "documents", doc_id] => {
             let unit = caller.port(gw, unit)?;
@@ -842,8 +885,11 @@ fn data_route(
                     })
                 })
                 .collect();
-            Ok(json_ok(
+            Ok(answer(
+                xml,
+                "changes",
                 &json!({ "changes": changes, "next_after": last_seen }),
+                &["next_after"],
             ))
         }
         _ => Err(Problem::NotFound(format!("no route /{}", segs.join("/")))),
