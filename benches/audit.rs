@@ -94,10 +94,10 @@ fn main() {
         if let Err(e) = log.append(&event(i % 64, i)) {
             fail("append", e);
         }
-        if i % 10_000 == 9_999 {
-            if let Err(e) = log.checkpoint() {
-                fail("checkpoint", e);
-            }
+        if i % 10_000 == 9_999
+            && let Err(e) = log.checkpoint()
+        {
+            fail("checkpoint", e);
         }
     }
     let out = dir.path().join("export");

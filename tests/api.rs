@@ -1026,11 +1026,18 @@ fn xml_answers_carry_the_same_data_in_declared_elements() {
     env.gw
         .ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
     let token = env.token("procuratorate", "procuratorate", &secret);
-    // Every element name the XSD declares (no XSD validator runs on this machine: see README).
     let xsd =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/port-api.xsd")).unwrap();
+    let schema =
+        xmlschema::parse_schema(std::str::from_utf8(&xsd).unwrap()).expect("the XSD parses");
+    let validate = |xml: &str| -> Vec<String> {
+        let doc = oxml::parse(xml).expect("well-formed");
+        let report = xmlschema::validate(&doc, &schema);
+        report.violations.iter().map(|v| format!("{v:?}")).collect()
+    };
+    // Every element name the XSD declares.
     let declared: std::collections::BTreeSet<String> = {
-        let text = String::from_utf8(xsd).unwrap();
+        let text = String::from_utf8(xsd.clone()).unwrap();
         text.split("<xs:element name=\"")
             .skip(1)
             .map(|s| s.split('"').next().unwrap().to_string())
@@ -1077,6 +1084,8 @@ fn xml_answers_carry_the_same_data_in_declared_elements() {
             "{path}: {}",
             &text[..text.len().min(200)]
         );
+        let violations = validate(&text);
+        assert!(violations.is_empty(), "{path}: {violations:?}");
         let names = element_names(&r.body);
         for n in &names {
             assert!(
@@ -1092,6 +1101,16 @@ fn xml_answers_carry_the_same_data_in_declared_elements() {
         }
         if root == "changes" {
             assert!(text.contains("next_after=\""), "{text}");
+        }
+        if root == "case" {
+            // The validator is not a rubber stamp: a wrong type and an unknown element fail.
+            let bad = text.replacen("<major>false</major>", "<major>maybe</major>", 1);
+            assert!(
+                bad != text && !validate(&bad).is_empty(),
+                "a non-boolean passed"
+            );
+            let bad = text.replacen("<title>", "<secret>x</secret><title>", 1);
+            assert!(!validate(&bad).is_empty(), "an undeclared element passed");
         }
     }
 }

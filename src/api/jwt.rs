@@ -906,7 +906,7 @@ mod tests {
         let p = parts(&token);
         let padded = |s: &str| {
             let mut s = s.to_owned();
-            while s.len() % 4 != 0 {
+            while !s.len().is_multiple_of(4) {
                 s.push('=');
             }
             s

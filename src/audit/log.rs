@@ -221,10 +221,10 @@ impl AuditLog {
                         let v = e.details.get("version").and_then(|v| v.as_u64());
                         keystore_version = keystore_version.max(v.unwrap_or(0));
                     }
-                } else if memfind(body, b"\"action\":\"credential.use\"") {
-                    if let Ok(e) = serde_json::from_slice::<Entry>(body) {
-                        last_use.insert(e.target, e.time);
-                    }
+                } else if memfind(body, b"\"action\":\"credential.use\"")
+                    && let Ok(e) = serde_json::from_slice::<Entry>(body)
+                {
+                    last_use.insert(e.target, e.time);
                 }
                 leaves.push(merkle::leaf_hash(body));
                 good_len += n as u64;

@@ -456,7 +456,7 @@ fn decode_canonical_base64(text: &str) -> Result<Vec<u8>, Base64Problem> {
     {
         return Err(Base64Problem::InvalidCharacter { character, offset });
     }
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return Err(Base64Problem::Unpadded { len: text.len() });
     }
     let bytes = LENIENT_BASE64

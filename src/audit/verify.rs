@@ -187,13 +187,14 @@ pub fn verify_export(dir: &Path) -> Result<Verified, VerifyError> {
     let mut previous: Option<&(String, Checkpoint)> = None;
     for pair in &notes {
         let (file, cp) = pair;
-        if let Some((pf, p)) = previous {
-            if p.size == cp.size && p.root != cp.root {
-                return Err(fail(
-                    file,
-                    format!("forked: same size {} as {pf} but a different root", cp.size),
-                ));
-            }
+        if let Some((pf, p)) = previous
+            && p.size == cp.size
+            && p.root != cp.root
+        {
+            return Err(fail(
+                file,
+                format!("forked: same size {} as {pf} but a different root", cp.size),
+            ));
         }
         if cp.size > leaves.len() as u64 {
             return Err(fail(

@@ -274,7 +274,7 @@ impl Probe {
 
     fn wanted(&mut self) -> bool {
         self.count = self.count.wrapping_add(1);
-        !self.sparse || self.count % Self::SPARSE == 0
+        !self.sparse || self.count.is_multiple_of(Self::SPARSE)
     }
 
     fn record(&mut self, hit: bool) {

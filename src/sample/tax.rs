@@ -655,10 +655,10 @@ mod tests {
                     let name = e.name().as_ref().to_string();
                     if stack.len() == 2 && stack[1] == "RECORDS" {
                         current = Some((name.clone(), HashMap::new()));
-                    } else if stack.len() == 3 {
-                        if let Some((_, fields)) = current.as_mut() {
-                            fields.insert(name.clone(), String::new());
-                        }
+                    } else if stack.len() == 3
+                        && let Some((_, fields)) = current.as_mut()
+                    {
+                        fields.insert(name.clone(), String::new());
                     }
                     stack.push(name);
                 }
