@@ -1114,3 +1114,164 @@ fn xml_answers_carry_the_same_data_in_declared_elements() {
         }
     }
 }
+
+#[test]
+fn properly_signed_tokens_with_bad_claims_are_refused() {
+    // The test knows the passphrase, so it can sign tokens with the gateway's own key: only the
+    // claim under test is wrong in each.
+    let env = setup("");
+    let secret = env.add_client("procuratorate", &[]);
+    env.gw
+        .ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
+    let good = env.token("procuratorate", "procuratorate", &secret);
+    let ks = xianjie::keys::keystore::Keystore::open(
+        &env.gw.data.join("keystore.json"),
+        &xianjie::keys::secret::Passphrase::new(PASS.into()),
+    )
+    .unwrap();
+    let (key, _) = ks.get("jwt/1").unwrap().unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(key.expose().try_into().unwrap());
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(good.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let sign = |payload: &Value| {
+        use ed25519_dalek::Signer;
+        let h = b64(&serde_json::json!({"alg":"EdDSA","kid":"jwt-1","typ":"at+jwt"}));
+        let p = b64(payload);
+        let s = key.sign(format!("{h}.{p}").as_bytes());
+        format!(
+            "{h}.{p}.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s.to_bytes())
+        )
+    };
+    let now = chrono::Utc::now().timestamp();
+    // The control: re-signing the genuine claims gives a token that works.
+    let path = format!("/v1/ports/{FIRE}/cases?limit=1");
+    assert_eq!(env.get("procuratorate", &sign(&claims), &path).status, 200);
+    let with = |k: &str, v: Value| {
+        let mut c = claims.clone();
+        c[k] = v;
+        c
+    };
+    let without = |k: &str| {
+        let mut c = claims.clone();
+        c.as_object_mut().unwrap().remove(k);
+        c
+    };
+    let cases = vec![
+        ("expired", with("exp", (now - 120).into())),
+        ("nbf in the future", with("nbf", (now + 600).into())),
+        (
+            "exp as a string",
+            with("exp", (now + 600).to_string().into()),
+        ),
+        ("iat in the future", with("iat", (now + 600).into())),
+        ("lifetime over 15 minutes", {
+            let mut c = with("iat", now.into());
+            c["exp"] = (now + 3600).into();
+            c
+        }),
+        ("wrong aud", with("aud", "someone-else".into())),
+        ("wrong iss", with("iss", "https://evil.example".into())),
+        ("no sub", without("sub")),
+        ("no exp", without("exp")),
+        ("sub of an unknown client", with("sub", "mallory".into())),
+        (
+            "cnf of another certificate",
+            with(
+                "cnf",
+                serde_json::json!({"x5t#S256": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
+            ),
+        ),
+    ];
+    for (what, payload) in cases {
+        let r = env.get("procuratorate", &sign(&payload), &path);
+        assert_eq!(
+            r.status,
+            401,
+            "{what}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.problem(401, "unauthorized");
+    }
+}
+
+#[test]
+fn sighup_reloads_the_certificate_without_dropping_connections() {
+    let env = setup("");
+    let leaf = || -> Vec<u8> {
+        let cfg = xianjie::tls::client_config(
+            &env.certs.join("ca.pem"),
+            Some((
+                &env.certs.join("procuratorate.pem"),
+                &env.certs.join("procuratorate-key.pem"),
+            )),
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let tcp = tokio::net::TcpStream::connect(&env.addr).await.unwrap();
+            let tls = tokio_rustls::TlsConnector::from(cfg)
+                .connect(
+                    rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+                    tcp,
+                )
+                .await
+                .unwrap();
+            tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+        })
+    };
+    let before = leaf();
+    // A connection opened before the reload keeps working after it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cfg = xianjie::tls::client_config(
+        &env.certs.join("ca.pem"),
+        Some((
+            &env.certs.join("procuratorate.pem"),
+            &env.certs.join("procuratorate-key.pem"),
+        )),
+    )
+    .unwrap();
+    let (mut send, _conn_task) = rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(&env.addr).await.unwrap();
+        let tls = tokio_rustls::TlsConnector::from(cfg)
+            .connect(
+                rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp,
+            )
+            .await
+            .unwrap();
+        let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .unwrap();
+        (send, tokio::spawn(conn))
+    });
+    xianjie::certs::generate_dev(&env.certs, &["procuratorate".into()], true).unwrap();
+    std::process::Command::new("kill")
+        .args(["-HUP", &env.gw.child.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let after = leaf();
+    assert_ne!(before, after, "new handshakes get the new certificate");
+    let status = rt.block_on(async {
+        let req = hyper::Request::builder()
+            .uri("/healthz")
+            .header("host", "localhost")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        send.send_request(req).await.unwrap().status()
+    });
+    assert_eq!(status, 200, "the old connection still works");
+    let log = std::fs::read_to_string(&env.gw.log).unwrap();
+    assert!(log.contains("certificate reloaded"), "{log}");
+}
