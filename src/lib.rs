@@ -18,6 +18,7 @@ pub mod gateway;
 pub mod ingest;
 pub mod keys;
 pub mod model;
+pub mod push;
 pub mod sample;
 pub mod shutdown;
 pub mod store;

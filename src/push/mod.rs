@@ -1,0 +1,4 @@
+//! Pushing supervision data to the provincial platform (DESIGN §8; issue 5, being built): so far
+//! the working-day calendar that statutory deadlines are counted in.
+
+pub mod calendar;
