@@ -2,3 +2,4 @@
 //! the working-day calendar that statutory deadlines are counted in.
 
 pub mod calendar;
+pub mod package;
