@@ -3,3 +3,4 @@
 
 pub mod calendar;
 pub mod package;
+pub mod receipt;

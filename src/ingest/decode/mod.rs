@@ -17,7 +17,7 @@ mod csv;
 mod json;
 mod text;
 mod xlsx;
-mod xml;
+pub(crate) mod xml;
 
 pub use text::Encoding;
 

@@ -94,7 +94,7 @@ fn step_matches(step: &str, name: &str) -> bool {
 }
 
 /// Checks an entity or character reference; `Err` says what is wrong with it.
-fn resolve_ref(reference: &BytesRef<'_>) -> Result<char, String> {
+pub(crate) fn resolve_ref(reference: &BytesRef<'_>) -> Result<char, String> {
     let name: &str = reference;
     if reference.is_char_ref() {
         return match reference.resolve_char_ref() {

@@ -1,0 +1,291 @@
+//! Receipts from the provincial platform (`schemas/province/receipt.xsd`): written by the
+//! simulator, read by the delivery worker. Reading is strict — an answer that is not a receipt
+//! for the package sent is an error, never a guess.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+
+/// The namespace of `schemas/province/receipt.xsd`.
+pub const NAMESPACE: &str = "urn:xianjie:province:receipt:1";
+
+/// What the platform did with one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Taken.
+    Accepted,
+    /// Taken before (same id and version): delivered.
+    Duplicate,
+    /// Refused, with the platform's code and reason.
+    Rejected {
+        /// Code.
+        code: String,
+        /// Reason.
+        reason: String,
+    },
+}
+
+/// One record's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordResult {
+    /// Record id.
+    pub id: String,
+    /// Record version.
+    pub version: u64,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// A receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The package it answers.
+    pub package_id: String,
+    /// When the platform received it.
+    pub received_at: DateTime<Utc>,
+    /// Per record, in package order.
+    pub results: Vec<RecordResult>,
+}
+
+/// Why an answer is not a usable receipt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("receipt: {0}")]
+pub struct ReceiptError(pub String);
+
+fn err(s: impl Into<String>) -> ReceiptError {
+    ReceiptError(s.into())
+}
+
+/// Writes a receipt.
+pub fn build(r: &Receipt) -> Vec<u8> {
+    let mut w = Writer::new(Vec::with_capacity(256 + r.results.len() * 96));
+    let text = |w: &mut Writer<Vec<u8>>, name: &str, v: &str| {
+        let _ = w.write_event(Event::Start(BytesStart::new(name)));
+        let _ = w.write_event(Event::Text(BytesText::new(v)));
+        let _ = w.write_event(Event::End(BytesEnd::new(name)));
+    };
+    let _ = w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
+    let mut root = BytesStart::new("Receipt");
+    root.push_attribute(("xmlns", NAMESPACE));
+    let _ = w.write_event(Event::Start(root));
+    text(&mut w, "PackageId", &r.package_id);
+    text(
+        &mut w,
+        "ReceivedAt",
+        &r.received_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    );
+    for x in &r.results {
+        let mut e = BytesStart::new("Result");
+        e.push_attribute(("id", x.id.as_str()));
+        e.push_attribute(("version", x.version.to_string().as_str()));
+        let (status, code, reason) = match &x.outcome {
+            Outcome::Accepted => ("accepted", None, ""),
+            Outcome::Duplicate => ("duplicate", None, ""),
+            Outcome::Rejected { code, reason } => {
+                ("rejected", Some(code.as_str()), reason.as_str())
+            }
+        };
+        e.push_attribute(("status", status));
+        if let Some(c) = code {
+            e.push_attribute(("code", c));
+        }
+        let _ = w.write_event(Event::Start(e));
+        let _ = w.write_event(Event::Text(BytesText::new(reason)));
+        let _ = w.write_event(Event::End(BytesEnd::new("Result")));
+    }
+    let _ = w.write_event(Event::End(BytesEnd::new("Receipt")));
+    w.into_inner()
+}
+
+/// The attributes of a `<Result>`: id, version, status, code.
+type ResultAttributes = (String, u64, String, Option<String>);
+
+fn result_attributes(e: &BytesStart<'_>, at: usize) -> Result<ResultAttributes, ReceiptError> {
+    let mut id = None;
+    let mut version = None;
+    let mut status = None;
+    let mut code = None;
+    for a in e.attributes() {
+        let a = a.map_err(|e| err(format!("result {at}: bad attribute: {e}")))?;
+        let v = a
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|e| err(format!("result {at}: bad attribute value: {e}")))?
+            .to_string();
+        match a.key.local_name().as_ref() {
+            "id" => id = Some(v),
+            "version" => version = v.parse::<u64>().ok(),
+            "status" => status = Some(v),
+            "code" => code = Some(v),
+            _ => {}
+        }
+    }
+    Ok((
+        id.ok_or_else(|| err(format!("result {at}: no id")))?,
+        version.ok_or_else(|| err(format!("result {at}: no valid version")))?,
+        status.ok_or_else(|| err(format!("result {at}: no status")))?,
+        code,
+    ))
+}
+
+fn finish(attrs: ResultAttributes, text: &str) -> Result<RecordResult, ReceiptError> {
+    let (id, version, status, code) = attrs;
+    let outcome = match status.as_str() {
+        "accepted" => Outcome::Accepted,
+        "duplicate" => Outcome::Duplicate,
+        "rejected" => Outcome::Rejected {
+            code: code.unwrap_or_default(),
+            reason: text.to_string(),
+        },
+        other => return Err(err(format!("result {id}: unknown status {other:?}"))),
+    };
+    Ok(RecordResult {
+        id,
+        version,
+        outcome,
+    })
+}
+
+/// Reads a receipt.
+pub fn parse(xml: &[u8]) -> Result<Receipt, ReceiptError> {
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut path: Vec<String> = Vec::new();
+    let mut package_id = None;
+    let mut received_at = None;
+    let mut results = Vec::new();
+    let mut current: Option<ResultAttributes> = None;
+    let mut text = String::new();
+    loop {
+        let ev = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| err(format!("not well-formed XML: {e}")))?;
+        match ev {
+            Event::DocType(_) => return Err(err("a DOCTYPE is not accepted")),
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_string();
+                match (path.len(), name.as_str()) {
+                    (0, "Receipt") | (1, "PackageId" | "ReceivedAt") => {}
+                    (1, "Result") => current = Some(result_attributes(&e, results.len() + 1)?),
+                    _ => return Err(err(format!("unexpected element <{name}>"))),
+                }
+                path.push(name);
+                text.clear();
+            }
+            Event::Empty(e) => {
+                let name = e.local_name().as_ref().to_string();
+                if path.len() != 1 || name != "Result" {
+                    return Err(err(format!("unexpected empty element <{name}/>")));
+                }
+                let attrs = result_attributes(&e, results.len() + 1)?;
+                results.push(finish(attrs, "")?);
+            }
+            Event::Text(t) => text.push_str(&t.xml10_content()),
+            Event::GeneralRef(r) => {
+                text.push(crate::ingest::decode::xml::resolve_ref(&r).map_err(err)?);
+            }
+            Event::End(_) => {
+                let name = path.pop().unwrap_or_default();
+                match name.as_str() {
+                    "PackageId" => package_id = Some(text.trim().to_string()),
+                    "ReceivedAt" => {
+                        received_at = Some(
+                            DateTime::parse_from_rfc3339(text.trim())
+                                .map_err(|e| err(format!("ReceivedAt {:?}: {e}", text.trim())))?
+                                .with_timezone(&Utc),
+                        )
+                    }
+                    "Result" => {
+                        let attrs = current
+                            .take()
+                            .ok_or_else(|| err("result without attributes"))?;
+                        results.push(finish(attrs, text.trim())?);
+                    }
+                    _ => {}
+                }
+                text.clear();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    Ok(Receipt {
+        package_id: package_id.ok_or_else(|| err("no PackageId"))?,
+        received_at: received_at.ok_or_else(|| err("no ReceivedAt"))?,
+        results,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Receipt {
+        Receipt {
+            package_id: "PKG-1".into(),
+            received_at: DateTime::parse_from_rfc3339("2026-11-27T08:00:00.250Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            results: vec![
+                RecordResult {
+                    id: "XJ-a".into(),
+                    version: 2,
+                    outcome: Outcome::Accepted,
+                },
+                RecordResult {
+                    id: "XJ-b".into(),
+                    version: 1,
+                    outcome: Outcome::Duplicate,
+                },
+                RecordResult {
+                    id: "XJ-c".into(),
+                    version: 3,
+                    outcome: Outcome::Rejected {
+                        code: "E103".into(),
+                        reason: "CF_XDR_SHXYM 校验位错误 <&>".into(),
+                    },
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn receipts_round_trip_and_validate_against_the_xsd() {
+        let xml = build(&sample());
+        assert_eq!(parse(&xml).unwrap(), sample());
+        let xsd = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/province/receipt.xsd"),
+        )
+        .unwrap();
+        let schema = xmlschema::parse_schema(&xsd).expect("the receipt XSD parses");
+        let text = String::from_utf8(xml).unwrap();
+        let doc = oxml::parse(&text).unwrap();
+        let v = xmlschema::validate(&doc, &schema);
+        assert!(v.is_valid(), "{:?}", v.violations);
+        let bad = text.replacen("status=\"duplicate\"", "status=\"maybe\"", 1);
+        assert!(!xmlschema::validate(&oxml::parse(&bad).unwrap(), &schema).is_valid());
+    }
+
+    #[test]
+    fn anything_but_a_receipt_is_refused_with_the_reason() {
+        for (xml, expect) in [
+            (
+                "<html><body>502 Bad Gateway</body></html>",
+                "unexpected element <html>",
+            ),
+            (
+                "<Receipt><PackageId>P</PackageId></Receipt>",
+                "no ReceivedAt",
+            ),
+            (
+                "<Receipt><PackageId>P</PackageId><ReceivedAt>2026-11-27T08:00:00Z</ReceivedAt><Result id=\"a\" status=\"accepted\"/></Receipt>",
+                "no valid version",
+            ),
+            ("<Receipt><PackageId>P", "no PackageId"),
+            ("<!DOCTYPE r [<!ENTITY x \"y\">]><Receipt/>", "DOCTYPE"),
+        ] {
+            let e = parse(xml.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains(expect), "{xml}: {e}");
+        }
+    }
+}
