@@ -41,6 +41,24 @@ struct RawConfig {
     clients: RawClients,
     #[serde(default)]
     server: RawServer,
+    #[serde(default)]
+    destinations: Vec<RawDestination>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDestination {
+    name: String,
+    url: String,
+    ca: PathBuf,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    schedule: Option<String>,
+    actions: Vec<String>,
+    units: Option<Vec<String>>,
+    batch_size: Option<usize>,
+    credential: String,
+    auth: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -104,12 +122,55 @@ pub struct Config {
     pub audit_origin: String,
     /// How long a client's previous secret keeps working after `clients rotate-secret`.
     pub rotate_overlap: Duration,
+    /// Where pushes go (DESIGN §8).
+    pub destinations: Vec<Destination>,
     /// The HTTPS port API, or `None` when `server.listen = "off"`.
     pub server: Option<ServerConfig>,
     /// The adapters, loaded and validated.
     pub adapters: Vec<Adapter>,
     /// The file it came from, if any.
     pub source: Option<PathBuf>,
+}
+
+/// How a destination's credential is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationAuth {
+    /// `Authorization: Bearer <credential>`.
+    Bearer,
+    /// `Authorization: Basic base64(<credential>)` (the credential is `user:password`).
+    Basic,
+}
+
+/// A push destination.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    /// Name (also the keystore credential's default name).
+    pub name: String,
+    /// Where packages are POSTed (https only).
+    pub url: String,
+    /// CA bundle the receiver's certificate must chain to.
+    pub ca: PathBuf,
+    /// Client certificate and key, when the receiver asks for one.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+    /// Cron schedule of delivery cycles.
+    pub schedule: String,
+    /// Actions it takes.
+    pub actions: Vec<crate::model::Action>,
+    /// Units it takes (all when `None`).
+    pub units: Option<Vec<crate::model::Uscc>>,
+    /// Records per package.
+    pub batch_size: usize,
+    /// Keystore credential name.
+    pub credential: String,
+    /// How the credential is sent.
+    pub auth: DestinationAuth,
+}
+
+impl Destination {
+    /// Whether a case of `unit` and `action` goes to this destination.
+    pub fn takes(&self, unit: &crate::model::Uscc, action: crate::model::Action) -> bool {
+        self.actions.contains(&action) && self.units.as_ref().is_none_or(|u| u.contains(unit))
+    }
 }
 
 /// The HTTPS port API's settings.
@@ -243,6 +304,101 @@ impl Config {
             );
         }
         let server_raw = raw.server;
+        let mut destinations = Vec::new();
+        for (i, d) in raw.destinations.into_iter().enumerate() {
+            let key = |k: &str| format!("destinations[{i}].{k}");
+            if d.name.is_empty()
+                || !d
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+            {
+                push(
+                    &key("name"),
+                    format!("{:?} must be letters, digits, '-' or '_'", d.name),
+                );
+            }
+            if destinations.iter().any(|x: &Destination| x.name == d.name) {
+                push(
+                    &key("name"),
+                    format!("{:?} is used by another destination", d.name),
+                );
+            }
+            if !d.url.starts_with("https://") {
+                push(&key("url"), format!("{:?} must be an https:// URL", d.url));
+            }
+            let schedule = d.schedule.unwrap_or_else(|| "0 */5 * * * *".into());
+            if schedule.split_whitespace().count() != 6 {
+                push(
+                    &key("schedule"),
+                    format!(
+                        "{schedule:?} is not a 6-field cron expression (sec min hour day month weekday)"
+                    ),
+                );
+            }
+            let mut actions = Vec::new();
+            for a in &d.actions {
+                match crate::model::Action::parse(a) {
+                    Ok(a) => actions.push(a),
+                    Err(e) => push(&key("actions"), e.to_string()),
+                }
+            }
+            if actions.is_empty() {
+                push(
+                    &key("actions"),
+                    "name at least one action (penalty, licensing, inspection, …)".into(),
+                );
+            }
+            let units = d.units.map(|us| {
+                us.iter()
+                    .filter_map(|u| match crate::model::Uscc::parse(u) {
+                        Ok(u) => Some(u),
+                        Err(e) => {
+                            push(&key("units"), e.to_string());
+                            None
+                        }
+                    })
+                    .collect()
+            });
+            let batch_size = d.batch_size.unwrap_or(1000);
+            if !(1..=10_000).contains(&batch_size) {
+                push(
+                    &key("batch_size"),
+                    format!("{batch_size} is outside 1..=10000"),
+                );
+            }
+            let auth = match d.auth.as_deref().unwrap_or("bearer") {
+                "bearer" => DestinationAuth::Bearer,
+                "basic" => DestinationAuth::Basic,
+                other => {
+                    push(&key("auth"), format!("{other:?} is not bearer or basic"));
+                    DestinationAuth::Bearer
+                }
+            };
+            let client_identity = match (d.client_cert, d.client_key) {
+                (Some(c), Some(k)) => Some((c, k)),
+                (None, None) => None,
+                _ => {
+                    push(
+                        &key("client_cert"),
+                        "client_cert and client_key go together".into(),
+                    );
+                    None
+                }
+            };
+            destinations.push(Destination {
+                name: d.name,
+                url: d.url,
+                ca: d.ca,
+                client_identity,
+                schedule,
+                actions,
+                units,
+                batch_size,
+                credential: d.credential,
+                auth,
+            });
+        }
         // Relative paths in a config file are relative to the file, so the gateway behaves the same
         // whatever directory it is started from.
         let base = chosen
@@ -346,6 +502,14 @@ impl Config {
                 audit_origin,
                 rotate_overlap: Duration::from_secs(hours * 3600),
                 server,
+                destinations: destinations
+                    .into_iter()
+                    .map(|mut d| {
+                        d.ca = rel(d.ca);
+                        d.client_identity = d.client_identity.map(|(c, k)| (rel(c), rel(k)));
+                        d
+                    })
+                    .collect(),
                 adapters,
                 source: chosen,
             })
@@ -377,6 +541,60 @@ mod tests {
             text.contains("cannot read the adapters directory"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn destinations_parse_and_every_problem_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
+        let cfg = dir.path().join("xianjie.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "adapters_dir = {:?}\n[server]\nlisten = \"off\"\n[[destinations]]\nname = \"province\"\nurl = \"https://127.0.0.1:9443/packages\"\nca = \"certs/ca.pem\"\nactions = [\"inspection\", \"penalty\", \"licensing\"]\ncredential = \"province\"\n",
+                adapters.display().to_string()
+            ),
+        )
+        .unwrap();
+        let c = Config::load(Some(&cfg), None).unwrap();
+        let d = &c.destinations[0];
+        assert_eq!(
+            (d.batch_size, d.schedule.as_str(), d.auth),
+            (1000, "0 */5 * * * *", DestinationAuth::Bearer)
+        );
+        assert_eq!(
+            d.ca,
+            dir.path().join("certs/ca.pem"),
+            "relative to the config file"
+        );
+        let unit = crate::model::Uscc::parse("91350200776049653A").unwrap();
+        assert!(d.takes(&unit, crate::model::Action::Penalty));
+        assert!(!d.takes(&unit, crate::model::Action::Levy));
+
+        std::fs::write(
+            &cfg,
+            format!(
+                "adapters_dir = {:?}\n[server]\nlisten = \"off\"\n[[destinations]]\nname = \"a b\"\nurl = \"http://x\"\nca = \"ca.pem\"\nschedule = \"*/5 * * * *\"\nactions = [\"fine\"]\nunits = [\"91350200776049653B\"]\nbatch_size = 0\ncredential = \"p\"\nauth = \"digest\"\n",
+                adapters.display().to_string()
+            ),
+        )
+        .unwrap();
+        let errs = Config::load(Some(&cfg), None).unwrap_err();
+        let keys: Vec<&str> = errs.0.iter().map(|p| p.key.as_str()).collect();
+        for k in [
+            "name",
+            "url",
+            "schedule",
+            "actions",
+            "units",
+            "batch_size",
+            "auth",
+        ] {
+            assert!(
+                keys.contains(&format!("destinations[0].{k}").as_str()),
+                "{k} not reported: {errs}"
+            );
+        }
     }
 
     #[test]

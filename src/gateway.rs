@@ -187,10 +187,19 @@ impl Gateway {
                     .map(drop)
                     .map_err(|e| e.to_string())
             };
+            let routes = |u: &crate::model::Uscc, a: crate::model::Action| {
+                gw.config
+                    .destinations
+                    .iter()
+                    .filter(|d| d.takes(u, a))
+                    .map(|d| d.name.clone())
+                    .collect()
+            };
             let opts = RunOptions {
                 batch_size: gw.config.batch_size,
                 shutdown: Some(gw.shutdown.flag()),
                 gate: Some(&gate),
+                routes: Some(&routes),
             };
             let progress = |s: &Summary| {
                 let _ = ev.try_send(IngestEvent::Progress(*s));

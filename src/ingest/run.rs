@@ -99,6 +99,9 @@ pub enum IngestError {
 /// A check run before each file is read; `Err(reason)` leaves the file unread.
 pub type Gate<'a> = &'a (dyn Fn(&Path) -> Result<(), String> + Sync);
 
+/// The destinations a new case version is queued for (by unit and action).
+pub type Routes<'a> = &'a (dyn Fn(&crate::model::Uscc, crate::model::Action) -> Vec<String> + Sync);
+
 /// Options of a run.
 #[derive(Clone, Copy)]
 pub struct RunOptions<'a> {
@@ -109,6 +112,9 @@ pub struct RunOptions<'a> {
     /// Called before each file is read (the gateway writes its audit entry there); an error
     /// stops the run and leaves the file where it is.
     pub gate: Option<Gate<'a>>,
+    /// Push destinations: each new case version is queued in the outbox for these, in the same
+    /// transaction as the case.
+    pub routes: Option<Routes<'a>>,
 }
 
 impl Default for RunOptions<'_> {
@@ -117,6 +123,7 @@ impl Default for RunOptions<'_> {
             batch_size: 1000,
             shutdown: None,
             gate: None,
+            routes: None,
         }
     }
 }
@@ -464,7 +471,10 @@ pub fn ingest_file(
         let writer = s.spawn(move || -> Result<Summary, StoreError> {
             let mut sum = Summary::default();
             for b in rx {
-                let outcomes = store.upsert_prepared(&b.cases, &|_, _| Vec::new())?;
+                let outcomes = match opts.routes {
+                    Some(r) => store.upsert_prepared(&b.cases, r)?,
+                    None => store.upsert_prepared(&b.cases, &|_, _| Vec::new())?,
+                };
                 for o in outcomes {
                     match o {
                         UpsertOutcome::Created { .. } => sum.accepted += 1,
@@ -971,6 +981,58 @@ mod tests {
             assert_eq!(second.len(), decoded.len() - 1);
         }
         assert_eq!(checked, 60);
+    }
+
+    #[test]
+    fn new_versions_are_queued_for_the_destinations_that_take_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("export.csv");
+        crate::sample::write_sunshine_csv(&file, 80, 0.0, 4).unwrap();
+        let store = Store::open(&tmp.path().join("data")).unwrap();
+        let routes = |_: &crate::model::Uscc, a: crate::model::Action| {
+            if matches!(
+                a,
+                crate::model::Action::Penalty | crate::model::Action::Licensing
+            ) {
+                vec!["province".to_string()]
+            } else {
+                Vec::new()
+            }
+        };
+        let opts = RunOptions {
+            batch_size: 16,
+            routes: Some(&routes),
+            ..RunOptions::default()
+        };
+        ingest_file(&sunshine(), &file, &store, opts, &|_: &Summary| {}).unwrap();
+        let queued = store.outbox("province", usize::MAX).unwrap();
+        let expected = store
+            .all_cases()
+            .map(Result::unwrap)
+            .filter(|c| {
+                matches!(
+                    c.action,
+                    crate::model::Action::Penalty | crate::model::Action::Licensing
+                )
+            })
+            .count();
+        assert!(expected > 0);
+        assert_eq!(queued.len(), expected);
+        for (seq, e) in &queued {
+            assert_eq!(*seq, e.change_seq);
+            let c = store.get_case(&e.unit_code, &e.case_id).unwrap().unwrap();
+            assert!(matches!(
+                c.action,
+                crate::model::Action::Penalty | crate::model::Action::Licensing
+            ));
+        }
+        // Unchanged on a second read: nothing more is queued.
+        ingest_file(&sunshine(), &file, &store, opts, &|_: &Summary| {}).unwrap();
+        assert_eq!(
+            store.outbox("province", usize::MAX).unwrap().len(),
+            expected
+        );
+        assert_eq!(store.outbox_len().unwrap(), expected as u64);
     }
 
     #[test]
