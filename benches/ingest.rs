@@ -22,9 +22,26 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn run(label: &str, adapter: &ingest::Adapter, file: &Path, store: &Store) -> Summary {
+    run_with(label, adapter, file, store, RunOptions::default())
+}
+
+/// Lets the kernel write back what earlier phases left dirty, so that each phase is measured
+/// on a quiet disk rather than competing with the previous one's writeback.
+fn settle() {
+    let _ = std::process::Command::new("sync").status();
+}
+
+fn run_with(
+    label: &str,
+    adapter: &ingest::Adapter,
+    file: &Path,
+    store: &Store,
+    opts: RunOptions<'_>,
+) -> Summary {
+    settle();
     let start = Instant::now();
     let quiet = |_: &Summary| {};
-    let s = match ingest::ingest_file(adapter, file, store, RunOptions::default(), &quiet) {
+    let s = match ingest::ingest_file(adapter, file, store, opts, &quiet) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{label}: ingest failed: {e}");
@@ -90,6 +107,9 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if std::env::var_os("XJ_OUTBOX_FIRST").is_some() {
+        outbox_run(&adapter, &file, &dir.path().join("data-outbox-first"));
+    }
     let first = run("ingest (all new)", &adapter, &file, &store);
     let second = run("re-ingest (unchanged)", &adapter, &file, &store);
     assert_eq!(first.accepted, rows, "every generated row is valid");
@@ -97,6 +117,32 @@ fn main() {
     let value_bytes = store_bytes_per_case(&store);
     drop(store);
     sled_ceiling(rows, value_bytes, &dir.path().join("ceiling"));
+    outbox_run(&adapter, &file, &dir.path().join("data-outbox"));
+}
+
+/// The same first ingest with a push destination taking penalties, licences and inspections:
+/// what the outbox adds (target: at most 20 %).
+fn outbox_run(adapter: &ingest::Adapter, file: &Path, data: &Path) {
+    let with_outbox = match Store::open(data) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("store: {e}");
+            std::process::exit(1);
+        }
+    };
+    let routes = |_: &xianjie::model::Uscc, a: xianjie::model::Action| {
+        use xianjie::model::Action::{Inspection, Licensing, Penalty};
+        if matches!(a, Penalty | Licensing | Inspection) {
+            vec!["province".to_string()]
+        } else {
+            Vec::new()
+        }
+    };
+    let opts = RunOptions {
+        routes: Some(&routes),
+        ..RunOptions::default()
+    };
+    run_with("ingest with outbox", adapter, file, &with_outbox, opts);
 }
 
 /// Average stored value size, from a sample of the cases just written.
@@ -114,6 +160,7 @@ fn store_bytes_per_case(store: &Store) -> usize {
 /// of the measured size, one change-log value per transaction of 1000 — sled's ceiling for a
 /// first ingest on this machine, against which the pipeline's figure can be judged.
 fn sled_ceiling(rows: u64, value_bytes: usize, path: &Path) {
+    settle();
     use sled::Transactional;
     let db = match sled::Config::new()
         .path(path)

@@ -265,6 +265,14 @@ fn raw_case(key: &[u8], v: &[u8]) -> Result<RawCase, StoreError> {
     })
 }
 
+/// The positions an outbox value lists (into its change-log batch).
+fn outbox_positions(k: &[u8], v: &[u8]) -> Result<Vec<u32>, StoreError> {
+    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
+        what: format!("outbox batch {}", hex::encode(k)),
+        reason: e.to_string(),
+    })
+}
+
 fn add_count(v: Option<sled::IVec>, delta: i64) -> u64 {
     let cur = v
         .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
@@ -336,7 +344,9 @@ impl Store {
                     at: now,
                     entries: Vec::new(),
                 };
-                let mut outbox: BTreeMap<String, Vec<OutboxEntry>> = BTreeMap::new();
+                // Per destination, the positions in this batch's change-log value it must be sent:
+                // the entries themselves are already in the change log.
+                let mut outbox: BTreeMap<String, Vec<u32>> = BTreeMap::new();
                 let mut counts: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
                 for p in cases {
                     let old = tc.get(&p.key)?;
@@ -370,12 +380,7 @@ impl Store {
                         .entries
                         .push((p.unit_code.clone(), p.case_id.clone(), version));
                     for dest in route(&p.unit_code, p.action) {
-                        outbox.entry(dest).or_default().push(OutboxEntry {
-                            unit_code: p.unit_code.clone(),
-                            case_id: p.case_id.clone(),
-                            version,
-                            change_seq: seq,
-                        });
+                        outbox.entry(dest).or_default().push((seq - first) as u32);
                     }
                     if old_action != Some(idx) {
                         if let Some(o) = old_action {
@@ -575,12 +580,7 @@ impl Store {
         let mut n = 0u64;
         for kv in self.outbox.iter() {
             let (k, v) = kv.map_err(sled_err("outbox scan"))?;
-            let batch: Vec<OutboxEntry> =
-                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                    what: format!("outbox batch {}", hex::encode(&k)),
-                    reason: e.to_string(),
-                })?;
-            n += batch.len() as u64;
+            n += outbox_positions(&k, &v)?.len() as u64;
         }
         Ok(n)
     }
@@ -596,12 +596,48 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.outbox.scan_prefix(&prefix) {
             let (k, v) = kv.map_err(sled_err("outbox scan"))?;
-            let batch: Vec<OutboxEntry> =
-                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                    what: format!("outbox batch {}", hex::encode(&k)),
+            let positions = outbox_positions(&k, &v)?;
+            let first = k
+                .get(prefix.len()..)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: format!("outbox key {}", hex::encode(&k)),
+                    reason: "no batch sequence number".into(),
+                })?;
+            let batch = self
+                .changes
+                .get(first.to_be_bytes())
+                .map_err(sled_err("change read"))?
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: format!("outbox batch {first}"),
+                    reason: "its change-log batch is missing".into(),
+                })?;
+            let batch: ChangeBatch =
+                serde_json::from_slice(&batch).map_err(|e| StoreError::Corrupt {
+                    what: format!("change batch {first}"),
                     reason: e.to_string(),
                 })?;
-            out.extend(batch.into_iter().map(|e| (e.change_seq, e)));
+            for i in positions {
+                let (unit_code, case_id, version) = batch
+                    .entries
+                    .get(i as usize)
+                    .cloned()
+                    .ok_or_else(|| StoreError::Corrupt {
+                        what: format!("outbox batch {first}"),
+                        reason: format!("position {i} beyond its change-log batch"),
+                    })?;
+                let change_seq = first + u64::from(i);
+                out.push((
+                    change_seq,
+                    OutboxEntry {
+                        unit_code,
+                        case_id,
+                        version,
+                        change_seq,
+                    },
+                ));
+            }
             if out.len() >= limit {
                 out.truncate(limit);
                 break;

@@ -7,7 +7,8 @@
 //! - `changes`: `first seq of a batch (u64 BE)` → the batch's time and its `[unit, case, version]`
 //!   entries — one value per write batch; sequence numbers increase by one per new case version
 //!   (the next is in `meta`)
-//! - `outbox`: `destination 0x00 first seq (u64 BE)` → JSON array of [`OutboxEntry`], per batch
+//! - `outbox`: `destination 0x00 first seq (u64 BE)` → JSON array of the positions, in that
+//!   batch's change-log value, of the versions the destination must be sent
 //! - `documents`: `sha256` → bytes (content-addressed)
 //! - `quarantine`: `id (u64 BE)` → [`QuarantineEntry`] JSON; `quarantine_fp`: fingerprint → id (no duplicates)
 //! - `counts`: `unit_code 0x00 action` → `u64 BE` (cases per unit and action, for status)
