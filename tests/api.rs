@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use base64::Engine;
 use common::{Gateway, secret_file};
@@ -84,6 +83,13 @@ fn setup(extra: &str) -> Env {
     }
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 struct Reply {
     status: u16,
     headers: hyper::HeaderMap,
@@ -122,6 +128,29 @@ impl Env {
         )
     }
 
+    /// A TLS connection to the API presenting client certificate `cert` (or none).
+    async fn connect(
+        &self,
+        cert: Option<&str>,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+        let id = cert.map(|c| self.identity(c));
+        let cfg = xianjie::tls::client_config(
+            &self.certs.join("ca.pem"),
+            id.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+        )
+        .unwrap();
+        let tcp = tokio::net::TcpStream::connect(&self.addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio_rustls::TlsConnector::from(cfg)
+            .connect(
+                rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp,
+            )
+            .await
+            .map_err(|e| format!("handshake: {e}"))
+    }
+
     /// One HTTPS request (a fresh connection) presenting client certificate `cert` (or none).
     fn request(
         &self,
@@ -131,26 +160,8 @@ impl Env {
         headers: &[(&str, String)],
         body: &str,
     ) -> Result<Reply, String> {
-        let id = cert.map(|c| self.identity(c));
-        let cfg = xianjie::tls::client_config(
-            &self.certs.join("ca.pem"),
-            id.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
-        )
-        .unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let tcp = tokio::net::TcpStream::connect(&self.addr)
-                .await
-                .map_err(|e| e.to_string())?;
-            let connector = tokio_rustls::TlsConnector::from(Arc::clone(&cfg));
-            let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-            let tls = connector
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("handshake: {e}"))?;
+        runtime().block_on(async {
+            let tls = self.connect(cert).await?;
             let (mut send, conn) =
                 hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
                     .await
@@ -1202,54 +1213,17 @@ fn properly_signed_tokens_with_bad_claims_are_refused() {
 #[test]
 fn sighup_reloads_the_certificate_without_dropping_connections() {
     let env = setup("");
+    let rt = runtime();
     let leaf = || -> Vec<u8> {
-        let cfg = xianjie::tls::client_config(
-            &env.certs.join("ca.pem"),
-            Some((
-                &env.certs.join("procuratorate.pem"),
-                &env.certs.join("procuratorate-key.pem"),
-            )),
-        )
-        .unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
         rt.block_on(async {
-            let tcp = tokio::net::TcpStream::connect(&env.addr).await.unwrap();
-            let tls = tokio_rustls::TlsConnector::from(cfg)
-                .connect(
-                    rustls_pki_types::ServerName::try_from("localhost").unwrap(),
-                    tcp,
-                )
-                .await
-                .unwrap();
+            let tls = env.connect(Some("procuratorate")).await.unwrap();
             tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
         })
     };
     let before = leaf();
     // A connection opened before the reload keeps working after it.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let cfg = xianjie::tls::client_config(
-        &env.certs.join("ca.pem"),
-        Some((
-            &env.certs.join("procuratorate.pem"),
-            &env.certs.join("procuratorate-key.pem"),
-        )),
-    )
-    .unwrap();
     let (mut send, _conn_task) = rt.block_on(async {
-        let tcp = tokio::net::TcpStream::connect(&env.addr).await.unwrap();
-        let tls = tokio_rustls::TlsConnector::from(cfg)
-            .connect(
-                rustls_pki_types::ServerName::try_from("localhost").unwrap(),
-                tcp,
-            )
-            .await
-            .unwrap();
+        let tls = env.connect(Some("procuratorate")).await.unwrap();
         let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
             .await
             .unwrap();

@@ -19,6 +19,7 @@ use super::{
     ApiError, ClientRequest, CredentialRequest, ExportRequest, IngestEvent, IngestRequest,
     PortRequest, RetryRequest, RotateRequest, ScanRequest, Status, UnitStatus, UnlockRequest, keys,
 };
+use crate::api::query::percent_decode;
 use crate::audit::Actor;
 use crate::gateway::Gateway;
 use crate::ingest::{self, Summary};
@@ -255,27 +256,6 @@ async fn route(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
 fn unknown_adapter(gw: &Gateway, name: &str) -> String {
     let known: Vec<&str> = gw.config.adapters.iter().map(|a| a.name.as_str()).collect();
     format!("no adapter '{name}' (configured: {})", known.join(", "))
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && let Some(v) = b
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn status(gw: &Gateway) -> Resp {

@@ -62,18 +62,21 @@ pub fn pairs(query: &str) -> Vec<(String, String)> {
         .filter(|s| !s.is_empty())
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k), decode(v))
+            (
+                percent_decode(&k.replace('+', " ")),
+                percent_decode(&v.replace('+', " ")),
+            )
         })
         .collect()
 }
 
-fn decode(s: &str) -> String {
+/// Decodes `%XX` escapes (a path segment; in a query `+` is a space and is replaced first).
+pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'+' => out.push(b' '),
             b'%' => {
                 let hex = b
                     .get(i + 1..i + 3)

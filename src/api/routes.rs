@@ -24,7 +24,7 @@ use super::server::Peer;
 use crate::audit::{Actor, Event};
 use crate::gateway::Gateway;
 use crate::keys::custody::{ClientInfo, CustodyError};
-use crate::model::{Case, CaseId, Uscc};
+use crate::model::{CaseId, Uscc};
 
 /// A response with a complete body.
 pub type Resp = Response<Full<Bytes>>;
@@ -191,7 +191,7 @@ pub async fn handle(
                 .get(hyper::header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|a| a.contains("application/xml"));
-            let segs: Vec<String> = segs.iter().map(|s| percent(s)).collect();
+            let segs: Vec<String> = segs.iter().map(|s| query::percent_decode(s)).collect();
             let state = state.clone();
             let peer = peer.clone();
             let rid = request_id.clone();
@@ -223,7 +223,6 @@ pub async fn handle(
     if let Ok(v) = request_id.parse() {
         resp.headers_mut().insert("x-request-id", v);
     }
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     state.metrics.record(
         super::metrics::template(method.as_str(), &segs),
         resp.status().as_u16(),
@@ -268,14 +267,6 @@ fn metrics(gw: &Gateway, state: &ApiState) -> Resp {
         "text/plain; version=0.0.4; charset=utf-8",
         text.into_bytes(),
     )
-}
-
-fn percent(s: &str) -> String {
-    query::pairs(&format!("x={}", s.replace('+', "%2B")))
-        .into_iter()
-        .next()
-        .map(|(_, v)| v)
-        .unwrap_or_default()
 }
 
 /// A random request id (hex), echoed in `x-request-id` and recorded in audit entries.
@@ -558,12 +549,14 @@ fn store_problem(e: crate::store::StoreError) -> Problem {
     Problem::Internal
 }
 
-fn keys_digest<'a>(keys: impl Iterator<Item = &'a Case>) -> (u64, String) {
+/// The audit digest of a response's records: SHA-256 over each store key, version and a line
+/// feed, with the number of records.
+fn keys_digest(keys: impl Iterator<Item = (Vec<u8>, u64)>) -> (u64, String) {
     let mut h = Sha256::new();
     let mut n = 0;
-    for c in keys {
-        h.update(c.key());
-        h.update(c.version.to_be_bytes());
+    for (key, version) in keys {
+        h.update(key);
+        h.update(version.to_be_bytes());
         h.update([b'\n']);
         n += 1;
     }
@@ -576,12 +569,7 @@ fn answer(xml: bool, root: &str, v: &serde_json::Value, attributes: &[&str]) -> 
     if !xml {
         return json_ok(v);
     }
-    let doc = if root == "case" {
-        super::xml::case_document(v)
-    } else {
-        super::xml::document(root, v, attributes)
-    };
-    match doc {
+    match super::xml::document(root, v, attributes) {
         Ok(bytes) => respond(StatusCode::OK, "application/xml; charset=utf-8", bytes),
         Err(e) => {
             error!(error = %e, "XML encoding failed");
@@ -683,21 +671,19 @@ fn data_route(
                 }
                 _ => None,
             };
-            let mut h = Sha256::new();
-            for (id, version, _) in &page {
-                h.update(unit.as_str().as_bytes());
-                h.update([0]);
-                h.update(id.as_bytes());
-                h.update(version.to_be_bytes());
-                h.update([b'\n']);
-            }
+            let (n, digest) = keys_digest(page.iter().map(|(id, version, _)| {
+                let mut key = unit.as_str().as_bytes().to_vec();
+                key.push(0);
+                key.extend_from_slice(id.as_bytes());
+                (key, *version)
+            }));
             gw.audit
                 .append(
                     &Event::new(caller.actor(), "case.list", unit.as_str())
                         .request(request_id)
-                        .digest(&hex::encode(h.finalize()))
+                        .digest(&digest)
                         .detail("filter", q.filter.describe())
-                        .detail("count", page.len() as u64),
+                        .detail("count", n),
                 )
                 .map_err(|e| audit_problem(&e))?;
             if xml {
@@ -863,7 +849,11 @@ fn data_route(
                     }
                 }
             }
-            let (n, digest) = keys_digest(out.iter().filter_map(|(_, c)| c.as_ref()));
+            let (n, digest) = keys_digest(
+                out.iter()
+                    .filter_map(|(_, c)| c.as_ref())
+                    .map(|c| (c.key(), c.version)),
+            );
             gw.audit
                 .append(
                     &Event::new(caller.actor(), "changes.read", format!("after {after}"))

@@ -101,22 +101,6 @@ pub fn document(root: &str, body: &Value, attributes: &[&str]) -> std::io::Resul
     Ok(w.into_inner())
 }
 
-/// A case as a standalone `<case>` document.
-pub fn case_document(case: &Value) -> std::io::Result<Vec<u8>> {
-    let mut w = Writer::new(Vec::with_capacity(4096));
-    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-    let mut start = BytesStart::new("case");
-    start.push_attribute(("xmlns", NAMESPACE));
-    w.write_event(Event::Start(start))?;
-    if let Value::Object(m) = case {
-        for (k, v) in m {
-            element(&mut w, k, v)?;
-        }
-    }
-    w.write_event(Event::End(BytesEnd::new("case")))?;
-    Ok(w.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

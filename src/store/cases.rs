@@ -157,31 +157,56 @@ fn header(v: &[u8]) -> Option<(&[u8], u8, u64)> {
     Some((v.get(..32)?, *v.get(48)?, version))
 }
 
-fn decode_case(key: &[u8], v: &[u8]) -> Result<Case, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
+/// A stored case value split into its parts (layout above [`HEADER`]).
+struct Stored<'a> {
+    action: u8,
+    version: u64,
+    updated_at: DateTime<Utc>,
+    content: &'a [u8],
+    source: &'a [u8],
+}
+
+fn corrupt(key: &[u8], reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
         what: format!("case {}", String::from_utf8_lossy(key)),
-        reason,
-    };
-    let (_, _, version) =
-        header(v).ok_or_else(|| corrupt("value shorter than its header".into()))?;
+        reason: reason.into(),
+    }
+}
+
+fn split<'v>(key: &[u8], v: &'v [u8]) -> Result<Stored<'v>, StoreError> {
+    let short = || corrupt(key, "value shorter than its header");
+    let (_, action, version) = header(v).ok_or_else(short)?;
     let micros = v
         .get(57..65)
         .and_then(|b| <[u8; 8]>::try_from(b).ok())
         .map(i64::from_be_bytes)
-        .ok_or_else(|| corrupt("value shorter than its header".into()))?;
+        .ok_or_else(short)?;
     let len = v
         .get(65..69)
         .and_then(|b| <[u8; 4]>::try_from(b).ok())
         .map(|b| u32::from_be_bytes(b) as usize)
-        .ok_or_else(|| corrupt("value shorter than its header".into()))?;
+        .ok_or_else(short)?;
     let content = v
         .get(HEADER..HEADER + len)
-        .ok_or_else(|| corrupt("content shorter than its length".into()))?;
-    let mut case: Case = serde_json::from_slice(content).map_err(|e| corrupt(e.to_string()))?;
-    case.source = serde_json::from_slice(&v[HEADER + len..]).map_err(|e| corrupt(e.to_string()))?;
-    case.version = version;
-    case.updated_at = DateTime::<Utc>::from_timestamp_micros(micros)
-        .ok_or_else(|| corrupt(format!("update time {micros} out of range")))?;
+        .ok_or_else(|| corrupt(key, "content shorter than its length"))?;
+    let updated_at = DateTime::<Utc>::from_timestamp_micros(micros)
+        .ok_or_else(|| corrupt(key, format!("update time {micros} out of range")))?;
+    Ok(Stored {
+        action,
+        version,
+        updated_at,
+        content,
+        source: &v[HEADER + len..],
+    })
+}
+
+fn decode_case(key: &[u8], v: &[u8]) -> Result<Case, StoreError> {
+    let s = split(key, v)?;
+    let mut case: Case =
+        serde_json::from_slice(s.content).map_err(|e| corrupt(key, e.to_string()))?;
+    case.source = serde_json::from_slice(s.source).map_err(|e| corrupt(key, e.to_string()))?;
+    case.version = s.version;
+    case.updated_at = s.updated_at;
     Ok(case)
 }
 
@@ -215,47 +240,39 @@ fn neutral_tail() -> &'static [u8] {
 /// Splices the stored provenance, version and time into the content JSON in place of the neutral
 /// ones; falls back to decoding when the stored form is not the expected one.
 fn raw_case(key: &[u8], v: &[u8]) -> Result<RawCase, StoreError> {
-    let corrupt = |reason: &str| StoreError::Corrupt {
-        what: format!("case {}", String::from_utf8_lossy(key)),
-        reason: reason.into(),
-    };
-    let (_, action_idx, version) = header(v).ok_or_else(|| corrupt("short header"))?;
+    let Stored {
+        action,
+        version,
+        updated_at,
+        content,
+        source,
+    } = split(key, v)?;
     let action = *Action::ALL
-        .get(usize::from(action_idx))
-        .ok_or_else(|| corrupt("bad action index"))?;
+        .get(usize::from(action))
+        .ok_or_else(|| corrupt(key, "bad action index"))?;
     let case_id = key
         .iter()
         .position(|b| *b == 0)
         .map(|i| String::from_utf8_lossy(&key[i + 1..]).into_owned())
-        .ok_or_else(|| corrupt("bad key"))?;
-    let micros = v
-        .get(57..65)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map(i64::from_be_bytes)
-        .ok_or_else(|| corrupt("short header"))?;
-    let len = v
-        .get(65..69)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .map(|b| u32::from_be_bytes(b) as usize)
-        .ok_or_else(|| corrupt("short header"))?;
-    let content = v
-        .get(HEADER..HEADER + len)
-        .ok_or_else(|| corrupt("short content"))?;
-    let source = &v[HEADER + len..];
-    let tail = neutral_tail();
-    let updated = DateTime::<Utc>::from_timestamp_micros(micros);
-    let json = match (content.strip_suffix(tail), updated) {
-        (Some(head), Some(t)) => {
+        .ok_or_else(|| corrupt(key, "key without a case number"))?;
+    let json = match content.strip_suffix(neutral_tail()) {
+        Some(head) => {
             let mut out = Vec::with_capacity(content.len() + source.len());
             out.extend_from_slice(head);
             out.extend_from_slice(b"\"source\":");
             out.extend_from_slice(source);
             out.extend_from_slice(format!(",\"version\":{version},\"updated_at\":").as_bytes());
-            out.extend_from_slice(serde_json::to_string(&t).unwrap_or_default().as_bytes());
+            out.extend_from_slice(
+                serde_json::to_string(&updated_at)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
             out.push(b'}');
             out
         }
-        _ => serde_json::to_vec(&decode_case(key, v)?).map_err(|e| corrupt(&e.to_string()))?,
+        None => {
+            serde_json::to_vec(&decode_case(key, v)?).map_err(|e| corrupt(key, e.to_string()))?
+        }
     };
     Ok(RawCase {
         case_id,
@@ -444,17 +461,26 @@ impl Store {
         }
     }
 
+    /// A unit's stored values in case-id order, starting after case id `after` when given.
+    fn unit_range(&self, unit: &Uscc, after: Option<&str>) -> sled::Iter {
+        let mut start = unit.as_str().as_bytes().to_vec();
+        start.push(0);
+        if let Some(a) = after {
+            // The smallest key after `unit 0 after` is that key with a 0 byte appended.
+            start.extend_from_slice(a.as_bytes());
+            start.push(0);
+        }
+        let mut end = unit.as_str().as_bytes().to_vec();
+        end.push(1);
+        self.cases.range(start..end)
+    }
+
     /// All cases of a unit, in case-id order.
     pub fn unit_cases(
         &self,
         unit: &Uscc,
     ) -> impl Iterator<Item = Result<Case, StoreError>> + use<> {
-        let mut prefix = unit.as_str().as_bytes().to_vec();
-        prefix.push(0);
-        self.cases.scan_prefix(prefix).map(|kv| {
-            let (k, v) = kv.map_err(sled_err("case scan"))?;
-            decode_case(&k, &v)
-        })
+        self.unit_cases_after(unit, None)
     }
 
     /// Cases of a unit in case-id order, starting after `after` (a case id) when given.
@@ -463,21 +489,7 @@ impl Store {
         unit: &Uscc,
         after: Option<&str>,
     ) -> impl Iterator<Item = Result<Case, StoreError>> + use<> {
-        let mut prefix = unit.as_str().as_bytes().to_vec();
-        prefix.push(0);
-        let mut end = unit.as_str().as_bytes().to_vec();
-        end.push(1);
-        let start = match after {
-            // The smallest key after `prefix+after`: append a 0 byte.
-            Some(a) => {
-                let mut k = prefix.clone();
-                k.extend_from_slice(a.as_bytes());
-                k.push(0);
-                k
-            }
-            None => prefix,
-        };
-        self.cases.range(start..end).map(|kv| {
+        self.unit_range(unit, after).map(|kv| {
             let (k, v) = kv.map_err(sled_err("case scan"))?;
             decode_case(&k, &v)
         })
@@ -489,20 +501,7 @@ impl Store {
         unit: &Uscc,
         after: Option<&str>,
     ) -> impl Iterator<Item = Result<RawCase, StoreError>> + use<> {
-        let mut prefix = unit.as_str().as_bytes().to_vec();
-        prefix.push(0);
-        let mut end = unit.as_str().as_bytes().to_vec();
-        end.push(1);
-        let start = match after {
-            Some(a) => {
-                let mut k = prefix.clone();
-                k.extend_from_slice(a.as_bytes());
-                k.push(0);
-                k
-            }
-            None => prefix,
-        };
-        self.cases.range(start..end).map(|kv| {
+        self.unit_range(unit, after).map(|kv| {
             let (k, v) = kv.map_err(sled_err("case scan"))?;
             raw_case(&k, &v)
         })
