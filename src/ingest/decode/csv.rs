@@ -213,14 +213,8 @@ impl Iterator for CsvRecords {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::decode::test_support::file_with;
     use std::io::Write;
-
-    fn file_with(bytes: &[u8]) -> tempfile::NamedTempFile {
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.write_all(bytes).unwrap();
-        f.flush().unwrap();
-        f
-    }
 
     fn cols(names: &[(&str, bool)]) -> Vec<Column> {
         names

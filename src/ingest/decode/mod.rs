@@ -176,3 +176,17 @@ pub fn open(path: &Path, format: &Format, columns: &[Column]) -> Result<Records,
         Format::JsonLines { encoding } => json::open(path, *encoding, columns, true),
     }
 }
+
+/// Helpers shared by the decoders' tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::io::Write;
+
+    /// A temporary file holding `bytes`.
+    pub(crate) fn file_with(bytes: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(bytes).unwrap();
+        f.flush().unwrap();
+        f
+    }
+}

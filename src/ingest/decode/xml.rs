@@ -521,14 +521,7 @@ impl Iterator for XmlRecords {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    fn file_with(bytes: &[u8]) -> tempfile::NamedTempFile {
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.write_all(bytes).unwrap();
-        f.flush().unwrap();
-        f
-    }
+    use crate::ingest::decode::test_support::file_with;
 
     fn cols(names: &[&str]) -> Vec<Column> {
         names
