@@ -43,6 +43,8 @@ struct RawConfig {
     server: RawServer,
     #[serde(default)]
     destinations: Vec<RawDestination>,
+    #[serde(default)]
+    calendar: RawCalendar,
 }
 
 #[derive(Deserialize)]
@@ -59,6 +61,19 @@ struct RawDestination {
     batch_size: Option<usize>,
     credential: String,
     auth: Option<String>,
+    retry_initial_ms: Option<u64>,
+    retry_max_ms: Option<u64>,
+    timeout_secs: Option<u64>,
+    give_up_secs: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCalendar {
+    #[serde(default)]
+    holidays: Vec<String>,
+    #[serde(default)]
+    workdays: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -126,6 +141,8 @@ pub struct Config {
     pub destinations: Vec<Destination>,
     /// The HTTPS port API, or `None` when `server.listen = "off"`.
     pub server: Option<ServerConfig>,
+    /// Working days, for statutory push deadlines (`[calendar] holidays`, `workdays`).
+    pub calendar: crate::push::calendar::WorkCalendar,
     /// The adapters, loaded and validated.
     pub adapters: Vec<Adapter>,
     /// The file it came from, if any.
@@ -164,6 +181,24 @@ pub struct Destination {
     pub credential: String,
     /// How the credential is sent.
     pub auth: DestinationAuth,
+    /// Retry policy for 408, 429, 5xx and network errors.
+    pub retry: RetryPolicy,
+}
+
+/// How a destination's transient failures are retried: capped exponential backoff with full
+/// jitter (a wait drawn uniformly from zero to `min(max, initial × 2^attempt)`), never shorter than
+/// the receiver's `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The first backoff ceiling.
+    pub initial: Duration,
+    /// The largest backoff ceiling.
+    pub max: Duration,
+    /// Timeout of one request (connect, send, receipt).
+    pub timeout: Duration,
+    /// How long one delivery cycle keeps retrying before it ends with the error; the next
+    /// scheduled cycle starts again where it stopped.
+    pub give_up: Duration,
 }
 
 impl Destination {
@@ -328,7 +363,9 @@ impl Config {
                 push(&key("url"), format!("{:?} must be an https:// URL", d.url));
             }
             let schedule = d.schedule.unwrap_or_else(|| "0 */5 * * * *".into());
-            if schedule.split_whitespace().count() != 6 {
+            if schedule.split_whitespace().count() != 6
+                || tokio_cron_scheduler::Job::new(schedule.as_str(), |_, _| {}).is_err()
+            {
                 push(
                     &key("schedule"),
                     format!(
@@ -386,6 +423,27 @@ impl Config {
                     None
                 }
             };
+            let initial = d.retry_initial_ms.unwrap_or(1000);
+            let max = d.retry_max_ms.unwrap_or(300_000);
+            if initial == 0 || max < initial {
+                push(
+                    &key("retry_initial_ms"),
+                    format!(
+                        "retry_initial_ms ({initial}) must be at least 1 and at most retry_max_ms ({max})"
+                    ),
+                );
+            }
+            let timeout = d.timeout_secs.unwrap_or(30);
+            if !(1..=600).contains(&timeout) {
+                push(
+                    &key("timeout_secs"),
+                    format!("{timeout} is outside 1..=600"),
+                );
+            }
+            let give_up = d.give_up_secs.unwrap_or(600);
+            if give_up == 0 {
+                push(&key("give_up_secs"), "must be at least 1".into());
+            }
             destinations.push(Destination {
                 name: d.name,
                 url: d.url,
@@ -397,6 +455,12 @@ impl Config {
                 batch_size,
                 credential: d.credential,
                 auth,
+                retry: RetryPolicy {
+                    initial: Duration::from_millis(initial.max(1)),
+                    max: Duration::from_millis(max.max(initial.max(1))),
+                    timeout: Duration::from_secs(timeout),
+                    give_up: Duration::from_secs(give_up.max(1)),
+                },
             });
         }
         // Relative paths in a config file are relative to the file, so the gateway behaves the same
@@ -480,6 +544,16 @@ impl Config {
                 })
             }
         };
+        let calendar = crate::push::calendar::WorkCalendar::new(
+            &raw.calendar.holidays,
+            &raw.calendar.workdays,
+        )
+        .unwrap_or_else(|errs| {
+            for e in errs {
+                push("calendar", e.to_string());
+            }
+            crate::push::calendar::WorkCalendar::default()
+        });
         let adapters = match ingest::load_all(&adapters_dir) {
             Ok(a) => a,
             Err(errs) => {
@@ -502,6 +576,7 @@ impl Config {
                 audit_origin,
                 rotate_overlap: Duration::from_secs(hours * 3600),
                 server,
+                calendar,
                 destinations: destinations
                     .into_iter()
                     .map(|mut d| {

@@ -56,6 +56,9 @@ pub enum GatewayError {
     /// The port API's certificates are unusable (every problem listed).
     #[error("port API TLS setup:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
     Tls(Vec<crate::tls::TlsError>),
+    /// A push destination's client setup is unusable (every problem listed).
+    #[error("push destinations:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Push(Vec<crate::push::worker::SetupError>),
     /// The port API cannot listen.
     #[error("port API cannot listen on {addr}: {source}")]
     Listen {
@@ -81,6 +84,8 @@ pub struct Gateway {
     pub custody: Arc<Custody>,
     /// The port API's TLS setup, loaded and checked at open (`None` when the API is off).
     pub tls: Option<Arc<crate::tls::ServerTls>>,
+    /// The push delivery worker.
+    pub push: Arc<crate::push::worker::Pusher>,
     /// One lock per adapter, so an adapter's inbox is never read by two runs at once.
     locks: HashMap<String, Arc<Mutex<()>>>,
 }
@@ -107,6 +112,17 @@ impl Gateway {
         let store = Store::open(dir)?;
         let audit = AuditLog::open(&dir.join("audit"), &config.audit_origin, config.audit_fsync)?;
         let custody = Arc::new(Custody::new(&dir.join(KEYSTORE_FILE), audit.clone()));
+        let push = Arc::new(
+            crate::push::worker::Pusher::new(
+                &config.destinations,
+                config.calendar.clone(),
+                store.clone(),
+                audit.clone(),
+                custody.clone(),
+                shutdown.clone(),
+            )
+            .map_err(GatewayError::Push)?,
+        );
         let mut load = Event::new(
             Actor::system("startup"),
             "config.load",
@@ -134,6 +150,7 @@ impl Gateway {
             audit,
             custody,
             tls,
+            push,
             locks,
         }))
     }
@@ -283,6 +300,7 @@ impl Gateway {
         for lock in self.locks.values() {
             let _guard = lock.lock().await;
         }
+        self.push.quiesce().await;
         let _ = checkpoints.await;
         if let Some(api) = api {
             let _ = api.await;
@@ -387,6 +405,25 @@ impl Gateway {
                     let actor = Actor::system(&format!("schedule:{name}"));
                     if let Err(e) = gw.run_ingest(name.clone(), None, actor, tx).await {
                         error!(adapter = %name, error = %e, "scheduled scan failed; the files stay in the inbox");
+                    }
+                })
+            })
+            .map_err(err)?;
+            sched.add(job).await.map_err(err)?;
+        }
+        for d in &self.config.destinations {
+            let gw = self.clone();
+            let name = d.name.clone();
+            let job = Job::new_async_tz(d.schedule.as_str(), chrono::Local, move |_, _| {
+                let gw = gw.clone();
+                let name = name.clone();
+                Box::pin(async move {
+                    if gw.shutdown.is_triggered() {
+                        return;
+                    }
+                    let actor = Actor::system(&format!("schedule:push:{name}"));
+                    if let Err(e) = gw.push.cycle(&name, &actor, false).await {
+                        error!(destination = %name, error = %e, "scheduled push cycle failed; the queue is kept");
                     }
                 })
             })

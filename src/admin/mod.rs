@@ -3,6 +3,7 @@
 
 pub mod client;
 mod keys;
+pub mod push;
 pub mod server;
 
 use serde::{Deserialize, Serialize};

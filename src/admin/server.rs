@@ -160,6 +160,20 @@ async fn route(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
             keys::revoke_client(gw, actor, name.to_string()).await
         }
         (Method::GET, ["ports"]) => keys::ports(gw).await,
+        (Method::POST, ["push", "run"]) => match read_json::<super::push::RunRequest>(req).await {
+            Ok(r) => super::push::run(gw, actor, r).await,
+            Err(resp) => resp,
+        },
+        (Method::GET, ["push", "status"]) => super::push::status(gw).await,
+        (Method::GET, ["push", "key"]) => super::push::key(gw, actor).await,
+        (Method::GET, ["push", "dead"]) => super::push::dead_list(gw, query).await,
+        (Method::GET, ["push", "dead", id]) => super::push::dead_show(gw, id).await,
+        (Method::POST, ["push", "dead", "requeue"]) => {
+            match read_json::<super::push::RequeueRequest>(req).await {
+                Ok(r) => super::push::requeue(gw, actor, r).await,
+                Err(resp) => resp,
+            }
+        }
         (Method::POST, ["ports", op @ ("open" | "close")]) => {
             let open = *op == "open";
             match read_json::<PortRequest>(req).await {

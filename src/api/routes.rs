@@ -262,11 +262,73 @@ fn metrics(gw: &Gateway, state: &ApiState) -> Resp {
             u64::from(gw.custody.is_sealed()),
         ),
     ]);
+    let text = text + &push_metrics(gw);
     respond(
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",
         text.into_bytes(),
     )
+}
+
+/// Per-destination push gauges, labelled by destination.
+fn push_metrics(gw: &Gateway) -> String {
+    use crate::push::worker::DestinationStatus;
+    use std::fmt::Write as _;
+    let Ok(list) = gw.push.status() else {
+        return String::new();
+    };
+    type Series = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&DestinationStatus) -> u64,
+    );
+    let series: [Series; 6] = [
+        (
+            "xianjie_push_queued",
+            "gauge",
+            "Records waiting for the destination.",
+            |s| s.queued,
+        ),
+        (
+            "xianjie_push_in_flight",
+            "gauge",
+            "Records in the package being sent.",
+            |s| s.in_flight,
+        ),
+        (
+            "xianjie_push_delivered_total",
+            "counter",
+            "Record versions the destination acknowledged.",
+            |s| s.delivered,
+        ),
+        (
+            "xianjie_push_dead_letters",
+            "gauge",
+            "Records the destination refused, waiting for an administrator.",
+            |s| s.dead_letters,
+        ),
+        (
+            "xianjie_push_overdue",
+            "gauge",
+            "Queued records past their statutory push deadline.",
+            |s| s.deadlines.overdue,
+        ),
+        (
+            "xianjie_push_at_risk",
+            "gauge",
+            "Queued records due today or on the next working day.",
+            |s| s.deadlines.at_risk,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, get) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for s in &list {
+            let _ = writeln!(out, "{name}{{destination=\"{}\"}} {}", s.name, get(s));
+        }
+    }
+    out
 }
 
 /// A random request id (hex), echoed in `x-request-id` and recorded in audit entries.

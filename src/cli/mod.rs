@@ -5,6 +5,7 @@ mod demo;
 mod keys;
 mod offline;
 mod ops;
+mod push;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -147,6 +148,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: AdaptersCommand,
+    },
+    /// Pushes to the provincial platform (DESIGN §8): run a cycle, status, dead letters.
+    Push {
+        /// What to do.
+        #[command(subcommand)]
+        command: PushCommand,
     },
     /// Write realistic sample inputs for every adapter (offline).
     Sample {
@@ -365,6 +372,72 @@ pub enum QuarantineCommand {
     },
 }
 
+/// `push` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum PushCommand {
+    /// Run a delivery cycle now (every destination, or one); returns when the cycle ends.
+    Run {
+        /// Only this destination.
+        #[arg(long)]
+        destination: Option<String>,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per destination: queued, oldest, in flight, delivered, dead letters, last success and
+    /// error, deadlines at risk and overdue.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The public key receivers verify package signatures with (`KEY_ID BASE64`, or PEM).
+    Key {
+        /// Print a PEM SubjectPublicKeyInfo instead.
+        #[arg(long)]
+        pem: bool,
+    },
+    /// Records a destination refused.
+    Dead {
+        /// What to do.
+        #[command(subcommand)]
+        command: DeadCommand,
+    },
+}
+
+/// `push dead` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum DeadCommand {
+    /// List dead letters, oldest first.
+    List {
+        /// Only this destination's.
+        #[arg(long)]
+        destination: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one dead letter with the platform's reason (and response).
+    Show {
+        /// Dead-letter id.
+        id: u64,
+    },
+    /// Put dead letters back in the outbox, in their original order.
+    Requeue {
+        /// Dead-letter ids.
+        ids: Vec<u64>,
+        /// Every dead letter.
+        #[arg(long)]
+        all: bool,
+        /// With --all, only this destination's.
+        #[arg(long)]
+        destination: Option<String>,
+    },
+}
+
 /// `adapters` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum AdaptersCommand {
@@ -473,6 +546,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
                 },
         } => ops::case_show(&cli, unit, case_id).await,
         Command::Quarantine { ref command } => ops::quarantine(&cli, command).await,
+        Command::Push { ref command } => push::push(&cli, command).await,
         Command::Adapters { .. } | Command::Sample { .. } | Command::Certs { .. } => Ok(()),
     }
 }

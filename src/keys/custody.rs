@@ -29,6 +29,7 @@ pub const MIN_PASSPHRASE: usize = 12;
 pub const CLIENT_SECRET_PREFIX: &str = "xjs_";
 
 const AUDIT_KEY: &str = "audit/ed25519";
+const PUSH_KEY: &str = "push/ed25519";
 const HASH_KEY: &str = "clients/hash-key";
 const JWT_PREFIX: &str = "jwt/";
 const CLIENT_PREFIX: &str = "client/";
@@ -393,6 +394,7 @@ impl Custody {
             ks.put(AUDIT_KEY, &SecretBytes::random(32), m())?;
             ks.put(HASH_KEY, &SecretBytes::random(32), m())?;
             ks.put(&format!("{JWT_PREFIX}1"), &SecretBytes::random(32), m())?;
+            ks.put(PUSH_KEY, &SecretBytes::random(32), m())?;
             self.change(&ks, actor)?;
             ks
         };
@@ -535,6 +537,36 @@ impl Custody {
             .get(&format!("{JWT_PREFIX}{n}"))?
             .ok_or_else(|| CustodyError::Invalid("the current JWT key is missing".into()))?;
         Ok((jwt_kid(n), signing_key(&secret)?))
+    }
+
+    /// The key that signs push packages, and its key id (`push-` and the first 8 bytes of the
+    /// public key's SHA-256, hex). A keystore made before pushes existed gets one, audited.
+    pub fn push_signing_key(&self, actor: &Actor) -> Result<(String, SigningKey), CustodyError> {
+        let existing = {
+            let g = self.read();
+            let ks = g.as_ref().ok_or(CustodyError::Sealed)?;
+            ks.get(PUSH_KEY)?.map(|(secret, _)| signing_key(&secret))
+        };
+        let key = match existing {
+            Some(k) => k?,
+            None => {
+                self.audit
+                    .append(&Event::new(actor.clone(), "key.create", PUSH_KEY))?;
+                self.mutate(actor, |ks| {
+                    if ks.get(PUSH_KEY)?.is_none() {
+                        ks.put(PUSH_KEY, &SecretBytes::random(32), meta(actor, None))?;
+                    }
+                    Ok(())
+                })?;
+                let g = self.read();
+                let ks = g.as_ref().ok_or(CustodyError::Sealed)?;
+                let (secret, _) = ks
+                    .get(PUSH_KEY)?
+                    .ok_or_else(|| CustodyError::Invalid("the push key was not stored".into()))?;
+                signing_key(&secret)?
+            }
+        };
+        Ok((push_kid(&key.verifying_key()), key))
     }
 
     /// Every JWT key that may still verify a token, by `kid`, newest first.
@@ -852,6 +884,12 @@ impl Custody {
 }
 
 /// The `kid` of JWT key version `n`.
+/// The key id of a push signing key.
+pub fn push_kid(key: &VerifyingKey) -> String {
+    use sha2::Digest;
+    format!("push-{}", hex::encode(&Sha256::digest(key.as_bytes())[..8]))
+}
+
 fn jwt_kid(n: u64) -> String {
     format!("jwt-{n}")
 }

@@ -2,5 +2,7 @@
 //! the working-day calendar that statutory deadlines are counted in.
 
 pub mod calendar;
+pub mod client;
 pub mod package;
 pub mod receipt;
+pub mod worker;

@@ -28,9 +28,9 @@ pub struct Change {
 /// The change-log value of one write batch: entry `i` has sequence number `key + i`. Kept compact
 /// (one time for the batch, entries as arrays) because the writer encodes one per transaction.
 #[derive(Serialize, Deserialize)]
-struct ChangeBatch {
-    at: DateTime<Utc>,
-    entries: Vec<(Uscc, CaseId, u64)>,
+pub(super) struct ChangeBatch {
+    pub(super) at: DateTime<Utc>,
+    pub(super) entries: Vec<(Uscc, CaseId, u64)>,
 }
 
 /// What a destination must be sent.
@@ -44,6 +44,8 @@ pub struct OutboxEntry {
     pub version: u64,
     /// Change-log position that caused it.
     pub change_seq: u64,
+    /// First sequence number of the change-log batch holding it (its outbox key).
+    pub batch: u64,
 }
 
 /// What an upsert did to one case.
@@ -283,7 +285,7 @@ fn raw_case(key: &[u8], v: &[u8]) -> Result<RawCase, StoreError> {
 }
 
 /// The positions an outbox value lists (into its change-log batch).
-fn outbox_positions(k: &[u8], v: &[u8]) -> Result<Vec<u32>, StoreError> {
+pub(super) fn outbox_positions(k: &[u8], v: &[u8]) -> Result<Vec<u32>, StoreError> {
     serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
         what: format!("outbox batch {}", hex::encode(k)),
         reason: e.to_string(),
@@ -298,14 +300,17 @@ fn add_count(v: Option<sled::IVec>, delta: i64) -> u64 {
     cur.saturating_add_signed(delta)
 }
 
-fn abort(what: &str, e: impl std::fmt::Display) -> ConflictableTransactionError<StoreError> {
+pub(super) fn abort(
+    what: &str,
+    e: impl std::fmt::Display,
+) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(StoreError::Corrupt {
         what: what.into(),
         reason: e.to_string(),
     })
 }
 
-fn json<T: Serialize + ?Sized>(
+pub(super) fn json<T: Serialize + ?Sized>(
     what: &str,
     v: &T,
 ) -> Result<Vec<u8>, ConflictableTransactionError<StoreError>> {
@@ -634,6 +639,7 @@ impl Store {
                         case_id,
                         version,
                         change_seq,
+                        batch: first,
                     },
                 ));
             }

@@ -14,15 +14,20 @@
 //! - `counts`: `unit_code 0x00 action` → `u64 BE` (cases per unit and action, for status)
 //! - `meta`: small named values (last scan per adapter, ...)
 //! - `ports`: `unit_code 0x00 client` → [`PortGrant`] JSON (which client may read which unit)
+//! - `delivered`: `destination 0x00 unit_code 0x00 case_id` → last version the destination
+//!   acknowledged (u64 BE), so revocations reach exactly the destinations that hold the record
+//! - `dead`: `id (u64 BE)` → [`DeadLetter`] JSON (records a destination refused)
 
 mod cases;
 mod ports;
+mod push;
 mod quarantine;
 
 use std::path::Path;
 
 pub use cases::{Change, OutboxEntry, PreparedCase, RawCase, Route, UnitCounts, UpsertOutcome};
 pub use ports::PortGrant;
+pub use push::{DeadLetter, OutboxSummary, PushCommit};
 pub use quarantine::{QuarantineEntry, QuarantineReason};
 
 /// A store failure. Messages say what failed; the underlying sled error is kept as the source.
@@ -91,6 +96,8 @@ pub struct Store {
     counts: sled::Tree,
     meta: sled::Tree,
     ports: sled::Tree,
+    delivered: sled::Tree,
+    dead: sled::Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -122,6 +129,8 @@ impl Store {
             counts: tree("counts")?,
             meta: tree("meta")?,
             ports: tree("ports")?,
+            delivered: tree("delivered")?,
+            dead: tree("dead")?,
             db,
         };
         let found: u32 = store.get_meta(LAYOUT_KEY).ok().flatten().unwrap_or(0);

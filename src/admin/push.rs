@@ -1,0 +1,222 @@
+//! Admin routes for pushes: run a cycle now, status, the dead-letter list and requeueing, and
+//! the public key receivers verify package signatures with.
+
+// Handlers return a ready response as their error: one per request, so its size costs nothing.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::Done;
+use super::server::{Resp, error, json};
+use crate::audit::{Actor, Event};
+use crate::gateway::Gateway;
+use crate::push::worker::PushError;
+
+/// `POST /push/run`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// One destination, or every one.
+    pub destination: Option<String>,
+}
+
+/// `POST /push/dead/requeue`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RequeueRequest {
+    /// Dead-letter ids.
+    pub ids: Vec<u64>,
+    /// Every dead letter (of `destination`, when given).
+    pub all: bool,
+    /// With `all`: only this destination's.
+    pub destination: Option<String>,
+}
+
+/// `GET /push/key`: how receivers verify package signatures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PushKey {
+    /// Key id, as in the signature header.
+    pub key_id: String,
+    /// The Ed25519 public key, base64 (32 bytes).
+    pub public_key: String,
+    /// The same key as a PEM SubjectPublicKeyInfo (for `openssl pkeyutl -verify`).
+    pub pem: String,
+}
+
+fn push_status(e: &PushError) -> StatusCode {
+    match e {
+        PushError::Unknown(_) => StatusCode::NOT_FOUND,
+        PushError::Audit(_) => StatusCode::SERVICE_UNAVAILABLE,
+        PushError::Store(_) | PushError::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// `POST /push/run`: one cycle per destination (or the one named), in turn; answers when done.
+pub(super) async fn run(gw: Arc<Gateway>, actor: Actor, r: RunRequest) -> Resp {
+    let names = match r.destination {
+        Some(d) => vec![d],
+        None => gw.push.names(),
+    };
+    let mut reports = Vec::new();
+    for name in names {
+        match gw.push.cycle(&name, &actor, true).await {
+            Ok(rep) => reports.push(rep),
+            Err(e) => return error(push_status(&e), e.to_string()),
+        }
+    }
+    json(StatusCode::OK, &reports)
+}
+
+async fn blocking<T: Serialize + Send + 'static>(
+    f: impl FnOnce() -> Result<T, (StatusCode, String)> + Send + 'static,
+) -> Resp {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => json(StatusCode::OK, &v),
+        Ok(Err((status, msg))) => error(status, msg),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("task failed: {e}"),
+        ),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> (StatusCode, String) {
+    (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// `GET /push/status`.
+pub(super) async fn status(gw: Arc<Gateway>) -> Resp {
+    blocking(move || {
+        gw.push
+            .status()
+            .map_err(|e| (push_status(&e), e.to_string()))
+    })
+    .await
+}
+
+/// `GET /push/dead?destination=NAME&limit=N`.
+pub(super) async fn dead_list(gw: Arc<Gateway>, query: String) -> Resp {
+    let mut destination = None;
+    let mut limit = 100usize;
+    for (k, v) in crate::api::query::pairs(&query) {
+        match k.as_str() {
+            "destination" => destination = Some(v),
+            "limit" => match v.parse() {
+                Ok(n) => limit = n,
+                Err(_) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("limit {v:?} is not a number"),
+                    );
+                }
+            },
+            other => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown parameter {other:?}"),
+                );
+            }
+        }
+    }
+    blocking(move || {
+        gw.store
+            .dead_list(destination.as_deref(), limit)
+            .map_err(internal)
+    })
+    .await
+}
+
+/// `GET /push/dead/{id}`.
+pub(super) async fn dead_show(gw: Arc<Gateway>, id: &str) -> Resp {
+    let Ok(id) = id.parse::<u64>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("{id:?} is not a dead-letter id"),
+        );
+    };
+    blocking(move || match gw.store.dead_get(id) {
+        Ok(Some(d)) => Ok(d),
+        Ok(None) => Err((StatusCode::NOT_FOUND, format!("no dead letter {id}"))),
+        Err(e) => Err(internal(e)),
+    })
+    .await
+}
+
+/// `POST /push/dead/requeue`: audited before the entries move.
+pub(super) async fn requeue(gw: Arc<Gateway>, actor: Actor, r: RequeueRequest) -> Resp {
+    blocking(move || {
+        let ids: Vec<u64> = if r.all {
+            gw.store
+                .dead_list(r.destination.as_deref(), usize::MAX)
+                .map_err(internal)?
+                .iter()
+                .map(|d| d.id)
+                .collect()
+        } else {
+            r.ids.clone()
+        };
+        if ids.is_empty() {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "name dead-letter ids, or --all".to_string(),
+            ));
+        }
+        let listed = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        gw.audit
+            .append(
+                &Event::new(
+                    actor.clone(),
+                    "push.requeue",
+                    r.destination.as_deref().unwrap_or("*"),
+                )
+                .detail("ids", listed.as_str()),
+            )
+            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        let moved = gw.store.dead_requeue(&ids).map_err(internal)?;
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !moved.iter().any(|d| d.id == **id))
+            .map(u64::to_string)
+            .collect();
+        let mut message = format!("{} dead letter(s) back in the outbox", moved.len());
+        if !missing.is_empty() {
+            message.push_str(&format!("; no dead letter {}", missing.join(", ")));
+        }
+        Ok(Done {
+            message,
+            value: Some(moved.len().to_string()),
+        })
+    })
+    .await
+}
+
+/// `GET /push/key`.
+pub(super) async fn key(gw: Arc<Gateway>, actor: Actor) -> Resp {
+    blocking(move || {
+        let (key_id, public_key) = gw
+            .push
+            .public_key(&actor)
+            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        Ok(PushKey {
+            pem: spki_pem(&public_key),
+            key_id,
+            public_key,
+        })
+    })
+    .await
+}
+
+/// An Ed25519 public key (base64 of 32 bytes) as a PEM SubjectPublicKeyInfo (RFC 8410).
+fn spki_pem(public_b64: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut der = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    der.extend(b64.decode(public_b64).unwrap_or_default());
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        b64.encode(der)
+    )
+}

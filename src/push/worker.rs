@@ -1,0 +1,1032 @@
+//! The delivery worker: one cycle per destination at a time takes the destination's outbox in
+//! order, turns it into packages (one sending unit each), signs and POSTs them, reads the receipts
+//! and commits each outcome to the store in one transaction. Delivery is at-least-once with stable
+//! idempotency keys — a package's id is a digest of exactly the record versions in it, so a
+//! package re-sent after a crash or a lost receipt carries the same id and the same records.
+//!
+//! Outcomes: accepted and duplicate records are delivered; rejected records go to the dead-letter
+//! list with the platform's reason; 408, 429, 5xx and network errors are retried with capped
+//! exponential backoff and full jitter (never sooner than `Retry-After`); any other 4xx refuses the
+//! whole package, which is dead-lettered with the response — except 401 and 403, which say the
+//! credential is wrong, not the records, so the queue holds until an administrator fixes it. While
+//! the keystore is sealed nothing is sent and the queue holds.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use chrono::{DateTime, NaiveDate, Utc};
+use ed25519_dalek::Signer as _;
+use hyper::body::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use super::calendar::{WorkCalendar, statutory_working_days};
+use super::client::{self, Answer, Target};
+use super::package::{self, Header, Op, PackageError, Record};
+use super::receipt::{self, Outcome};
+use crate::audit::{Actor, AuditLog, Event};
+use crate::config::{Destination, DestinationAuth};
+use crate::keys::custody::{Custody, CustodyError};
+use crate::model::{Case, CaseStatus};
+use crate::shutdown::Shutdown;
+use crate::store::{DeadLetter, OutboxEntry, PushCommit, Store, StoreError};
+
+/// The header carrying the package's detached Ed25519 signature:
+/// `keyid=<push key id>;ed25519=<base64 of the signature over the exact body bytes>`.
+pub const SIGNATURE_HEADER: &str = "x-xianjie-signature";
+
+/// The district's division code, sent in every package header.
+pub const SOURCE_DIVISION: &str = "320102";
+
+/// Largest part of a refusing response kept in a dead letter.
+const RESPONSE_KEPT: usize = 2048;
+
+/// How long a computed deadline summary is reused (the scan reads every queued case).
+const DEADLINE_TTL: Duration = Duration::from_secs(10);
+
+/// A push failure that ends a cycle.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// No destination of that name.
+    #[error("no destination named {0:?} is configured")]
+    Unknown(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The audit entry could not be written, so nothing was sent.
+    #[error("not sent, because it could not be audited: {0}")]
+    Audit(#[from] crate::audit::AuditError),
+    /// A blocking task failed.
+    #[error("push task failed: {0}")]
+    Task(String),
+}
+
+/// A destination's client setup problem, found at start.
+#[derive(Debug, thiserror::Error)]
+#[error("destinations.{destination}: {reason}")]
+pub struct SetupError {
+    /// Destination.
+    pub destination: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CycleReport {
+    /// Destination.
+    pub destination: String,
+    /// Packages that got a receipt (or were refused as a whole).
+    pub packages: u64,
+    /// Records accepted.
+    pub accepted: u64,
+    /// Records the receiver already had (delivered earlier; its receipt was lost).
+    pub duplicates: u64,
+    /// Records dead-lettered (rejected, refused with their package, or not packageable).
+    pub dead_lettered: u64,
+    /// Entries dropped without sending: superseded by a newer version, or a retraction of a
+    /// record the destination never received.
+    pub skipped: u64,
+    /// Retries after transient failures.
+    pub retries: u64,
+    /// Entries still queued when the cycle ended.
+    pub remaining: u64,
+    /// Why nothing (more) was sent, when the queue is held (sealed keystore, refused credential).
+    pub held: Option<String>,
+    /// The error that ended the cycle, if any.
+    pub error: Option<String>,
+    /// Whether another cycle was already running, so this one did nothing.
+    pub busy: bool,
+}
+
+/// Statutory deadlines of the records still queued.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deadlines {
+    /// Queued records whose due date has passed.
+    pub overdue: u64,
+    /// Queued records due today or on the next working day.
+    pub at_risk: u64,
+    /// The earliest due date among queued records.
+    pub next_due: Option<NaiveDate>,
+}
+
+/// One destination's state, for `push status` and `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestinationStatus {
+    /// Name.
+    pub name: String,
+    /// URL.
+    pub url: String,
+    /// Entries waiting.
+    pub queued: u64,
+    /// Age of the oldest waiting entry, seconds.
+    pub oldest_age_secs: Option<i64>,
+    /// Records in the package being sent now.
+    pub in_flight: u64,
+    /// Record versions delivered, in all.
+    pub delivered: u64,
+    /// Dead letters waiting.
+    pub dead_letters: u64,
+    /// When a package last got a receipt.
+    pub last_success: Option<DateTime<Utc>>,
+    /// The last error, and when.
+    pub last_error: Option<String>,
+    /// When it happened.
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Why the queue is held, when it is.
+    pub held: Option<String>,
+    /// Deadlines of queued records.
+    pub deadlines: Deadlines,
+}
+
+/// Remembered across restarts (in the store's meta).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Persisted {
+    last_success: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    last_error_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+struct Live {
+    in_flight: u64,
+    held: Option<String>,
+    deadlines: Option<(Instant, Deadlines)>,
+}
+
+struct Dest {
+    config: Destination,
+    tls: Arc<rustls::ClientConfig>,
+    target: Target,
+    running: tokio::sync::Mutex<()>,
+    live: Mutex<Live>,
+}
+
+/// The delivery worker of every configured destination.
+pub struct Pusher {
+    store: Store,
+    audit: Arc<AuditLog>,
+    custody: Arc<Custody>,
+    calendar: WorkCalendar,
+    shutdown: Shutdown,
+    dests: Vec<Arc<Dest>>,
+}
+
+impl std::fmt::Debug for Pusher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pusher")
+            .field("destinations", &self.dests.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A package ready to send.
+struct Prepared {
+    unit: String,
+    package_id: String,
+    body: Bytes,
+    /// Record id and version per entry, in package order.
+    sent: Vec<(String, u64, OutboxEntry, Op)>,
+}
+
+/// The work a batch of outbox entries turned into.
+struct Batch {
+    packages: Vec<Prepared>,
+    /// Settled without sending (skipped or dead-lettered locally).
+    local: PushCommit,
+    skipped: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn meta_key(destination: &str) -> String {
+    format!("push_state/{destination}")
+}
+
+/// The idempotency key of a package: a digest of its destination and record versions.
+fn package_id(destination: &str, sent: &[(String, u64, OutboxEntry, Op)]) -> String {
+    let mut h = Sha256::new();
+    h.update(destination.as_bytes());
+    for (id, version, _, op) in sent {
+        h.update([0]);
+        h.update(id.as_bytes());
+        h.update(version.to_be_bytes());
+        h.update([u8::from(*op == Op::Retract)]);
+    }
+    format!("PKG-{}", hex::encode(&h.finalize()[..16]))
+}
+
+fn case_label(e: &OutboxEntry) -> String {
+    format!("{}/{}", e.unit_code, e.case_id)
+}
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Upsert => "upsert",
+        Op::Retract => "retract",
+    }
+}
+
+/// Full jitter: a wait drawn uniformly from zero to `min(max, initial × 2^attempt)`.
+pub fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
+    use rand::Rng as _;
+    let ceiling = initial
+        .checked_mul(1u32 << attempt.min(20))
+        .unwrap_or(max)
+        .min(max);
+    let ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rand::thread_rng().gen_range(0..=ms))
+}
+
+fn dead_letter(
+    destination: &str,
+    e: &OutboxEntry,
+    record_id: String,
+    op: Op,
+    code: &str,
+    reason: String,
+) -> DeadLetter {
+    DeadLetter {
+        id: 0,
+        destination: destination.to_string(),
+        unit_code: e.unit_code.clone(),
+        case_id: e.case_id.clone(),
+        version: e.version,
+        change_seq: e.change_seq,
+        batch: e.batch,
+        record_id,
+        op: op_name(op).into(),
+        code: code.into(),
+        reason,
+        package_id: None,
+        http_status: None,
+        response: None,
+        at: Utc::now(),
+    }
+}
+
+impl Pusher {
+    /// Sets up every destination's TLS client and URL; every problem is reported.
+    pub fn new(
+        destinations: &[Destination],
+        calendar: WorkCalendar,
+        store: Store,
+        audit: Arc<AuditLog>,
+        custody: Arc<Custody>,
+        shutdown: Shutdown,
+    ) -> Result<Self, Vec<SetupError>> {
+        let mut problems = Vec::new();
+        let mut dests = Vec::new();
+        for d in destinations {
+            let problem = |reason: String| SetupError {
+                destination: d.name.clone(),
+                reason,
+            };
+            let identity = d
+                .client_identity
+                .as_ref()
+                .map(|(c, k)| (c.as_path(), k.as_path()));
+            let tls = crate::tls::client_config(&d.ca, identity)
+                .map_err(|e| problems.push(problem(e.to_string())))
+                .ok();
+            let target = Target::parse(&d.url)
+                .map_err(|e| problems.push(problem(e.to_string())))
+                .ok();
+            if let (Some(tls), Some(target)) = (tls, target) {
+                dests.push(Arc::new(Dest {
+                    config: d.clone(),
+                    tls,
+                    target,
+                    running: tokio::sync::Mutex::new(()),
+                    live: Mutex::new(Live::default()),
+                }));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Self {
+            store,
+            audit,
+            custody,
+            calendar,
+            shutdown,
+            dests,
+        })
+    }
+
+    /// The configured destinations' names.
+    pub fn names(&self) -> Vec<String> {
+        self.dests.iter().map(|d| d.config.name.clone()).collect()
+    }
+
+    fn dest(&self, name: &str) -> Result<Arc<Dest>, PushError> {
+        self.dests
+            .iter()
+            .find(|d| d.config.name == name)
+            .cloned()
+            .ok_or_else(|| PushError::Unknown(name.to_string()))
+    }
+
+    /// Waits until every running cycle has stopped at a safe point (after shutdown).
+    pub async fn quiesce(&self) {
+        for d in &self.dests {
+            let _g = d.running.lock().await;
+        }
+    }
+
+    /// The signing key's id and public key (base64), for the receiver's verification.
+    pub fn public_key(&self, actor: &Actor) -> Result<(String, String), CustodyError> {
+        let (kid, key) = self.custody.push_signing_key(actor)?;
+        Ok((
+            kid,
+            base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes()),
+        ))
+    }
+
+    /// Runs one delivery cycle for `destination`. With `wait`, waits for a running cycle to end
+    /// first; without, returns at once (`busy`) when one is running (scheduled cycles).
+    pub async fn cycle(
+        &self,
+        destination: &str,
+        actor: &Actor,
+        wait: bool,
+    ) -> Result<CycleReport, PushError> {
+        let d = self.dest(destination)?;
+        let mut report = CycleReport {
+            destination: destination.to_string(),
+            ..CycleReport::default()
+        };
+        let _running = if wait {
+            d.running.lock().await
+        } else {
+            match d.running.try_lock() {
+                Ok(g) => g,
+                Err(_) => {
+                    report.busy = true;
+                    return Ok(report);
+                }
+            }
+        };
+        let result = self.run_cycle(&d, actor, &mut report).await;
+        lock(&d.live).in_flight = 0;
+        lock(&d.live).deadlines = None;
+        if let Err(e) = &result {
+            report.error = Some(e.to_string());
+        }
+        if let Some(e) = &report.error {
+            self.note_error(&d, e);
+        }
+        report.remaining = self.store.outbox_summary(destination)?.queued;
+        info!(
+            destination,
+            packages = report.packages,
+            accepted = report.accepted,
+            duplicates = report.duplicates,
+            dead = report.dead_lettered,
+            remaining = report.remaining,
+            held = report.held.as_deref().unwrap_or("-"),
+            "push cycle ended"
+        );
+        result.map(|()| report)
+    }
+
+    fn persisted(&self, d: &Dest) -> Persisted {
+        self.store
+            .get_meta(&meta_key(&d.config.name))
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    fn note_error(&self, d: &Dest, error: &str) {
+        let mut p = self.persisted(d);
+        p.last_error = Some(error.to_string());
+        p.last_error_at = Some(Utc::now());
+        if let Err(e) = self.store.set_meta(&meta_key(&d.config.name), &p) {
+            warn!(error = %e, "cannot record the push error");
+        }
+    }
+
+    fn note_success(&self, d: &Dest) {
+        let mut p = self.persisted(d);
+        p.last_success = Some(Utc::now());
+        if let Err(e) = self.store.set_meta(&meta_key(&d.config.name), &p) {
+            warn!(error = %e, "cannot record the push success");
+        }
+    }
+
+    fn hold(&self, d: &Dest, report: &mut CycleReport, why: &str) {
+        lock(&d.live).held = Some(why.to_string());
+        report.held = Some(why.to_string());
+    }
+
+    async fn run_cycle(
+        &self,
+        d: &Arc<Dest>,
+        actor: &Actor,
+        report: &mut CycleReport,
+    ) -> Result<(), PushError> {
+        let started = Instant::now();
+        let name = d.config.name.clone();
+        loop {
+            if self.shutdown.is_triggered() {
+                return Ok(());
+            }
+            if self.custody.is_sealed() {
+                self.hold(
+                    d,
+                    report,
+                    "keystore sealed: nothing is sent until it is unlocked",
+                );
+                return Ok(());
+            }
+            let batch = {
+                let (store, dest) = (self.store.clone(), d.clone());
+                tokio::task::spawn_blocking(move || prepare(&store, &dest))
+                    .await
+                    .map_err(|e| PushError::Task(e.to_string()))??
+            };
+            let Some(batch) = batch else {
+                lock(&d.live).held = None;
+                return Ok(());
+            };
+            report.skipped += batch.skipped;
+            if !batch.local.done.is_empty() {
+                report.dead_lettered += batch.local.dead.len() as u64;
+                for dl in &batch.local.dead {
+                    warn!(destination = %name, case = %dl.case_id, reason = %dl.reason, "record dead-lettered before sending");
+                }
+                self.store.push_commit(&name, &batch.local)?;
+            }
+            for p in batch.packages {
+                if !self.send(d, actor, p, started, report).await? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Sends one package until it is settled. Returns false when the cycle must end (held, shut
+    /// down, or out of retry time), with the reason in `report`.
+    async fn send(
+        &self,
+        d: &Arc<Dest>,
+        actor: &Actor,
+        p: Prepared,
+        started: Instant,
+        report: &mut CycleReport,
+    ) -> Result<bool, PushError> {
+        let name = d.config.name.as_str();
+        let policy = d.config.retry;
+        let mut attempt = 0u32;
+        lock(&d.live).in_flight = p.sent.len() as u64;
+        loop {
+            if self.shutdown.is_triggered() {
+                return Ok(false);
+            }
+            if self.custody.is_sealed() {
+                self.hold(
+                    d,
+                    report,
+                    "keystore sealed: nothing is sent until it is unlocked",
+                );
+                return Ok(false);
+            }
+            let (kid, key) = match self.custody.push_signing_key(actor) {
+                Ok(k) => k,
+                Err(e) => {
+                    self.hold(d, report, &format!("no signing key: {e}"));
+                    return Ok(false);
+                }
+            };
+            let credential = match self.custody.use_credential(&d.config.credential, actor) {
+                Ok((secret, _version)) => secret,
+                Err(e) => {
+                    self.hold(d, report, &format!("credential unavailable: {e}"));
+                    return Ok(false);
+                }
+            };
+            let authorization = match d.config.auth {
+                DestinationAuth::Bearer => format!("Bearer {}", credential.expose()),
+                DestinationAuth::Basic => format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(credential.expose())
+                ),
+            };
+            drop(credential);
+            let signature =
+                base64::engine::general_purpose::STANDARD.encode(key.sign(&p.body).to_bytes());
+            let digest = hex::encode(Sha256::digest(&p.body));
+            self.audit.append(
+                &Event::new(actor.clone(), "push.send", name)
+                    .detail("package", p.package_id.as_str())
+                    .detail("unit", p.unit.as_str())
+                    .detail("records", p.sent.len() as u64)
+                    .detail("attempt", u64::from(attempt) + 1)
+                    .digest(&digest),
+            )?;
+            let headers = [
+                ("authorization", authorization),
+                (SIGNATURE_HEADER, format!("keyid={kid};ed25519={signature}")),
+                ("idempotency-key", p.package_id.clone()),
+                ("x-xianjie-package-id", p.package_id.clone()),
+            ];
+            let answer =
+                client::post(&d.tls, &d.target, &headers, p.body.clone(), policy.timeout).await;
+            let wait_hint = match &answer {
+                Ok(a) => self.settle(d, actor, &p, a, report)?,
+                Err(e) => {
+                    self.audit.append(
+                        &Event::new(actor.clone(), "push.receipt", name)
+                            .outcome("failed")
+                            .detail("package", p.package_id.as_str())
+                            .detail("error", e.to_string()),
+                    )?;
+                    Settle::Retry(None, e.to_string())
+                }
+            };
+            match wait_hint {
+                Settle::Done => return Ok(true),
+                Settle::Hold(why) => {
+                    self.hold(d, report, &why);
+                    report.error = Some(why);
+                    return Ok(false);
+                }
+                Settle::Retry(retry_after, why) => {
+                    let wait = backoff(policy.initial, policy.max, attempt)
+                        .max(retry_after.unwrap_or_default());
+                    warn!(destination = name, package = %p.package_id, attempt, wait_ms = wait.as_millis() as u64, error = %why, "push failed; retrying");
+                    self.note_error(d, &why);
+                    if started.elapsed() + wait > policy.give_up {
+                        report.error = Some(format!(
+                            "{why} (still failing after {} s; the next cycle resumes)",
+                            started.elapsed().as_secs()
+                        ));
+                        return Ok(false);
+                    }
+                    report.retries += 1;
+                    attempt = attempt.saturating_add(1);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = self.shutdown.wait() => return Ok(false),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decides on an answer and commits its outcome.
+    fn settle(
+        &self,
+        d: &Dest,
+        actor: &Actor,
+        p: &Prepared,
+        a: &Answer,
+        report: &mut CycleReport,
+    ) -> Result<Settle, PushError> {
+        let name = d.config.name.as_str();
+        let receipt_event = |outcome: &str| {
+            Event::new(actor.clone(), "push.receipt", name)
+                .outcome(outcome)
+                .detail("package", p.package_id.as_str())
+                .detail("status", u64::from(a.status))
+        };
+        match a.status {
+            200 | 201 => {}
+            408 | 429 | 500..=599 => {
+                self.audit.append(&receipt_event("failed"))?;
+                return Ok(Settle::Retry(
+                    a.retry_after,
+                    format!("HTTP {} from the receiver", a.status),
+                ));
+            }
+            401 | 403 => {
+                self.audit.append(&receipt_event("denied"))?;
+                return Ok(Settle::Hold(format!(
+                    "the receiver refused the credential (HTTP {}); set it with `xianjie credentials set {}`",
+                    a.status, d.config.credential
+                )));
+            }
+            status => {
+                let text = String::from_utf8_lossy(&a.body);
+                let kept: String = text.chars().take(RESPONSE_KEPT).collect();
+                let mut commit = PushCommit::default();
+                for (id, _, e, op) in &p.sent {
+                    let mut dl = dead_letter(
+                        name,
+                        e,
+                        id.clone(),
+                        *op,
+                        &format!("HTTP-{status}"),
+                        format!("the receiver refused the whole package with HTTP {status}"),
+                    );
+                    dl.package_id = Some(p.package_id.clone());
+                    dl.http_status = Some(status);
+                    dl.response = Some(kept.clone());
+                    commit.dead.push(dl);
+                    commit.done.push(e.clone());
+                }
+                self.audit.append(
+                    &receipt_event("refused").detail("dead_lettered", p.sent.len() as u64),
+                )?;
+                self.store.push_commit(name, &commit)?;
+                report.packages += 1;
+                report.dead_lettered += p.sent.len() as u64;
+                return Ok(Settle::Done);
+            }
+        }
+        let r = match receipt::parse(&a.body) {
+            Ok(r) if r.package_id == p.package_id => r,
+            Ok(r) => {
+                self.audit.append(&receipt_event("failed"))?;
+                return Ok(Settle::Retry(
+                    None,
+                    format!(
+                        "the receipt answers package {}, not {}",
+                        r.package_id, p.package_id
+                    ),
+                ));
+            }
+            Err(e) => {
+                self.audit.append(&receipt_event("failed"))?;
+                return Ok(Settle::Retry(None, e.to_string()));
+            }
+        };
+        let results: HashMap<(&str, u64), &Outcome> = r
+            .results
+            .iter()
+            .map(|x| ((x.id.as_str(), x.version), &x.outcome))
+            .collect();
+        let mut commit = PushCommit::default();
+        let (mut accepted, mut duplicates, mut rejected, mut missing) = (0u64, 0u64, 0u64, 0u64);
+        for (id, version, e, op) in &p.sent {
+            match results.get(&(id.as_str(), *version)) {
+                Some(Outcome::Accepted) | Some(Outcome::Duplicate) => {
+                    if matches!(
+                        results.get(&(id.as_str(), *version)),
+                        Some(Outcome::Accepted)
+                    ) {
+                        accepted += 1;
+                    } else {
+                        duplicates += 1;
+                    }
+                    commit
+                        .delivered
+                        .push((e.unit_code.clone(), e.case_id.clone(), e.version));
+                    commit.done.push(e.clone());
+                }
+                Some(Outcome::Rejected { code, reason }) => {
+                    rejected += 1;
+                    let mut dl = dead_letter(name, e, id.clone(), *op, code, reason.clone());
+                    dl.package_id = Some(p.package_id.clone());
+                    commit.dead.push(dl);
+                    commit.done.push(e.clone());
+                }
+                // Left queued: the next package carries it again.
+                None => missing += 1,
+            }
+        }
+        self.audit.append(
+            &receipt_event("ok")
+                .detail("accepted", accepted)
+                .detail("duplicates", duplicates)
+                .detail("rejected", rejected)
+                .detail("missing", missing),
+        )?;
+        self.store.push_commit(name, &commit)?;
+        self.note_success(d);
+        report.packages += 1;
+        report.accepted += accepted;
+        report.duplicates += duplicates;
+        report.dead_lettered += rejected;
+        if missing > 0 {
+            return Ok(Settle::Retry(
+                None,
+                format!(
+                    "the receipt of {} lists no result for {missing} record(s)",
+                    p.package_id
+                ),
+            ));
+        }
+        Ok(Settle::Done)
+    }
+
+    /// Every destination's status (deadlines are recomputed at most every few seconds).
+    pub fn status(&self) -> Result<Vec<DestinationStatus>, PushError> {
+        let now = Utc::now();
+        let mut out = Vec::new();
+        for d in &self.dests {
+            let name = &d.config.name;
+            let summary = self.store.outbox_summary(name)?;
+            let p = self.persisted(d);
+            let cached = lock(&d.live)
+                .deadlines
+                .clone()
+                .filter(|(at, _)| at.elapsed() < DEADLINE_TTL);
+            let deadlines = match cached {
+                Some((_, dl)) => dl,
+                None => {
+                    let dl = self.deadlines(name)?;
+                    lock(&d.live).deadlines = Some((Instant::now(), dl.clone()));
+                    dl
+                }
+            };
+            let live = lock(&d.live);
+            out.push(DestinationStatus {
+                name: name.clone(),
+                url: d.config.url.clone(),
+                queued: summary.queued,
+                oldest_age_secs: summary.oldest.map(|t| (now - t).num_seconds().max(0)),
+                in_flight: live.in_flight,
+                delivered: self.store.delivered_count(name)?,
+                dead_letters: self.store.dead_count(name)?,
+                last_success: p.last_success,
+                last_error: p.last_error,
+                last_error_at: p.last_error_at,
+                held: live
+                    .held
+                    .clone()
+                    .or_else(|| {
+                        self.custody
+                            .is_sealed()
+                            .then(|| "keystore sealed: nothing is sent until it is unlocked".into())
+                    })
+                    .filter(|_| summary.queued > 0),
+                deadlines,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The statutory deadlines of `destination`'s queued records, as of today (local time).
+    pub fn deadlines(&self, destination: &str) -> Result<Deadlines, PushError> {
+        let today = chrono::Local::now().date_naive();
+        let mut due_dates = Vec::new();
+        for (_, e) in self.store.outbox(destination, usize::MAX)? {
+            if let Some(case) = self.store.get_case(&e.unit_code, &e.case_id)?
+                && let Some(due) = due_date(&self.calendar, &case)
+            {
+                due_dates.push(due);
+            }
+        }
+        Ok(summarize_deadlines(&self.calendar, today, &due_dates))
+    }
+}
+
+enum Settle {
+    Done,
+    Hold(String),
+    Retry(Option<Duration>, String),
+}
+
+/// A record's statutory due date: 7 or 20 working days after its decision date.
+pub fn due_date(calendar: &WorkCalendar, case: &Case) -> Option<NaiveDate> {
+    let days = statutory_working_days(case.action)?;
+    Some(calendar.add_working_days(case.decided_on?, days))
+}
+
+/// Counts overdue (due before `today`) and at-risk (due today or on the next working day) dates.
+pub fn summarize_deadlines(
+    calendar: &WorkCalendar,
+    today: NaiveDate,
+    due: &[NaiveDate],
+) -> Deadlines {
+    let mut out = Deadlines::default();
+    for &d in due {
+        if d < today {
+            out.overdue += 1;
+        } else if calendar.working_days_between(today, d) <= 1 {
+            out.at_risk += 1;
+        }
+        out.next_due = Some(out.next_due.map_or(d, |n| n.min(d)));
+    }
+    out
+}
+
+/// Reads the next batch of `d`'s outbox and turns it into packages. `None` when the outbox is
+/// empty.
+fn prepare(store: &Store, d: &Dest) -> Result<Option<Batch>, PushError> {
+    let name = d.config.name.as_str();
+    let entries = store.outbox(name, d.config.batch_size)?;
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let mut local = PushCommit::default();
+    let mut skipped = 0u64;
+    // Per unit, in order of first appearance: (unit, [(case, entry, op)]).
+    type Item = (Case, OutboxEntry, Op);
+    let mut groups: Vec<(String, Vec<Item>)> = Vec::new();
+    for (_, e) in entries {
+        let Some(case) = store.get_case(&e.unit_code, &e.case_id)? else {
+            local.dead.push(dead_letter(
+                name,
+                &e,
+                String::new(),
+                Op::Upsert,
+                "LOCAL-NO-CASE",
+                format!("case {} is no longer in the store", case_label(&e)),
+            ));
+            local.done.push(e);
+            continue;
+        };
+        if case.version > e.version {
+            // A newer version is queued behind it (or was delivered): this one is stale.
+            skipped += 1;
+            local.done.push(e);
+            continue;
+        }
+        let op = if case.status == CaseStatus::Revoked {
+            Op::Retract
+        } else {
+            Op::Upsert
+        };
+        if op == Op::Retract
+            && store
+                .delivered_version(name, &e.unit_code, &e.case_id)?
+                .is_none()
+        {
+            // Never received, so nothing to withdraw.
+            skipped += 1;
+            local.done.push(e);
+            continue;
+        }
+        let unit = e.unit_code.to_string();
+        match groups.iter_mut().find(|(u, _)| *u == unit) {
+            Some((_, v)) => v.push((case, e, op)),
+            None => groups.push((unit, vec![(case, e, op)])),
+        }
+    }
+    let mut packages = Vec::new();
+    for (unit, mut items) in groups {
+        loop {
+            if items.is_empty() {
+                break;
+            }
+            let sent: Vec<(String, u64, OutboxEntry, Op)> = items
+                .iter()
+                .map(|(c, e, op)| (package::record_id(c), c.version, e.clone(), *op))
+                .collect();
+            let package_id = package_id(name, &sent);
+            let header = Header {
+                package_id: package_id.clone(),
+                source_division: SOURCE_DIVISION.into(),
+                sending_unit: items[0].0.unit_code.clone(),
+                // The id, not the time, identifies the package; the time is when it was built.
+                created_at: Utc::now(),
+            };
+            let records: Vec<Record<'_>> = items
+                .iter()
+                .map(|(c, _, op)| Record { op: *op, case: c })
+                .collect();
+            match package::build(&header, &records) {
+                Ok(body) => {
+                    packages.push(Prepared {
+                        unit: unit.clone(),
+                        package_id,
+                        body: Bytes::from(body),
+                        sent,
+                    });
+                    break;
+                }
+                Err(err @ (PackageError::Missing { .. } | PackageError::NotPushed { .. })) => {
+                    let bad = match &err {
+                        PackageError::Missing { case, .. }
+                        | PackageError::NotPushed { case, .. } => case.clone(),
+                        _ => String::new(),
+                    };
+                    let i = items
+                        .iter()
+                        .position(|(c, _, _)| case_key_label(c) == bad)
+                        .unwrap_or(0);
+                    let (c, e, op) = items.remove(i);
+                    local.dead.push(dead_letter(
+                        name,
+                        &e,
+                        package::record_id(&c),
+                        op,
+                        "LOCAL-INCOMPLETE",
+                        err.to_string(),
+                    ));
+                    local.done.push(e);
+                }
+                Err(err) => return Err(PushError::Task(err.to_string())),
+            }
+        }
+    }
+    Ok(Some(Batch {
+        packages,
+        local,
+        skipped,
+    }))
+}
+
+/// The case label package errors use.
+fn case_key_label(c: &Case) -> String {
+    String::from_utf8_lossy(&c.key()).replace('\0', "/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_full_jitter_under_a_cap() {
+        let (initial, max) = (Duration::from_millis(100), Duration::from_millis(1000));
+        for attempt in 0..40 {
+            let ceiling = (100u64 << attempt.min(20)).min(1000);
+            let draws: Vec<u64> = (0..200)
+                .map(|_| backoff(initial, max, attempt).as_millis() as u64)
+                .collect();
+            assert!(draws.iter().all(|&w| w <= ceiling), "attempt {attempt}");
+            // Full jitter spreads waits across the range instead of clustering at the ceiling.
+            assert!(draws.iter().any(|&w| w < ceiling / 2), "attempt {attempt}");
+        }
+    }
+
+    #[test]
+    fn package_ids_depend_on_exactly_the_record_versions() {
+        let e = |seq: u64| OutboxEntry {
+            unit_code: crate::model::Uscc::parse("91350200776049653A").unwrap(),
+            case_id: crate::model::CaseId::parse("C1").unwrap(),
+            version: 1,
+            change_seq: seq,
+            batch: 1,
+        };
+        let a = vec![("XJ-1".to_string(), 1, e(1), Op::Upsert)];
+        let b = vec![("XJ-1".to_string(), 2, e(1), Op::Upsert)];
+        let c = vec![("XJ-1".to_string(), 1, e(1), Op::Retract)];
+        assert_eq!(package_id("p", &a), package_id("p", &a.clone()));
+        assert_ne!(package_id("p", &a), package_id("p", &b));
+        assert_ne!(package_id("p", &a), package_id("p", &c));
+        assert_ne!(package_id("p", &a), package_id("q", &a));
+        let id = package_id("p", &a);
+        assert!(id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
+
+    #[test]
+    fn deadlines_count_working_days_across_a_weekend_and_a_holiday() {
+        // 2026-10-01..07 National Day holidays (Thu 1, Fri 2, Mon 5 .. Wed 7 are weekdays off),
+        // Sat 2026-10-10 worked (调休).
+        let holidays: Vec<String> = [
+            "2026-10-01",
+            "2026-10-02",
+            "2026-10-05",
+            "2026-10-06",
+            "2026-10-07",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let cal = WorkCalendar::new(&holidays, &["2026-10-10".into()]).unwrap();
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        // A penalty decided on Wed 2026-09-30: working days after it are Thu 8, Fri 9, Sat 10,
+        // Mon 12, Tue 13, Wed 14, Thu 15 → due Thu 2026-10-15.
+        let mut case: Case = serde_json::from_value(sample_case()).unwrap();
+        case.decided_on = Some(d("2026-09-30"));
+        assert_eq!(due_date(&cal, &case), Some(d("2026-10-15")));
+        let due = [d("2026-10-15")];
+        // On Wed the 14th it is at risk (one working day left), on the 15th still (due today),
+        // on Fri the 16th overdue; on Fri the 9th neither.
+        assert_eq!(summarize_deadlines(&cal, d("2026-10-14"), &due).at_risk, 1);
+        assert_eq!(summarize_deadlines(&cal, d("2026-10-15"), &due).at_risk, 1);
+        let late = summarize_deadlines(&cal, d("2026-10-16"), &due);
+        assert_eq!((late.overdue, late.at_risk), (1, 0));
+        let early = summarize_deadlines(&cal, d("2026-10-09"), &due);
+        assert_eq!(
+            (early.overdue, early.at_risk, early.next_due),
+            (0, 0, Some(d("2026-10-15")))
+        );
+        // Inspections get 20 working days; cases of other actions have no push deadline.
+        case.action = crate::model::Action::Inspection;
+        assert_eq!(
+            due_date(&cal, &case),
+            Some(cal.add_working_days(d("2026-09-30"), 20))
+        );
+        case.action = crate::model::Action::Compulsion;
+        assert_eq!(due_date(&cal, &case), None);
+    }
+
+    fn sample_case() -> serde_json::Value {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/sunshine/cases");
+        for entry in std::fs::read_dir(root).unwrap() {
+            let p = entry.unwrap().path();
+            if p.to_string_lossy().ends_with(".expected.json") {
+                let v: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+                if let Some(c) = v["cases"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|c| c["action"] == "penalty"))
+                {
+                    return c.clone();
+                }
+            }
+        }
+        panic!("no golden penalty case");
+    }
+}
