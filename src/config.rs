@@ -201,6 +201,19 @@ pub struct RetryPolicy {
     pub give_up: Duration,
 }
 
+impl Default for RetryPolicy {
+    /// The configuration defaults: 1 s first ceiling, 5 min largest, 30 s per request, 10 min
+    /// per cycle.
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+            timeout: Duration::from_secs(30),
+            give_up: Duration::from_secs(600),
+        }
+    }
+}
+
 impl Destination {
     /// Whether a case of `unit` and `action` goes to this destination.
     pub fn takes(&self, unit: &crate::model::Uscc, action: crate::model::Action) -> bool {
@@ -240,6 +253,21 @@ pub const DEFAULT_AUDIT_ORIGIN: &str = "xianjie.320102/audit";
 pub const DEFAULT_ADAPTERS_DIR: &str = "./adapters";
 
 impl Config {
+    /// The data directory a configuration file names (relative to the file), without loading
+    /// the rest — what the admin commands need to find the gateway's socket. `None` when there is
+    /// no file or it names none.
+    pub fn data_dir_of(file: Option<&Path>) -> Option<PathBuf> {
+        let implicit = Path::new("xianjie.toml");
+        let chosen = file.or_else(|| implicit.is_file().then_some(implicit))?;
+        let value: toml::Table = toml::from_str(&std::fs::read_to_string(chosen).ok()?).ok()?;
+        let dir = PathBuf::from(value.get("data_dir")?.as_str()?);
+        Some(if dir.is_absolute() {
+            dir
+        } else {
+            chosen.parent().unwrap_or(Path::new("")).join(dir)
+        })
+    }
+
     /// Loads `file` (or, when `None`, `./xianjie.toml` if present, else the embedded defaults),
     /// applies `data_override`, and validates everything including the adapters.
     pub fn load(file: Option<&Path>, data_override: Option<&Path>) -> Result<Config, ConfigErrors> {

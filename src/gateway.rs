@@ -477,7 +477,8 @@ fn spawn_reload_on_hup(tls: Arc<crate::tls::ServerTls>, shutdown: Shutdown) {
     });
 }
 
-fn spawn_signal_handler(shutdown: Shutdown) {
+/// Triggers `shutdown` on SIGINT or SIGTERM.
+pub fn spawn_signal_handler(shutdown: Shutdown) {
     tokio::spawn(async move {
         let term = async {
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

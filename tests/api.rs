@@ -8,8 +8,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use common::{Gateway, secret_file};
-use http_body_util::{BodyExt, Full};
+use common::{Gateway, Reply, secret_file};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use serde_json::Value;
 
@@ -90,18 +90,11 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-struct Reply {
-    status: u16,
-    headers: hyper::HeaderMap,
-    body: Vec<u8>,
+trait ProblemExt {
+    fn problem(&self, status: u16, kind: &str) -> Value;
 }
 
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
-    }
-
+impl ProblemExt for Reply {
     fn problem(&self, status: u16, kind: &str) -> Value {
         assert_eq!(
             self.status,
@@ -134,21 +127,12 @@ impl Env {
         cert: Option<&str>,
     ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
         let id = cert.map(|c| self.identity(c));
-        let cfg = xianjie::tls::client_config(
+        common::tls_connect(
             &self.certs.join("ca.pem"),
             id.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+            &self.addr,
         )
-        .unwrap();
-        let tcp = tokio::net::TcpStream::connect(&self.addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio_rustls::TlsConnector::from(cfg)
-            .connect(
-                rustls_pki_types::ServerName::try_from("localhost").unwrap(),
-                tcp,
-            )
-            .await
-            .map_err(|e| format!("handshake: {e}"))
+        .await
     }
 
     /// One HTTPS request (a fresh connection) presenting client certificate `cert` (or none).
@@ -160,39 +144,16 @@ impl Env {
         headers: &[(&str, String)],
         body: &str,
     ) -> Result<Reply, String> {
-        runtime().block_on(async {
-            let tls = self.connect(cert).await?;
-            let (mut send, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-                    .await
-                    .map_err(|e| format!("http: {e}"))?;
-            tokio::spawn(conn);
-            let mut req = hyper::Request::builder()
-                .method(method)
-                .uri(path)
-                .header("host", "localhost");
-            for (k, v) in headers {
-                req = req.header(*k, v);
-            }
-            let resp = send
-                .send_request(req.body(Full::new(Bytes::from(body.to_string()))).unwrap())
-                .await
-                .map_err(|e| format!("request: {e}"))?;
-            let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes()
-                .to_vec();
-            Ok(Reply {
-                status,
-                headers,
-                body,
-            })
-        })
+        let id = cert.map(|c| self.identity(c));
+        common::https(
+            &self.certs.join("ca.pem"),
+            id.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+            &self.addr,
+            method,
+            path,
+            headers,
+            body.as_bytes().to_vec(),
+        )
     }
 
     fn get(&self, cert: &str, token: &str, path: &str) -> Reply {

@@ -21,6 +21,30 @@ const DEMO_CLIENT: &str = "procuratorate";
 /// Fixed seed: every demo run produces the same inputs, so a second run shows idempotency.
 const DEMO_SEED: u64 = 2026;
 
+/// The demo's push destination (the in-process simulator).
+const DEMO_DESTINATION: &str = "province";
+
+/// The demo's destination: the simulator at `addr`, trusting the demo CA, every 5 minutes.
+fn demo_destination(
+    certs: &std::path::Path,
+    addr: std::net::SocketAddr,
+) -> crate::config::Destination {
+    use crate::model::Action;
+    crate::config::Destination {
+        name: DEMO_DESTINATION.into(),
+        url: format!("https://{addr}/packages"),
+        ca: certs.join("ca.pem"),
+        client_identity: None,
+        schedule: "0 */5 * * * *".into(),
+        actions: vec![Action::Inspection, Action::Penalty, Action::Licensing],
+        units: None,
+        batch_size: 1000,
+        credential: DEMO_DESTINATION.into(),
+        auth: crate::config::DestinationAuth::Bearer,
+        retry: crate::config::RetryPolicy::default(),
+    }
+}
+
 /// The demo's generated passphrase file (created once, mode 0600, in the demo's data directory).
 fn demo_passphrase(data: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     use rand::RngCore;
@@ -94,7 +118,28 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
         server.tls.key = certs.join("server-key.pem");
         server.tls.client_ca = Some(certs.join("ca.pem"));
     }
+    // The provincial platform's simulator, in process, as the demo's push destination.
     let shutdown = Shutdown::new();
+    let sim_credential = {
+        use rand::RngCore;
+        let mut b = [0u8; 18];
+        rand::rngs::OsRng.fill_bytes(&mut b);
+        format!("demo-{}", hex::encode(b))
+    };
+    let (sim, sim_addr) = crate::push::sim::Simulator::bind(crate::push::sim::SimOptions {
+        listen: "127.0.0.1:0".into(),
+        certs: certs.clone(),
+        credential: Some(crate::keys::secret::SecretString::new(
+            sim_credential.clone(),
+        )),
+        verify_key: None,
+        faults: crate::push::sim::FaultPlan::default(),
+    })
+    .await?;
+    tokio::spawn(sim.clone().run(shutdown.clone()));
+    if config.destinations.is_empty() {
+        config.destinations.push(demo_destination(&certs, sim_addr));
+    }
     let gw = Gateway::open(config, shutdown.clone())?;
     let pass_file = demo_passphrase(&data)?;
     let pass = crate::keys::secret::Passphrase::from_file(&pass_file)?;
@@ -107,6 +152,14 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
         "\n   !!! DEMO ONLY: the keystore passphrase was generated and written to {} (mode 0600).\n   !!! `xianjie serve` never does this: a real gateway is unlocked by its administrator.\n   keystore unlocked (version {version})",
         pass_file.display()
     );
+    let custody = gw.custody.clone();
+    let actor = crate::audit::Actor::admin("demo");
+    let credential = crate::keys::secret::SecretString::new(sim_credential);
+    tokio::task::spawn_blocking(move || {
+        custody.set_credential(DEMO_DESTINATION, &credential, &actor)
+    })
+    .await
+    .context("credential task failed")??;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(gw.clone().serve(Some(ready_tx)));
     let sock = match ready_rx.await {
@@ -218,6 +271,34 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
         println!("   | {line}");
     }
 
+    // Push to the simulated provincial platform now (the schedule would in 5 minutes).
+    let key: crate::admin::push::PushKey = admin.get("/push/key").await?;
+    sim.set_verify_key(crate::push::sim::parse_verify_key(&format!(
+        "{} {}",
+        key.key_id, key.public_key
+    ))?);
+    println!(
+        "\n7. Push to the provincial platform (simulator on https://{sim_addr}/packages; packages signed with {}):",
+        key.key_id
+    );
+    let reports: Vec<crate::push::worker::CycleReport> = admin
+        .post(
+            "/push/run",
+            &crate::admin::push::RunRequest {
+                destination: Some(DEMO_DESTINATION.into()),
+            },
+        )
+        .await?;
+    reports.iter().for_each(super::push::print_report);
+    let stats = sim.stats();
+    println!(
+        "   receipts: {} package(s); the platform accepted {} record(s), {} duplicate(s), {} rejected, {} retraction(s)",
+        stats.packages, stats.records_accepted, stats.duplicates, stats.rejected, stats.retractions
+    );
+    let push_status: Vec<crate::push::worker::DestinationStatus> =
+        client.get("/push/status").await?;
+    super::push::print_status(&push_status);
+
     let d = data.display();
     println!(
         "\nTry next (in another terminal, while this keeps running):
@@ -228,6 +309,8 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
   cargo run --release -- --data {d} scan                 # a second read: everything unchanged
   cargo run --release -- sample --cases 1000 --out /tmp/xj-samples --bad-fraction 0.1
   cargo run --release -- --data {d} clients add procuratorate     # prints its secret once
+  cargo run --release -- --data {d} push status
+  cargo run --release -- --data {d} push dead list      # records the platform refused, with its reasons
   cargo run --release -- --data {d} audit export /tmp/xj-audit && cargo run --release -- audit verify /tmp/xj-audit
 
 The gateway keeps running; press Ctrl-C to stop it.",

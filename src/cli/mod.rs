@@ -155,6 +155,28 @@ pub enum Command {
         #[command(subcommand)]
         command: PushCommand,
     },
+    /// Run the provincial platform simulator: an HTTPS server taking push packages (validated,
+    /// deduplicated, receipted), with fault injection. Stops on Ctrl-C / SIGTERM.
+    ProvinceSim {
+        /// Address to listen on (port 0: the OS picks; see --addr-file).
+        #[arg(long, default_value = "127.0.0.1:9443")]
+        listen: String,
+        /// Directory with server.pem and server-key.pem (as `xianjie certs dev` makes them).
+        #[arg(long, default_value = crate::config::DEFAULT_CERTS_DIR)]
+        certs: PathBuf,
+        /// The credential packages must carry (`Bearer SECRET` or `Basic base64(SECRET)`).
+        #[arg(long, env = "XIANJIE_SIM_CREDENTIAL", hide_env_values = true)]
+        credential: Option<String>,
+        /// Faults to inject, e.g. `503x3,429:2,reset,delay:500,400,reject:XJ-…`.
+        #[arg(long, default_value = "")]
+        faults: String,
+        /// File with `KEY_ID BASE64` (from `xianjie push key`): signatures must verify.
+        #[arg(long)]
+        verify_key: Option<PathBuf>,
+        /// Write the bound address here once listening.
+        #[arg(long)]
+        addr_file: Option<PathBuf>,
+    },
     /// Write realistic sample inputs for every adapter (offline).
     Sample {
         /// Number of cases across all adapters.
@@ -547,6 +569,24 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         } => ops::case_show(&cli, unit, case_id).await,
         Command::Quarantine { ref command } => ops::quarantine(&cli, command).await,
         Command::Push { ref command } => push::push(&cli, command).await,
+        Command::ProvinceSim {
+            ref listen,
+            ref certs,
+            ref credential,
+            ref faults,
+            ref verify_key,
+            ref addr_file,
+        } => {
+            push::province_sim(push::SimArgs {
+                listen,
+                certs,
+                credential: credential.as_deref(),
+                faults,
+                verify_key: verify_key.as_deref(),
+                addr_file: addr_file.as_deref(),
+            })
+            .await
+        }
         Command::Adapters { .. } | Command::Sample { .. } | Command::Certs { .. } => Ok(()),
     }
 }
@@ -555,6 +595,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
 pub fn data_dir(cli: &Cli) -> PathBuf {
     cli.data
         .clone()
+        .or_else(|| crate::config::Config::data_dir_of(cli.config.as_deref()))
         .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_DATA_DIR))
 }
 

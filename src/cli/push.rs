@@ -178,3 +178,52 @@ async fn dead(cli: &Cli, cmd: &DeadCommand) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `province-sim` arguments.
+pub struct SimArgs<'a> {
+    /// Listen address.
+    pub listen: &'a str,
+    /// Certificate directory.
+    pub certs: &'a std::path::Path,
+    /// Expected credential.
+    pub credential: Option<&'a str>,
+    /// Fault spec.
+    pub faults: &'a str,
+    /// Verification key file.
+    pub verify_key: Option<&'a std::path::Path>,
+    /// Where to write the bound address.
+    pub addr_file: Option<&'a std::path::Path>,
+}
+
+/// `province-sim`: serves until Ctrl-C or SIGTERM.
+pub async fn province_sim(a: SimArgs<'_>) -> anyhow::Result<()> {
+    use crate::push::sim::{SimOptions, Simulator, parse_faults, parse_verify_key};
+    use anyhow::Context as _;
+    super::init_logging("info");
+    let verify_key = match a.verify_key {
+        Some(p) => Some(parse_verify_key(
+            &std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read the verification key {}", p.display()))?,
+        )?),
+        None => None,
+    };
+    let opts = SimOptions {
+        listen: a.listen.to_string(),
+        certs: a.certs.to_path_buf(),
+        credential: a
+            .credential
+            .map(|c| crate::keys::secret::SecretString::new(c.to_string())),
+        verify_key,
+        faults: parse_faults(a.faults)?,
+    };
+    let (sim, addr) = Simulator::bind(opts).await?;
+    if let Some(f) = a.addr_file {
+        std::fs::write(f, format!("{addr}\n"))
+            .with_context(|| format!("cannot write {}", f.display()))?;
+    }
+    println!("province-sim listening on https://{addr}/packages");
+    let shutdown = crate::shutdown::Shutdown::new();
+    crate::gateway::spawn_signal_handler(shutdown.clone());
+    sim.run(shutdown).await?;
+    Ok(())
+}

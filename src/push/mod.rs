@@ -5,4 +5,6 @@ pub mod calendar;
 pub mod client;
 pub mod package;
 pub mod receipt;
+pub mod sim;
+pub mod validate;
 pub mod worker;

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, Utc};
-use ed25519_dalek::Signer as _;
 use hyper::body::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -27,16 +26,13 @@ use super::calendar::{WorkCalendar, statutory_working_days};
 use super::client::{self, Answer, Target};
 use super::package::{self, Header, Op, PackageError, Record};
 use super::receipt::{self, Outcome};
+use super::sim::{SIGNATURE_HEADER, signature_header_value};
 use crate::audit::{Actor, AuditLog, Event};
 use crate::config::{Destination, DestinationAuth};
 use crate::keys::custody::{Custody, CustodyError};
 use crate::model::{Case, CaseStatus};
 use crate::shutdown::Shutdown;
 use crate::store::{DeadLetter, OutboxEntry, PushCommit, Store, StoreError};
-
-/// The header carrying the package's detached Ed25519 signature:
-/// `keyid=<push key id>;ed25519=<base64 of the signature over the exact body bytes>`.
-pub const SIGNATURE_HEADER: &str = "x-xianjie-signature";
 
 /// The district's division code, sent in every package header.
 pub const SOURCE_DIVISION: &str = "320102";
@@ -520,8 +516,6 @@ impl Pusher {
                 ),
             };
             drop(credential);
-            let signature =
-                base64::engine::general_purpose::STANDARD.encode(key.sign(&p.body).to_bytes());
             let digest = hex::encode(Sha256::digest(&p.body));
             self.audit.append(
                 &Event::new(actor.clone(), "push.send", name)
@@ -533,7 +527,10 @@ impl Pusher {
             )?;
             let headers = [
                 ("authorization", authorization),
-                (SIGNATURE_HEADER, format!("keyid={kid};ed25519={signature}")),
+                (
+                    SIGNATURE_HEADER,
+                    signature_header_value(&kid, &key, &p.body),
+                ),
                 ("idempotency-key", p.package_id.clone()),
                 ("x-xianjie-package-id", p.package_id.clone()),
             ];
@@ -837,6 +834,12 @@ fn prepare(store: &Store, d: &Dest) -> Result<Option<Batch>, PushError> {
         };
         if case.version > e.version {
             // A newer version is queued behind it (or was delivered): this one is stale.
+            skipped += 1;
+            local.done.push(e);
+            continue;
+        }
+        if case.action == crate::model::Action::Inspection && case.inspection.is_none() {
+            // An inspection without a 双随机 result (a routine one): not a record the platform takes.
             skipped += 1;
             local.done.push(e);
             continue;

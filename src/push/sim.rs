@@ -1,0 +1,1710 @@
+//! The provincial platform simulator (`xianjie province-sim`): a real HTTPS server that takes
+//! push packages as the platform would, so a deployment can be accepted against it and the
+//! delivery worker's retries, deduplication and dead-lettering can be tested end to end.
+//!
+//! It owns the platform's side of the exchange: the credential and signature checks, validation
+//! ([`super::validate`]), deduplication by record id + version, receipts
+//! ([`super::receipt::build`]), the accepted records (inspectable at `GET /sim/records` and
+//! `/sim/stats`), and fault injection ([`FaultPlan`]): error statuses, `429` with `Retry-After`,
+//! delays, connections dropped after the package was stored (a lost receipt), and rejections of
+//! chosen records. State lives in memory only; a restart forgets everything, which is what a
+//! test harness wants.
+//!
+//! HTTP surface: `POST /packages` (the platform); `GET /sim/records`, `GET /sim/stats`,
+//! `POST /sim/faults` (body: a fault spec replacing the plan), `DELETE /sim/faults`,
+//! `PUT /sim/verify-key` (body: `KEY_ID BASE64`, as `xianjie push key` prints it), and
+//! `GET /sim/packages` / `GET /sim/packages/{id}` (the newest received package bodies) — the test
+//! harness's view, no credential. Anything else is 404.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::{Deserialize, Serialize};
+use tracing::{debug, info, warn};
+
+use super::receipt::{self, Outcome, Receipt, RecordResult};
+use super::validate::{self, RecordOp};
+use crate::keys::secret::{SecretString, constant_time_eq};
+use crate::shutdown::Shutdown;
+use crate::tls::{ClientAuth, ServerTls, ServerTlsFiles};
+
+/// Largest package body; a bigger one is answered 413.
+pub const MAX_PACKAGE_BYTES: usize = 32 * 1024 * 1024;
+/// The header carrying the package signature:
+/// `keyid=<key id>;ed25519=<base64 (standard, padded) of the 64-byte signature over the body>`.
+pub const SIGNATURE_HEADER: &str = "x-xianjie-signature";
+/// The code of a record rejected by a `reject:<id>` fault rule.
+pub const E_SIM_REJECT: &str = "E-SIM-REJECT";
+
+/// Handshake deadline: a client that does not finish its handshake by then is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline for a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head (request line and headers).
+const MAX_HEAD: usize = 64 * 1024;
+/// Largest `xN` repeat, `429:SECS` and `delay:MS`: bounds that no sensible test exceeds, so a
+/// typo cannot park the simulator for a day.
+const MAX_REPEAT: u32 = 1_000_000;
+const MAX_RETRY_AFTER_SECS: u64 = 86_400;
+const MAX_DELAY_MS: u64 = 600_000;
+const REALM: &str = "province-sim";
+
+/// How the simulator is started.
+#[derive(Debug)]
+pub struct SimOptions {
+    /// Address to listen on, e.g. `127.0.0.1:9443` (`:0` picks a free port).
+    pub listen: String,
+    /// Directory with `server.pem` and `server-key.pem` (as written by `xianjie certs dev`).
+    pub certs: PathBuf,
+    /// When set, `POST /packages` needs `Authorization: Bearer <it>` or `Basic <base64(it)>`.
+    pub credential: Option<SecretString>,
+    /// When set (key id, public key), every package must carry a valid [`SIGNATURE_HEADER`].
+    pub verify_key: Option<(String, VerifyingKey)>,
+    /// Faults to inject from the start.
+    pub faults: FaultPlan,
+}
+
+/// One injected fault, applied to one `POST /packages`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status (500 or 503) and do nothing else.
+    Status(u16),
+    /// Answer 429 with `Retry-After: secs`.
+    TooManyRequests {
+        /// The `Retry-After` value, in seconds.
+        retry_after_secs: u64,
+    },
+    /// Wait this long, then process the package normally.
+    Delay(Duration),
+    /// Process and store the package, then drop the connection without answering (a receipt
+    /// lost on the way back).
+    Reset,
+    /// Refuse the package with 400 and a reason, storing nothing.
+    BadRequest,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Status(s) => write!(f, "{s}"),
+            Fault::TooManyRequests { retry_after_secs } => write!(f, "429:{retry_after_secs}"),
+            Fault::Delay(d) => write!(f, "delay:{}", d.as_millis()),
+            Fault::Reset => f.write_str("reset"),
+            Fault::BadRequest => f.write_str("400"),
+        }
+    }
+}
+
+/// The faults to inject: a queue consumed one fault per `POST /packages`, and standing rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FaultPlan {
+    /// Faults in order, each with how many more packages it applies to.
+    pub queue: VecDeque<(Fault, u32)>,
+    /// Record ids always rejected with [`E_SIM_REJECT`] (not consumed).
+    pub reject: BTreeSet<String>,
+}
+
+impl FaultPlan {
+    /// Takes the fault for the next package, if any is left.
+    pub fn take(&mut self) -> Option<Fault> {
+        loop {
+            let (fault, left) = self.queue.front_mut()?;
+            // A count of 0 (possible when a plan is built by hand) means the entry is spent.
+            if *left == 0 {
+                self.queue.pop_front();
+                continue;
+            }
+            let fault = *fault;
+            *left -= 1;
+            if *left == 0 {
+                self.queue.pop_front();
+            }
+            return Some(fault);
+        }
+    }
+
+    /// Whether the plan injects nothing.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty() && self.reject.is_empty()
+    }
+}
+
+/// An accepted record version, as `GET /sim/records` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimRecord {
+    /// Record id.
+    pub id: String,
+    /// Record version.
+    pub version: u64,
+    /// `PenaltyRecord`, `LicenseRecord` or `InspectionResult`.
+    pub kind: String,
+    /// `upsert` or `retract`.
+    pub op: String,
+    /// The package that brought it.
+    pub package_id: String,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+    /// The record's fields (element name → text); empty for a retraction.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Counters, as `GET /sim/stats` shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimStats {
+    /// Packages answered with a receipt (or processed and then dropped by a `reset` fault).
+    pub packages: u64,
+    /// Record versions accepted (upserts and retractions).
+    pub records_accepted: u64,
+    /// Records answered `duplicate`.
+    pub duplicates: u64,
+    /// Records answered `rejected`.
+    pub rejected: u64,
+    /// Accepted retractions.
+    pub retractions: u64,
+    /// Packages refused as a whole for their content (400, 413, 415); injected `400`s are
+    /// counted in `faults_injected` only.
+    pub packages_refused: u64,
+    /// Requests refused 401 (credential or signature).
+    pub auth_failures: u64,
+    /// Faults applied from the queue.
+    pub faults_injected: u64,
+    /// The id of the last package that got a receipt.
+    pub last_package_id: Option<String>,
+}
+
+/// A simulator problem. Messages name the file, address or fault item at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS setup in {}: {}", dir.display(), problems.join("; "))]
+    Tls {
+        /// The certificate directory.
+        dir: PathBuf,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A fault spec item is not understood.
+    #[error("fault spec item {item:?}: {reason}")]
+    Faults {
+        /// The item as written.
+        item: String,
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
+    /// The verification key text is not `<key id> <base64 of 32 bytes>`.
+    #[error("verification key: {0}")]
+    VerifyKey(String),
+    /// `run` was called on a simulator that is already running.
+    #[error("the simulator is already running")]
+    AlreadyRunning,
+}
+
+/// Parses a fault spec: comma-separated items consumed in order by successive packages —
+/// `500`, `503`, `429` or `429:SECS` (default 1), `delay:MS`, `reset`, `400`, each optionally
+/// followed by `xN` to repeat it N times (`503x3`, `429:2x2`, `resetx2`) — and standing rules
+/// `reject:<RECORD_ID>`. An empty spec is an empty plan.
+///
+/// # Errors
+/// [`SimError::Faults`] naming the first item not understood.
+pub fn parse_faults(spec: &str) -> Result<FaultPlan, SimError> {
+    let mut plan = FaultPlan::default();
+    if spec.trim().is_empty() {
+        return Ok(plan);
+    }
+    for raw in spec.split(',') {
+        let item = raw.trim();
+        let bad = |reason: &str| SimError::Faults {
+            item: item.to_string(),
+            reason: reason.to_string(),
+        };
+        if item.is_empty() {
+            return Err(bad("empty item (two commas in a row, or a trailing comma)"));
+        }
+        if let Some(id) = item.strip_prefix("reject:") {
+            let ok = (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            if !ok {
+                return Err(bad(
+                    "reject: needs a record id of 1-64 of A-Z a-z 0-9 . _ -",
+                ));
+            }
+            plan.reject.insert(id.to_string());
+            continue;
+        }
+        // `xN` ends an item; no fault's own spelling ends in x followed by digits.
+        let (base, times) = match item.rsplit_once('x') {
+            Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                let n: u32 = n
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_REPEAT).contains(n))
+                    .ok_or_else(|| bad(&format!("repeat count must be 1..={MAX_REPEAT}")))?;
+                (base, n)
+            }
+            _ => (item, 1),
+        };
+        let fault = match base {
+            "500" => Fault::Status(500),
+            "503" => Fault::Status(503),
+            "400" => Fault::BadRequest,
+            "reset" => Fault::Reset,
+            "429" => Fault::TooManyRequests {
+                retry_after_secs: 1,
+            },
+            _ => {
+                if let Some(secs) = base.strip_prefix("429:") {
+                    Fault::TooManyRequests {
+                        retry_after_secs: number(secs, MAX_RETRY_AFTER_SECS).ok_or_else(|| {
+                            bad(&format!(
+                                "429:SECS needs whole seconds 0..={MAX_RETRY_AFTER_SECS}"
+                            ))
+                        })?,
+                    }
+                } else if let Some(ms) = base.strip_prefix("delay:") {
+                    Fault::Delay(Duration::from_millis(number(ms, MAX_DELAY_MS).ok_or_else(
+                        || bad(&format!("delay:MS needs milliseconds 0..={MAX_DELAY_MS}")),
+                    )?))
+                } else {
+                    return Err(bad(
+                        "not a fault; use 500, 503, 429, 429:SECS, delay:MS, reset, 400 (each \
+                         optionally xN) or reject:RECORD_ID",
+                    ));
+                }
+            }
+        };
+        plan.queue.push_back((fault, times));
+    }
+    Ok(plan)
+}
+
+fn number(s: &str, max: u64) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok().filter(|n| *n <= max)
+}
+
+/// Parses a verification key file: one line `<key id> <base64 (standard) of the 32-byte Ed25519
+/// public key>`.
+///
+/// # Errors
+/// [`SimError::VerifyKey`] saying what is wrong.
+pub fn parse_verify_key(text: &str) -> Result<(String, VerifyingKey), SimError> {
+    let bad = |s: String| SimError::VerifyKey(s);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let [line] = lines.as_slice() else {
+        return Err(bad(format!(
+            "expected one line \"<key id> <base64 public key>\", found {} non-empty lines",
+            lines.len()
+        )));
+    };
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    let [id, key] = parts.as_slice() else {
+        return Err(bad(format!(
+            "expected \"<key id> <base64 public key>\", found {} words",
+            parts.len()
+        )));
+    };
+    if id.contains([';', '=', ',']) {
+        return Err(bad(format!(
+            "key id {id:?} may not contain ';', '=' or ',' (it travels in the signature header)"
+        )));
+    }
+    let bytes = B64
+        .decode(key)
+        .map_err(|e| bad(format!("public key is not base64: {e}")))?;
+    let bytes: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| bad(format!("public key has {} bytes, expected 32", bytes.len())))?;
+    let key = VerifyingKey::from_bytes(&bytes)
+        .map_err(|e| bad(format!("not an Ed25519 public key: {e}")))?;
+    Ok(((*id).to_string(), key))
+}
+
+/// The [`SIGNATURE_HEADER`] value for `body` signed with `key` under `key_id` — what the
+/// simulator verifies; the sending side may use it so both ends agree on the format.
+pub fn signature_header_value(key_id: &str, key: &SigningKey, body: &[u8]) -> String {
+    let sig = key.sign(body);
+    format!("keyid={key_id};ed25519={}", B64.encode(sig.to_bytes()))
+}
+
+/// How many received package bodies `GET /sim/packages/{id}` can return (the newest).
+pub const KEPT_PACKAGES: usize = 64;
+
+/// What the simulator keeps.
+#[derive(Default)]
+struct State {
+    verify_key: Option<(String, VerifyingKey)>,
+    /// The last [`KEPT_PACKAGES`] package bodies that passed the credential and signature
+    /// checks, by package id — so a test can run them through `xmllint`.
+    kept: VecDeque<(String, Bytes)>,
+    seen: HashSet<(String, u64)>,
+    records: Vec<SimRecord>,
+    stats: SimStats,
+    faults: FaultPlan,
+}
+
+struct Inner {
+    tls: ServerTls,
+    credential: Option<SecretString>,
+    state: Mutex<State>,
+    listener: Mutex<Option<tokio::net::TcpListener>>,
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-updated in a way that
+        // matters to a test harness; keep serving.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The simulator: cheap to clone; clones share the state, so a test can read records and
+/// stats while [`Simulator::run`] serves.
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulator")
+            .field("credential", &self.inner.credential)
+            .field(
+                "verify_key",
+                &self.inner.state().verify_key.as_ref().map(|k| k.0.clone()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a request ended without a response: the connection is dropped (the `reset` fault).
+#[derive(Debug)]
+struct DropConnection;
+
+impl fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+type Reply = Response<Full<Bytes>>;
+
+impl Simulator {
+    /// Loads the TLS certificate from `opts.certs` and binds `opts.listen`; returns the
+    /// simulator and the bound address (useful with port 0).
+    ///
+    /// # Errors
+    /// [`SimError::Tls`] or [`SimError::Bind`].
+    pub async fn bind(opts: SimOptions) -> Result<(Simulator, SocketAddr), SimError> {
+        let files = ServerTlsFiles {
+            cert: opts.certs.join("server.pem"),
+            key: opts.certs.join("server-key.pem"),
+            client_ca: None,
+            client_auth: ClientAuth::Off,
+        };
+        let tls = crate::tls::load_server(&files).map_err(|problems| SimError::Tls {
+            dir: opts.certs.clone(),
+            problems: problems.iter().map(ToString::to_string).collect(),
+        })?;
+        let listener = tokio::net::TcpListener::bind(&opts.listen)
+            .await
+            .map_err(|source| SimError::Bind {
+                addr: opts.listen.clone(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: opts.listen.clone(),
+            source,
+        })?;
+        let state = State {
+            faults: opts.faults,
+            verify_key: opts.verify_key,
+            ..State::default()
+        };
+        let sim = Simulator {
+            inner: Arc::new(Inner {
+                tls,
+                credential: opts.credential,
+                state: Mutex::new(state),
+                listener: Mutex::new(Some(listener)),
+            }),
+        };
+        Ok((sim, addr))
+    }
+
+    /// Serves until `shutdown`; connections in progress finish their current request.
+    ///
+    /// # Errors
+    /// [`SimError::AlreadyRunning`] when another clone is already serving.
+    pub async fn run(self, shutdown: Shutdown) -> Result<(), SimError> {
+        let listener = self
+            .inner
+            .listener
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .ok_or(SimError::AlreadyRunning)?;
+        loop {
+            let (tcp, addr) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Out of descriptors and the like: wait a little rather than spin.
+                        debug!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = shutdown.wait() => return Ok(()),
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = self.inner.tls.acceptor();
+            let inner = self.inner.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let stream =
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            debug!(%addr, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            debug!(%addr, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                let svc = hyper::service::service_fn(move |req| handle(inner.clone(), req));
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .max_buf_size(MAX_HEAD)
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), svc);
+                tokio::pin!(conn);
+                let ended = tokio::select! {
+                    r = conn.as_mut() => r,
+                    _ = shutdown.wait() => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                };
+                if let Err(e) = ended {
+                    debug!(%addr, error = %e, "connection ended");
+                }
+            });
+        }
+    }
+
+    /// Every accepted record version, in arrival order.
+    pub fn records(&self) -> Vec<SimRecord> {
+        self.inner.state().records.clone()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> SimStats {
+        self.inner.state().stats.clone()
+    }
+
+    /// Sets (or replaces) the key package signatures must verify with.
+    pub fn set_verify_key(&self, key: (String, VerifyingKey)) {
+        self.inner.state().verify_key = Some(key);
+    }
+
+    /// Replaces the fault plan.
+    pub fn set_faults(&self, plan: FaultPlan) {
+        self.inner.state().faults = plan;
+    }
+}
+
+fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Reply {
+    let mut body = body.into();
+    body.push('\n');
+    reply(status, "text/plain; charset=utf-8", body)
+}
+
+fn json<T: Serialize>(value: &T) -> Reply {
+    match serde_json::to_vec(value) {
+        Ok(body) => reply(StatusCode::OK, "application/json", body),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding JSON: {e}"),
+        ),
+    }
+}
+
+async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<Reply, DropConnection> {
+    let path = req.uri().path().to_string();
+    match (req.method().clone(), path.as_str()) {
+        (Method::POST, "/packages") => packages(&inner, req).await,
+        (Method::GET, "/sim/records") => {
+            let records = inner.state().records.clone();
+            Ok(json(&records))
+        }
+        (Method::GET, "/sim/stats") => {
+            let stats = inner.state().stats.clone();
+            Ok(json(&stats))
+        }
+        (Method::POST, "/sim/faults") => {
+            let body = match read_body(req).await {
+                Ok(b) => b,
+                Err(r) => return Ok(r),
+            };
+            let spec = String::from_utf8_lossy(&body);
+            match parse_faults(&spec) {
+                Ok(plan) => {
+                    info!(faults = %spec.trim(), "fault plan replaced");
+                    inner.state().faults = plan;
+                    Ok(text(StatusCode::OK, "fault plan replaced"))
+                }
+                Err(e) => Ok(text(StatusCode::BAD_REQUEST, e.to_string())),
+            }
+        }
+        (Method::PUT, "/sim/verify-key") => {
+            let body = match read_body(req).await {
+                Ok(b) => b,
+                Err(r) => return Ok(r),
+            };
+            match parse_verify_key(&String::from_utf8_lossy(&body)) {
+                Ok(key) => {
+                    info!(key_id = %key.0, "signature verification key set");
+                    inner.state().verify_key = Some(key);
+                    Ok(text(StatusCode::OK, "verification key set"))
+                }
+                Err(e) => Ok(text(StatusCode::BAD_REQUEST, e.to_string())),
+            }
+        }
+        (Method::GET, "/sim/packages") => {
+            let ids: Vec<String> = inner
+                .state()
+                .kept
+                .iter()
+                .map(|(id, _)| id.clone())
+                .collect();
+            Ok(json(&ids))
+        }
+        (Method::GET, p) if p.starts_with("/sim/packages/") => {
+            let id = &p["/sim/packages/".len()..];
+            let found = inner
+                .state()
+                .kept
+                .iter()
+                .rev()
+                .find(|(k, _)| k == id)
+                .map(|(_, b)| b.clone());
+            Ok(match found {
+                Some(b) => reply(StatusCode::OK, "application/xml", b),
+                None => text(StatusCode::NOT_FOUND, format!("no kept package {id}")),
+            })
+        }
+        (Method::DELETE, "/sim/faults") => {
+            inner.state().faults = FaultPlan::default();
+            info!("fault plan cleared");
+            Ok(text(StatusCode::OK, "fault plan cleared"))
+        }
+        _ => Ok(text(
+            StatusCode::NOT_FOUND,
+            format!("no such resource: {path}"),
+        )),
+    }
+}
+
+/// Reads a request body up to [`MAX_PACKAGE_BYTES`]; the error is the reply to send.
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Reply> {
+    let too_big = || {
+        text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body exceeds {MAX_PACKAGE_BYTES} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_PACKAGE_BYTES as u64) {
+        return Err(too_big());
+    }
+    match Limited::new(req.into_body(), MAX_PACKAGE_BYTES)
+        .collect()
+        .await
+    {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_big()),
+        Err(e) => Err(text(
+            StatusCode::BAD_REQUEST,
+            format!("reading the body: {e}"),
+        )),
+    }
+}
+
+async fn packages(inner: &Arc<Inner>, req: Request<Incoming>) -> Result<Reply, DropConnection> {
+    let fault = {
+        let mut st = inner.state();
+        let f = st.faults.take();
+        if f.is_some() {
+            st.stats.faults_injected += 1;
+        }
+        f
+    };
+    if let Some(f) = fault {
+        info!(fault = %f, "injecting fault");
+    }
+    match fault {
+        Some(Fault::Status(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return Ok(text(status, format!("injected fault: {code}")));
+        }
+        Some(Fault::TooManyRequests { retry_after_secs }) => {
+            let mut r = text(StatusCode::TOO_MANY_REQUESTS, "injected fault: 429");
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            return Ok(r);
+        }
+        Some(Fault::BadRequest) => {
+            return Ok(text(
+                StatusCode::BAD_REQUEST,
+                "package refused: injected fault 400",
+            ));
+        }
+        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Reset) | None => {}
+    }
+    let answer = accept_package(inner, req).await;
+    if fault == Some(Fault::Reset) {
+        // The package was processed (and stored, if it was good); the receipt never leaves.
+        return Err(DropConnection);
+    }
+    Ok(answer)
+}
+
+fn unauthorized(inner: &Inner, reason: &str) -> Reply {
+    inner.state().stats.auth_failures += 1;
+    warn!(reason, "package refused: 401");
+    let mut r = text(StatusCode::UNAUTHORIZED, reason);
+    for scheme in ["Bearer", "Basic"] {
+        if let Ok(v) = HeaderValue::from_str(&format!("{scheme} realm=\"{REALM}\"")) {
+            r.headers_mut().append(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    r
+}
+
+/// Whether the `Authorization` header carries the credential. Never logs or echoes it.
+fn credential_ok(expected: &SecretString, presented: Option<&HeaderValue>) -> bool {
+    let Some(value) = presented.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some((scheme, token)) = value.trim().split_once(' ') else {
+        return false;
+    };
+    let token = token.trim();
+    let secret = expected.expose().as_bytes();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        constant_time_eq(token.as_bytes(), secret)
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        // The decoded bytes are the secret itself; wipe them once compared.
+        match B64.decode(token) {
+            Ok(decoded) => {
+                let decoded = zeroize::Zeroizing::new(decoded);
+                constant_time_eq(&decoded, secret)
+            }
+            Err(_) => false,
+        }
+    } else {
+        false
+    }
+}
+
+/// Checks the signature header against the body; the error is the 401 reason.
+fn signature_ok(
+    expected: &(String, VerifyingKey),
+    presented: Option<&HeaderValue>,
+    body: &[u8],
+) -> Result<(), String> {
+    let value = presented
+        .ok_or_else(|| format!("missing {SIGNATURE_HEADER} header"))?
+        .to_str()
+        .map_err(|_| format!("{SIGNATURE_HEADER} is not ASCII"))?;
+    let mut key_id = None;
+    let mut sig = None;
+    for part in value.split(';') {
+        match part.trim().split_once('=') {
+            Some(("keyid", v)) => key_id = Some(v.trim()),
+            Some(("ed25519", v)) => sig = Some(v.trim()),
+            _ => {
+                return Err(format!(
+                    "{SIGNATURE_HEADER} is not keyid=<id>;ed25519=<base64 signature>"
+                ));
+            }
+        }
+    }
+    let (Some(key_id), Some(sig)) = (key_id, sig) else {
+        return Err(format!(
+            "{SIGNATURE_HEADER} is not keyid=<id>;ed25519=<base64 signature>"
+        ));
+    };
+    if key_id != expected.0 {
+        return Err(format!("unknown signing key id {key_id:?}"));
+    }
+    let bytes = B64
+        .decode(sig)
+        .map_err(|_| "the ed25519 signature is not base64".to_string())?;
+    let bytes: [u8; 64] = bytes.as_slice().try_into().map_err(|_| {
+        format!(
+            "the ed25519 signature has {} bytes, expected 64",
+            bytes.len()
+        )
+    })?;
+    expected
+        .1
+        .verify_strict(body, &Signature::from_bytes(&bytes))
+        .map_err(|_| "the signature does not verify over the body".to_string())
+}
+
+fn refuse(inner: &Inner, status: StatusCode, reason: String) -> Reply {
+    inner.state().stats.packages_refused += 1;
+    info!(status = status.as_u16(), %reason, "package refused");
+    text(status, reason)
+}
+
+/// The platform proper: credential, signature, validation, deduplication, receipt.
+async fn accept_package(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply {
+    let received_at = Utc::now();
+    if let Some(cred) = &inner.credential
+        && !credential_ok(cred, req.headers().get(header::AUTHORIZATION))
+    {
+        return unauthorized(inner, "missing or wrong credential");
+    }
+    let signature = req.headers().get(SIGNATURE_HEADER).cloned();
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let body = match read_body(req).await {
+        Ok(b) => b,
+        Err(r) => {
+            inner.state().stats.packages_refused += 1;
+            return r;
+        }
+    };
+    let verify_key = inner.state().verify_key.clone();
+    if let Some(key) = &verify_key
+        && let Err(reason) = signature_ok(key, signature.as_ref(), &body)
+    {
+        return unauthorized(inner, &reason);
+    }
+    let kept_body = body.clone();
+    if !matches!(
+        content_type.as_deref(),
+        Some("application/xml" | "text/xml")
+    ) {
+        return refuse(
+            inner,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type must be application/xml, not {}",
+                content_type.as_deref().unwrap_or("(none)")
+            ),
+        );
+    }
+    // Parsing a large package is CPU work: keep it off the threads that serve connections.
+    let parsed = tokio::task::spawn_blocking(move || validate::parse(&body)).await;
+    let package = match parsed {
+        Ok(Ok(p)) => p,
+        Ok(Err(problem)) => {
+            return refuse(
+                inner,
+                StatusCode::BAD_REQUEST,
+                format!("package refused: {problem}"),
+            );
+        }
+        Err(e) => {
+            return refuse(
+                inner,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("validation failed: {e}"),
+            );
+        }
+    };
+
+    let package_id = package.header.package_id.clone();
+    {
+        let mut st = inner.state();
+        if st.kept.len() >= KEPT_PACKAGES {
+            st.kept.pop_front();
+        }
+        st.kept.push_back((package_id.clone(), kept_body));
+    }
+    let total = package.records.len();
+    let mut results = Vec::with_capacity(total);
+    let (mut accepted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
+    {
+        let mut st = inner.state();
+        let st = &mut *st;
+        for r in package.records {
+            let outcome = if let Some(p) = r.problem {
+                Outcome::Rejected {
+                    code: p.code.to_string(),
+                    reason: p.reason,
+                }
+            } else if st.faults.reject.contains(&r.id) {
+                Outcome::Rejected {
+                    code: E_SIM_REJECT.to_string(),
+                    reason: "rejected by fault injection".to_string(),
+                }
+            } else if !st.seen.insert((r.id.clone(), r.version)) {
+                Outcome::Duplicate
+            } else {
+                let kind = r.kind.map_or("", |k| k.element());
+                if r.op == RecordOp::Retract {
+                    st.stats.retractions += 1;
+                }
+                st.records.push(SimRecord {
+                    id: r.id.clone(),
+                    version: r.version,
+                    kind: kind.to_string(),
+                    op: r.op.as_str().to_string(),
+                    package_id: package_id.clone(),
+                    received_at,
+                    fields: r.fields,
+                });
+                Outcome::Accepted
+            };
+            match outcome {
+                Outcome::Accepted => accepted += 1,
+                Outcome::Duplicate => duplicates += 1,
+                Outcome::Rejected { .. } => rejected += 1,
+            }
+            results.push(RecordResult {
+                id: r.id,
+                version: r.version,
+                outcome,
+            });
+        }
+        st.stats.packages += 1;
+        st.stats.records_accepted += accepted;
+        st.stats.duplicates += duplicates;
+        st.stats.rejected += rejected;
+        st.stats.last_package_id = Some(package_id.clone());
+    }
+    info!(
+        package_id = %package_id,
+        records = total,
+        accepted,
+        duplicates,
+        rejected,
+        "package received"
+    );
+    let body = receipt::build(&Receipt {
+        package_id,
+        received_at,
+        results,
+    });
+    reply(StatusCode::OK, "application/xml", body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Case;
+    use crate::push::package::{self, Op, Record};
+    use crate::push::validate::tests::{golden_cases, header, pushable};
+    use hyper::HeaderMap;
+
+    const SECRET: &str = "s3cret-Token:with-colon";
+
+    struct Harness {
+        addr: SocketAddr,
+        cfg: Arc<rustls::ClientConfig>,
+        sim: Simulator,
+        shutdown: Shutdown,
+        task: tokio::task::JoinHandle<Result<(), SimError>>,
+        _dir: tempfile::TempDir,
+    }
+
+    struct Answer {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    }
+
+    impl Answer {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.body).into_owned()
+        }
+    }
+
+    async fn start(
+        credential: Option<&str>,
+        verify_key: Option<(String, VerifyingKey)>,
+        faults: &str,
+    ) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        crate::certs::generate_dev(dir.path(), &[], false).unwrap();
+        let (sim, addr) = Simulator::bind(SimOptions {
+            listen: "127.0.0.1:0".into(),
+            certs: dir.path().to_path_buf(),
+            credential: credential.map(|c| SecretString::new(c.to_string())),
+            verify_key,
+            faults: parse_faults(faults).unwrap(),
+        })
+        .await
+        .unwrap();
+        let shutdown = Shutdown::new();
+        let task = tokio::spawn(sim.clone().run(shutdown.clone()));
+        let cfg = crate::tls::client_config(&dir.path().join("ca.pem"), None).unwrap();
+        Harness {
+            addr,
+            cfg,
+            sim,
+            shutdown,
+            task,
+            _dir: dir,
+        }
+    }
+
+    impl Harness {
+        /// One request on a fresh HTTPS connection.
+        async fn request(
+            &self,
+            method: Method,
+            path: &str,
+            headers: &[(&str, String)],
+            body: Vec<u8>,
+        ) -> Result<Answer, String> {
+            let tcp = tokio::net::TcpStream::connect(self.addr)
+                .await
+                .map_err(|e| format!("connect: {e}"))?;
+            let tls = tokio_rustls::TlsConnector::from(self.cfg.clone())
+                .connect(
+                    rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+                    tcp,
+                )
+                .await
+                .map_err(|e| format!("handshake: {e}"))?;
+            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+                .await
+                .map_err(|e| format!("http: {e}"))?;
+            tokio::spawn(conn);
+            let mut req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header(header::HOST, "localhost");
+            for (k, v) in headers {
+                req = req.header(*k, v);
+            }
+            let resp = send
+                .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+                .await
+                .map_err(|e| format!("request: {e}"))?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("body: {e}"))?
+                .to_bytes()
+                .to_vec();
+            Ok(Answer {
+                status,
+                headers,
+                body,
+            })
+        }
+
+        async fn post(&self, xml: &[u8], extra: &[(&str, String)]) -> Result<Answer, String> {
+            let mut headers = vec![("content-type", "application/xml".to_string())];
+            headers.extend(extra.iter().cloned());
+            self.request(Method::POST, "/packages", &headers, xml.to_vec())
+                .await
+        }
+
+        async fn receipt(&self, xml: &[u8], extra: &[(&str, String)]) -> Receipt {
+            let a = self.post(xml, extra).await.unwrap();
+            assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+            assert_eq!(a.headers[header::CONTENT_TYPE], "application/xml");
+            receipt::parse(&a.body).unwrap()
+        }
+
+        async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+            let a = self
+                .request(Method::GET, path, &[], Vec::new())
+                .await
+                .unwrap();
+            assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+            serde_json::from_slice(&a.body).unwrap()
+        }
+
+        async fn stop(self) {
+            self.shutdown.trigger();
+            tokio::time::timeout(Duration::from_secs(5), self.task)
+                .await
+                .expect("the simulator stops on shutdown")
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    /// Every pushable golden case at `version` (upserts), as a package.
+    fn package_at(package_id: &str, version: u64) -> (Vec<u8>, Vec<(String, u64)>) {
+        let cases = golden_cases();
+        let cases: Vec<Case> = pushable(&cases)
+            .into_iter()
+            .map(|c| {
+                let mut c = c.clone();
+                c.version = version;
+                c
+            })
+            .collect();
+        let records: Vec<Record<'_>> = cases
+            .iter()
+            .map(|c| Record {
+                op: Op::Upsert,
+                case: c,
+            })
+            .collect();
+        let keys = cases
+            .iter()
+            .map(|c| (package::record_id(c), version))
+            .collect();
+        (package::build(&header(package_id), &records).unwrap(), keys)
+    }
+
+    fn outcomes(r: &Receipt) -> Vec<&Outcome> {
+        r.results.iter().map(|x| &x.outcome).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn accepts_then_deduplicates_and_shows_what_it_kept() {
+        let h = start(None, None, "").await;
+        let (xml, keys) = package_at("PKG-a", 2);
+        let r = h.receipt(&xml, &[]).await;
+        assert_eq!(r.package_id, "PKG-a");
+        let ids: Vec<(String, u64)> = r
+            .results
+            .iter()
+            .map(|x| (x.id.clone(), x.version))
+            .collect();
+        assert_eq!(ids, keys, "results in package order");
+        assert!(
+            outcomes(&r).iter().all(|o| **o == Outcome::Accepted),
+            "{r:?}"
+        );
+
+        // The same package again (a retry): every record is a duplicate, nothing new is kept.
+        let r = h.receipt(&xml, &[]).await;
+        assert!(
+            outcomes(&r).iter().all(|o| **o == Outcome::Duplicate),
+            "{r:?}"
+        );
+
+        // A retraction, as a new version.
+        let cases = golden_cases();
+        let mut first = pushable(&cases)[0].clone();
+        first.version = 3;
+        let retract = package::build(
+            &header("PKG-b"),
+            &[Record {
+                op: Op::Retract,
+                case: &first,
+            }],
+        )
+        .unwrap();
+        let r = h.receipt(&retract, &[]).await;
+        assert_eq!(outcomes(&r), [&Outcome::Accepted]);
+
+        let records: Vec<SimRecord> = h.get("/sim/records").await;
+        assert_eq!(records.len(), keys.len() + 1);
+        assert_eq!(records, h.sim.records());
+        for (rec, key) in records.iter().zip(&keys) {
+            assert_eq!((&rec.id, rec.version), (&key.0, key.1));
+            assert_eq!(rec.op, "upsert");
+            assert_eq!(rec.package_id, "PKG-a");
+            assert!(rec.fields.contains_key("XDR_MC"));
+            assert!(
+                ["PenaltyRecord", "LicenseRecord", "InspectionResult"].contains(&rec.kind.as_str())
+            );
+        }
+        let last = records.last().unwrap();
+        assert_eq!(
+            (last.op.as_str(), last.version, last.package_id.as_str()),
+            ("retract", 3, "PKG-b")
+        );
+        assert_eq!(last.id, keys[0].0);
+        assert!(last.fields.is_empty());
+
+        let stats: SimStats = h.get("/sim/stats").await;
+        assert_eq!(stats, h.sim.stats());
+        let n = keys.len() as u64;
+        assert_eq!(
+            stats,
+            SimStats {
+                packages: 3,
+                records_accepted: n + 1,
+                duplicates: n,
+                rejected: 0,
+                retractions: 1,
+                packages_refused: 0,
+                auth_failures: 0,
+                faults_injected: 0,
+                last_package_id: Some("PKG-b".into()),
+            }
+        );
+
+        // Refusals of the whole package.
+        let bad = String::from_utf8(xml.clone()).unwrap().replacen(
+            &format!("<RecordCount>{n}</RecordCount>"),
+            "<RecordCount>999</RecordCount>",
+            1,
+        );
+        let a = h.post(bad.as_bytes(), &[]).await.unwrap();
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+        assert!(
+            a.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        assert!(a.text().contains("RecordCount says 999"), "{}", a.text());
+        let a = h
+            .request(
+                Method::POST,
+                "/packages",
+                &[("content-type", "application/json".into())],
+                xml.clone(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(a.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let a = h.post(b"\xff\xfe", &[]).await.unwrap();
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+        assert!(a.text().contains("UTF-8"));
+        for (m, p) in [
+            (Method::GET, "/packages"),
+            (Method::GET, "/"),
+            (Method::POST, "/sim/records"),
+        ] {
+            let a = h.request(m, p, &[], Vec::new()).await.unwrap();
+            assert_eq!(a.status, StatusCode::NOT_FOUND, "{p}");
+        }
+        assert_eq!(h.sim.stats().packages_refused, 3);
+        h.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_credential_is_required_and_never_shown() {
+        let h = start(Some(SECRET), None, "").await;
+        let (xml, _) = package_at("PKG-c", 1);
+        for auth in [
+            None,
+            Some("Bearer wrong".to_string()),
+            Some(format!("Bearer {SECRET}x")),
+            Some(format!("Basic {}", B64.encode("wrong"))),
+            Some(format!("Basic {SECRET}")),
+            Some(SECRET.to_string()),
+        ] {
+            let headers: Vec<(&str, String)> =
+                auth.iter().map(|a| ("authorization", a.clone())).collect();
+            let a = h.post(&xml, &headers).await.unwrap();
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{auth:?}");
+            let challenges: Vec<&str> = a
+                .headers
+                .get_all(header::WWW_AUTHENTICATE)
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect();
+            assert!(
+                challenges.iter().any(|c| c.starts_with("Bearer")),
+                "{challenges:?}"
+            );
+            assert!(!a.text().contains(SECRET));
+        }
+        assert!(h.sim.records().is_empty());
+        let r = h
+            .receipt(&xml, &[("authorization", format!("Bearer {SECRET}"))])
+            .await;
+        assert!(outcomes(&r).iter().all(|o| **o == Outcome::Accepted));
+        let r = h
+            .receipt(
+                &xml,
+                &[("authorization", format!("basic {}", B64.encode(SECRET)))],
+            )
+            .await;
+        assert!(outcomes(&r).iter().all(|o| **o == Outcome::Duplicate));
+        // The harness's view needs no credential.
+        let stats: SimStats = h.get("/sim/stats").await;
+        assert_eq!(stats.auth_failures, 6);
+        assert_eq!(stats.packages, 2);
+        assert!(!format!("{:?}", h.sim).contains(SECRET));
+        let opts = SimOptions {
+            listen: String::new(),
+            certs: PathBuf::new(),
+            credential: Some(SecretString::new(SECRET.into())),
+            verify_key: None,
+            faults: FaultPlan::default(),
+        };
+        assert!(!format!("{opts:?}").contains(SECRET));
+        h.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn signatures_are_checked_over_the_exact_body() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let line = format!("push-2026 {}\n", B64.encode(key.verifying_key().as_bytes()));
+        let verify = parse_verify_key(&line).unwrap();
+        assert_eq!(verify, ("push-2026".to_string(), key.verifying_key()));
+        let h = start(Some(SECRET), Some(verify), "").await;
+        let auth = ("authorization", format!("Bearer {SECRET}"));
+        let (xml, _) = package_at("PKG-s", 1);
+        let other = SigningKey::from_bytes(&[8u8; 32]);
+        for (sig, says) in [
+            (None, "missing"),
+            (Some("keyid=push-2026".to_string()), "not keyid="),
+            (Some("garbage".to_string()), "not keyid="),
+            (
+                Some(signature_header_value("push-2025", &key, &xml)),
+                "unknown signing key",
+            ),
+            (
+                Some(signature_header_value("push-2026", &key, b"another body")),
+                "does not verify",
+            ),
+            (
+                Some(signature_header_value("push-2026", &other, &xml)),
+                "does not verify",
+            ),
+            (
+                Some("keyid=push-2026;ed25519=AAAA".to_string()),
+                "expected 64",
+            ),
+            (Some("keyid=push-2026;ed25519=!!".to_string()), "not base64"),
+        ] {
+            let mut headers = vec![auth.clone()];
+            headers.extend(sig.map(|s| (SIGNATURE_HEADER, s)));
+            let a = h.post(&xml, &headers).await.unwrap();
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{says}");
+            assert!(a.text().contains(says), "{:?} lacks {says:?}", a.text());
+        }
+        let good = signature_header_value("push-2026", &key, &xml);
+        assert!(good.starts_with("keyid=push-2026;ed25519="));
+        let r = h
+            .receipt(&xml, &[auth.clone(), ("X-Xianjie-Signature", good)])
+            .await;
+        assert!(outcomes(&r).iter().all(|o| **o == Outcome::Accepted));
+        assert_eq!(h.sim.stats().auth_failures, 8);
+        h.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn faults_are_injected_in_order_and_a_reset_still_stores() {
+        let h = start(None, None, "500,503,429:7,429,delay:300,400,resetx2").await;
+        let (p1, k1) = package_at("PKG-f1", 1);
+        let (p2, k2) = package_at("PKG-f2", 2);
+        let n = k1.len() as u64;
+        for (status, retry_after) in [
+            (StatusCode::INTERNAL_SERVER_ERROR, None),
+            (StatusCode::SERVICE_UNAVAILABLE, None),
+            (StatusCode::TOO_MANY_REQUESTS, Some("7")),
+            (StatusCode::TOO_MANY_REQUESTS, Some("1")),
+        ] {
+            let a = h.post(&p1, &[]).await.unwrap();
+            assert_eq!(a.status, status);
+            assert_eq!(
+                a.headers
+                    .get(header::RETRY_AFTER)
+                    .map(|v| v.to_str().unwrap()),
+                retry_after
+            );
+        }
+        assert!(
+            h.sim.records().is_empty(),
+            "faulted packages are not processed"
+        );
+        let t = std::time::Instant::now();
+        let r = h.receipt(&p1, &[]).await;
+        assert!(
+            t.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(outcomes(&r).iter().all(|o| **o == Outcome::Accepted));
+
+        let a = h.post(&p2, &[]).await.unwrap();
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+        assert!(a.text().contains("injected"));
+        assert_eq!(h.sim.records().len() as u64, n);
+
+        // A receipt lost on the way back: the client sees a broken connection...
+        let e = h
+            .post(&p2, &[])
+            .await
+            .err()
+            .expect("the connection is dropped");
+        assert!(e.starts_with("request:") || e.starts_with("body:"), "{e}");
+        // ...but the platform kept the package, once, even when it arrives again.
+        let _ = h.post(&p2, &[]).await.err().expect("dropped again");
+        let records = h.sim.records();
+        let kept: Vec<(String, u64)> = records.iter().map(|r| (r.id.clone(), r.version)).collect();
+        assert_eq!(kept, [k1.clone(), k2.clone()].concat());
+        // The retry after the faults: all duplicates.
+        let r = h.receipt(&p2, &[]).await;
+        assert!(outcomes(&r).iter().all(|o| **o == Outcome::Duplicate));
+
+        let stats = h.sim.stats();
+        assert_eq!(stats.faults_injected, 8);
+        assert_eq!(stats.packages, 4);
+        assert_eq!(stats.records_accepted, 2 * n);
+        assert_eq!(stats.duplicates, 2 * n);
+        assert_eq!(stats.packages_refused, 0);
+
+        // The plan can be replaced and cleared at run time.
+        let a = h
+            .request(Method::POST, "/sim/faults", &[], b"503x2,bogus".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+        assert!(a.text().contains("\"bogus\""), "{}", a.text());
+        let a = h
+            .request(Method::POST, "/sim/faults", &[], b"503x2".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(
+            h.post(&p2, &[]).await.unwrap().status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let a = h
+            .request(Method::DELETE, "/sim/faults", &[], Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(h.post(&p2, &[]).await.unwrap().status, StatusCode::OK);
+        h.sim.set_faults(parse_faults("429:3").unwrap());
+        let a = h.post(&p2, &[]).await.unwrap();
+        assert_eq!(a.headers[header::RETRY_AFTER], "3");
+        assert_eq!(h.sim.stats().faults_injected, 10);
+        h.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bad_and_chosen_records_are_rejected_alone() {
+        let (xml, keys) = package_at("PKG-r", 1);
+        let chosen = keys[1].0.clone();
+        let h = start(None, None, &format!("reject:{chosen}")).await;
+
+        // One record with a wrong USCC check character.
+        let text = String::from_utf8(xml.clone()).unwrap();
+        let at = text.find("<XDR_SHXYM>").unwrap() + "<XDR_SHXYM>".len();
+        let code = &text[at..at + 18];
+        let wrong = format!(
+            "{}{}",
+            &code[..17],
+            if code.ends_with('0') { '1' } else { '0' }
+        );
+        let bad = format!("{}{wrong}{}", &text[..at], &text[at + 18..]);
+        let bad_index = text[..at].matches(" version=\"").count() - 2;
+
+        let r = h.receipt(bad.as_bytes(), &[]).await;
+        for (i, x) in r.results.iter().enumerate() {
+            match &x.outcome {
+                Outcome::Rejected { code, reason } if i == bad_index => {
+                    assert_eq!(code, "E-USCC");
+                    assert!(reason.contains("XDR_SHXYM"), "{reason}");
+                }
+                Outcome::Rejected { code, reason } if x.id == chosen => {
+                    assert_eq!(code, E_SIM_REJECT);
+                    assert_eq!(reason, "rejected by fault injection");
+                }
+                other => assert_eq!(other, &Outcome::Accepted, "record {i}"),
+            }
+        }
+        assert_ne!(bad_index, 1, "the two rejections are different records");
+        let kept: Vec<String> = h.sim.records().into_iter().map(|r| r.id).collect();
+        assert_eq!(kept.len(), keys.len() - 2);
+        assert!(!kept.contains(&chosen) && !kept.contains(&keys[bad_index].0));
+
+        // Sent again (fixed): the rejected one is now accepted, the chosen one still rejected.
+        let r = h.receipt(&xml, &[]).await;
+        for (i, x) in r.results.iter().enumerate() {
+            let want = if x.id == chosen {
+                Outcome::Rejected {
+                    code: E_SIM_REJECT.into(),
+                    reason: "rejected by fault injection".into(),
+                }
+            } else if i == bad_index {
+                Outcome::Accepted
+            } else {
+                Outcome::Duplicate
+            };
+            assert_eq!(x.outcome, want, "record {i}");
+        }
+        let stats = h.sim.stats();
+        assert_eq!(stats.rejected, 3);
+        assert_eq!(
+            stats.faults_injected, 0,
+            "standing rules are not consumed faults"
+        );
+        h.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ten_packages_of_a_thousand_records_concurrently() {
+        let h = Arc::new(start(None, None, "").await);
+        let packages: Vec<Vec<u8>> = (0..10)
+            .map(|p| {
+                let cases = golden_cases();
+                let cases: Vec<Case> = pushable(&cases).into_iter().cloned().collect();
+                let owned: Vec<Case> = (0..1000)
+                    .map(|i| {
+                        let mut c = cases[i % cases.len()].clone();
+                        c.version = (p * 1000 + i) as u64 + 1;
+                        c
+                    })
+                    .collect();
+                let records: Vec<Record<'_>> = owned
+                    .iter()
+                    .map(|c| Record {
+                        op: Op::Upsert,
+                        case: c,
+                    })
+                    .collect();
+                package::build(&header(&format!("PKG-load-{p}")), &records).unwrap()
+            })
+            .collect();
+        let t = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for xml in packages {
+            let h = h.clone();
+            tasks.push(tokio::spawn(async move { h.receipt(&xml, &[]).await }));
+        }
+        for t in tasks {
+            let r = t.await.unwrap();
+            assert_eq!(r.results.len(), 1000);
+            assert!(outcomes(&r).iter().all(|o| **o == Outcome::Accepted));
+        }
+        eprintln!(
+            "10 x 1000 records over HTTPS in {:?} (debug build)",
+            t.elapsed()
+        );
+        assert_eq!(h.sim.stats().records_accepted, 10_000);
+        assert_eq!(h.sim.records().len(), 10_000);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_oversized_body_is_refused() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let h = start(None, None, "").await;
+        // A declared length over the limit is answered before any of the body is read.
+        let tcp = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(h.cfg.clone())
+            .connect(
+                rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp,
+            )
+            .await
+            .unwrap();
+        let head = format!(
+            "POST /packages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/xml\r\n\
+             Content-Length: {}\r\n\r\n",
+            MAX_PACKAGE_BYTES + 1
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "closed without an answer");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.starts_with("HTTP/1.1 413"), "{got}");
+        // Without a declared length (or when the client keeps writing), the limit still holds;
+        // the client may then lose the answer while writing, but nothing is kept.
+        let big = vec![b' '; MAX_PACKAGE_BYTES + 1];
+        if let Ok(a) = h.post(&big, &[]).await {
+            assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        assert!(h.sim.records().is_empty());
+        assert_eq!(h.sim.stats().packages_refused, 2);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn setup_problems_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = |listen: &str, certs: &std::path::Path| SimOptions {
+            listen: listen.into(),
+            certs: certs.to_path_buf(),
+            credential: None,
+            verify_key: None,
+            faults: FaultPlan::default(),
+        };
+        let e = Simulator::bind(opts("127.0.0.1:0", dir.path()))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SimError::Tls { .. }), "{e}");
+        assert!(e.to_string().contains("server.pem"), "{e}");
+        crate::certs::generate_dev(dir.path(), &[], false).unwrap();
+        let (sim, addr) = Simulator::bind(opts("127.0.0.1:0", dir.path()))
+            .await
+            .unwrap();
+        let e = Simulator::bind(opts(&addr.to_string(), dir.path()))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SimError::Bind { .. }), "{e}");
+        let e = Simulator::bind(opts("not an address", dir.path()))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("not an address"), "{e}");
+        let shutdown = Shutdown::new();
+        let task = tokio::spawn(sim.clone().run(shutdown.clone()));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(matches!(
+            sim.clone().run(shutdown.clone()).await,
+            Err(SimError::AlreadyRunning)
+        ));
+        shutdown.trigger();
+        task.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn fault_specs_parse_or_name_the_item() {
+        let plan =
+            parse_faults(" 503x3, 429:2 ,resetx2,delay:150,500,400,429,reject:XJ-abc,reject:XJ-x2")
+                .unwrap();
+        assert_eq!(
+            plan.queue,
+            [
+                (Fault::Status(503), 3),
+                (
+                    Fault::TooManyRequests {
+                        retry_after_secs: 2
+                    },
+                    1
+                ),
+                (Fault::Reset, 2),
+                (Fault::Delay(Duration::from_millis(150)), 1),
+                (Fault::Status(500), 1),
+                (Fault::BadRequest, 1),
+                (
+                    Fault::TooManyRequests {
+                        retry_after_secs: 1
+                    },
+                    1
+                ),
+            ]
+        );
+        assert_eq!(
+            plan.reject,
+            BTreeSet::from(["XJ-abc".to_string(), "XJ-x2".to_string()])
+        );
+        let mut plan = parse_faults("503x2,reset").unwrap();
+        assert_eq!(plan.take(), Some(Fault::Status(503)));
+        assert_eq!(plan.take(), Some(Fault::Status(503)));
+        assert_eq!(plan.take(), Some(Fault::Reset));
+        assert_eq!(plan.take(), None);
+        assert!(plan.is_empty());
+        plan.queue.push_back((Fault::Status(500), 0));
+        plan.queue.push_back((Fault::Reset, 1));
+        assert_eq!(plan.take(), Some(Fault::Reset));
+        assert_eq!(parse_faults("").unwrap(), FaultPlan::default());
+        assert_eq!(
+            parse_faults("429:5x2").unwrap().queue,
+            [(
+                Fault::TooManyRequests {
+                    retry_after_secs: 5
+                },
+                2
+            )]
+        );
+        for (spec, item) in [
+            ("500,502", "502"),
+            ("503x0", "503x0"),
+            ("503x", "503x"),
+            ("429:soon", "429:soon"),
+            ("delay:-5", "delay:-5"),
+            ("delay:99999999", "delay:99999999"),
+            ("500,,503", ""),
+            ("reject:", "reject:"),
+            ("reject:has space", "reject:has space"),
+            ("RESET", "RESET"),
+        ] {
+            match parse_faults(spec) {
+                Err(SimError::Faults { item: got, reason }) => {
+                    assert_eq!(got, item, "{spec}: {reason}");
+                    assert!(!reason.is_empty());
+                }
+                other => panic!("{spec}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn verify_keys_parse_or_say_why() {
+        let key = SigningKey::from_bytes(&[9u8; 32]).verifying_key();
+        let b64 = B64.encode(key.as_bytes());
+        assert_eq!(
+            parse_verify_key(&format!("\n k1  {b64} \n\n")).unwrap(),
+            ("k1".into(), key)
+        );
+        for (text, says) in [
+            ("".to_string(), "one line"),
+            (format!("k1 {b64}\nk2 {b64}"), "one line"),
+            (b64.clone(), "words"),
+            (format!("k;1 {b64}"), "may not contain"),
+            ("k1 ***".to_string(), "not base64"),
+            (format!("k1 {}", B64.encode([1u8; 31])), "31 bytes"),
+        ] {
+            let e = parse_verify_key(&text).unwrap_err().to_string();
+            assert!(e.contains(says), "{text:?}: {e}");
+        }
+    }
+}
