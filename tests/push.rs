@@ -313,6 +313,51 @@ fn signed_packages_are_valid_delivered_once_and_audited() {
         eprintln!("SKIPPED: xmllint is not installed (Debian: libxml2-utils; .ci/run installs it)");
     }
 
+    // The signature verifies as the README tells a receiver to check it: with OpenSSL, against
+    // the PEM key `xianjie push key --pem` prints.
+    let pem_file = env.dir.path().join("push.pem");
+    std::fs::write(&pem_file, &pem).unwrap();
+    let reply = env.sim("GET", &format!("/sim/packages/{}", ids[0]), "");
+    let header = reply.headers["x-xianjie-signature"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let (key_id, sig) = header
+        .strip_prefix("keyid=")
+        .and_then(|h| h.split_once(";ed25519="))
+        .unwrap();
+    assert_eq!(key_id, key.split_whitespace().next().unwrap());
+    use base64::Engine as _;
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(sig)
+        .unwrap();
+    let (body_file, sig_file) = (
+        env.dir.path().join("body.xml"),
+        env.dir.path().join("sig.bin"),
+    );
+    std::fs::write(&body_file, &reply.body).unwrap();
+    std::fs::write(&sig_file, &sig).unwrap();
+    let verify = |body: &Path| {
+        Command::new("openssl")
+            .args(["pkeyutl", "-verify", "-pubin", "-rawin", "-inkey"])
+            .arg(&pem_file)
+            .arg("-in")
+            .arg(body)
+            .arg("-sigfile")
+            .arg(&sig_file)
+            .output()
+    };
+    match verify(&body_file) {
+        Ok(out) => {
+            assert!(out.status.success(), "{out:?}");
+            let mut tampered = reply.body.clone();
+            tampered[100] ^= 1;
+            std::fs::write(&body_file, &tampered).unwrap();
+            assert!(!verify(&body_file).unwrap().status.success());
+        }
+        Err(_) => eprintln!("SKIPPED: openssl is not installed"),
+    }
+
     // Audited: each send, each receipt, each use of the credential by version.
     let entries = audit_actions(env.gw(), 400);
     let count = |a: &str| entries.iter().filter(|e| e["action"] == a).count() as u64;

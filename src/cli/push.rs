@@ -23,7 +23,7 @@ pub fn print_report(r: &CycleReport) {
         return;
     }
     println!(
-        "{}: {} package(s); {} accepted, {} duplicate(s), {} dead-lettered, {} skipped, {} retr{}; {} still queued",
+        "{}: {} package(s); {} accepted, {} duplicate(s), {} dead-lettered, {} not needed, {} retr{}; {} still queued",
         r.destination,
         r.packages,
         r.accepted,

@@ -1,5 +1,6 @@
-//! Pushing supervision data to the provincial platform (DESIGN §8; issue 5, being built): so far
-//! the working-day calendar that statutory deadlines are counted in.
+//! Pushing supervision data to the provincial platform (DESIGN §8): the working-day calendar of
+//! statutory deadlines, the package and receipt formats, the HTTPS client, the delivery worker,
+//! and the platform's side — a strict package validator and the simulator (`province-sim`).
 
 pub mod calendar;
 pub mod client;

@@ -13,7 +13,8 @@
 //! HTTP surface: `POST /packages` (the platform); `GET /sim/records`, `GET /sim/stats`,
 //! `POST /sim/faults` (body: a fault spec replacing the plan), `DELETE /sim/faults`,
 //! `PUT /sim/verify-key` (body: `KEY_ID BASE64`, as `xianjie push key` prints it), and
-//! `GET /sim/packages` / `GET /sim/packages/{id}` (the newest received package bodies) — the test
+//! `GET /sim/packages` / `GET /sim/packages/{id}` (the newest received package bodies, with the
+//! signature header as received) — the test
 //! harness's view, no credential. Anything else is 404.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
@@ -362,7 +363,7 @@ struct State {
     verify_key: Option<(String, VerifyingKey)>,
     /// The last [`KEPT_PACKAGES`] package bodies that passed the credential and signature
     /// checks, by package id — so a test can run them through `xmllint`.
-    kept: VecDeque<(String, Bytes)>,
+    kept: VecDeque<(String, Bytes, Option<HeaderValue>)>,
     seen: HashSet<(String, u64)>,
     records: Vec<SimRecord>,
     stats: SimStats,
@@ -615,7 +616,7 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<Reply, Drop
                 .state()
                 .kept
                 .iter()
-                .map(|(id, _)| id.clone())
+                .map(|(id, _, _)| id.clone())
                 .collect();
             Ok(json(&ids))
         }
@@ -626,10 +627,17 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<Reply, Drop
                 .kept
                 .iter()
                 .rev()
-                .find(|(k, _)| k == id)
-                .map(|(_, b)| b.clone());
+                .find(|(k, _, _)| k == id)
+                .map(|(_, b, sig)| (b.clone(), sig.clone()));
             Ok(match found {
-                Some(b) => reply(StatusCode::OK, "application/xml", b),
+                Some((b, sig)) => {
+                    // The signature header as received, so the harness can verify it offline.
+                    let mut r = reply(StatusCode::OK, "application/xml", b);
+                    if let Some(sig) = sig {
+                        r.headers_mut().insert(SIGNATURE_HEADER, sig);
+                    }
+                    r
+                }
                 None => text(StatusCode::NOT_FOUND, format!("no kept package {id}")),
             })
         }
@@ -877,7 +885,8 @@ async fn accept_package(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply {
         if st.kept.len() >= KEPT_PACKAGES {
             st.kept.pop_front();
         }
-        st.kept.push_back((package_id.clone(), kept_body));
+        st.kept
+            .push_back((package_id.clone(), kept_body, signature.clone()));
     }
     let total = package.records.len();
     let mut results = Vec::with_capacity(total);

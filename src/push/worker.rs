@@ -534,8 +534,12 @@ impl Pusher {
                 ("idempotency-key", p.package_id.clone()),
                 ("x-xianjie-package-id", p.package_id.clone()),
             ];
-            let answer =
-                client::post(&d.tls, &d.target, &headers, p.body.clone(), policy.timeout).await;
+            // Abandoning an exchange at shutdown is safe: the package stays queued and its
+            // resend carries the same idempotency keys.
+            let answer = tokio::select! {
+                a = client::post(&d.tls, &d.target, &headers, p.body.clone(), policy.timeout) => a,
+                _ = self.shutdown.wait() => return Ok(false),
+            };
             let wait_hint = match &answer {
                 Ok(a) => self.settle(d, actor, &p, a, report)?,
                 Err(e) => {
