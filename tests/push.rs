@@ -559,9 +559,9 @@ fn retractions_and_corrections_reach_the_platform() {
                 r[col("办件编号")].to_string(),
             )
         })
-        .take(2)
+        .take(3)
         .collect();
-    assert_eq!(penalties.len(), 2);
+    assert_eq!(penalties.len(), 3);
     let record_id = |(unit, case): &(String, String)| {
         let c: xianjie::model::Case =
             serde_json::from_value(env.gw().json(&["cases", "show", unit, case])).unwrap();
@@ -612,6 +612,30 @@ fn retractions_and_corrections_reach_the_platform() {
         "经复核，更正为警告并罚款人民币伍佰元整"
     );
     assert_eq!(n(&env.stats()["retractions"]), 1);
+
+    // Deadlines across a weekend and the configured holidays: a penalty decided on Wednesday
+    // 2026-09-30 is due 7 working days later. Thu 1 and Fri 2 October are configured holidays,
+    // Sat 3 / Sun 4 a weekend, Sat 10 an adjusted working day (调休): Mon 5, Tue 6, Wed 7, Thu 8,
+    // Fri 9, Sat 10, Mon 12 → due Monday 2026-10-12 (without the calendar it would be Fri 9).
+    let redated = env.dir.path().join("redated.csv");
+    edit_sunshine(
+        &edited,
+        &redated,
+        &[
+            (&penalties[2].1, "决定日期", "2026-09-30"),
+            (&penalties[2].1, "结案日期", "2026-10-09"),
+        ],
+    );
+    let summary = env
+        .gw()
+        .json(&["ingest", "sunshine", redated.to_str().unwrap(), "--json"]);
+    assert_eq!(n(&summary["updated"]), 1, "{summary}");
+    let s = env.status();
+    assert_eq!(n(&s["queued"]), 1, "{s}");
+    assert_eq!(s["deadlines"]["next_due"], "2026-10-12", "{s}");
+    let today = chrono::Local::now().date_naive();
+    let due = chrono::NaiveDate::from_ymd_opt(2026, 10, 12).unwrap();
+    assert_eq!(n(&s["deadlines"]["overdue"]), u64::from(today > due), "{s}");
 }
 
 #[test]
