@@ -216,7 +216,11 @@ fn b64(v: &Value) -> String {
 
 #[test]
 fn tokens_ports_pages_and_the_change_feed() {
-    let env = setup("");
+    // A push destination nobody listens at (it never runs: scheduled once a year), so /metrics
+    // has a queue to count.
+    let env = setup(
+        "[[destinations]]\nname = \"province\"\nurl = \"https://127.0.0.1:9/packages\"\nca = \"certs/ca.pem\"\nschedule = \"0 0 0 1 1 *\"\nactions = [\"penalty\", \"licensing\", \"inspection\"]\ncredential = \"province\"\n",
+    );
     let secret = env.add_client("procuratorate", &[]);
     env.gw
         .ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
@@ -397,6 +401,24 @@ fn tokens_ports_pages_and_the_change_feed() {
     );
     assert!(text.contains("status=\"422\"") && text.contains("xianjie_audit_entries "));
     assert!(!text.contains(FIRE), "no identifiers in metrics");
+    // Push gauges per destination: the queue, and (the sample's decisions being from 2024–2025)
+    // all of it overdue.
+    let gauge = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    let queued = gauge("xianjie_push_queued{destination=\"province\"}");
+    assert!(queued > 0);
+    assert_eq!(queued, gauge("xianjie_outbox_size"));
+    assert_eq!(
+        queued,
+        gauge("xianjie_push_overdue{destination=\"province\"}")
+    );
+    assert_eq!(
+        gauge("xianjie_push_delivered_total{destination=\"province\"}"),
+        0
+    );
 
     // Every data response was audited, with its count.
     let entries = env.audit(500);
