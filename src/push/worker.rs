@@ -430,6 +430,7 @@ impl Pusher {
     ) -> Result<(), PushError> {
         let started = Instant::now();
         let name = d.config.name.clone();
+        lock(&d.live).held = None;
         loop {
             if self.shutdown.is_triggered() {
                 return Ok(());
@@ -554,6 +555,11 @@ impl Pusher {
             };
             match wait_hint {
                 Settle::Done => return Ok(true),
+                Settle::Stop(why) => {
+                    self.note_error(d, &why);
+                    report.error = Some(why);
+                    return Ok(false);
+                }
                 Settle::Hold(why) => {
                     self.hold(d, report, &why);
                     report.error = Some(why);
@@ -707,13 +713,12 @@ impl Pusher {
         report.duplicates += duplicates;
         report.dead_lettered += rejected;
         if missing > 0 {
-            return Ok(Settle::Retry(
-                None,
-                format!(
-                    "the receipt of {} lists no result for {missing} record(s)",
-                    p.package_id
-                ),
-            ));
+            // Sending the same package again would count its settled records twice; they stay
+            // queued for the next cycle instead.
+            return Ok(Settle::Stop(format!(
+                "the receipt of {} lists no result for {missing} record(s); they stay queued for the next cycle",
+                p.package_id
+            )));
         }
         Ok(Settle::Done)
     }
@@ -782,6 +787,8 @@ impl Pusher {
 
 enum Settle {
     Done,
+    /// Settled as far as possible; end the cycle with this error.
+    Stop(String),
     Hold(String),
     Retry(Option<Duration>, String),
 }
