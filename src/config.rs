@@ -45,6 +45,24 @@ struct RawConfig {
     destinations: Vec<RawDestination>,
     #[serde(default)]
     calendar: RawCalendar,
+    #[serde(default)]
+    reports: RawReports,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReports {
+    schedule: Option<String>,
+    deadline_days: Option<u32>,
+    #[serde(default)]
+    submitters: Vec<RawSubmitter>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubmitter {
+    unit: String,
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +159,8 @@ pub struct Config {
     pub destinations: Vec<Destination>,
     /// The HTTPS port API, or `None` when `server.listen = "off"`.
     pub server: Option<ServerConfig>,
+    /// Quarterly statistics: the quarter-start job, the submission deadline, who must submit.
+    pub reports: ReportsConfig,
     /// Working days, for statutory push deadlines (`[calendar] holidays`, `workdays`).
     pub calendar: crate::push::calendar::WorkCalendar,
     /// The adapters, loaded and validated.
@@ -183,6 +203,30 @@ pub struct Destination {
     pub auth: DestinationAuth,
     /// Retry policy for 408, 429, 5xx and network errors.
     pub retry: RetryPolicy,
+}
+
+/// Quarterly statistics settings (`[reports]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportsConfig {
+    /// Cron of the quarter-start job that builds the previous quarter and opens its window.
+    pub schedule: String,
+    /// Submissions are due this many days after the quarter's last day.
+    pub deadline_days: u32,
+    /// Units without a feed that must submit their reports: (USCC, name).
+    pub submitters: Vec<(crate::model::Uscc, String)>,
+}
+
+/// Default quarter-start schedule: 01:00 on the first day of each quarter.
+pub const DEFAULT_REPORTS_SCHEDULE: &str = "0 0 1 1 1,4,7,10 *";
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        Self {
+            schedule: DEFAULT_REPORTS_SCHEDULE.into(),
+            deadline_days: 15,
+            submitters: Vec::new(),
+        }
+    }
 }
 
 /// How a destination's transient failures are retried: capped exponential backoff with full
@@ -572,6 +616,46 @@ impl Config {
                 })
             }
         };
+        let reports = {
+            let schedule = raw
+                .reports
+                .schedule
+                .clone()
+                .unwrap_or_else(|| DEFAULT_REPORTS_SCHEDULE.into());
+            if schedule.split_whitespace().count() != 6
+                || tokio_cron_scheduler::Job::new(schedule.as_str(), |_, _| {}).is_err()
+            {
+                push(
+                    "reports.schedule",
+                    format!(
+                        "{schedule:?} is not a 6-field cron expression (sec min hour day month weekday)"
+                    ),
+                );
+            }
+            let deadline_days = raw.reports.deadline_days.unwrap_or(15);
+            if !(1..=90).contains(&deadline_days) {
+                push(
+                    "reports.deadline_days",
+                    format!("{deadline_days} is outside 1..=90"),
+                );
+            }
+            let mut submitters = Vec::new();
+            for (i, s) in raw.reports.submitters.iter().enumerate() {
+                match crate::model::Uscc::parse(&s.unit) {
+                    Ok(u) if !s.name.trim().is_empty() => submitters.push((u, s.name.clone())),
+                    Ok(_) => push(
+                        &format!("reports.submitters[{i}].name"),
+                        "must not be empty".into(),
+                    ),
+                    Err(e) => push(&format!("reports.submitters[{i}].unit"), e.to_string()),
+                }
+            }
+            ReportsConfig {
+                schedule,
+                deadline_days,
+                submitters,
+            }
+        };
         let calendar = crate::push::calendar::WorkCalendar::new(
             &raw.calendar.holidays,
             &raw.calendar.workdays,
@@ -604,6 +688,7 @@ impl Config {
                 audit_origin,
                 rotate_overlap: Duration::from_secs(hours * 3600),
                 server,
+                reports,
                 calendar,
                 destinations: destinations
                     .into_iter()

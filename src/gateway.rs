@@ -320,6 +320,37 @@ impl Gateway {
         })
     }
 
+    /// Builds `q`'s reports (a new version only where they changed) and opens its submission
+    /// window; audited before and after.
+    pub async fn build_reports(
+        self: &Arc<Self>,
+        q: crate::model::Quarter,
+        actor: Actor,
+    ) -> Result<Vec<(crate::reports::QuarterlyReport, crate::store::ReportStored)>, GatewayError>
+    {
+        let gw = self.clone();
+        tokio::task::spawn_blocking(move || {
+            gw.audit.append(
+                &Event::new(actor.clone(), "reports.build", q.to_string()).outcome("started"),
+            )?;
+            let built = crate::reports::compute::build(&gw.store, q)?;
+            let deadline = crate::reports::status::deadline(q, &gw.config.reports);
+            gw.store.report_window_open(q, deadline)?;
+            let new = built
+                .iter()
+                .filter(|(_, s)| matches!(s, crate::store::ReportStored::New { .. }))
+                .count() as u64;
+            gw.audit.append(
+                &Event::new(actor, "reports.build", q.to_string())
+                    .detail("units", built.len() as u64)
+                    .detail("new_versions", new),
+            )?;
+            Ok(built)
+        })
+        .await
+        .map_err(|e| GatewayError::Scheduler(format!("report task failed: {e}")))?
+    }
+
     /// Binds the port API (when configured), records the bound address in `DATA/api.addr` (so
     /// tools and tests find a port chosen by the OS), serves it, and reloads its certificate on
     /// SIGHUP.
@@ -427,6 +458,29 @@ impl Gateway {
                     }
                 })
             })
+            .map_err(err)?;
+            sched.add(job).await.map_err(err)?;
+        }
+        {
+            // At the start of each quarter: build the previous quarter, open its window.
+            let gw = self.clone();
+            let job = Job::new_async_tz(
+                self.config.reports.schedule.as_str(),
+                chrono::Local,
+                move |_, _| {
+                    let gw = gw.clone();
+                    Box::pin(async move {
+                        if gw.shutdown.is_triggered() {
+                            return;
+                        }
+                        let q = crate::model::Quarter::of(chrono::Local::now().date_naive()).previous();
+                        match gw.build_reports(q, Actor::system("schedule:reports")).await {
+                            Ok(built) => info!(quarter = %q, units = built.len(), "quarterly reports built; submission window open"),
+                            Err(e) => error!(quarter = %q, error = %e, "building the quarterly reports failed"),
+                        }
+                    })
+                },
+            )
             .map_err(err)?;
             sched.add(job).await.map_err(err)?;
         }

@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod keys;
 pub mod model;
 pub mod push;
+pub mod reports;
 pub mod sample;
 pub mod shutdown;
 pub mod store;

@@ -4,6 +4,7 @@
 pub mod client;
 mod keys;
 pub mod push;
+pub mod reports;
 pub mod server;
 
 use serde::{Deserialize, Serialize};

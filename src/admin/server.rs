@@ -165,6 +165,14 @@ async fn route(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
             Err(resp) => resp,
         },
         (Method::GET, ["push", "status"]) => super::push::status(gw).await,
+        (Method::POST, ["reports", "build"]) => {
+            match read_json::<super::reports::BuildRequest>(req).await {
+                Ok(r) => super::reports::build(gw, actor, r).await,
+                Err(resp) => resp,
+            }
+        }
+        (Method::GET, ["reports", "status"]) => super::reports::status(gw, query).await,
+        (Method::GET, ["reports", "show"]) => super::reports::show(gw, query).await,
         (Method::GET, ["push", "key"]) => super::push::key(gw, actor).await,
         (Method::GET, ["push", "dead"]) => super::push::dead_list(gw, query).await,
         (Method::GET, ["push", "dead", id]) => super::push::dead_show(gw, id).await,

@@ -6,6 +6,7 @@ mod keys;
 mod offline;
 mod ops;
 mod push;
+mod reports;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -154,6 +155,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: PushCommand,
+    },
+    /// Quarterly enforcement statistics: build, status, show, disclose.
+    Reports {
+        /// What to do.
+        #[command(subcommand)]
+        command: ReportsCommand,
     },
     /// Run the provincial platform simulator: an HTTPS server taking push packages (validated,
     /// deduplicated, receipted), with fault injection. Stops on Ctrl-C / SIGTERM.
@@ -427,6 +434,42 @@ pub enum PushCommand {
     },
 }
 
+/// `reports` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ReportsCommand {
+    /// Compute every fed unit's report for a quarter now (a new version only where it changed)
+    /// and open the quarter's submission window.
+    Build {
+        /// The quarter, e.g. 2025Q3.
+        #[arg(long)]
+        quarter: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each unit of a quarter: computed, submitted, missing or overdue.
+    Status {
+        /// The quarter, e.g. 2025Q3.
+        #[arg(long)]
+        quarter: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One unit's report (JSON), or every unit's latest without --unit.
+    Show {
+        /// The quarter.
+        #[arg(long)]
+        quarter: String,
+        /// The unit's USCC.
+        #[arg(long)]
+        unit: Option<String>,
+        /// An earlier version (default: the latest).
+        #[arg(long)]
+        version: Option<u64>,
+    },
+}
+
 /// `push dead` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum DeadCommand {
@@ -569,6 +612,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         } => ops::case_show(&cli, unit, case_id).await,
         Command::Quarantine { ref command } => ops::quarantine(&cli, command).await,
         Command::Push { ref command } => push::push(&cli, command).await,
+        Command::Reports { ref command } => reports::reports(&cli, command).await,
         Command::ProvinceSim {
             ref listen,
             ref certs,

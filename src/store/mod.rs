@@ -17,11 +17,13 @@
 //! - `delivered`: `destination 0x00 unit_code 0x00 case_id` → last version the destination
 //!   acknowledged (u64 BE), so revocations reach exactly the destinations that hold the record
 //! - `dead`: `id (u64 BE)` → [`DeadLetter`] JSON (records a destination refused)
+//! - `reports`: `quarter 0x00 unit_code 0x00 version (u64 BE)` → quarterly report JSON, every version
 
 mod cases;
 mod ports;
 mod push;
 mod quarantine;
+mod reports;
 
 use std::path::Path;
 
@@ -29,6 +31,7 @@ pub use cases::{Change, OutboxEntry, PreparedCase, RawCase, Route, UnitCounts, U
 pub use ports::PortGrant;
 pub use push::{DeadLetter, OutboxSummary, PushCommit};
 pub use quarantine::{QuarantineEntry, QuarantineReason};
+pub use reports::{ReportStored, ReportWindow};
 
 /// A store failure. Messages say what failed; the underlying sled error is kept as the source.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +101,7 @@ pub struct Store {
     ports: sled::Tree,
     delivered: sled::Tree,
     dead: sled::Tree,
+    reports: sled::Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -131,6 +135,7 @@ impl Store {
             ports: tree("ports")?,
             delivered: tree("delivered")?,
             dead: tree("dead")?,
+            reports: tree("reports")?,
             db,
         };
         let found: u32 = store.get_meta(LAYOUT_KEY).ok().flatten().unwrap_or(0);

@@ -1,0 +1,122 @@
+//! Admin routes for the quarterly statistics: build a quarter now, its status, one report.
+
+// Handlers return a ready response as their error: one per request, so its size costs nothing.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::server::{Resp, error, json};
+use crate::audit::Actor;
+use crate::gateway::Gateway;
+use crate::model::{Quarter, Uscc};
+use crate::store::ReportStored;
+
+/// `POST /reports/build`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildRequest {
+    /// The quarter, e.g. `2025Q3`.
+    pub quarter: String,
+}
+
+/// One unit's line of a build.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildLine {
+    /// Unit.
+    pub unit_code: String,
+    /// Its name.
+    pub unit_name: String,
+    /// Cases in the report.
+    pub total: u64,
+    /// New version or unchanged.
+    pub stored: ReportStored,
+}
+
+fn quarter(s: &str) -> Result<Quarter, Resp> {
+    Quarter::parse(s).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+/// `POST /reports/build`.
+pub(super) async fn build(gw: Arc<Gateway>, actor: Actor, r: BuildRequest) -> Resp {
+    let q = match quarter(&r.quarter) {
+        Ok(q) => q,
+        Err(resp) => return resp,
+    };
+    match gw.build_reports(q, actor).await {
+        Ok(built) => json(
+            StatusCode::OK,
+            &built
+                .into_iter()
+                .map(|(r, stored)| BuildLine {
+                    unit_code: r.unit_code.to_string(),
+                    unit_name: r.unit_name,
+                    total: r.summary.total,
+                    stored,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn params(query: &str) -> std::collections::HashMap<String, String> {
+    crate::api::query::pairs(query).into_iter().collect()
+}
+
+/// `GET /reports/status?quarter=Q`.
+pub(super) async fn status(gw: Arc<Gateway>, query: String) -> Resp {
+    let p = params(&query);
+    let q = match quarter(p.get("quarter").map_or("", String::as_str)) {
+        Ok(q) => q,
+        Err(resp) => return resp,
+    };
+    let today = chrono::Local::now().date_naive();
+    match tokio::task::spawn_blocking(move || {
+        crate::reports::status::status(&gw.store, q, &gw.config.reports, today)
+    })
+    .await
+    {
+        Ok(Ok(s)) => json(StatusCode::OK, &s),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `GET /reports/show?quarter=Q&unit=U[&version=N]`: one report; or every unit's latest
+/// without `unit`.
+pub(super) async fn show(gw: Arc<Gateway>, query: String) -> Resp {
+    let p = params(&query);
+    let q = match quarter(p.get("quarter").map_or("", String::as_str)) {
+        Ok(q) => q,
+        Err(resp) => return resp,
+    };
+    let version = match p.get("version").map(|v| v.parse::<u64>()) {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "version must be a number"),
+    };
+    let unit = match p.get("unit").map(|u| Uscc::parse(u)) {
+        None => None,
+        Some(Ok(u)) => Some(u),
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let res = tokio::task::spawn_blocking(move || match unit {
+        Some(u) => gw
+            .store
+            .report_get(q, &u, version)
+            .map(|r| r.map(|r| serde_json::to_value(r).unwrap_or_default())),
+        None => gw
+            .store
+            .reports_latest(q)
+            .map(|v| Some(serde_json::to_value(v).unwrap_or_default())),
+    })
+    .await;
+    match res {
+        Ok(Ok(Some(v))) => json(StatusCode::OK, &v),
+        Ok(Ok(None)) => error(StatusCode::NOT_FOUND, format!("no such report for {q}")),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}

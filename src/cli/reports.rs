@@ -1,0 +1,95 @@
+//! `reports` commands (through the admin socket): build a quarter, its status, one report, the
+//! public disclosure.
+
+use super::ops::client;
+use super::{Cli, ReportsCommand};
+use crate::admin::reports::{BuildLine, BuildRequest};
+use crate::reports::status::{QuarterStatus, State};
+
+/// `reports …`.
+pub async fn reports(cli: &Cli, cmd: &ReportsCommand) -> anyhow::Result<()> {
+    let c = client(cli);
+    match cmd {
+        ReportsCommand::Build { quarter, json } => {
+            let lines: Vec<BuildLine> = c
+                .post(
+                    "/reports/build",
+                    &BuildRequest {
+                        quarter: quarter.clone(),
+                    },
+                )
+                .await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&lines)?);
+            } else {
+                for l in lines {
+                    let what = match l.stored {
+                        crate::store::ReportStored::New { version } => {
+                            format!("new version {version}")
+                        }
+                        crate::store::ReportStored::Unchanged { version } => {
+                            format!("unchanged (version {version})")
+                        }
+                    };
+                    println!(
+                        "{} {:<24} {:>6} case(s)  {what}",
+                        l.unit_code, l.unit_name, l.total
+                    );
+                }
+            }
+        }
+        ReportsCommand::Status { quarter, json } => {
+            let s: QuarterStatus = c.get(&format!("/reports/status?quarter={quarter}")).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                println!(
+                    "{}: submissions due {}; window {}",
+                    s.quarter,
+                    s.deadline,
+                    s.window
+                        .as_ref()
+                        .map_or("not opened yet".to_string(), |w| format!(
+                            "opened {}",
+                            w.opened_at.format("%Y-%m-%d %H:%M")
+                        ))
+                );
+                for u in &s.units {
+                    let state = match u.state {
+                        State::Computed => "computed",
+                        State::Submitted if u.late => "submitted (late)",
+                        State::Submitted => "submitted",
+                        State::Missing => "missing",
+                        State::Overdue => "OVERDUE",
+                    };
+                    println!(
+                        "  {} {:<24} {:<17} {}",
+                        u.unit_code,
+                        u.unit_name,
+                        state,
+                        u.version.map_or(String::new(), |v| format!(
+                            "v{v}, {} case(s)",
+                            u.total.unwrap_or(0)
+                        ))
+                    );
+                }
+            }
+        }
+        ReportsCommand::Show {
+            quarter,
+            unit,
+            version,
+        } => {
+            let mut path = format!("/reports/show?quarter={quarter}");
+            if let Some(u) = unit {
+                path.push_str(&format!("&unit={u}"));
+            }
+            if let Some(v) = version {
+                path.push_str(&format!("&version={v}"));
+            }
+            let v: serde_json::Value = c.get(&path).await?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+    }
+    Ok(())
+}

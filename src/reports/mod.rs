@@ -1,0 +1,8 @@
+//! Quarterly enforcement statistics (DESIGN §9): reports computed from the store per unit and
+//! quarter, versioned when late data changes them.
+
+pub mod compute;
+pub mod model;
+pub mod status;
+
+pub use model::{Detail, Origin, QuarterlyReport, ReportDocument, Summary};

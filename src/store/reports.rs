@@ -1,0 +1,185 @@
+//! Quarterly reports: every version of every unit's report per quarter, kept (earlier versions
+//! stay readable), and the submission window of each quarter.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::TransactionError;
+
+use super::cases::{abort, json};
+use super::{Store, StoreError, sled_err};
+use crate::model::{Quarter, Uscc};
+use crate::reports::QuarterlyReport;
+
+/// The submission window of a quarter, opened by the quarter-start job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportWindow {
+    /// The quarter reported on.
+    pub quarter: Quarter,
+    /// When the window opened.
+    pub opened_at: DateTime<Utc>,
+    /// Submissions are due by the end of this day.
+    pub deadline: chrono::NaiveDate,
+}
+
+/// What storing a report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ReportStored {
+    /// A new version.
+    New {
+        /// Its version.
+        version: u64,
+    },
+    /// Same content as the latest version: nothing stored.
+    Unchanged {
+        /// The latest version.
+        version: u64,
+    },
+}
+
+fn prefix(q: Quarter, unit: Option<&Uscc>) -> Vec<u8> {
+    let mut k = q.to_string().into_bytes();
+    k.push(0);
+    if let Some(u) = unit {
+        k.extend_from_slice(u.as_str().as_bytes());
+        k.push(0);
+    }
+    k
+}
+
+fn report_key(q: Quarter, unit: &Uscc, version: u64) -> Vec<u8> {
+    let mut k = prefix(q, Some(unit));
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+fn latest_key(q: Quarter, unit: &Uscc) -> String {
+    format!("report_latest/{q}/{unit}")
+}
+
+fn decode(k: &[u8], v: &[u8]) -> Result<QuarterlyReport, StoreError> {
+    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
+        what: format!("report {}", String::from_utf8_lossy(k).replace('\0', "/")),
+        reason: e.to_string(),
+    })
+}
+
+impl Store {
+    /// Stores `report` as the next version of its unit and quarter, unless its content equals the
+    /// latest version's. Sets `report.version`.
+    pub fn report_put(&self, report: &mut QuarterlyReport) -> Result<ReportStored, StoreError> {
+        let (q, unit) = (report.quarter, report.unit_code.clone());
+        let lk = latest_key(q, &unit);
+        (&self.reports, &self.meta)
+            .transaction(|(trep, tmeta)| {
+                let latest = tmeta
+                    .get(lk.as_bytes())?
+                    .and_then(|v| serde_json::from_slice::<u64>(&v).ok())
+                    .unwrap_or(0);
+                if latest > 0
+                    && let Some(v) = trep.get(report_key(q, &unit, latest))?
+                {
+                    let prev = decode(b"latest", &v).map_err(|e| abort("report", e))?;
+                    if prev.digest == report.digest {
+                        return Ok(ReportStored::Unchanged { version: latest });
+                    }
+                }
+                let mut r = report.clone();
+                r.version = latest + 1;
+                trep.insert(report_key(q, &unit, r.version), json("report", &r)?)?;
+                tmeta.insert(lk.as_bytes(), json("report", &r.version)?)?;
+                Ok(ReportStored::New { version: r.version })
+            })
+            .map_err(|e: TransactionError<StoreError>| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(source) => StoreError::Sled {
+                    op: "report write",
+                    source,
+                },
+            })
+            .inspect(|stored| {
+                report.version = match stored {
+                    ReportStored::New { version } | ReportStored::Unchanged { version } => *version,
+                }
+            })
+    }
+
+    /// One version of a report (the latest when `version` is `None`).
+    pub fn report_get(
+        &self,
+        q: Quarter,
+        unit: &Uscc,
+        version: Option<u64>,
+    ) -> Result<Option<QuarterlyReport>, StoreError> {
+        let v = match version {
+            Some(v) => v,
+            None => match self.get_meta::<u64>(&latest_key(q, unit))? {
+                Some(v) => v,
+                None => return Ok(None),
+            },
+        };
+        let k = report_key(q, unit, v);
+        match self.reports.get(&k).map_err(sled_err("report read"))? {
+            Some(v) => decode(&k, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The latest version of every unit's report for `q`, by unit code.
+    pub fn reports_latest(&self, q: Quarter) -> Result<Vec<QuarterlyReport>, StoreError> {
+        let mut out: Vec<QuarterlyReport> = Vec::new();
+        for kv in self.reports.scan_prefix(prefix(q, None)) {
+            let (k, v) = kv.map_err(sled_err("report scan"))?;
+            let r = decode(&k, &v)?;
+            // Versions of a unit follow each other in key order: keep the last.
+            match out.last_mut() {
+                Some(last) if last.unit_code == r.unit_code => *last = r,
+                _ => out.push(r),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every version of a unit's report for `q`, oldest first.
+    pub fn report_versions(
+        &self,
+        q: Quarter,
+        unit: &Uscc,
+    ) -> Result<Vec<QuarterlyReport>, StoreError> {
+        self.reports
+            .scan_prefix(prefix(q, Some(unit)))
+            .map(|kv| {
+                let (k, v) = kv.map_err(sled_err("report scan"))?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    /// Opens (or re-opens, keeping the first opening time) the submission window of `q`.
+    pub fn report_window_open(
+        &self,
+        q: Quarter,
+        deadline: chrono::NaiveDate,
+    ) -> Result<ReportWindow, StoreError> {
+        let name = format!("report_window/{q}");
+        let w = match self.get_meta::<ReportWindow>(&name)? {
+            Some(mut w) => {
+                w.deadline = deadline;
+                w
+            }
+            None => ReportWindow {
+                quarter: q,
+                opened_at: Utc::now(),
+                deadline,
+            },
+        };
+        self.set_meta(&name, &w)?;
+        Ok(w)
+    }
+
+    /// The submission window of `q`, if it was opened.
+    pub fn report_window(&self, q: Quarter) -> Result<Option<ReportWindow>, StoreError> {
+        self.get_meta(&format!("report_window/{q}"))
+    }
+}
