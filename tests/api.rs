@@ -1232,3 +1232,138 @@ fn sighup_reloads_the_certificate_without_dropping_connections() {
     let log = std::fs::read_to_string(&env.gw.log).unwrap();
     assert!(log.contains("certificate reloaded"), "{log}");
 }
+
+#[test]
+fn quarterly_reports_are_served_audited_and_valid() {
+    let env = setup("");
+    let secret = env.add_client("procuratorate", &[]);
+    env.gw
+        .ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
+    let token = env.token("procuratorate", "procuratorate", &secret);
+    // The quarter of one of the fire brigade's decisions.
+    let page = env
+        .get(
+            "procuratorate",
+            &token,
+            &format!("/v1/ports/{FIRE}/cases?limit=200"),
+        )
+        .json();
+    let decided = page["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|c| c["decided_on"].as_str())
+        .unwrap()
+        .to_string();
+    let month: u32 = decided[5..7].parse().unwrap();
+    let quarter = format!("{}Q{}", &decided[..4], (month - 1) / 3 + 1);
+    let built = env
+        .gw
+        .json(&["reports", "build", "--quarter", &quarter, "--json"]);
+    assert!(built.as_array().unwrap().len() >= 2, "{built}");
+
+    let doc = env
+        .request(Some("procuratorate"), "GET", "/openapi.json", &[], "")
+        .unwrap()
+        .json();
+    let list = env.get(
+        "procuratorate",
+        &token,
+        &format!("/v1/reports/quarterly/{quarter}"),
+    );
+    assert_eq!(list.status, 200, "{}", String::from_utf8_lossy(&list.body));
+    conforms(&doc, "get", "/v1/reports/quarterly/{quarter}", &list);
+    let reports = list.json()["reports"].as_array().unwrap().clone();
+    assert_eq!(reports.len(), built.as_array().unwrap().len());
+    let fire = reports.iter().find(|r| r["unit_code"] == FIRE).unwrap();
+    assert!(fire["summary"]["total"].as_u64().unwrap() >= 1);
+    assert!(
+        fire["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["decided_on"].as_str().unwrap().starts_with(&decided[..4]))
+    );
+    let one_path = format!("/v1/reports/quarterly/{quarter}/{FIRE}");
+    let one = env.get("procuratorate", &token, &one_path);
+    conforms(&doc, "get", "/v1/reports/quarterly/{quarter}/{unit}", &one);
+    assert_eq!(one.json()["version"], 1);
+    assert_eq!(one.json()["digest"], fire["digest"]);
+    let v1 = env.get("procuratorate", &token, &format!("{one_path}?version=1"));
+    assert_eq!(v1.json()["digest"], fire["digest"]);
+    env.get("procuratorate", &token, &format!("{one_path}?version=9"))
+        .problem(404, "not-found");
+    env.get("procuratorate", &token, &format!("{one_path}?sort=up"))
+        .problem(422, "bad-parameter");
+    env.get("procuratorate", &token, "/v1/reports/quarterly/2025Q5")
+        .problem(422, "bad-parameter");
+
+    // The XML form is valid against the port API's XSD.
+    let xsd =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/port-api.xsd")).unwrap();
+    let schema =
+        xmlschema::parse_schema(std::str::from_utf8(&xsd).unwrap()).expect("the XSD parses");
+    for path in [format!("/v1/reports/quarterly/{quarter}"), one_path.clone()] {
+        let r = env
+            .request(
+                Some("procuratorate"),
+                "GET",
+                &path,
+                &[
+                    ("authorization", format!("Bearer {token}")),
+                    ("accept", "application/xml".into()),
+                ],
+                "",
+            )
+            .unwrap();
+        assert_eq!(r.status, 200);
+        let text = String::from_utf8(r.body).unwrap();
+        let parsed = oxml::parse(&text).expect("well-formed");
+        let report = xmlschema::validate(&parsed, &schema);
+        assert!(
+            report.violations.is_empty(),
+            "{path}: {:?}",
+            report.violations
+        );
+        assert!(text.contains(FIRE));
+    }
+
+    // Without the reports:read scope: refused.
+    let narrow = env.request(
+        Some("procuratorate"),
+        "POST",
+        "/oauth/token",
+        &[
+            (
+                "authorization",
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("procuratorate:{secret}"))
+                ),
+            ),
+            (
+                "content-type",
+                "application/x-www-form-urlencoded".to_string(),
+            ),
+        ],
+        &format!("grant_type=client_credentials&scope=port:{FIRE}:read"),
+    );
+    let narrow = narrow.unwrap().json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.get("procuratorate", &narrow, &one_path)
+        .problem(403, "forbidden");
+
+    // Every read was audited, with the version.
+    let entries = env.audit(100);
+    let reads: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "reports.read")
+        .collect();
+    assert_eq!(reads.len(), 3, "{reads:?}");
+    assert!(reads.iter().any(|e| e["details"]["version"] == 1));
+    assert!(entries.iter().any(|e| e["action"] == "reports.list"));
+    assert!(entries.iter().any(|e| e["action"] == "reports.build"));
+}

@@ -11,7 +11,7 @@ const CASE_SCHEMA: &str = include_str!("../../schemas/case.schema.json");
 
 /// Every route the port API serves, as `(method, path template)`; a test checks each is in the
 /// document (and the metrics use the same templates).
-pub const ROUTES: [(&str, &str); 10] = [
+pub const ROUTES: [(&str, &str); 12] = [
     ("post", "/oauth/token"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/healthz"),
@@ -22,6 +22,8 @@ pub const ROUTES: [(&str, &str); 10] = [
     ("get", "/v1/ports/{unit}/cases/{case_id}"),
     ("get", "/v1/ports/{unit}/cases/{case_id}/documents/{doc_id}"),
     ("get", "/v1/changes"),
+    ("get", "/v1/reports/quarterly/{quarter}"),
+    ("get", "/v1/reports/quarterly/{quarter}/{unit}"),
 ];
 
 /// The document, as JSON (built once).

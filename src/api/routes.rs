@@ -785,6 +785,71 @@ fn data_route(
             body.push(b'}');
             Ok(respond(StatusCode::OK, "application/json", body))
         }
+        ["v1", "reports", "quarterly", quarter, rest @ ..] if rest.len() <= 1 => {
+            if !caller.claims.has_scope("reports:read") {
+                return Err(Problem::Forbidden(
+                    "the token lacks the reports:read scope".into(),
+                ));
+            }
+            let q = crate::model::Quarter::parse(quarter).map_err(|e| Problem::BadParameter {
+                field: "quarter".into(),
+                reason: e.to_string(),
+            })?;
+            let version = match query::pairs(query).as_slice() {
+                [] => None,
+                [(k, v)] if k == "version" && !rest.is_empty() => {
+                    Some(v.parse::<u64>().map_err(|_| Problem::BadParameter {
+                        field: "version".into(),
+                        reason: format!("{v:?} is not a version number"),
+                    })?)
+                }
+                [(k, _), ..] => {
+                    return Err(Problem::BadParameter {
+                        field: k.clone(),
+                        reason: "unknown parameter".into(),
+                    });
+                }
+            };
+            match rest.first() {
+                None => {
+                    let reports = gw.store.reports_latest(q).map_err(store_problem)?;
+                    gw.audit
+                        .append(
+                            &Event::new(caller.actor(), "reports.list", q.to_string())
+                                .request(request_id)
+                                .detail("count", reports.len() as u64),
+                        )
+                        .map_err(|e| audit_problem(&e))?;
+                    let v = json!({ "quarter": q, "reports": reports });
+                    Ok(answer(xml, "quarterly", &v, &[]))
+                }
+                Some(unit) => {
+                    let unit =
+                        crate::model::Uscc::parse(unit).map_err(|e| Problem::BadParameter {
+                            field: "unit".into(),
+                            reason: e.to_string(),
+                        })?;
+                    let r = gw
+                        .store
+                        .report_get(q, &unit, version)
+                        .map_err(store_problem)?
+                        .ok_or_else(|| Problem::NotFound(format!("no report of {unit} for {q}")))?;
+                    gw.audit
+                        .append(
+                            &Event::new(caller.actor(), "reports.read", format!("{q}/{unit}"))
+                                .request(request_id)
+                                .detail("version", r.version),
+                        )
+                        .map_err(|e| audit_problem(&e))?;
+                    Ok(answer(
+                        xml,
+                        "report",
+                        &serde_json::to_value(&r).map_err(|_| Problem::Internal)?,
+                        &[],
+                    ))
+                }
+            }
+        }
         ["v1", "ports", unit, "cases", case_id] => {
             let unit = caller.port(gw, unit)?;
             let id = CaseId::parse(case_id)

@@ -19,6 +19,9 @@ fn item_name(array: &str) -> &str {
         "inspectors" => "inspector",
         "ports" => "port",
         "changes" => "change",
+        "reports" => "report",
+        "details" => "detail",
+        "penalty_kinds" => "kind",
         _ => "item",
     }
 }
