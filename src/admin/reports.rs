@@ -120,3 +120,61 @@ pub(super) async fn show(gw: Arc<Gateway>, query: String) -> Resp {
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
+
+/// `POST /reports/disclose`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DiscloseRequest {
+    /// The quarter.
+    pub quarter: String,
+    /// `csv`, `xlsx` or `html`.
+    pub format: String,
+    /// Output directory on the gateway host (absolute).
+    pub out: String,
+}
+
+/// `POST /reports/disclose`: writes the public disclosure of the quarter's latest reports;
+/// audited before anything is written.
+pub(super) async fn disclose(gw: Arc<Gateway>, actor: Actor, r: DiscloseRequest) -> Resp {
+    let q = match quarter(&r.quarter) {
+        Ok(q) => q,
+        Err(resp) => return resp,
+    };
+    let format = match r.format.parse::<crate::reports::disclose::Format>() {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let out = std::path::PathBuf::from(&r.out);
+    if !out.is_absolute() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the output directory must be absolute",
+        );
+    }
+    let res = tokio::task::spawn_blocking(move || {
+        let reports = gw.store.reports_latest(q).map_err(|e| e.to_string())?;
+        if reports.is_empty() {
+            return Err(format!(
+                "no reports for {q} yet: run `xianjie reports build --quarter {q}` first"
+            ));
+        }
+        gw.audit
+            .append(
+                &crate::audit::Event::new(actor.clone(), "reports.disclose", q.to_string())
+                    .detail("format", format.as_str())
+                    .detail("out", r.out.as_str()),
+            )
+            .map_err(|e| e.to_string())?;
+        let paths = crate::reports::disclose::write(q, &reports, format, &out)
+            .map_err(|e| e.to_string())?;
+        Ok(paths
+            .into_iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>())
+    })
+    .await;
+    match res {
+        Ok(Ok(paths)) => json(StatusCode::OK, &paths),
+        Ok(Err(e)) => error(StatusCode::CONFLICT, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}

@@ -172,6 +172,12 @@ async fn route(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
             }
         }
         (Method::GET, ["reports", "status"]) => super::reports::status(gw, query).await,
+        (Method::POST, ["reports", "disclose"]) => {
+            match read_json::<super::reports::DiscloseRequest>(req).await {
+                Ok(r) => super::reports::disclose(gw, actor, r).await,
+                Err(resp) => resp,
+            }
+        }
         (Method::GET, ["reports", "show"]) => super::reports::show(gw, query).await,
         (Method::GET, ["push", "key"]) => super::push::key(gw, actor).await,
         (Method::GET, ["push", "dead"]) => super::push::dead_list(gw, query).await,

@@ -299,6 +299,56 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
         client.get("/push/status").await?;
     super::push::print_status(&push_status);
 
+    // The quarterly statistics of the sample's busiest quarter, and its public disclosure.
+    let store = gw.store.clone();
+    let quarter = tokio::task::spawn_blocking(move || {
+        let mut n: std::collections::BTreeMap<crate::model::Quarter, u64> = Default::default();
+        for c in store.all_cases().flatten() {
+            if let Some(d) = c.decided_on {
+                *n.entry(crate::model::Quarter::of(d)).or_default() += 1;
+            }
+        }
+        n.into_iter().max_by_key(|(_, n)| *n).map(|(q, _)| q)
+    })
+    .await
+    .context("quarter task failed")?;
+    if let Some(q) = quarter {
+        let built: Vec<crate::admin::reports::BuildLine> = admin
+            .post(
+                "/reports/build",
+                &crate::admin::reports::BuildRequest {
+                    quarter: q.to_string(),
+                },
+            )
+            .await?;
+        let cases: u64 = built.iter().map(|b| b.total).sum();
+        println!(
+            "\n8. Quarterly enforcement statistics for {q}: {} unit report(s), {cases} decision(s); public disclosure (行政执法季度公示):",
+            built.len()
+        );
+        let out = data.join("disclosure");
+        for format in ["html", "xlsx", "csv"] {
+            let paths: Vec<String> = admin
+                .post(
+                    "/reports/disclose",
+                    &crate::admin::reports::DiscloseRequest {
+                        quarter: q.to_string(),
+                        format: format.into(),
+                        out: out.display().to_string(),
+                    },
+                )
+                .await?;
+            match paths.as_slice() {
+                [one] => println!("   {format:<5} {one}"),
+                many => println!(
+                    "   {format:<5} {} files in {} (one per department)",
+                    many.len(),
+                    out.display()
+                ),
+            }
+        }
+    }
+
     let d = data.display();
     println!(
         "\nTry next (in another terminal, while this keeps running):
@@ -309,6 +359,7 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
   cargo run --release -- --data {d} scan                 # a second read: everything unchanged
   cargo run --release -- sample --cases 1000 --out /tmp/xj-samples --bad-fraction 0.1
   cargo run --release -- --data {d} clients add procuratorate     # prints its secret once
+  cargo run --release -- --data {d} reports status --quarter <quarter>
   cargo run --release -- --data {d} push status
   cargo run --release -- --data {d} push dead list      # records the platform refused, with its reasons
   cargo run --release -- --data {d} audit export /tmp/xj-audit && cargo run --release -- audit verify /tmp/xj-audit

@@ -456,6 +456,19 @@ pub enum ReportsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write the public quarterly disclosure (行政执法季度公示) of every unit's latest report:
+    /// restricted cases left out, natural persons' ID numbers masked.
+    Disclose {
+        /// The quarter.
+        #[arg(long)]
+        quarter: String,
+        /// csv (one file per department), xlsx (one sheet per department) or html (one page).
+        #[arg(long)]
+        format: String,
+        /// Output directory (on the gateway host).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// One unit's report (JSON), or every unit's latest without --unit.
     Show {
         /// The quarter.

@@ -75,6 +75,26 @@ pub async fn reports(cli: &Cli, cmd: &ReportsCommand) -> anyhow::Result<()> {
                 }
             }
         }
+        ReportsCommand::Disclose {
+            quarter,
+            format,
+            out,
+        } => {
+            let out = std::path::absolute(out)?;
+            let paths: Vec<String> = c
+                .post(
+                    "/reports/disclose",
+                    &crate::admin::reports::DiscloseRequest {
+                        quarter: quarter.clone(),
+                        format: format.clone(),
+                        out: out.display().to_string(),
+                    },
+                )
+                .await?;
+            for p in paths {
+                println!("{p}");
+            }
+        }
         ReportsCommand::Show {
             quarter,
             unit,

@@ -2,9 +2,7 @@
 //! of its decision date. Exact and reproducible — the same cases give the same report, byte for
 //! byte, and a new version only when late data changes it.
 
-use std::collections::BTreeMap;
-
-use super::model::{Detail, Origin, QuarterlyReport};
+use super::model::{CaseView, Origin, QuarterlyReport};
 use crate::model::{Quarter, Uscc};
 use crate::store::{ReportStored, Store, StoreError};
 
@@ -14,7 +12,7 @@ pub fn compute(store: &Store, q: Quarter) -> Result<Vec<QuarterlyReport>, StoreE
     // The quarter's cases are found by the text of their decision dates before anything is
     // decoded; the decoded date is then checked (the text could occur in a free-text field).
     let first = q.first_day();
-    let needles: Vec<Vec<u8>> = (0..3)
+    let needles: Vec<String> = (0..3)
         .map(|i| {
             use chrono::Datelike;
             format!(
@@ -22,36 +20,87 @@ pub fn compute(store: &Store, q: Quarter) -> Result<Vec<QuarterlyReport>, StoreE
                 first.year(),
                 first.month() + i
             )
-            .into_bytes()
         })
         .collect();
-    let mut units: BTreeMap<Uscc, (String, Vec<Detail>)> = BTreeMap::new();
-    for case in store.cases_containing(needles) {
-        let case = case?;
-        if !case.decided_on.is_some_and(|d| q.contains(d)) {
-            continue;
-        }
-        if let Some(d) = Detail::of(&case) {
-            units
-                .entry(case.unit_code.clone())
-                .or_insert_with(|| (case.unit_name.clone(), Vec::new()))
-                .1
-                .push(d);
-        }
+    let units: Vec<Uscc> = store.unit_counts()?.into_keys().collect();
+    // Units are independent: two workers take every other unit (the machine has two cores).
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+    let results: Vec<Result<Vec<QuarterlyReport>, StoreError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let (units, needles) = (&units, &needles);
+                s.spawn(move || {
+                    let finders: Vec<memchr::memmem::Finder<'_>> = needles
+                        .iter()
+                        .map(|n| memchr::memmem::Finder::new(n.as_bytes()))
+                        .collect();
+                    units
+                        .iter()
+                        .skip(w)
+                        .step_by(workers)
+                        .map(|unit| unit_report(store, q, unit, &finders))
+                        .filter_map(Result::transpose)
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(StoreError::Corrupt {
+                        what: "report computation".into(),
+                        reason: "a worker panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut reports = Vec::new();
+    for r in results {
+        reports.extend(r?);
     }
-    for unit in store.unit_counts()?.into_keys() {
-        if !units.contains_key(&unit)
-            && let Some(case) = store.unit_cases(&unit).next().transpose()?
+    reports.sort_by(|a, b| a.unit_code.cmp(&b.unit_code));
+    Ok(reports)
+}
+
+/// One unit's report for `q`; `None` when the unit has no case at all.
+fn unit_report(
+    store: &Store,
+    q: Quarter,
+    unit: &Uscc,
+    finders: &[memchr::memmem::Finder<'_>],
+) -> Result<Option<QuarterlyReport>, StoreError> {
+    let mut name = None;
+    let mut details = Vec::new();
+    store.unit_contents_containing(unit, finders, |content| {
+        let view: CaseView = serde_json::from_slice(content).map_err(|e| StoreError::Corrupt {
+            what: format!("a case of {unit}"),
+            reason: e.to_string(),
+        })?;
+        name.get_or_insert_with(|| view.unit_name.clone());
+        if view.decided_on.is_some_and(|d| q.contains(d))
+            && let Some(d) = view.detail()
         {
-            units.insert(unit, (case.unit_name, Vec::new()));
+            details.push(d);
         }
-    }
-    Ok(units
-        .into_iter()
-        .map(|(unit, (name, details))| {
-            QuarterlyReport::new(q, unit, name, Origin::Computed, details, Vec::new())
-        })
-        .collect())
+        Ok(())
+    })?;
+    let name = match name {
+        Some(n) => n,
+        None => match store.unit_cases(unit).next().transpose()? {
+            Some(c) => c.unit_name,
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(QuarterlyReport::new(
+        q,
+        unit.clone(),
+        name,
+        Origin::Computed,
+        details,
+        Vec::new(),
+    )))
 }
 
 /// Computes and stores `q`'s reports; a unit's report gets a new version only when it changed.
@@ -73,6 +122,7 @@ mod tests {
     use super::*;
     use crate::ingest::{RunOptions, Summary as IngestSummary, ingest_file, load};
     use crate::model::{Action, Case, CaseId, CaseStatus};
+    use std::collections::BTreeMap;
     use std::path::Path;
 
     /// A store holding the generated sample of every adapter.

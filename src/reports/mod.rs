@@ -2,6 +2,7 @@
 //! quarter, versioned when late data changes them.
 
 pub mod compute;
+pub mod disclose;
 pub mod model;
 pub mod status;
 

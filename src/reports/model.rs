@@ -76,6 +76,79 @@ pub struct Detail {
     pub disclosure: Disclosure,
 }
 
+/// The part of a stored case's content JSON a detail line needs, read without the full
+/// [`Case`]'s validation (the case was validated when stored) and skipping everything else.
+#[derive(Deserialize)]
+pub struct CaseView {
+    /// Unit name.
+    pub unit_name: String,
+    case_id: String,
+    title: String,
+    action: Action,
+    party: PartyView,
+    decision_number: Option<String>,
+    /// Decision date.
+    pub decided_on: Option<NaiveDate>,
+    decision: Option<String>,
+    penalty: Option<PenaltyView>,
+    major: bool,
+    legal_review: bool,
+    transfer: TransferView,
+    status: CaseStatus,
+    disclosure: Disclosure,
+}
+
+#[derive(Deserialize)]
+struct PartyView {
+    kind: PartyKind,
+    name: String,
+    id_type: Option<IdType>,
+    id_number: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PenaltyView {
+    kinds: Vec<PenaltyKind>,
+    fine_fen: Option<Fen>,
+    confiscated_fen: Option<Fen>,
+}
+
+#[derive(Deserialize)]
+struct TransferView {
+    suspected_crime: bool,
+    status: TransferStatus,
+}
+
+impl CaseView {
+    /// The detail line; `None` without a decision date.
+    pub fn detail(self) -> Option<Detail> {
+        Some(Detail {
+            case_id: self.case_id,
+            title: self.title,
+            action: self.action,
+            party_kind: self.party.kind,
+            party_name: self.party.name,
+            party_id_type: self.party.id_type,
+            party_id: self.party.id_number,
+            decision_number: self.decision_number,
+            decided_on: self.decided_on?,
+            decision: self.decision,
+            penalty_kinds: self
+                .penalty
+                .as_ref()
+                .map_or(Vec::new(), |p| p.kinds.clone()),
+            fine_fen: self.penalty.as_ref().and_then(|p| p.fine_fen),
+            confiscated_fen: self.penalty.as_ref().and_then(|p| p.confiscated_fen),
+            major: self.major,
+            legal_review: self.legal_review,
+            suspected_crime: self.transfer.suspected_crime,
+            transfer_status: self.transfer.status,
+            status: self.status,
+            disclosure: self.disclosure,
+        })
+    }
+}
+
 impl Detail {
     /// The detail line of a case; `None` when the case has no decision date (it belongs to no
     /// quarter yet).
@@ -243,5 +316,84 @@ impl QuarterlyReport {
         ))
         .unwrap_or_default();
         hex::encode(Sha256::digest(body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_light_view_of_stored_content_gives_the_same_detail_as_the_case() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
+        let mut n = 0;
+        for adapter in ["sunshine", "market-inspection", "tax"] {
+            for entry in std::fs::read_dir(root.join(adapter).join("cases")).unwrap() {
+                let p = entry.unwrap().path();
+                if !p.to_string_lossy().ends_with(".expected.json") {
+                    continue;
+                }
+                let v: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+                for c in v["cases"].as_array().unwrap() {
+                    let case: Case = serde_json::from_value(c.clone()).unwrap();
+                    let (content, _) = case.clone().into_content();
+                    let view: CaseView = serde_json::from_slice(&content).unwrap();
+                    assert_eq!(view.detail(), Detail::of(&case), "{}", case.case_id);
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 10);
+    }
+
+    #[test]
+    fn summaries_add_up_and_digests_follow_content() {
+        let d = |id: &str, fine: u64, major: bool| Detail {
+            case_id: id.into(),
+            title: "t".into(),
+            action: Action::Penalty,
+            party_kind: PartyKind::LegalPerson,
+            party_name: "p".into(),
+            party_id_type: None,
+            party_id: None,
+            decision_number: None,
+            decided_on: NaiveDate::from_ymd_opt(2025, 8, 1).unwrap(),
+            decision: None,
+            penalty_kinds: vec![PenaltyKind::Fine, PenaltyKind::Warning],
+            fine_fen: Some(Fen::new(fine)),
+            confiscated_fen: None,
+            major,
+            legal_review: major,
+            suspected_crime: false,
+            transfer_status: TransferStatus::None,
+            status: CaseStatus::Active,
+            disclosure: Disclosure::Public,
+        };
+        let s = Summary::of(&[d("a", 100, true), d("b", 250, false)]);
+        assert_eq!(
+            (s.total, s.fines_fen.get(), s.major, s.legal_reviews),
+            (2, 350, 1, 1)
+        );
+        assert_eq!(s.penalties_by_kind.get("fine"), Some(&2));
+        assert_eq!(s.penalties_by_kind.get("warning"), Some(&2));
+        let unit = Uscc::parse("91350200776049653A").unwrap();
+        let q = Quarter::parse("2025Q3").unwrap();
+        let r = |details| {
+            QuarterlyReport::new(
+                q,
+                unit.clone(),
+                "u".into(),
+                Origin::Computed,
+                details,
+                Vec::new(),
+            )
+        };
+        // Order of input does not matter; content does.
+        let a = r(vec![d("a", 100, true), d("b", 250, false)]);
+        let b = r(vec![d("b", 250, false), d("a", 100, true)]);
+        let c = r(vec![d("a", 100, true), d("b", 251, false)]);
+        assert_eq!(a.digest, b.digest);
+        assert_ne!(a.digest, c.digest);
     }
 }

@@ -520,31 +520,23 @@ impl Store {
         })
     }
 
-    /// Every case whose content JSON contains one of `needles`, decoded; the others are skipped
-    /// after a byte search, undecoded (how a quarter's cases are found fast: by their decision
-    /// dates' text). A needle can also match free text, so callers check what they get.
-    pub fn cases_containing(
+    /// Calls `f` with the content JSON of each case of `unit` that contains one of `needles`; the
+    /// others are skipped after a byte search (how a quarter's cases are found fast: by their
+    /// decision dates' text). A needle can also match free text, so callers check what they get.
+    pub fn unit_contents_containing(
         &self,
-        needles: Vec<Vec<u8>>,
-    ) -> impl Iterator<Item = Result<Case, StoreError>> + use<> {
-        let finders: Vec<memchr::memmem::Finder<'static>> = needles
-            .into_iter()
-            .map(|n| memchr::memmem::Finder::new(&n).into_owned())
-            .collect();
-        self.cases.iter().filter_map(move |kv| {
-            let (k, v) = match kv {
-                Ok(kv) => kv,
-                Err(e) => return Some(Err(sled_err("case scan")(e))),
-            };
-            let content = match split(&k, &v) {
-                Ok(s) => s.content,
-                Err(e) => return Some(Err(e)),
-            };
-            finders
-                .iter()
-                .any(|f| f.find(content).is_some())
-                .then(|| decode_case(&k, &v))
-        })
+        unit: &Uscc,
+        needles: &[memchr::memmem::Finder<'_>],
+        mut f: impl FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for kv in self.unit_range(unit, None) {
+            let (k, v) = kv.map_err(sled_err("case scan"))?;
+            let content = split(&k, &v)?.content;
+            if needles.iter().any(|n| n.find(content).is_some()) {
+                f(content)?;
+            }
+        }
+        Ok(())
     }
 
     /// Number of stored cases.
