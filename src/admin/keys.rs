@@ -279,6 +279,27 @@ pub(super) async fn proof(gw: Arc<Gateway>, kind: &str, query: String) -> Resp {
 
 /// `POST /ports/open` (`open`) and `POST /ports/close`: audited, then a checkpoint at once.
 pub(super) async fn port(gw: Arc<Gateway>, actor: Actor, r: PortRequest, open: bool) -> Resp {
+    grant(gw, actor, r, open, Grant::Port).await
+}
+
+/// What a client is granted on a unit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Grant {
+    /// Reading its cases (`port:<unit>:read`).
+    Port,
+    /// Submitting its quarterly reports (`submit:<unit>`).
+    Submit,
+}
+
+/// Opens or closes a port, or allows or denies submissions: audited before and after, then a
+/// checkpoint.
+pub(super) async fn grant(
+    gw: Arc<Gateway>,
+    actor: Actor,
+    r: PortRequest,
+    open: bool,
+    kind: Grant,
+) -> Resp {
     let res = blocking(move || {
         let unit = crate::model::Uscc::parse(&r.unit)
             .map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
@@ -296,20 +317,31 @@ pub(super) async fn port(gw: Arc<Gateway>, actor: Actor, r: PortRequest, open: b
                 ),
             ));
         }
-        let action = if open { "port.open" } else { "port.close" };
+        let action = match (kind, open) {
+            (Grant::Port, true) => "port.open",
+            (Grant::Port, false) => "port.close",
+            (Grant::Submit, true) => "submit.allow",
+            (Grant::Submit, false) => "submit.deny",
+        };
         let target = format!("{unit}/{}", r.client);
         gw.audit
             .append(&crate::audit::Event::new(actor.clone(), action, &target).outcome("started"))
             .map_err(audit_err)?;
-        let changed = if open {
-            gw.store.port_open(&crate::store::PortGrant {
+        let changed = match (kind, open) {
+            (Grant::Port, true) => gw.store.port_open(&crate::store::PortGrant {
                 unit_code: unit.clone(),
                 client: r.client.clone(),
                 opened_by: actor.id.clone(),
                 opened_at: chrono::Utc::now(),
-            })
-        } else {
-            gw.store.port_close(&unit, &r.client)
+            }),
+            (Grant::Port, false) => gw.store.port_close(&unit, &r.client),
+            (Grant::Submit, true) => gw.store.submit_grant(&crate::store::SubmitGrant {
+                unit_code: unit.clone(),
+                client: r.client.clone(),
+                granted_by: actor.id.clone(),
+                granted_at: chrono::Utc::now(),
+            }),
+            (Grant::Submit, false) => gw.store.submit_revoke(&r.client, &unit),
         }
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         gw.audit
@@ -319,13 +351,27 @@ pub(super) async fn port(gw: Arc<Gateway>, actor: Actor, r: PortRequest, open: b
         Ok(changed)
     })
     .await;
+    let what = match kind {
+        Grant::Port => [
+            "port opened",
+            "port was already open",
+            "port closed",
+            "port was not open",
+        ],
+        Grant::Submit => [
+            "submissions allowed",
+            "submissions were already allowed",
+            "submissions denied",
+            "submissions were not allowed",
+        ],
+    };
     match res {
         Ok(changed) => done(
             match (open, changed) {
-                (true, true) => "port opened",
-                (true, false) => "port was already open",
-                (false, true) => "port closed",
-                (false, false) => "port was not open",
+                (true, true) => what[0],
+                (true, false) => what[1],
+                (false, true) => what[2],
+                (false, false) => what[3],
             },
             None,
         ),

@@ -172,6 +172,13 @@ async fn route(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
             }
         }
         (Method::GET, ["reports", "status"]) => super::reports::status(gw, query).await,
+        (Method::POST, ["reports", "submitters", op @ ("allow" | "deny")]) => {
+            let open = *op == "allow";
+            match read_json::<PortRequest>(req).await {
+                Ok(r) => keys::grant(gw, actor, r, open, keys::Grant::Submit).await,
+                Err(resp) => resp,
+            }
+        }
         (Method::POST, ["reports", "disclose"]) => {
             match read_json::<super::reports::DiscloseRequest>(req).await {
                 Ok(r) => super::reports::disclose(gw, actor, r).await,

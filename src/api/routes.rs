@@ -426,10 +426,15 @@ async fn token(gw: Arc<Gateway>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
             error!(error = %e, "ports read failed");
             Problem::Internal
         })?;
+        let submit = gw.store.submit_grants_of(&name).map_err(|e| {
+            error!(error = %e, "submission grants read failed");
+            Problem::Internal
+        })?;
         let mut granted: Vec<String> = open
             .iter()
             .map(|u| format!("port:{u}:read"))
             .chain(std::iter::once("reports:read".to_string()))
+            .chain(submit.iter().map(|u| format!("submit:{u}")))
             .collect();
         if let Some(req) = requested {
             if let Some(extra) = req.iter().find(|s| !granted.contains(s)) {

@@ -469,6 +469,22 @@ pub enum ReportsCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Allow an API client to submit a unit's reports (scope `submit:<unit>`).
+    AllowSubmit {
+        /// The unit's USCC.
+        unit: String,
+        /// The client.
+        #[arg(long)]
+        client: String,
+    },
+    /// Withdraw it (effective for new tokens at once).
+    DenySubmit {
+        /// The unit's USCC.
+        unit: String,
+        /// The client.
+        #[arg(long)]
+        client: String,
+    },
     /// One unit's report (JSON), or every unit's latest without --unit.
     Show {
         /// The quarter.

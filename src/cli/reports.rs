@@ -95,6 +95,24 @@ pub async fn reports(cli: &Cli, cmd: &ReportsCommand) -> anyhow::Result<()> {
                 println!("{p}");
             }
         }
+        ReportsCommand::AllowSubmit { unit, client }
+        | ReportsCommand::DenySubmit { unit, client } => {
+            let op = if matches!(cmd, ReportsCommand::AllowSubmit { .. }) {
+                "allow"
+            } else {
+                "deny"
+            };
+            let d: crate::admin::Done = c
+                .post(
+                    &format!("/reports/submitters/{op}"),
+                    &crate::admin::PortRequest {
+                        unit: unit.clone(),
+                        client: client.clone(),
+                    },
+                )
+                .await?;
+            println!("{}: {unit} for {client}", d.message);
+        }
         ReportsCommand::Show {
             quarter,
             unit,

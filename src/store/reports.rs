@@ -183,3 +183,48 @@ impl Store {
         self.get_meta(&format!("report_window/{q}"))
     }
 }
+
+/// A client allowed to submit a unit's reports (scope `submit:<unit>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitGrant {
+    /// The unit.
+    pub unit_code: Uscc,
+    /// The client.
+    pub client: String,
+    /// Who allowed it.
+    pub granted_by: String,
+    /// When.
+    pub granted_at: DateTime<Utc>,
+}
+
+fn grant_key(client: &str, unit: &Uscc) -> String {
+    format!("submit_grant/{client}/{unit}")
+}
+
+impl Store {
+    /// Allows `client` to submit `unit`'s reports; false when it already could.
+    pub fn submit_grant(&self, g: &SubmitGrant) -> Result<bool, StoreError> {
+        let k = grant_key(&g.client, &g.unit_code);
+        let existed = self.get_meta::<SubmitGrant>(&k)?.is_some();
+        self.set_meta(&k, g)?;
+        Ok(!existed)
+    }
+
+    /// Withdraws it; false when there was none.
+    pub fn submit_revoke(&self, client: &str, unit: &Uscc) -> Result<bool, StoreError> {
+        Ok(self
+            .meta
+            .remove(grant_key(client, unit))
+            .map_err(sled_err("meta write"))?
+            .is_some())
+    }
+
+    /// The units `client` may submit for.
+    pub fn submit_grants_of(&self, client: &str) -> Result<Vec<Uscc>, StoreError> {
+        Ok(self
+            .meta_with_prefix::<SubmitGrant>(&format!("submit_grant/{client}/"))?
+            .into_iter()
+            .map(|(_, g)| g.unit_code)
+            .collect())
+    }
+}
