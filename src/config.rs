@@ -54,6 +54,7 @@ struct RawConfig {
 struct RawReports {
     schedule: Option<String>,
     deadline_days: Option<u32>,
+    formats_dir: Option<PathBuf>,
     #[serde(default)]
     submitters: Vec<RawSubmitter>,
 }
@@ -206,7 +207,7 @@ pub struct Destination {
 }
 
 /// Quarterly statistics settings (`[reports]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ReportsConfig {
     /// Cron of the quarter-start job that builds the previous quarter and opens its window.
     pub schedule: String,
@@ -214,6 +215,8 @@ pub struct ReportsConfig {
     pub deadline_days: u32,
     /// Units without a feed that must submit their reports: (USCC, name).
     pub submitters: Vec<(crate::model::Uscc, String)>,
+    /// The submission formats (adapter folders: csv, xlsx, xml), loaded and checked at start.
+    pub formats: Vec<crate::ingest::Adapter>,
 }
 
 /// Default quarter-start schedule: 01:00 on the first day of each quarter.
@@ -225,6 +228,7 @@ impl Default for ReportsConfig {
             schedule: DEFAULT_REPORTS_SCHEDULE.into(),
             deadline_days: 15,
             submitters: Vec::new(),
+            formats: Vec::new(),
         }
     }
 }
@@ -293,6 +297,8 @@ pub const DEFAULT_CERTS_DIR: &str = "./certs";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 /// Default checkpoint origin (the district's division code names the log).
 pub const DEFAULT_AUDIT_ORIGIN: &str = "xianjie.320102/audit";
+/// Embedded default directory of the quarterly submission formats.
+pub const DEFAULT_SUBMISSIONS_DIR: &str = "./submissions";
 /// Embedded default adapters directory.
 pub const DEFAULT_ADAPTERS_DIR: &str = "./adapters";
 
@@ -650,10 +656,33 @@ impl Config {
                     Err(e) => push(&format!("reports.submitters[{i}].unit"), e.to_string()),
                 }
             }
+            let explicit = raw.reports.formats_dir.is_some();
+            let dir = rel(raw
+                .reports
+                .formats_dir
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SUBMISSIONS_DIR.into()));
+            // The formats are needed when someone must submit; otherwise an absent default
+            // folder only means submissions are not taken.
+            let needed = explicit || !submitters.is_empty() || dir.is_dir();
+            let formats = match needed.then(|| crate::reports::submit::load_formats(&dir)) {
+                None => Vec::new(),
+                Some(Ok(f)) => f,
+                Some(Err(errs)) => {
+                    for e in errs {
+                        push(
+                            &format!("reports.formats_dir ({}): {}", e.file, e.key),
+                            e.reason,
+                        );
+                    }
+                    Vec::new()
+                }
+            };
             ReportsConfig {
                 schedule,
                 deadline_days,
                 submitters,
+                formats,
             }
         };
         let calendar = crate::push::calendar::WorkCalendar::new(

@@ -351,6 +351,76 @@ impl Gateway {
         .map_err(|e| GatewayError::Scheduler(format!("report task failed: {e}")))?
     }
 
+    /// Takes a submitted report (see [`crate::reports::intake::accept`]); audited before it is
+    /// read (with the file's SHA-256) and after, with the version or the refusal.
+    pub async fn submit_report(
+        self: &Arc<Self>,
+        unit: crate::model::Uscc,
+        quarter: crate::model::Quarter,
+        path: PathBuf,
+        documents: Vec<(String, Vec<u8>)>,
+        actor: Actor,
+    ) -> Result<
+        (crate::reports::QuarterlyReport, crate::store::ReportStored),
+        crate::reports::intake::IntakeError,
+    > {
+        use crate::reports::intake::{IntakeError, Submission, accept};
+        let gw = self.clone();
+        tokio::task::spawn_blocking(move || {
+            use sha2::{Digest, Sha256};
+            let target = format!("{quarter}/{unit}");
+            let digest = std::fs::read(&path)
+                .map(|b| hex::encode(Sha256::digest(b)))
+                .map_err(|source| IntakeError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            gw.audit.append(
+                &Event::new(actor.clone(), "reports.submit", &target)
+                    .outcome("started")
+                    .detail("documents", documents.len() as u64)
+                    .digest(&digest),
+            )?;
+            let today = chrono::Local::now().date_naive();
+            let result = accept(
+                &gw.store,
+                &gw.config.reports,
+                &gw.config.reports.formats,
+                Submission {
+                    unit: &unit,
+                    quarter,
+                    path: &path,
+                    by: actor.id.clone(),
+                    documents,
+                },
+                today,
+            );
+            let event = Event::new(actor, "reports.submit", &target);
+            match &result {
+                Ok((r, stored)) => gw.audit.append(
+                    &event
+                        .detail("version", r.version)
+                        .detail(
+                            "new",
+                            matches!(stored, crate::store::ReportStored::New { .. }),
+                        )
+                        .detail("cases", r.summary.total),
+                )?,
+                Err(e) => gw
+                    .audit
+                    .append(&event.outcome("refused").detail("reason", e.to_string()))?,
+            };
+            result
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(IntakeError::Io {
+                path: "-".into(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
+    }
+
     /// Binds the port API (when configured), records the bound address in `DATA/api.addr` (so
     /// tools and tests find a port chosen by the OS), serves it, and reloads its certificate on
     /// SIGHUP.

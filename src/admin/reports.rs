@@ -178,3 +178,66 @@ pub(super) async fn disclose(gw: Arc<Gateway>, actor: Actor, r: DiscloseRequest)
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
+
+/// `POST /reports/submit`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubmitRequest {
+    /// The unit's USCC.
+    pub unit: String,
+    /// The quarter.
+    pub quarter: String,
+    /// The file on the gateway host (absolute).
+    pub path: String,
+    /// A directory of documents to keep with it (absolute), if any.
+    pub documents: Option<String>,
+}
+
+/// What a submission became.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubmitAnswer {
+    /// Version stored (or the unchanged latest one).
+    pub version: u64,
+    /// Whether it is a new version (false: the same content was submitted before).
+    pub new_version: bool,
+    /// Cases in it.
+    pub cases: u64,
+    /// Documents kept.
+    pub documents: u64,
+    /// Content digest.
+    pub digest: String,
+}
+
+/// `POST /reports/submit`: audited; a refusal lists every problem.
+pub(super) async fn submit(gw: Arc<Gateway>, actor: Actor, r: SubmitRequest) -> Resp {
+    let q = match quarter(&r.quarter) {
+        Ok(q) => q,
+        Err(resp) => return resp,
+    };
+    let unit = match Uscc::parse(&r.unit) {
+        Ok(u) => u,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let documents = match &r.documents {
+        None => Vec::new(),
+        Some(d) => match crate::reports::intake::read_documents(std::path::Path::new(d)) {
+            Ok(docs) => docs,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        },
+    };
+    match gw
+        .submit_report(unit, q, r.path.clone().into(), documents, actor)
+        .await
+    {
+        Ok((report, stored)) => json(
+            StatusCode::OK,
+            &SubmitAnswer {
+                version: report.version,
+                new_version: matches!(stored, ReportStored::New { .. }),
+                cases: report.summary.total,
+                documents: report.documents.len() as u64,
+                digest: report.digest,
+            },
+        ),
+        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    }
+}

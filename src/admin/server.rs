@@ -179,6 +179,12 @@ async fn route(gw: Arc<Gateway>, req: Request<Incoming>) -> Resp {
                 Err(resp) => resp,
             }
         }
+        (Method::POST, ["reports", "submit"]) => {
+            match read_json::<super::reports::SubmitRequest>(req).await {
+                Ok(r) => super::reports::submit(gw, actor, r).await,
+                Err(resp) => resp,
+            }
+        }
         (Method::POST, ["reports", "disclose"]) => {
             match read_json::<super::reports::DiscloseRequest>(req).await {
                 Ok(r) => super::reports::disclose(gw, actor, r).await,

@@ -34,6 +34,13 @@ pub enum Problem {
     Internal,
     /// Method not allowed on this route (405).
     MethodNotAllowed,
+    /// A submitted report was refused; every problem listed (422).
+    SubmissionRefused {
+        /// Summary.
+        detail: String,
+        /// Each problem: where, which field, why.
+        problems: Vec<String>,
+    },
 }
 
 /// The JSON body.
@@ -52,6 +59,9 @@ pub struct ProblemBody {
     /// The invalid parameter, for 422.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Every problem of a refused submission.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problems: Option<Vec<String>>,
 }
 
 /// Base of every problem type URI.
@@ -69,6 +79,7 @@ impl Problem {
             Problem::Conflict(_) => (409, "conflict", "Conflict"),
             Problem::TooLarge => (413, "too-large", "Request too large"),
             Problem::BadParameter { .. } => (422, "bad-parameter", "Invalid parameter"),
+            Problem::SubmissionRefused { .. } => (422, "submission-refused", "Submission refused"),
             Problem::RateLimited(_) => (429, "rate-limited", "Too many requests"),
             Problem::Unavailable(_) => (503, "unavailable", "Service unavailable"),
             Problem::Internal => (500, "internal", "Internal error"),
@@ -87,6 +98,7 @@ impl Problem {
             "conflict" => "urn:xianjie:problem:conflict",
             "too-large" => "urn:xianjie:problem:too-large",
             "bad-parameter" => "urn:xianjie:problem:bad-parameter",
+            "submission-refused" => "urn:xianjie:problem:submission-refused",
             "rate-limited" => "urn:xianjie:problem:rate-limited",
             "unavailable" => "urn:xianjie:problem:unavailable",
             _ => "urn:xianjie:problem:internal",
@@ -114,6 +126,11 @@ impl Problem {
                 None,
             ),
             Problem::MethodNotAllowed => (None, None),
+            Problem::SubmissionRefused { detail, .. } => (Some(detail.clone()), None),
+        };
+        let problems = match self {
+            Problem::SubmissionRefused { problems, .. } => Some(problems.clone()),
+            _ => None,
         };
         ProblemBody {
             kind,
@@ -121,6 +138,7 @@ impl Problem {
             status,
             detail,
             field,
+            problems,
         }
     }
 }
@@ -137,6 +155,10 @@ mod tests {
             Problem::Forbidden("x".into()),
             Problem::NotFound("x".into()),
             Problem::MethodNotAllowed,
+            Problem::SubmissionRefused {
+                detail: "x".into(),
+                problems: vec!["row 2, 决定日期: outside the quarter".into()],
+            },
             Problem::Conflict("x".into()),
             Problem::TooLarge,
             Problem::BadParameter {
@@ -155,7 +177,9 @@ mod tests {
             assert_eq!(b.status, p.parts().0);
             assert!(seen.insert(b.kind), "duplicate type {}", b.kind);
         }
-        let b = all[7].body();
+        let b = all[8].body();
         assert_eq!(b.field.as_deref(), Some("action"));
+        let b = all[5].body();
+        assert_eq!(b.problems.map(|p| p.len()), Some(1));
     }
 }

@@ -186,6 +186,17 @@ pub async fn handle(
         (&Method::GET, ["openapi.json"]) => Ok(json_ok(super::openapi::document())),
         (&Method::GET, [".well-known", "jwks.json"]) => jwks(&gw).await,
         (&Method::POST, ["oauth", "token"]) => token(gw.clone(), peer.clone(), req).await,
+        (&Method::POST, ["v1", "submissions"]) => {
+            submission(
+                gw.clone(),
+                state.clone(),
+                (*peer).clone(),
+                &query,
+                &request_id,
+                req,
+            )
+            .await
+        }
         (&Method::GET, ["v1", ..]) => {
             let gw2 = gw.clone();
             let auth = req
@@ -615,6 +626,167 @@ impl Caller {
             .into_iter()
             .filter(|u| self.claims.has_scope(&format!("port:{u}:read")))
             .collect())
+    }
+}
+
+/// Largest submitted report accepted through the API.
+const MAX_SUBMISSION: usize = 32 * 1024 * 1024;
+
+/// `POST /v1/submissions?unit=U&quarter=Q`: a unit's quarterly report (CSV, XLSX or XML by
+/// `Content-Type`), from a client holding `submit:<unit>` (in its token and still granted).
+async fn submission(
+    gw: Arc<Gateway>,
+    state: Arc<ApiState>,
+    peer: Peer,
+    query: &str,
+    request_id: &str,
+    req: Request<Incoming>,
+) -> Result<Resp, Problem> {
+    let auth = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let ext = match req
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .as_deref()
+    {
+        Some("text/csv") => "csv",
+        Some("application/xml" | "text/xml") => "xml",
+        Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet") => "xlsx",
+        other => {
+            return Err(Problem::BadParameter {
+                field: "content-type".into(),
+                reason: format!(
+                    "{} is not text/csv, application/xml or application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    other.unwrap_or("(none)")
+                ),
+            });
+        }
+    };
+    let (mut unit, mut quarter) = (None, None);
+    for (k, v) in query::pairs(query) {
+        match k.as_str() {
+            "unit" => {
+                unit = Some(Uscc::parse(&v).map_err(|e| Problem::BadParameter {
+                    field: "unit".into(),
+                    reason: e.to_string(),
+                })?)
+            }
+            "quarter" => {
+                quarter =
+                    Some(
+                        crate::model::Quarter::parse(&v).map_err(|e| Problem::BadParameter {
+                            field: "quarter".into(),
+                            reason: e.to_string(),
+                        })?,
+                    )
+            }
+            other => {
+                return Err(Problem::BadParameter {
+                    field: other.into(),
+                    reason: "unknown parameter".into(),
+                });
+            }
+        }
+    }
+    let missing = |f: &str| Problem::BadParameter {
+        field: f.into(),
+        reason: "required".into(),
+    };
+    let unit = unit.ok_or_else(|| missing("unit"))?;
+    let quarter = quarter.ok_or_else(|| missing("quarter"))?;
+    let caller = {
+        let (gw, state, peer) = (gw.clone(), state.clone(), peer.clone());
+        tokio::task::spawn_blocking(move || authenticate(&gw, &state, &peer, auth.as_deref()))
+            .await
+            .map_err(|_| Problem::Internal)??
+    };
+    let granted = gw
+        .store
+        .submit_grants_of(&caller.client.name)
+        .map_err(store_problem)?
+        .contains(&unit);
+    if !caller.claims.has_scope(&format!("submit:{unit}")) || !granted {
+        return Err(Problem::Forbidden(format!(
+            "the client may not submit {unit}'s reports (scope submit:{unit})"
+        )));
+    }
+    let body = http_body_util::Limited::new(req.into_body(), MAX_SUBMISSION)
+        .collect()
+        .await
+        .map_err(|_| Problem::TooLarge)?
+        .to_bytes();
+    let dir = gw.config.data_dir.join("tmp");
+    let path = dir.join(format!("submission-{request_id}.{ext}"));
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, &body))
+        .map_err(|e| {
+            error!(error = %e, "cannot keep a submission for decoding");
+            Problem::Internal
+        })?;
+    let result = gw
+        .submit_report(
+            unit.clone(),
+            quarter,
+            path.clone(),
+            Vec::new(),
+            caller.actor(),
+        )
+        .await;
+    let _ = std::fs::remove_file(&path);
+    use crate::reports::intake::IntakeError;
+    use crate::reports::submit::SubmitError;
+    match result {
+        Ok((r, stored)) => {
+            let new = matches!(stored, crate::store::ReportStored::New { .. });
+            let v = json!({
+                "quarter": r.quarter,
+                "unit_code": r.unit_code,
+                "version": r.version,
+                "digest": r.digest,
+                "new_version": new,
+                "cases": r.summary.total,
+            });
+            let status = if new {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(respond(
+                status,
+                "application/json",
+                serde_json::to_vec(&v).map_err(|_| Problem::Internal)?,
+            ))
+        }
+        Err(IntakeError::Refused(SubmitError::Invalid(problems))) => {
+            Err(Problem::SubmissionRefused {
+                detail: format!("{} problem(s); fix them and submit again", problems.len()),
+                problems: problems.iter().map(ToString::to_string).collect(),
+            })
+        }
+        Err(e @ IntakeError::Refused(_)) => Err(Problem::SubmissionRefused {
+            detail: e.to_string(),
+            problems: Vec::new(),
+        }),
+        Err(e @ (IntakeError::NotASubmitter(_) | IntakeError::Fed(_))) => {
+            Err(Problem::Forbidden(e.to_string()))
+        }
+        Err(e @ IntakeError::NotEnded { .. }) => Err(Problem::Conflict(e.to_string())),
+        Err(IntakeError::Audit(e)) => Err(audit_problem(&e)),
+        Err(e) => {
+            error!(error = %e, "submission failed");
+            Err(Problem::Internal)
+        }
     }
 }
 

@@ -469,6 +469,21 @@ pub enum ReportsCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Submit a unit's quarterly report (a unit without a feed, listed in [[reports.submitters]]):
+    /// CSV, XLSX or XML in the formats of `submissions/`; every problem is listed on refusal.
+    Submit {
+        /// The unit's USCC.
+        #[arg(long)]
+        unit: String,
+        /// The quarter.
+        #[arg(long)]
+        quarter: String,
+        /// The report file (.csv, .xlsx or .xml).
+        file: PathBuf,
+        /// A directory of enforcement documents to keep with it.
+        #[arg(long)]
+        documents: Option<PathBuf>,
+    },
     /// Allow an API client to submit a unit's reports (scope `submit:<unit>`).
     AllowSubmit {
         /// The unit's USCC.

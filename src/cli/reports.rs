@@ -113,6 +113,39 @@ pub async fn reports(cli: &Cli, cmd: &ReportsCommand) -> anyhow::Result<()> {
                 .await?;
             println!("{}: {unit} for {client}", d.message);
         }
+        ReportsCommand::Submit {
+            unit,
+            quarter,
+            file,
+            documents,
+        } => {
+            let a: crate::admin::reports::SubmitAnswer = c
+                .post(
+                    "/reports/submit",
+                    &crate::admin::reports::SubmitRequest {
+                        unit: unit.clone(),
+                        quarter: quarter.clone(),
+                        path: std::path::absolute(file)?.display().to_string(),
+                        documents: documents
+                            .as_ref()
+                            .map(std::path::absolute)
+                            .transpose()?
+                            .map(|d| d.display().to_string()),
+                    },
+                )
+                .await?;
+            if a.new_version {
+                println!(
+                    "{unit} {quarter}: stored as version {} ({} case(s), {} document(s))",
+                    a.version, a.cases, a.documents
+                );
+            } else {
+                println!(
+                    "{unit} {quarter}: identical to version {} already stored; nothing new",
+                    a.version
+                );
+            }
+        }
         ReportsCommand::Show {
             quarter,
             unit,

@@ -3,7 +3,9 @@
 
 pub mod compute;
 pub mod disclose;
+pub mod intake;
 pub mod model;
 pub mod status;
+pub mod submit;
 
 pub use model::{Detail, Origin, QuarterlyReport, ReportDocument, Summary};
