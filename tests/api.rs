@@ -1367,3 +1367,101 @@ fn quarterly_reports_are_served_audited_and_valid() {
     assert!(entries.iter().any(|e| e["action"] == "reports.list"));
     assert!(entries.iter().any(|e| e["action"] == "reports.build"));
 }
+
+#[test]
+fn submissions_through_the_api_need_their_scope_and_list_every_problem() {
+    const TOBACCO: &str = "11320102466008745E";
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let env = setup(&format!(
+        "[reports]\nformats_dir = {:?}\n[[reports.submitters]]\nunit = \"{TOBACCO}\"\nname = \"南京市玄武区烟草专卖局\"\n",
+        repo.join("submissions").display().to_string()
+    ));
+    let secret = env.add_client("procuratorate", &[]);
+    let doc = env
+        .request(Some("procuratorate"), "GET", "/openapi.json", &[], "")
+        .unwrap()
+        .json();
+    let csv = std::fs::read_to_string(repo.join("submissions/csv/samples/2026Q3.csv")).unwrap();
+    let path = format!("/v1/submissions?unit={TOBACCO}&quarter=2026Q3");
+    let post = |token: &str, body: &str| {
+        env.request(
+            Some("procuratorate"),
+            "POST",
+            &path,
+            &[
+                ("authorization", format!("Bearer {token}")),
+                ("content-type", "text/csv".into()),
+            ],
+            body,
+        )
+        .unwrap()
+    };
+    // Not granted: refused.
+    let token = env.token("procuratorate", "procuratorate", &secret);
+    post(&token, &csv).problem(403, "forbidden");
+    // Granted: the new token carries submit:<unit>.
+    env.gw.ok(&[
+        "reports",
+        "allow-submit",
+        TOBACCO,
+        "--client",
+        "procuratorate",
+    ]);
+    let token = env.token("procuratorate", "procuratorate", &secret);
+    let r = post(&token, &csv);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    conforms(&doc, "post", "/v1/submissions", &r);
+    assert_eq!(
+        (r.json()["version"].as_u64(), r.json()["cases"].as_u64()),
+        (Some(1), Some(4))
+    );
+    // Again: nothing new.
+    let r = post(&token, &csv);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["new_version"], false);
+    // Totals that disagree and a date outside the quarter: every problem listed.
+    let bad = csv
+        .replace(",5800.00,1234.50,", ",5900.00,1234.50,")
+        .replacen("2026-07-15", "2026-10-02", 1);
+    let r = post(&token, &bad);
+    conforms(&doc, "post", "/v1/submissions", &r);
+    let p = r.problem(422, "submission-refused");
+    let problems: Vec<String> = serde_json::from_value(p["problems"].clone()).unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|x| x.contains("row 2") && x.contains("2026-10-02")),
+        "{problems:?}"
+    );
+    assert!(problems.iter().any(|x| x.contains("合计")), "{problems:?}");
+    // An unsupported type, and missing parameters.
+    env.request(
+        Some("procuratorate"),
+        "POST",
+        &path,
+        &[
+            ("authorization", format!("Bearer {token}")),
+            ("content-type", "application/pdf".into()),
+        ],
+        "x",
+    )
+    .unwrap()
+    .problem(422, "bad-parameter");
+    // Withdrawn: the token still names the scope, but the grant is gone.
+    env.gw.ok(&[
+        "reports",
+        "deny-submit",
+        TOBACCO,
+        "--client",
+        "procuratorate",
+    ]);
+    post(&token, &csv).problem(403, "forbidden");
+    // Audited, with the client as the actor.
+    let entries = env.audit(100);
+    let submits: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "reports.submit" && e["outcome"] != "started")
+        .collect();
+    assert_eq!(submits.len(), 3, "{submits:?}");
+    assert!(submits.iter().all(|e| e["actor"]["id"] == "procuratorate"));
+}

@@ -294,3 +294,215 @@ fn reports_versions_status_and_a_masked_disclosure() {
         assert!(entries.iter().any(|e| e["action"] == action), "{action}");
     }
 }
+
+const TOBACCO: &str = "11320102466008745E";
+
+fn submissions_config() -> String {
+    format!(
+        "[reports]\nformats_dir = {:?}\n[[reports.submitters]]\nunit = \"{TOBACCO}\"\nname = \"南京市玄武区烟草专卖局\"\n",
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("submissions")
+            .display()
+            .to_string()
+    )
+}
+
+#[test]
+fn submissions_are_checked_versioned_audited_and_keep_their_documents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (gw, _) = setup(tmp.path(), &submissions_config());
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("submissions");
+    let csv = samples.join("csv/samples/2026Q3.csv");
+    let q = "2026Q3";
+    let state = |gw: &Gateway| -> Value {
+        let s = gw.json(&["reports", "status", "--quarter", q, "--json"]);
+        s["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["unit_code"] == TOBACCO)
+            .unwrap()
+            .clone()
+    };
+    // Its deadline (2026-10-15) has passed with nothing submitted.
+    assert_eq!(state(&gw)["state"], "overdue");
+
+    // A valid submission with two documents.
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("玄烟罚〔2026〕11号.pdf"), b"%PDF-1.4 decision 11").unwrap();
+    std::fs::write(docs.join("玄烟罚〔2026〕12号.pdf"), b"%PDF-1.4 decision 12").unwrap();
+    let out = gw.ok(&[
+        "reports",
+        "submit",
+        "--unit",
+        TOBACCO,
+        "--quarter",
+        q,
+        csv.to_str().unwrap(),
+        "--documents",
+        docs.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("stored as version 1 (4 case(s), 2 document(s))"),
+        "{out}"
+    );
+    let s = state(&gw);
+    assert_eq!(
+        (s["state"].as_str(), s["late"].as_bool()),
+        (Some("submitted"), Some(true))
+    );
+    let r = gw.json(&["reports", "show", "--quarter", q, "--unit", TOBACCO]);
+    assert_eq!(r["origin"]["kind"], "submitted");
+    assert_eq!(r["origin"]["format"], "csv");
+    assert_eq!(r["summary"]["total"], 4);
+    assert_eq!(r["summary"]["fines_fen"], 580_000);
+    let listed = r["documents"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    use sha2::Digest;
+    assert_eq!(
+        listed[0]["sha256"],
+        hex::encode(sha2::Sha256::digest(b"%PDF-1.4 decision 11"))
+    );
+
+    // The same file again: recognised, nothing new.
+    let out = gw.ok(&[
+        "reports",
+        "submit",
+        "--unit",
+        TOBACCO,
+        "--quarter",
+        q,
+        csv.to_str().unwrap(),
+        "--documents",
+        docs.to_str().unwrap(),
+    ]);
+    assert!(out.contains("identical to version 1"), "{out}");
+
+    // Refusals name the line and say why; nothing is stored.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let bad_totals = tmp.path().join("bad-totals.csv");
+    std::fs::write(
+        &bad_totals,
+        text.replace(",5800.00,1234.50,", ",5900.00,1234.50,"),
+    )
+    .unwrap();
+    let err = gw.fails(&[
+        "reports",
+        "submit",
+        "--unit",
+        TOBACCO,
+        "--quarter",
+        q,
+        bad_totals.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("合计") && err.contains("5900") && err.contains("5800"),
+        "{err}"
+    );
+    let bad_date = tmp.path().join("bad-date.csv");
+    std::fs::write(&bad_date, text.replacen("2026-07-15", "2026-10-02", 1)).unwrap();
+    let err = gw.fails(&[
+        "reports",
+        "submit",
+        "--unit",
+        TOBACCO,
+        "--quarter",
+        q,
+        bad_date.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("row 2") && err.contains("2026-10-02") && err.contains(q),
+        "{err}"
+    );
+    // A unit fed by an adapter, and a quarter not ended, are refused.
+    let err = gw.fails(&[
+        "reports",
+        "submit",
+        "--unit",
+        "11320102471049746T",
+        "--quarter",
+        q,
+        csv.to_str().unwrap(),
+    ]);
+    assert!(err.contains("not a unit that submits"), "{err}");
+    let err = gw.fails(&[
+        "reports",
+        "submit",
+        "--unit",
+        TOBACCO,
+        "--quarter",
+        "2026Q4",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(err.contains("has not ended"), "{err}");
+    assert_eq!(
+        gw.json(&["reports", "show", "--quarter", q, "--unit", TOBACCO])["version"],
+        1
+    );
+
+    // A corrected resubmission (one fine changed, totals with it): version 2; version 1 readable.
+    let fixed = tmp.path().join("fixed.csv");
+    std::fs::write(
+        &fixed,
+        text.replacen(",800.00,", ",900.00,", 1)
+            .replace(",5800.00,1234.50,", ",5900.00,1234.50,"),
+    )
+    .unwrap();
+    let out = gw.ok(&[
+        "reports",
+        "submit",
+        "--unit",
+        TOBACCO,
+        "--quarter",
+        q,
+        fixed.to_str().unwrap(),
+    ]);
+    assert!(out.contains("stored as version 2"), "{out}");
+    let v1 = gw.json(&[
+        "reports",
+        "show",
+        "--quarter",
+        q,
+        "--unit",
+        TOBACCO,
+        "--version",
+        "1",
+    ]);
+    let v2 = gw.json(&["reports", "show", "--quarter", q, "--unit", TOBACCO]);
+    assert_eq!(
+        (
+            v1["summary"]["fines_fen"].as_u64(),
+            v2["summary"]["fines_fen"].as_u64()
+        ),
+        (Some(580_000), Some(590_000))
+    );
+    // The XLSX and XML forms of the sample parse too.
+    for f in ["xlsx/samples/2026Q3.xlsx", "xml/samples/2026Q3.xml"] {
+        gw.ok(&[
+            "reports",
+            "submit",
+            "--unit",
+            TOBACCO,
+            "--quarter",
+            q,
+            samples.join(f).to_str().unwrap(),
+        ]);
+    }
+
+    // Every submission was audited, refused ones too.
+    let entries: Vec<Value> = gw
+        .ok(&["audit", "tail", "-n", "100", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let submits: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "reports.submit" && e["outcome"] != "started")
+        .collect();
+    assert_eq!(submits.len(), 9, "{submits:?}");
+    assert_eq!(
+        submits.iter().filter(|e| e["outcome"] == "refused").count(),
+        4
+    );
+}

@@ -40,6 +40,7 @@ pub fn template(method: &str, segs: &[&str]) -> &'static str {
             "GET /v1/ports/{unit}/cases/{case_id}/documents/{doc_id}"
         }
         ("GET", ["v1", "changes"]) => "GET /v1/changes",
+        ("POST", ["v1", "submissions"]) => "POST /v1/submissions",
         ("GET", ["v1", "reports", "quarterly", _]) => "GET /v1/reports/quarterly/{quarter}",
         ("GET", ["v1", "reports", "quarterly", _, _]) => {
             "GET /v1/reports/quarterly/{quarter}/{unit}"

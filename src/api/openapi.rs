@@ -11,7 +11,7 @@ const CASE_SCHEMA: &str = include_str!("../../schemas/case.schema.json");
 
 /// Every route the port API serves, as `(method, path template)`; a test checks each is in the
 /// document (and the metrics use the same templates).
-pub const ROUTES: [(&str, &str); 12] = [
+pub const ROUTES: [(&str, &str); 13] = [
     ("post", "/oauth/token"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/healthz"),
@@ -24,6 +24,7 @@ pub const ROUTES: [(&str, &str); 12] = [
     ("get", "/v1/changes"),
     ("get", "/v1/reports/quarterly/{quarter}"),
     ("get", "/v1/reports/quarterly/{quarter}/{unit}"),
+    ("post", "/v1/submissions"),
 ];
 
 /// The document, as JSON (built once).
