@@ -83,7 +83,13 @@ fn reports_versions_status_and_a_masked_disclosure() {
     let tmp = tempfile::tempdir().unwrap();
     let (gw, samples) = setup(
         tmp.path(),
-        "[reports]\ndeadline_days = 15\n[[reports.submitters]]\nunit = \"11320102MB15288662\"\nname = \"南京市玄武区烟草专卖局\"\n",
+        &format!(
+            "[reports]\ndeadline_days = 15\nformats_dir = {:?}\n[[reports.submitters]]\nunit = \"11320102MB15288662\"\nname = \"南京市玄武区某垂管局\"\n",
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("submissions")
+                .display()
+                .to_string()
+        ),
     );
     // The busiest quarter of the sample, from the cases themselves.
     let status = gw.json(&["status", "--json"]);
