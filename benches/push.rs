@@ -128,6 +128,7 @@ async fn run(records: usize) {
         credential: "province".into(),
         auth: DestinationAuth::Bearer,
         retry: RetryPolicy::default(),
+        reports_url: None,
     };
     let pusher = Pusher::new(
         &[dest],

@@ -80,6 +80,7 @@ struct RawDestination {
     batch_size: Option<usize>,
     credential: String,
     auth: Option<String>,
+    reports_url: Option<String>,
     retry_initial_ms: Option<u64>,
     retry_max_ms: Option<u64>,
     timeout_secs: Option<u64>,
@@ -204,6 +205,8 @@ pub struct Destination {
     pub auth: DestinationAuth,
     /// Retry policy for 408, 429, 5xx and network errors.
     pub retry: RetryPolicy,
+    /// Where quarterly reports are POSTed (https), when the destination takes them.
+    pub reports_url: Option<String>,
 }
 
 /// Quarterly statistics settings (`[reports]`).
@@ -259,6 +262,17 @@ impl Default for RetryPolicy {
             timeout: Duration::from_secs(30),
             give_up: Duration::from_secs(600),
         }
+    }
+}
+
+impl Config {
+    /// The destinations that take quarterly reports.
+    pub fn report_destinations(&self) -> Vec<String> {
+        self.destinations
+            .iter()
+            .filter(|d| d.reports_url.is_some())
+            .map(|d| d.name.clone())
+            .collect()
     }
 }
 
@@ -458,7 +472,15 @@ impl Config {
                     Err(e) => push(&key("actions"), e.to_string()),
                 }
             }
-            if actions.is_empty() {
+            if let Some(u) = &d.reports_url
+                && !u.starts_with("https://")
+            {
+                push(
+                    &key("reports_url"),
+                    format!("{u:?} must be an https:// URL"),
+                );
+            }
+            if actions.is_empty() && d.reports_url.is_none() {
                 push(
                     &key("actions"),
                     "name at least one action (penalty, licensing, inspection, …)".into(),
@@ -533,6 +555,7 @@ impl Config {
                 batch_size,
                 credential: d.credential,
                 auth,
+                reports_url: d.reports_url,
                 retry: RetryPolicy {
                     initial: Duration::from_millis(initial.max(1)),
                     max: Duration::from_millis(max.max(initial.max(1))),

@@ -333,7 +333,8 @@ impl Gateway {
             gw.audit.append(
                 &Event::new(actor.clone(), "reports.build", q.to_string()).outcome("started"),
             )?;
-            let built = crate::reports::compute::build(&gw.store, q)?;
+            let built =
+                crate::reports::compute::build(&gw.store, q, &gw.config.report_destinations())?;
             let deadline = crate::reports::status::deadline(q, &gw.config.reports);
             gw.store.report_window_open(q, deadline)?;
             let new = built
@@ -393,6 +394,7 @@ impl Gateway {
                     by: actor.id.clone(),
                     documents,
                 },
+                &gw.config.report_destinations(),
                 today,
             );
             let event = Event::new(actor, "reports.submit", &target);

@@ -101,7 +101,7 @@ impl Env {
         ];
         for (k, v) in settings {
             dest.retain(|(d, _)| d != k);
-            dest.push((k, v.to_string()));
+            dest.push((k, v.replace("{sim}", &sim.addr)));
         }
         let dest: String = dest.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
         let cfg = dir.path().join("xianjie.toml");
@@ -785,4 +785,55 @@ fn crashes_during_a_push_of_10000_records_lose_and_repeat_nothing() {
         "{} record versions delivered; {duplicates} resent after crashes and recognised as duplicates",
         crashed.len()
     );
+}
+
+#[test]
+fn quarterly_reports_are_pushed_once_per_version() {
+    let env = Env::new("503", &[("reports_url", "\"https://{sim}/reports\"")]);
+    let key = env.gw().ok(&["push", "key"]);
+    assert_eq!(env.sim("PUT", "/sim/verify-key", key.trim()).status, 200);
+    env.ingest_sample(300, 10, &["sunshine", "tax"]);
+    let built = env
+        .gw()
+        .json(&["reports", "build", "--quarter", "2025Q2", "--json"]);
+    let units = built.as_array().unwrap().len() as u64;
+    assert!(units >= 5);
+    assert_eq!(n(&env.status()["reports_queued"]), units);
+    // The 503 is retried; every report version arrives once, signed.
+    let report = env.run();
+    assert_eq!(report["error"], Value::Null, "{report}");
+    assert_eq!(n(&report["reports"]), units, "{report}");
+    assert_eq!(n(&env.status()["reports_queued"]), 0);
+    let received = env.sim("GET", "/sim/reports", "").json();
+    let received = received.as_array().unwrap();
+    assert_eq!(received.len() as u64, units);
+    assert!(
+        received
+            .iter()
+            .all(|r| r["version"] == 1 && r["quarter"] == "2025Q2")
+    );
+    // Unchanged: nothing more to send.
+    env.gw()
+        .json(&["reports", "build", "--quarter", "2025Q2", "--json"]);
+    assert_eq!(n(&env.status()["reports_queued"]), 0);
+    assert_eq!(n(&env.run()["reports"]), 0);
+    // The sent report is the stored one.
+    let first = &received[0];
+    let stored = env.gw().json(&[
+        "reports",
+        "show",
+        "--quarter",
+        "2025Q2",
+        "--unit",
+        first["unit_code"].as_str().unwrap(),
+    ]);
+    assert_eq!(stored["digest"], first["digest"]);
+    assert_eq!(stored["summary"]["total"], first["total"]);
+    let entries = audit_actions(env.gw(), 300);
+    assert!(entries.iter().any(|e| {
+        e["action"] == "push.send"
+            && e["details"]["report"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("RPT-2025Q2-"))
+    }));
 }

@@ -42,6 +42,7 @@ fn demo_destination(
         credential: DEMO_DESTINATION.into(),
         auth: crate::config::DestinationAuth::Bearer,
         retry: crate::config::RetryPolicy::default(),
+        reports_url: None,
     }
 }
 

@@ -34,6 +34,9 @@ pub fn print_report(r: &CycleReport) {
         if r.retries == 1 { "y" } else { "ies" },
         r.remaining
     );
+    if r.reports > 0 {
+        println!("  {} quarterly report version(s) delivered", r.reports);
+    }
     if let Some(h) = &r.held {
         println!("  held: {h}");
     }
@@ -54,6 +57,9 @@ pub fn print_status(list: &[DestinationStatus]) {
             .map_or(String::new(), |a| format!(", oldest {a} s"));
         println!("  queued       {}{age}", s.queued);
         println!("  in flight    {}", s.in_flight);
+        if s.reports_queued > 0 {
+            println!("  reports      {} queued", s.reports_queued);
+        }
         println!("  delivered    {}", s.delivered);
         println!("  dead letters {}", s.dead_letters);
         println!(

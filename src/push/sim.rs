@@ -184,6 +184,27 @@ pub struct SimStats {
     pub faults_injected: u64,
     /// The id of the last package that got a receipt.
     pub last_package_id: Option<String>,
+    /// Quarterly report versions accepted (`POST /reports`).
+    pub reports_accepted: u64,
+    /// Quarterly report versions received again.
+    pub reports_duplicates: u64,
+}
+
+/// A quarterly report version received at `POST /reports` (the port API's `<report>` XML).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimReport {
+    /// The quarter.
+    pub quarter: String,
+    /// The unit.
+    pub unit_code: String,
+    /// The report's version.
+    pub version: u64,
+    /// Its content digest.
+    pub digest: String,
+    /// Cases in it.
+    pub total: u64,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
 }
 
 /// A simulator problem. Messages name the file, address or fault item at fault.
@@ -366,6 +387,7 @@ struct State {
     kept: VecDeque<(String, Bytes, Option<HeaderValue>)>,
     seen: HashSet<(String, u64)>,
     records: Vec<SimRecord>,
+    reports: Vec<SimReport>,
     stats: SimStats,
     faults: FaultPlan,
 }
@@ -573,7 +595,12 @@ fn json<T: Serialize>(value: &T) -> Reply {
 async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<Reply, DropConnection> {
     let path = req.uri().path().to_string();
     match (req.method().clone(), path.as_str()) {
-        (Method::POST, "/packages") => packages(&inner, req).await,
+        (Method::POST, "/packages") => packages(&inner, req, false).await,
+        (Method::POST, "/reports") => packages(&inner, req, true).await,
+        (Method::GET, "/sim/reports") => {
+            let reports = inner.state().reports.clone();
+            Ok(json(&reports))
+        }
         (Method::GET, "/sim/records") => {
             let records = inner.state().records.clone();
             Ok(json(&records))
@@ -682,7 +709,11 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, Reply> {
     }
 }
 
-async fn packages(inner: &Arc<Inner>, req: Request<Incoming>) -> Result<Reply, DropConnection> {
+async fn packages(
+    inner: &Arc<Inner>,
+    req: Request<Incoming>,
+    report: bool,
+) -> Result<Reply, DropConnection> {
     let fault = {
         let mut st = inner.state();
         let f = st.faults.take();
@@ -714,7 +745,11 @@ async fn packages(inner: &Arc<Inner>, req: Request<Incoming>) -> Result<Reply, D
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::Reset) | None => {}
     }
-    let answer = accept_package(inner, req).await;
+    let answer = if report {
+        accept_report(inner, req).await
+    } else {
+        accept_package(inner, req).await
+    };
     if fault == Some(Fault::Reset) {
         // The package was processed (and stored, if it was good); the receipt never leaves.
         return Err(DropConnection);
@@ -810,6 +845,110 @@ fn refuse(inner: &Inner, status: StatusCode, reason: String) -> Reply {
     inner.state().stats.packages_refused += 1;
     info!(status = status.as_u16(), %reason, "package refused");
     text(status, reason)
+}
+
+/// Reads the identifying elements of a `<report>` document (namespace of the port API).
+fn report_fields(xml: &[u8]) -> Result<SimReport, String> {
+    use quick_xml::events::Event as XmlEvent;
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut path: Vec<String> = Vec::new();
+    let mut fields: BTreeMap<String, String> = BTreeMap::new();
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(XmlEvent::Start(e)) => {
+                let name = e.local_name().as_ref().to_string();
+                if path.is_empty() && name != "report" {
+                    return Err(format!("the root element is <{name}>, not <report>"));
+                }
+                path.push(name);
+            }
+            Ok(XmlEvent::End(_)) => {
+                path.pop();
+            }
+            Ok(XmlEvent::Text(t)) => {
+                let wanted = matches!(
+                    path.as_slice(),
+                    [_, f] if ["quarter", "unit_code", "version", "digest"].contains(&f.as_str())
+                ) || matches!(path.as_slice(), [_, s, t] if s == "summary" && t == "total");
+                if wanted {
+                    let text = t.xml10_content().into_owned();
+                    fields.insert(path.join("/"), text);
+                }
+            }
+            Ok(XmlEvent::DocType(_)) => return Err("DOCTYPE is not accepted".into()),
+            Ok(XmlEvent::Eof) => break,
+            Ok(_) => {}
+            Err(e) => {
+                return Err(format!(
+                    "not well-formed at byte {}: {e}",
+                    reader.buffer_position()
+                ));
+            }
+        }
+        buf.clear();
+    }
+    let get = |k: &str| {
+        fields
+            .get(&format!("report/{k}"))
+            .cloned()
+            .ok_or_else(|| format!("<{k}> is missing"))
+    };
+    Ok(SimReport {
+        quarter: get("quarter")?,
+        unit_code: get("unit_code")?,
+        version: get("version")?
+            .parse()
+            .map_err(|_| "<version> is not a number".to_string())?,
+        digest: get("digest")?,
+        total: get("summary/total")?
+            .parse()
+            .map_err(|_| "<total> is not a number".to_string())?,
+        received_at: Utc::now(),
+    })
+}
+
+/// A quarterly report: credential, signature, a `<report>` document; kept once per version.
+async fn accept_report(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply {
+    if let Some(cred) = &inner.credential
+        && !credential_ok(cred, req.headers().get(header::AUTHORIZATION))
+    {
+        return unauthorized(inner, "missing or wrong credential");
+    }
+    let signature = req.headers().get(SIGNATURE_HEADER).cloned();
+    let body = match read_body(req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let verify_key = inner.state().verify_key.clone();
+    if let Some(key) = &verify_key
+        && let Err(reason) = signature_ok(key, signature.as_ref(), &body)
+    {
+        return unauthorized(inner, &reason);
+    }
+    let r = match report_fields(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return refuse(
+                inner,
+                StatusCode::BAD_REQUEST,
+                format!("report refused: {e}"),
+            );
+        }
+    };
+    let mut st = inner.state();
+    let seen = st.reports.iter().any(|x| {
+        (x.quarter.as_str(), x.unit_code.as_str(), x.version)
+            == (r.quarter.as_str(), r.unit_code.as_str(), r.version)
+    });
+    if seen {
+        st.stats.reports_duplicates += 1;
+        return json(&serde_json::json!({ "outcome": "duplicate" }));
+    }
+    info!(quarter = %r.quarter, unit = %r.unit_code, version = r.version, "report received");
+    st.stats.reports_accepted += 1;
+    st.reports.push(r);
+    json(&serde_json::json!({ "outcome": "accepted" }))
 }
 
 /// The platform proper: credential, signature, validation, deduplication, receipt.
@@ -1202,6 +1341,8 @@ mod tests {
                 auth_failures: 0,
                 faults_injected: 0,
                 last_package_id: Some("PKG-b".into()),
+                reports_accepted: 0,
+                reports_duplicates: 0,
             }
         );
 

@@ -88,6 +88,8 @@ pub struct CycleReport {
     pub skipped: u64,
     /// Retries after transient failures.
     pub retries: u64,
+    /// Quarterly report versions delivered.
+    pub reports: u64,
     /// Entries still queued when the cycle ended.
     pub remaining: u64,
     /// Why nothing (more) was sent, when the queue is held (sealed keystore, refused credential).
@@ -118,6 +120,8 @@ pub struct DestinationStatus {
     pub url: String,
     /// Entries waiting.
     pub queued: u64,
+    /// Quarterly report versions waiting (destinations that take reports).
+    pub reports_queued: u64,
     /// Age of the oldest waiting entry, seconds.
     pub oldest_age_secs: Option<i64>,
     /// Records in the package being sent now.
@@ -157,6 +161,8 @@ struct Dest {
     config: Destination,
     tls: Arc<rustls::ClientConfig>,
     target: Target,
+    /// Where quarterly reports go, when the destination takes them.
+    reports_target: Option<Target>,
     running: tokio::sync::Mutex<()>,
     live: Mutex<Live>,
 }
@@ -186,6 +192,19 @@ struct Prepared {
     body: Bytes,
     /// Record id and version per entry, in package order.
     sent: Vec<(String, u64, OutboxEntry, Op)>,
+}
+
+/// One thing to send: a package or a report.
+struct Outgoing<'a> {
+    /// Idempotency key.
+    id: &'a str,
+    body: &'a Bytes,
+    target: &'a Target,
+    /// `package` or `report` (the audit detail naming `id`).
+    kind: &'static str,
+    /// More audit details.
+    details: Vec<(&'static str, serde_json::Value)>,
+    in_flight: u64,
 }
 
 /// The work a batch of outbox entries turned into.
@@ -293,11 +312,22 @@ impl Pusher {
             let target = Target::parse(&d.url)
                 .map_err(|e| problems.push(problem(e.to_string())))
                 .ok();
+            let reports_target = match &d.reports_url {
+                None => None,
+                Some(u) => match Target::parse(u) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        problems.push(problem(e.to_string()));
+                        None
+                    }
+                },
+            };
             if let (Some(tls), Some(target)) = (tls, target) {
                 dests.push(Arc::new(Dest {
                     config: d.clone(),
                     tls,
                     target,
+                    reports_target,
                     running: tokio::sync::Mutex::new(()),
                     live: Mutex::new(Live::default()),
                 }));
@@ -450,7 +480,10 @@ impl Pusher {
                     .map_err(|e| PushError::Task(e.to_string()))??
             };
             let Some(batch) = batch else {
-                lock(&d.live).held = None;
+                self.send_reports(d, actor, started, report).await?;
+                if report.held.is_none() {
+                    lock(&d.live).held = None;
+                }
                 return Ok(());
             };
             report.skipped += batch.skipped;
@@ -479,10 +512,39 @@ impl Pusher {
         started: Instant,
         report: &mut CycleReport,
     ) -> Result<bool, PushError> {
+        let out = Outgoing {
+            id: &p.package_id,
+            body: &p.body,
+            target: &d.target,
+            kind: "package",
+            details: vec![
+                ("unit", p.unit.clone().into()),
+                ("records", (p.sent.len() as u64).into()),
+            ],
+            in_flight: p.sent.len() as u64,
+        };
+        self.deliver(d, actor, &out, started, report, &mut |a, report| {
+            self.settle(d, actor, &p, a, report)
+        })
+        .await
+    }
+
+    /// Sends `out` until `settle` says it is settled: signs it, audits each attempt and the
+    /// credential's use, and retries transient failures with backoff. Returns false when the
+    /// cycle must end (held, shut down, or out of retry time), with the reason in `report`.
+    async fn deliver(
+        &self,
+        d: &Arc<Dest>,
+        actor: &Actor,
+        out: &Outgoing<'_>,
+        started: Instant,
+        report: &mut CycleReport,
+        settle: &mut (dyn FnMut(&Answer, &mut CycleReport) -> Result<Settle, PushError> + Send),
+    ) -> Result<bool, PushError> {
         let name = d.config.name.as_str();
         let policy = d.config.retry;
         let mut attempt = 0u32;
-        lock(&d.live).in_flight = p.sent.len() as u64;
+        lock(&d.live).in_flight = out.in_flight;
         loop {
             if self.shutdown.is_triggered() {
                 return Ok(false);
@@ -517,37 +579,37 @@ impl Pusher {
                 ),
             };
             drop(credential);
-            let digest = hex::encode(Sha256::digest(&p.body));
-            self.audit.append(
-                &Event::new(actor.clone(), "push.send", name)
-                    .detail("package", p.package_id.as_str())
-                    .detail("unit", p.unit.as_str())
-                    .detail("records", p.sent.len() as u64)
-                    .detail("attempt", u64::from(attempt) + 1)
-                    .digest(&digest),
-            )?;
+            let digest = hex::encode(Sha256::digest(out.body));
+            let mut event = Event::new(actor.clone(), "push.send", name)
+                .detail(out.kind, out.id)
+                .detail("attempt", u64::from(attempt) + 1)
+                .digest(&digest);
+            for (k, v) in &out.details {
+                event = event.detail(k, v.clone());
+            }
+            self.audit.append(&event)?;
             let headers = [
                 ("authorization", authorization),
                 (
                     SIGNATURE_HEADER,
-                    signature_header_value(&kid, &key, &p.body),
+                    signature_header_value(&kid, &key, out.body),
                 ),
-                ("idempotency-key", p.package_id.clone()),
-                ("x-xianjie-package-id", p.package_id.clone()),
+                ("idempotency-key", out.id.to_string()),
+                ("x-xianjie-package-id", out.id.to_string()),
             ];
-            // Abandoning an exchange at shutdown is safe: the package stays queued and its
-            // resend carries the same idempotency keys.
+            // Abandoning an exchange at shutdown is safe: the item stays queued and its resend
+            // carries the same idempotency key.
             let answer = tokio::select! {
-                a = client::post(&d.tls, &d.target, &headers, p.body.clone(), policy.timeout) => a,
+                a = client::post(&d.tls, out.target, &headers, out.body.clone(), policy.timeout) => a,
                 _ = self.shutdown.wait() => return Ok(false),
             };
             let wait_hint = match &answer {
-                Ok(a) => self.settle(d, actor, &p, a, report)?,
+                Ok(a) => settle(a, report)?,
                 Err(e) => {
                     self.audit.append(
                         &Event::new(actor.clone(), "push.receipt", name)
                             .outcome("failed")
-                            .detail("package", p.package_id.as_str())
+                            .detail(out.kind, out.id)
                             .detail("error", e.to_string()),
                     )?;
                     Settle::Retry(None, e.to_string())
@@ -568,7 +630,7 @@ impl Pusher {
                 Settle::Retry(retry_after, why) => {
                     let wait = backoff(policy.initial, policy.max, attempt)
                         .max(retry_after.unwrap_or_default());
-                    warn!(destination = name, package = %p.package_id, attempt, wait_ms = wait.as_millis() as u64, error = %why, "push failed; retrying");
+                    warn!(destination = name, id = %out.id, attempt, wait_ms = wait.as_millis() as u64, error = %why, "push failed; retrying");
                     self.note_error(d, &why);
                     if started.elapsed() + wait > policy.give_up {
                         report.error = Some(format!(
@@ -586,6 +648,84 @@ impl Pusher {
                 }
             }
         }
+    }
+
+    /// Sends the quarterly reports queued for `d` (when it takes reports), oldest first, as the
+    /// port API's XML `<report>` document. Returns false when the cycle must end.
+    async fn send_reports(
+        &self,
+        d: &Arc<Dest>,
+        actor: &Actor,
+        started: Instant,
+        report: &mut CycleReport,
+    ) -> Result<bool, PushError> {
+        let Some(target) = d.reports_target.as_ref() else {
+            return Ok(true);
+        };
+        let name = d.config.name.clone();
+        for (q, unit, version) in self.store.report_outbox(&name)? {
+            if self.shutdown.is_triggered() {
+                return Ok(false);
+            }
+            let Some(r) = self.store.report_get(q, &unit, Some(version))? else {
+                // Gone (cannot happen: versions are kept); nothing to send.
+                self.store.report_outbox_done(&name, q, &unit, version)?;
+                continue;
+            };
+            let value = serde_json::to_value(&r).map_err(|e| PushError::Task(e.to_string()))?;
+            let body = Bytes::from(
+                crate::api::xml::document("report", &value, &[])
+                    .map_err(|e| PushError::Task(e.to_string()))?,
+            );
+            let id = format!("RPT-{q}-{unit}-v{version}");
+            let out = Outgoing {
+                id: &id,
+                body: &body,
+                target,
+                kind: "report",
+                details: vec![("cases", r.summary.total.into())],
+                in_flight: r.summary.total,
+            };
+            let store = self.store.clone();
+            let audit = self.audit.clone();
+            let (name2, actor2, id2) = (name.clone(), actor.clone(), id.clone());
+            let mut settle =
+                move |a: &Answer, report: &mut CycleReport| -> Result<Settle, PushError> {
+                    let event = Event::new(actor2.clone(), "push.receipt", &name2)
+                        .detail("report", id2.as_str())
+                        .detail("status", u64::from(a.status));
+                    match a.status {
+                        200..=299 => {
+                            audit.append(&event)?;
+                            store.report_outbox_done(&name2, q, &unit, version)?;
+                            report.reports += 1;
+                            Ok(Settle::Done)
+                        }
+                        408 | 429 | 500..=599 => {
+                            audit.append(&event.outcome("failed"))?;
+                            Ok(Settle::Retry(
+                                a.retry_after,
+                                format!("HTTP {} from the receiver", a.status),
+                            ))
+                        }
+                        status => {
+                            audit.append(&event.outcome("refused"))?;
+                            let text: String =
+                                String::from_utf8_lossy(&a.body).chars().take(200).collect();
+                            Ok(Settle::Hold(format!(
+                                "the receiver refused report {id2} with HTTP {status}: {text}"
+                            )))
+                        }
+                    }
+                };
+            if !self
+                .deliver(d, actor, &out, started, report, &mut settle)
+                .await?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Decides on an answer and commits its outcome.
@@ -748,6 +888,7 @@ impl Pusher {
                 name: name.clone(),
                 url: d.config.url.clone(),
                 queued: summary.queued,
+                reports_queued: self.store.report_outbox(name)?.len() as u64,
                 oldest_age_secs: summary.oldest.map(|t| (now - t).num_seconds().max(0)),
                 in_flight: live.in_flight,
                 delivered: self.store.delivered_count(name)?,

@@ -103,15 +103,17 @@ fn unit_report(
     )))
 }
 
-/// Computes and stores `q`'s reports; a unit's report gets a new version only when it changed.
+/// Computes and stores `q`'s reports; a unit's report gets a new version only when it changed,
+/// and each new version is queued for `destinations` (those that take reports).
 pub fn build(
     store: &Store,
     q: Quarter,
+    destinations: &[String],
 ) -> Result<Vec<(QuarterlyReport, ReportStored)>, StoreError> {
     compute(store, q)?
         .into_iter()
         .map(|mut r| {
-            let stored = store.report_put(&mut r)?;
+            let stored = store.report_put(&mut r, destinations)?;
             Ok((r, stored))
         })
         .collect()
@@ -248,14 +250,14 @@ mod tests {
         let store = sample_store(tmp.path(), 300);
         let all: Vec<Case> = store.all_cases().map(Result::unwrap).collect();
         let q = busiest(&all);
-        let first = build(&store, q).unwrap();
+        let first = build(&store, q, &[]).unwrap();
         assert!(
             first
                 .iter()
                 .all(|(r, s)| *s == ReportStored::New { version: 1 } && r.version == 1)
         );
         // Nothing changed: nothing new.
-        let second = build(&store, q).unwrap();
+        let second = build(&store, q, &[]).unwrap();
         assert!(
             second
                 .iter()
@@ -270,7 +272,7 @@ mod tests {
         late.case_id = CaseId::parse("LATE-0001").unwrap();
         let unit = late.unit_code.clone();
         store.upsert_cases(&[late], &|_, _| Vec::new()).unwrap();
-        let third = build(&store, q).unwrap();
+        let third = build(&store, q, &[]).unwrap();
         for (r, s) in &third {
             if r.unit_code == unit {
                 assert_eq!(*s, ReportStored::New { version: 2 });

@@ -70,12 +70,14 @@ pub struct Submission<'a> {
     pub documents: Vec<(String, Vec<u8>)>,
 }
 
-/// Checks, decodes and stores a submission. Returns the report and whether it is a new version.
+/// Checks, decodes and stores a submission (a new version is queued for `destinations`).
+/// Returns the report and whether it is a new version.
 pub fn accept(
     store: &Store,
     cfg: &ReportsConfig,
     formats: &[Adapter],
     s: Submission<'_>,
+    destinations: &[String],
     today: NaiveDate,
 ) -> Result<(QuarterlyReport, ReportStored), IntakeError> {
     let name = cfg
@@ -126,7 +128,7 @@ pub fn accept(
         parsed.details,
         documents,
     );
-    let stored = store.report_put(&mut report)?;
+    let stored = store.report_put(&mut report, destinations)?;
     Ok((report, stored))
 }
 

@@ -58,6 +58,10 @@ fn latest_key(q: Quarter, unit: &Uscc) -> String {
     format!("report_latest/{q}/{unit}")
 }
 
+fn report_outbox_key(destination: &str, q: Quarter, unit: &Uscc, version: u64) -> String {
+    format!("report_outbox/{destination}/{q}/{unit}/{version:020}")
+}
+
 fn decode(k: &[u8], v: &[u8]) -> Result<QuarterlyReport, StoreError> {
     serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
         what: format!("report {}", String::from_utf8_lossy(k).replace('\0', "/")),
@@ -67,8 +71,13 @@ fn decode(k: &[u8], v: &[u8]) -> Result<QuarterlyReport, StoreError> {
 
 impl Store {
     /// Stores `report` as the next version of its unit and quarter, unless its content equals the
-    /// latest version's. Sets `report.version`.
-    pub fn report_put(&self, report: &mut QuarterlyReport) -> Result<ReportStored, StoreError> {
+    /// latest version's, and queues a new version for each of `destinations` in the same
+    /// transaction. Sets `report.version`.
+    pub fn report_put(
+        &self,
+        report: &mut QuarterlyReport,
+        destinations: &[String],
+    ) -> Result<ReportStored, StoreError> {
         let (q, unit) = (report.quarter, report.unit_code.clone());
         let lk = latest_key(q, &unit);
         (&self.reports, &self.meta)
@@ -89,6 +98,12 @@ impl Store {
                 r.version = latest + 1;
                 trep.insert(report_key(q, &unit, r.version), json("report", &r)?)?;
                 tmeta.insert(lk.as_bytes(), json("report", &r.version)?)?;
+                for d in destinations {
+                    tmeta.insert(
+                        report_outbox_key(d, q, &unit, r.version).as_bytes(),
+                        json("report outbox", &r.generated_at)?,
+                    )?;
+                }
                 Ok(ReportStored::New { version: r.version })
             })
             .map_err(|e: TransactionError<StoreError>| match e {
@@ -154,6 +169,45 @@ impl Store {
                 decode(&k, &v)
             })
             .collect()
+    }
+
+    /// The report versions queued for `destination`, oldest quarter, unit and version first.
+    pub fn report_outbox(
+        &self,
+        destination: &str,
+    ) -> Result<Vec<(Quarter, Uscc, u64)>, StoreError> {
+        let prefix = format!("report_outbox/{destination}/");
+        let mut out = Vec::new();
+        for kv in self.meta.scan_prefix(prefix.as_bytes()) {
+            let (k, _) = kv.map_err(sled_err("meta scan"))?;
+            let key = String::from_utf8_lossy(&k);
+            let mut parts = key[prefix.len()..].split('/');
+            let parsed = (|| {
+                let q = Quarter::parse(parts.next()?).ok()?;
+                let unit = Uscc::parse(parts.next()?).ok()?;
+                let version = parts.next()?.parse().ok()?;
+                Some((q, unit, version))
+            })();
+            out.push(parsed.ok_or_else(|| StoreError::Corrupt {
+                what: format!("report outbox key {key}"),
+                reason: "not destination/quarter/unit/version".into(),
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// Takes a delivered report version out of `destination`'s queue.
+    pub fn report_outbox_done(
+        &self,
+        destination: &str,
+        q: Quarter,
+        unit: &Uscc,
+        version: u64,
+    ) -> Result<(), StoreError> {
+        self.meta
+            .remove(report_outbox_key(destination, q, unit, version))
+            .map(drop)
+            .map_err(sled_err("meta write"))
     }
 
     /// Opens (or re-opens, keeping the first opening time) the submission window of `q`.
