@@ -512,3 +512,36 @@ fn submissions_are_checked_versioned_audited_and_keep_their_documents() {
         4
     );
 }
+
+#[test]
+fn the_quarter_start_job_builds_the_previous_quarter_and_opens_its_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The job fires every second here instead of at 01:00 on the first day of a quarter.
+    let (gw, _) = setup(tmp.path(), "[reports]\nschedule = \"* * * * * *\"\n");
+    let previous = {
+        let today = chrono::Local::now().date_naive();
+        xianjie::model::Quarter::of(today).previous().to_string()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let s = gw.json(&["reports", "status", "--quarter", &previous, "--json"]);
+        let units = s["units"].as_array().unwrap();
+        if s["window"]["opened_at"].is_string() && !units.is_empty() {
+            assert!(units.iter().all(|u| u["state"] == "computed"), "{s}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job did not run: {s}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let entries: Vec<Value> = gw
+        .ok(&["audit", "tail", "-n", "50", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(entries.iter().any(|e| e["action"] == "reports.build"
+        && e["actor"]["id"] == "schedule:reports"
+        && e["target"] == previous.as_str()));
+}
