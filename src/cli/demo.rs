@@ -42,8 +42,20 @@ fn demo_destination(
         credential: DEMO_DESTINATION.into(),
         auth: crate::config::DestinationAuth::Bearer,
         retry: crate::config::RetryPolicy::default(),
-        reports_url: None,
+        reports_url: Some(format!("https://{addr}/reports")),
     }
+}
+
+/// One delivery cycle of the demo's destination now.
+async fn push_now(admin: &AdminClient) -> anyhow::Result<Vec<crate::push::worker::CycleReport>> {
+    Ok(admin
+        .post(
+            "/push/run",
+            &crate::admin::push::RunRequest {
+                destination: Some(DEMO_DESTINATION.into()),
+            },
+        )
+        .await?)
 }
 
 /// The demo's generated passphrase file (created once, mode 0600, in the demo's data directory).
@@ -282,14 +294,7 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
         "\n7. Push to the provincial platform (simulator on https://{sim_addr}/packages; packages signed with {}):",
         key.key_id
     );
-    let reports: Vec<crate::push::worker::CycleReport> = admin
-        .post(
-            "/push/run",
-            &crate::admin::push::RunRequest {
-                destination: Some(DEMO_DESTINATION.into()),
-            },
-        )
-        .await?;
+    let reports = push_now(&admin).await?;
     reports.iter().for_each(super::push::print_report);
     let stats = sim.stats();
     println!(
@@ -348,6 +353,13 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
                 ),
             }
         }
+        // The new report versions are queued for the platform too: push them now.
+        let reports = push_now(&admin).await?;
+        let sent: u64 = reports.iter().map(|r| r.reports).sum();
+        println!(
+            "   {sent} report version(s) pushed to the simulated platform (it now holds {})",
+            sim.stats().reports_accepted
+        );
     }
 
     let d = data.display();
