@@ -883,16 +883,19 @@ impl Pusher {
                     dl
                 }
             };
+            let reports_queued = self.store.report_outbox(name)?.len() as u64;
+            let delivered = self.store.delivered_count(name)?;
+            let dead_letters = self.store.dead_count(name)?;
             let live = lock(&d.live);
             out.push(DestinationStatus {
                 name: name.clone(),
                 url: d.config.url.clone(),
                 queued: summary.queued,
-                reports_queued: self.store.report_outbox(name)?.len() as u64,
+                reports_queued,
                 oldest_age_secs: summary.oldest.map(|t| (now - t).num_seconds().max(0)),
                 in_flight: live.in_flight,
-                delivered: self.store.delivered_count(name)?,
-                dead_letters: self.store.dead_count(name)?,
+                delivered,
+                dead_letters,
                 last_success: p.last_success,
                 last_error: p.last_error,
                 last_error_at: p.last_error_at,
@@ -904,7 +907,7 @@ impl Pusher {
                             .is_sealed()
                             .then(|| "keystore sealed: nothing is sent until it is unlocked".into())
                     })
-                    .filter(|_| summary.queued > 0),
+                    .filter(|_| summary.queued + reports_queued > 0),
                 deadlines,
             });
         }
