@@ -115,3 +115,20 @@ fn first_difference(expected: &str, got: &str) -> String {
         g.get(i).copied().unwrap_or("(end)")
     )
 }
+/// Every case the golden cases of the repository's adapters expect (`adapters/*/cases/*.expected.json`):
+/// realistic, valid cases of every kind, for tests elsewhere.
+#[cfg(test)]
+pub(crate) fn golden_cases() -> Vec<crate::model::Case> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
+    let mut out = Vec::new();
+    for adapter in ["sunshine", "market-inspection", "tax"] {
+        for input in inputs(&super::load(&root.join(adapter)).expect("adapter loads")) {
+            let text = std::fs::read_to_string(expected_path(&input)).expect("expected output");
+            let v: Value = serde_json::from_str(&text).expect("expected output is JSON");
+            for c in v["cases"].as_array().expect("cases") {
+                out.push(serde_json::from_value(c.clone()).expect("a case"));
+            }
+        }
+    }
+    out
+}

@@ -272,24 +272,7 @@ pub fn build(header: &Header, records: &[Record<'_>]) -> Result<Vec<u8>, Package
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn golden_cases() -> Vec<Case> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
-        let mut out = Vec::new();
-        for adapter in ["sunshine", "market-inspection", "tax"] {
-            for entry in std::fs::read_dir(root.join(adapter).join("cases")).unwrap() {
-                let p = entry.unwrap().path();
-                if p.to_string_lossy().ends_with(".expected.json") {
-                    let v: serde_json::Value =
-                        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-                    for c in v["cases"].as_array().unwrap() {
-                        out.push(serde_json::from_value(c.clone()).unwrap());
-                    }
-                }
-            }
-        }
-        out
-    }
+    use crate::ingest::golden::golden_cases;
 
     fn header() -> Header {
         Header {

@@ -1457,26 +1457,9 @@ fn date_time(v: &str) -> Result<DateTime<Utc>, &'static str> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    pub(crate) use crate::ingest::golden::golden_cases;
     use crate::model::{Action, Case};
     use crate::push::package::{self, Header, Op, Record};
-
-    pub(crate) fn golden_cases() -> Vec<Case> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
-        let mut out = Vec::new();
-        for adapter in ["sunshine", "market-inspection", "tax"] {
-            for entry in std::fs::read_dir(root.join(adapter).join("cases")).unwrap() {
-                let p = entry.unwrap().path();
-                if p.to_string_lossy().ends_with(".expected.json") {
-                    let v: serde_json::Value =
-                        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-                    for c in v["cases"].as_array().unwrap() {
-                        out.push(serde_json::from_value(c.clone()).unwrap());
-                    }
-                }
-            }
-        }
-        out
-    }
 
     pub(crate) fn header(package_id: &str) -> Header {
         Header {

@@ -1145,7 +1145,10 @@ mod tests {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         // A penalty decided on Wed 2026-09-30: working days after it are Thu 8, Fri 9, Sat 10,
         // Mon 12, Tue 13, Wed 14, Thu 15 → due Thu 2026-10-15.
-        let mut case: Case = serde_json::from_value(sample_case()).unwrap();
+        let mut case = crate::ingest::golden::golden_cases()
+            .into_iter()
+            .find(|c| c.action == crate::model::Action::Penalty)
+            .unwrap();
         case.decided_on = Some(d("2026-09-30"));
         assert_eq!(due_date(&cal, &case), Some(d("2026-10-15")));
         let due = [d("2026-10-15")];
@@ -1168,23 +1171,5 @@ mod tests {
         );
         case.action = crate::model::Action::Compulsion;
         assert_eq!(due_date(&cal, &case), None);
-    }
-
-    fn sample_case() -> serde_json::Value {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/sunshine/cases");
-        for entry in std::fs::read_dir(root).unwrap() {
-            let p = entry.unwrap().path();
-            if p.to_string_lossy().ends_with(".expected.json") {
-                let v: serde_json::Value =
-                    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-                if let Some(c) = v["cases"]
-                    .as_array()
-                    .and_then(|a| a.iter().find(|c| c["action"] == "penalty"))
-                {
-                    return c.clone();
-                }
-            }
-        }
-        panic!("no golden penalty case");
     }
 }

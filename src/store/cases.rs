@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::ConflictableTransactionError;
 
-use super::{Store, StoreError, sled_err};
+use super::{Store, StoreError, sled_err, tx_err};
 use crate::model::{Action, Case, CaseId, Uscc, case_key};
 
 /// One entry of the change log: a case reached a new version.
@@ -434,13 +434,7 @@ impl Store {
                 tmeta.insert(NEXT_SEQ, json("change sequence", &seq)?)?;
                 Ok(outcomes)
             });
-        result.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(source) => StoreError::Sled {
-                op: "case transaction",
-                source,
-            },
-        })
+        result.map_err(tx_err("case transaction"))
     }
 
     /// Whether the case stored under `key` was mapped from a raw record with digest `raw` — then

@@ -86,6 +86,16 @@ fn sled_err(op: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
     move |source| StoreError::Sled { op, source }
 }
 
+/// The store error of a failed transaction: its own abort reason, or the storage failure of `op`.
+fn tx_err(
+    op: &'static str,
+) -> impl FnOnce(sled::transaction::TransactionError<StoreError>) -> StoreError {
+    move |e| match e {
+        sled::transaction::TransactionError::Abort(e) => e,
+        sled::transaction::TransactionError::Storage(source) => StoreError::Sled { op, source },
+    }
+}
+
 /// The gateway's store.
 #[derive(Clone)]
 pub struct Store {

@@ -7,10 +7,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::TransactionError;
 
 use super::cases::{ChangeBatch, abort, json, outbox_positions};
-use super::{OutboxEntry, Store, StoreError, sled_err};
+use super::{OutboxEntry, Store, StoreError, sled_err, tx_err};
 use crate::model::{CaseId, Uscc};
 
 /// A record version a destination refused (or that could not be packaged), kept with the reason
@@ -139,13 +138,7 @@ impl Store {
                 }
                 Ok(())
             })
-            .map_err(|e: TransactionError<StoreError>| match e {
-                TransactionError::Abort(e) => e,
-                TransactionError::Storage(source) => StoreError::Sled {
-                    op: "push commit",
-                    source,
-                },
-            })?;
+            .map_err(tx_err("push commit"))?;
         Ok(dead.iter().map(|d| d.id).collect())
     }
 
@@ -265,13 +258,7 @@ impl Store {
                 }
                 Ok(())
             })
-            .map_err(|e: TransactionError<StoreError>| match e {
-                TransactionError::Abort(e) => e,
-                TransactionError::Storage(source) => StoreError::Sled {
-                    op: "dead-letter requeue",
-                    source,
-                },
-            })?;
+            .map_err(tx_err("dead-letter requeue"))?;
         Ok(letters)
     }
 }
@@ -281,29 +268,14 @@ mod tests {
     use super::*;
     use crate::model::{Action, Case};
 
-    fn golden_penalty() -> Case {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/sunshine/cases");
-        for entry in std::fs::read_dir(root).unwrap() {
-            let p = entry.unwrap().path();
-            if p.to_string_lossy().ends_with(".expected.json") {
-                let v: serde_json::Value =
-                    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-                if let Some(c) = v["cases"]
-                    .as_array()
-                    .and_then(|a| a.iter().find(|c| c["action"] == "penalty"))
-                {
-                    return serde_json::from_value(c.clone()).unwrap();
-                }
-            }
-        }
-        panic!("no golden penalty case");
-    }
-
     #[test]
     fn commits_settle_entries_and_requeue_puts_them_back_in_order() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
-        let base = golden_penalty();
+        let base = crate::ingest::golden::golden_cases()
+            .into_iter()
+            .find(|c| c.action == Action::Penalty)
+            .unwrap();
         let cases: Vec<Case> = (0..5)
             .map(|i| {
                 let mut c = base.clone();

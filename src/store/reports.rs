@@ -4,10 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::TransactionError;
 
 use super::cases::{abort, json};
-use super::{Store, StoreError, sled_err};
+use super::{Store, StoreError, sled_err, tx_err};
 use crate::model::{Quarter, Uscc};
 use crate::reports::QuarterlyReport;
 
@@ -106,13 +105,7 @@ impl Store {
                 }
                 Ok(ReportStored::New { version: r.version })
             })
-            .map_err(|e: TransactionError<StoreError>| match e {
-                TransactionError::Abort(e) => e,
-                TransactionError::Storage(source) => StoreError::Sled {
-                    op: "report write",
-                    source,
-                },
-            })
+            .map_err(tx_err("report write"))
             .inspect(|stored| {
                 report.version = match stored {
                     ReportStored::New { version } | ReportStored::Unchanged { version } => *version,
