@@ -456,9 +456,7 @@ impl Gateway {
         let gw = self.clone();
         let tls = tls.clone();
         Ok(Some(tokio::spawn(async move {
-            if let Err(e) = crate::api::serve(gw, listener, tls).await {
-                error!(error = %e, "port API stopped");
-            }
+            crate::api::serve(gw, listener, tls).await;
         })))
     }
 

@@ -11,4 +11,4 @@ mod routes;
 mod server;
 pub mod xml;
 
-pub use server::{Peer, serve};
+pub use server::{Peer, media_type, serve, serve_tls};

@@ -647,19 +647,7 @@ async fn submission(
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let ext = match req
-        .headers()
-        .get(hyper::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .as_deref()
-    {
+    let ext = match super::media_type(req.headers()).as_deref() {
         Some("text/csv") => "csv",
         Some("application/xml" | "text/xml") => "xml",
         Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet") => "xlsx",

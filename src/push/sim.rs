@@ -32,9 +32,8 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::{Deserialize, Serialize};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::receipt::{self, Outcome, Receipt, RecordResult};
 use super::validate::{self, RecordOp};
@@ -50,12 +49,6 @@ pub const SIGNATURE_HEADER: &str = "x-xianjie-signature";
 /// The code of a record rejected by a `reject:<id>` fault rule.
 pub const E_SIM_REJECT: &str = "E-SIM-REJECT";
 
-/// Handshake deadline: a client that does not finish its handshake by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Deadline for a request's headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest request head (request line and headers).
-const MAX_HEAD: usize = 64 * 1024;
 /// Largest `xN` repeat, `429:SECS` and `delay:MS`: bounds that no sensible test exceeds, so a
 /// typo cannot park the simulator for a day.
 const MAX_REPEAT: u32 = 1_000_000;
@@ -495,56 +488,16 @@ impl Simulator {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
             .ok_or(SimError::AlreadyRunning)?;
-        loop {
-            let (tcp, addr) = tokio::select! {
-                r = listener.accept() => match r {
-                    Ok(c) => c,
-                    Err(e) => {
-                        // Out of descriptors and the like: wait a little rather than spin.
-                        debug!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                _ = shutdown.wait() => return Ok(()),
-            };
-            let _ = tcp.set_nodelay(true);
-            let acceptor = self.inner.tls.acceptor();
+        let inner = self.inner.clone();
+        crate::api::serve_tls(listener, move || inner.tls.acceptor(), shutdown, {
             let inner = self.inner.clone();
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                let stream =
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            debug!(%addr, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            debug!(%addr, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                let svc = hyper::service::service_fn(move |req| handle(inner.clone(), req));
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_TIMEOUT)
-                    .max_buf_size(MAX_HEAD)
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), svc);
-                tokio::pin!(conn);
-                let ended = tokio::select! {
-                    r = conn.as_mut() => r,
-                    _ = shutdown.wait() => {
-                        conn.as_mut().graceful_shutdown();
-                        conn.await
-                    }
-                };
-                if let Err(e) = ended {
-                    debug!(%addr, error = %e, "connection ended");
-                }
-            });
-        }
+            move |_, _| {
+                let inner = inner.clone();
+                hyper::service::service_fn(move |req| handle(inner.clone(), req))
+            }
+        })
+        .await;
+        Ok(())
     }
 
     /// Every accepted record version, in arrival order.
@@ -910,22 +863,10 @@ fn report_fields(xml: &[u8]) -> Result<SimReport, String> {
 
 /// A quarterly report: credential, signature, a `<report>` document; kept once per version.
 async fn accept_report(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply {
-    if let Some(cred) = &inner.credential
-        && !credential_ok(cred, req.headers().get(header::AUTHORIZATION))
-    {
-        return unauthorized(inner, "missing or wrong credential");
-    }
-    let signature = req.headers().get(SIGNATURE_HEADER).cloned();
-    let body = match read_body(req).await {
-        Ok(b) => b,
+    let body = match admit(inner, req).await {
+        Ok((body, _)) => body,
         Err(r) => return r,
     };
-    let verify_key = inner.state().verify_key.clone();
-    if let Some(key) = &verify_key
-        && let Err(reason) = signature_ok(key, signature.as_ref(), &body)
-    {
-        return unauthorized(inner, &reason);
-    }
     let r = match report_fields(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -951,53 +892,53 @@ async fn accept_report(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply {
     json(&serde_json::json!({ "outcome": "accepted" }))
 }
 
-/// The platform proper: credential, signature, validation, deduplication, receipt.
-async fn accept_package(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply {
-    let received_at = Utc::now();
+/// What every upload must pass before its content is looked at: the credential, a body within
+/// the limit, the signature (when a key is set) and an XML media type. Returns the body and the
+/// signature header as received; the error is the answer to send.
+async fn admit(
+    inner: &Arc<Inner>,
+    req: Request<Incoming>,
+) -> Result<(Bytes, Option<HeaderValue>), Reply> {
     if let Some(cred) = &inner.credential
         && !credential_ok(cred, req.headers().get(header::AUTHORIZATION))
     {
-        return unauthorized(inner, "missing or wrong credential");
+        return Err(unauthorized(inner, "missing or wrong credential"));
     }
     let signature = req.headers().get(SIGNATURE_HEADER).cloned();
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
-    let body = match read_body(req).await {
-        Ok(b) => b,
-        Err(r) => {
-            inner.state().stats.packages_refused += 1;
-            return r;
-        }
-    };
+    let content_type = crate::api::media_type(req.headers());
+    let body = read_body(req).await.inspect_err(|_| {
+        inner.state().stats.packages_refused += 1;
+    })?;
     let verify_key = inner.state().verify_key.clone();
     if let Some(key) = &verify_key
         && let Err(reason) = signature_ok(key, signature.as_ref(), &body)
     {
-        return unauthorized(inner, &reason);
+        return Err(unauthorized(inner, &reason));
     }
-    let kept_body = body.clone();
     if !matches!(
         content_type.as_deref(),
         Some("application/xml" | "text/xml")
     ) {
-        return refuse(
+        return Err(refuse(
             inner,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
                 "Content-Type must be application/xml, not {}",
                 content_type.as_deref().unwrap_or("(none)")
             ),
-        );
+        ));
     }
+    Ok((body, signature))
+}
+
+/// The platform proper: credential, signature, validation, deduplication, receipt.
+async fn accept_package(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply {
+    let received_at = Utc::now();
+    let (body, signature) = match admit(inner, req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let kept_body = body.clone();
     // Parsing a large package is CPU work: keep it off the threads that serve connections.
     let parsed = tokio::task::spawn_blocking(move || validate::parse(&body)).await;
     let package = match parsed {
@@ -1174,9 +1115,10 @@ mod tests {
                 )
                 .await
                 .map_err(|e| format!("handshake: {e}"))?;
-            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-                .await
-                .map_err(|e| format!("http: {e}"))?;
+            let (mut send, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                    .await
+                    .map_err(|e| format!("http: {e}"))?;
             tokio::spawn(conn);
             let mut req = Request::builder()
                 .method(method)
