@@ -370,12 +370,11 @@ impl Gateway {
         tokio::task::spawn_blocking(move || {
             use sha2::{Digest, Sha256};
             let target = format!("{quarter}/{unit}");
-            let digest = std::fs::read(&path)
-                .map(|b| hex::encode(Sha256::digest(b)))
-                .map_err(|source| IntakeError::Io {
-                    path: path.display().to_string(),
-                    source,
-                })?;
+            let bytes = std::fs::read(&path).map_err(|source| IntakeError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let digest = hex::encode(Sha256::digest(&bytes));
             gw.audit.append(
                 &Event::new(actor.clone(), "reports.submit", &target)
                     .outcome("started")
@@ -391,6 +390,7 @@ impl Gateway {
                     unit: &unit,
                     quarter,
                     path: &path,
+                    bytes: &bytes,
                     by: actor.id.clone(),
                     documents,
                 },
@@ -415,12 +415,7 @@ impl Gateway {
             result
         })
         .await
-        .unwrap_or_else(|e| {
-            Err(IntakeError::Io {
-                path: "-".into(),
-                source: std::io::Error::other(e.to_string()),
-            })
-        })
+        .unwrap_or_else(|e| Err(IntakeError::Task(e.to_string())))
     }
 
     /// Binds the port API (when configured), records the bound address in `DATA/api.addr` (so

@@ -812,6 +812,20 @@ fn answer(xml: bool, root: &str, v: &serde_json::Value, attributes: &[&str]) -> 
     }
 }
 
+/// Appends `event` (the read about to be answered), then answers `value` as JSON or XML: no
+/// audit entry, no data.
+fn audited_answer(
+    gw: &Gateway,
+    event: Event,
+    xml: bool,
+    root: &str,
+    value: &impl Serialize,
+) -> Result<Resp, Problem> {
+    gw.audit.append(&event).map_err(|e| audit_problem(&e))?;
+    let value = serde_json::to_value(value).map_err(|_| Problem::Internal)?;
+    Ok(answer(xml, root, &value, &[]))
+}
+
 fn data_route(
     gw: &Gateway,
     caller: &Caller,
@@ -834,14 +848,15 @@ fn data_route(
                     json!({ "unit_code": u, "unit_name": name })
                 })
                 .collect();
-            gw.audit
-                .append(
-                    &Event::new(caller.actor(), "ports.list", &caller.client.name)
-                        .request(request_id)
-                        .detail("count", units.len() as u64),
-                )
-                .map_err(|e| audit_problem(&e))?;
-            Ok(answer(xml, "ports", &json!({ "ports": names }), &[]))
+            audited_answer(
+                gw,
+                Event::new(caller.actor(), "ports.list", &caller.client.name)
+                    .request(request_id)
+                    .detail("count", units.len() as u64),
+                xml,
+                "ports",
+                &json!({ "ports": names }),
+            )
         }
         ["v1", "ports", unit, "cases"] => {
             let unit = caller.port(gw, unit)?;
@@ -978,15 +993,15 @@ fn data_route(
             match rest.first() {
                 None => {
                     let reports = gw.store.reports_latest(q).map_err(store_problem)?;
-                    gw.audit
-                        .append(
-                            &Event::new(caller.actor(), "reports.list", q.to_string())
-                                .request(request_id)
-                                .detail("count", reports.len() as u64),
-                        )
-                        .map_err(|e| audit_problem(&e))?;
-                    let v = json!({ "quarter": q, "reports": reports });
-                    Ok(answer(xml, "quarterly", &v, &[]))
+                    audited_answer(
+                        gw,
+                        Event::new(caller.actor(), "reports.list", q.to_string())
+                            .request(request_id)
+                            .detail("count", reports.len() as u64),
+                        xml,
+                        "quarterly",
+                        &json!({ "quarter": q, "reports": reports }),
+                    )
                 }
                 Some(unit) => {
                     let unit =
@@ -999,19 +1014,15 @@ fn data_route(
                         .report_get(q, &unit, version)
                         .map_err(store_problem)?
                         .ok_or_else(|| Problem::NotFound(format!("no report of {unit} for {q}")))?;
-                    gw.audit
-                        .append(
-                            &Event::new(caller.actor(), "reports.read", format!("{q}/{unit}"))
-                                .request(request_id)
-                                .detail("version", r.version),
-                        )
-                        .map_err(|e| audit_problem(&e))?;
-                    Ok(answer(
+                    audited_answer(
+                        gw,
+                        Event::new(caller.actor(), "reports.read", format!("{q}/{unit}"))
+                            .request(request_id)
+                            .detail("version", r.version),
                         xml,
                         "report",
-                        &serde_json::to_value(&r).map_err(|_| Problem::Internal)?,
-                        &[],
-                    ))
+                        &r,
+                    )
                 }
             }
         }
@@ -1024,19 +1035,15 @@ fn data_route(
                 .get_case(&unit, &id)
                 .map_err(store_problem)?
                 .ok_or_else(|| Problem::NotFound(format!("no case {id} in port {unit}")))?;
-            gw.audit
-                .append(
-                    &Event::new(caller.actor(), "case.read", format!("{unit}/{id}"))
-                        .request(request_id)
-                        .detail("version", case.version),
-                )
-                .map_err(|e| audit_problem(&e))?;
-            Ok(answer(
+            audited_answer(
+                gw,
+                Event::new(caller.actor(), "case.read", format!("{unit}/{id}"))
+                    .request(request_id)
+                    .detail("version", case.version),
                 xml,
                 "case",
-                &serde_json::to_value(&case).map_err(|_| Problem::Internal)?,
-                &[],
-            ))
+                &case,
+            )
         }
         ["v1", "ports", unit, "cases", case_id, "documents", doc_id] => {
             let unit = caller.port(gw, unit)?;

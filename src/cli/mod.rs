@@ -171,9 +171,11 @@ pub enum Command {
         /// Directory with server.pem and server-key.pem (as `xianjie certs dev` makes them).
         #[arg(long, default_value = crate::config::DEFAULT_CERTS_DIR)]
         certs: PathBuf,
-        /// The credential packages must carry (`Bearer SECRET` or `Basic base64(SECRET)`).
-        #[arg(long, env = "XIANJIE_SIM_CREDENTIAL", hide_env_values = true)]
-        credential: Option<String>,
+        /// The credential packages must carry (`Bearer SECRET` or `Basic base64(SECRET)`). Held as
+        /// a secret from parsing on (redacted in `Debug`); prefer XIANJIE_SIM_CREDENTIAL to keep it
+        /// out of the process list.
+        #[arg(long, env = "XIANJIE_SIM_CREDENTIAL", hide_env_values = true, value_parser = secret_arg)]
+        credential: Option<std::sync::Arc<crate::keys::secret::SecretString>>,
         /// Faults to inject, e.g. `503x3,429:2,reset,delay:500,400,reject:XJ-…`.
         #[arg(long, default_value = "")]
         faults: String,
@@ -199,6 +201,13 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+/// A secret command-line value, wrapped at once so that it never prints.
+fn secret_arg(s: &str) -> Result<std::sync::Arc<crate::keys::secret::SecretString>, String> {
+    Ok(std::sync::Arc::new(crate::keys::secret::SecretString::new(
+        s.to_string(),
+    )))
 }
 
 /// `certs` subcommands.

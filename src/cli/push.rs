@@ -192,7 +192,7 @@ pub struct SimArgs<'a> {
     /// Certificate directory.
     pub certs: &'a std::path::Path,
     /// Expected credential.
-    pub credential: Option<&'a str>,
+    pub credential: Option<&'a crate::keys::secret::SecretString>,
     /// Fault spec.
     pub faults: &'a str,
     /// Verification key file.
@@ -218,7 +218,7 @@ pub async fn province_sim(a: SimArgs<'_>) -> anyhow::Result<()> {
         certs: a.certs.to_path_buf(),
         credential: a
             .credential
-            .map(|c| crate::keys::secret::SecretString::new(c.to_string())),
+            .map(|c| crate::keys::secret::SecretString::new(c.expose().to_string())),
         verify_key,
         faults: parse_faults(a.faults)?,
     };

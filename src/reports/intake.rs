@@ -50,6 +50,9 @@ pub enum IntakeError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The submission's worker thread failed.
+    #[error("the submission could not be processed: {0}")]
+    Task(String),
     /// The submission could not be audited, so it was not taken.
     #[error("not taken, because it could not be audited: {0}")]
     Audit(#[from] crate::audit::AuditError),
@@ -64,6 +67,8 @@ pub struct Submission<'a> {
     pub quarter: Quarter,
     /// The file (its extension names the format).
     pub path: &'a Path,
+    /// Its bytes, as read once by the caller (kept in the document store).
+    pub bytes: &'a [u8],
     /// Who submits (administrator or API client).
     pub by: String,
     /// Documents: (file name, bytes).
@@ -96,11 +101,7 @@ pub fn accept(
         });
     }
     let parsed = submit::parse(formats, s.path, s.unit, &name, s.quarter, today)?;
-    let bytes = std::fs::read(s.path).map_err(|source| IntakeError::Io {
-        path: s.path.display().to_string(),
-        source,
-    })?;
-    let file_sha256 = store.put_document(&bytes)?;
+    let file_sha256 = store.put_document(s.bytes)?;
     let mut documents = Vec::new();
     for (doc_name, doc) in &s.documents {
         documents.push(ReportDocument {
