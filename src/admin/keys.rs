@@ -12,7 +12,7 @@ use std::time::Duration;
 use base64::Engine;
 use hyper::StatusCode;
 
-use super::server::{Resp, error, json};
+use super::server::{Resp, blocking, error, json};
 use super::{
     ClientRequest, CredentialRequest, Done, ExportRequest, PortRequest, ProofAnswer, RotateRequest,
     SecretShown, UnlockRequest,
@@ -46,17 +46,6 @@ fn audit_status(e: &AuditError) -> StatusCode {
         AuditError::Broken(_) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Resp> + Send + 'static,
-) -> Result<T, Resp> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("task failed: {e}"),
-        ))
-    })
 }
 
 fn custody_err(e: CustodyError) -> Resp {

@@ -10,7 +10,7 @@ use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::Done;
-use super::server::{Resp, error, json};
+use super::server::{Resp, blocking_json, error, internal, json};
 use crate::audit::{Actor, Event};
 use crate::gateway::Gateway;
 use crate::push::worker::PushError;
@@ -68,29 +68,12 @@ pub(super) async fn run(gw: Arc<Gateway>, actor: Actor, r: RunRequest) -> Resp {
     json(StatusCode::OK, &reports)
 }
 
-async fn blocking<T: Serialize + Send + 'static>(
-    f: impl FnOnce() -> Result<T, (StatusCode, String)> + Send + 'static,
-) -> Resp {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => json(StatusCode::OK, &v),
-        Ok(Err((status, msg))) => error(status, msg),
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("task failed: {e}"),
-        ),
-    }
-}
-
-fn internal(e: impl std::fmt::Display) -> (StatusCode, String) {
-    (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-}
-
 /// `GET /push/status`.
 pub(super) async fn status(gw: Arc<Gateway>) -> Resp {
-    blocking(move || {
+    blocking_json(move || {
         gw.push
             .status()
-            .map_err(|e| (push_status(&e), e.to_string()))
+            .map_err(|e| error(push_status(&e), e.to_string()))
     })
     .await
 }
@@ -119,7 +102,7 @@ pub(super) async fn dead_list(gw: Arc<Gateway>, query: String) -> Resp {
             }
         }
     }
-    blocking(move || {
+    blocking_json(move || {
         gw.store
             .dead_list(destination.as_deref(), limit)
             .map_err(internal)
@@ -135,9 +118,9 @@ pub(super) async fn dead_show(gw: Arc<Gateway>, id: &str) -> Resp {
             format!("{id:?} is not a dead-letter id"),
         );
     };
-    blocking(move || match gw.store.dead_get(id) {
+    blocking_json(move || match gw.store.dead_get(id) {
         Ok(Some(d)) => Ok(d),
-        Ok(None) => Err((StatusCode::NOT_FOUND, format!("no dead letter {id}"))),
+        Ok(None) => Err(error(StatusCode::NOT_FOUND, format!("no dead letter {id}"))),
         Err(e) => Err(internal(e)),
     })
     .await
@@ -145,7 +128,7 @@ pub(super) async fn dead_show(gw: Arc<Gateway>, id: &str) -> Resp {
 
 /// `POST /push/dead/requeue`: audited before the entries move.
 pub(super) async fn requeue(gw: Arc<Gateway>, actor: Actor, r: RequeueRequest) -> Resp {
-    blocking(move || {
+    blocking_json(move || {
         let ids: Vec<u64> = if r.all {
             gw.store
                 .dead_list(r.destination.as_deref(), usize::MAX)
@@ -157,9 +140,9 @@ pub(super) async fn requeue(gw: Arc<Gateway>, actor: Actor, r: RequeueRequest) -
             r.ids.clone()
         };
         if ids.is_empty() {
-            return Err((
+            return Err(error(
                 StatusCode::BAD_REQUEST,
-                "name dead-letter ids, or --all".to_string(),
+                "name dead-letter ids, or --all",
             ));
         }
         let listed = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
@@ -172,7 +155,7 @@ pub(super) async fn requeue(gw: Arc<Gateway>, actor: Actor, r: RequeueRequest) -
                 )
                 .detail("ids", listed.as_str()),
             )
-            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+            .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
         let moved = gw.store.dead_requeue(&ids).map_err(internal)?;
         let missing: Vec<String> = ids
             .iter()
@@ -193,11 +176,11 @@ pub(super) async fn requeue(gw: Arc<Gateway>, actor: Actor, r: RequeueRequest) -
 
 /// `GET /push/key`.
 pub(super) async fn key(gw: Arc<Gateway>, actor: Actor) -> Resp {
-    blocking(move || {
+    blocking_json(move || {
         let (key_id, public_key) = gw
             .push
             .public_key(&actor)
-            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+            .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
         Ok(PushKey {
             pem: spki_pem(&public_key),
             key_id,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::server::{Resp, error, json};
+use super::server::{Resp, blocking_json, error, internal, json};
 use crate::audit::Actor;
 use crate::gateway::Gateway;
 use crate::model::{Quarter, Uscc};
@@ -73,15 +73,10 @@ pub(super) async fn status(gw: Arc<Gateway>, query: String) -> Resp {
         Err(resp) => return resp,
     };
     let today = chrono::Local::now().date_naive();
-    match tokio::task::spawn_blocking(move || {
-        crate::reports::status::status(&gw.store, q, &gw.config.reports, today)
+    blocking_json(move || {
+        crate::reports::status::status(&gw.store, q, &gw.config.reports, today).map_err(internal)
     })
     .await
-    {
-        Ok(Ok(s)) => json(StatusCode::OK, &s),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
 }
 
 /// `GET /reports/show?quarter=Q&unit=U[&version=N]`: one report; or every unit's latest
@@ -102,23 +97,22 @@ pub(super) async fn show(gw: Arc<Gateway>, query: String) -> Resp {
         Some(Ok(u)) => Some(u),
         Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let res = tokio::task::spawn_blocking(move || match unit {
-        Some(u) => gw
-            .store
-            .report_get(q, &u, version)
-            .map(|r| r.map(|r| serde_json::to_value(r).unwrap_or_default())),
-        None => gw
-            .store
-            .reports_latest(q)
-            .map(|v| Some(serde_json::to_value(v).unwrap_or_default())),
+    blocking_json(move || match unit {
+        Some(u) => match gw.store.report_get(q, &u, version).map_err(internal)? {
+            Some(r) => serde_json::to_value(r).map_err(internal),
+            None => Err(error(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no report of {u} for {q}{}: run `xianjie reports status --quarter {q}`",
+                    version.map_or(String::new(), |v| format!(" in version {v}"))
+                ),
+            )),
+        },
+        None => {
+            serde_json::to_value(gw.store.reports_latest(q).map_err(internal)?).map_err(internal)
+        }
     })
-    .await;
-    match res {
-        Ok(Ok(Some(v))) => json(StatusCode::OK, &v),
-        Ok(Ok(None)) => error(StatusCode::NOT_FOUND, format!("no such report for {q}")),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+    .await
 }
 
 /// `POST /reports/disclose`.
@@ -150,11 +144,12 @@ pub(super) async fn disclose(gw: Arc<Gateway>, actor: Actor, r: DiscloseRequest)
             "the output directory must be absolute",
         );
     }
-    let res = tokio::task::spawn_blocking(move || {
-        let reports = gw.store.reports_latest(q).map_err(|e| e.to_string())?;
+    blocking_json(move || {
+        let reports = gw.store.reports_latest(q).map_err(internal)?;
         if reports.is_empty() {
-            return Err(format!(
-                "no reports for {q} yet: run `xianjie reports build --quarter {q}` first"
+            return Err(error(
+                StatusCode::CONFLICT,
+                format!("no reports for {q} yet: run `xianjie reports build --quarter {q}` first"),
             ));
         }
         gw.audit
@@ -163,20 +158,15 @@ pub(super) async fn disclose(gw: Arc<Gateway>, actor: Actor, r: DiscloseRequest)
                     .detail("format", format.as_str())
                     .detail("out", r.out.as_str()),
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
         let paths = crate::reports::disclose::write(q, &reports, format, &out)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| error(StatusCode::CONFLICT, e.to_string()))?;
         Ok(paths
             .into_iter()
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>())
     })
-    .await;
-    match res {
-        Ok(Ok(paths)) => json(StatusCode::OK, &paths),
-        Ok(Err(e)) => error(StatusCode::CONFLICT, e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+    .await
 }
 
 /// `POST /reports/submit`.

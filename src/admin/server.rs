@@ -57,6 +57,35 @@ pub(super) fn error(status: StatusCode, msg: impl Into<String>) -> Resp {
     json(status, &ApiError { error: msg.into() })
 }
 
+/// Runs blocking store, custody or audit work off the async threads; its error is the answer.
+// A ready response as the error: one per request, so its size costs nothing.
+#[allow(clippy::result_large_err)]
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Resp> + Send + 'static,
+) -> Result<T, Resp> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("task failed: {e}"),
+        ))
+    })
+}
+
+/// [`blocking`], answering its value as JSON.
+pub(super) async fn blocking_json<T: Serialize + Send + 'static>(
+    f: impl FnOnce() -> Result<T, Resp> + Send + 'static,
+) -> Resp {
+    match blocking(f).await {
+        Ok(v) => json(StatusCode::OK, &v),
+        Err(resp) => resp,
+    }
+}
+
+/// A 500 answer naming what failed.
+pub(super) fn internal(e: impl std::fmt::Display) -> Resp {
+    error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
 /// Serves the admin API on `listener` until the gateway's shutdown is triggered.
 pub async fn serve(gw: Arc<Gateway>, listener: tokio::net::UnixListener) -> std::io::Result<()> {
     let own_uid = std::fs::metadata("/proc/self")?.uid();

@@ -95,6 +95,8 @@ pub async fn push(cli: &Cli, cmd: &PushCommand) -> anyhow::Result<()> {
                 .await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&reports)?);
+            } else if reports.is_empty() {
+                println!("no destinations configured (add [[destinations]] to the configuration)");
             } else {
                 reports.iter().for_each(print_report);
             }
