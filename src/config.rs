@@ -130,6 +130,8 @@ struct RawClients {
 #[serde(deny_unknown_fields)]
 struct RawIngest {
     batch_size: Option<usize>,
+    #[serde(default)]
+    limits: crate::ingest::limits::RawLimits,
 }
 
 #[derive(Deserialize, Default)]
@@ -147,6 +149,8 @@ pub struct Config {
     pub adapters_dir: PathBuf,
     /// Records per store transaction.
     pub batch_size: usize,
+    /// Decoding limits (`[ingest.limits]`).
+    pub ingest_limits: crate::ingest::Limits,
     /// Log filter (`info`, `xianjie=debug`, ...).
     pub log_level: String,
     /// When audit appends reach the disk.
@@ -729,11 +733,22 @@ impl Config {
                 Vec::new()
             }
         };
+        let names: Vec<&str> = (adapters.iter().chain(&reports.formats))
+            .map(|a| a.name.as_str())
+            .collect();
+        let ingest_limits = raw.ingest.limits.validate(&names, &mut |key, reason| {
+            problems.push(ConfigProblem {
+                file: shown.clone(),
+                key: key.into(),
+                reason,
+            })
+        });
         if problems.is_empty() {
             Ok(Config {
                 data_dir,
                 adapters_dir,
                 batch_size,
+                ingest_limits,
                 log_level,
                 audit_fsync,
                 checkpoint_interval: Duration::from_secs(secs),

@@ -86,6 +86,8 @@ pub struct Gateway {
     pub tls: Option<Arc<crate::tls::ServerTls>>,
     /// The push delivery worker.
     pub push: Arc<crate::push::worker::Pusher>,
+    /// Decodes every source file and submission in a separate process under `[ingest.limits]`.
+    pub decoder: crate::ingest::decode::Decoder,
     /// One lock per adapter, so an adapter's inbox is never read by two runs at once.
     locks: HashMap<String, Arc<Mutex<()>>>,
 }
@@ -138,12 +140,20 @@ impl Gateway {
             load = load.digest(&hex::encode(Sha256::digest(&bytes)));
         }
         audit.append(&load)?;
+        set_aside_interrupted(&config, &audit)?;
         let locks = config
             .adapters
             .iter()
             .map(|a| (a.name.clone(), Arc::new(Mutex::new(()))))
             .collect();
+        // The decoding process is this same executable; /proc/self/exe names it even if the file
+        // was replaced on disk since the gateway started.
+        let decoder = crate::ingest::decode::Decoder::contained(
+            config.ingest_limits.clone(),
+            PathBuf::from("/proc/self/exe"),
+        );
         Ok(Arc::new(Self {
+            decoder,
             config,
             store,
             shutdown,
@@ -217,6 +227,7 @@ impl Gateway {
                 shutdown: Some(gw.shutdown.flag()),
                 gate: Some(&gate),
                 routes: Some(&routes),
+                decoder: Some(&gw.decoder),
             };
             let progress = |s: &Summary| {
                 let _ = ev.try_send(IngestEvent::Progress(*s));
@@ -370,10 +381,29 @@ impl Gateway {
         tokio::task::spawn_blocking(move || {
             use sha2::{Digest, Sha256};
             let target = format!("{quarter}/{unit}");
-            let bytes = std::fs::read(&path).map_err(|source| IntakeError::Io {
+            let io = |source| IntakeError::Io {
                 path: path.display().to_string(),
                 source,
-            })?;
+            };
+            // The file is read whole below (its bytes are kept): refuse one over every format's
+            // file limit before that; the decoder applies its own format's limit precisely.
+            let limits = gw.decoder.limits();
+            let max = (gw.config.reports.formats.iter())
+                .map(|f| limits.file_bytes_for(&f.name))
+                .max()
+                .unwrap_or(limits.file_bytes);
+            let len = std::fs::metadata(&path).map_err(io)?.len();
+            if len > max {
+                let too_big = crate::ingest::LimitError::new(
+                    "file_mib",
+                    crate::ingest::decode::bytes_shown(max),
+                    format!("the file is {}", crate::ingest::decode::bytes_shown(len)),
+                );
+                return Err(IntakeError::Refused(
+                    crate::reports::submit::SubmitError::Unreadable(too_big.to_string()),
+                ));
+            }
+            let bytes = std::fs::read(&path).map_err(io)?;
             let digest = hex::encode(Sha256::digest(&bytes));
             gw.audit.append(
                 &Event::new(actor.clone(), "reports.submit", &target)
@@ -383,6 +413,7 @@ impl Gateway {
             )?;
             let today = chrono::Local::now().date_naive();
             let result = accept(
+                &gw.decoder,
                 &gw.store,
                 &gw.config.reports,
                 &gw.config.reports.formats,
@@ -615,3 +646,40 @@ pub fn spawn_signal_handler(shutdown: Shutdown) {
         shutdown.trigger();
     });
 }
+
+/// Sets aside what an unclean stop left behind, before anything is read: inbox files found in
+/// `processing/` go to `failed/` (each audited and logged), and the port API's temporary
+/// submission files are removed.
+fn set_aside_interrupted(config: &Config, audit: &AuditLog) -> Result<(), GatewayError> {
+    for a in &config.adapters {
+        match crate::ingest::set_aside_interrupted(a, &config.data_dir) {
+            Ok(moved) => {
+                for (file, to) in moved {
+                    warn!(adapter = %a.name, file = %file, moved_to = %to,
+                        "the gateway stopped while reading this file; set aside, not read again");
+                    audit.append(
+                        &Event::new(Actor::system("startup"), "ingest.file", &file)
+                            .outcome("set_aside")
+                            .detail("adapter", a.name.as_str())
+                            .detail("moved_to", to.as_str()),
+                    )?;
+                }
+            }
+            // The files stay in processing/, which no scan reads.
+            Err(e) => error!(adapter = %a.name, error = %e, "cannot set aside interrupted files"),
+        }
+    }
+    let tmp = config.data_dir.join(TMP_DIR);
+    if let Ok(rd) = std::fs::read_dir(&tmp) {
+        for e in rd.filter_map(Result::ok) {
+            if let Err(err) = std::fs::remove_file(e.path()) {
+                warn!(file = %e.path().display(), error = %err, "cannot remove a temporary file");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The data directory's folder for temporary files (submissions received over the port API
+/// while they are decoded); emptied at every start.
+pub const TMP_DIR: &str = "tmp";

@@ -39,6 +39,10 @@ pub struct Cli {
 /// Commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// The decoding process the gateway starts for each file it reads (internal: it reads its
+    /// request on stdin and answers on stdout).
+    #[command(name = "decode-worker", hide = true)]
+    DecodeWorker,
     /// Run the gateway: store, scheduled inbox scans, admin socket. Stops cleanly on Ctrl-C / SIGTERM.
     ///
     /// Starts sealed. With a passphrase file (or at a terminal, where it asks) it unlocks at once,
@@ -572,6 +576,11 @@ pub enum AdaptersCommand {
 /// Runs the command line.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::DecodeWorker = cli.command {
+        // Nothing else runs in a decoding process: no logging, no runtime, no data directory.
+        let code = crate::ingest::decode::worker::serve();
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let result = match cli.command {
         Command::Adapters {
             command: AdaptersCommand::Check { ref dir, bless },
@@ -684,7 +693,10 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
             })
             .await
         }
-        Command::Adapters { .. } | Command::Sample { .. } | Command::Certs { .. } => Ok(()),
+        Command::Adapters { .. }
+        | Command::Sample { .. }
+        | Command::Certs { .. }
+        | Command::DecodeWorker => Ok(()),
     }
 }
 

@@ -47,12 +47,15 @@ pub fn run(adapter: &Adapter, input: &Path) -> Value {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let records = match decode::open(input, &adapter.format, &adapter.columns) {
+    let limits = super::Limits::default();
+    let decoder = decode::Decoder::in_process(limits.clone());
+    let file_limit = limits.file_bytes_for(&adapter.name);
+    let records = match decoder.open(input, &adapter.format, &adapter.columns, file_limit) {
         Ok(r) => r,
         Err(e) => return json!({ "refused": e.to_string() }),
     };
     let epoch = DateTime::<Utc>::UNIX_EPOCH;
-    let mut sifter = Sifter::new(adapter, &name, epoch, golden_today());
+    let mut sifter = Sifter::new(adapter, &name, epoch, golden_today(), &limits);
     let mut cases = Vec::new();
     let mut rejects = Vec::new();
     for item in records {

@@ -4,11 +4,13 @@
 pub mod adapter;
 pub mod decode;
 pub mod golden;
+pub mod limits;
 mod mapping;
 mod run;
 
 pub use adapter::{Adapter, AdapterError, FieldMap, FieldSource, Transport, load, load_all};
+pub use limits::{LimitError, Limits};
 pub use run::{
-    FileOutcome, IngestError, Progress, RetryOutcome, RunOptions, Summary, inbox_dir, ingest_file,
-    ingest_path, retry_quarantined, scan_inbox,
+    FileOutcome, IngestError, PROCESSING, Progress, RetryOutcome, RunOptions, Summary, inbox_dir,
+    ingest_file, ingest_path, retry_quarantined, scan_inbox, set_aside_interrupted,
 };

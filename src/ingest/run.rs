@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::adapter::{Adapter, Transport};
-use super::decode::{self, FileError, Location, RawRecord};
+use super::decode::{self, Decoder, FileError, Location, RawRecord};
 use crate::model::{Case, Target};
 use crate::store::{
     PreparedCase, QuarantineEntry, QuarantineReason, Store, StoreError, UpsertOutcome,
@@ -64,6 +64,20 @@ pub enum IngestError {
         /// Why.
         #[source]
         source: FileError,
+        /// Peak resident memory of the decoding process in bytes, when it ran in one.
+        peak_rss: Option<u64>,
+    },
+    /// The decoder failed part-way (it crashed, or hit its memory or CPU limit); the records
+    /// read before that point were stored, the rest of the file was not read.
+    #[error("{path}: {}", stopped_reason(source, summary.rows))]
+    DecoderFailed {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: FileError,
+        /// Counts of what was read, stored and quarantined before the failure.
+        summary: Box<Summary>,
     },
     /// The store failed; the file stays where it is and is read again next time.
     #[error(transparent)]
@@ -96,6 +110,14 @@ pub enum IngestError {
     },
 }
 
+/// Why a file was read only in part: the decoder's failure and what became of the records.
+fn stopped_reason(source: &FileError, rows: u64) -> String {
+    format!(
+        "{source}; the {rows} record(s) read before that were stored or quarantined, the rest of \
+         the file was not read"
+    )
+}
+
 /// A check run before each file is read; `Err(reason)` leaves the file unread.
 pub type Gate<'a> = &'a (dyn Fn(&Path) -> Result<(), String> + Sync);
 
@@ -115,6 +137,8 @@ pub struct RunOptions<'a> {
     /// Push destinations: each new case version is queued in the outbox for these, in the same
     /// transaction as the case.
     pub routes: Option<Routes<'a>>,
+    /// How files are decoded; `None` decodes in this process under the default limits.
+    pub decoder: Option<&'a Decoder>,
 }
 
 impl Default for RunOptions<'_> {
@@ -124,6 +148,7 @@ impl Default for RunOptions<'_> {
             shutdown: None,
             gate: None,
             routes: None,
+            decoder: None,
         }
     }
 }
@@ -169,25 +194,30 @@ fn reject(
     rec: Option<&RawRecord>,
     location: &Location,
     reasons: Vec<QuarantineReason>,
+    keep: usize,
 ) -> QuarantineEntry {
-    QuarantineEntry {
+    let mut entry = QuarantineEntry {
         id: 0,
         adapter: adapter.name.clone(),
         file: file.to_string(),
         location: location.to_string(),
         reasons,
-        raw: rec
-            .map(|r| {
-                adapter
-                    .columns
-                    .iter()
-                    .map(|c| c.name.clone())
-                    .zip(r.values.iter().cloned())
-                    .collect()
-            })
-            .unwrap_or_default(),
+        raw: Vec::new(),
+        cut: Vec::new(),
         at: Utc::now(),
+    };
+    if let Some(r) = rec {
+        for (i, (c, v)) in adapter.columns.iter().zip(&r.values).enumerate() {
+            let decoded = r.cut.iter().find(|x| x.column == i);
+            entry.keep_raw(
+                &c.name,
+                v.as_deref(),
+                decoded.map(|x| (x.bytes, x.sha256)),
+                keep,
+            );
+        }
     }
+    entry
 }
 
 /// The map's own hasher: its keys are already SipHashes, so their first 8 bytes are the hash.
@@ -259,6 +289,10 @@ pub(crate) struct Sifter<'a> {
     today: chrono::NaiveDate,
     seen: Seen,
     probe: Probe,
+    /// How much of a raw value quarantine keeps.
+    keep: usize,
+    /// The field limit, for messages.
+    field_bytes: u64,
 }
 
 /// Decides when looking for an identical stored record is worth its store read. While the writer
@@ -303,6 +337,7 @@ impl<'a> Sifter<'a> {
         file: &'a str,
         now: chrono::DateTime<Utc>,
         today: chrono::NaiveDate,
+        limits: &crate::ingest::Limits,
     ) -> Self {
         Self {
             adapter,
@@ -311,6 +346,8 @@ impl<'a> Sifter<'a> {
             today,
             seen: Seen::default(),
             probe: Probe::default(),
+            keep: usize::try_from(limits.quarantine_raw_bytes).unwrap_or(usize::MAX),
+            field_bytes: limits.field_bytes,
         }
     }
 
@@ -320,7 +357,53 @@ impl<'a> Sifter<'a> {
             column: None,
             reason: e.reason,
         };
-        reject(self.adapter, self.file, None, &e.location, vec![r])
+        let mut q = reject(
+            self.adapter,
+            self.file,
+            None,
+            &e.location,
+            vec![r],
+            self.keep,
+        );
+        if let Some(x) = e.excerpt {
+            q.keep_raw(
+                "record",
+                Some(&x.head),
+                Some((x.bytes, x.sha256)),
+                self.keep,
+            );
+        }
+        q
+    }
+
+    /// A record holding values the decoder cut at the field limit: refused, naming each.
+    fn cut_values(&self, rec: &RawRecord) -> QuarantineEntry {
+        let reasons = rec
+            .cut
+            .iter()
+            .map(|c| QuarantineReason {
+                field: "record".into(),
+                column: self.adapter.columns.get(c.column).map(|x| x.name.clone()),
+                reason: crate::ingest::LimitError::new(
+                    "field_kib",
+                    decode::bytes_shown(self.field_bytes),
+                    format!(
+                        "the value is {} (SHA-256 {})",
+                        decode::bytes_shown(c.bytes),
+                        hex::encode(c.sha256)
+                    ),
+                )
+                .to_string(),
+            })
+            .collect();
+        reject(
+            self.adapter,
+            self.file,
+            Some(rec),
+            &rec.location,
+            reasons,
+            self.keep,
+        )
     }
 
     /// Notes that `rec` has `key`; a second record with the same key is refused as a duplicate.
@@ -345,6 +428,7 @@ impl<'a> Sifter<'a> {
             Some(rec),
             &rec.location,
             vec![r],
+            self.keep,
         ))
     }
 
@@ -360,10 +444,13 @@ impl<'a> Sifter<'a> {
 
     #[allow(clippy::result_large_err)]
     fn map(&mut self, rec: &RawRecord) -> Result<Case, QuarantineEntry> {
-        let (adapter, file) = (self.adapter, self.file);
+        if !rec.cut.is_empty() {
+            return Err(self.cut_values(rec));
+        }
+        let (adapter, file, keep) = (self.adapter, self.file, self.keep);
         let case = adapter
             .map_record(rec, file, self.now, self.today)
-            .map_err(|reasons| reject(adapter, file, Some(rec), &rec.location, reasons))?;
+            .map_err(|reasons| reject(adapter, file, Some(rec), &rec.location, reasons, keep))?;
         self.first_of_key(&case.key(), rec)?;
         Ok(case)
     }
@@ -383,7 +470,8 @@ impl<'a> Sifter<'a> {
             }
             return Ok(());
         };
-        if let Some(key) = key.filter(|_| self.probe.wanted()) {
+        // A record with cut values is refused by `map`; it is never "unchanged".
+        if let Some(key) = key.filter(|_| rec.cut.is_empty() && self.probe.wanted()) {
             let hit = store.unchanged_raw(&key, &raw)?.is_some();
             self.probe.record(hit);
             if hit {
@@ -438,13 +526,50 @@ pub fn ingest_file(
     opts: RunOptions<'_>,
     progress: Progress<'_>,
 ) -> Result<Summary, IngestError> {
-    let file = path.display().to_string();
-    let records = decode::open(path, &adapter.format, &adapter.columns).map_err(|source| {
-        IngestError::Refused {
-            path: file.clone(),
-            source,
+    ingest_as(
+        adapter,
+        path,
+        &path.display().to_string(),
+        store,
+        opts,
+        progress,
+    )
+    .map(|(s, _)| s)
+}
+
+/// Ingests the file at `path`, naming it `file` in provenance, quarantine and errors (an inbox
+/// file is read from `processing/` but known by its inbox name). Also returns the decoding
+/// process's peak memory, when it ran in one.
+fn ingest_as(
+    adapter: &Adapter,
+    path: &Path,
+    file: &str,
+    store: &Store,
+    opts: RunOptions<'_>,
+    progress: Progress<'_>,
+) -> Result<(Summary, Option<u64>), IngestError> {
+    let file = file.to_string();
+    let in_process;
+    let decoder = match opts.decoder {
+        Some(d) => d,
+        None => {
+            in_process = Decoder::in_process(crate::ingest::Limits::default());
+            &in_process
         }
-    })?;
+    };
+    let limits = decoder.limits();
+    let mut records = decoder
+        .open(
+            path,
+            &adapter.format,
+            &adapter.columns,
+            limits.file_bytes_for(&adapter.name),
+        )
+        .map_err(|r| IngestError::Refused {
+            path: file.clone(),
+            source: r.error,
+            peak_rss: r.peak_rss,
+        })?;
     let now = Utc::now();
     let today = chrono::Local::now().date_naive();
     let batch_size = opts.batch_size.max(1);
@@ -452,21 +577,24 @@ pub fn ingest_file(
     let (rec_tx, rec_rx) = mpsc::sync_channel::<Vec<_>>(2);
 
     std::thread::scope(|s| {
-        s.spawn(move || {
+        let decoding = s.spawn(move || {
             let mut chunk = Vec::with_capacity(batch_size);
-            for item in records {
+            for item in &mut records {
                 chunk.push(Decoded::new(adapter, item));
                 if chunk.len() >= batch_size {
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(batch_size));
                     if rec_tx.send(full).is_err() {
-                        // The mapping thread stopped; it reports why.
-                        return;
+                        // The mapping thread stopped; it reports why. Dropping the records
+                        // stops a decoding process.
+                        return (None, None);
                     }
                 }
             }
             if !chunk.is_empty() {
+                // Refused only when the mapping thread stopped, which it reports.
                 let _ = rec_tx.send(chunk);
             }
+            (records.failure(), records.peak_rss())
         });
         let writer = s.spawn(move || -> Result<Summary, StoreError> {
             let mut sum = Summary::default();
@@ -494,7 +622,7 @@ pub fn ingest_file(
             Ok(sum)
         });
 
-        let mut sifter = Sifter::new(adapter, &file, now, today);
+        let mut sifter = Sifter::new(adapter, &file, now, today, limits);
         let mut batch = Batch::with_capacity(batch_size);
         let mut interrupted = false;
         let mut failed = None;
@@ -530,6 +658,12 @@ pub fn ingest_file(
                 }));
             }
         };
+        let (failure, peak_rss) = decoding.join().unwrap_or_else(|_| {
+            (
+                Some(FileError::Decoder("the decoding thread panicked".into())),
+                None,
+            )
+        });
         if let Some(e) = failed {
             return Err(e.into());
         }
@@ -539,7 +673,14 @@ pub fn ingest_file(
                 rows: sum.rows,
             });
         }
-        Ok(sum)
+        if let Some(source) = failure {
+            return Err(IngestError::DecoderFailed {
+                path: file.clone(),
+                source,
+                summary: Box::new(sum),
+            });
+        }
+        Ok((sum, peak_rss))
     })
 }
 
@@ -554,6 +695,9 @@ pub struct FileOutcome {
     pub refused: Option<String>,
     /// Where it was moved (inbox scans only).
     pub moved_to: Option<String>,
+    /// Peak resident memory of the process that decoded it, in KiB, when it ran in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_peak_kib: Option<u64>,
 }
 
 fn matching_files(dir: &Path, pattern: &glob::Pattern) -> Result<Vec<PathBuf>, IngestError> {
@@ -628,32 +772,109 @@ fn one_file(
             reason,
         })?;
     }
-    match ingest_file(adapter, f, store, opts, progress) {
-        Ok(summary) => {
+    // An inbox file is read from processing/: if the gateway stops while reading it, it is
+    // found there at the next start and set aside instead of being read (and crashing) again.
+    let reading = match inbox {
+        Some(d) => PathBuf::from(move_to(f, &d.join(PROCESSING), None)?),
+        None => f.to_path_buf(),
+    };
+    let outcome = |summary, refused: Option<String>, moved_to, peak: Option<u64>| FileOutcome {
+        file: file.clone(),
+        summary,
+        refused,
+        moved_to,
+        decode_peak_kib: peak.map(|b| b / 1024),
+    };
+    match ingest_as(adapter, &reading, &file, store, opts, progress) {
+        Ok((summary, peak)) => {
             let moved_to = inbox
-                .map(|d| move_to(f, &d.join("done"), None))
+                .map(|d| move_to(&reading, &d.join("done"), None))
                 .transpose()?;
-            Ok(FileOutcome {
-                file,
-                summary: Some(summary),
-                refused: None,
-                moved_to,
-            })
+            Ok(outcome(Some(summary), None, moved_to, peak))
         }
-        Err(IngestError::Refused { source, .. }) => {
+        Err(IngestError::Refused {
+            source, peak_rss, ..
+        }) => {
             let reason = source.to_string();
             let moved_to = inbox
-                .map(|d| move_to(f, &d.join("failed"), Some(&reason)))
+                .map(|d| move_to(&reading, &d.join("failed"), Some(&reason)))
                 .transpose()?;
-            Ok(FileOutcome {
-                file,
-                summary: None,
-                refused: Some(reason),
-                moved_to,
-            })
+            Ok(outcome(None, Some(reason), moved_to, peak_rss))
         }
-        Err(e) => Err(e),
+        Err(IngestError::DecoderFailed {
+            source, summary, ..
+        }) => {
+            let reason = stopped_reason(&source, summary.rows);
+            let summary = *summary;
+            let moved_to = inbox
+                .map(|d| move_to(&reading, &d.join("failed"), Some(&reason)))
+                .transpose()?;
+            Ok(outcome(Some(summary), Some(reason), moved_to, None))
+        }
+        Err(e) => {
+            // Shutdown or a store failure: the file goes back to the inbox and is read again.
+            if let Some(d) = inbox {
+                move_back(&reading, d);
+            }
+            Err(e)
+        }
     }
+}
+
+/// The folder of an inbox that holds the file being read.
+pub const PROCESSING: &str = "processing";
+
+/// Returns a file from `processing/` to its inbox, keeping it in `processing/` (to be set aside
+/// at the next start) if even that fails.
+fn move_back(reading: &Path, inbox: &Path) {
+    if let Some(name) = reading.file_name() {
+        let back = inbox.join(name);
+        if back.exists() {
+            // A newer delivery of the same name arrived meanwhile; keep both.
+            let _ = move_to(reading, inbox, None);
+        } else if let Err(e) = std::fs::rename(reading, &back) {
+            tracing::error!(file = %reading.display(), error = %e, "cannot return a file to its inbox");
+        }
+    }
+}
+
+/// Sets aside every file an unclean stop left in an adapter's `processing/` folder: each goes to
+/// `failed/` with a `.reason` file, and is never read again automatically. Returns the files and
+/// where each went. Run at start, before any scan.
+pub fn set_aside_interrupted(
+    adapter: &Adapter,
+    data_dir: &Path,
+) -> Result<Vec<(String, String)>, IngestError> {
+    let inbox = inbox_dir(adapter, data_dir);
+    let processing = inbox.join(PROCESSING);
+    let Ok(rd) = std::fs::read_dir(&processing) else {
+        return Ok(Vec::new());
+    };
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let reason = format!(
+        "the gateway stopped while reading this file (found in {} at start, {}); it is not read \
+         again automatically: if it is genuine, move it back to {} to read it again",
+        processing.display(),
+        Utc::now().format("%Y-%m-%d %H:%M:%S UTC"),
+        inbox.display()
+    );
+    let mut out = Vec::new();
+    for f in files {
+        let to = move_to(&f, &inbox.join("failed"), Some(&reason))?;
+        out.push((
+            inbox
+                .join(f.file_name().unwrap_or_default())
+                .display()
+                .to_string(),
+            to,
+        ));
+    }
+    Ok(out)
 }
 
 fn move_to(f: &Path, dir: &Path, reason: Option<&str>) -> Result<String, IngestError> {
@@ -747,6 +968,7 @@ pub fn retry_quarantined(
     let rec = RawRecord {
         location: Location::Element(entry.location.clone()),
         values,
+        cut: Vec::new(),
     };
     let today = chrono::Local::now().date_naive();
     match adapter.map_record(&rec, &entry.file, Utc::now(), today) {
@@ -1041,6 +1263,7 @@ mod tests {
         let rec = |v: Vec<Option<&str>>| RawRecord {
             location: Location::Row(2),
             values: v.into_iter().map(|s| s.map(str::to_string)).collect(),
+            cut: Vec::new(),
         };
         let base = a.raw_digest(&rec(vec![Some("a"), Some("b")]));
         assert_eq!(base, a.raw_digest(&rec(vec![Some("a"), Some("b")])));

@@ -78,6 +78,7 @@ pub struct Submission<'a> {
 /// Checks, decodes and stores a submission (a new version is queued for `destinations`).
 /// Returns the report and whether it is a new version.
 pub fn accept(
+    decoder: &crate::ingest::decode::Decoder,
     store: &Store,
     cfg: &ReportsConfig,
     formats: &[Adapter],
@@ -100,7 +101,7 @@ pub fn accept(
             ends: s.quarter.last_day(),
         });
     }
-    let parsed = submit::parse(formats, s.path, s.unit, &name, s.quarter, today)?;
+    let parsed = submit::parse(decoder, formats, s.path, s.unit, &name, s.quarter, today)?;
     let file_sha256 = store.put_document(s.bytes)?;
     let mut documents = Vec::new();
     for (doc_name, doc) in &s.documents {

@@ -216,6 +216,7 @@ pub fn load_formats(dir: &Path) -> Result<Vec<Adapter>, Vec<AdapterError>> {
 /// Decodes and validates a submission of `unit` (named `unit_name`) for `quarter` with the format
 /// its extension names (`.csv`, `.xlsx`, `.xml`, any letter case). Dates after `today` are refused.
 pub fn parse(
+    decoder: &decode::Decoder,
     formats: &[Adapter],
     path: &Path,
     unit: &Uscc,
@@ -262,6 +263,7 @@ pub fn parse(
     let unreadable =
         |e: decode::FileError| SubmitError::Unreadable(format!("{file} (as {}): {e}", plan.kind));
     let mut check = Check {
+        decoder,
         adapter: &adapter,
         plan: &plan,
         unit,
@@ -295,7 +297,7 @@ fn tabular(check: &mut Check<'_>, path: &Path) -> Result<(), decode::FileError> 
         name: CASE_COUNT_COLUMN.to_string(),
         required: true,
     });
-    let records = decode::open(path, &check.adapter.format, &columns)?;
+    let mut records = check.open(path, &check.adapter.format, &columns)?;
     let plan = check.plan;
     let form = Form {
         name: TOTALS_MARK,
@@ -303,7 +305,7 @@ fn tabular(check: &mut Check<'_>, path: &Path) -> Result<(), decode::FileError> 
         fines: check.column(plan.fine.0),
         confiscations: check.column(plan.confiscated.0),
     };
-    for (i, item) in (1u64..).zip(records) {
+    for (i, item) in (1u64..).zip(&mut records) {
         let order = 2 * i;
         match item {
             Err(e) => {
@@ -337,7 +339,8 @@ fn tabular(check: &mut Check<'_>, path: &Path) -> Result<(), decode::FileError> 
             }
         }
     }
-    Ok(())
+    // A decoder that failed part-way refuses the submission: a report is taken whole or not.
+    records.failure().map_or(Ok(()), Err)
 }
 
 /// XML: the children of the case element's parent are read once for their order and the
@@ -378,7 +381,8 @@ fn xml(check: &mut Check<'_>, path: &Path) -> Result<(), decode::FileError> {
     let container = parent.join("/");
     // A case element k (1-based) sorts at 2k; anything after n cases at 2n + 1, between them.
     let mut n = 0u64;
-    for item in decode::open(path, &outline_format, &columns)? {
+    let mut outline = check.open(path, &outline_format, &columns)?;
+    for item in &mut outline {
         let order = 2 * n + 1;
         match item {
             Err(e) => check.problem(order, &e.location.to_string(), "record", e.reason),
@@ -405,14 +409,17 @@ fn xml(check: &mut Check<'_>, path: &Path) -> Result<(), decode::FileError> {
             }
         }
     }
-    let records = decode::open(path, &adapter.format, &adapter.columns)?;
-    for (k, item) in (1u64..).zip(records) {
+    if let Some(e) = outline.failure() {
+        return Err(e);
+    }
+    let mut records = check.open(path, &adapter.format, &adapter.columns)?;
+    for (k, item) in (1u64..).zip(&mut records) {
         match item {
             Err(e) => check.record_error(2 * k, e),
             Ok(rec) => check.case(2 * k, &rec),
         }
     }
-    Ok(())
+    records.failure().map_or(Ok(()), Err)
 }
 
 /// A record's value in column `i`, trimmed; empty when absent.
@@ -445,6 +452,8 @@ struct Declared {
 
 /// The state of one submission's check.
 struct Check<'a> {
+    /// Decodes the file, under the gateway's limits.
+    decoder: &'a decode::Decoder,
     adapter: &'a Adapter,
     plan: &'a Plan,
     unit: &'a Uscc,
@@ -469,6 +478,20 @@ struct Check<'a> {
 }
 
 impl Check<'_> {
+    /// Opens the submission for decoding under the gateway's limits (the file limit of its
+    /// format), in the decoding process the gateway uses for every file.
+    fn open(
+        &self,
+        path: &Path,
+        format: &Format,
+        columns: &[Column],
+    ) -> Result<decode::Records, decode::FileError> {
+        let max = self.decoder.limits().file_bytes_for(&self.adapter.name);
+        self.decoder
+            .open(path, format, columns, max)
+            .map_err(|r| r.error)
+    }
+
     fn problem(&mut self, order: u64, location: &str, field: &str, reason: String) {
         self.problems.push((
             order,
@@ -577,6 +600,13 @@ impl Check<'_> {
         let at = rec.location.to_string();
         self.cases += 1;
         let plan = self.plan;
+        for c in &rec.cut {
+            let limit = decode::bytes_shown(self.decoder.limits().field_bytes);
+            let found = format!("the value is {}", decode::bytes_shown(c.bytes));
+            let reason = decode::LimitError::new("field_kib", limit, found).to_string();
+            let column = (self.adapter.columns.get(c.column)).map_or("-", |x| x.name.as_str());
+            self.problem(order, &at, column, reason);
+        }
 
         let code = value(rec, plan.unit_code);
         let other_unit = matches!(Uscc::parse(code), Ok(c) if c != *self.unit);
@@ -805,6 +835,10 @@ mod tests {
     use super::*;
     use crate::ingest::golden;
     use crate::reports::Summary;
+
+    fn decoder() -> decode::Decoder {
+        decode::Decoder::in_process(crate::ingest::Limits::default())
+    }
 
     const UNIT: &str = "11320102466008745E";
     const NAME: &str = "南京市玄武区烟草专卖局";
@@ -1066,7 +1100,7 @@ mod tests {
     fn submit(kind: &str, entries: &[Entry]) -> Result<Parsed, SubmitError> {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), kind, entries);
-        parse(&formats(), &path, &unit(), NAME, q3(), today())
+        parse(&decoder(), &formats(), &path, &unit(), NAME, q3(), today())
     }
 
     fn problems(kind: &str, entries: &[Entry]) -> Vec<SubmitProblem> {
@@ -1174,7 +1208,7 @@ mod tests {
         let path = write(dir.path(), "csv", &valid());
         let upper = dir.path().join("2026Q3.CSV");
         std::fs::rename(&path, &upper).unwrap();
-        let parsed = parse(&formats(), &upper, &unit(), NAME, q3(), today()).unwrap();
+        let parsed = parse(&decoder(), &formats(), &upper, &unit(), NAME, q3(), today()).unwrap();
         assert_eq!(parsed.format, "csv");
         assert_eq!(parsed.details.len(), 4);
     }
@@ -1462,7 +1496,8 @@ mod tests {
             "  <Remark>季度报表</Remark>\n  <Totals fines_yuan=\"5000\"/>\n</Submission>",
         );
         std::fs::write(&path, text).unwrap();
-        let Err(SubmitError::Invalid(got)) = parse(&formats(), &path, &unit(), NAME, q3(), today())
+        let Err(SubmitError::Invalid(got)) =
+            parse(&decoder(), &formats(), &path, &unit(), NAME, q3(), today())
         else {
             panic!("expected Invalid");
         };
@@ -1501,7 +1536,8 @@ mod tests {
         let mut lines: Vec<&str> = text.lines().collect();
         lines[2] = "XW-YC-2026-0002,too,few,fields";
         std::fs::write(&path, lines.join("\n")).unwrap();
-        let Err(SubmitError::Invalid(got)) = parse(&formats(), &path, &unit(), NAME, q3(), today())
+        let Err(SubmitError::Invalid(got)) =
+            parse(&decoder(), &formats(), &path, &unit(), NAME, q3(), today())
         else {
             panic!("expected Invalid");
         };
@@ -1554,7 +1590,7 @@ mod tests {
         for name in ["report.json", "report", "report.xls"] {
             let path = dir.path().join(name);
             std::fs::write(&path, "x").unwrap();
-            match parse(&formats(), &path, &unit(), NAME, q3(), today()) {
+            match parse(&decoder(), &formats(), &path, &unit(), NAME, q3(), today()) {
                 Err(e @ SubmitError::UnknownFormat(_)) => {
                     let text = e.to_string();
                     assert!(text.contains(".csv, .xlsx, .xml"), "{text}");
@@ -1590,7 +1626,7 @@ mod tests {
         for (name, bytes, says) in cases {
             let path = dir.path().join(name);
             std::fs::write(&path, bytes).unwrap();
-            match parse(&formats(), &path, &unit(), NAME, q3(), today()) {
+            match parse(&decoder(), &formats(), &path, &unit(), NAME, q3(), today()) {
                 Err(e @ SubmitError::Unreadable(_)) => {
                     let text = e.to_string();
                     assert!(text.contains(says) && text.contains(name), "{name}: {text}");
@@ -1602,7 +1638,7 @@ mod tests {
         let path = dir.path().join("e.csv");
         std::fs::write(&path, "").unwrap();
         assert!(matches!(
-            parse(&formats(), &path, &unit(), NAME, q3(), today()),
+            parse(&decoder(), &formats(), &path, &unit(), NAME, q3(), today()),
             Err(SubmitError::Unreadable(_))
         ));
     }
@@ -1631,7 +1667,7 @@ mod tests {
         let formats = formats();
         for a in &formats {
             let path = a.dir.join("samples").join(format!("2026Q3.{}", a.name));
-            let parsed = parse(&formats, &path, &unit(), NAME, q3(), today())
+            let parsed = parse(&decoder(), &formats, &path, &unit(), NAME, q3(), today())
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert_eq!(parsed.details.len(), 4, "{}", a.name);
             assert_eq!(

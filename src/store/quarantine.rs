@@ -40,10 +40,62 @@ pub struct QuarantineEntry {
     pub location: String,
     /// Every problem found.
     pub reasons: Vec<QuarantineReason>,
-    /// The raw values read, by column.
+    /// The raw values read, by column; a long value only as far as quarantine keeps it.
     pub raw: Vec<(String, Option<String>)>,
+    /// The raw values kept only in part: their full length and digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cut: Vec<CutValue>,
     /// When.
     pub at: DateTime<Utc>,
+}
+
+/// A raw value quarantine holds only the first bytes of (`[ingest.limits] quarantine_raw_kib`,
+/// or a value the decoder already cut at the field limit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CutValue {
+    /// The column (or `record` for a record too long to decode).
+    pub column: String,
+    /// Its full length in bytes.
+    pub bytes: u64,
+    /// SHA-256 of all of it, in hex.
+    pub sha256: String,
+}
+
+impl QuarantineEntry {
+    /// Keeps `value` of `column`, at most `keep` bytes of it. `decoded` gives the full length and
+    /// digest of a value the decoder already cut; a value cut here is measured here.
+    pub fn keep_raw(
+        &mut self,
+        column: &str,
+        value: Option<&str>,
+        decoded: Option<(u64, [u8; 32])>,
+        keep: usize,
+    ) {
+        use sha2::{Digest, Sha256};
+        let Some(v) = value else {
+            self.raw.push((column.to_string(), None));
+            return;
+        };
+        let head = crate::ingest::decode::char_prefix(v, keep);
+        let full = match decoded {
+            Some(d) => Some(d),
+            None if head.len() < v.len() => Some((v.len() as u64, Sha256::digest(v).into())),
+            None => None,
+        };
+        self.raw.push((column.to_string(), Some(head.to_string())));
+        if let Some((bytes, sha)) = full {
+            self.cut.push(CutValue {
+                column: column.to_string(),
+                bytes,
+                sha256: hex::encode(sha),
+            });
+        }
+    }
+
+    /// Whether a raw value was kept only in part (the record cannot be retried from quarantine).
+    pub fn is_cut(&self) -> bool {
+        !self.cut.is_empty()
+    }
 }
 
 impl Store {

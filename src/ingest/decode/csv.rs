@@ -20,6 +20,7 @@ pub(super) fn open(
     encoding: Encoding,
     delimiter: u8,
     columns: &[Column],
+    limits: &super::Limits,
 ) -> Result<Records, FileError> {
     text::validate(path, encoding)?;
     let mut reader = csv::ReaderBuilder::new()
@@ -139,6 +140,8 @@ impl CsvRecords {
     }
 }
 
+impl super::RecordStream for CsvRecords {}
+
 impl Iterator for CsvRecords {
     type Item = Result<RawRecord, RecordError>;
 
@@ -171,6 +174,7 @@ impl Iterator for CsvRecords {
                     return Some(Err(RecordError {
                         location: Location::Row(line),
                         reason,
+                        excerpt: None,
                     }));
                 }
             }
@@ -184,6 +188,7 @@ impl Iterator for CsvRecords {
                     self.record.len(),
                     self.header_len
                 ),
+                excerpt: None,
             }));
         }
         let mut values = Vec::with_capacity(self.indices.len());
@@ -200,13 +205,18 @@ impl Iterator for CsvRecords {
                                 "field {} is not valid text after splitting on the delimiter: {e}",
                                 index.map_or(0, |i| i + 1)
                             ),
+                            excerpt: None,
                         }));
                     }
                 },
             };
             values.push(value);
         }
-        Some(Ok(RawRecord { location, values }))
+        Some(Ok(RawRecord {
+            location,
+            values,
+            cut: Vec::new(),
+        }))
     }
 }
 
@@ -241,24 +251,33 @@ mod tests {
             ("absent", false),
             ("amount", false),
         ]);
-        let out: Vec<_> = open(f.path(), Encoding::Utf8, b',', &columns)
-            .unwrap()
-            .collect();
+        let out: Vec<_> = open(
+            f.path(),
+            Encoding::Utf8,
+            b',',
+            &columns,
+            &crate::ingest::Limits::default(),
+        )
+        .unwrap()
+        .collect();
         assert_eq!(
             out,
             vec![
                 Ok(RawRecord {
                     location: Location::Row(2),
-                    values: vec![s(" Alice "), s("1"), None, s("12.5")]
+                    values: vec![s(" Alice "), s("1"), None, s("12.5")],
+                    cut: Vec::new()
                 }),
                 // The blank line 3 is skipped; the record starting on line 4 spans two lines.
                 Ok(RawRecord {
                     location: Location::Row(4),
-                    values: vec![s("Bob\nSmith"), s("2"), None, s("7")]
+                    values: vec![s("Bob\nSmith"), s("2"), None, s("7")],
+                    cut: Vec::new()
                 }),
                 Ok(RawRecord {
                     location: Location::Row(6),
-                    values: vec![s("Carol"), s("3"), None, s("")]
+                    values: vec![s("Carol"), s("3"), None, s("")],
+                    cut: Vec::new()
                 }),
             ]
         );
@@ -270,19 +289,27 @@ mod tests {
             encoding_rs::GB18030.encode("案件编号;当事人名称\nA001;张三\nA002;李四\n");
         let f = file_with(&bytes);
         let columns = cols(&[("当事人名称", true), ("案件编号", true)]);
-        let out: Vec<_> = open(f.path(), Encoding::Gb18030, b';', &columns)
-            .unwrap()
-            .collect();
+        let out: Vec<_> = open(
+            f.path(),
+            Encoding::Gb18030,
+            b';',
+            &columns,
+            &crate::ingest::Limits::default(),
+        )
+        .unwrap()
+        .collect();
         assert_eq!(
             out,
             vec![
                 Ok(RawRecord {
                     location: Location::Row(2),
-                    values: vec![s("张三"), s("A001")]
+                    values: vec![s("张三"), s("A001")],
+                    cut: Vec::new()
                 }),
                 Ok(RawRecord {
                     location: Location::Row(3),
-                    values: vec![s("李四"), s("A002")]
+                    values: vec![s("李四"), s("A002")],
+                    cut: Vec::new()
                 }),
             ]
         );
@@ -292,14 +319,21 @@ mod tests {
     fn utf8_bom_overrides_declared_gb18030() {
         let bytes = [b"\xEF\xBB\xBF".as_slice(), "名称\n甲公司\n".as_bytes()].concat();
         let f = file_with(&bytes);
-        let out: Vec<_> = open(f.path(), Encoding::Gb18030, b',', &cols(&[("名称", true)]))
-            .unwrap()
-            .collect();
+        let out: Vec<_> = open(
+            f.path(),
+            Encoding::Gb18030,
+            b',',
+            &cols(&[("名称", true)]),
+            &crate::ingest::Limits::default(),
+        )
+        .unwrap()
+        .collect();
         assert_eq!(
             out,
             vec![Ok(RawRecord {
                 location: Location::Row(2),
-                values: vec![s("甲公司")]
+                values: vec![s("甲公司")],
+                cut: Vec::new()
             })]
         );
     }
@@ -314,7 +348,13 @@ mod tests {
         bytes.truncate(1234);
         bytes.extend_from_slice(b"\xFF\n");
         let f = file_with(&bytes);
-        match open(f.path(), Encoding::Gb18030, b',', &cols(&[("名称", true)])) {
+        match open(
+            f.path(),
+            Encoding::Gb18030,
+            b',',
+            &cols(&[("名称", true)]),
+            &crate::ingest::Limits::default(),
+        ) {
             Err(FileError::Encoding {
                 encoding: "GB18030",
                 offset: 1234,
@@ -327,7 +367,13 @@ mod tests {
     #[test]
     fn invalid_utf8_offset() {
         let f = file_with(b"a,b\n1,2\n3,\xC0\xAF\n");
-        match open(f.path(), Encoding::Utf8, b',', &cols(&[("a", true)])) {
+        match open(
+            f.path(),
+            Encoding::Utf8,
+            b',',
+            &cols(&[("a", true)]),
+            &crate::ingest::Limits::default(),
+        ) {
             Err(FileError::Encoding {
                 encoding: "UTF-8",
                 offset: 10,
@@ -341,17 +387,35 @@ mod tests {
     fn empty_and_missing_columns() {
         let f = file_with(b"");
         assert!(matches!(
-            open(f.path(), Encoding::Utf8, b',', &[]),
+            open(
+                f.path(),
+                Encoding::Utf8,
+                b',',
+                &[],
+                &crate::ingest::Limits::default()
+            ),
             Err(FileError::Empty)
         ));
         let f = file_with(b"\n\n");
         assert!(matches!(
-            open(f.path(), Encoding::Utf8, b',', &[]),
+            open(
+                f.path(),
+                Encoding::Utf8,
+                b',',
+                &[],
+                &crate::ingest::Limits::default()
+            ),
             Err(FileError::Empty)
         ));
         let f = file_with(b"a,b\n1,2\n");
         let columns = cols(&[("z", true), ("a", true), ("y", false), ("x", true)]);
-        match open(f.path(), Encoding::Utf8, b',', &columns) {
+        match open(
+            f.path(),
+            Encoding::Utf8,
+            b',',
+            &columns,
+            &crate::ingest::Limits::default(),
+        ) {
             Err(FileError::MissingColumns(names)) => assert_eq!(names, vec!["z", "x"]),
             Err(other) => panic!("unexpected {other:?}"),
             Ok(_) => panic!("accepted a file without required columns"),
@@ -361,23 +425,32 @@ mod tests {
     #[test]
     fn wrong_field_count_is_a_record_error() {
         let f = file_with(b"a,b,c\n1,2\n4,5,6\n7,8,9,10\n");
-        let out: Vec<_> = open(f.path(), Encoding::Utf8, b',', &cols(&[("c", true)]))
-            .unwrap()
-            .collect();
+        let out: Vec<_> = open(
+            f.path(),
+            Encoding::Utf8,
+            b',',
+            &cols(&[("c", true)]),
+            &crate::ingest::Limits::default(),
+        )
+        .unwrap()
+        .collect();
         assert_eq!(
             out,
             vec![
                 Err(RecordError {
                     location: Location::Row(2),
-                    reason: "has 2 fields, the header has 3".into()
+                    reason: "has 2 fields, the header has 3".into(),
+                    excerpt: None
                 }),
                 Ok(RawRecord {
                     location: Location::Row(3),
-                    values: vec![s("6")]
+                    values: vec![s("6")],
+                    cut: Vec::new()
                 }),
                 Err(RecordError {
                     location: Location::Row(4),
-                    reason: "has 4 fields, the header has 3".into()
+                    reason: "has 4 fields, the header has 3".into(),
+                    excerpt: None
                 }),
             ]
         );
@@ -386,7 +459,14 @@ mod tests {
     #[test]
     fn header_only_yields_nothing() {
         let f = file_with(b"a,b\r\n");
-        let mut records = open(f.path(), Encoding::Utf8, b',', &cols(&[("b", true)])).unwrap();
+        let mut records = open(
+            f.path(),
+            Encoding::Utf8,
+            b',',
+            &cols(&[("b", true)]),
+            &crate::ingest::Limits::default(),
+        )
+        .unwrap();
         assert!(records.next().is_none());
     }
 
@@ -409,10 +489,16 @@ mod tests {
             })
             .collect();
         let start = std::time::Instant::now();
-        let n = open(f.path(), Encoding::Utf8, b',', &columns)
-            .unwrap()
-            .filter(Result::is_ok)
-            .count();
+        let n = open(
+            f.path(),
+            Encoding::Utf8,
+            b',',
+            &columns,
+            &crate::ingest::Limits::default(),
+        )
+        .unwrap()
+        .filter(Result::is_ok)
+        .count();
         let elapsed = start.elapsed();
         assert_eq!(n, 300_000);
         eprintln!("{n} rows in {elapsed:?}");
@@ -427,11 +513,17 @@ mod tests {
             name: "id".into(),
             required: true,
         }];
-        let rows: Vec<(Location, Option<String>)> = open(&path, Encoding::Utf8, b',', &cols)
-            .unwrap()
-            .map(|r| r.unwrap())
-            .map(|r| (r.location, r.values[0].clone()))
-            .collect();
+        let rows: Vec<(Location, Option<String>)> = open(
+            &path,
+            Encoding::Utf8,
+            b',',
+            &cols,
+            &crate::ingest::Limits::default(),
+        )
+        .unwrap()
+        .map(|r| r.unwrap())
+        .map(|r| (r.location, r.values[0].clone()))
+        .collect();
         assert_eq!(
             rows,
             vec![

@@ -31,6 +31,7 @@ pub(super) fn open(
     encoding: Encoding,
     columns: &[Column],
     lines: bool,
+    limits: &super::Limits,
 ) -> Result<Records, FileError> {
     text::validate(path, encoding)?;
     let plan = Plan::new(columns);
@@ -122,10 +123,15 @@ impl<'p> Flatten<'p> {
 
     fn finish(self, location: Location) -> Result<RawRecord, RecordError> {
         match self.error {
-            Some(reason) => Err(RecordError { location, reason }),
+            Some(reason) => Err(RecordError {
+                location,
+                reason,
+                excerpt: None,
+            }),
             None => Ok(RawRecord {
                 location,
                 values: self.values,
+                cut: Vec::new(),
             }),
         }
     }
@@ -431,6 +437,7 @@ fn stream_array(transcoder: Transcoder<std::fs::File>, plan: &Plan, tx: &RecordS
                     Some(kind) => Err(RecordError {
                         location,
                         reason: format!("element is {kind}, expected an object"),
+                        excerpt: None,
                     }),
                 };
                 if !self.tx.send(item) {
@@ -458,6 +465,7 @@ fn stream_array(transcoder: Transcoder<std::fs::File>, plan: &Plan, tx: &RecordS
         tx.send(Err(RecordError {
             location: Location::Index(index),
             reason: format!("{e}; the rest of the file was not read"),
+            excerpt: None,
         }));
     }
 }
@@ -484,6 +492,7 @@ impl JsonLines {
             Ok(Some(kind)) => Err(RecordError {
                 location,
                 reason: format!("the line holds {kind}, expected an object"),
+                excerpt: None,
             }),
             Err(e) => {
                 // serde_json counts lines within the slice: only the column means anything here.
@@ -493,11 +502,14 @@ impl JsonLines {
                 Err(RecordError {
                     location,
                     reason: format!("invalid JSON at column {}: {message}", e.column()),
+                    excerpt: None,
                 })
             }
         }
     }
 }
+
+impl super::RecordStream for JsonLines {}
 
 impl Iterator for JsonLines {
     type Item = Result<RawRecord, RecordError>;
@@ -526,6 +538,7 @@ impl Iterator for JsonLines {
                     return Some(Err(RecordError {
                         location: Location::Line(self.number + 1),
                         reason,
+                        excerpt: None,
                     }));
                 }
             }
@@ -555,14 +568,26 @@ mod tests {
 
     fn read(json: &str, columns: &[&str], lines: bool) -> Vec<Result<RawRecord, RecordError>> {
         let f = file_with(json.as_bytes());
-        open(f.path(), Encoding::Utf8, &cols(columns), lines)
-            .unwrap()
-            .collect()
+        open(
+            f.path(),
+            Encoding::Utf8,
+            &cols(columns),
+            lines,
+            &crate::ingest::Limits::default(),
+        )
+        .unwrap()
+        .collect()
     }
 
     fn refused(json: &[u8], lines: bool) -> FileError {
         let f = file_with(json);
-        match open(f.path(), Encoding::Utf8, &cols(&["a"]), lines) {
+        match open(
+            f.path(),
+            Encoding::Utf8,
+            &cols(&["a"]),
+            lines,
+            &crate::ingest::Limits::default(),
+        ) {
             Err(e) => e,
             Ok(_) => panic!("accepted {}", String::from_utf8_lossy(json)),
         }
@@ -612,19 +637,19 @@ mod tests {
                         s("t1;t2"),
                         None,
                         s("18446744073709551615"),
-                    ],
+                    ], cut: Vec::new(),
                 }),
                 Err(RecordError {
                     location: Location::Index(1),
-                    reason: "element is a string, expected an object".into(),
+                    reason: "element is a string, expected an object".into(), excerpt: None,
                 }),
                 Err(RecordError {
                     location: Location::Index(2),
-                    reason: "\"party.ids\" is an array holding an object; only arrays of plain values can be read".into(),
+                    reason: "\"party.ids\" is an array holding an object; only arrays of plain values can be read".into(), excerpt: None,
                 }),
                 Ok(RawRecord {
                     location: Location::Index(3),
-                    values: vec![s("2000.0"), None, None, None, None, None, None, None, None, None, None],
+                    values: vec![s("2000.0"), None, None, None, None, None, None, None, None, None, None], cut: Vec::new(),
                 }),
             ]
         );
@@ -634,26 +659,40 @@ mod tests {
     fn gb18030_and_bom() {
         let (bytes, _, _) = encoding_rs::GB18030.encode(r#"[{"名称": "甲"}]"#);
         let f = file_with(&bytes);
-        let out: Vec<_> = open(f.path(), Encoding::Gbk, &cols(&["名称"]), false)
-            .unwrap()
-            .collect();
+        let out: Vec<_> = open(
+            f.path(),
+            Encoding::Gbk,
+            &cols(&["名称"]),
+            false,
+            &crate::ingest::Limits::default(),
+        )
+        .unwrap()
+        .collect();
         assert_eq!(
             out,
             vec![Ok(RawRecord {
                 location: Location::Index(0),
-                values: vec![s("甲")]
+                values: vec![s("甲")],
+                cut: Vec::new()
             })]
         );
         let bytes = [b"\xEF\xBB\xBF".as_slice(), r#"{"名称": "乙"}"#.as_bytes()].concat();
         let f = file_with(&bytes);
-        let out: Vec<_> = open(f.path(), Encoding::Gb18030, &cols(&["名称"]), true)
-            .unwrap()
-            .collect();
+        let out: Vec<_> = open(
+            f.path(),
+            Encoding::Gb18030,
+            &cols(&["名称"]),
+            true,
+            &crate::ingest::Limits::default(),
+        )
+        .unwrap()
+        .collect();
         assert_eq!(
             out,
             vec![Ok(RawRecord {
                 location: Location::Line(1),
-                values: vec![s("乙")]
+                values: vec![s("乙")],
+                cut: Vec::new()
             })]
         );
     }
@@ -667,19 +706,23 @@ mod tests {
             vec![
                 Ok(RawRecord {
                     location: Location::Line(1),
-                    values: vec![s("x"), s("1")]
+                    values: vec![s("x"), s("1")],
+                    cut: Vec::new()
                 }),
                 Err(RecordError {
                     location: Location::Line(4),
                     reason: "invalid JSON at column 11: trailing comma".into(),
+                    excerpt: None,
                 }),
                 Err(RecordError {
                     location: Location::Line(5),
                     reason: "the line holds an array, expected an object".into(),
+                    excerpt: None,
                 }),
                 Ok(RawRecord {
                     location: Location::Line(6),
-                    values: vec![s("true;false"), None]
+                    values: vec![s("true;false"), None],
+                    cut: Vec::new()
                 }),
             ]
         );
@@ -730,12 +773,20 @@ mod tests {
         let body: Vec<String> = (0..10_000).map(|i| format!("{{\"a\": {i}}}")).collect();
         let json = format!("[{}]", body.join(","));
         let f = file_with(json.as_bytes());
-        let mut records = open(f.path(), Encoding::Utf8, &cols(&["a"]), false).unwrap();
+        let mut records = open(
+            f.path(),
+            Encoding::Utf8,
+            &cols(&["a"]),
+            false,
+            &crate::ingest::Limits::default(),
+        )
+        .unwrap();
         assert_eq!(
             records.next(),
             Some(Ok(RawRecord {
                 location: Location::Index(0),
-                values: vec![s("0")]
+                values: vec![s("0")],
+                cut: Vec::new()
             }))
         );
         drop(records);

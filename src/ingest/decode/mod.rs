@@ -13,11 +13,15 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::limits::{LimitError, Limits, bytes_shown};
+
 mod csv;
 mod json;
 mod text;
+pub mod worker;
 mod xlsx;
 pub(crate) mod xml;
+mod xml_guard;
 
 pub use text::Encoding;
 
@@ -47,7 +51,7 @@ impl std::fmt::Display for Location {
 }
 
 /// File format and its options, as declared in an adapter's `[format]` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Format {
     /// Delimited text with a header row.
     Csv {
@@ -82,7 +86,7 @@ pub enum Format {
 }
 
 /// A column an adapter reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     /// Header text (CSV/XLSX), child element or `@attribute` name (XML), or key (JSON; nested
     /// objects are addressed with dots, `party.name`).
@@ -101,6 +105,56 @@ pub struct RawRecord {
     pub location: Location,
     /// One value per requested column.
     pub values: Vec<Option<String>>,
+    /// Values longer than the field limit: `values[cut.column]` holds only their first bytes.
+    /// A record with cuts is never mapped; it is quarantined naming each one.
+    pub cut: Vec<Cut>,
+}
+
+/// A value the decoder did not keep whole because it broke the field limit: its full size and
+/// digest, so that quarantine can say exactly what arrived without holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// Index of the column (as passed to [`open`]).
+    pub column: usize,
+    /// Full length in bytes, as it stands in the file (entities and escapes not resolved).
+    pub bytes: u64,
+    /// SHA-256 of those bytes.
+    pub sha256: [u8; 32],
+}
+
+/// The first bytes of something too long to keep, with its full length and SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excerpt {
+    /// The first bytes (at most the field limit), cut at a character boundary.
+    pub head: String,
+    /// Full length in bytes.
+    pub bytes: u64,
+    /// SHA-256 of all of it.
+    pub sha256: [u8; 32],
+}
+
+impl Excerpt {
+    /// Reads up to `limit` bytes of `text` plus the length and digest of the whole.
+    pub fn of(text: &str, limit: usize) -> Excerpt {
+        use sha2::{Digest, Sha256};
+        Excerpt {
+            head: char_prefix(text, limit).to_string(),
+            bytes: text.len() as u64,
+            sha256: Sha256::digest(text.as_bytes()).into(),
+        }
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub fn char_prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// A single record that cannot be decoded; the rest of the file goes on.
@@ -111,6 +165,8 @@ pub struct RecordError {
     pub location: Location,
     /// Why, in words an operator can act on.
     pub reason: String,
+    /// When the record was too long to decode at all: its first bytes, length and digest.
+    pub excerpt: Option<Excerpt>,
 }
 
 /// Why a whole file was refused. Each message names what and where (byte offset, line, column names).
@@ -155,25 +211,186 @@ pub enum FileError {
         /// What is wrong and where.
         reason: String,
     },
+    /// The file broke a configured limit (`[ingest.limits]`).
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// The decoding process stopped before it finished: it crashed, or the system stopped it at
+    /// its memory ceiling or CPU time. The message says which.
+    #[error("{0}")]
+    Decoder(String),
 }
 
 /// A stream of records.
-pub type Records = Box<dyn Iterator<Item = Result<RawRecord, RecordError>> + Send>;
+pub trait RecordStream: Iterator<Item = Result<RawRecord, RecordError>> + Send {
+    /// After the stream has ended: why it ended early, when the decoder failed part-way (a
+    /// contained decoder that crashed or hit its memory or CPU limit). The records before that
+    /// point were decoded normally. `None` for a stream that ran to its end.
+    fn failure(&mut self) -> Option<FileError> {
+        None
+    }
 
-/// Checks that `path` is readable as `format` and returns its records, each holding `columns`.
-pub fn open(path: &Path, format: &Format, columns: &[Column]) -> Result<Records, FileError> {
-    match format {
+    /// Peak resident memory of the decoding process in bytes, once known (contained decoders,
+    /// after the stream ended).
+    fn peak_rss(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A stream of records, as [`Decoder::open`] returns it.
+pub type Records = Box<dyn RecordStream>;
+
+/// A file the decoder refused, with the decoding process's peak memory when it ran in one.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Refusal {
+    /// Why.
+    pub error: FileError,
+    /// Peak resident memory of the decoding process in bytes, when known.
+    pub peak_rss: Option<u64>,
+}
+
+impl From<FileError> for Refusal {
+    fn from(error: FileError) -> Self {
+        Refusal {
+            error,
+            peak_rss: None,
+        }
+    }
+}
+
+/// Opens source files for decoding under [`Limits`]: in this process (tests, golden cases,
+/// offline checks of trusted files) or, in the gateway, in a separate decoding process that the
+/// system holds to the memory and CPU limits, so that no file can take the gateway down.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    limits: Limits,
+    /// The executable to run as the decoding process (`xianjie decode-worker`); `None` decodes
+    /// in this process.
+    worker: Option<std::path::PathBuf>,
+}
+
+impl Decoder {
+    /// Decodes in the calling process (still enforcing every limit but memory and CPU time).
+    pub fn in_process(limits: Limits) -> Self {
+        Decoder {
+            limits,
+            worker: None,
+        }
+    }
+
+    /// Decodes in a child process running `exe decode-worker`, under the memory ceiling and CPU
+    /// time of `limits`.
+    pub fn contained(limits: Limits, exe: std::path::PathBuf) -> Self {
+        Decoder {
+            limits,
+            worker: Some(exe),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Checks that `path` is at most `file_bytes` long and readable as `format`, and returns its
+    /// records, each holding `columns`.
+    pub fn open(
+        &self,
+        path: &Path,
+        format: &Format,
+        columns: &[Column],
+        file_bytes: u64,
+    ) -> Result<Records, Refusal> {
+        check_size(path, file_bytes)?;
+        match &self.worker {
+            None => Ok(open(path, format, columns, &self.limits)?),
+            Some(exe) => worker::spawn(exe, path, format, columns, &self.limits),
+        }
+    }
+}
+
+/// Refuses a file longer than `max` bytes before anything reads it.
+fn check_size(path: &Path, max: u64) -> Result<(), FileError> {
+    let len = std::fs::metadata(path)
+        .map_err(|source| FileError::Io {
+            path: path.display().to_string(),
+            source,
+        })?
+        .len();
+    if len > max {
+        return Err(LimitError::new(
+            "file_mib",
+            bytes_shown(max),
+            format!("the file is {}", bytes_shown(len)),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Checks that `path` is readable as `format` and returns its records, each holding `columns`,
+/// decoding in this process under `limits` (all but memory and CPU time, which only a
+/// [`Decoder::contained`] enforces).
+fn open(
+    path: &Path,
+    format: &Format,
+    columns: &[Column],
+    limits: &Limits,
+) -> Result<Records, FileError> {
+    let records = match format {
         Format::Csv {
             encoding,
             delimiter,
-        } => csv::open(path, *encoding, *delimiter, columns),
-        Format::Xlsx { sheet } => xlsx::open(path, sheet.as_deref(), columns),
+        } => csv::open(path, *encoding, *delimiter, columns, limits)?,
+        Format::Xlsx { sheet } => xlsx::open(path, sheet.as_deref(), columns, limits)?,
         Format::Xml {
             encoding,
             record_path,
-        } => xml::open(path, *encoding, record_path, columns),
-        Format::Json { encoding } => json::open(path, *encoding, columns, false),
-        Format::JsonLines { encoding } => json::open(path, *encoding, columns, true),
+        } => xml::open(path, *encoding, record_path, columns, limits)?,
+        Format::Json { encoding } => json::open(path, *encoding, columns, false, limits)?,
+        Format::JsonLines { encoding } => json::open(path, *encoding, columns, true, limits)?,
+    };
+    Ok(Box::new(FieldLimit {
+        inner: records,
+        limit: limits.field_bytes,
+    }))
+}
+
+/// Cuts every value longer than the field limit to its first bytes, noting its length and
+/// digest in [`RawRecord::cut`]. Decoders that meet such a value while reading (XML) cut it
+/// themselves, so that it is never held whole; for the others it is bounded by the record, line
+/// or archive limits until here.
+struct FieldLimit {
+    inner: Records,
+    limit: u64,
+}
+
+impl Iterator for FieldLimit {
+    type Item = Result<RawRecord, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut item = self.inner.next()?;
+        if let Ok(rec) = &mut item {
+            let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+            for (column, value) in rec.values.iter_mut().enumerate() {
+                if let Some(v) = value.as_mut().filter(|v| v.len() > limit) {
+                    let e = Excerpt::of(v, limit);
+                    rec.cut.push(Cut {
+                        column,
+                        bytes: e.bytes,
+                        sha256: e.sha256,
+                    });
+                    *v = e.head;
+                }
+            }
+        }
+        Some(item)
+    }
+}
+
+impl RecordStream for FieldLimit {
+    fn failure(&mut self) -> Option<FileError> {
+        self.inner.failure()
     }
 }
 

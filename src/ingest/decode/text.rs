@@ -20,7 +20,7 @@ use super::{FileError, Location, RawRecord, RecordError, Records};
 const CHUNK: usize = 64 * 1024;
 
 /// Text encoding declared by an adapter. A byte-order mark in the file wins over it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Encoding {
     /// UTF-8 (an optional BOM is skipped).
     Utf8,
@@ -504,6 +504,8 @@ struct Received {
     last_location: Location,
 }
 
+impl super::RecordStream for Received {}
+
 impl Iterator for Received {
     type Item = Result<RawRecord, RecordError>;
 
@@ -530,6 +532,7 @@ impl Iterator for Received {
                     reason: "the decoder stopped unexpectedly after this point; the rest of the \
                              file was not read"
                         .to_string(),
+                    excerpt: None,
                 }))
             }
         }

@@ -26,6 +26,7 @@ pub(super) fn open(
     path: &Path,
     sheet: Option<&str>,
     columns: &[Column],
+    limits: &super::Limits,
 ) -> Result<Records, FileError> {
     let file = text::open_file(path)?;
     let mut workbook: Workbook =
@@ -235,10 +236,15 @@ impl PendingRow {
         }
         let location = Location::Row(u64::from(self.row) + 1);
         Some(match self.error {
-            Some(reason) => Err(RecordError { location, reason }),
+            Some(reason) => Err(RecordError {
+                location,
+                reason,
+                excerpt: None,
+            }),
             None => Ok(RawRecord {
                 location,
                 values: self.values,
+                cut: Vec::new(),
             }),
         })
     }
@@ -258,6 +264,7 @@ fn stream(
             tx.send(Err(RecordError {
                 location: Location::Row(u64::from(header_row) + 1),
                 reason: format!("sheet \"{sheet}\" could no longer be read: {e}"),
+                excerpt: None,
             }));
             return;
         }
@@ -273,7 +280,7 @@ fn stream(
                     location: Location::Row(u64::from(row) + 1),
                     reason: format!(
                         "sheet \"{sheet}\" became unreadable after this row: {e}; the rest was not read"
-                    ),
+                    ), excerpt: None,
                 }));
                 return;
             }
@@ -387,7 +394,9 @@ mod tests {
             ("备注", false),
             ("无", false),
         ]);
-        let out: Vec<_> = open(&path, None, &columns).unwrap().collect();
+        let out: Vec<_> = open(&path, None, &columns, &crate::ingest::Limits::default())
+            .unwrap()
+            .collect();
         assert_eq!(
             out,
             vec![
@@ -401,6 +410,7 @@ mod tests {
                         None,
                         None
                     ],
+                    cut: Vec::new(),
                 }),
                 Ok(RawRecord {
                     location: Location::Row(5),
@@ -412,19 +422,22 @@ mod tests {
                         s(" 备注 "),
                         None
                     ],
+                    cut: Vec::new(),
                 }),
                 Err(RecordError {
                     location: Location::Row(7),
                     reason: "cell C7 holds the spreadsheet error #DIV/0!".into(),
+                    excerpt: None,
                 }),
                 Ok(RawRecord {
                     location: Location::Row(8),
                     values: vec![s("A004"), None, None, None, None, None],
+                    cut: Vec::new(),
                 }),
             ]
         );
         assert!(matches!(
-            open(&path, Some("Other"), &[]),
+            open(&path, Some("Other"), &[], &crate::ingest::Limits::default()),
             Err(FileError::Empty)
         ));
     }
@@ -434,7 +447,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cases.xlsx");
         sample(&path);
-        match open(&path, Some("Sheet9"), &[]) {
+        match open(
+            &path,
+            Some("Sheet9"),
+            &[],
+            &crate::ingest::Limits::default(),
+        ) {
             Err(FileError::Malformed {
                 format: "XLSX",
                 reason,
@@ -449,6 +467,7 @@ mod tests {
             &path,
             Some("案件"),
             &cols(&[("金额", true), ("当事人", true), ("x", false)]),
+            &crate::ingest::Limits::default(),
         ) {
             Err(FileError::MissingColumns(names)) => assert_eq!(names, vec!["当事人"]),
             Err(other) => panic!("unexpected {other:?}"),
@@ -463,7 +482,7 @@ mod tests {
         sample(&path);
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-        match open(&path, None, &[]) {
+        match open(&path, None, &[], &crate::ingest::Limits::default()) {
             Err(FileError::Malformed {
                 format: "XLSX",
                 reason,
@@ -473,11 +492,16 @@ mod tests {
         }
         std::fs::write(&path, b"id,name\n1,x\n").unwrap();
         assert!(matches!(
-            open(&path, None, &[]),
+            open(&path, None, &[], &crate::ingest::Limits::default()),
             Err(FileError::Malformed { format: "XLSX", .. })
         ));
         assert!(matches!(
-            open(&dir.path().join("absent.xlsx"), None, &[]),
+            open(
+                &dir.path().join("absent.xlsx"),
+                None,
+                &[],
+                &crate::ingest::Limits::default()
+            ),
             Err(FileError::Io { .. })
         ));
     }

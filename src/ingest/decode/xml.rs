@@ -12,9 +12,40 @@ use std::path::Path;
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::reader::Reader;
+use sha2::{Digest, Sha256};
 
 use super::text::{self, Transcoder};
-use super::{Column, Encoding, FileError, Location, RawRecord, RecordError, Records};
+use super::xml_guard::{Guard, GuardCut, GuardError, guard_error};
+use super::{
+    Column, Cut, Encoding, FileError, LimitError, Limits, Location, RawRecord, RecordError,
+    RecordStream, Records, bytes_shown,
+};
+
+/// The parser's input: transcoded text whose events the guard keeps bounded.
+type Input = Guard<Transcoder<File>>;
+
+/// Opens `path` for parsing behind a [`Guard`] sized by `limits`.
+fn guarded(
+    path: &Path,
+    encoding: Encoding,
+    limits: &Limits,
+    keep_cuts: bool,
+) -> Result<Reader<Input>, FileError> {
+    let field = usize::try_from(limits.field_bytes).unwrap_or(usize::MAX);
+    Ok(Reader::from_reader(Guard::new(
+        Transcoder::open(path, encoding)?,
+        field,
+        tag_limit(limits),
+        keep_cuts,
+    )))
+}
+
+/// Longest tag: its attributes are fields too, so the field limit plus room for names.
+fn tag_limit(limits: &Limits) -> usize {
+    usize::try_from(limits.field_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(4096)
+}
 
 /// The pseudo-column holding the record element's own (local) name.
 const RECORD_NAME: &str = "@record";
@@ -36,6 +67,7 @@ pub(super) fn open(
     encoding: Encoding,
     record_path: &[String],
     columns: &[Column],
+    limits: &Limits,
 ) -> Result<Records, FileError> {
     if record_path.is_empty() || record_path.iter().any(|step| step.is_empty()) {
         return Err(FileError::Malformed {
@@ -47,7 +79,7 @@ pub(super) fn open(
         });
     }
     text::validate(path, encoding)?;
-    check(path, encoding, record_path)?;
+    check(path, encoding, record_path, limits)?;
 
     let mut child_columns: HashMap<String, Vec<usize>> = HashMap::new();
     let mut attr_columns: HashMap<String, Vec<usize>> = HashMap::new();
@@ -65,10 +97,11 @@ pub(super) fn open(
         }
     }
     Ok(Box::new(XmlRecords {
-        reader: Reader::from_reader(Transcoder::open(path, encoding)?),
+        reader: guarded(path, encoding, limits, true)?,
         buf: Vec::with_capacity(4096),
         record_buf: Vec::with_capacity(4096),
         plan: Plan {
+            field: usize::try_from(limits.field_bytes).unwrap_or(usize::MAX),
             record_path: record_path.to_vec(),
             width: columns.len(),
             child_columns,
@@ -120,9 +153,15 @@ fn local_name(e: &BytesStart<'_>) -> String {
 }
 
 /// First pass: the whole document must be one well-formed tree without DTD or custom entities.
-fn check(path: &Path, encoding: Encoding, record_path: &[String]) -> Result<(), FileError> {
-    let at = |utf8_offset: u64| text::source_offset(path, encoding, utf8_offset);
-    let mut reader = Reader::from_reader(Transcoder::open(path, encoding)?);
+fn check(
+    path: &Path,
+    encoding: Encoding,
+    record_path: &[String],
+    limits: &Limits,
+) -> Result<(), FileError> {
+    let mut reader = guarded(path, encoding, limits, false)?;
+    let at =
+        |r: &Reader<Input>, out: u64| text::source_offset(path, encoding, r.get_ref().unskip(out));
     let mut buf = Vec::with_capacity(4096);
     // Element names, not a tree: memory grows with depth only.
     let mut stack: Vec<String> = Vec::new();
@@ -133,6 +172,9 @@ fn check(path: &Path, encoding: Encoding, record_path: &[String]) -> Result<(), 
         let event = match reader.read_event_into(&mut buf) {
             Ok(event) => event,
             Err(quick_xml::Error::Io(e)) => {
+                if let Some(g) = guard_error(&e) {
+                    return Err(guard_file_error(path, encoding, limits, g));
+                }
                 return Err(match text::decode_error(&e) {
                     Some(d) => FileError::Encoding {
                         encoding: d.encoding,
@@ -147,19 +189,23 @@ fn check(path: &Path, encoding: Encoding, record_path: &[String]) -> Result<(), 
             Err(e) => {
                 return Err(malformed(format!(
                     "{e} at byte offset {}",
-                    at(reader.error_position())
+                    at(&reader, reader.error_position())
                 )));
             }
         };
         match event {
-            Event::DocType(_) => return Err(FileError::XmlDoctype { offset: at(start) }),
+            Event::DocType(_) => {
+                return Err(FileError::XmlDoctype {
+                    offset: at(&reader, start),
+                });
+            }
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let name = local_name(e);
                 if stack.is_empty() {
                     if root_seen {
                         return Err(malformed(format!(
                             "second root element <{name}> at byte offset {}; a document has one root",
-                            at(start)
+                            at(&reader, start)
                         )));
                     }
                     root_seen = true;
@@ -180,11 +226,23 @@ fn check(path: &Path, encoding: Encoding, record_path: &[String]) -> Result<(), 
                     if let Err(reason) = checked {
                         return Err(malformed(format!(
                             "bad attribute in <{name}> at byte offset {}: {reason}",
-                            at(start)
+                            at(&reader, start)
                         )));
                     }
                 }
                 if matches!(event, Event::Start(_)) {
+                    if stack.len() >= limits.xml_depth {
+                        return Err(LimitError::new(
+                            "xml_depth",
+                            limits.xml_depth,
+                            format!(
+                                "element nesting reaches depth {} (<{name}>) at byte offset {}",
+                                stack.len() + 1,
+                                at(&reader, start)
+                            ),
+                        )
+                        .into());
+                    }
                     stack.push(name);
                 }
             }
@@ -195,24 +253,27 @@ fn check(path: &Path, encoding: Encoding, record_path: &[String]) -> Result<(), 
                 if stack.is_empty() && !t.trim_ascii().is_empty() {
                     return Err(malformed(format!(
                         "text outside the root element at byte offset {}",
-                        at(start)
+                        at(&reader, start)
                     )));
                 }
             }
             Event::CData(_) if stack.is_empty() => {
                 return Err(malformed(format!(
                     "CDATA outside the root element at byte offset {}",
-                    at(start)
+                    at(&reader, start)
                 )));
             }
             Event::GeneralRef(r) => {
                 if let Err(reason) = resolve_ref(&r) {
-                    return Err(malformed(format!("{reason} at byte offset {}", at(start))));
+                    return Err(malformed(format!(
+                        "{reason} at byte offset {}",
+                        at(&reader, start)
+                    )));
                 }
                 if stack.is_empty() {
                     return Err(malformed(format!(
                         "reference outside the root element at byte offset {}",
-                        at(start)
+                        at(&reader, start)
                     )));
                 }
             }
@@ -230,8 +291,29 @@ fn check(path: &Path, encoding: Encoding, record_path: &[String]) -> Result<(), 
     }
 }
 
+/// The file error a [`GuardError`] stands for, with its offset in the file.
+fn guard_file_error(path: &Path, encoding: Encoding, limits: &Limits, g: &GuardError) -> FileError {
+    match g {
+        GuardError::Declaration { at } => FileError::XmlDoctype {
+            offset: text::source_offset(path, encoding, *at),
+        },
+        GuardError::TagTooLong { at, limit } => LimitError::new(
+            "field_kib",
+            bytes_shown(limits.field_bytes),
+            format!(
+                "a tag longer than {} (the field limit plus room for names) at byte offset {}",
+                bytes_shown(*limit as u64),
+                text::source_offset(path, encoding, *at)
+            ),
+        )
+        .into(),
+    }
+}
+
 /// What to extract from each record, resolved once from the requested columns.
 struct Plan {
+    /// The field limit in bytes.
+    field: usize,
     record_path: Vec<String>,
     width: usize,
     child_columns: HashMap<String, Vec<usize>>,
@@ -239,10 +321,62 @@ struct Plan {
     name_columns: Vec<usize>,
 }
 
+/// Text that keeps at most `limit` bytes, with the length and digest of all of it; a value cut
+/// by the [`Guard`] carries the guard's figures (of the text as it stands in the file).
+#[derive(Default)]
+struct Acc {
+    head: String,
+    total: u64,
+    hasher: Option<Sha256>,
+    guard: Option<GuardCut>,
+}
+
+impl Acc {
+    fn of(s: &str, limit: usize) -> Acc {
+        let mut a = Acc::default();
+        a.push(s, limit);
+        a
+    }
+
+    fn push(&mut self, s: &str, limit: usize) {
+        self.total += s.len() as u64;
+        if let Some(h) = &mut self.hasher {
+            h.update(s.as_bytes());
+        } else if self.head.len() + s.len() <= limit {
+            self.head.push_str(s);
+        } else {
+            let mut h = Sha256::new();
+            h.update(self.head.as_bytes());
+            h.update(s.as_bytes());
+            let room = limit - self.head.len().min(limit);
+            self.head.push_str(super::char_prefix(s, room));
+            self.hasher = Some(h);
+        }
+    }
+
+    /// The kept text, and the cut when there was one.
+    fn finish(self, column: usize) -> (String, Option<Cut>) {
+        let cut = match (self.guard, self.hasher) {
+            (Some(g), _) => Some(Cut {
+                column,
+                bytes: g.bytes,
+                sha256: g.sha256,
+            }),
+            (None, Some(h)) => Some(Cut {
+                column,
+                bytes: self.total,
+                sha256: h.finalize().into(),
+            }),
+            (None, None) => None,
+        };
+        (self.head, cut)
+    }
+}
+
 /// A record being read.
 struct Pending {
     location: Location,
-    values: Vec<Option<String>>,
+    values: Vec<Option<Acc>>,
     error: Option<String>,
 }
 
@@ -255,16 +389,28 @@ impl Pending {
     }
 
     fn finish(self) -> Result<RawRecord, RecordError> {
-        match self.error {
-            Some(reason) => Err(RecordError {
+        if let Some(reason) = self.error {
+            return Err(RecordError {
                 location: self.location,
                 reason,
-            }),
-            None => Ok(RawRecord {
-                location: self.location,
-                values: self.values,
-            }),
+                excerpt: None,
+            });
         }
+        let mut cut = Vec::new();
+        let values = (self.values.into_iter().enumerate())
+            .map(|(i, v)| {
+                v.map(|acc| {
+                    let (text, c) = acc.finish(i);
+                    cut.extend(c);
+                    text
+                })
+            })
+            .collect();
+        Ok(RawRecord {
+            location: self.location,
+            values,
+            cut,
+        })
     }
 }
 
@@ -273,11 +419,11 @@ impl Plan {
     fn begin(&self, e: &BytesStart<'_>, name: &str, location: String) -> Pending {
         let mut pending = Pending {
             location: Location::Element(location),
-            values: vec![None; self.width],
+            values: std::iter::repeat_with(|| None).take(self.width).collect(),
             error: None,
         };
         for &i in &self.name_columns {
-            pending.values[i] = Some(name.to_string());
+            pending.values[i] = Some(Acc::of(name, self.field));
         }
         if self.attr_columns.is_empty() {
             return pending;
@@ -300,7 +446,7 @@ impl Plan {
             match attr.normalized_value(XmlVersion::Implicit1_0) {
                 Ok(value) => {
                     for &i in targets {
-                        pending.values[i] = Some(value.to_string());
+                        pending.values[i] = Some(Acc::of(&value, self.field));
                     }
                 }
                 Err(err) => pending.fail(format!("attribute {}: {err}", key.as_ref())),
@@ -309,22 +455,38 @@ impl Plan {
         pending
     }
 
-    /// Records one occurrence of a requested child element.
-    fn set_child(&self, pending: &mut Pending, targets: &[usize], text: &str) {
+    /// Records one occurrence of a requested child element; `guard` is the guard's cut of its
+    /// text, if any.
+    fn set_child(
+        &self,
+        pending: &mut Pending,
+        targets: &[usize],
+        text: &Acc,
+        guard: Option<&GuardCut>,
+    ) {
         for &i in targets {
-            match &mut pending.values[i] {
-                Some(existing) => {
-                    existing.push(';');
-                    existing.push_str(text);
-                }
-                slot @ None => *slot = Some(text.to_string()),
+            let slot = pending.values[i].get_or_insert_with(Acc::default);
+            if slot.total > 0 || slot.guard.is_some() {
+                slot.push(";", self.field);
+            }
+            slot.push(&text.head, self.field);
+            if let Some(h) = &text.hasher {
+                // The child's own text overflowed: the value is cut, with the child's figures.
+                slot.guard.get_or_insert(GuardCut {
+                    at: 0,
+                    bytes: text.total,
+                    sha256: h.clone().finalize().into(),
+                });
+            }
+            if let Some(g) = guard {
+                slot.guard.get_or_insert_with(|| g.clone());
             }
         }
     }
 }
 
 struct XmlRecords {
-    reader: Reader<Transcoder<File>>,
+    reader: Reader<Input>,
     buf: Vec<u8>,
     record_buf: Vec<u8>,
     plan: Plan,
@@ -366,26 +528,33 @@ impl XmlRecords {
     fn read_record(&mut self, pending: &mut Pending) -> Result<(), String> {
         // Depth below the record element; 1 = a direct child.
         let mut depth = 0usize;
-        // The direct child being read, when requested: its name, target columns and text.
-        let mut child: Option<(String, &Vec<usize>, String)> = None;
+        // The direct child being read, when requested: its name, target columns, text and where
+        // its content starts in the parser's input.
+        let mut child: Option<(String, &Vec<usize>, Acc, u64)> = None;
+        let field = self.plan.field;
         loop {
             self.record_buf.clear();
+            let before = self.reader.buffer_position();
             let event = self
                 .reader
                 .read_event_into(&mut self.record_buf)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| match e {
+                    quick_xml::Error::Io(io) if guard_error(&io).is_some() => {
+                        format!("{} (the document changed since it was checked)", io)
+                    }
+                    other => other.to_string(),
+                })?;
             match event {
                 Event::Start(e) => {
                     depth += 1;
                     let name = e.local_name();
                     if depth == 1 {
-                        child = self
-                            .plan
-                            .child_columns
-                            .get(name.as_ref())
-                            .map(|targets| (name.as_ref().to_string(), targets, String::new()));
+                        let content = self.reader.buffer_position();
+                        child = self.plan.child_columns.get(name.as_ref()).map(|targets| {
+                            (name.as_ref().to_string(), targets, Acc::default(), content)
+                        });
                     } else if depth == 2
-                        && let Some((child_name, _, _)) = &child
+                        && let Some((child_name, _, _, _)) = &child
                     {
                         pending.fail(format!(
                             "<{child_name}> contains element <{}>; text expected",
@@ -397,10 +566,10 @@ impl XmlRecords {
                     let name = e.local_name();
                     if depth == 0 {
                         if let Some(targets) = self.plan.child_columns.get(name.as_ref()) {
-                            self.plan.set_child(pending, targets, "");
+                            self.plan.set_child(pending, targets, &Acc::default(), None);
                         }
                     } else if depth == 1
-                        && let Some((child_name, _, _)) = &child
+                        && let Some((child_name, _, _, _)) = &child
                     {
                         pending.fail(format!(
                             "<{child_name}> contains element <{}>; text expected",
@@ -413,26 +582,27 @@ impl XmlRecords {
                         return Ok(());
                     }
                     if depth == 1
-                        && let Some((_, targets, text)) = child.take()
+                        && let Some((_, targets, text, content)) = child.take()
                     {
-                        self.plan.set_child(pending, targets, &text);
+                        let cut = self.reader.get_mut().take_cut(content, before);
+                        self.plan.set_child(pending, targets, &text, cut.as_ref());
                     }
                     depth -= 1;
                 }
                 Event::Text(t) if depth == 1 => {
-                    if let Some((_, _, text)) = &mut child {
-                        text.push_str(&t.xml10_content());
+                    if let Some((_, _, text, _)) = &mut child {
+                        text.push(&t.xml10_content(), field);
                     }
                 }
                 Event::CData(c) if depth == 1 => {
-                    if let Some((_, _, text)) = &mut child {
-                        text.push_str(&c.xml10_content());
+                    if let Some((_, _, text, _)) = &mut child {
+                        text.push(&c.xml10_content(), field);
                     }
                 }
                 Event::GeneralRef(r) if depth == 1 => {
-                    if let Some((_, _, text)) = &mut child {
+                    if let Some((_, _, text, _)) = &mut child {
                         match resolve_ref(&r) {
-                            Ok(c) => text.push(c),
+                            Ok(c) => text.push(c.encode_utf8(&mut [0; 4]), field),
                             Err(reason) => pending.fail(reason),
                         }
                     }
@@ -446,6 +616,8 @@ impl XmlRecords {
         }
     }
 }
+
+impl RecordStream for XmlRecords {}
 
 impl Iterator for XmlRecords {
     type Item = Result<RawRecord, RecordError>;
@@ -462,6 +634,7 @@ impl Iterator for XmlRecords {
                     return Some(Err(RecordError {
                         location: self.here(),
                         reason: format!("{e}; the rest of the file was not read"),
+                        excerpt: None,
                     }));
                 }
             };
@@ -497,6 +670,7 @@ impl Iterator for XmlRecords {
                     return Some(Err(RecordError {
                         location: pending.location,
                         reason: format!("{reason}; the rest of the file was not read"),
+                        excerpt: None,
                     }));
                 }
                 return Some(pending.finish());
@@ -543,7 +717,13 @@ mod tests {
 
     fn refused(xml: &str, record_path: &str) -> FileError {
         let f = file_with(xml.as_bytes());
-        match open(f.path(), Encoding::Utf8, &path(record_path), &cols(&["A"])) {
+        match open(
+            f.path(),
+            Encoding::Utf8,
+            &path(record_path),
+            &cols(&["A"]),
+            &crate::ingest::Limits::default(),
+        ) {
             Err(e) => e,
             Ok(_) => panic!("accepted {xml}"),
         }
@@ -579,6 +759,7 @@ mod tests {
             Encoding::Utf8,
             &path("SGS_DATA/RECORDS/*"),
             &columns,
+            &crate::ingest::Limits::default(),
         )
         .unwrap()
         .collect();
@@ -598,22 +779,27 @@ mod tests {
                         s(""),
                         None,
                     ],
+                    cut: Vec::new(),
                 }),
                 Ok(RawRecord {
                     location: at("/SGS_DATA/RECORDS/XZXK[1]"),
                     values: vec![s("许可"), s("XZXK"), s("8"), None, None, None, None, None],
+                    cut: Vec::new(),
                 }),
                 Err(RecordError {
                     location: at("/SGS_DATA/RECORDS/XZCF[2]"),
                     reason: "<CF_NR> contains element <X>; text expected".into(),
+                    excerpt: None,
                 }),
                 Ok(RawRecord {
                     location: at("/SGS_DATA/RECORDS/XZCF[3]"),
                     values: vec![s("last"), s("XZCF"), s("10"), None, None, None, None, None],
+                    cut: Vec::new(),
                 }),
                 Ok(RawRecord {
                     location: at("/SGS_DATA/RECORDS/XZCF[4]"),
                     values: vec![None, s("XZCF"), None, None, None, None, None, None],
+                    cut: Vec::new(),
                 }),
             ]
         );
@@ -629,6 +815,7 @@ mod tests {
             Encoding::Gb18030,
             &path("根/记录"),
             &cols(&["名称"]),
+            &crate::ingest::Limits::default(),
         )
         .unwrap()
         .collect();
@@ -637,11 +824,13 @@ mod tests {
             vec![
                 Ok(RawRecord {
                     location: Location::Element("/根/记录[1]".into()),
-                    values: vec![s("甲")]
+                    values: vec![s("甲")],
+                    cut: Vec::new()
                 }),
                 Ok(RawRecord {
                     location: Location::Element("/根/记录[2]".into()),
-                    values: vec![s("乙")]
+                    values: vec![s("乙")],
+                    cut: Vec::new()
                 }),
             ]
         );
@@ -722,7 +911,13 @@ mod tests {
         bytes.push(0xFF);
         bytes.extend_from_slice(b"</A></r>");
         let f = file_with(&bytes);
-        match open(f.path(), Encoding::Gb18030, &path("r/A"), &cols(&["A"])) {
+        match open(
+            f.path(),
+            Encoding::Gb18030,
+            &path("r/A"),
+            &cols(&["A"]),
+            &crate::ingest::Limits::default(),
+        ) {
             Err(FileError::Encoding {
                 encoding: "GB18030",
                 offset: 6,
