@@ -714,24 +714,22 @@ async fn submission(
         .await
         .map_err(|_| Problem::TooLarge)?
         .to_bytes();
-    let dir = gw.config.data_dir.join("tmp");
-    let path = dir.join(format!("submission-{request_id}.{ext}"));
-    std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(&path, &body))
-        .map_err(|e| {
-            error!(error = %e, "cannot keep a submission for decoding");
-            Problem::Internal
-        })?;
+    // Removed when dropped, whatever the outcome; a file left by an unclean stop is removed at
+    // the next start.
+    let kept = keep_submission(&gw.config.data_dir, request_id, ext, &body).map_err(|e| {
+        error!(error = %e, "cannot keep a submission for decoding");
+        Problem::Internal
+    })?;
     let result = gw
         .submit_report(
             unit.clone(),
             quarter,
-            path.clone(),
+            kept.path().to_path_buf(),
             Vec::new(),
             caller.actor(),
         )
         .await;
-    let _ = std::fs::remove_file(&path);
+    drop(kept);
     use crate::reports::intake::IntakeError;
     use crate::reports::submit::SubmitError;
     match result {
@@ -1190,4 +1188,23 @@ fn data_route(
         }
         _ => Err(Problem::NotFound(format!("no route /{}", segs.join("/")))),
     }
+}
+
+/// Writes a submission's body to a temporary file under the data directory for decoding.
+fn keep_submission(
+    data_dir: &std::path::Path,
+    request_id: impl std::fmt::Display,
+    ext: &str,
+    body: &[u8],
+) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let dir = data_dir.join(crate::gateway::TMP_DIR);
+    std::fs::create_dir_all(&dir)?;
+    let mut f = tempfile::Builder::new()
+        .prefix(&format!("submission-{request_id}-"))
+        .suffix(&format!(".{ext}"))
+        .tempfile_in(&dir)?;
+    f.write_all(body)?;
+    f.flush()?;
+    Ok(f)
 }

@@ -162,7 +162,17 @@ async fn run_stream<B: serde::Serialize>(
     }
     let total = done.context("the gateway ended the run without a summary (was it stopped?)")?;
     if json {
-        println!("{}", serde_json::to_string(&total)?);
+        // The totals, and each file's outcome (where it went, why it was refused, the decoding
+        // process's peak memory).
+        let mut out = serde_json::to_value(total)?;
+        let mut list = Vec::new();
+        for (adapter, o) in &files {
+            let mut v = serde_json::to_value(o)?;
+            v["adapter"] = serde_json::Value::from(adapter.as_str());
+            list.push(v);
+        }
+        out["files"] = serde_json::Value::Array(list);
+        println!("{}", serde_json::to_string(&out)?);
     } else {
         print_files(&files);
         println!(

@@ -33,7 +33,8 @@ pub struct Limits {
     pub xlsx_entries: u64,
     /// Most shared strings an XLSX workbook may declare or hold (`xlsx_shared_strings`).
     pub xlsx_shared_strings: u64,
-    /// Memory ceiling of one decoding process (`decode_memory_mib`): its address space.
+    /// Memory ceiling of one decoding process (`decode_memory_mib`): its data segment (heap,
+    /// anonymous mappings, thread stacks; not the executable's own pages).
     pub decode_memory_bytes: u64,
     /// CPU time of one decoding process (`decode_cpu_secs`).
     pub decode_cpu_secs: u64,

@@ -943,6 +943,21 @@ pub fn retry_quarantined(
     let Some(mut entry) = store.quarantine_get(id)? else {
         return Ok(None);
     };
+    if entry.is_cut() {
+        let columns: Vec<&str> = entry.cut.iter().map(|c| c.column.as_str()).collect();
+        return Ok(Some(RetryOutcome {
+            id,
+            accepted: false,
+            reasons: vec![QuarantineReason {
+                field: "record".into(),
+                column: Some(columns.join(" / ")),
+                reason: "quarantine holds only the first bytes of this record's long value(s), so \
+                         it cannot be retried from here: correct the source and deliver the file \
+                         again"
+                    .into(),
+            }],
+        }));
+    }
     let Some(adapter) = adapters.iter().find(|a| a.name == entry.adapter) else {
         return Ok(Some(RetryOutcome {
             id,

@@ -121,6 +121,15 @@ impl Target {
         Target::PartyName,
     ];
 
+    /// Whether the target is free text that may span lines (tab, line feed and carriage return
+    /// allowed): the cause, legal basis, facts and decision.
+    pub fn multiline(self) -> bool {
+        matches!(
+            self,
+            Target::Cause | Target::LegalBasis | Target::Facts | Target::Decision
+        )
+    }
+
     /// Whether the target holds a list.
     pub fn is_list(self) -> bool {
         matches!(self.kind(), TargetKind::TextList | TargetKind::CodeList)
@@ -195,6 +204,16 @@ pub struct Draft {
 /// Longest free-text value accepted (characters).
 const MAX_TEXT: usize = 20_000;
 
+/// The first character of `v` that no record may hold, with its 1-based position: a control
+/// character (C0, DEL, C1) or a noncharacter XML cannot carry (U+FFFE, U+FFFF). Tab, line feed
+/// and carriage return pass when `multiline`.
+pub fn control_char(v: &str, multiline: bool) -> Option<(usize, char)> {
+    v.chars().enumerate().find_map(|(i, c)| {
+        let allowed = multiline && matches!(c, '\t' | '\n' | '\r');
+        ((c.is_control() && !allowed) || matches!(c, '\u{FFFE}' | '\u{FFFF}')).then_some((i + 1, c))
+    })
+}
+
 impl Draft {
     /// An empty draft.
     pub fn new() -> Self {
@@ -264,7 +283,26 @@ impl Parser {
             self.err(t, format!("is longer than {MAX_TEXT} characters"));
             return None;
         }
-        Some(v)
+        self.clean(t, &v).then_some(v)
+    }
+
+    /// Whether `v` is free of control characters (tab, line feed and carriage return are allowed
+    /// in the free-text fields); otherwise notes which one and where.
+    fn clean(&mut self, t: Target, v: &str) -> bool {
+        match control_char(v, t.multiline()) {
+            None => true,
+            Some((at, c)) => {
+                self.err(
+                    t,
+                    format!(
+                        "contains the control character U+{:04X} at character {at}; it cannot be \
+                         published or sent (correct the text at the source)",
+                        u32::from(c)
+                    ),
+                );
+                false
+            }
+        }
     }
 
     fn required_text(&mut self, t: Target) -> Option<String> {
@@ -313,7 +351,8 @@ impl Parser {
     }
 
     fn list(&mut self, t: Target) -> Vec<String> {
-        std::mem::take(&mut self.d.values[t as usize])
+        let values = std::mem::take(&mut self.d.values[t as usize]);
+        values.into_iter().filter(|v| self.clean(t, v)).collect()
     }
 
     fn present(&self, targets: &[Target]) -> Option<Target> {
@@ -619,5 +658,52 @@ impl Parser {
             suspected_charge: self.text(T::TransferCharge),
             status,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_found_with_their_position() {
+        assert_eq!(control_char("张三\u{1}公司", false), Some((3, '\u{1}')));
+        assert_eq!(control_char("a\tb", false), Some((2, '\t')));
+        assert_eq!(control_char("a\tb\r\nc", true), None);
+        assert_eq!(control_char("x\u{7F}", true), Some((2, '\u{7F}')));
+        assert_eq!(control_char("x\u{85}", true), Some((2, '\u{85}')));
+        assert_eq!(control_char("\u{FFFF}", true), Some((1, '\u{FFFF}')));
+        assert_eq!(control_char("行政处罚𠀀（更正）", false), None);
+    }
+
+    #[test]
+    fn a_control_character_is_a_reason_naming_the_field_and_position() {
+        let mut d = Draft::new();
+        let mut set = |t: Target, v: &str| d.set(t, vec![v.to_string()]);
+        set(Target::UnitCode, "11320102526018159L");
+        set(Target::CaseId, "C-1");
+        set(Target::Title, "标题");
+        set(Target::Action, "other");
+        set(Target::PartyKind, "legal_person");
+        set(Target::PartyName, "某\u{1}公司");
+        set(Target::Facts, "第一行\n第二行\t完");
+        let now = chrono::Utc::now();
+        let ctx = DraftContext {
+            adapter: "a",
+            system: "s",
+            file: "f",
+            location: "row 2".into(),
+            now,
+            today: now.date_naive(),
+            default_unit_name: Some("单位"),
+        };
+        let errors = d.into_case(&ctx).expect_err("refused");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].target, Target::PartyName);
+        assert!(
+            errors[0].reason.contains("U+0001 at character 2"),
+            "{}",
+            errors[0].reason
+        );
     }
 }

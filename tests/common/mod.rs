@@ -259,3 +259,4 @@ pub fn https(
         })
     })
 }
+pub mod fixtures;

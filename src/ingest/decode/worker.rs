@@ -1,6 +1,6 @@
 //! The decoding process: the gateway decodes every source file in a child process (`xianjie
-//! decode-worker`, the same executable) that the system holds to a memory ceiling (its address
-//! space) and a CPU time limit. A file built to exhaust memory, to crash a parsing library or to
+//! decode-worker`, the same executable) that the system holds to a memory ceiling (its data
+//! segment: heap, anonymous mappings, stacks) and a CPU time limit. A file built to exhaust memory, to crash a parsing library or to
 //! spin makes that process fail, never the gateway: the gateway reports why and goes on.
 //!
 //! Protocol: the gateway writes one JSON [`Request`] on the child's stdin and closes it. The child
@@ -367,10 +367,11 @@ pub fn serve() -> i32 {
         eprintln!("decode-worker: cannot set the CPU time limit: {e}");
         return 2;
     }
-    if let Err(e) = Resource::AS.set(
-        req.limits.decode_memory_bytes,
-        req.limits.decode_memory_bytes,
-    ) {
+    // The data segment limit counts what decoding can grow: heap, anonymous mappings and thread
+    // stacks, but not the executable's own (file-backed, shared) pages, so the ceiling means the
+    // same for a debug and a release build.
+    let memory = req.limits.decode_memory_bytes;
+    if let Err(e) = Resource::DATA.set(memory, memory) {
         eprintln!("decode-worker: cannot set the memory ceiling: {e}");
         return 2;
     }
@@ -503,16 +504,19 @@ impl Process {
         FileError::Decoder(msg)
     }
 
-    /// The last line of the child's stderr, cleaned for a log line and a `.reason` file.
+    /// What the child left on stderr (its last few KiB), cleaned for a log line and a `.reason`
+    /// file: control characters blanked, at most 300 characters, lines joined.
     fn stderr_tail(&self) -> String {
         let raw = self.stderr.lock().map(|b| b.clone()).unwrap_or_default();
         let text = String::from_utf8_lossy(&raw);
-        let last = text
+        let lines: Vec<&str> = text
             .lines()
             .map(str::trim)
-            .rfind(|l| !l.is_empty())
-            .unwrap_or("");
-        last.chars()
+            .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect();
+        lines
+            .join(" / ")
+            .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .take(300)
             .collect()
@@ -539,7 +543,7 @@ pub(super) fn spawn(
         .env_clear()
         .env("RUST_BACKTRACE", "0")
         // The allocator settings the binary would otherwise re-execute itself to get, and a
-        // small arena reservation: the address space is the memory ceiling.
+        // small arena reservation, which counts against the memory ceiling.
         .env("MIMALLOC_PURGE_DELAY", "0")
         .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
         .env("MIMALLOC_ARENA_RESERVE", "16MiB")

@@ -3,7 +3,10 @@
 //! it as records, numbered as Excel shows them.
 //!
 //! Memory: the zip directory, the shared-strings table and the styles are held by calamine for the
-//! whole read (they are workbook-wide); cells are streamed, never the whole sheet range.
+//! whole read (they are workbook-wide); cells are streamed, never the whole sheet range. Before
+//! calamine opens anything, [`precheck`] bounds all of it: the number of entries, their declared
+//! and actual inflated sizes, each entry's compression ratio, and the shared strings (declared
+//! and actual count), so that a small file cannot make the library reserve or inflate gigabytes.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -12,7 +15,9 @@ use std::path::Path;
 use calamine::{DataRef, Reader, Xlsx, XlsxError};
 
 use super::text::{self, RecordSender};
-use super::{Column, FileError, Location, RawRecord, RecordError, Records};
+use super::{
+    Column, FileError, LimitError, Location, RawRecord, RecordError, Records, bytes_shown,
+};
 
 type Workbook = Xlsx<BufReader<File>>;
 
@@ -28,6 +33,7 @@ pub(super) fn open(
     columns: &[Column],
     limits: &super::Limits,
 ) -> Result<Records, FileError> {
+    precheck(path, limits)?;
     let file = text::open_file(path)?;
     let mut workbook: Workbook =
         calamine::open_workbook_from_rs(BufReader::new(file)).map_err(malformed)?;
@@ -78,6 +84,170 @@ pub(super) fn open(
             stream(workbook, &sheet, header_row, &targets, tx);
         },
     )
+}
+
+/// Entries smaller than this are not held to the ratio: tiny parts compress oddly and cannot
+/// inflate to anything that matters.
+const RATIO_FROM: u64 = 1024 * 1024;
+
+/// Checks the archive against the XLSX limits before the spreadsheet library opens it: entry
+/// count, declared sizes and ratios from the directory, then every entry inflated once into a
+/// counter (never into memory) to hold it to its declared size, the shared strings counted on
+/// the way.
+fn precheck(path: &Path, limits: &super::Limits) -> Result<(), FileError> {
+    let zip_error = |e: zip::result::ZipError| FileError::Malformed {
+        format: "XLSX",
+        reason: format!("not a readable XLSX (zip) archive: {e}"),
+    };
+    let mut zip =
+        zip::ZipArchive::new(BufReader::new(text::open_file(path)?)).map_err(zip_error)?;
+    let count = zip.len() as u64;
+    if count > limits.xlsx_entries {
+        return Err(LimitError::new(
+            "xlsx_entries",
+            limits.xlsx_entries,
+            format!("the archive holds {count} entries"),
+        )
+        .into());
+    }
+    let mut total = 0u64;
+    for i in 0..zip.len() {
+        let entry = zip.by_index_raw(i).map_err(zip_error)?;
+        let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
+        let (size, packed) = (entry.size(), entry.compressed_size());
+        total = total.saturating_add(size);
+        if total > limits.xlsx_uncompressed_bytes {
+            return Err(LimitError::new(
+                "xlsx_uncompressed_mib",
+                bytes_shown(limits.xlsx_uncompressed_bytes),
+                format!(
+                    "the entries inflate to more than that (reached at entry \"{name}\", declared {})",
+                    bytes_shown(size)
+                ),
+            )
+            .into());
+        }
+        if size >= RATIO_FROM && size / packed.max(1) > limits.xlsx_ratio {
+            return Err(LimitError::new(
+                "xlsx_ratio",
+                limits.xlsx_ratio,
+                format!(
+                    "entry \"{name}\" inflates {}:1 ({} compressed to {})",
+                    size / packed.max(1),
+                    bytes_shown(size),
+                    bytes_shown(packed)
+                ),
+            )
+            .into());
+        }
+    }
+    for i in 0..zip.len() {
+        let entry = zip.by_index(i).map_err(zip_error)?;
+        let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
+        let declared = entry.size();
+        let mut counted = Counted {
+            inner: std::io::Read::take(entry, declared.saturating_add(1)),
+            n: 0,
+        };
+        let read = if name.to_ascii_lowercase().ends_with("sharedstrings.xml") {
+            shared_strings(&mut counted, &name, limits)
+        } else {
+            std::io::copy(&mut counted, &mut std::io::sink())
+                .map(drop)
+                .map_err(|e| FileError::Malformed {
+                    format: "XLSX",
+                    reason: format!("entry \"{name}\" cannot be inflated: {e}"),
+                })
+        };
+        read?;
+        if counted.n > declared {
+            return Err(FileError::Malformed {
+                format: "XLSX",
+                reason: format!(
+                    "entry \"{name}\" inflates to more than its declared {}",
+                    bytes_shown(declared)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A reader that counts what passes through it.
+struct Counted<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads the shared-strings part through the XML guard and counts its strings: the declared
+/// `count`/`uniqueCount` (a library reserves room for them) and the `<si>` elements it holds.
+fn shared_strings(
+    part: &mut impl std::io::Read,
+    name: &str,
+    limits: &super::Limits,
+) -> Result<(), FileError> {
+    use quick_xml::events::Event;
+    let max = limits.xlsx_shared_strings;
+    let over = |found: String| -> FileError {
+        LimitError::new(
+            "xlsx_shared_strings",
+            max,
+            format!("entry \"{name}\" {found}"),
+        )
+        .into()
+    };
+    let field = usize::try_from(limits.field_bytes).unwrap_or(usize::MAX);
+    let guard = super::xml_guard::Guard::new(
+        BufReader::with_capacity(64 * 1024, part),
+        field,
+        field.saturating_add(4096),
+        false,
+    );
+    let mut xml = quick_xml::Reader::from_reader(guard);
+    let mut buf = Vec::with_capacity(4096);
+    let mut strings = 0u64;
+    loop {
+        buf.clear();
+        match xml.read_event_into(&mut buf) {
+            Ok(Event::Start(e) | Event::Empty(e)) => match e.local_name().as_ref() {
+                "sst" => {
+                    for key in ["uniqueCount", "count"] {
+                        let declared = e
+                            .try_get_attribute(key)
+                            .ok()
+                            .flatten()
+                            .and_then(|a| a.value.trim().parse::<u64>().ok());
+                        if let Some(n) = declared.filter(|n| *n > max) {
+                            return Err(over(format!("declares {key}=\"{n}\"")));
+                        }
+                    }
+                }
+                "si" => {
+                    strings += 1;
+                    if strings > max {
+                        return Err(over(format!("holds more than {max} strings")));
+                    }
+                }
+                _ => {}
+            },
+            Ok(Event::Eof) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(FileError::Malformed {
+                    format: "XLSX",
+                    reason: format!("entry \"{name}\": {e}"),
+                });
+            }
+        }
+    }
 }
 
 fn malformed(err: XlsxError) -> FileError {
