@@ -7,6 +7,7 @@
 //! - `store`: the only module that touches sled.
 //! - [`keys`]: the encrypted keystore and secret types; [`audit`]: the signed, verifiable audit log.
 //! - `config`, `admin`, `gateway`, `cli`: configuration, admin socket, the serve process, the command line.
+//! - [`xml_out`]: the one XML writer, which refuses characters XML 1.0 forbids.
 
 pub mod admin;
 pub mod api;
@@ -24,3 +25,4 @@ pub mod sample;
 pub mod shutdown;
 pub mod store;
 pub mod tls;
+pub mod xml_out;

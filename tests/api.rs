@@ -167,6 +167,21 @@ impl Env {
         .unwrap()
     }
 
+    /// `GET path` asking for XML.
+    fn get_xml(&self, token: &str, path: &str) -> Reply {
+        self.request(
+            Some("procuratorate"),
+            "GET",
+            path,
+            &[
+                ("authorization", format!("Bearer {token}")),
+                ("accept", "application/xml".into()),
+            ],
+            "",
+        )
+        .unwrap()
+    }
+
     fn token_reply(&self, cert: Option<&str>, client: &str, secret: &str) -> Reply {
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("{client}:{secret}"));
         self.request(
@@ -916,14 +931,8 @@ fn every_response_matches_the_openapi_document() {
     }
 }
 
-#[test]
-fn documents_come_with_their_digest_and_are_audited() {
-    use sha2::Digest;
-    let tmp = tempfile::tempdir().unwrap();
-    let certs = tmp.path().join("certs");
-    xianjie::certs::generate_dev(&certs, &["procuratorate".into()], false).unwrap();
-    let data = tmp.path().join("data");
-    // A stored case with a document, put in place before the gateway starts.
+/// The golden cases of the sunshine adapter.
+fn golden_cases() -> Vec<xianjie::model::Case> {
     let golden: Value = serde_json::from_str(
         &std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -932,12 +941,44 @@ fn documents_come_with_their_digest_and_are_audited() {
         .unwrap(),
     )
     .unwrap();
-    let mut case: xianjie::model::Case =
-        serde_json::from_value(golden["cases"][0].clone()).unwrap();
-    let bytes = "行政处罚决定书 (PDF stand-in) ".repeat(100).into_bytes();
+    serde_json::from_value(golden["cases"].clone()).unwrap()
+}
+
+/// A gateway started over a store that `fill` prepared directly (cases the ingest path would
+/// not make, put in place before the gateway starts).
+fn setup_with_store(fill: impl FnOnce(&xianjie::store::Store)) -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    xianjie::certs::generate_dev(&certs, &["procuratorate".into()], false).unwrap();
+    let data = tmp.path().join("data");
     {
         std::fs::create_dir_all(&data).unwrap();
         let store = xianjie::store::Store::open(&data).unwrap();
+        fill(&store);
+        store.flush().unwrap();
+    }
+    let cfg = config(tmp.path(), &data, &certs, "");
+    let pass = secret_file(&tmp.path().join("pass"), PASS);
+    let gw = Gateway::start_with(&cfg, &data, &["--passphrase-file", pass.to_str().unwrap()]);
+    let addr = std::fs::read_to_string(data.join("api.addr"))
+        .unwrap()
+        .trim()
+        .to_string();
+    Env {
+        _tmp: tmp,
+        gw,
+        certs,
+        addr,
+    }
+}
+
+#[test]
+fn documents_come_with_their_digest_and_are_audited() {
+    use sha2::Digest;
+    // A stored case with a document.
+    let mut case = golden_cases().remove(0);
+    let bytes = "行政处罚决定书 (PDF stand-in) ".repeat(100).into_bytes();
+    let env = setup_with_store(|store| {
         let sha = store.put_document(&bytes).unwrap();
         case.documents = vec![xianjie::model::DocumentRef {
             doc_id: "decision".into(),
@@ -950,21 +991,7 @@ fn documents_come_with_their_digest_and_are_audited() {
         store
             .upsert_cases(std::slice::from_ref(&case), &|_, _| Vec::new())
             .unwrap();
-        store.flush().unwrap();
-    }
-    let cfg = config(tmp.path(), &data, &certs, "");
-    let pass = secret_file(&tmp.path().join("pass"), PASS);
-    let gw = Gateway::start_with(&cfg, &data, &["--passphrase-file", pass.to_str().unwrap()]);
-    let addr = std::fs::read_to_string(data.join("api.addr"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let env = Env {
-        _tmp: tmp,
-        gw,
-        certs,
-        addr,
-    };
+    });
     let unit = case.unit_code.to_string();
     let secret = env.add_client("procuratorate", &[]);
     env.gw
@@ -993,6 +1020,106 @@ fn documents_come_with_their_digest_and_are_audited() {
         .into_iter()
         .any(|e| e["action"] == "document.read" && e["digest"] == hex_sha.as_str());
     assert!(audited, "document.read with the document's digest");
+}
+
+/// Issue 11: a stored case whose party name carries U+0001 never makes an XML answer
+/// unparseable. Every XML answer that would hold it is a problem naming the case, the field, the
+/// position and the character, audited as a failed read; answers without it, and every JSON
+/// answer, are served as before.
+#[test]
+fn a_control_character_never_breaks_an_xml_answer() {
+    let cases = golden_cases();
+    let unit = "11320102471049746T";
+    // The unit's two cases: the earlier one clean, the later one with the control character.
+    let mut bad = cases
+        .iter()
+        .find(|c| c.unit_code.as_str() == unit && c.case_id.as_str() == "XW-XFD-2025-000001")
+        .unwrap()
+        .clone();
+    bad.party.name = format!("南\u{1}{}", bad.party.name);
+    let clean = cases
+        .iter()
+        .find(|c| c.unit_code.as_str() == unit && c.case_id.as_str() == "XW-XFD-2024-000001")
+        .unwrap()
+        .clone();
+    let env = setup_with_store(|store| {
+        store
+            .upsert_cases(&[clean.clone(), bad.clone()], &|_, _| Vec::new())
+            .unwrap();
+    });
+    let secret = env.add_client("procuratorate", &[]);
+    env.gw
+        .ok(&["ports", "open", unit, "--client", "procuratorate"]);
+    let token = env.token("procuratorate", "procuratorate", &secret);
+    let doc = env
+        .request(Some("procuratorate"), "GET", "/openapi.json", &[], "")
+        .unwrap()
+        .json();
+    let xml_get = |path: &str| env.get_xml(&token, path);
+    let one = format!("/v1/ports/{unit}/cases/{}", bad.case_id);
+    let label = format!("case {unit}/{}", bad.case_id);
+    for (template, path, field) in [
+        (
+            "/v1/ports/{unit}/cases/{case_id}",
+            one.clone(),
+            "case/party/name",
+        ),
+        (
+            "/v1/ports/{unit}/cases",
+            format!("/v1/ports/{unit}/cases"),
+            "cases/case/party/name",
+        ),
+        (
+            "/v1/changes",
+            "/v1/changes?after=0".to_string(),
+            "changes/change/case/party/name",
+        ),
+    ] {
+        let r = xml_get(&path);
+        let p = r.problem(500, "not-representable");
+        let detail = p["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&label)
+                && detail.contains(field)
+                && detail.contains("character 2")
+                && detail.contains("U+0001"),
+            "{path}: {detail}"
+        );
+        assert!(!String::from_utf8_lossy(&r.body).contains('\u{1}'));
+        conforms(&doc, "get", template, &r);
+    }
+    // The failed reads are audited, with the reason; none as served.
+    let entries = env.audit(20);
+    for action in ["case.read", "case.list", "changes.read"] {
+        let e = entries
+            .iter()
+            .rev()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} audited"));
+        assert_eq!(e["outcome"], "failed", "{e}");
+        assert!(
+            e["details"]["error"].as_str().unwrap().contains("U+0001"),
+            "{e}"
+        );
+    }
+
+    // A page without the bad case is served as XML, well-formed and valid.
+    let r = xml_get(&format!("/v1/ports/{unit}/cases?limit=1"));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let names = element_names(&r.body);
+    assert_eq!(names.iter().filter(|n| *n == "case").count(), 1);
+    let text = String::from_utf8(r.body).unwrap();
+    assert!(text.contains(&format!("<case_id>{}</case_id>", clean.case_id)));
+    // JSON carries the character, escaped.
+    let r = env.get("procuratorate", &token, &one);
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains("\\u0001"));
+    assert_eq!(r.json()["party"]["name"], bad.party.name.as_str());
+    let last = env.audit(1);
+    assert_eq!(
+        (last[0]["action"].as_str(), last[0]["outcome"].as_str()),
+        (Some("case.read"), Some("ok"))
+    );
 }
 
 /// Element names in an XML document (and checks it is well-formed).
@@ -1037,19 +1164,7 @@ fn xml_answers_carry_the_same_data_in_declared_elements() {
             .map(|s| s.split('"').next().unwrap().to_string())
             .collect()
     };
-    let xml_get = |path: &str| {
-        env.request(
-            Some("procuratorate"),
-            "GET",
-            path,
-            &[
-                ("authorization", format!("Bearer {token}")),
-                ("accept", "application/xml".into()),
-            ],
-            "",
-        )
-        .unwrap()
-    };
+    let xml_get = |path: &str| env.get_xml(&token, path);
     let json = env
         .get(
             "procuratorate",
@@ -1304,18 +1419,7 @@ fn quarterly_reports_are_served_audited_and_valid() {
     let schema =
         xmlschema::parse_schema(std::str::from_utf8(&xsd).unwrap()).expect("the XSD parses");
     for path in [format!("/v1/reports/quarterly/{quarter}"), one_path.clone()] {
-        let r = env
-            .request(
-                Some("procuratorate"),
-                "GET",
-                &path,
-                &[
-                    ("authorization", format!("Bearer {token}")),
-                    ("accept", "application/xml".into()),
-                ],
-                "",
-            )
-            .unwrap();
+        let r = env.get_xml(&token, &path);
         assert_eq!(r.status, 200);
         let text = String::from_utf8(r.body).unwrap();
         let parsed = oxml::parse(&text).expect("well-formed");

@@ -32,6 +32,9 @@ pub enum Problem {
     Unavailable(String),
     /// Something failed inside; the detail stays in the gateway's log (500).
     Internal,
+    /// A stored value cannot be written in the form asked for: a character XML 1.0 forbids in
+    /// an XML answer. Names the case and the field (500); the JSON form still carries it.
+    NotRepresentable(String),
     /// Method not allowed on this route (405).
     MethodNotAllowed,
     /// A submitted report was refused; every problem listed (422).
@@ -83,6 +86,11 @@ impl Problem {
             Problem::RateLimited(_) => (429, "rate-limited", "Too many requests"),
             Problem::Unavailable(_) => (503, "unavailable", "Service unavailable"),
             Problem::Internal => (500, "internal", "Internal error"),
+            Problem::NotRepresentable(_) => (
+                500,
+                "not-representable",
+                "Stored data cannot be written in the requested format",
+            ),
         }
     }
 
@@ -101,6 +109,7 @@ impl Problem {
             "submission-refused" => "urn:xianjie:problem:submission-refused",
             "rate-limited" => "urn:xianjie:problem:rate-limited",
             "unavailable" => "urn:xianjie:problem:unavailable",
+            "not-representable" => "urn:xianjie:problem:not-representable",
             _ => "urn:xianjie:problem:internal",
         };
         let (detail, field) = match self {
@@ -108,7 +117,8 @@ impl Problem {
             | Problem::Forbidden(d)
             | Problem::NotFound(d)
             | Problem::Conflict(d)
-            | Problem::Unavailable(d) => (Some(d.clone()), None),
+            | Problem::Unavailable(d)
+            | Problem::NotRepresentable(d) => (Some(d.clone()), None),
             Problem::BadParameter { field, reason } => {
                 (Some(format!("{field}: {reason}")), Some(field.clone()))
             }
@@ -168,6 +178,7 @@ mod tests {
             Problem::RateLimited(3),
             Problem::Unavailable("sealed".into()),
             Problem::Internal,
+            Problem::NotRepresentable("x".into()),
         ];
         let mut seen = std::collections::BTreeSet::new();
         for p in &all {

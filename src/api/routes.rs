@@ -795,23 +795,46 @@ fn keys_digest(keys: impl Iterator<Item = (Vec<u8>, u64)>) -> (u64, String) {
     (n, hex::encode(h.finalize()))
 }
 
-/// The answer in the form the client asked for: JSON, or XML (`schemas/port-api.xsd`) with the
-/// document element `root`.
-fn answer(xml: bool, root: &str, v: &serde_json::Value, attributes: &[&str]) -> Resp {
-    if !xml {
-        return json_ok(v);
-    }
-    match super::xml::document(root, v, attributes) {
-        Ok(bytes) => respond(StatusCode::OK, "application/xml; charset=utf-8", bytes),
+/// Encodes `value` in the form the client asked for — JSON, or XML (`schemas/port-api.xsd`) with
+/// the document element `root` — appends `event` (the read about to be answered), then answers:
+/// no audit entry, no data. A value with no form of the kind asked for (a character
+/// XML 1.0 forbids) is answered with a problem naming the case and field, after `event` is
+/// appended with the outcome `failed` and the reason — the read is recorded either way, and a
+/// broken document is never sent.
+fn audited_value(
+    gw: &Gateway,
+    event: Event,
+    xml: bool,
+    root: &str,
+    value: &serde_json::Value,
+    attributes: &[&str],
+) -> Result<Resp, Problem> {
+    let encoded = if xml {
+        super::xml::document(root, value, attributes)
+            .map(|bytes| ("application/xml; charset=utf-8", bytes))
+    } else {
+        // JSON escapes every control character, so every stored value has a JSON form.
+        let bytes = serde_json::to_vec(value).map_err(|_| Problem::Internal)?;
+        Ok(("application/json", bytes))
+    };
+    match encoded {
+        Ok((content_type, body)) => {
+            gw.audit.append(&event).map_err(|e| audit_problem(&e))?;
+            Ok(respond(StatusCode::OK, content_type, body))
+        }
         Err(e) => {
-            error!(error = %e, "XML encoding failed");
-            problem(&Problem::Internal)
+            warn!(error = %e, "a stored value cannot be answered in XML");
+            gw.audit
+                .append(&event.outcome("failed").detail("error", e.to_string()))
+                .map_err(|e| audit_problem(&e))?;
+            Err(Problem::NotRepresentable(format!(
+                "{e}; the JSON form (Accept: application/json) carries it, or correct the record at its source"
+            )))
         }
     }
 }
 
-/// Appends `event` (the read about to be answered), then answers `value` as JSON or XML: no
-/// audit entry, no data.
+/// [`audited_value`] of a serializable value, without attributes.
 fn audited_answer(
     gw: &Gateway,
     event: Event,
@@ -819,9 +842,8 @@ fn audited_answer(
     root: &str,
     value: &impl Serialize,
 ) -> Result<Resp, Problem> {
-    gw.audit.append(&event).map_err(|e| audit_problem(&e))?;
     let value = serde_json::to_value(value).map_err(|_| Problem::Internal)?;
-    Ok(answer(xml, root, &value, &[]))
+    audited_value(gw, event, xml, root, &value, &[])
 }
 
 fn data_route(
@@ -924,27 +946,26 @@ fn data_route(
                 key.extend_from_slice(id.as_bytes());
                 (key, *version)
             }));
-            gw.audit
-                .append(
-                    &Event::new(caller.actor(), "case.list", unit.as_str())
-                        .request(request_id)
-                        .digest(&digest)
-                        .detail("filter", q.filter.describe())
-                        .detail("count", n),
-                )
-                .map_err(|e| audit_problem(&e))?;
+            let event = Event::new(caller.actor(), "case.list", unit.as_str())
+                .request(request_id)
+                .digest(&digest)
+                .detail("filter", q.filter.describe())
+                .detail("count", n);
             if xml {
                 let cases: Vec<serde_json::Value> = page
                     .iter()
                     .filter_map(|(_, _, j)| serde_json::from_slice(j).ok())
                     .collect();
-                return Ok(answer(
+                return audited_value(
+                    gw,
+                    event,
                     true,
                     "cases",
                     &json!({ "cases": cases, "next": next }),
                     &[],
-                ));
+                );
             }
+            gw.audit.append(&event).map_err(|e| audit_problem(&e))?;
             let mut body =
                 Vec::with_capacity(page.iter().map(|(_, _, j)| j.len() + 1).sum::<usize>() + 64);
             body.extend_from_slice(b"{\"cases\":[");
@@ -1158,15 +1179,11 @@ fn data_route(
                     .filter_map(|(_, c)| c.as_ref())
                     .map(|c| (c.key(), c.version)),
             );
-            gw.audit
-                .append(
-                    &Event::new(caller.actor(), "changes.read", format!("after {after}"))
-                        .request(request_id)
-                        .digest(&digest)
-                        .detail("count", n)
-                        .detail("next_after", last_seen),
-                )
-                .map_err(|e| audit_problem(&e))?;
+            let event = Event::new(caller.actor(), "changes.read", format!("after {after}"))
+                .request(request_id)
+                .digest(&digest)
+                .detail("count", n)
+                .detail("next_after", last_seen);
             let changes: Vec<serde_json::Value> = out
                 .into_iter()
                 .map(|(ch, case)| {
@@ -1179,12 +1196,14 @@ fn data_route(
                     })
                 })
                 .collect();
-            Ok(answer(
+            audited_value(
+                gw,
+                event,
                 xml,
                 "changes",
                 &json!({ "changes": changes, "next_after": last_seen }),
                 &["next_after"],
-            ))
+            )
         }
         _ => Err(Problem::NotFound(format!("no route /{}", segs.join("/")))),
     }

@@ -1,14 +1,25 @@
 //! The XML form of the port API's data responses (`Accept: application/xml`), described by
 //! `schemas/port-api.xsd`: each JSON member becomes an element of the same name, a null member is
-//! left out, an array becomes its element with one child per item. Written with quick-xml, so
-//! text is always escaped.
+//! left out, an array becomes its element with one child per item. Written with
+//! [`crate::xml_out`], so text is always escaped and a value holding a character XML 1.0 forbids
+//! is refused (naming the case it belongs to and the field) instead of breaking the document.
 
-use quick_xml::Writer;
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use crate::xml_out::{XmlError, XmlWriter};
 
 /// The namespace of `schemas/port-api.xsd`.
 pub const NAMESPACE: &str = "urn:xianjie:port-api:1";
+
+/// Why a value has no XML form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{error}", case.as_deref().map(|c| format!("case {c}: ")).unwrap_or_default())]
+pub struct XmlAnswerError {
+    /// The case the refused value belongs to (`unit/case_id`), when it is in a case.
+    pub case: Option<String>,
+    /// What was refused, and where in the document.
+    pub error: XmlError,
+}
 
 /// The element name of one item of an array member.
 fn item_name(array: &str) -> &str {
@@ -35,54 +46,84 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
-fn element(w: &mut Writer<Vec<u8>>, name: &str, v: &Value) -> std::io::Result<()> {
+/// The case an object is (or is about), from its `case_id` and `unit_code` members: what a
+/// refusal names, so an operator can find the record at its source.
+fn case_of(m: &Map<String, Value>) -> Option<String> {
+    let id = m.get("case_id")?.as_str()?;
+    Some(match m.get("unit_code").and_then(Value::as_str) {
+        Some(unit) => format!("{unit}/{id}"),
+        None => id.to_string(),
+    })
+}
+
+/// Writes `v` as element `name`; `case` is the nearest enclosing object naming a case.
+fn element<'a>(
+    w: &mut XmlWriter,
+    name: &str,
+    v: &'a Value,
+    case: Option<&'a Map<String, Value>>,
+) -> Result<(), XmlAnswerError> {
+    let fail = |error, case: Option<&Map<String, Value>>| XmlAnswerError {
+        case: case.and_then(case_of),
+        error,
+    };
     match v {
         Value::Null => Ok(()),
         Value::Object(m) => {
-            w.write_event(Event::Start(BytesStart::new(name)))?;
+            let case = if m.contains_key("case_id") {
+                Some(m)
+            } else {
+                case
+            };
+            w.start(name, &[]).map_err(|e| fail(e, case))?;
             for (k, x) in m {
-                element(w, k, x)?;
+                element(w, k, x, case)?;
             }
-            w.write_event(Event::End(BytesEnd::new(name)))
+            w.end().map_err(|e| fail(e, case))
         }
         Value::Array(items) => {
-            w.write_event(Event::Start(BytesStart::new(name)))?;
+            w.start(name, &[]).map_err(|e| fail(e, case))?;
             for x in items {
-                element(w, item_name(name), x)?;
+                element(w, item_name(name), x, case)?;
             }
-            w.write_event(Event::End(BytesEnd::new(name)))
+            w.end().map_err(|e| fail(e, case))
         }
         other => {
-            w.write_event(Event::Start(BytesStart::new(name)))?;
-            if let Some(text) = scalar(other) {
-                w.write_event(Event::Text(BytesText::new(&text)))?;
-            }
-            w.write_event(Event::End(BytesEnd::new(name)))
+            let text = scalar(other).unwrap_or_default();
+            w.element(name, &text).map_err(|e| fail(e, case))
         }
     }
 }
 
 /// Writes `body` as the document element `root`. Members of `body` named in `attributes` become
 /// attributes of the root (e.g. `next_after` of the change feed); the rest become children.
-pub fn document(root: &str, body: &Value, attributes: &[&str]) -> std::io::Result<Vec<u8>> {
-    let mut w = Writer::new(Vec::with_capacity(4096));
-    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-    let mut start = BytesStart::new(root);
-    start.push_attribute(("xmlns", NAMESPACE));
-    let mut attrs = Vec::new();
-    if let Value::Object(m) = body {
+///
+/// # Errors
+/// [`XmlAnswerError`] when a value holds a character XML 1.0 forbids: no document is written.
+pub fn document(root: &str, body: &Value, attributes: &[&str]) -> Result<Vec<u8>, XmlAnswerError> {
+    let fail = |error| XmlAnswerError { case: None, error };
+    let mut w = XmlWriter::document(4096).map_err(fail)?;
+    let mut attrs = vec![("xmlns".to_string(), NAMESPACE.to_string())];
+    let top = match body {
+        Value::Object(m) => Some(m),
+        _ => None,
+    };
+    if let Some(m) = top {
         for a in attributes {
             if let Some(text) = m.get(*a).and_then(scalar) {
                 attrs.push((a.to_string(), text));
             }
         }
     }
-    for (k, v) in &attrs {
-        start.push_attribute((k.as_str(), v.as_str()));
-    }
-    w.write_event(Event::Start(start))?;
-    match body {
-        Value::Object(m) => {
+    let attrs: Vec<(&str, &str)> = attrs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    w.start(root, &attrs).map_err(fail)?;
+    match top {
+        Some(m) => {
+            // A single case answered at the root (`<case>`) is named by its own members.
+            let case = m.contains_key("case_id").then_some(m);
             for (k, v) in m {
                 if attributes.contains(&k.as_str()) {
                     continue;
@@ -91,17 +132,17 @@ pub fn document(root: &str, body: &Value, attributes: &[&str]) -> std::io::Resul
                     // The root's own list: its items sit directly under the root.
                     Value::Array(items) if k == root => {
                         for x in items {
-                            element(&mut w, item_name(root), x)?;
+                            element(&mut w, item_name(root), x, case)?;
                         }
                     }
-                    _ => element(&mut w, k, v)?,
+                    _ => element(&mut w, k, v, case)?,
                 }
             }
         }
-        other => element(&mut w, root, other)?,
+        None => element(&mut w, root, body, None)?,
     }
-    w.write_event(Event::End(BytesEnd::new(root)))?;
-    Ok(w.into_inner())
+    w.end().map_err(fail)?;
+    Ok(w.finish())
 }
 
 #[cfg(test)]
@@ -135,5 +176,54 @@ mod tests {
             xml.contains("<changes xmlns=\"urn:xianjie:port-api:1\" next_after=\"7\"></changes>"),
             "{xml}"
         );
+    }
+
+    #[test]
+    fn a_forbidden_character_is_refused_naming_the_case_and_field() {
+        let case = |id: &str, name: &str| {
+            serde_json::json!({"unit_code": "11320102471049746T", "case_id": id,
+                "party": {"name": name, "kind": "legal_person"}, "title": "t"})
+        };
+        // In a list, in a single case, and in the change feed's nested case.
+        let list = serde_json::json!({"cases": [case("C-1", "甲"), case("C-2", "乙\u{1}公司")], "next": null});
+        let single = case("C-2", "乙\u{1}公司");
+        let changes = serde_json::json!({"changes": [{"seq": 4, "unit_code": "11320102471049746T",
+            "case_id": "C-2", "version": 1, "case": case("C-2", "乙\u{1}公司")}], "next_after": 4});
+        for (root, v, attrs, field) in [
+            ("cases", &list, &[][..], "cases/case/party/name"),
+            ("case", &single, &[][..], "case/party/name"),
+            (
+                "changes",
+                &changes,
+                &["next_after"][..],
+                "changes/change/case/party/name",
+            ),
+        ] {
+            let e = document(root, v, attrs).unwrap_err();
+            assert_eq!(e.case.as_deref(), Some("11320102471049746T/C-2"), "{root}");
+            assert_eq!(
+                e.error,
+                XmlError::Forbidden {
+                    field: field.into(),
+                    position: 2,
+                    code: 1
+                }
+            );
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "case 11320102471049746T/C-2: {field}: character 2 is U+0001, which XML 1.0 does not allow"
+                )
+            );
+        }
+        // Tab, line feed, carriage return, CJK and the astral plane pass, and read back whole.
+        let fine = "甲\t乙\n丙\r丁 𠀀😀";
+        let xml = document("case", &case("C-3", fine), &[]).unwrap();
+        let text = String::from_utf8(xml).unwrap();
+        assert!(
+            text.contains("<name>甲\t乙\n丙&#13;丁 𠀀😀</name>"),
+            "{text}"
+        );
+        oxml::parse(&text).expect("well-formed");
     }
 }

@@ -180,7 +180,7 @@ pub enum Command {
         /// out of the process list.
         #[arg(long, env = "XIANJIE_SIM_CREDENTIAL", hide_env_values = true, value_parser = secret_arg)]
         credential: Option<std::sync::Arc<crate::keys::secret::SecretString>>,
-        /// Faults to inject, e.g. `503x3,429:2,reset,delay:500,400,reject:XJ-…`.
+        /// Faults to inject, e.g. `503x3,429:2,reset,delay:500,400,reject:XJ-…,refuse:XJ-…`.
         #[arg(long, default_value = "")]
         faults: String,
         /// File with `KEY_ID BASE64` (from `xianjie push key`): signatures must verify.

@@ -1,14 +1,19 @@
 //! Push packages for the provincial platform (`schemas/province/package.xsd`): a header and
 //! records, each an upsert of a penalty (CF_*), licensing (XK_*) or inspection result, or a
-//! `Retraction`. Written with quick-xml; a case that lacks a field the platform requires is refused
-//! with the field named, so it can be dead-lettered with a reason instead of sent incomplete.
+//! `Retraction`. Written with [`crate::xml_out`] (quick-xml underneath); a case that lacks a
+//! field the platform requires, or holds a character XML 1.0 forbids, is refused with the field
+//! named, so it can be dead-lettered with a reason instead of sent.
+//!
+//! [`build_checked`] is what the delivery worker sends: it holds back every record that would
+//! fail — at writing, or when the package is read back with the platform's own validator
+//! ([`super::validate`]) — so one bad record never costs the others their package.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use quick_xml::Writer;
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use sha2::{Digest, Sha256};
 
+use super::validate::{self, PackageProblem};
 use crate::model::{Action, Case, PartyId, PartyKind, Uscc};
+use crate::xml_out::{Fragment, XmlError, XmlWriter};
 
 /// The namespace of `schemas/province/package.xsd`.
 pub const NAMESPACE: &str = "urn:xianjie:province:package:1";
@@ -63,6 +68,14 @@ pub enum PackageError {
         /// The platform field.
         field: &'static str,
     },
+    /// A value holds a character XML 1.0 forbids (the field, its position and code point named).
+    #[error("case {case}: {error}")]
+    Unwritable {
+        /// The case key.
+        case: String,
+        /// What was refused, and where.
+        error: XmlError,
+    },
     /// An empty package.
     #[error("a package needs at least one record")]
     Empty,
@@ -77,19 +90,27 @@ pub fn record_id(case: &Case) -> String {
     format!("XJ-{}", hex::encode(&h[..16]))
 }
 
-struct W(Writer<Vec<u8>>);
+/// The label package errors give a case: `unit/case_id`.
+pub fn case_label(case: &Case) -> String {
+    String::from_utf8_lossy(&case.key()).replace('\0', "/")
+}
 
-impl W {
-    fn ev(&mut self, e: Event<'_>) -> Result<(), PackageError> {
-        self.0
-            .write_event(e)
-            .map_err(|e| PackageError::Encode(e.to_string()))
+/// The writer of one record, which names its case in every error.
+struct W<'c> {
+    x: XmlWriter,
+    case: &'c Case,
+}
+
+impl W<'_> {
+    fn xml(&self, error: XmlError) -> PackageError {
+        PackageError::Unwritable {
+            case: case_label(self.case),
+            error,
+        }
     }
 
     fn text(&mut self, name: &str, value: &str) -> Result<(), PackageError> {
-        self.ev(Event::Start(BytesStart::new(name)))?;
-        self.ev(Event::Text(BytesText::new(value)))?;
-        self.ev(Event::End(BytesEnd::new(name)))
+        self.x.element(name, value).map_err(|e| self.xml(e))
     }
 
     fn opt(&mut self, name: &str, value: Option<&str>) -> Result<(), PackageError> {
@@ -107,12 +128,12 @@ fn required<'a>(
 ) -> Result<&'a str, PackageError> {
     v.filter(|s| !s.is_empty())
         .ok_or_else(|| PackageError::Missing {
-            case: String::from_utf8_lossy(&case.key()).replace('\0', "/"),
+            case: case_label(case),
             field,
         })
 }
 
-fn party(w: &mut W, case: &Case) -> Result<(), PackageError> {
+fn party(w: &mut W<'_>, case: &Case) -> Result<(), PackageError> {
     let p = &case.party;
     w.text("XDR_MC", &p.name)?;
     w.text(
@@ -137,16 +158,20 @@ fn date(d: Option<chrono::NaiveDate>) -> Option<String> {
     d.map(|d| d.format("%Y-%m-%d").to_string())
 }
 
-fn record(w: &mut W, r: &Record<'_>) -> Result<(), PackageError> {
+/// One record, written alone so that a refusal names it and the others can still be sent.
+fn record(r: &Record<'_>) -> Result<Fragment, PackageError> {
     let c = r.case;
-    let key = || String::from_utf8_lossy(&c.key()).replace('\0', "/");
+    let mut w = W {
+        x: XmlWriter::fragment(1024),
+        case: c,
+    };
     let name = match c.action {
         Action::Penalty => "PenaltyRecord",
         Action::Licensing => "LicenseRecord",
         Action::Inspection => "InspectionResult",
         other => {
             return Err(PackageError::NotPushed {
-                case: key(),
+                case: case_label(c),
                 action: other.code(),
             });
         }
@@ -154,17 +179,16 @@ fn record(w: &mut W, r: &Record<'_>) -> Result<(), PackageError> {
     let id = record_id(c);
     let version = c.version.to_string();
     if r.op == Op::Retract {
-        let mut start = BytesStart::new("Retraction");
-        start.push_attribute(("kind", name));
-        start.push_attribute(("id", id.as_str()));
-        start.push_attribute(("version", version.as_str()));
-        return w.ev(Event::Empty(start));
+        w.x.empty(
+            "Retraction",
+            &[("kind", name), ("id", &id), ("version", &version)],
+        )
+        .map_err(|e| w.xml(e))?;
+        return Ok(w.x.finish_fragment());
     }
-    let mut start = BytesStart::new(name);
-    start.push_attribute(("id", id.as_str()));
-    start.push_attribute(("version", version.as_str()));
-    w.ev(Event::Start(start))?;
-    party(w, c)?;
+    w.x.start(name, &[("id", &id), ("version", &version)])
+        .map_err(|e| w.xml(e))?;
+    party(&mut w, c)?;
     let unit = c.unit_code.as_str();
     let decided = date(c.decided_on);
     match c.action {
@@ -236,43 +260,190 @@ fn record(w: &mut W, r: &Record<'_>) -> Result<(), PackageError> {
             w.text("JC_JCJGDM", unit)?;
         }
     }
-    w.ev(Event::End(BytesEnd::new(name)))
+    w.x.end().map_err(|e| w.xml(e))?;
+    Ok(w.x.finish_fragment())
 }
 
-/// Builds a package (UTF-8 XML).
+/// The package around records already written.
+fn assemble(header: &Header, records: &[&Fragment]) -> Result<Vec<u8>, PackageError> {
+    let size = records.iter().map(|f| f.as_bytes().len()).sum::<usize>() + 512;
+    let encode = |e: XmlError| PackageError::Encode(e.to_string());
+    let mut w = XmlWriter::document(size).map_err(encode)?;
+    w.start("Package", &[("xmlns", NAMESPACE)])
+        .map_err(encode)?;
+    w.start("Header", &[]).map_err(encode)?;
+    let created = header.created_at.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let count = records.len().to_string();
+    for (name, value) in [
+        ("PackageId", header.package_id.as_str()),
+        ("SourceDivision", header.source_division.as_str()),
+        ("SendingUnit", header.sending_unit.as_str()),
+        ("CreatedAt", created.as_str()),
+        ("RecordCount", count.as_str()),
+        ("SchemaVersion", "1.0"),
+    ] {
+        w.element(name, value).map_err(encode)?;
+    }
+    w.end().map_err(encode)?;
+    w.start("Records", &[]).map_err(encode)?;
+    for f in records {
+        w.append(f);
+    }
+    w.end().map_err(encode)?;
+    w.end().map_err(encode)?;
+    Ok(w.finish())
+}
+
+/// Builds a package (UTF-8 XML); the first record that cannot be written refuses it.
 pub fn build(header: &Header, records: &[Record<'_>]) -> Result<Vec<u8>, PackageError> {
     if records.is_empty() {
         return Err(PackageError::Empty);
     }
-    let mut w = W(Writer::new(Vec::with_capacity(records.len() * 1024 + 512)));
-    w.ev(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-    let mut root = BytesStart::new("Package");
-    root.push_attribute(("xmlns", NAMESPACE));
-    w.ev(Event::Start(root))?;
-    w.ev(Event::Start(BytesStart::new("Header")))?;
-    w.text("PackageId", &header.package_id)?;
-    w.text("SourceDivision", &header.source_division)?;
-    w.text("SendingUnit", header.sending_unit.as_str())?;
-    w.text(
-        "CreatedAt",
-        &header.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-    )?;
-    w.text("RecordCount", &records.len().to_string())?;
-    w.text("SchemaVersion", "1.0")?;
-    w.ev(Event::End(BytesEnd::new("Header")))?;
-    w.ev(Event::Start(BytesStart::new("Records")))?;
-    for r in records {
-        record(&mut w, r)?;
+    let fragments = records.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+    assemble(header, &fragments.iter().collect::<Vec<_>>())
+}
+
+/// Dead-letter code of a record the platform takes no such records of, or that lacks a field.
+pub const LOCAL_INCOMPLETE: &str = "LOCAL-INCOMPLETE";
+/// Dead-letter code of a record with a character XML 1.0 forbids.
+pub const LOCAL_XML_CHAR: &str = "LOCAL-XML-CHAR";
+/// Dead-letter code prefix of a record the platform's validator would reject: `LOCAL-` and the
+/// platform's code (`LOCAL-E-FORMAT`, `LOCAL-E-USCC`, …), or `LOCAL-PACKAGE` for a record that
+/// makes a package unreadable as a whole.
+pub const LOCAL_PREFIX: &str = "LOCAL-";
+
+/// A record held back from its package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBack {
+    /// Its position among the records given.
+    pub index: usize,
+    /// The dead-letter code: [`LOCAL_INCOMPLETE`], [`LOCAL_XML_CHAR`], or [`LOCAL_PREFIX`] and
+    /// the platform's code.
+    pub code: String,
+    /// What is wrong: the case, the field, and why.
+    pub reason: String,
+}
+
+/// What [`build_checked`] made of a list of records.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The package of the records that pass, with its header; `None` when none passes.
+    pub package: Option<(Header, Vec<u8>)>,
+    /// Positions of the records in the package, in package order.
+    pub kept: Vec<usize>,
+    /// The records held back, each with its reason.
+    pub held: Vec<HeldBack>,
+    /// A problem the platform's validator finds with the package as a whole that no record,
+    /// validated alone, explains (a fault of this builder, not of the records): the package is
+    /// still sent, and the receiver's answer decides.
+    pub unexplained: Option<PackageProblem>,
+}
+
+/// Builds a package of `records`, holding back every record that would fail: one that cannot
+/// be written (a required field empty, a forbidden character) or that the platform's validator
+/// rejects when the package is read back. `header` gives the header of the records kept (by
+/// their positions), so the package id can name exactly the records it carries; it is called
+/// again whenever a record is held back.
+///
+/// # Errors
+/// [`PackageError::Encode`] only: the header could not be written.
+pub fn build_checked(
+    records: &[Record<'_>],
+    header: &mut dyn FnMut(&[usize]) -> Header,
+) -> Result<Checked, PackageError> {
+    let mut held = Vec::new();
+    let mut fragments: Vec<(usize, Fragment)> = Vec::with_capacity(records.len());
+    for (index, r) in records.iter().enumerate() {
+        match record(r) {
+            Ok(f) => fragments.push((index, f)),
+            Err(e) => {
+                let code = match e {
+                    PackageError::Unwritable { .. } => LOCAL_XML_CHAR,
+                    _ => LOCAL_INCOMPLETE,
+                };
+                held.push(HeldBack {
+                    index,
+                    code: code.into(),
+                    reason: e.to_string(),
+                });
+            }
+        }
     }
-    w.ev(Event::End(BytesEnd::new("Records")))?;
-    w.ev(Event::End(BytesEnd::new("Package")))?;
-    Ok(w.0.into_inner())
+    let mut unexplained = None;
+    // Each round either sends what is left or holds back at least one record.
+    loop {
+        if fragments.is_empty() {
+            held.sort_by_key(|h| h.index);
+            return Ok(Checked {
+                package: None,
+                kept: Vec::new(),
+                held,
+                unexplained,
+            });
+        }
+        let kept: Vec<usize> = fragments.iter().map(|(i, _)| *i).collect();
+        let h = header(&kept);
+        let body = assemble(&h, &fragments.iter().map(|(_, f)| f).collect::<Vec<_>>())?;
+        let mut bad: Vec<(usize, String, String)> = Vec::new();
+        match validate::parse(&body) {
+            Ok(p) if p.records.len() == fragments.len() => {
+                for (r, (i, _)) in p.records.iter().zip(&fragments) {
+                    if let Some(problem) = &r.problem {
+                        bad.push((*i, problem.code.to_string(), problem.reason.clone()));
+                    }
+                }
+            }
+            Ok(_) => {
+                // Cannot happen (the validator checks the count); send and let the receiver say.
+                unexplained = Some(PackageProblem::NoRecords);
+            }
+            Err(whole) => {
+                // Which record makes the package unreadable? Each alone, in a package of one.
+                for (i, f) in &fragments {
+                    let alone = assemble(&h, &[f])?;
+                    match validate::parse(&alone) {
+                        Ok(p) => {
+                            if let Some(problem) = p.records.first().and_then(|r| r.problem.clone())
+                            {
+                                bad.push((*i, problem.code.to_string(), problem.reason));
+                            }
+                        }
+                        Err(e) => bad.push((*i, "PACKAGE".into(), e.to_string())),
+                    }
+                }
+                if bad.is_empty() {
+                    unexplained = Some(whole);
+                }
+            }
+        }
+        if bad.is_empty() {
+            held.sort_by_key(|h| h.index);
+            return Ok(Checked {
+                package: Some((h, body)),
+                kept,
+                held,
+                unexplained,
+            });
+        }
+        for (index, code, reason) in bad {
+            fragments.retain(|(i, _)| *i != index);
+            held.push(HeldBack {
+                index,
+                code: format!("{LOCAL_PREFIX}{code}"),
+                reason: format!(
+                    "case {}: the platform would reject it: {reason}",
+                    case_label(records[index].case)
+                ),
+            });
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ingest::golden::golden_cases;
+    use crate::push::validate::tests::upserts;
 
     fn header() -> Header {
         Header {
@@ -415,5 +586,126 @@ mod tests {
             ));
         }
         assert_eq!(build(&header(), &[]), Err(PackageError::Empty));
+    }
+
+    /// A pushable golden penalty with a fine.
+    fn penalty() -> Case {
+        golden_cases()
+            .into_iter()
+            .find(|c| {
+                c.action == Action::Penalty
+                    && c.penalty.as_ref().is_some_and(|p| p.fine_fen.is_some())
+                    && build(&header(), &upserts([c])).is_ok()
+            })
+            .expect("a golden penalty with a fine")
+    }
+
+    #[test]
+    fn a_forbidden_character_is_refused_with_the_field_and_position() {
+        let mut c = penalty();
+        c.party.name = "某某\u{1}有限公司".into();
+        let e = build(&header(), &upserts([&c])).unwrap_err();
+        match &e {
+            PackageError::Unwritable {
+                case,
+                error:
+                    XmlError::Forbidden {
+                        field,
+                        position,
+                        code,
+                    },
+            } => {
+                assert_eq!(case, &case_label(&c));
+                assert_eq!(field, "PenaltyRecord/XDR_MC");
+                assert_eq!((*position, *code), (3, 1));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            e.to_string().contains("XDR_MC: character 3 is U+0001"),
+            "{e}"
+        );
+        // Tab, line feed, carriage return, CJK and the astral plane are allowed, and the
+        // package still validates.
+        c.party.name = "某某\t有限\n公司\r𠀀😀".into();
+        let xml = build(&header(), &upserts([&c])).unwrap();
+        let text = String::from_utf8(xml.clone()).unwrap();
+        assert!(
+            text.contains("<XDR_MC>某某\t有限\n公司&#13;𠀀😀</XDR_MC>"),
+            "{text}"
+        );
+        let v = violations(&text);
+        assert!(v.is_empty(), "{v:?}");
+        let read = validate::parse(&xml).unwrap();
+        assert_eq!(read.records[0].fields["XDR_MC"], c.party.name);
+    }
+
+    #[test]
+    fn records_that_would_fail_are_held_back_and_the_rest_go() {
+        let good = penalty();
+        let mut control = good.clone();
+        control.case_id = crate::model::CaseId::parse("CTRL-1").unwrap();
+        control.decision = Some("罚款\u{7}".into());
+        let mut long = good.clone();
+        long.case_id = crate::model::CaseId::parse("LONG-1").unwrap();
+        long.facts = Some("事".repeat(4001));
+        let mut incomplete = good.clone();
+        incomplete.case_id = crate::model::CaseId::parse("INCOMPLETE-1").unwrap();
+        incomplete.legal_basis = None;
+        let mut other = good.clone();
+        other.case_id = crate::model::CaseId::parse("GOOD-2").unwrap();
+        let records = upserts([&good, &control, &other, &long, &incomplete]);
+        let mut asked: Vec<Vec<usize>> = Vec::new();
+        let checked = build_checked(&records, &mut |kept| {
+            asked.push(kept.to_vec());
+            Header {
+                package_id: format!("PKG-{}", kept.len()),
+                ..header()
+            }
+        })
+        .unwrap();
+        assert_eq!(checked.kept, [0, 2]);
+        assert_eq!(checked.unexplained, None);
+        // The header is asked again once the over-long record is found, for the records sent.
+        assert_eq!(asked, [vec![0, 2, 3], vec![0, 2]]);
+        let held: Vec<(usize, &str)> = checked
+            .held
+            .iter()
+            .map(|h| (h.index, h.code.as_str()))
+            .collect();
+        assert_eq!(
+            held,
+            [
+                (1, LOCAL_XML_CHAR),
+                (3, "LOCAL-E-FORMAT"),
+                (4, LOCAL_INCOMPLETE)
+            ]
+        );
+        let reason = |i: usize| checked.held[i].reason.as_str();
+        assert!(
+            reason(0).contains("CTRL-1") && reason(0).contains("CF_NR: character 3 is U+0007"),
+            "{}",
+            reason(0)
+        );
+        assert!(
+            reason(1).contains("LONG-1") && reason(1).contains("CF_SY"),
+            "{}",
+            reason(1)
+        );
+        assert!(reason(2).contains("CF_YJ"), "{}", reason(2));
+        let (h, body) = checked.package.unwrap();
+        assert_eq!(h.package_id, "PKG-2");
+        let text = String::from_utf8(body.clone()).unwrap();
+        assert!(text.contains("<RecordCount>2</RecordCount>"), "{text}");
+        let v = violations(&text);
+        assert!(v.is_empty(), "{v:?}");
+        let read = validate::parse(&body).unwrap();
+        assert!(read.records.iter().all(|r| r.problem.is_none()));
+        assert_eq!(read.records[1].id, record_id(&other));
+
+        // Nothing passes: no package, every record held.
+        let checked = build_checked(&records[1..2], &mut |_| header()).unwrap();
+        assert!(checked.package.is_none() && checked.kept.is_empty());
+        assert_eq!(checked.held.len(), 1);
     }
 }

@@ -1,10 +1,12 @@
 //! Receipts from the provincial platform (`schemas/province/receipt.xsd`): written by the
-//! simulator, read by the delivery worker. Reading is strict — an answer that is not a receipt
+//! simulator (with [`crate::xml_out`], so never with a character XML 1.0 forbids), read by the
+//! delivery worker. Reading is strict — an answer that is not a receipt
 //! for the package sent is an error, never a guess.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use quick_xml::Writer;
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::events::{BytesStart, Event};
+
+use crate::xml_out::{XmlError, XmlWriter};
 
 /// The namespace of `schemas/province/receipt.xsd`.
 pub const NAMESPACE: &str = "urn:xianjie:province:receipt:1";
@@ -57,27 +59,20 @@ fn err(s: impl Into<String>) -> ReceiptError {
 }
 
 /// Writes a receipt.
-pub fn build(r: &Receipt) -> Vec<u8> {
-    let mut w = Writer::new(Vec::with_capacity(256 + r.results.len() * 96));
-    let text = |w: &mut Writer<Vec<u8>>, name: &str, v: &str| {
-        let _ = w.write_event(Event::Start(BytesStart::new(name)));
-        let _ = w.write_event(Event::Text(BytesText::new(v)));
-        let _ = w.write_event(Event::End(BytesEnd::new(name)));
-    };
-    let _ = w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
-    let mut root = BytesStart::new("Receipt");
-    root.push_attribute(("xmlns", NAMESPACE));
-    let _ = w.write_event(Event::Start(root));
-    text(&mut w, "PackageId", &r.package_id);
-    text(
-        &mut w,
+///
+/// # Errors
+/// [`XmlError`] when a value (a reason, an id) holds a character XML 1.0 forbids: the receipt is
+/// not written rather than written unreadable.
+pub fn build(r: &Receipt) -> Result<Vec<u8>, XmlError> {
+    let mut w = XmlWriter::document(256 + r.results.len() * 96)?;
+    w.start("Receipt", &[("xmlns", NAMESPACE)])?;
+    w.element("PackageId", &r.package_id)?;
+    w.element(
         "ReceivedAt",
         &r.received_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-    );
+    )?;
     for x in &r.results {
-        let mut e = BytesStart::new("Result");
-        e.push_attribute(("id", x.id.as_str()));
-        e.push_attribute(("version", x.version.to_string().as_str()));
+        let version = x.version.to_string();
         let (status, code, reason) = match &x.outcome {
             Outcome::Accepted => ("accepted", None, ""),
             Outcome::Duplicate => ("duplicate", None, ""),
@@ -85,16 +80,20 @@ pub fn build(r: &Receipt) -> Vec<u8> {
                 ("rejected", Some(code.as_str()), reason.as_str())
             }
         };
-        e.push_attribute(("status", status));
+        let mut attrs = vec![
+            ("id", x.id.as_str()),
+            ("version", &version),
+            ("status", status),
+        ];
         if let Some(c) = code {
-            e.push_attribute(("code", c));
+            attrs.push(("code", c));
         }
-        let _ = w.write_event(Event::Start(e));
-        let _ = w.write_event(Event::Text(BytesText::new(reason)));
-        let _ = w.write_event(Event::End(BytesEnd::new("Result")));
+        w.start("Result", &attrs)?;
+        w.text(reason)?;
+        w.end()?;
     }
-    let _ = w.write_event(Event::End(BytesEnd::new("Receipt")));
-    w.into_inner()
+    w.end()?;
+    Ok(w.finish())
 }
 
 /// The attributes of a `<Result>`: id, version, status, code.
@@ -251,7 +250,7 @@ mod tests {
 
     #[test]
     fn receipts_round_trip_and_validate_against_the_xsd() {
-        let xml = build(&sample());
+        let xml = build(&sample()).unwrap();
         assert_eq!(parse(&xml).unwrap(), sample());
         let xsd = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/province/receipt.xsd"),
@@ -287,5 +286,37 @@ mod tests {
             let e = parse(xml.as_bytes()).unwrap_err().to_string();
             assert!(e.contains(expect), "{xml}: {e}");
         }
+    }
+
+    #[test]
+    fn a_forbidden_character_is_refused_and_allowed_ones_round_trip() {
+        let mut r = sample();
+        r.results[2].outcome = Outcome::Rejected {
+            code: "E103".into(),
+            reason: "名称\u{8}错误".into(),
+        };
+        assert_eq!(
+            build(&r).unwrap_err(),
+            XmlError::Forbidden {
+                field: "Receipt/Result".into(),
+                position: 3,
+                code: 8
+            }
+        );
+        r.results[0].id = "XJ-\u{FFFF}".into();
+        match build(&r).unwrap_err() {
+            XmlError::Forbidden {
+                field, position, ..
+            } => {
+                assert_eq!((field.as_str(), position), ("Receipt/Result/@id", 4))
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut r = sample();
+        r.results[2].outcome = Outcome::Rejected {
+            code: "E103".into(),
+            reason: "名称\t有误\n第二行\r𠀀😀".into(),
+        };
+        assert_eq!(parse(&build(&r).unwrap()).unwrap(), r);
     }
 }

@@ -6,8 +6,8 @@
 //! ([`super::validate`]), deduplication by record id + version, receipts
 //! ([`super::receipt::build`]), the accepted records (inspectable at `GET /sim/records` and
 //! `/sim/stats`), and fault injection ([`FaultPlan`]): error statuses, `429` with `Retry-After`,
-//! delays, connections dropped after the package was stored (a lost receipt), and rejections of
-//! chosen records. State lives in memory only; a restart forgets everything, which is what a
+//! delays, connections dropped after the package was stored (a lost receipt), rejections of
+//! chosen records, and refusals of every package that holds a chosen record. State lives in memory only; a restart forgets everything, which is what a
 //! test harness wants.
 //!
 //! HTTP surface: `POST /packages` (the platform); `GET /sim/records`, `GET /sim/stats`,
@@ -109,6 +109,9 @@ pub struct FaultPlan {
     pub queue: VecDeque<(Fault, u32)>,
     /// Record ids always rejected with [`E_SIM_REJECT`] (not consumed).
     pub reject: BTreeSet<String>,
+    /// Record ids whose package is always refused as a whole with 400 (not consumed): a
+    /// refusal the sender cannot foresee from the schema.
+    pub refuse: BTreeSet<String>,
 }
 
 impl FaultPlan {
@@ -132,7 +135,7 @@ impl FaultPlan {
 
     /// Whether the plan injects nothing.
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty() && self.reject.is_empty()
+        self.queue.is_empty() && self.reject.is_empty() && self.refuse.is_empty()
     }
 }
 
@@ -239,7 +242,8 @@ pub enum SimError {
 /// Parses a fault spec: comma-separated items consumed in order by successive packages —
 /// `500`, `503`, `429` or `429:SECS` (default 1), `delay:MS`, `reset`, `400`, each optionally
 /// followed by `xN` to repeat it N times (`503x3`, `429:2x2`, `resetx2`) — and standing rules
-/// `reject:<RECORD_ID>`. An empty spec is an empty plan.
+/// `reject:<RECORD_ID>` (that record is rejected in its receipt) and `refuse:<RECORD_ID>` (a
+/// package holding that record is refused as a whole with 400). An empty spec is an empty plan.
 ///
 /// # Errors
 /// [`SimError::Faults`] naming the first item not understood.
@@ -257,17 +261,21 @@ pub fn parse_faults(spec: &str) -> Result<FaultPlan, SimError> {
         if item.is_empty() {
             return Err(bad("empty item (two commas in a row, or a trailing comma)"));
         }
-        if let Some(id) = item.strip_prefix("reject:") {
+        let standing = [("reject:", &mut plan.reject), ("refuse:", &mut plan.refuse)];
+        if let Some((rule, id, set)) = standing
+            .into_iter()
+            .find_map(|(rule, set)| item.strip_prefix(rule).map(|id| (rule, id, set)))
+        {
             let ok = (1..=64).contains(&id.len())
                 && id
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
             if !ok {
-                return Err(bad(
-                    "reject: needs a record id of 1-64 of A-Z a-z 0-9 . _ -",
-                ));
+                return Err(bad(&format!(
+                    "{rule} needs a record id of 1-64 of A-Z a-z 0-9 . _ -"
+                )));
             }
-            plan.reject.insert(id.to_string());
+            set.insert(id.to_string());
             continue;
         }
         // `xN` ends an item; no fault's own spelling ends in x followed by digits.
@@ -306,7 +314,7 @@ pub fn parse_faults(spec: &str) -> Result<FaultPlan, SimError> {
                 } else {
                     return Err(bad(
                         "not a fault; use 500, 503, 429, 429:SECS, delay:MS, reset, 400 (each \
-                         optionally xN) or reject:RECORD_ID",
+                         optionally xN), reject:RECORD_ID or refuse:RECORD_ID",
                     ));
                 }
             }
@@ -960,6 +968,21 @@ async fn accept_package(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply {
     };
 
     let package_id = package.header.package_id.clone();
+    let refused = {
+        let st = inner.state();
+        package
+            .records
+            .iter()
+            .find(|r| st.faults.refuse.contains(&r.id))
+            .map(|r| r.id.clone())
+    };
+    if let Some(id) = refused {
+        return refuse(
+            inner,
+            StatusCode::BAD_REQUEST,
+            format!("package refused: record {id} is refused by fault injection (refuse:{id})"),
+        );
+    }
     {
         let mut st = inner.state();
         if st.kept.len() >= KEPT_PACKAGES {
@@ -1028,12 +1051,18 @@ async fn accept_package(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply {
         rejected,
         "package received"
     );
-    let body = receipt::build(&Receipt {
+    match receipt::build(&Receipt {
         package_id,
         received_at,
         results,
-    });
-    reply(StatusCode::OK, "application/xml", body)
+    }) {
+        Ok(body) => reply(StatusCode::OK, "application/xml", body),
+        // The records are kept; the sender's resend finds them duplicates.
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the receipt cannot be written: {e}"),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -1041,7 +1070,7 @@ mod tests {
     use super::*;
     use crate::model::Case;
     use crate::push::package::{self, Op, Record};
-    use crate::push::validate::tests::{golden_cases, header, pushable};
+    use crate::push::validate::tests::{golden_cases, header, pushable, upserts};
     use hyper::HeaderMap;
 
     const SECRET: &str = "s3cret-Token:with-colon";
@@ -1581,6 +1610,35 @@ mod tests {
             stats.faults_injected, 0,
             "standing rules are not consumed faults"
         );
+
+        // A refused record costs its whole package a 400, every time, and nothing is kept;
+        // a package without it goes through.
+        let refused = keys[2].0.clone();
+        h.sim
+            .set_faults(parse_faults(&format!("refuse:{refused}")).unwrap());
+        let (v2, _) = package_at("PKG-r2", 2);
+        let before = h.sim.records().len();
+        for _ in 0..2 {
+            let a = h.post(&v2, &[]).await.unwrap();
+            assert_eq!(a.status, StatusCode::BAD_REQUEST);
+            assert!(
+                a.text().contains(&format!("record {refused} is refused")),
+                "{}",
+                a.text()
+            );
+        }
+        assert_eq!(h.sim.records().len(), before);
+        assert_eq!(h.sim.stats().packages_refused, 2);
+        let cases = golden_cases();
+        let others = upserts(
+            pushable(&cases)
+                .into_iter()
+                .filter(|c| package::record_id(c) != refused),
+        );
+        let without = package::build(&header("PKG-r3"), &others).unwrap();
+        let r = h.receipt(&without, &[]).await;
+        assert_eq!(r.results.len(), keys.len() - 1);
+        assert!(r.results.iter().all(|x| x.id != refused));
         h.stop().await;
     }
 
@@ -1709,9 +1767,10 @@ mod tests {
 
     #[test]
     fn fault_specs_parse_or_name_the_item() {
-        let plan =
-            parse_faults(" 503x3, 429:2 ,resetx2,delay:150,500,400,429,reject:XJ-abc,reject:XJ-x2")
-                .unwrap();
+        let plan = parse_faults(
+            " 503x3, 429:2 ,resetx2,delay:150,500,400,429,reject:XJ-abc,reject:XJ-x2,refuse:XJ-r",
+        )
+        .unwrap();
         assert_eq!(
             plan.queue,
             [
@@ -1738,6 +1797,7 @@ mod tests {
             plan.reject,
             BTreeSet::from(["XJ-abc".to_string(), "XJ-x2".to_string()])
         );
+        assert_eq!(plan.refuse, BTreeSet::from(["XJ-r".to_string()]));
         let mut plan = parse_faults("503x2,reset").unwrap();
         assert_eq!(plan.take(), Some(Fault::Status(503)));
         assert_eq!(plan.take(), Some(Fault::Status(503)));
@@ -1767,6 +1827,7 @@ mod tests {
             ("500,,503", ""),
             ("reject:", "reject:"),
             ("reject:has space", "reject:has space"),
+            ("refuse:", "refuse:"),
             ("RESET", "RESET"),
         ] {
             match parse_faults(spec) {

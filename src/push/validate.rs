@@ -496,7 +496,7 @@ impl<'a> Lexer<'a> {
                     let name: &str = &r;
                     if r.is_char_ref() {
                         match r.resolve_char_ref() {
-                            Ok(Some(c)) if is_xml10_char(c) => self.text.push(c),
+                            Ok(Some(c)) if crate::xml_out::is_xml_char(c) => self.text.push(c),
                             _ => {
                                 return Err(self.malformed(
                                     at,
@@ -681,10 +681,6 @@ impl<'a> Lexer<'a> {
             }
         }
     }
-}
-
-fn is_xml10_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// `Package`, `Header` and `Records` declare no attributes.
@@ -1470,6 +1466,17 @@ pub(crate) mod tests {
                 .unwrap()
                 .with_timezone(&Utc),
         }
+    }
+
+    /// Each case as an upsert record.
+    pub(crate) fn upserts<'a>(cases: impl IntoIterator<Item = &'a Case>) -> Vec<Record<'a>> {
+        cases
+            .into_iter()
+            .map(|case| Record {
+                op: Op::Upsert,
+                case,
+            })
+            .collect()
     }
 
     /// The golden cases `package::build` can send.

@@ -6,10 +6,15 @@
 //!
 //! Outcomes: accepted and duplicate records are delivered; rejected records go to the dead-letter
 //! list with the platform's reason; 408, 429, 5xx and network errors are retried with capped
-//! exponential backoff and full jitter (never sooner than `Retry-After`); any other 4xx refuses the
-//! whole package, which is dead-lettered with the response — except 401 and 403, which say the
-//! credential is wrong, not the records, so the queue holds until an administrator fixes it. While
-//! the keystore is sealed nothing is sent and the queue holds.
+//! exponential backoff and full jitter (never sooner than `Retry-After`); 401 and 403 say the
+//! credential is wrong, not the records, so the queue holds until an administrator fixes it. Any
+//! other 4xx refuses the whole package: it is split in halves, each a new package (its id names
+//! exactly its records), sent in turn, and split again while refused, until each refusing record
+//! is alone — only those are dead-lettered, with the receiver's answer (any other status, such as
+//! a redirect, dead-letters the package with the response). A record is never
+//! dead-lettered for another's fault: before a package is sent, every record that would break the
+//! platform's rules is held back and dead-lettered alone ([`package::build_checked`]). While the
+//! keystore is sealed nothing is sent and the queue holds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,7 +29,7 @@ use tracing::{info, warn};
 
 use super::calendar::{WorkCalendar, statutory_working_days};
 use super::client::{self, Answer, Target};
-use super::package::{self, Header, Op, PackageError, Record};
+use super::package::{self, Header, Op, Record};
 use super::receipt::{self, Outcome};
 use super::sim::{SIGNATURE_HEADER, signature_header_value};
 use crate::audit::{Actor, AuditLog, Event};
@@ -75,13 +80,14 @@ pub struct SetupError {
 pub struct CycleReport {
     /// Destination.
     pub destination: String,
-    /// Packages that got a receipt (or were refused as a whole).
+    /// Packages that got a receipt, or were refused as a whole (and split, or dead-lettered
+    /// when they held one record).
     pub packages: u64,
     /// Records accepted.
     pub accepted: u64,
     /// Records the receiver already had (delivered earlier; its receipt was lost).
     pub duplicates: u64,
-    /// Records dead-lettered (rejected, refused with their package, or not packageable).
+    /// Records dead-lettered (rejected, refused when sent alone, or held back from a package).
     pub dead_lettered: u64,
     /// Entries dropped without sending: superseded by a newer version, or a retraction of a
     /// record the destination never received.
@@ -192,7 +198,14 @@ struct Prepared {
     body: Bytes,
     /// Record id and version per entry, in package order.
     sent: Vec<(String, u64, OutboxEntry, Op)>,
+    /// The cases, in package order: a refused package is split and rebuilt from them.
+    cases: Vec<Case>,
+    /// The refused package this one is half of.
+    split_from: Option<String>,
 }
+
+/// One record to pack: the case, its outbox entry, upsert or retraction.
+type Item = (Case, OutboxEntry, Op);
 
 /// One thing to send: a package or a report.
 struct Outgoing<'a> {
@@ -502,8 +515,10 @@ impl Pusher {
         }
     }
 
-    /// Sends one package until it is settled. Returns false when the cycle must end (held, shut
-    /// down, or out of retry time), with the reason in `report`.
+    /// Sends one package until it is settled; a package the receiver refuses as a whole is
+    /// split in halves, and each half sent the same way (depth first, in package order), until
+    /// the refusing records are alone. Returns false when the cycle must end (held, shut down,
+    /// or out of retry time), with the reason in `report`; what was not settled stays queued.
     async fn send(
         &self,
         d: &Arc<Dest>,
@@ -512,21 +527,75 @@ impl Pusher {
         started: Instant,
         report: &mut CycleReport,
     ) -> Result<bool, PushError> {
-        let out = Outgoing {
-            id: &p.package_id,
-            body: &p.body,
-            target: &d.target,
-            kind: "package",
-            details: vec![
+        let mut pending = vec![p];
+        while let Some(p) = pending.pop() {
+            let mut details = vec![
                 ("unit", p.unit.clone().into()),
                 ("records", (p.sent.len() as u64).into()),
-            ],
-            in_flight: p.sent.len() as u64,
-        };
-        self.deliver(d, actor, &out, started, report, &mut |a, report| {
-            self.settle(d, actor, &p, a, report)
+            ];
+            if let Some(parent) = &p.split_from {
+                details.push(("split_from", parent.clone().into()));
+            }
+            let out = Outgoing {
+                id: &p.package_id,
+                body: &p.body,
+                target: &d.target,
+                kind: "package",
+                details,
+                in_flight: p.sent.len() as u64,
+            };
+            let mut refused = false;
+            let go_on = self
+                .deliver(d, actor, &out, started, report, &mut |a, report| {
+                    self.settle(d, actor, &p, a, report, &mut refused)
+                })
+                .await?;
+            if !go_on {
+                return Ok(false);
+            }
+            if refused {
+                let halves = self.split(d, p, report).await?;
+                // Popped from the end: the first half goes first.
+                pending.extend(halves.into_iter().rev());
+            }
+        }
+        Ok(true)
+    }
+
+    /// The two halves of a refused package, each rebuilt as a package of its own.
+    async fn split(
+        &self,
+        d: &Arc<Dest>,
+        p: Prepared,
+        report: &mut CycleReport,
+    ) -> Result<Vec<Prepared>, PushError> {
+        let name = d.config.name.clone();
+        let items: Vec<Item> = p
+            .cases
+            .into_iter()
+            .zip(p.sent)
+            .map(|(c, (_, _, e, op))| (c, e, op))
+            .collect();
+        let parent = p.package_id;
+        let (halves, local) = tokio::task::spawn_blocking(move || {
+            let mut local = PushCommit::default();
+            let mut first = items;
+            let second = first.split_off(first.len() / 2);
+            let mut halves = Vec::new();
+            for half in [first, second] {
+                halves.extend(pack(&name, half, Some(&parent), &mut local)?);
+            }
+            Ok::<_, PushError>((halves, local))
         })
         .await
+        .map_err(|e| PushError::Task(e.to_string()))??;
+        // The halves passed the same checks as the whole, so nothing is held back here unless
+        // the rules changed in between; whatever is, is settled like any local dead letter.
+        if !local.done.is_empty() {
+            report.dead_lettered += local.dead.len() as u64;
+            self.store.push_commit(&d.config.name, &local)?;
+        }
+        Ok(halves)
     }
 
     /// Sends `out` until `settle` says it is settled: signs it, audits each attempt and the
@@ -673,11 +742,20 @@ impl Pusher {
                 continue;
             };
             let value = serde_json::to_value(&r).map_err(|e| PushError::Task(e.to_string()))?;
-            let body = Bytes::from(
-                crate::api::xml::document("report", &value, &[])
-                    .map_err(|e| PushError::Task(e.to_string()))?,
-            );
             let id = format!("RPT-{q}-{unit}-v{version}");
+            let body = match crate::api::xml::document("report", &value, &[]) {
+                Ok(b) => Bytes::from(b),
+                Err(e) => {
+                    // A report is sent whole and in version order: it holds the report queue,
+                    // as a refusal would, until the source is corrected and the report rebuilt.
+                    let why = format!(
+                        "report {id} cannot be written as XML: {e}; correct the record at its source and rebuild the report"
+                    );
+                    self.hold(d, report, &why);
+                    report.error = Some(why);
+                    return Ok(false);
+                }
+            };
             let out = Outgoing {
                 id: &id,
                 body: &body,
@@ -728,7 +806,9 @@ impl Pusher {
         Ok(true)
     }
 
-    /// Decides on an answer and commits its outcome.
+    /// Decides on an answer and commits its outcome. A package of several records refused as a
+    /// whole with a 4xx sets `refused` (the caller splits it); one of a single record, or an
+    /// answer of another kind (a redirect, a 2xx without a receipt), is dead-lettered.
     fn settle(
         &self,
         d: &Dest,
@@ -736,6 +816,7 @@ impl Pusher {
         p: &Prepared,
         a: &Answer,
         report: &mut CycleReport,
+        refused: &mut bool,
     ) -> Result<Settle, PushError> {
         let name = d.config.name.as_str();
         let receipt_event = |outcome: &str| {
@@ -760,9 +841,25 @@ impl Pusher {
                     a.status, d.config.credential
                 )));
             }
+            status @ 400..=499 if p.sent.len() > 1 => {
+                // Some record in it, or several, made the receiver refuse it: find which.
+                warn!(destination = name, package = %p.package_id, status, records = p.sent.len(), "package refused as a whole; splitting it");
+                self.audit
+                    .append(&receipt_event("refused").detail("split", p.sent.len() as u64))?;
+                report.packages += 1;
+                *refused = true;
+                return Ok(Settle::Done);
+            }
             status => {
                 let text = String::from_utf8_lossy(&a.body);
                 let kept: String = text.chars().take(RESPONSE_KEPT).collect();
+                let said: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                let said: String = said.chars().take(200).collect();
+                let what = match (p.sent.len(), &p.split_from) {
+                    (1, Some(_)) => "this record (sent alone after its package was refused)",
+                    (1, None) => "this record",
+                    _ => "the whole package",
+                };
                 let mut commit = PushCommit::default();
                 for (id, _, e, op) in &p.sent {
                     let mut dl = dead_letter(
@@ -771,7 +868,7 @@ impl Pusher {
                         id.clone(),
                         *op,
                         &format!("HTTP-{status}"),
-                        format!("the receiver refused the whole package with HTTP {status}"),
+                        format!("the receiver refused {what} with HTTP {status}: {said}"),
                     );
                     dl.package_id = Some(p.package_id.clone());
                     dl.http_status = Some(status);
@@ -972,7 +1069,6 @@ fn prepare(store: &Store, d: &Dest) -> Result<Option<Batch>, PushError> {
     let mut local = PushCommit::default();
     let mut skipped = 0u64;
     // Per unit, in order of first appearance: (unit, [(case, entry, op)]).
-    type Item = (Case, OutboxEntry, Op);
     let mut groups: Vec<(String, Vec<Item>)> = Vec::new();
     for (_, e) in entries {
         let Some(case) = store.get_case(&e.unit_code, &e.case_id)? else {
@@ -1021,61 +1117,8 @@ fn prepare(store: &Store, d: &Dest) -> Result<Option<Batch>, PushError> {
         }
     }
     let mut packages = Vec::new();
-    for (unit, mut items) in groups {
-        loop {
-            if items.is_empty() {
-                break;
-            }
-            let sent: Vec<(String, u64, OutboxEntry, Op)> = items
-                .iter()
-                .map(|(c, e, op)| (package::record_id(c), c.version, e.clone(), *op))
-                .collect();
-            let package_id = package_id(name, &sent);
-            let header = Header {
-                package_id: package_id.clone(),
-                source_division: SOURCE_DIVISION.into(),
-                sending_unit: items[0].0.unit_code.clone(),
-                // The id, not the time, identifies the package; the time is when it was built.
-                created_at: Utc::now(),
-            };
-            let records: Vec<Record<'_>> = items
-                .iter()
-                .map(|(c, _, op)| Record { op: *op, case: c })
-                .collect();
-            match package::build(&header, &records) {
-                Ok(body) => {
-                    packages.push(Prepared {
-                        unit: unit.clone(),
-                        package_id,
-                        body: Bytes::from(body),
-                        sent,
-                    });
-                    break;
-                }
-                Err(err @ (PackageError::Missing { .. } | PackageError::NotPushed { .. })) => {
-                    let bad = match &err {
-                        PackageError::Missing { case, .. }
-                        | PackageError::NotPushed { case, .. } => case.clone(),
-                        _ => String::new(),
-                    };
-                    let i = items
-                        .iter()
-                        .position(|(c, _, _)| case_key_label(c) == bad)
-                        .unwrap_or(0);
-                    let (c, e, op) = items.remove(i);
-                    local.dead.push(dead_letter(
-                        name,
-                        &e,
-                        package::record_id(&c),
-                        op,
-                        "LOCAL-INCOMPLETE",
-                        err.to_string(),
-                    ));
-                    local.done.push(e);
-                }
-                Err(err) => return Err(PushError::Task(err.to_string())),
-            }
-        }
+    for (_, items) in groups {
+        packages.extend(pack(name, items, None, &mut local)?);
     }
     Ok(Some(Batch {
         packages,
@@ -1084,9 +1127,79 @@ fn prepare(store: &Store, d: &Dest) -> Result<Option<Batch>, PushError> {
     }))
 }
 
-/// The case label package errors use.
-fn case_key_label(c: &Case) -> String {
-    String::from_utf8_lossy(&c.key()).replace('\0', "/")
+/// Builds the package of `items` (one unit's records, in outbox order), holding back every
+/// record that would break the platform's rules: each is dead-lettered alone in `local`, with
+/// its reason, and the rest are packed. `None` when every record was held back.
+fn pack(
+    name: &str,
+    items: Vec<Item>,
+    split_from: Option<&str>,
+    local: &mut PushCommit,
+) -> Result<Option<Prepared>, PushError> {
+    let Some((first, entry, _)) = items.first() else {
+        return Ok(None);
+    };
+    let unit = entry.unit_code.to_string();
+    let sending_unit = first.unit_code.clone();
+    // The id, not the time, identifies the package; the time is when it was built.
+    let created_at = Utc::now();
+    let records: Vec<Record<'_>> = items
+        .iter()
+        .map(|(c, _, op)| Record { op: *op, case: c })
+        .collect();
+    let mut header = |kept: &[usize]| {
+        let sent: Vec<(String, u64, OutboxEntry, Op)> = kept
+            .iter()
+            .map(|&i| {
+                let (c, e, op) = &items[i];
+                (package::record_id(c), c.version, e.clone(), *op)
+            })
+            .collect();
+        Header {
+            package_id: package_id(name, &sent),
+            source_division: SOURCE_DIVISION.into(),
+            sending_unit: sending_unit.clone(),
+            created_at,
+        }
+    };
+    let checked = package::build_checked(&records, &mut header)
+        .map_err(|e| PushError::Task(e.to_string()))?;
+    if let Some(problem) = &checked.unexplained {
+        warn!(destination = name, unit = %unit, %problem, "the package fails the platform's rules though no record alone does; sending it for the receiver to decide");
+    }
+    for h in &checked.held {
+        let (c, e, op) = &items[h.index];
+        warn!(destination = name, case = %case_label(e), code = %h.code, reason = %h.reason, "record held back from its package");
+        local.dead.push(dead_letter(
+            name,
+            e,
+            package::record_id(c),
+            *op,
+            &h.code,
+            h.reason.clone(),
+        ));
+        local.done.push(e.clone());
+    }
+    let Some((header, body)) = checked.package else {
+        return Ok(None);
+    };
+    let mut items: Vec<Option<Item>> = items.into_iter().map(Some).collect();
+    let mut sent = Vec::with_capacity(checked.kept.len());
+    let mut cases = Vec::with_capacity(checked.kept.len());
+    for &i in &checked.kept {
+        if let Some((c, e, op)) = items.get_mut(i).and_then(Option::take) {
+            sent.push((package::record_id(&c), c.version, e, op));
+            cases.push(c);
+        }
+    }
+    Ok(Some(Prepared {
+        unit,
+        package_id: header.package_id,
+        body: Bytes::from(body),
+        sent,
+        cases,
+        split_from: split_from.map(str::to_string),
+    }))
 }
 
 #[cfg(test)]
