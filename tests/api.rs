@@ -633,19 +633,51 @@ fn rate_limits_and_fail_closed_serving() {
 
     // Fail closed: when the audit log cannot be written, no data is served.
     std::thread::sleep(std::time::Duration::from_secs(3)); // refill the bucket
-    let log = env.gw.data.join("audit/entries.jsonl");
-    let chattr = |flag: &str| {
-        std::process::Command::new("chattr")
-            .args([flag, log.to_str().unwrap()])
-            .status()
-            .unwrap()
-            .success()
-    };
-    assert!(chattr("+i"));
-    let r = env.get("procuratorate", &token, &format!("/v1/ports/{FIRE}/cases"));
-    chattr("-i");
+    let r = env.gw.with_audit_unwritable(|| {
+        env.get("procuratorate", &token, &format!("/v1/ports/{FIRE}/cases"))
+    });
     let p = r.problem(503, "unavailable");
     assert!(!String::from_utf8_lossy(&r.body).contains("case_id"), "{p}");
+}
+
+#[test]
+fn a_40_kb_client_name_is_refused_and_leaves_a_small_verified_audit_entry() {
+    use sha2::{Digest, Sha256};
+    let env = setup("");
+    // 40 KB of name, in CJK so that the audit log's cut falls inside a character.
+    let name = "检".repeat(40 * 1024 / 3 + 1);
+    assert!(name.len() > 40 * 1024);
+    env.token_reply(Some("procuratorate"), &name, "xjs_not-a-secret")
+        .problem(401, "invalid-client");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("export");
+    env.gw.ok(&["audit", "export", out.to_str().unwrap()]);
+    let v = env.gw.ok(&["audit", "verify", out.to_str().unwrap()]);
+    assert!(v.starts_with("verified:"), "{v}");
+    let text = std::fs::read_to_string(out.join("entries.jsonl")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"action\":\"token.issue\"") && l.contains("\"denied\""))
+        .expect("the refused login has its entry");
+    assert!(line.len() < 1024, "{} bytes: {line}", line.len());
+    let e: Value = serde_json::from_str(line).unwrap();
+    let kept = format!("{}…", "检".repeat(85)); // 255 bytes: whole characters within 256
+    assert_eq!(e["target"], kept.as_str());
+    assert_eq!(e["actor"]["id"], kept.as_str());
+    assert_eq!(e["details"]["reason"], "bad credentials");
+    let whole = serde_json::json!({
+        "len": name.len(),
+        "sha256": hex::encode(Sha256::digest(name.as_bytes())),
+    });
+    assert_eq!(e["cut"]["target"], whole, "{line}");
+    assert_eq!(e["cut"]["actor.id"], whole, "{line}");
+
+    // The refusal is never left unaudited: when its entry cannot be written, the answer is the
+    // audit failure, not a silent 401.
+    env.gw
+        .with_audit_unwritable(|| env.token_reply(Some("procuratorate"), &name, "xjs_not-a-secret"))
+        .problem(503, "unavailable");
 }
 
 #[test]

@@ -269,17 +269,7 @@ fn the_audit_log_exports_and_verifies_and_fails_closed() {
     );
 
     // Fail closed: with the audit log unwritable, an audited operation does not happen.
-    let log = data.join("audit/entries.jsonl");
-    let chattr = |flag: &str| {
-        std::process::Command::new("chattr")
-            .args([flag, log.to_str().unwrap()])
-            .status()
-            .unwrap()
-            .success()
-    };
-    assert!(chattr("+i"), "chattr must work here");
-    let e = gw.fails(&["clients", "add", "c"]);
-    chattr("-i");
+    let e = gw.with_audit_unwritable(|| gw.fails(&["clients", "add", "c"]));
     assert!(e.contains("audit"), "{e}");
     let names: Vec<String> = gw
         .json(&["clients", "list", "--json"])

@@ -415,13 +415,17 @@ async fn token(gw: Arc<Gateway>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
             .collect()
     });
     tokio::task::spawn_blocking(move || {
+        // A refused login always leaves its entry (the name in it bounded by the audit log);
+        // when it cannot, the answer is the audit failure, as for any other request.
         let deny = |reason: &str| -> Problem {
-            let _ = gw.audit.append(
+            match gw.audit.append(
                 &Event::new(Actor::client(&name, None), "token.issue", &name)
                     .outcome("denied")
                     .detail("reason", reason),
-            );
-            Problem::InvalidClient
+            ) {
+                Ok(_) => Problem::InvalidClient,
+                Err(e) => audit_problem(&e),
+            }
         };
         let client = match gw.custody.authenticate(&name, &secret) {
             Ok(Some(c)) => c,

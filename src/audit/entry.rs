@@ -1,6 +1,10 @@
 //! One audit entry and its canonical JSON form: keys sorted, no floats, no insignificant
 //! whitespace, at most [`MAX_ENTRY`] bytes. The canonical bytes are the Merkle leaf, so anyone can
 //! recompute the tree from an export with any JSON library that can re-serialize canonically.
+//!
+//! Values often come from outside (a client name, a path, a filter), so no string in an entry is
+//! longer than [`MAX_VALUE`] bytes: a longer one keeps its first bytes, ends with [`CUT_MARK`],
+//! and the entry's `cut` object records, under the value's path, its full length and SHA-256.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +14,24 @@ use serde_json::Value;
 
 /// Largest canonical entry accepted.
 pub const MAX_ENTRY: usize = 64 * 1024;
+
+/// Longest string value an entry keeps whole, in UTF-8 bytes: any name, key id or one-line
+/// reason fits; an attacker's 40 KB client name costs the log this much, not 40 KB.
+pub const MAX_VALUE: usize = 256;
+
+/// Ends a value that was cut (its kept prefix is at most [`MAX_VALUE`] bytes, cut at a character
+/// boundary).
+pub const CUT_MARK: char = '…';
+
+/// What an entry keeps of a value longer than [`MAX_VALUE`] besides its prefix: enough to check
+/// it against a copy of the whole value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cut {
+    /// The whole value's length in UTF-8 bytes.
+    pub len: u64,
+    /// SHA-256 of the whole value's UTF-8 bytes (lowercase hex).
+    pub sha256: String,
+}
 
 /// Who did it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +132,8 @@ impl Event {
         self
     }
 
-    /// The entry's JSON value at `seq` and `time`.
+    /// The entry's JSON value at `seq` and `time`, every string bounded (see the module docs).
+    /// This is the one place an event becomes an entry, so no caller can skip the bound.
     pub(crate) fn to_value(&self, seq: u64, time: DateTime<Utc>) -> Value {
         let mut m = serde_json::Map::new();
         m.insert("seq".into(), seq.into());
@@ -118,10 +141,13 @@ impl Event {
             "time".into(),
             time.to_rfc3339_opts(SecondsFormat::Micros, true).into(),
         );
-        m.insert(
-            "actor".into(),
-            serde_json::to_value(&self.actor).unwrap_or(Value::Null),
-        );
+        let mut actor = serde_json::Map::new();
+        actor.insert("kind".into(), self.actor.kind.clone().into());
+        actor.insert("id".into(), self.actor.id.clone().into());
+        if let Some(k) = &self.actor.key_id {
+            actor.insert("key_id".into(), k.clone().into());
+        }
+        m.insert("actor".into(), Value::Object(actor));
         m.insert("action".into(), self.action.clone().into());
         m.insert("target".into(), self.target.clone().into());
         m.insert("outcome".into(), self.outcome.clone().into());
@@ -139,7 +165,46 @@ impl Event {
                 .collect();
             m.insert("details".into(), Value::Object(details));
         }
+        let mut cuts = serde_json::Map::new();
+        for (k, v) in m.iter_mut() {
+            bound(v, k, &mut cuts);
+        }
+        if !cuts.is_empty() {
+            m.insert("cut".into(), Value::Object(cuts));
+        }
         Value::Object(m)
+    }
+}
+
+/// Cuts every string in `v` longer than [`MAX_VALUE`], recording each in `cuts` under its path
+/// (`target`, `actor.id`, `details.filter`, `details.files[2]`).
+fn bound(v: &mut Value, path: &str, cuts: &mut serde_json::Map<String, Value>) {
+    match v {
+        Value::String(s) if s.len() > MAX_VALUE => {
+            use sha2::{Digest, Sha256};
+            let sha256 = hex::encode(Sha256::digest(s.as_bytes()));
+            cuts.insert(
+                path.into(),
+                serde_json::json!({"len": s.len(), "sha256": sha256}),
+            );
+            let mut end = MAX_VALUE;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s.truncate(end);
+            s.push(CUT_MARK);
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                bound(item, &format!("{path}[{i}]"), cuts);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                bound(item, &format!("{path}.{k}"), cuts);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -167,6 +232,9 @@ pub struct Entry {
     /// Small facts.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub details: BTreeMap<String, Value>,
+    /// The values that were cut, by path (see [`MAX_VALUE`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cut: BTreeMap<String, Cut>,
 }
 
 /// Why a value has no canonical form.
@@ -257,6 +325,94 @@ mod tests {
         assert_eq!(err, CanonicalError::Float("1.5".into(), "$.d.x".into()));
         let big = json!({ "s": "x".repeat(MAX_ENTRY) });
         assert!(matches!(canonical(&big), Err(CanonicalError::TooLarge(_))));
+    }
+
+    #[test]
+    fn long_values_are_cut_at_a_char_boundary_with_their_length_and_hash() {
+        use sha2::{Digest, Sha256};
+        let sha = |s: &str| hex::encode(Sha256::digest(s.as_bytes()));
+        let name = "n".repeat(40_000);
+        let cjk_exact = "玄".repeat(85); // 255 bytes: kept whole
+        let cjk_long = "玄武".repeat(43); // 258 bytes: the 256th byte is inside a character
+        let ascii_exact = "a".repeat(MAX_VALUE);
+        let ascii_over = "b".repeat(MAX_VALUE + 1);
+        let e = Event::new(Actor::client(&name, Some("k1")), "token.issue", &name)
+            .outcome("denied")
+            .detail("exact", ascii_exact.as_str())
+            .detail("over", ascii_over.as_str())
+            .detail("cjk_exact", cjk_exact.as_str())
+            .detail("filter", cjk_long.as_str())
+            .detail("files", json!(["short", cjk_long.as_str()]))
+            .detail("count", 3);
+        let t = DateTime::parse_from_rfc3339("2026-11-30T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let bytes = canonical(&e.to_value(0, t)).unwrap();
+        assert!(bytes.len() < 3 * 1024, "{} bytes", bytes.len());
+        let back: Entry = serde_json::from_slice(&bytes).unwrap();
+
+        // Whole: up to MAX_VALUE bytes, ASCII or not.
+        assert_eq!(back.details["exact"], ascii_exact.as_str());
+        assert_eq!(back.details["cjk_exact"], cjk_exact.as_str());
+        assert_eq!(back.details["count"], 3);
+        assert_eq!(back.actor.key_id.as_deref(), Some("k1"));
+        assert_eq!(back.outcome, "denied");
+
+        // Cut: the longest prefix of whole characters within MAX_VALUE bytes, then the mark.
+        let cut_ascii = format!("{}{CUT_MARK}", "n".repeat(MAX_VALUE));
+        assert_eq!(back.target, cut_ascii);
+        assert_eq!(back.actor.id, cut_ascii);
+        assert_eq!(
+            back.details["over"],
+            format!("{}{CUT_MARK}", "b".repeat(MAX_VALUE))
+        );
+        let cut_cjk = format!("{}{CUT_MARK}", &cjk_long[..255]);
+        assert_eq!(back.details["filter"], cut_cjk.as_str());
+        assert_eq!(back.details["files"], json!(["short", cut_cjk]));
+
+        // Each cut value has its full length and SHA-256 under its path; nothing else is listed.
+        let expect = |v: &str| Cut {
+            len: v.len() as u64,
+            sha256: sha(v),
+        };
+        let want: BTreeMap<String, Cut> = [
+            ("target", expect(&name)),
+            ("actor.id", expect(&name)),
+            ("details.over", expect(&ascii_over)),
+            ("details.filter", expect(&cjk_long)),
+            ("details.files[1]", expect(&cjk_long)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        assert_eq!(back.cut, want);
+        assert_eq!(back.cut["target"].len, 40_000);
+        assert_eq!(back.cut["details.filter"].len, 258);
+
+        // The entry stays canonical, and an exported log holding it verifies.
+        assert_eq!(
+            canonical(&serde_json::to_value(&back).unwrap()).unwrap(),
+            bytes
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let log = crate::audit::AuditLog::open(
+            &tmp.path().join("log"),
+            "xianjie.test/audit",
+            crate::audit::Fsync::Always,
+        )
+        .unwrap();
+        log.set_signer(Some(
+            crate::audit::note::NoteSigner::new(
+                "xianjie.test/audit",
+                ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]),
+            )
+            .unwrap(),
+        ));
+        log.append(&e).unwrap();
+        let out = tmp.path().join("export");
+        log.export(&out).unwrap();
+        assert_eq!(crate::audit::verify_export(&out).unwrap().entries, 1);
+        assert_eq!(log.tail(1).unwrap()[0].cut, want);
     }
 
     #[test]

@@ -428,7 +428,10 @@ impl AuditLog {
     pub fn sync(&self) -> Result<(), AuditError> {
         let size = {
             let mut st = lock(&self.state);
-            let _ = st.leaves.flush();
+            // As on append: the leaf cache is rebuilt at open, so its failure loses no entry.
+            if let Err(e) = st.leaves.flush() {
+                tracing::warn!(error = %e, "audit leaf cache flush failed; it is rebuilt at next start");
+            }
             st.frontier.size()
         };
         self.sync_to(size)

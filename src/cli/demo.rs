@@ -58,12 +58,15 @@ async fn push_now(admin: &AdminClient) -> anyhow::Result<Vec<crate::push::worker
         .await?)
 }
 
+/// The name of the demo's passphrase file in its data directory.
+const DEMO_PASSPHRASE: &str = "demo-passphrase";
+
 /// The demo's generated passphrase file (created once, mode 0600, in the demo's data directory).
 fn demo_passphrase(data: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     use rand::RngCore;
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let path = data.join("demo-passphrase");
+    let path = data.join(DEMO_PASSPHRASE);
     if !path.exists() {
         let mut bytes = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -79,12 +82,52 @@ fn demo_passphrase(data: &std::path::Path) -> anyhow::Result<std::path::PathBuf>
     Ok(path)
 }
 
+/// A second demo over the same data directory picks up where the first left off (same samples,
+/// same certificates, the keystore unlocked with the demo's passphrase file). Two cases cannot be
+/// reused; both are refused here, before anything is written, with what to do.
+async fn check_reusable(data: &std::path::Path) -> anyhow::Result<()> {
+    let d = data.display();
+    if tokio::net::UnixStream::connect(data.join(crate::admin::SOCKET_NAME))
+        .await
+        .is_ok()
+    {
+        anyhow::bail!(
+            "a gateway is already running on {d}: stop it (Ctrl-C where it runs) or give the demo another directory with --data"
+        );
+    }
+    if data.join(crate::gateway::KEYSTORE_FILE).exists() && !data.join(DEMO_PASSPHRASE).exists() {
+        anyhow::bail!(
+            "{d} holds a keystore the demo did not create (no {d}/{DEMO_PASSPHRASE}): give the demo another directory with --data, or run `xianjie serve --data {d}` for it"
+        );
+    }
+    Ok(())
+}
+
+/// The demo takes a free port when the configured one is in use (another gateway or demo on the
+/// machine), so the README's first command does not depend on port 8443 being free.
+fn free_listen(config: &mut Config) {
+    let Some(server) = config.server.as_mut() else {
+        return;
+    };
+    if let Err(e) = std::net::TcpListener::bind(server.listen)
+        && e.kind() == std::io::ErrorKind::AddrInUse
+    {
+        println!(
+            "   {} is in use: the port API takes a free port instead (shown in step 5)",
+            server.listen
+        );
+        server.listen.set_port(0);
+    }
+}
+
 /// Runs the demo.
 pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
     let data = data_dir(cli);
+    check_reusable(&data).await?;
     let mut config = Config::load(cli.config.as_deref(), Some(&data))?;
     init_logging("warn");
     println!("xianjie demo — data directory {}", data.display());
+    free_listen(&mut config);
 
     let samples = data.join("samples");
     let files = sample::generate(
@@ -334,16 +377,7 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
         );
         let out = data.join("disclosure");
         for format in ["html", "xlsx", "csv"] {
-            let paths: Vec<String> = admin
-                .post(
-                    "/reports/disclose",
-                    &crate::admin::reports::DiscloseRequest {
-                        quarter: q.to_string(),
-                        format: format.into(),
-                        out: out.display().to_string(),
-                    },
-                )
-                .await?;
+            let paths = super::reports::disclose(&admin, &q.to_string(), format, &out).await?;
             match paths.as_slice() {
                 [one] => println!("   {format:<5} {one}"),
                 many => println!(

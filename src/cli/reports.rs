@@ -1,10 +1,37 @@
 //! `reports` commands (through the admin socket): build a quarter, its status, one report, the
 //! public disclosure.
 
+use std::path::Path;
+
+use anyhow::Context;
+
 use super::ops::client;
 use super::{Cli, ReportsCommand};
+use crate::admin::client::AdminClient;
 use crate::admin::reports::{BuildLine, BuildRequest};
 use crate::reports::status::{QuarterStatus, State};
+
+/// Asks the gateway to write the public disclosure of `quarter` in `format` into `out`; returns
+/// the files written. The gateway may run in another working directory and refuses a relative
+/// one, so `out` is made absolute here, against the caller's (the demo's `./data/disclosure`).
+pub async fn disclose(
+    c: &AdminClient,
+    quarter: &str,
+    format: &str,
+    out: &Path,
+) -> anyhow::Result<Vec<String>> {
+    let out =
+        std::path::absolute(out).with_context(|| format!("cannot resolve {}", out.display()))?;
+    Ok(c.post(
+        "/reports/disclose",
+        &crate::admin::reports::DiscloseRequest {
+            quarter: quarter.into(),
+            format: format.into(),
+            out: out.display().to_string(),
+        },
+    )
+    .await?)
+}
 
 /// `reports …`.
 pub async fn reports(cli: &Cli, cmd: &ReportsCommand) -> anyhow::Result<()> {
@@ -80,18 +107,7 @@ pub async fn reports(cli: &Cli, cmd: &ReportsCommand) -> anyhow::Result<()> {
             format,
             out,
         } => {
-            let out = std::path::absolute(out)?;
-            let paths: Vec<String> = c
-                .post(
-                    "/reports/disclose",
-                    &crate::admin::reports::DiscloseRequest {
-                        quarter: quarter.clone(),
-                        format: format.clone(),
-                        out: out.display().to_string(),
-                    },
-                )
-                .await?;
-            for p in paths {
+            for p in disclose(&c, quarter, format, out).await? {
                 println!("{p}");
             }
         }

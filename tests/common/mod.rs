@@ -152,6 +152,24 @@ impl Gateway {
             .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
     }
 
+    /// Runs `f` while the audit log cannot be written: its file is made immutable (ext4
+    /// `chattr +i`, so writes through the gateway's open descriptor fail, even for root), then
+    /// writable again. The gateway's log stays broken until it restarts.
+    pub fn with_audit_unwritable<T>(&self, f: impl FnOnce() -> T) -> T {
+        let log = self.data.join("audit/entries.jsonl");
+        let chattr = |flag: &str| {
+            Command::new("chattr")
+                .arg(flag)
+                .arg(&log)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        assert!(chattr("+i"), "chattr +i must work on this filesystem");
+        let out = f();
+        assert!(chattr("-i"));
+        out
+    }
+
     /// Stops it with SIGTERM and waits for a clean exit.
     pub fn stop(mut self) {
         let pid = self.child.id().to_string();
