@@ -1,6 +1,8 @@
 //! Ingest benchmark: a GB18030 CSV of `XJ_BENCH_ROWS` rows (default 1,000,000) through the `sunshine`
 //! adapter into a fresh sled store, then the same file again (all unchanged). Prints rows/s for both
-//! and the process's peak RSS. Run with `cargo bench --bench ingest`; record results in BENCHMARKS.md.
+//! and the process's peak RSS; then both again with the gateway's own decoding path, a separate
+//! `xianjie decode-worker` process under the default limits.
+//! Run with `cargo bench --bench ingest`; record results in BENCHMARKS.md.
 
 use std::path::Path;
 
@@ -116,6 +118,7 @@ fn main() {
     assert_eq!(second.unchanged, rows, "a second read changes nothing");
     let value_bytes = store_bytes_per_case(&store);
     drop(store);
+    contained_run(&adapter, &file, &dir.path().join("data-contained"), rows);
     sled_ceiling(rows, value_bytes, &dir.path().join("ceiling"));
     outbox_run(&adapter, &file, &dir.path().join("data-outbox"));
 }
@@ -143,6 +146,32 @@ fn outbox_run(adapter: &ingest::Adapter, file: &Path, data: &Path) {
         ..RunOptions::default()
     };
     run_with("ingest with outbox", adapter, file, &with_outbox, opts);
+}
+
+/// The same two runs decoding in a separate `xianjie decode-worker` process, as the gateway does.
+fn contained_run(adapter: &ingest::Adapter, file: &Path, data: &Path, rows: u64) {
+    let store = match Store::open(data) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("store: {e}");
+            std::process::exit(1);
+        }
+    };
+    let decoder = xianjie::ingest::decode::Decoder::contained(
+        xianjie::ingest::Limits::default(),
+        env!("CARGO_BIN_EXE_xianjie").into(),
+    );
+    let opts = RunOptions {
+        decoder: Some(&decoder),
+        ..RunOptions::default()
+    };
+    let first = run_with("contained (all new)", adapter, file, &store, opts);
+    let second = run_with("contained (unchanged)", adapter, file, &store, opts);
+    assert_eq!(
+        (first.accepted, second.unchanged),
+        (rows, rows),
+        "the same outcome as in process"
+    );
 }
 
 /// Average stored value size, from a sample of the cases just written.

@@ -799,6 +799,53 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_loads() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("xianjie.example.toml");
+        let c = Config::load(Some(&example), None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.ingest_limits, crate::ingest::Limits::default());
+    }
+
+    #[test]
+    fn ingest_limits_are_read_in_their_units_and_every_bad_one_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
+        let cfg = dir.path().join("xianjie.toml");
+        let write = |limits: &str| {
+            std::fs::write(
+                &cfg,
+                format!(
+                    "adapters_dir = {:?}\n[server]\nlisten = \"off\"\n[ingest.limits]\n{limits}\n",
+                    adapters.display().to_string()
+                ),
+            )
+            .unwrap();
+        };
+        write("field_kib = 16\ndecode_memory_mib = 300\nfile_mib_by_adapter = { tax = 8 }");
+        let l = Config::load(Some(&cfg), None).unwrap().ingest_limits;
+        assert_eq!(l.field_bytes, 16 * 1024);
+        assert_eq!(l.decode_memory_bytes, 300 << 20);
+        assert_eq!(l.file_bytes_for("tax"), 8 << 20);
+        assert_eq!(l.file_bytes_for("sunshine"), 1024 << 20, "the default");
+        assert_eq!(l.xml_depth, 64);
+
+        write(
+            "xml_depth = 1\nfield_kib = 0\ndecode_memory_mib = 10\nfile_mib_by_adapter = { nosuch = 5 }",
+        );
+        let text = Config::load(Some(&cfg), None).unwrap_err().to_string();
+        for needle in [
+            "ingest.limits.xml_depth: 1 is outside 2..=4096",
+            "ingest.limits.field_kib: 0 is outside",
+            "ingest.limits.decode_memory_mib: 10 is outside 64..=65536",
+            "ingest.limits.file_mib_by_adapter.nosuch: no adapter is named \"nosuch\"",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from {text}");
+        }
+        write("fields_kib = 16");
+        let text = Config::load(Some(&cfg), None).unwrap_err().to_string();
+        assert!(text.contains("unknown field `fields_kib`"), "{text}");
+    }
+
+    #[test]
     fn destinations_parse_and_every_problem_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");

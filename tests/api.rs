@@ -144,6 +144,17 @@ impl Env {
         headers: &[(&str, String)],
         body: &str,
     ) -> Result<Reply, String> {
+        self.request_bytes(cert, method, path, headers, body.as_bytes().to_vec())
+    }
+
+    fn request_bytes(
+        &self,
+        cert: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<Reply, String> {
         let id = cert.map(|c| self.identity(c));
         common::https(
             &self.certs.join("ca.pem"),
@@ -152,7 +163,7 @@ impl Env {
             method,
             path,
             headers,
-            body.as_bytes().to_vec(),
+            body,
         )
     }
 
@@ -1583,6 +1594,38 @@ fn submissions_through_the_api_need_their_scope_and_list_every_problem() {
     )
     .unwrap()
     .problem(422, "bad-parameter");
+    // A hostile workbook (ten trillion declared shared strings) is refused with the limit it
+    // breaks, through the same decoding process as an inbox file; its temporary file is gone.
+    let hostile = env.gw.data.with_extension("hostile.xlsx");
+    common::fixtures::absurd_unique_count(
+        &repo.join("submissions/xlsx/cases/mixed.xlsx"),
+        &hostile,
+        10_000_000_000_000,
+    );
+    let r = env
+        .request_bytes(
+            Some("procuratorate"),
+            "POST",
+            &path,
+            &[
+                ("authorization", format!("Bearer {token}")),
+                (
+                    "content-type",
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".into(),
+                ),
+            ],
+            std::fs::read(&hostile).unwrap(),
+        )
+        .unwrap();
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    assert_eq!(r.status, 422, "{text}");
+    assert!(text.contains("xlsx_shared_strings"), "{text}");
+    let tmp = env.gw.data.join("tmp");
+    assert_eq!(
+        std::fs::read_dir(&tmp).map_or(0, |d| d.count()),
+        0,
+        "temporary submission files left in {tmp:?}"
+    );
     // Withdrawn: the token still names the scope, but the grant is gone.
     env.gw.ok(&[
         "reports",
@@ -1598,6 +1641,6 @@ fn submissions_through_the_api_need_their_scope_and_list_every_problem() {
         .iter()
         .filter(|e| e["action"] == "reports.submit" && e["outcome"] != "started")
         .collect();
-    assert_eq!(submits.len(), 3, "{submits:?}");
+    assert_eq!(submits.len(), 4, "{submits:?}");
     assert!(submits.iter().all(|e| e["actor"]["id"] == "procuratorate"));
 }

@@ -118,8 +118,16 @@ fn start(dir: &Path, limits: &str) -> Gateway {
 
 #[test]
 fn hostile_files_are_refused_or_quarantined_and_the_gateway_stays_up() {
+    const TOBACCO: &str = "11320102466008745E";
     let tmp = tempfile::tempdir().unwrap();
-    let gw = start(tmp.path(), &format!("decode_memory_mib = {CEILING_MIB}"));
+    // Limits, then a unit that submits its reports (for the submission below).
+    let gw = start(
+        tmp.path(),
+        &format!(
+            "decode_memory_mib = {CEILING_MIB}\n[reports]\nformats_dir = {:?}\n[[reports.submitters]]\nunit = \"{TOBACCO}\"\nname = \"南京市玄武区烟草专卖局\"",
+            repo().join("submissions").display().to_string()
+        ),
+    );
     let xlsx = repo().join("adapters/market-inspection/samples/inspection-results.xlsx");
     let f = |n: &str| tmp.path().join(n);
 
@@ -224,6 +232,24 @@ fn hostile_files_are_refused_or_quarantined_and_the_gateway_stays_up() {
         why.contains("party.name") && why.contains("U+0001 at character 2"),
         "{why}"
     );
+
+    // A submission from the command line takes the same path and limits.
+    let sub = f("report.xlsx");
+    fixtures::absurd_unique_count(
+        &repo().join("submissions/xlsx/cases/mixed.xlsx"),
+        &sub,
+        10_000_000_000_000,
+    );
+    let err = gw.fails(&[
+        "reports",
+        "submit",
+        "--unit",
+        TOBACCO,
+        "--quarter",
+        "2026Q3",
+        sub.to_str().unwrap(),
+    ]);
+    assert!(err.contains("xlsx_shared_strings"), "{err}");
 
     // Through all of it the gateway kept serving, on little memory of its own.
     assert_up(&gw);

@@ -513,6 +513,42 @@ mod tests {
         Some(v.to_string())
     }
 
+    /// The archive checks, each against the golden workbook with one limit lowered.
+    #[test]
+    fn archive_limits_refuse_the_file_before_the_library_opens_it() {
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("adapters/market-inspection/cases/mixed.xlsx");
+        let columns = cols(&[]);
+        let refused = |limits: crate::ingest::Limits| match open(&golden, None, &columns, &limits) {
+            Err(FileError::Limit(l)) => l,
+            Err(other) => panic!("unexpected {other}"),
+            Ok(_) => panic!("accepted"),
+        };
+        let d = crate::ingest::Limits::default();
+        let l = refused(crate::ingest::Limits {
+            xlsx_entries: 4,
+            ..d.clone()
+        });
+        assert_eq!(l.key, "xlsx_entries");
+        assert!(l.found.contains("holds 10 entries"), "{l}");
+        let l = refused(crate::ingest::Limits {
+            xlsx_shared_strings: 3,
+            ..d.clone()
+        });
+        assert_eq!(l.key, "xlsx_shared_strings");
+        assert!(
+            l.found.contains("sharedStrings.xml") && l.found.contains("Count=\""),
+            "{l}"
+        );
+        let l = refused(crate::ingest::Limits {
+            xlsx_uncompressed_bytes: 10_000,
+            ..d.clone()
+        });
+        assert_eq!(l.key, "xlsx_uncompressed_mib");
+        // Within the defaults it opens.
+        assert!(open(&golden, None, &columns, &d).is_ok());
+    }
+
     fn sample(path: &Path) {
         let mut book = Writer::new();
         let sheet = book.add_worksheet();

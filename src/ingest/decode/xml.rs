@@ -264,7 +264,11 @@ fn check(
                 )));
             }
             Event::GeneralRef(r) => {
-                if let Err(reason) = resolve_ref(&r) {
+                // A character reference to a code point no text may hold (an unpaired
+                // surrogate, &#0;) spoils one value: its record is refused when it is read.
+                if let Err(reason) = resolve_ref(&r)
+                    && !r.is_char_ref()
+                {
                     return Err(malformed(format!(
                         "{reason} at byte offset {}",
                         at(&reader, start)
@@ -600,10 +604,14 @@ impl XmlRecords {
                     }
                 }
                 Event::GeneralRef(r) if depth == 1 => {
-                    if let Some((_, _, text, _)) = &mut child {
+                    if let Some((name, _, text, _)) = &mut child {
                         match resolve_ref(&r) {
                             Ok(c) => text.push(c.encode_utf8(&mut [0; 4]), field),
-                            Err(reason) => pending.fail(reason),
+                            Err(reason) => pending.fail(format!(
+                                "<{name}> at character {}: {reason} (a code point no text may \
+                                 hold, such as an unpaired surrogate)",
+                                text.head.chars().count() + 1
+                            )),
                         }
                     }
                 }
@@ -834,6 +842,119 @@ mod tests {
                 }),
             ]
         );
+    }
+
+    fn small(field: u64) -> crate::ingest::Limits {
+        crate::ingest::Limits {
+            field_bytes: field,
+            xml_depth: 8,
+            ..crate::ingest::Limits::default()
+        }
+    }
+
+    fn records(xml: &str, limits: &crate::ingest::Limits) -> Vec<Result<RawRecord, RecordError>> {
+        let f = file_with(xml.as_bytes());
+        open(
+            f.path(),
+            Encoding::Utf8,
+            &path("R/E"),
+            &cols(&["A", "B"]),
+            limits,
+        )
+        .unwrap()
+        .collect()
+    }
+
+    #[test]
+    fn nesting_past_the_depth_limit_refuses_the_file_naming_where() {
+        let xml = format!("<R>{}</R>", "<a>".repeat(20));
+        let f = file_with(xml.as_bytes());
+        match open(
+            f.path(),
+            Encoding::Utf8,
+            &path("R/E"),
+            &cols(&["A"]),
+            &small(64),
+        ) {
+            Err(FileError::Limit(l)) => {
+                assert_eq!((l.key.as_str(), l.value.as_str()), ("xml_depth", "8"));
+                assert!(
+                    l.found.contains("depth 9") && l.found.contains("byte offset 24"),
+                    "{l}"
+                );
+            }
+            other => panic!("unexpected {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn a_value_over_the_field_limit_is_cut_with_its_length_and_digest() {
+        use sha2::{Digest, Sha256};
+        let long = "甲&amp;".repeat(100);
+        let joined_long = "x".repeat(40);
+        let xml = format!(
+            "<R><E><A>{long}</A><B>ok</B></E><E><A>fine</A><B>{joined_long}</B><B>{joined_long}</B></E>\
+             <E><A><![CDATA[{long}]]></A></E></R>"
+        );
+        let out = records(&xml, &small(64));
+        assert_eq!(out.len(), 3);
+        // Cut by the guard: the figures are of the text as it stands in the file.
+        let r = out[0].as_ref().unwrap();
+        assert_eq!(r.values[1].as_deref(), Some("ok"));
+        assert!(r.values[0].as_ref().unwrap().len() <= 64);
+        assert_eq!(
+            r.cut,
+            vec![Cut {
+                column: 0,
+                bytes: long.len() as u64,
+                sha256: Sha256::digest(long.as_bytes()).into()
+            }]
+        );
+        // Repeated children joined past the limit: cut with the figures of the joined text.
+        let r = out[1].as_ref().unwrap();
+        assert_eq!(r.values[0].as_deref(), Some("fine"));
+        let joined = format!("{joined_long};{joined_long}");
+        assert_eq!(r.cut.len(), 1);
+        assert_eq!((r.cut[0].column, r.cut[0].bytes), (1, joined.len() as u64));
+        assert_eq!(
+            r.cut[0].sha256,
+            <[u8; 32]>::from(Sha256::digest(joined.as_bytes()))
+        );
+        // CDATA too.
+        let r = out[2].as_ref().unwrap();
+        assert_eq!((r.cut[0].column, r.cut[0].bytes), (0, long.len() as u64));
+    }
+
+    #[test]
+    fn a_tag_over_the_limit_refuses_the_file() {
+        let xml = format!("<R><E A=\"{}\"/></R>", "v".repeat(5000));
+        let f = file_with(xml.as_bytes());
+        match open(
+            f.path(),
+            Encoding::Utf8,
+            &path("R/E"),
+            &cols(&["@A"]),
+            &small(64),
+        ) {
+            Err(FileError::Limit(l)) => {
+                assert_eq!(l.key, "field_kib");
+                assert!(l.found.contains("byte offset 3"), "{l}");
+            }
+            other => panic!("unexpected {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn a_character_reference_no_text_may_hold_spoils_only_its_record() {
+        let xml = "<R><E><A>ab&#xD800;</A></E><E><A>good</A></E></R>";
+        let out = records(xml, &crate::ingest::Limits::default());
+        let e = out[0].as_ref().unwrap_err();
+        assert!(
+            e.reason.contains("<A> at character 3") && e.reason.contains("&#xD800;"),
+            "{}",
+            e.reason
+        );
+        assert_eq!(out[1].as_ref().unwrap().values[0].as_deref(), Some("good"));
     }
 
     #[test]
