@@ -398,11 +398,7 @@ fn safe_prefix(held: &[u8], text: bool) -> &[u8] {
 
 impl<R: BufRead> Read for Guard<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let available = self.fill_buf()?;
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
+        super::text::read_buffered(self, buf)
     }
 }
 
