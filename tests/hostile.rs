@@ -302,7 +302,7 @@ fn a_decoder_that_runs_out_of_memory_is_stopped_at_its_ceiling_not_the_gateway()
 }
 
 #[test]
-fn a_file_read_when_the_gateway_was_killed_is_set_aside_at_restart_and_never_read_again() {
+fn a_clean_stop_returns_the_file_to_its_inbox_and_a_kill_sets_it_aside_for_good() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let cfg = config(tmp.path(), &data, "");
@@ -312,25 +312,45 @@ fn a_file_read_when_the_gateway_was_killed_is_set_aside_at_restart_and_never_rea
     let big = tmp.path().join("big.csv");
     xianjie::sample::write_sunshine_csv(&big, 150_000, 0.0, 11).unwrap();
     std::fs::rename(&big, inbox.join("big.csv")).unwrap();
-    let mut scan = std::process::Command::new(bin())
-        .arg("--data")
-        .arg(&data)
-        .args(["scan", "sunshine", "--json"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill the gateway while the file is being read.
     let reading = inbox.join("processing/big.csv");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !reading.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the file never reached processing/"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    // Starts a scan and returns once the file is being read.
+    let scan_started = || {
+        let scan = std::process::Command::new(bin())
+            .arg("--data")
+            .arg(&data)
+            .args(["scan", "sunshine", "--json"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !reading.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the file never reached processing/"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        scan
+    };
+
+    // A clean stop in the middle of the file returns it to the inbox, to be read again.
+    let mut scan = scan_started();
+    gw.stop();
+    let _ = scan.wait();
+    assert!(
+        inbox.join("big.csv").is_file() && !reading.exists(),
+        "a clean stop leaves the file in the inbox"
+    );
+
+    // Kill the gateway while the file is being read.
+    let gw = Gateway::start(&cfg, &data);
+    assert!(
+        !inbox.join("failed/big.csv").exists(),
+        "nothing set aside after a clean stop"
+    );
+    let mut scan = scan_started();
     let mut gw = gw;
     gw.child.kill().unwrap();
     gw.child.wait().unwrap();
