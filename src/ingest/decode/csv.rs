@@ -1,20 +1,31 @@
 //! CSV decoder: checks the whole file's encoding, reads the header row, then streams data rows as
 //! records holding the requested columns, row-numbered the way a spreadsheet shows them.
+//!
+//! The csv crate holds a whole record before handing it over, so the text reaches it through a
+//! [`CsvGuard`]: a record longer than `csv_record_kib` is handed over cut, and becomes a
+//! [`RecordError`] with its length, SHA-256 and first bytes; the rows after it read as usual.
 
 use std::fs::File;
 use std::path::Path;
 
 use csv::ByteRecord;
 
+use super::bounds::{CsvCut, CsvGuard};
 use super::text::{self, Transcoder};
-use super::{Column, Encoding, FileError, Location, RawRecord, RecordError, Records};
+use super::{
+    Column, Encoding, FileError, LimitError, Location, RawRecord, RecordError, Records, bytes_shown,
+};
+
+/// The parser's input: transcoded text whose records the guard keeps bounded.
+type Input = CsvGuard<Transcoder<File>>;
 
 /// Opens a delimited text file with a header row and streams its rows.
 ///
 /// Refuses the file ([`FileError`]) when it is not wholly valid in `encoding` (a BOM wins), has no
 /// header row, or lacks a required column. Header cells are trimmed and the first of duplicate
 /// header names is used; values are not trimmed. A row whose field count differs from the header's
-/// is a [`RecordError`]; completely empty lines are skipped.
+/// is a [`RecordError`]; completely empty lines are skipped. A record longer than
+/// `limits.csv_record_bytes` is a [`RecordError`] (a header row that long refuses the file).
 pub(super) fn open(
     path: &Path,
     encoding: Encoding,
@@ -30,7 +41,12 @@ pub(super) fn open(
         // Field-count mismatches are a per-row matter for us, not a fatal reader error.
         .flexible(true)
         .buffer_capacity(64 * 1024)
-        .from_reader(Transcoder::open(path, encoding)?);
+        .from_reader(CsvGuard::new(
+            Transcoder::open(path, encoding)?,
+            delimiter,
+            limits.csv_record_bytes,
+            usize::try_from(limits.quarantine_raw_bytes).unwrap_or(usize::MAX),
+        ));
 
     let mut header = ByteRecord::new();
     loop {
@@ -39,6 +55,14 @@ pub(super) fn open(
             .map_err(|e| csv_file_error(path, e))?;
         if !more {
             return Err(FileError::Empty);
+        }
+        if let Some(cut) = take_cut(&mut reader, &header) {
+            return Err(LimitError::new(
+                "csv_record_kib",
+                bytes_shown(limits.csv_record_bytes),
+                format!("the header row is {} long", bytes_shown(cut.excerpt.bytes)),
+            )
+            .into());
         }
         if !is_blank(&header) {
             break;
@@ -69,7 +93,16 @@ pub(super) fn open(
         header_len: names.len(),
         done: false,
         crlf: uses_crlf(path),
+        limit: limits.csv_record_bytes,
+        skipped_lines: 0,
     }))
+}
+
+/// The guard's cut of the record the parser just read into `record`, if it was cut.
+fn take_cut(reader: &mut csv::Reader<Input>, record: &ByteRecord) -> Option<CsvCut> {
+    let from = record.position().map_or(0, csv::Position::byte);
+    let to = reader.position().byte();
+    reader.get_mut().take_cut(from, to)
 }
 
 /// Maps a csv error met before any record was produced to a file error.
@@ -107,7 +140,7 @@ fn is_blank(record: &ByteRecord) -> bool {
 }
 
 struct CsvRecords {
-    reader: csv::Reader<Transcoder<File>>,
+    reader: csv::Reader<Input>,
     /// Reused for every row: the hot path allocates only the output values.
     record: ByteRecord,
     /// Header index of each requested column, resolved once.
@@ -116,6 +149,10 @@ struct CsvRecords {
     done: bool,
     /// Lines end with CR LF (see [`uses_crlf`]).
     crlf: bool,
+    /// `csv_record_bytes`.
+    limit: u64,
+    /// Line feeds inside cut records before the current one, which the parser never saw.
+    skipped_lines: u64,
 }
 
 impl CsvRecords {
@@ -127,6 +164,7 @@ impl CsvRecords {
     /// true start; the larger of the two is right except for a last record that has no final
     /// newline and follows blank lines, where the start position is used. When a record spans lines
     /// this is the line of its first field, which is what an operator finds in a text editor.
+    /// Line feeds the guard skipped inside cut records before this one are added back.
     fn row(&self) -> u64 {
         let newlines = self
             .record
@@ -136,7 +174,24 @@ impl CsvRecords {
             .count() as u64;
         let from_end = self.reader.position().line().saturating_sub(1 + newlines);
         let from_start = self.record.position().map_or(0, csv::Position::line);
-        from_end.max(from_start) + u64::from(self.crlf)
+        from_end.max(from_start) + u64::from(self.crlf) + self.skipped_lines
+    }
+
+    /// The error for a record the guard cut, at `location`.
+    fn too_long(&self, location: Location, cut: CsvCut) -> RecordError {
+        RecordError {
+            location,
+            reason: LimitError::new(
+                "csv_record_kib",
+                bytes_shown(self.limit),
+                format!(
+                    "the record is {} long (quoted line breaks included)",
+                    bytes_shown(cut.excerpt.bytes)
+                ),
+            )
+            .to_string(),
+            excerpt: Some(cut.excerpt),
+        }
     }
 }
 
@@ -149,21 +204,27 @@ impl Iterator for CsvRecords {
         if self.done {
             return None;
         }
-        loop {
+        let cut = loop {
             match self.reader.read_byte_record(&mut self.record) {
                 Ok(false) => {
                     self.done = true;
                     return None;
                 }
-                Ok(true) if is_blank(&self.record) => continue,
-                Ok(true) => break,
+                Ok(true) => {
+                    // A cut record is never blank: the guard keeps at least its first bytes.
+                    let cut = take_cut(&mut self.reader, &self.record);
+                    if cut.is_some() || !is_blank(&self.record) {
+                        break cut;
+                    }
+                }
                 Err(err) => {
                     // With flexible byte records only I/O can fail here (the file changed since it
                     // was checked, or the disk failed); nothing after this point can be trusted.
                     self.done = true;
                     let line = err
                         .position()
-                        .map_or_else(|| self.reader.position().line(), |p| p.line());
+                        .map_or_else(|| self.reader.position().line(), |p| p.line())
+                        + self.skipped_lines;
                     let reason = match err.into_kind() {
                         csv::ErrorKind::Io(e) => match text::decode_error(&e) {
                             Some(d) => format!("{d}; the rest of the file was not read"),
@@ -178,6 +239,13 @@ impl Iterator for CsvRecords {
                     }));
                 }
             }
+        };
+        if let Some(cut) = cut {
+            // Its own skipped line feeds lie after its start; they shift the rows after it.
+            self.skipped_lines = cut.lines_before;
+            let location = Location::Row(self.row());
+            self.skipped_lines += cut.lines;
+            return Some(Err(self.too_long(location, cut)));
         }
         let location = Location::Row(self.row());
         if self.record.len() != self.header_len {
@@ -224,6 +292,7 @@ impl Iterator for CsvRecords {
 mod tests {
     use super::*;
     use crate::ingest::decode::test_support::file_with;
+    use crate::ingest::decode::{Excerpt, Limits};
     use std::io::Write;
 
     fn cols(names: &[(&str, bool)]) -> Vec<Column> {
@@ -251,15 +320,9 @@ mod tests {
             ("absent", false),
             ("amount", false),
         ]);
-        let out: Vec<_> = open(
-            f.path(),
-            Encoding::Utf8,
-            b',',
-            &columns,
-            &crate::ingest::Limits::default(),
-        )
-        .unwrap()
-        .collect();
+        let out: Vec<_> = open(f.path(), Encoding::Utf8, b',', &columns, &Limits::default())
+            .unwrap()
+            .collect();
         assert_eq!(
             out,
             vec![
@@ -294,7 +357,7 @@ mod tests {
             Encoding::Gb18030,
             b';',
             &columns,
-            &crate::ingest::Limits::default(),
+            &Limits::default(),
         )
         .unwrap()
         .collect();
@@ -324,7 +387,7 @@ mod tests {
             Encoding::Gb18030,
             b',',
             &cols(&[("名称", true)]),
-            &crate::ingest::Limits::default(),
+            &Limits::default(),
         )
         .unwrap()
         .collect();
@@ -353,7 +416,7 @@ mod tests {
             Encoding::Gb18030,
             b',',
             &cols(&[("名称", true)]),
-            &crate::ingest::Limits::default(),
+            &Limits::default(),
         ) {
             Err(FileError::Encoding {
                 encoding: "GB18030",
@@ -372,7 +435,7 @@ mod tests {
             Encoding::Utf8,
             b',',
             &cols(&[("a", true)]),
-            &crate::ingest::Limits::default(),
+            &Limits::default(),
         ) {
             Err(FileError::Encoding {
                 encoding: "UTF-8",
@@ -387,35 +450,17 @@ mod tests {
     fn empty_and_missing_columns() {
         let f = file_with(b"");
         assert!(matches!(
-            open(
-                f.path(),
-                Encoding::Utf8,
-                b',',
-                &[],
-                &crate::ingest::Limits::default()
-            ),
+            open(f.path(), Encoding::Utf8, b',', &[], &Limits::default()),
             Err(FileError::Empty)
         ));
         let f = file_with(b"\n\n");
         assert!(matches!(
-            open(
-                f.path(),
-                Encoding::Utf8,
-                b',',
-                &[],
-                &crate::ingest::Limits::default()
-            ),
+            open(f.path(), Encoding::Utf8, b',', &[], &Limits::default()),
             Err(FileError::Empty)
         ));
         let f = file_with(b"a,b\n1,2\n");
         let columns = cols(&[("z", true), ("a", true), ("y", false), ("x", true)]);
-        match open(
-            f.path(),
-            Encoding::Utf8,
-            b',',
-            &columns,
-            &crate::ingest::Limits::default(),
-        ) {
+        match open(f.path(), Encoding::Utf8, b',', &columns, &Limits::default()) {
             Err(FileError::MissingColumns(names)) => assert_eq!(names, vec!["z", "x"]),
             Err(other) => panic!("unexpected {other:?}"),
             Ok(_) => panic!("accepted a file without required columns"),
@@ -430,7 +475,7 @@ mod tests {
             Encoding::Utf8,
             b',',
             &cols(&[("c", true)]),
-            &crate::ingest::Limits::default(),
+            &Limits::default(),
         )
         .unwrap()
         .collect();
@@ -464,7 +509,7 @@ mod tests {
             Encoding::Utf8,
             b',',
             &cols(&[("b", true)]),
-            &crate::ingest::Limits::default(),
+            &Limits::default(),
         )
         .unwrap();
         assert!(records.next().is_none());
@@ -489,19 +534,266 @@ mod tests {
             })
             .collect();
         let start = std::time::Instant::now();
-        let n = open(
-            f.path(),
-            Encoding::Utf8,
-            b',',
-            &columns,
-            &crate::ingest::Limits::default(),
-        )
-        .unwrap()
-        .filter(Result::is_ok)
-        .count();
+        let n = open(f.path(), Encoding::Utf8, b',', &columns, &Limits::default())
+            .unwrap()
+            .filter(Result::is_ok)
+            .count();
         let elapsed = start.elapsed();
         assert_eq!(n, 300_000);
         eprintln!("{n} rows in {elapsed:?}");
+    }
+
+    fn sha(bytes: &[u8]) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(bytes).into()
+    }
+
+    #[test]
+    fn a_record_over_the_limit_is_refused_and_the_rows_after_it_are_read() {
+        // 5 MB in one quoted field, 500,000 line breaks inside it.
+        let big = format!("3,\"{}\",z", "甲乙丙\n".repeat(500_000));
+        for eol in ["\n", "\r\n"] {
+            let text = [
+                "id,name,note",
+                "1,Alice,x",
+                "",
+                "2,\"Bob",
+                "Smith\",y",
+                &big,
+                "4,Dan,w",
+                "",
+                "5,Eve,\"v\"",
+                "",
+            ]
+            .join(eol);
+            let f = file_with(text.as_bytes());
+            let out: Vec<_> = open(
+                f.path(),
+                Encoding::Utf8,
+                b',',
+                &cols(&[("id", true), ("note", true)]),
+                &Limits::default(),
+            )
+            .unwrap()
+            .collect();
+            let after = 6 + 500_000;
+            let ok = |row, id: &str, note: &str| {
+                Ok(RawRecord {
+                    location: Location::Row(row),
+                    values: vec![s(id), s(note)],
+                    cut: Vec::new(),
+                })
+            };
+            let head = {
+                let mut end = 4096;
+                while !big.is_char_boundary(end) {
+                    end -= 1;
+                }
+                big[..end].to_string()
+            };
+            assert_eq!(
+                out,
+                vec![
+                    ok(2, "1", "x"),
+                    ok(4, "2", "y"),
+                    Err(RecordError {
+                        location: Location::Row(6),
+                        reason: format!(
+                            "the record is {} long (quoted line breaks included), over the limit \
+                             csv_record_kib = 1,048,576 bytes (1 MiB) ([ingest.limits]; raise it \
+                             there if the file is genuine)",
+                            bytes_shown(big.len() as u64)
+                        ),
+                        excerpt: Some(Excerpt {
+                            head,
+                            bytes: big.len() as u64,
+                            sha256: sha(big.as_bytes()),
+                        }),
+                    }),
+                    ok(after + 1, "4", "w"),
+                    ok(after + 3, "5", "v"),
+                ],
+                "line ends {eol:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn several_long_records_each_refused_where_they_stand() {
+        let limits = Limits {
+            csv_record_bytes: 1024,
+            ..Limits::default()
+        };
+        // Long unquoted, long quoted with a quote mid-way, exactly at the limit, one byte over.
+        let unquoted = format!("1,{}", "a".repeat(5000));
+        let quoted = format!("2,\"{}\"\"{}\"", "b\n".repeat(600), "é".repeat(300));
+        let exact = format!("3,{}", "c".repeat(1022));
+        let over = format!("4,{}", "d".repeat(1023));
+        let text = format!("id,v\n{unquoted}\n{quoted}\n{exact}\n{over}\n5,e\n");
+        let f = file_with(text.as_bytes());
+        let out: Vec<_> = open(
+            f.path(),
+            Encoding::Utf8,
+            b',',
+            &cols(&[("id", true)]),
+            &limits,
+        )
+        .unwrap()
+        .map(|r| match r {
+            Ok(r) => (r.location, Ok(r.values[0].clone().unwrap())),
+            Err(e) => (e.location, Err(e.excerpt.unwrap().bytes)),
+        })
+        .collect();
+        assert_eq!(
+            out,
+            vec![
+                (Location::Row(2), Err(unquoted.len() as u64)),
+                (Location::Row(3), Err(quoted.len() as u64)),
+                (Location::Row(604), Ok("3".to_string())),
+                (Location::Row(605), Err(over.len() as u64)),
+                (Location::Row(606), Ok("5".to_string())),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_header_over_the_limit_refuses_the_file() {
+        let limits = Limits {
+            csv_record_bytes: 1024,
+            ..Limits::default()
+        };
+        let header: Vec<String> = (0..400).map(|i| format!("column{i}")).collect();
+        let text = format!("{}\n1\n", header.join(","));
+        let f = file_with(text.as_bytes());
+        match open(
+            f.path(),
+            Encoding::Utf8,
+            b',',
+            &cols(&[("column0", true)]),
+            &limits,
+        ) {
+            Err(FileError::Limit(e)) => {
+                assert_eq!(e.key, "csv_record_kib");
+                assert_eq!(
+                    e.found,
+                    format!(
+                        "the header row is {} long",
+                        bytes_shown(text.len() as u64 - 3)
+                    )
+                );
+            }
+            Err(other) => panic!("unexpected {other:?}"),
+            Ok(_) => panic!("accepted a header over the limit"),
+        }
+    }
+
+    #[test]
+    fn a_50_mb_record_is_decoded_in_bounded_memory() {
+        let out = crate::ingest::decode::bounds::measure::decode_in_child(
+            &crate::ingest::decode::Format::Csv {
+                encoding: Encoding::Utf8,
+                delimiter: b',',
+            },
+            &cols(&[("id", true)]),
+            "id,name\n1,a\n2,\"",
+            50,
+            "\"\n3,c\n",
+        );
+        assert_eq!(out.records, 2);
+        let length = bytes_shown((50 << 20) + 4);
+        assert!(
+            out.error()
+                .starts_with(&format!("row 3: the record is {length} long"))
+        );
+    }
+
+    /// Best of five: decoding `path` whole, then reading its text without and through the
+    /// guard, as the parser's reader does (64 KiB at a time).
+    fn timings(
+        path: &Path,
+        encoding: Encoding,
+        delimiter: u8,
+        columns: &[Column],
+    ) -> [std::time::Duration; 3] {
+        let best = super::super::bounds::measure::best_of_five;
+        let decode = best(&|| {
+            open(path, encoding, delimiter, columns, &Limits::default())
+                .unwrap()
+                .filter(Result::is_ok)
+                .count()
+        });
+        let read = |guarded: bool| {
+            best(&|| {
+                let mut text = Transcoder::open(path, encoding).unwrap();
+                let mut guard = CsvGuard::new(
+                    Transcoder::open(path, encoding).unwrap(),
+                    delimiter,
+                    1 << 20,
+                    4096,
+                );
+                let r: &mut dyn std::io::Read = if guarded { &mut guard } else { &mut text };
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut total = 0;
+                loop {
+                    let n = r.read(&mut buf).unwrap();
+                    if n == 0 {
+                        return total;
+                    }
+                    total += n;
+                }
+            })
+        };
+        let (plain, guarded) = (read(false), read(true));
+        assert_eq!(plain.1, guarded.1);
+        eprintln!(
+            "{}: {} bytes of text, {} records: decode {:?}; text alone {:?}, through the guard {:?}",
+            path.display(),
+            plain.1,
+            decode.1,
+            decode.0,
+            plain.0,
+            guarded.0
+        );
+        [decode.0, plain.0, guarded.0]
+    }
+
+    #[test]
+    #[ignore = "throughput check; run with --release --ignored"]
+    fn guard_throughput() {
+        // The sunshine adapter's GB18030 export, 200,000 rows.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sunshine.csv");
+        crate::sample::write_sunshine_csv(&path, 200_000, 0.0, 42).unwrap();
+        let adapter =
+            crate::ingest::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/sunshine"))
+                .unwrap();
+        let super::super::Format::Csv {
+            encoding,
+            delimiter,
+        } = adapter.format
+        else {
+            panic!("sunshine is a CSV adapter")
+        };
+        timings(&path, encoding, delimiter, &adapter.columns);
+        // The guard's worst ordinary case: every one of 40 fields quoted, with quotes inside.
+        let path = dir.path().join("quoted.csv");
+        let mut f = std::io::BufWriter::new(File::create(&path).unwrap());
+        let header: Vec<String> = (0..40).map(|i| format!("col{i}")).collect();
+        writeln!(f, "{}", header.join(",")).unwrap();
+        let row: Vec<String> = (0..40).map(|i| format!("\"v{i} \"\"q\"\", 甲\"")).collect();
+        let row = row.join(",");
+        for _ in 0..200_000 {
+            writeln!(f, "{row}").unwrap();
+        }
+        f.flush().unwrap();
+        let columns: Vec<Column> = header
+            .into_iter()
+            .map(|name| Column {
+                name,
+                required: true,
+            })
+            .collect();
+        timings(&path, Encoding::Utf8, b',', &columns);
     }
 
     #[test]
@@ -513,17 +805,12 @@ mod tests {
             name: "id".into(),
             required: true,
         }];
-        let rows: Vec<(Location, Option<String>)> = open(
-            &path,
-            Encoding::Utf8,
-            b',',
-            &cols,
-            &crate::ingest::Limits::default(),
-        )
-        .unwrap()
-        .map(|r| r.unwrap())
-        .map(|r| (r.location, r.values[0].clone()))
-        .collect();
+        let rows: Vec<(Location, Option<String>)> =
+            open(&path, Encoding::Utf8, b',', &cols, &Limits::default())
+                .unwrap()
+                .map(|r| r.unwrap())
+                .map(|r| (r.location, r.values[0].clone()))
+                .collect();
         assert_eq!(
             rows,
             vec![

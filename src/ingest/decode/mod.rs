@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::limits::{LimitError, Limits, bytes_shown};
 
+mod bounds;
 mod csv;
 mod json;
 mod text;
