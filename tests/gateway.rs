@@ -282,7 +282,7 @@ fn invalid_configuration_is_reported_whole_before_starting() {
         ),
         (
             "two",
-            "name = \"two\"\nsystem = \"s\"\n[transport]\nkind = \"file\"\nglob = \"*.csv\"\n[format]\nkind = \"csv\"\n[[units]]\ncode = \"91350200776049653A\"\nname = \"u\"\n[fields]\nunit_code = { from = \"a\" }\ncase_id = { from = \"b\" }\ntitle = { from = \"c\" }\naction = { from = \"d\", codes = { \"x\" = \"reward\" } }\n\"party.kind\" = { const = \"legal_person\" }\n\"party.name\" = { from = \"e\" }\n\"penalty.fine_fen\" = { from = \"f\" }\n\"party.nam\" = { from = \"g\" }\n",
+            "name = \"two\"\nsystem = \"s\"\n[transport]\nkind = \"file\"\nglob = \"*.csv\"\n[format]\nkind = \"csv\"\ndelimiter = \"\\\"\"\n[[units]]\ncode = \"91350200776049653A\"\nname = \"u\"\n[fields]\nunit_code = { from = \"a\" }\ncase_id = { from = \"b\" }\ntitle = { from = \"c\" }\naction = { from = \"d\", codes = { \"x\" = \"reward\" } }\n\"party.kind\" = { const = \"legal_person\" }\n\"party.name\" = { from = \"e\" }\n\"penalty.fine_fen\" = { from = \"f\" }\n\"party.nam\" = { from = \"g\" }\n",
         ),
     ] {
         std::fs::create_dir_all(adapters.join(name)).unwrap();
@@ -311,6 +311,7 @@ fn invalid_configuration_is_reported_whole_before_starting() {
         "codes.\"x\": 'reward' is not a known action",
         "a money field must say its source unit",
         "fields.\"party.nam\": unknown target field",
+        "format.delimiter: a quote or a line break cannot separate fields",
     ] {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }

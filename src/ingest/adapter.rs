@@ -348,6 +348,15 @@ fn validate(raw: RawAdapter, dir: &Path, errs: &mut Errs<'_>) -> Option<Adapter>
             let encoding = encoding(e, "format.encoding", errs);
             let delimiter = match delimiter.as_deref() {
                 None => b',',
+                // A quote or a line break cannot separate fields: they delimit quoted fields and
+                // records.
+                Some("\"" | "\r" | "\n") => {
+                    errs.push(
+                        "format.delimiter",
+                        "a quote or a line break cannot separate fields".to_string(),
+                    );
+                    b','
+                }
                 Some(d) if d.len() == 1 => d.as_bytes()[0],
                 Some("\\t") => b'\t',
                 Some(d) => {

@@ -358,9 +358,9 @@ fn open(
 }
 
 /// Cuts every value longer than the field limit to its first bytes, noting its length and
-/// digest in [`RawRecord::cut`]. Decoders that meet such a value while reading (XML) cut it
-/// themselves, so that it is never held whole; for the others it is bounded by the record, line
-/// or archive limits until here.
+/// digest in [`RawRecord::cut`]. Decoders that meet such a value while reading (XML, JSON
+/// arrays) cut it themselves, so that it is never held whole; for the others it is bounded by the
+/// record, line or archive limits until here.
 struct FieldLimit {
     inner: Records,
     limit: u64,
