@@ -158,7 +158,7 @@ pub fn swollen_xml_field(base: &Path, out: &Path, element: &str, len: u64) {
     let start = text.find(&open).unwrap() + open.len();
     let end = start + text[start..].find('<').unwrap();
     let mut f = std::io::BufWriter::new(std::fs::File::create(out).unwrap());
-    f.write_all(text[..start].as_bytes()).unwrap();
+    f.write_all(&text.as_bytes()[..start]).unwrap();
     let chunk = "罚".repeat(1 << 18);
     let mut left = len;
     while left > 0 {
@@ -171,6 +171,6 @@ pub fn swollen_xml_field(base: &Path, out: &Path, element: &str, len: u64) {
         f.write_all(&chunk.as_bytes()[..n]).unwrap();
         left -= n as u64;
     }
-    f.write_all(text[end..].as_bytes()).unwrap();
+    f.write_all(&text.as_bytes()[end..]).unwrap();
     f.flush().unwrap();
 }
