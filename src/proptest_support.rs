@@ -23,6 +23,46 @@ pub(crate) fn config(cases: u32) -> Config {
     }
 }
 
+/// Pieces of XML that mutations of XML documents insert: markup, references valid and not,
+/// declarations the readers refuse, namespaces, a BOM, characters XML 1.0 forbids and a cut
+/// UTF-8 sequence.
+pub(crate) const XML_SYNTAX: &[&[u8]] = &[
+    b"<",
+    b">",
+    b"</",
+    b"/>",
+    b"&",
+    b"&amp;",
+    b"&lt;",
+    b"&#0;",
+    b"&#x1;",
+    b"&#xD800;",
+    b"&#1114112;",
+    b"&#x4E2D;",
+    b"&foo;",
+    b"\"",
+    b"'",
+    b"=",
+    b" ",
+    b"<!--",
+    b"-->",
+    b"<![CDATA[",
+    b"]]>",
+    b"<?xml version=\"1.0\"?>",
+    b"<?pi x?>",
+    b"<!DOCTYPE x>",
+    b"<!ENTITY e \"x\">",
+    b" xmlns=\"urn:x\"",
+    b" xmlns:p=\"urn:xianjie:province:package:1\"",
+    b"p:",
+    b"\xEF\xBB\xBF",
+    b"\xEF\xBF\xBE",
+    b"\x01",
+    b"\r\n",
+    b"\xE4\xB8",
+    "甲".as_bytes(),
+];
+
 /// One edit of a byte string. Positions are drawn as fractions of the length at the time the
 /// edit is applied, so a list of edits stays meaningful whatever the input.
 #[derive(Debug, Clone)]
