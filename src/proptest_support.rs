@@ -12,6 +12,10 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::Config;
 
+/// Longest one parse of a generated input may take under [`within`] (a debug build on a shared
+/// machine); the inputs are a few kilobytes, so a parse that takes this long is stuck.
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
+
 /// A property's configuration: `cases` generated cases; no regression files written into the
 /// source tree; shrinking a failure bounded to a minute, so a failing run still ends.
 pub(crate) fn config(cases: u32) -> Config {
@@ -22,6 +26,45 @@ pub(crate) fn config(cases: u32) -> Config {
         ..Config::default()
     }
 }
+
+/// Pieces of CSV (and of its GB18030 text) that mutations insert.
+pub(crate) const CSV_SYNTAX: &[&[u8]] = &[
+    b",",
+    b"\"",
+    b"\"\"",
+    b"\n",
+    b"\r\n",
+    b"\r",
+    b"\n\n",
+    b"\xEF\xBB\xBF",
+    b"\x81\x30\x81\x30",
+    b"\xD6\xD0",
+    b"\x80",
+    b"\xFF",
+    b"\x00",
+    b"\t",
+    b";",
+];
+
+/// Pieces of SpreadsheetML that mutations of a workbook's entries insert: absurd counts,
+/// references at the sheet's far corner, shared-string indexes out of range.
+pub(crate) const XLSX_SYNTAX: &[&[u8]] = &[
+    b" t=\"s\"",
+    b" t=\"inlineStr\"",
+    b" t=\"e\"",
+    b"<v>999999</v>",
+    b"<v>-1</v>",
+    b" r=\"XFD1048576\"",
+    b" r=\"A0\"",
+    b" uniqueCount=\"4000000000\"",
+    b" count=\"99999999999\"",
+    b"<c r=\"A1\" t=\"inlineStr\"><is><t>x</t></is></c>",
+    b"<row r=\"1048576\">",
+    b"<row r=\"0\">",
+    b"<dimension ref=\"A1:XFD1048576\"/>",
+    b"<si><t>x</t></si>",
+    b"<sheet name=\"x\" sheetId=\"9\" r:id=\"rId9\"/>",
+];
 
 /// Pieces of XML that mutations of XML documents insert: markup, references valid and not,
 /// declarations the readers refuse, namespaces, a BOM, characters XML 1.0 forbids and a cut
@@ -152,6 +195,52 @@ pub(crate) fn mutated_text(
 ) -> impl Strategy<Value = String> + use<> {
     mutated(base.as_bytes().to_vec(), tokens, max)
         .prop_map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Mutations of a UTF-8 document: mostly of its text (so that most mutants stay UTF-8 and get
+/// past a reader's first check), some of its bytes.
+pub(crate) fn mutated_utf8(
+    base: &[u8],
+    tokens: &'static [&'static [u8]],
+    max: usize,
+) -> impl Strategy<Value = Vec<u8>> + use<> {
+    let text = String::from_utf8_lossy(base).into_owned();
+    prop_oneof![
+        3 => mutated_text(&text, tokens, max).prop_map(String::into_bytes),
+        1 => mutated(base.to_vec(), tokens, max),
+    ]
+}
+
+/// A zip archive (an XLSX workbook) rebuilt with the XML entry picked by `which` edited, so that
+/// a mutation reaches the spreadsheet reader past the archive's checksums.
+pub(crate) fn zip_with_edited_entry(zip: &[u8], which: Index, edits: &[Edit]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("the base is a zip archive");
+    let xml: Vec<usize> = (0..archive.len())
+        .filter(|&i| {
+            archive
+                .name_for_index(i)
+                .and_then(Result::ok)
+                .is_some_and(|n| n.ends_with(".xml") || n.ends_with(".rels"))
+        })
+        .collect();
+    let target = xml[which.index(xml.len())];
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).expect("entry");
+        let name = entry.name().expect("entry name").to_string();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).expect("entry inflates");
+        if i == target {
+            bytes = apply(&bytes, edits);
+        }
+        out.start_file(name, options).expect("entry starts");
+        out.write_all(&bytes).expect("entry written");
+    }
+    out.finish().expect("archive written").into_inner()
 }
 
 /// Runs `f` on its own thread and returns its result, failing the test when it takes longer
