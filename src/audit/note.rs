@@ -1998,7 +1998,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(config(256))]
+            #![proptest_config(config(512))]
 
             /// A generated checkpoint is valid, its body parses back to it, and its signed note
             /// verifies to it.

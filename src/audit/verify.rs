@@ -326,7 +326,7 @@ mod tests {
         let whole = verify_export(&out).unwrap();
         assert_eq!((whole.entries, whole.checkpoints), (12, 4));
 
-        let mut runner = TestRunner::new(config(128));
+        let mut runner = TestRunner::new(config(256));
         let cases = (
             0..files.len(),
             prop::collection::vec(edit(EXPORT_SYNTAX), 1..4),

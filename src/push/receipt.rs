@@ -428,7 +428,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(config(256))]
+            #![proptest_config(config(512))]
 
             /// Writing refuses exactly the receipts with a character XML 1.0 forbids; every
             /// other one reads back as written.

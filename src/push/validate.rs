@@ -2330,7 +2330,7 @@ pub(crate) mod tests {
         }
 
         proptest! {
-            #![proptest_config(config(256))]
+            #![proptest_config(config(512))]
 
             /// A mutated package is refused at an offset inside it, or read with its counts
             /// agreeing and every record problem carrying one of the documented codes.
@@ -2359,7 +2359,7 @@ pub(crate) mod tests {
         }
 
         proptest! {
-            #![proptest_config(config(96))]
+            #![proptest_config(config(192))]
 
             /// `build_checked` keeps or holds back every record, once; what it sends the
             /// validator reads whole, record by record, with nothing left unexplained.

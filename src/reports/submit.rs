@@ -1817,7 +1817,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(config(128))]
+            #![proptest_config(config(256))]
 
             #[test]
             fn mutated_csv_and_xml_submissions_keep_their_promises(
@@ -1833,7 +1833,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(config(32))]
+            #![proptest_config(config(64))]
 
             /// Valid submissions of generated fines and confiscations, decided on any day of the
             /// quarter, are read in every format with their details and totals.

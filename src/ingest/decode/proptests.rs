@@ -729,7 +729,7 @@ fn a_long_tag_is_refused_whatever_the_chunking() {
 }
 
 proptest! {
-    #![proptest_config(config(256))]
+    #![proptest_config(config(512))]
 
     /// With limits no run reaches, the guard hands out its input byte for byte, however it is
     /// chunked, or stops at a `<!` declaration where the input has one.
@@ -818,7 +818,7 @@ proptest! {
 // ---- Mutated golden inputs and arbitrary bytes ------------------------------------------------
 
 proptest! {
-    #![proptest_config(config(192))]
+    #![proptest_config(config(384))]
 
     /// Mutations of the golden GB18030 CSV: mostly of its text (encoded again, so that most
     /// cases pass the encoding check and reach the rows), some of its bytes.
@@ -877,7 +877,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(64))]
+    #![proptest_config(config(128))]
 
     /// Mutations of the golden XLSX: of its bytes, and of one XML entry inside it (rezipped,
     /// so the spreadsheet reader sees them).
@@ -917,7 +917,7 @@ proptest! {
 // ---- Round trips ----------------------------------------------------------------------------
 
 proptest! {
-    #![proptest_config(config(128))]
+    #![proptest_config(config(256))]
 
     /// Generated CSV (LF or CRLF line ends) decodes to its cells, row by row, whether or not
     /// the field limit cuts them.
@@ -1062,7 +1062,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(32))]
+    #![proptest_config(config(64))]
 
     /// A generated workbook decodes to its rows: text as written, whole numbers without `.0`,
     /// empty cells absent, rows without content skipped, numbered as Excel shows them.
