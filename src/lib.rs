@@ -19,6 +19,8 @@ pub mod gateway;
 pub mod ingest;
 pub mod keys;
 pub mod model;
+#[cfg(test)]
+mod proptest_support;
 pub mod push;
 pub mod reports;
 pub mod sample;

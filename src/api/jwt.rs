@@ -1237,4 +1237,357 @@ mod tests {
         let err = check(&token).unwrap_err();
         assert!(!err.to_string().contains("passwd"));
     }
+
+    // --- properties ---------------------------------------------------------------
+
+    /// Generated tokens: every claim and header parameter perturbed against a model of the
+    /// rules written out here independently, mutated and spliced tokens, and arbitrary text.
+    mod props {
+        use super::*;
+        use crate::proptest_support::{config, mutated_text};
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        /// Pieces of token syntax that mutations insert.
+        const TOKEN_SYNTAX: &[&[u8]] = &[
+            b".", b"..", b"-", b"_", b"=", b"+", b"/", b"A", b"AA", b"eyJ", b"e30", b" ", b"%2E",
+        ];
+
+        /// A time claim's JSON: `Some(at)`, or now and then the wrong type or absent.
+        fn time(at: Option<i64>) -> impl Strategy<Value = Option<Value>> {
+            prop_oneof![
+                16 => Just(at.map(|t| json!(t))),
+                1 => Just(None),
+                1 => prop::sample::select(vec![
+                    json!("1700000000"),
+                    json!(1.7e9),
+                    json!(NOW as f64 + 0.5),
+                    json!(i64::MAX),
+                    json!(i64::MIN),
+                    json!(u64::MAX),
+                    Value::Null,
+                    json!(true),
+                ])
+                .prop_map(Some),
+            ]
+        }
+
+        /// `exp`, `iat` and `nbf` around `NOW`: issued up to 15 minutes ago (or a little in the
+        /// future), living up to a little over the maximum lifetime (or a negative one).
+        fn times() -> impl Strategy<Value = (Option<Value>, Option<Value>, Option<Value>)> {
+            (
+                -900i64..60,
+                -5i64..1000,
+                prop::option::weighted(0.4, -100i64..100),
+            )
+                .prop_flat_map(|(issued, lifetime, nbf)| {
+                    let iat = NOW + issued;
+                    (
+                        time(Some(iat + lifetime)),
+                        time(Some(iat)),
+                        time(nbf.map(|d| NOW + d)),
+                    )
+                })
+        }
+
+        /// A string claim: usually `good`, sometimes another string, the wrong type or absent.
+        fn text(good: &'static str, other: &'static str) -> impl Strategy<Value = Option<Value>> {
+            prop_oneof![
+                24 => Just(Some(json!(good))),
+                1 => Just(Some(json!(other))),
+                1 => Just(None),
+                1 => prop::sample::select(vec![json!(7), json!([good]), Value::Null])
+                    .prop_map(Some),
+            ]
+        }
+
+        /// Payloads around a valid one: each claim may be perturbed, and an unknown claim added.
+        fn payloads() -> impl Strategy<Value = Map<String, Value>> {
+            let iss = text(ISS, "https://gateway.example/issuer/");
+            let sub = prop_oneof![
+                24 => "[a-z0-9-]{1,20}".prop_map(|s| Some(json!(s))),
+                1 => Just(Some(json!(""))),
+                1 => Just(None),
+                1 => Just(Some(json!(["client"]))),
+            ];
+            let aud = prop::option::weighted(
+                0.97,
+                prop::sample::select(vec![
+                    json!(AUD),
+                    json!(AUD),
+                    json!(AUD),
+                    json!(AUD),
+                    json!(AUD),
+                    json!(AUD),
+                    json!(AUD),
+                    json!([AUD, "other"]),
+                    json!(["other", AUD]),
+                    json!(["other"]),
+                    json!([AUD, 5]),
+                    json!([]),
+                    json!("xianjie-api2"),
+                    json!("XIANJIE-API"),
+                    json!({ "aud": AUD }),
+                ]),
+            );
+            let cnf = prop_oneof![
+                12 => Just(None),
+                6 => any::<[u8; 32]>().prop_map(|d| Some(json!({ "x5t#S256": B64.encode(d) }))),
+                1 => any::<[u8; 32]>().prop_map(|d| {
+                    Some(json!({ "x5t#S256": base64::engine::general_purpose::STANDARD.encode(d) }))
+                }),
+                1 => any::<[u8; 31]>().prop_map(|d| Some(json!({ "x5t#S256": B64.encode(d) }))),
+                1 => prop::sample::select(vec![json!("thumb"), json!({}), json!({ "x5t#S256": 5 })])
+                    .prop_map(Some),
+            ];
+            let extra = prop::option::weighted(0.3, Just(("roles", json!(["admin"]))));
+            (
+                iss,
+                sub,
+                aud,
+                times(),
+                text("reports:read", ""),
+                text("0f3c9a51", ""),
+                cnf,
+                extra,
+            )
+                .prop_map(
+                    |(iss, sub, aud, (exp, iat, nbf), scope, jti, cnf, extra)| {
+                        let mut m = Map::new();
+                        let claims = [
+                            ("iss", iss),
+                            ("sub", sub),
+                            ("aud", aud),
+                            ("exp", exp),
+                            ("iat", iat),
+                            ("nbf", nbf),
+                            ("scope", scope),
+                            ("jti", jti),
+                            ("cnf", cnf),
+                        ];
+                        for (name, value) in claims {
+                            if let Some(v) = value {
+                                m.insert(name.to_owned(), v);
+                            }
+                        }
+                        if let Some((name, v)) = extra {
+                            m.insert(name.to_owned(), v);
+                        }
+                        m
+                    },
+                )
+        }
+
+        /// Whether `t` is the unpadded base64url text of 32 bytes, checked by its characters: 43
+        /// of the URL-safe alphabet, the last carrying 4 bits whose low 2 are zero.
+        fn thumbprint_ok(t: &str) -> bool {
+            const ALPHABET: &str =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            t.len() == 43
+                && t.chars().all(|c| ALPHABET.contains(c))
+                && t.chars()
+                    .last()
+                    .and_then(|c| ALPHABET.find(c))
+                    .is_some_and(|i| i % 4 == 0)
+        }
+
+        /// The claims validation must return for payload `p`, or `None` when it must refuse:
+        /// the rules of RFC 7519/9068 as this module documents them, written out again.
+        fn expected(p: &Map<String, Value>, leeway: i64) -> Option<Claims> {
+            let s = |k: &str| p.get(k).and_then(Value::as_str);
+            let int = |k: &str| p.get(k).and_then(Value::as_i64);
+            let (iss, sub, scope, jti) = (s("iss")?, s("sub")?, s("scope")?, s("jti")?);
+            let (exp, iat) = (int("exp")?, int("iat")?);
+            let nbf = match p.get("nbf") {
+                None => None,
+                Some(v) => Some(v.as_i64()?),
+            };
+            let aud_ok = match p.get("aud")? {
+                Value::String(a) => a == AUD,
+                Value::Array(items) => {
+                    if !items.iter().all(Value::is_string) {
+                        return None;
+                    }
+                    items.iter().any(|i| i == AUD)
+                }
+                _ => return None,
+            };
+            let cnf = match p.get("cnf") {
+                None => None,
+                Some(c) => {
+                    let t = c.get("x5t#S256")?.as_str()?;
+                    if !thumbprint_ok(t) {
+                        return None;
+                    }
+                    Some(Confirmation {
+                        x5t_s256: t.to_owned(),
+                    })
+                }
+            };
+            let leeway = i128::from(leeway.clamp(0, MAX_LEEWAY_SECS));
+            let (now, e, i) = (i128::from(NOW), i128::from(exp), i128::from(iat));
+            let ok = iss == ISS
+                && aud_ok
+                && !sub.is_empty()
+                && e > now - leeway
+                && nbf.is_none_or(|n| i128::from(n) <= now + leeway)
+                && i <= now + leeway
+                && e - i > 0
+                && e - i <= 900;
+            ok.then(|| Claims {
+                iss: iss.to_owned(),
+                aud: AUD.to_owned(),
+                sub: sub.to_owned(),
+                scope: scope.to_owned(),
+                iat,
+                exp,
+                nbf,
+                jti: jti.to_owned(),
+                cnf,
+            })
+        }
+
+        /// A valid token of key 1 or 2 for a generated subject.
+        fn valid_token() -> impl Strategy<Value = String> {
+            ("[a-z0-9-]{1,20}", 1u8..=2).prop_map(|(sub, k)| {
+                let c = Claims { sub, ..claims() };
+                sign(&c, &format!("jwt-{k}"), &key(k)).unwrap()
+            })
+        }
+
+        proptest! {
+            #![proptest_config(config(512))]
+
+            /// A signed payload is accepted exactly when its claims are valid, and then read back
+            /// exactly; the leeway asked for is clamped.
+            #[test]
+            fn signed_claims_are_accepted_exactly_when_valid(
+                payload in payloads(),
+                leeway in -10i64..100,
+                k in 1u8..=2,
+            ) {
+                let token = forge(
+                    &header(&format!("jwt-{k}")),
+                    &Value::Object(payload.clone()).to_string(),
+                    &key(k),
+                );
+                let keys = keys();
+                let v = Validation { leeway_secs: leeway, ..validation(&keys) };
+                prop_assert_eq!(validate(&token, &v).ok(), expected(&payload, leeway));
+            }
+
+            /// A header is accepted only when it pins EdDSA, carries no forbidden parameter or
+            /// repeated member, has the access-token type, and names the key that signed.
+            #[test]
+            fn headers_are_accepted_only_when_they_name_the_signing_key(
+                alg in prop::option::weighted(0.9, prop::sample::select(vec![
+                    json!("EdDSA"), json!("EdDSA"), json!("EdDSA"), json!("none"),
+                    json!("eddsa"), json!("HS256"), json!("EdDSA "), json!(["EdDSA"]),
+                ])),
+                typ in prop::option::weighted(0.9, prop::sample::select(vec![
+                    json!("at+jwt"), json!("AT+JWT"), json!("application/at+jwt"), json!("JWT"),
+                    json!("at+jwt "), json!(5),
+                ])),
+                kid in prop::option::weighted(0.9, prop::sample::select(vec![
+                    json!("jwt-1"), json!("jwt-2"), json!("jwt-3"), json!("JWT-1"), json!(1),
+                ])),
+                forbidden in prop::option::weighted(0.2, prop::sample::select(
+                    FORBIDDEN_HEADER_PARAMS.to_vec(),
+                )),
+                extra in prop::option::weighted(0.3, Just(("cty", json!("x")))),
+                duplicate in prop::bool::weighted(0.1),
+                signer in 1u8..=3,
+            ) {
+                let mut h = Map::new();
+                for (name, value) in [("alg", alg), ("typ", typ), ("kid", kid)] {
+                    if let Some(v) = value {
+                        h.insert(name.to_owned(), v);
+                    }
+                }
+                if let Some(p) = forbidden {
+                    h.insert(p.to_owned(), json!("https://attacker.example/k"));
+                }
+                if let Some((name, v)) = extra {
+                    h.insert(name.to_owned(), v);
+                }
+                let mut text = Value::Object(h.clone()).to_string();
+                let repeated = duplicate && !h.is_empty();
+                if repeated {
+                    // The first member again, right after the brace.
+                    let (name, v) = h.iter().next().unwrap();
+                    text.insert_str(1, &format!("{}:{v},", json!(name)));
+                }
+                let token = forge(&text, &payload().to_string(), &key(signer));
+                let typ_ok = h.get("typ").and_then(Value::as_str).is_some_and(|t| {
+                    t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+                });
+                let kid_ok = h.get("kid").and_then(Value::as_str)
+                    == Some(format!("jwt-{signer}").as_str())
+                    && signer <= 2;
+                let ok = !repeated
+                    && h.get("alg") == Some(&json!("EdDSA"))
+                    && forbidden.is_none()
+                    && typ_ok
+                    && kid_ok;
+                let got = check(&token);
+                prop_assert_eq!(got.is_ok(), ok, "{} -> {:?}", text, got);
+            }
+
+            /// Any change to the text of a valid token is refused: every part has exactly one
+            /// accepted encoding and the signature covers the first two as received.
+            #[test]
+            fn a_changed_token_is_refused(
+                (token, changed) in valid_token()
+                    .prop_flat_map(|t| (Just(t.clone()), mutated_text(&t, TOKEN_SYNTAX, 4))),
+            ) {
+                prop_assume!(changed != token);
+                prop_assert!(check(&token).is_ok());
+                let got = check(&changed);
+                prop_assert!(got.is_err(), "accepted a changed token: {}", changed);
+            }
+
+            /// Parts spliced from different valid tokens are refused unless they rebuild one of
+            /// them.
+            #[test]
+            fn spliced_tokens_are_refused(
+                tokens in prop::collection::vec(valid_token(), 3),
+                pick in prop::array::uniform3(0usize..3),
+            ) {
+                let parts: Vec<Vec<&str>> = tokens.iter().map(|t| t.split('.').collect()).collect();
+                let spliced = format!(
+                    "{}.{}.{}",
+                    parts[pick[0]][0], parts[pick[1]][1], parts[pick[2]][2]
+                );
+                let genuine = tokens.contains(&spliced);
+                prop_assert_eq!(check(&spliced).is_ok(), genuine, "{}", spliced);
+            }
+
+            /// A token signed by any key but the one its kid names is refused as a bad signature.
+            #[test]
+            fn a_token_signed_by_another_key_is_refused(seed in any::<[u8; 32]>(), k in 1u8..=2) {
+                let other = SigningKey::from_bytes(&seed);
+                prop_assume!(other.verifying_key() != key(k).verifying_key());
+                let token = sign(&claims(), &format!("jwt-{k}"), &other).unwrap();
+                prop_assert_eq!(check(&token), Err(JwtError::Signature));
+            }
+
+            /// Arbitrary text is refused, and refused as too long before anything else when it
+            /// is over the limit.
+            #[test]
+            fn arbitrary_text_is_refused(
+                text in prop_oneof![
+                    any::<String>(),
+                    "[A-Za-z0-9_.=-]{0,300}",
+                    ("[A-Za-z0-9_.-]{1,9}", 900usize..1200).prop_map(|(s, n)| s.repeat(n)),
+                ],
+            ) {
+                let got = check(&text);
+                if text.len() > MAX_TOKEN_BYTES {
+                    prop_assert_eq!(got, Err(JwtError::TooLong { len: text.len() }));
+                } else {
+                    prop_assert!(got.is_err());
+                }
+            }
+        }
+    }
 }

@@ -78,8 +78,11 @@ pub fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'%' => {
+                // Two hex digits exactly (RFC 3986 §2.1): `from_str_radix` alone would also
+                // take a sign, decoding `%+1` to U+0001.
                 let hex = b
                     .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok());
                 if let Some(v) = hex {
@@ -254,9 +257,12 @@ impl Filter {
 }
 
 /// A cursor: the last case id returned, bound to its unit and filter by a MAC, so a client can
-/// neither forge a position nor reuse a cursor with another filter or port.
+/// neither forge a position nor reuse a cursor with another filter or port. The unit and the
+/// filter go in with their lengths: both may hold a line feed (`q`, the case id), and a bare
+/// separator would let text move from the filter to the position under the same MAC.
 pub fn cursor_payload(unit: &str, filter: &Filter, last: &str) -> Vec<u8> {
-    format!("{unit}\n{}\n{last}", filter.describe()).into_bytes()
+    let filter = filter.describe();
+    format!("{}:{unit}\n{}:{filter}\n{last}", unit.len(), filter.len()).into_bytes()
 }
 
 /// Encodes a cursor: `base64url(last case id) . base64url(mac)`.
@@ -316,5 +322,282 @@ mod tests {
         assert_eq!((last.as_str(), mac.len()), ("XW-2025-001", 32));
         assert!(decode_cursor("nodot").is_err());
         assert!(decode_cursor("!!.!!").is_err());
+    }
+
+    /// Found by `cursor_payloads_are_injective`: with the filter and the last id joined by a
+    /// bare line feed, a cursor issued for `q="a\nb"` after `L` carried the MAC of a cursor for
+    /// `q="a"` after `"b\nL"`, so it could be replayed with another filter and position.
+    #[test]
+    fn a_cursor_cannot_move_text_between_the_filter_and_the_position() {
+        let filter = |q: &str| Filter {
+            text: Some(q.to_string()),
+            ..Filter::default()
+        };
+        let unit = "11320102471049746T";
+        assert_ne!(
+            cursor_payload(unit, &filter("a\nb"), "L"),
+            cursor_payload(unit, &filter("a"), "b\nL")
+        );
+    }
+
+    /// Found by `percent_decoding_matches_rfc3986`: `%+1` decoded to U+0001 because the two
+    /// characters after `%` were parsed as a signed number.
+    #[test]
+    fn a_percent_sign_needs_two_hex_digits() {
+        assert_eq!(percent_decode("%+1"), "%+1");
+        assert_eq!(percent_decode("%-1"), "%-1");
+        assert_eq!(percent_decode("%41%4a%4A"), "AJJ");
+    }
+
+    /// Generated filters, queries and cursors: what a client can send is parsed to exactly
+    /// what it means or refused naming the parameter, and a cursor is bound to its filter.
+    mod props {
+        use chrono::TimeZone;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        use super::*;
+        use crate::proptest_support::{config, mutated_text};
+
+        /// `s` with `%XX` decoded only where both X are hex digits, as RFC 3986 §2.1 says; bytes
+        /// that do not form UTF-8 become U+FFFD.
+        fn reference_decode(s: &str) -> String {
+            let b = s.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < b.len() {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (
+                    b[i],
+                    b.get(i + 1).copied().and_then(hex),
+                    b.get(i + 2).copied().and_then(hex),
+                ) {
+                    (b'%', Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                    }
+                    (c, _, _) => {
+                        out.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        }
+
+        /// Every byte but the unreserved ones as `%XX`.
+        fn encode(s: &str) -> String {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        }
+
+        fn dates() -> impl Strategy<Value = NaiveDate> {
+            (1900i32..2200, 1u32..=12, 1u32..=28)
+                .prop_map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap())
+        }
+
+        fn instants() -> impl Strategy<Value = DateTime<Utc>> {
+            (0i64..7_000_000_000).prop_map(|s| Utc.timestamp_opt(s, 0).unwrap())
+        }
+
+        fn texts() -> impl Strategy<Value = String> {
+            prop_oneof!["[a-z]{1,8}", "[甲 &=+%\na-z]{1,12}", ".{1,110}"]
+        }
+
+        fn filters() -> impl Strategy<Value = Filter> {
+            use prop::option::weighted as maybe;
+            (
+                maybe(0.3, select(Action::ALL)),
+                maybe(0.3, select(CaseStatus::ALL)),
+                maybe(0.3, select(TransferStatus::ALL)),
+                maybe(0.3, any::<bool>()),
+                maybe(0.3, any::<bool>()),
+                maybe(0.3, dates()),
+                maybe(0.3, dates()),
+                maybe(0.3, instants()),
+                maybe(0.3, instants()),
+                maybe(0.4, texts()),
+            )
+                .prop_map(|(a, s, t, sc, m, df, dt, uf, ut, q)| Filter {
+                    action: a,
+                    status: s,
+                    transfer_status: t,
+                    suspected_crime: sc,
+                    major: m,
+                    decided_from: df,
+                    decided_to: dt,
+                    updated_from: uf,
+                    updated_to: ut,
+                    text: q,
+                })
+        }
+
+        /// The query string of a filter, its parameters in the order given by `order`.
+        fn query_of(
+            f: &Filter,
+            limit: Option<usize>,
+            cursor: Option<&str>,
+            order: &[usize],
+        ) -> String {
+            let mut params: Vec<(&str, String)> = Vec::new();
+            let mut add = |k, v: Option<String>| {
+                if let Some(v) = v {
+                    params.push((k, v));
+                }
+            };
+            add("action", f.action.map(|a| a.code().to_string()));
+            add("status", f.status.map(|a| a.code().to_string()));
+            add(
+                "transfer_status",
+                f.transfer_status.map(|a| a.code().to_string()),
+            );
+            add("suspected_crime", f.suspected_crime.map(|b| b.to_string()));
+            add("major", f.major.map(|b| b.to_string()));
+            add("decided_from", f.decided_from.map(|d| d.to_string()));
+            add("decided_to", f.decided_to.map(|d| d.to_string()));
+            add("updated_from", f.updated_from.map(|d| d.to_rfc3339()));
+            add("updated_to", f.updated_to.map(|d| d.to_rfc3339()));
+            add("q", f.text.clone());
+            add("limit", limit.map(|l| l.to_string()));
+            add("cursor", cursor.map(str::to_string));
+            let mut pairs: Vec<String> = params
+                .iter()
+                .map(|(k, v)| format!("{k}={}", encode(v)))
+                .collect();
+            for (i, &j) in order.iter().enumerate() {
+                let n = pairs.len();
+                if n > 1 {
+                    pairs.swap(i % n, j % n);
+                }
+            }
+            pairs.join("&")
+        }
+
+        const KNOWN: [&str; 12] = [
+            "action",
+            "status",
+            "transfer_status",
+            "suspected_crime",
+            "major",
+            "decided_from",
+            "decided_to",
+            "updated_from",
+            "updated_to",
+            "q",
+            "limit",
+            "cursor",
+        ];
+
+        proptest! {
+            #![proptest_config(config(512))]
+
+            #[test]
+            fn percent_decoding_matches_rfc3986(s in prop_oneof!["[%+0-9a-fA-F\\-g ]{0,16}", any::<String>()]) {
+                prop_assert_eq!(percent_decode(&s), reference_decode(&s));
+            }
+
+            /// A filter written as a query string, in any parameter order, parses back to it
+            /// (text longer than 100 characters and a reversed date range refused, naming the
+            /// parameter).
+            #[test]
+            fn a_query_parses_to_the_filter_it_writes(
+                f in filters(),
+                limit in prop::option::of(1usize..=MAX_LIMIT),
+                cursor in prop::option::of("[A-Za-z0-9_.-]{1,20}"),
+                order in prop::collection::vec(0usize..12, 0..12),
+            ) {
+                let query = query_of(&f, limit, cursor.as_deref(), &order);
+                let got = ListQuery::parse(&query);
+                let too_long = f.text.as_ref().is_some_and(|q| q.chars().count() > 100);
+                let reversed = matches!((f.decided_from, f.decided_to), (Some(a), Some(b)) if a > b);
+                match got {
+                    Ok(q) => {
+                        prop_assert!(!too_long && !reversed);
+                        prop_assert_eq!(q.filter, f);
+                        prop_assert_eq!(q.limit, limit.unwrap_or(DEFAULT_LIMIT));
+                        prop_assert_eq!(q.cursor, cursor);
+                    }
+                    Err(Problem::BadParameter { field, .. }) => {
+                        let expected = if too_long { "q" } else { "decided_from" };
+                        prop_assert!(too_long || reversed, "{}: refused {}", query, field);
+                        prop_assert_eq!(field, expected);
+                    }
+                    Err(other) => prop_assert!(false, "{}: {:?}", query, other),
+                }
+            }
+
+            /// Any query string is parsed or refused with a 422 naming a known parameter or the
+            /// unknown one.
+            #[test]
+            fn any_query_is_parsed_or_refused_naming_a_parameter(
+                query in prop_oneof![
+                    any::<String>(),
+                    mutated_text(
+                        "action=penalty&major=true&decided_from=2025-01-01&decided_to=2025-02-01&updated_to=2025-03-01T00:00:00Z&q=%E7%81%AB&limit=5&cursor=abc.def",
+                        &[b"&", b"=", b"%", b"%0A", b"+", b"%FF", b"limit=", b"q=", b"9"],
+                        4,
+                    ),
+                ],
+            ) {
+                match ListQuery::parse(&query) {
+                    Ok(q) => prop_assert!((1..=MAX_LIMIT).contains(&q.limit)),
+                    Err(Problem::BadParameter { field, .. }) => {
+                        let named = pairs(&query).iter().any(|(k, _)| *k == field);
+                        prop_assert!(KNOWN.contains(&field.as_str()) || named, "{}", field);
+                    }
+                    Err(other) => prop_assert!(false, "{}: {:?}", query, other),
+                }
+            }
+
+            /// A cursor decodes to what it was made from, and whatever decodes re-encodes to
+            /// the same text, so a cursor has one spelling.
+            #[test]
+            fn cursors_round_trip_and_decode_canonically(
+                last in any::<String>(),
+                mac in any::<[u8; 32]>(),
+                text in prop_oneof![any::<String>(), "[A-Za-z0-9_=+/.-]{0,60}"],
+            ) {
+                let c = encode_cursor(&last, &mac);
+                prop_assert_eq!(decode_cursor(&c), Ok((last, mac.to_vec())));
+                if let Ok((l, m)) = decode_cursor(&text)
+                    && let Ok(m) = <[u8; 32]>::try_from(m.as_slice())
+                {
+                    prop_assert_eq!(encode_cursor(&l, &m), text);
+                }
+            }
+
+            /// Different (filter, position) pairs are MACed as different bytes, also when text
+            /// could move across the boundary between the filter's `q` and the position.
+            #[test]
+            fn cursor_payloads_are_injective(
+                f in filters(),
+                g in filters(),
+                left in "[ab&=\n]{1,6}",
+                mid in "[ab&=\n]{0,6}",
+                right in "[ab&=\n]{0,6}",
+            ) {
+                let unit = "11320102471049746T";
+                let with_q = |q: String| Filter { text: Some(q), ..f.clone() };
+                let a = (with_q(left.clone()), format!("{mid}\n{right}"));
+                let b = (with_q(format!("{left}\n{mid}")), right.clone());
+                let c = (g, format!("{left}{right}"));
+                for (x, y) in [(&a, &b), (&a, &c), (&b, &c)] {
+                    if x != y {
+                        prop_assert_ne!(
+                            cursor_payload(unit, &x.0, &x.1),
+                            cursor_payload(unit, &y.0, &y.1),
+                            "{:?} / {:?}", x, y
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -1941,4 +1941,149 @@ mod tests {
             Err(NoteError::CheckpointEmptyLine { line: 4 })
         );
     }
+
+    // ---- Properties ----------------------------------------------------------------------
+
+    /// Generated checkpoints, notes and verifier keys, and mutations of valid ones: whatever
+    /// is accepted is canonical (it prints back to the same bytes) and nothing unsigned by the
+    /// key verifies.
+    mod props {
+        use super::*;
+        use crate::proptest_support::{config, mutated_text};
+        use proptest::prelude::*;
+
+        /// Pieces of note syntax that mutations insert.
+        const NOTE_SYNTAX: &[&[u8]] = &[
+            b"\n",
+            b"\n\n",
+            "\u{2014} ".as_bytes(),
+            "\u{2014}".as_bytes(),
+            "\u{2013} ".as_bytes(),
+            b" ",
+            b"+",
+            b"=",
+            b"==",
+            b"/",
+            b"-",
+            b"0",
+            b"00",
+            b"A",
+            b"AAAA",
+            b"\r",
+            b"\t",
+            b"xianjie.example/audit",
+        ];
+
+        /// A line: no control character, so no line break.
+        const LINE: &str = "[^\\x00-\\x1f]{1,30}";
+
+        fn checkpoints() -> impl Strategy<Value = Checkpoint> {
+            (
+                LINE,
+                any::<u64>(),
+                any::<[u8; 32]>(),
+                prop::collection::vec(LINE, 0..3),
+            )
+                .prop_map(|(origin, size, root, extensions)| Checkpoint {
+                    origin,
+                    size,
+                    root,
+                    extensions,
+                })
+        }
+
+        /// A key name: printable ASCII without space and '+', or a few CJK letters.
+        fn key_names() -> impl Strategy<Value = String> {
+            prop_oneof!["[!-*,-~]{1,24}", "[审计日志]{1,6}"]
+        }
+
+        proptest! {
+            #![proptest_config(config(512))]
+
+            /// A generated checkpoint is valid, its body parses back to it, and its signed note
+            /// verifies to it.
+            #[test]
+            fn checkpoints_round_trip_through_body_and_note(
+                cp in checkpoints(),
+                name in key_names(),
+                seed in any::<[u8; 32]>(),
+            ) {
+                prop_assert_eq!(cp.validate(), Ok(()));
+                prop_assert_eq!(Checkpoint::parse(&cp.body()), Ok(cp.clone()));
+                let signer = NoteSigner::new(&name, SigningKey::from_bytes(&seed)).unwrap();
+                let note = signer.sign_checkpoint(&cp).unwrap();
+                prop_assert_eq!(signer.verifier().verify_checkpoint(&note), Ok(cp));
+            }
+
+            /// Whatever checkpoint body is accepted prints back to exactly its bytes, so one
+            /// tree head has one text.
+            #[test]
+            fn an_accepted_checkpoint_body_is_canonical(
+                body in prop_oneof![
+                    mutated_text(SPEC_CHECKPOINT, NOTE_SYNTAX, 4),
+                    checkpoints().prop_flat_map(|cp| mutated_text(&cp.body(), NOTE_SYNTAX, 3)),
+                    any::<String>(),
+                ],
+            ) {
+                if let Ok(cp) = Checkpoint::parse(&body) {
+                    prop_assert_eq!(cp.body(), body);
+                }
+            }
+
+            /// A changed signed note never verifies to other text than what was signed; lines
+            /// by other keys added to it leave it valid.
+            #[test]
+            fn a_changed_note_verifies_to_the_signed_text_or_not_at_all(
+                (body, note, changed) in checkpoints().prop_flat_map(|cp| {
+                    let body = cp.body();
+                    let note = test_signer("xianjie.example/audit", 3).sign(&body).unwrap();
+                    (Just(body), Just(note.clone()), mutated_text(&note, NOTE_SYNTAX, 4))
+                }),
+                other in key_names(),
+            ) {
+                let verifier = test_signer("xianjie.example/audit", 3).verifier();
+                prop_assert_eq!(verifier.verify(&note), Ok(body.as_str()));
+                match verifier.verify(&changed) {
+                    Ok(text) => prop_assert_eq!(text, body.as_str(), "{:?}", changed),
+                    Err(_) => prop_assert_ne!(&changed, &note),
+                }
+                // Co-signed by another key: still this key's note of the same text.
+                let cosigned = test_signer(&other, 4).sign(&body).unwrap();
+                let extra = cosigned.rsplit_once("\n\n").unwrap().1;
+                let both = format!("{note}{extra}");
+                prop_assert_eq!(verifier.verify(&both), Ok(body.as_str()));
+            }
+
+            /// A verifier key's text parses back to it, and any text that parses is canonical.
+            #[test]
+            fn verifier_keys_round_trip_and_accepted_text_is_canonical(
+                name in key_names(),
+                seed in any::<[u8; 32]>(),
+                edits in prop::collection::vec(crate::proptest_support::edit(NOTE_SYNTAX), 1..4),
+            ) {
+                let v = NoteSigner::new(&name, SigningKey::from_bytes(&seed)).unwrap().verifier();
+                let text = v.text();
+                prop_assert_eq!(NoteVerifier::parse(&text), Ok(v.clone()));
+                let changed = crate::proptest_support::apply(text.as_bytes(), &edits);
+                let changed = String::from_utf8_lossy(&changed);
+                if let Ok(w) = NoteVerifier::parse(&changed) {
+                    prop_assert_eq!(w.text(), changed.as_ref());
+                }
+            }
+
+            /// Arbitrary text never verifies.
+            #[test]
+            fn arbitrary_text_never_verifies(
+                text in prop_oneof![
+                    any::<String>(),
+                    "([a-z]{0,8}\n){1,3}\n(\u{2014} [a-z]{1,8} [A-Za-z0-9+/=]{0,96}\n){1,3}",
+                ],
+            ) {
+                let verifier = test_signer("xianjie.example/audit", 3).verifier();
+                prop_assert!(verifier.verify(&text).is_err());
+                prop_assert!(verifier.verify_checkpoint(&text).is_err());
+                let _ = NoteVerifier::parse(&text);
+            }
+        }
+    }
 }

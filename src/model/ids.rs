@@ -541,4 +541,34 @@ mod tests {
         let e = serde_json::from_str::<Uscc>("\"91350200776049653B\"").unwrap_err();
         assert!(e.to_string().contains("expected A"));
     }
+
+    /// Codes arrive from every source file and query: a USCC parses only as itself, and of the
+    /// possible last characters of a well-formed body exactly one is its check character.
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::proptest_support::config;
+
+        proptest! {
+            #![proptest_config(config(512))]
+
+            #[test]
+            fn a_uscc_has_exactly_one_check_character(
+                body in "[0-9A-Y]{2}[0-9]{6}[0-9A-Y]{9}",
+                s in prop_oneof!["[0-9A-Z]{18}", any::<String>()],
+            ) {
+                if let Ok(u) = Uscc::parse(&s) {
+                    prop_assert_eq!(u.as_str(), s.as_str());
+                }
+                let valid: Vec<char> = USCC_CHARS
+                    .iter()
+                    .map(|&c| c as char)
+                    .filter(|c| Uscc::parse(&format!("{body}{c}")).is_ok())
+                    .collect();
+                let well_formed = body.bytes().all(|b| USCC_CHARS.contains(&b));
+                prop_assert_eq!(valid.len(), usize::from(well_formed), "{}: {:?}", body, valid);
+            }
+        }
+    }
 }

@@ -166,4 +166,30 @@ mod tests {
         assert!(!q.contains(d(2019, 1, 1)));
         assert_eq!(Quarter::of(d(2020, 6, 30)).to_string(), "2020Q2");
     }
+
+    /// Quarters arrive in query strings and file names: whatever parses is the canonical text of
+    /// its quarter, and every quarter's text parses back to it.
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::proptest_support::config;
+
+        proptest! {
+            #![proptest_config(config(512))]
+
+            #[test]
+            fn a_quarter_parses_only_from_its_own_text(
+                s in prop_oneof!["[0-9+ Qq-]{0,7}", "[12][0-9]{3}Q[0-5]", any::<String>()],
+                year in 1900i32..=9999,
+                n in 1u8..=4,
+            ) {
+                if let Ok(q) = Quarter::parse(&s) {
+                    prop_assert_eq!(q.to_string(), s);
+                }
+                let q = Quarter::new(year, n).unwrap();
+                prop_assert_eq!(Quarter::parse(&q.to_string()), Ok(q));
+            }
+        }
+    }
 }

@@ -110,6 +110,9 @@ fn result_attributes(e: &BytesStart<'_>, at: usize) -> Result<ResultAttributes, 
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|e| err(format!("result {at}: bad attribute value: {e}")))?
             .to_string();
+        // A character reference may name a character the document could not hold literally.
+        crate::xml_out::check(&format!("result {at}: attribute value"), &v)
+            .map_err(|e| err(e.to_string()))?;
         match a.key.local_name().as_ref() {
             "id" => id = Some(v),
             "version" => version = v.parse::<u64>().ok(),
@@ -144,8 +147,10 @@ fn finish(attrs: ResultAttributes, text: &str) -> Result<RecordResult, ReceiptEr
     })
 }
 
-/// Reads a receipt.
+/// Reads a receipt. A character XML 1.0 forbids, written or referenced, refuses it: such a
+/// document is not well-formed, and its values could not be written into XML again.
 pub fn parse(xml: &[u8]) -> Result<Receipt, ReceiptError> {
+    super::validate::check_chars(xml).map_err(|e| err(e.to_string()))?;
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut buf = Vec::new();
     let mut path: Vec<String> = Vec::new();
@@ -180,7 +185,15 @@ pub fn parse(xml: &[u8]) -> Result<Receipt, ReceiptError> {
             }
             Event::Text(t) => text.push_str(&t.xml10_content()),
             Event::GeneralRef(r) => {
-                text.push(crate::ingest::decode::xml::resolve_ref(&r).map_err(err)?);
+                let c = crate::ingest::decode::xml::resolve_ref(&r).map_err(err)?;
+                if !crate::xml_out::is_xml_char(c) {
+                    return Err(err(format!(
+                        "character reference &{}; names U+{:04X}, which XML 1.0 does not allow",
+                        &*r,
+                        u32::from(c)
+                    )));
+                }
+                text.push(c);
             }
             Event::End(_) => {
                 let name = path.pop().unwrap_or_default();
@@ -318,5 +331,132 @@ mod tests {
             reason: "名称\t有误\n第二行\r𠀀😀".into(),
         };
         assert_eq!(parse(&build(&r).unwrap()).unwrap(), r);
+    }
+
+    /// Found by `an_accepted_receipt_rewrites_to_itself`: the reader took a raw U+000B in an
+    /// attribute (and would take one in text, or by reference), values the writer then refuses.
+    #[test]
+    fn a_receipt_with_a_character_xml_forbids_is_refused() {
+        let xml = |id: &str, reason: &str| {
+            format!(
+                "<Receipt><PackageId>P</PackageId><ReceivedAt>2026-11-27T08:00:00Z</ReceivedAt>\
+                 <Result id=\"{id}\" version=\"1\" status=\"rejected\" code=\"E\">{reason}</Result></Receipt>"
+            )
+        };
+        assert!(parse(xml("a", "ok").as_bytes()).is_ok());
+        for (id, reason, expect) in [
+            ("\u{b}215", "ok", "U+000B"),
+            ("a", "bad\u{1}", "U+0001"),
+            ("a", "bad&#1;", "U+0001"),
+            ("a", "bad&#xFFFE;", "U+FFFE"),
+            ("&#x1;a", "ok", "U+0001"),
+        ] {
+            let e = parse(xml(id, reason).as_bytes()).unwrap_err().to_string();
+            assert!(e.contains(expect), "{id:?} {reason:?}: {e}");
+        }
+    }
+
+    /// Generated receipts and mutations of a valid one: what is written reads back as written,
+    /// and what is read can be written again and reads back the same.
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::proptest_support::{XML_SYNTAX, config, mutated_text};
+        use crate::xml_out::is_xml_char;
+
+        fn values() -> impl Strategy<Value = String> {
+            prop_oneof![
+                3 => "[A-Za-z0-9._-]{1,20}",
+                3 => "[甲乙&<>\"' \t\r\na-z]{0,20}",
+                1 => any::<String>(),
+            ]
+        }
+
+        fn outcomes() -> impl Strategy<Value = Outcome> {
+            prop_oneof![
+                Just(Outcome::Accepted),
+                Just(Outcome::Duplicate),
+                (values(), values()).prop_map(|(code, reason)| Outcome::Rejected { code, reason }),
+            ]
+        }
+
+        fn receipts() -> impl Strategy<Value = Receipt> {
+            let result = (values(), any::<u64>(), outcomes()).prop_map(|(id, version, outcome)| {
+                RecordResult {
+                    id,
+                    version,
+                    outcome,
+                }
+            });
+            (
+                values(),
+                0i64..4_102_444_800_000,
+                prop::collection::vec(result, 0..5),
+            )
+                .prop_map(|(package_id, millis, results)| Receipt {
+                    package_id,
+                    received_at: DateTime::from_timestamp_millis(millis).unwrap(),
+                    results,
+                })
+        }
+
+        /// Every text a receipt carries.
+        fn texts(r: &Receipt) -> Vec<&str> {
+            let mut t = vec![r.package_id.as_str()];
+            for x in &r.results {
+                t.push(&x.id);
+                if let Outcome::Rejected { code, reason } = &x.outcome {
+                    t.push(code);
+                    t.push(reason);
+                }
+            }
+            t
+        }
+
+        /// `r` as the reader gives it back: the package id and reasons are element text,
+        /// which the reader trims.
+        fn as_read(r: &Receipt) -> Receipt {
+            let mut r = r.clone();
+            r.package_id = r.package_id.trim().to_string();
+            for x in &mut r.results {
+                if let Outcome::Rejected { reason, .. } = &mut x.outcome {
+                    *reason = reason.trim().to_string();
+                }
+            }
+            r
+        }
+
+        proptest! {
+            #![proptest_config(config(512))]
+
+            /// Writing refuses exactly the receipts with a character XML 1.0 forbids; every
+            /// other one reads back as written.
+            #[test]
+            fn receipts_round_trip(r in receipts()) {
+                let allowed = texts(&r).iter().all(|t| t.chars().all(is_xml_char));
+                match build(&r) {
+                    Err(e) => prop_assert!(!allowed, "refused a writable receipt: {}", e),
+                    Ok(xml) => {
+                        prop_assert!(allowed);
+                        prop_assert_eq!(parse(&xml), Ok(as_read(&r)));
+                    }
+                }
+            }
+
+            /// Whatever the reader accepts, the writer writes again, and it reads back the same.
+            #[test]
+            fn an_accepted_receipt_rewrites_to_itself(
+                xml in receipts().prop_flat_map(|r| {
+                    let xml = build(&r).map(|b| String::from_utf8(b).unwrap()).unwrap_or_default();
+                    mutated_text(&xml, XML_SYNTAX, 3)
+                }),
+            ) {
+                if let Ok(r) = parse(xml.as_bytes()) {
+                    let again = build(&r).map_err(|e| TestCaseError::fail(format!("{e}: {r:?}")))?;
+                    prop_assert_eq!(parse(&again), Ok(r));
+                }
+            }
+        }
     }
 }

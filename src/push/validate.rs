@@ -324,7 +324,7 @@ pub fn parse(xml: &[u8]) -> Result<Package, PackageProblem> {
 /// XML 1.0 allows no control characters but tab, newline and carriage return, and neither
 /// U+FFFE nor U+FFFF; quick-xml does not check characters, so this pass does (the input is
 /// already known to be UTF-8, which rules out surrogates).
-fn check_chars(xml: &[u8]) -> Result<(), PackageProblem> {
+pub(super) fn check_chars(xml: &[u8]) -> Result<(), PackageProblem> {
     let bad = |offset: usize, what: &str| PackageProblem::Malformed {
         offset: offset as u64,
         reason: format!("{what} is not an XML character"),
@@ -2241,5 +2241,192 @@ pub(crate) mod tests {
             .replace("<p:?xml", "<?xml")
             .replacen("xmlns=", "xmlns:p=", 1);
         assert_eq!(xmllint(prefixed.as_bytes()), Some(true));
+    }
+
+    // ---- Properties --------------------------------------------------------------------
+
+    /// Mutated golden packages, and packages built from golden cases with fields perturbed:
+    /// the validator never panics, names offsets inside the input, keeps its own invariants,
+    /// and accepts every package `build_checked` sends.
+    mod props {
+        use std::sync::LazyLock;
+
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        use super::*;
+        use crate::proptest_support::{XML_SYNTAX, config, mutated_utf8};
+
+        static GOLDEN: LazyLock<Vec<Case>> = LazyLock::new(|| {
+            let cases = golden_cases();
+            pushable(&cases).into_iter().cloned().collect()
+        });
+        static GOLDEN_PACKAGE: LazyLock<Vec<u8>> = LazyLock::new(|| golden_package("PKG-prop-1"));
+
+        const CODES: [&str; 6] = [E_REQUIRED, E_FORMAT, E_CODE, E_USCC, E_ID, E_ORDER];
+
+        /// Where a refusal says the fault is, when it says.
+        fn offset(p: &PackageProblem) -> Option<u64> {
+            match p {
+                PackageProblem::NotUtf8 { offset } => Some(*offset as u64),
+                PackageProblem::Malformed { offset, .. }
+                | PackageProblem::Doctype { offset }
+                | PackageProblem::Entity { offset, .. }
+                | PackageProblem::Structure { offset, .. } => Some(*offset),
+                _ => None,
+            }
+        }
+
+        /// One field of one case set to a generated value.
+        #[derive(Debug, Clone)]
+        struct Perturb {
+            case: Index,
+            field: u8,
+            text: String,
+            day: i32,
+            version: u64,
+        }
+
+        fn perturbs() -> impl Strategy<Value = Vec<Perturb>> {
+            let text = prop_oneof![
+                any::<String>(),
+                "[ \t\n]{0,3}",
+                "[甲乙&<>\"' a]{0,24}",
+                "[a甲]{200,1100}",
+                "[\u{1}\u{b}\u{fffe}\u{ffff}a]{1,4}",
+            ];
+            let one = (
+                any::<Index>(),
+                0u8..11,
+                text,
+                -1_000_000i32..4_000_000,
+                prop_oneof![Just(0u64), any::<u64>(), 1u64..5],
+            )
+                .prop_map(|(case, field, text, day, version)| Perturb {
+                    case,
+                    field,
+                    text,
+                    day,
+                    version,
+                });
+            prop::collection::vec(one, 0..4)
+        }
+
+        fn perturb(c: &mut Case, p: &Perturb) {
+            let v = p.text.clone();
+            match p.field {
+                0 => c.title = v,
+                1 => c.party.name = v,
+                2 => c.unit_name = v,
+                3 => c.cause = Some(v),
+                4 => c.facts = Some(v),
+                5 => c.decision = Some(v),
+                6 => c.decision_number = Some(v),
+                7 => c.legal_basis = Some(v),
+                8 => c.party.legal_representative = Some(v),
+                9 => c.decided_on = NaiveDate::from_num_days_from_ce_opt(p.day),
+                _ => c.version = p.version,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config(512))]
+
+            /// A mutated package is refused at an offset inside it, or read with its counts
+            /// agreeing and every record problem carrying one of the documented codes.
+            #[test]
+            fn mutated_packages_are_refused_inside_or_read_consistently(
+                xml in mutated_utf8(&GOLDEN_PACKAGE, XML_SYNTAX, 4),
+            ) {
+                match parse(&xml) {
+                    Ok(p) => {
+                        prop_assert!(!p.records.is_empty());
+                        prop_assert_eq!(p.header.record_count, p.records.len() as u64);
+                        for r in &p.records {
+                            if let Some(problem) = &r.problem {
+                                prop_assert!(CODES.contains(&problem.code), "{:?}", problem);
+                                prop_assert!(!problem.reason.is_empty());
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        if let Some(at) = offset(&e) {
+                            prop_assert!(at <= xml.len() as u64, "{} in {} bytes", e, xml.len());
+                        }
+                    }
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config(192))]
+
+            /// `build_checked` keeps or holds back every record, once; what it sends the
+            /// validator reads whole, record by record, with nothing left unexplained.
+            #[test]
+            fn what_build_checked_sends_validates_record_by_record(
+                picks in prop::collection::vec((any::<Index>(), prop::bool::weighted(0.2)), 1..6),
+                changes in perturbs(),
+            ) {
+                let mut cases: Vec<Case> =
+                    picks.iter().map(|(i, _)| i.get(&GOLDEN).clone()).collect();
+                for p in &changes {
+                    let n = cases.len();
+                    perturb(&mut cases[p.case.index(n)], p);
+                }
+                let records: Vec<Record<'_>> = cases
+                    .iter()
+                    .zip(&picks)
+                    .map(|(case, (_, retract))| Record {
+                        op: if *retract { Op::Retract } else { Op::Upsert },
+                        case,
+                    })
+                    .collect();
+                let checked = package::build_checked(&records, &mut |kept| {
+                    header(&format!("PKG-prop-{}", kept.len()))
+                })
+                .unwrap();
+                prop_assert_eq!(&checked.unexplained, &None);
+                let mut seen: Vec<usize> = checked.kept.clone();
+                seen.extend(checked.held.iter().map(|h| h.index));
+                seen.sort_unstable();
+                prop_assert_eq!(seen, (0..records.len()).collect::<Vec<_>>());
+                for h in &checked.held {
+                    prop_assert!(h.code.starts_with(package::LOCAL_PREFIX), "{:?}", h);
+                }
+                match &checked.package {
+                    None => prop_assert!(checked.kept.is_empty()),
+                    Some((_, xml)) => {
+                        let p = parse(xml).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        prop_assert_eq!(p.records.len(), checked.kept.len());
+                        for (r, &i) in p.records.iter().zip(&checked.kept) {
+                            prop_assert_eq!(&r.problem, &None);
+                            prop_assert_eq!(&r.id, &package::record_id(&cases[i]));
+                            prop_assert_eq!(r.version, cases[i].version);
+                            let op = if picks[i].1 { RecordOp::Retract } else { RecordOp::Upsert };
+                            prop_assert_eq!(r.op, op);
+                        }
+                    }
+                }
+            }
+
+            /// A header the builder writes is read back as written.
+            #[test]
+            fn headers_round_trip(
+                id in "[A-Za-z0-9._-]{1,64}",
+                secs in 0i64..4_102_444_800,
+                pick in any::<Index>(),
+            ) {
+                let mut h = header(&id);
+                h.created_at = Utc.timestamp_opt(secs, 0).unwrap();
+                let case = pick.get(&GOLDEN);
+                let xml = package::build(&h, &[Record { op: Op::Upsert, case }]).unwrap();
+                let p = parse(&xml).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(p.header.package_id, id);
+                prop_assert_eq!(p.header.created_at, h.created_at);
+                prop_assert_eq!(p.header.sending_unit, h.sending_unit.as_str());
+                prop_assert_eq!(p.records[0].problem.clone(), None);
+            }
+        }
     }
 }

@@ -877,9 +877,9 @@ mod tests {
 
     type Row = BTreeMap<&'static str, String>;
 
-    enum Entry {
+    enum Entry<'a> {
         Case(Row),
-        Totals(&'static str, &'static str, &'static str),
+        Totals(&'a str, &'a str, &'a str),
     }
 
     fn formats() -> Vec<Adapter> {
@@ -938,7 +938,7 @@ mod tests {
     }
 
     /// Four valid cases of different kinds: 4 cases, 5800.00 yuan of fines, 1234.50 confiscated.
-    fn valid_cases() -> Vec<Entry> {
+    fn valid_cases() -> Vec<Entry<'static>> {
         let a = with(
             fine("XW-YC-2026-0001", "2026-07-15", "5000"),
             &[
@@ -987,7 +987,7 @@ mod tests {
         ]
     }
 
-    fn valid() -> Vec<Entry> {
+    fn valid() -> Vec<Entry<'static>> {
         let mut v = valid_cases();
         v.push(Entry::Totals("4", "5800.00", "1234.50"));
         v
@@ -1718,5 +1718,189 @@ mod tests {
         let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["format.kind", "format.record_path"], "{errors:#?}");
         assert!(errors[0].file.contains("csv-again"), "{}", errors[0]);
+    }
+
+    /// Mutations of the samples under `submissions/*/cases/` and of the valid submission built
+    /// here, in every format: each is refused with its problems or read with totals that equal
+    /// its details, within a deadline.
+    mod props {
+        use std::sync::LazyLock;
+
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        use super::*;
+        use crate::proptest_support::{
+            CSV_SYNTAX, DEADLINE, XLSX_SYNTAX, XML_SYNTAX, config, edit, mutated_utf8, within,
+            zip_with_edited_entry,
+        };
+
+        static FORMATS: LazyLock<Vec<Adapter>> = LazyLock::new(formats);
+
+        /// Each format's sample and valid submission.
+        static BASES: LazyLock<Vec<(&'static str, Vec<u8>)>> = LazyLock::new(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("submissions");
+            let dir = tempfile::tempdir().unwrap();
+            let mut bases = Vec::new();
+            for kind in KINDS {
+                let sample = root.join(kind).join("cases").join(format!("mixed.{kind}"));
+                bases.push((kind, std::fs::read(sample).unwrap()));
+                bases.push((
+                    kind,
+                    std::fs::read(write(dir.path(), kind, &valid())).unwrap(),
+                ));
+            }
+            bases
+        });
+
+        fn submit_bytes(kind: &'static str, bytes: Vec<u8>) -> Result<Parsed, SubmitError> {
+            within(DEADLINE, "submission", move || {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join(format!("submission.{kind}"));
+                std::fs::write(&path, bytes).unwrap();
+                parse(&decoder(), &FORMATS, &path, &unit(), NAME, q3(), today())
+            })
+        }
+
+        /// What `parse` promises: a submission read is the unit's, in the quarter, without a
+        /// repeated case, its totals equal to its details; one refused says why and where.
+        fn check(kind: &str, got: &Result<Parsed, SubmitError>) -> Result<(), TestCaseError> {
+            match got {
+                Ok(p) => {
+                    prop_assert_eq!(p.format, kind);
+                    prop_assert_eq!(p.totals.cases, p.details.len() as u64);
+                    let summary = Summary::of(&p.details);
+                    prop_assert_eq!(summary.fines_fen, p.totals.fines_fen);
+                    prop_assert_eq!(summary.confiscations_fen, p.totals.confiscations_fen);
+                    let mut ids: Vec<&str> = p.details.iter().map(|d| d.case_id.as_str()).collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    prop_assert_eq!(ids.len(), p.details.len(), "a case twice");
+                    for d in &p.details {
+                        prop_assert!(q3().contains(d.decided_on) && d.decided_on <= today());
+                    }
+                }
+                Err(SubmitError::Unreadable(m)) => {
+                    prop_assert!(
+                        m.starts_with(&format!("submission.{kind} (as {kind}): ")),
+                        "{}",
+                        m
+                    );
+                }
+                Err(SubmitError::Invalid(problems)) => {
+                    prop_assert!(!problems.is_empty());
+                    for p in problems {
+                        prop_assert!(
+                            !p.location.is_empty() && !p.field.is_empty() && !p.reason.is_empty(),
+                            "{:?}",
+                            p
+                        );
+                    }
+                }
+                Err(e @ SubmitError::UnknownFormat(_)) => prop_assert!(false, "{}", e),
+            }
+            Ok(())
+        }
+
+        /// The bases of the text formats, mutated.
+        fn text_mutations() -> impl Strategy<Value = (&'static str, Vec<u8>)> {
+            let bases: Vec<usize> = (0..BASES.len()).filter(|&i| BASES[i].0 != "xlsx").collect();
+            prop::sample::select(bases).prop_flat_map(|i| {
+                let (kind, base) = &BASES[i];
+                let tokens = if *kind == "csv" {
+                    CSV_SYNTAX
+                } else {
+                    XML_SYNTAX
+                };
+                (Just(*kind), mutated_utf8(base, tokens, 3))
+            })
+        }
+
+        proptest! {
+            #![proptest_config(config(256))]
+
+            #[test]
+            fn mutated_csv_and_xml_submissions_keep_their_promises(
+                (kind, bytes) in text_mutations(),
+            ) {
+                check(kind, &submit_bytes(kind, bytes))?;
+            }
+        }
+
+        /// Yuan with two decimals, as a submission writes amounts.
+        fn yuan(fen: u64) -> String {
+            format!("{}.{:02}", fen / 100, fen % 100)
+        }
+
+        proptest! {
+            #![proptest_config(config(64))]
+
+            /// Valid submissions of generated fines and confiscations, decided on any day of the
+            /// quarter, are read in every format with their details and totals.
+            #[test]
+            fn generated_valid_submissions_are_read_in_every_format(
+                cases in prop::collection::vec(
+                    (0u64..92, 1u64..10_000_000, prop::option::of(1u64..1_000_000)),
+                    1..6,
+                ),
+                kind in prop::sample::select(KINDS.to_vec()),
+            ) {
+                let first = q3().first_day();
+                let mut entries = Vec::new();
+                let (mut fines, mut confiscated) = (0u64, 0u64);
+                for (i, (day, fine_fen, conf_fen)) in cases.iter().enumerate() {
+                    let date = (first + chrono::Days::new(*day)).to_string();
+                    let id = format!("XW-YC-2026-{:04}", i + 1);
+                    let mut row = fine(&id, &date, &yuan(*fine_fen));
+                    if let Some(c) = conf_fen {
+                        let amount = yuan(*c);
+                        row = with(row, &[("处罚种类", "罚款、没收违法所得"), ("没收金额（元）", &amount)]);
+                        confiscated += c;
+                    }
+                    fines += fine_fen;
+                    entries.push(Entry::Case(row));
+                }
+                let (n, f, c) = (cases.len().to_string(), yuan(fines), yuan(confiscated));
+                entries.push(Entry::Totals(&n, &f, &c));
+                let p = submit(kind, &entries).map_err(|e| TestCaseError::fail(format!("{kind}: {e}")))?;
+                check(kind, &Ok(p.clone()))?;
+                prop_assert_eq!(p.details.len(), cases.len());
+                for (d, (_, fine_fen, conf_fen)) in p.details.iter().zip(&cases) {
+                    prop_assert_eq!(d.fine_fen, Some(Fen::new(*fine_fen)));
+                    prop_assert_eq!(d.confiscated_fen, conf_fen.map(Fen::new));
+                }
+            }
+
+            /// XLSX submissions, with one XML entry of the workbook edited (or its bytes).
+            #[test]
+            fn mutated_xlsx_submissions_keep_their_promises(
+                which in any::<Index>(),
+                entry in any::<Index>(),
+                edits in prop::collection::vec(prop_oneof![edit(XML_SYNTAX), edit(XLSX_SYNTAX)], 1..4),
+                raw in prop::bool::weighted(0.2),
+            ) {
+                let xlsx: Vec<&Vec<u8>> =
+                    BASES.iter().filter(|(k, _)| *k == "xlsx").map(|(_, b)| b).collect();
+                let base = which.get(&xlsx);
+                let bytes = if raw {
+                    crate::proptest_support::apply(base, &edits)
+                } else {
+                    zip_with_edited_entry(base, entry, &edits)
+                };
+                check("xlsx", &submit_bytes("xlsx", bytes))?;
+            }
+        }
+
+        /// The bases themselves: the valid submissions are read, the samples keep the promises.
+        #[test]
+        fn the_unchanged_bases_keep_their_promises() {
+            for (i, (kind, bytes)) in BASES.iter().enumerate() {
+                let got = submit_bytes(kind, bytes.clone());
+                if i % 2 == 1 {
+                    assert!(got.is_ok(), "{kind}: {got:?}");
+                }
+                check(kind, &got).unwrap();
+            }
+        }
     }
 }

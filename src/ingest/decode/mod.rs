@@ -18,6 +18,8 @@ pub use super::limits::{LimitError, Limits, bytes_shown};
 mod bounds;
 mod csv;
 mod json;
+#[cfg(test)]
+mod proptests;
 mod text;
 pub mod worker;
 mod xlsx;

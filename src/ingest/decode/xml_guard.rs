@@ -290,14 +290,16 @@ impl Core {
                     let take = hit.map_or(rest.len(), |j| j + 1);
                     self.tag.extend_from_slice(&rest[..take]);
                     i += take;
-                    if let Some(j) = hit {
+                    // Checked before the tag can be handed out: a tag that ends in this chunk
+                    // is held to the limit like one that spans chunks.
+                    self.check_tag();
+                    if let Some(j) = hit.filter(|_| self.failed.is_none()) {
                         match (quote, rest[j]) {
                             (0, b'>') => self.emit_tag(),
                             (0, q) => self.state = State::Tag(q),
                             _ => self.state = State::Tag(0),
                         }
                     }
-                    self.check_tag();
                 }
                 State::Pi => {
                     let rest = &chunk[i..];
@@ -305,10 +307,10 @@ impl Core {
                     let take = hit.map_or(rest.len(), |j| j + 1);
                     self.tag.extend_from_slice(&rest[..take]);
                     i += take;
-                    if hit.is_some() && self.tag.ends_with(b"?>") {
+                    self.check_tag();
+                    if hit.is_some() && self.failed.is_none() && self.tag.ends_with(b"?>") {
                         self.emit_tag();
                     }
-                    self.check_tag();
                 }
                 State::Comment | State::CData => {
                     let b = chunk[i];
