@@ -433,11 +433,37 @@ pub fn status_kib(status: &str, field: &str) -> Option<u64> {
 // ---------------------------------------------------------------------------------------------
 // The gateway's side
 
-/// What the frame reader hands the stream.
+/// What the frame reader hands the stream, frames already parsed.
 enum Message {
-    Frame(u8, Vec<u8>),
+    /// The file is open; records follow.
+    Opened,
+    /// The file was refused (with the child's peak memory).
+    Refused(Option<u64>, FileError),
+    /// A record or a record error.
+    Item(Result<RawRecord, RecordError>),
+    /// The stream is complete (with the child's peak memory).
+    Done(Option<u64>),
     /// The child closed stdout (it exited) without a `D` frame, or sent something unreadable.
     Ended(Option<String>),
+}
+
+/// Parses one frame.
+fn parse_frame(tag: u8, payload: &[u8], width: usize) -> Result<Message, String> {
+    Ok(match tag {
+        RECORD => Message::Item(Ok(decode_record(payload, width)?)),
+        RECORD_ERROR => Message::Item(Err(decode_record_error(payload)?)),
+        OPENED => Message::Opened,
+        DONE => Message::Done(Fields(payload).u64().ok()),
+        REFUSED => {
+            let mut f = Fields(payload);
+            let peak = f.u64().ok();
+            let error = serde_json::from_slice::<WireError>(f.0)
+                .map(FileError::from)
+                .map_err(|e| format!("unreadable refusal: {e}"))?;
+            Message::Refused(peak, error)
+        }
+        other => return Err(format!("unknown frame {other}")),
+    })
 }
 
 /// The running child and what it left on stderr.
@@ -586,37 +612,29 @@ pub(super) fn spawn(
     let max_frame = (columns.len() + 1)
         .saturating_mul(field.saturating_add(64))
         .saturating_add(1024 * 1024);
-    let rx = spawn_frame_reader(stdout, max_frame);
+    let rx = spawn_frame_reader(stdout, max_frame, columns.len());
     let idle = Duration::from_secs(limits.decode_cpu_secs.max(1));
     let mut stream = WorkerRecords {
         process,
         rx,
+        batch: std::collections::VecDeque::new(),
         idle,
-        width: columns.len(),
         failure: None,
         peak: None,
         done: false,
     };
     match stream.recv() {
-        Ok((OPENED, _)) => Ok(Box::new(stream)),
-        Ok((REFUSED, payload)) => {
+        Ok(Message::Opened) => Ok(Box::new(stream)),
+        Ok(Message::Refused(peak_rss, error)) => {
             stream.done = true;
             let _ = stream.process.child.wait();
-            let mut f = Fields(&payload);
-            let peak = f.u64().ok();
-            let error = serde_json::from_slice::<WireError>(f.0)
-                .map(FileError::from)
-                .unwrap_or_else(|e| FileError::Decoder(format!("unreadable refusal: {e}")));
-            Err(Refusal {
-                error,
-                peak_rss: peak,
-            })
+            Err(Refusal { error, peak_rss })
         }
-        Ok((tag, _)) => {
+        Ok(_) => {
             stream.done = true;
             Err(stream
                 .process
-                .diagnose(Some(format!("frame {tag} before the file was opened")))
+                .diagnose(Some("records before the file was opened".into()))
                 .into())
         }
         Err(error) => {
@@ -650,56 +668,86 @@ fn spawn_stderr_keeper(
         .ok()
 }
 
-/// Reads frames on a thread of its own, so that the stream can wait for the next one with a
-/// deadline; the bounded channel holds the child back when the gateway is busy.
-fn spawn_frame_reader(stdout: impl Read + Send + 'static, max: usize) -> mpsc::Receiver<Message> {
-    let (tx, rx) = mpsc::sync_channel(256);
+/// Reads and parses frames on a thread of its own, so that the stream can wait for the next one
+/// with a deadline and the parsing runs beside the consumer. Frames go over in batches (as many
+/// as have arrived, up to [`BATCH`]), so a busy stream costs one hand-over per batch, not per
+/// record; the bounded channel holds the child back when the gateway is busy.
+fn spawn_frame_reader(
+    stdout: impl Read + Send + 'static,
+    max: usize,
+    width: usize,
+) -> mpsc::Receiver<Vec<Message>> {
+    let (tx, rx) = mpsc::sync_channel(8);
     let _ = std::thread::Builder::new()
         .name("decode-frames".into())
         .spawn(move || {
             let mut input = BufReader::with_capacity(64 * 1024, stdout);
+            let mut batch = Vec::with_capacity(BATCH);
             loop {
                 let msg = match read_frame(&mut input, max) {
-                    Ok(Some((tag, payload))) => Message::Frame(tag, payload),
+                    Ok(Some((tag, payload))) => parse_frame(tag, &payload, width)
+                        .unwrap_or_else(|p| Message::Ended(Some(p))),
                     Ok(None) => Message::Ended(None),
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Message::Ended(None),
                     Err(e) => Message::Ended(Some(e.to_string())),
                 };
-                let end = matches!(msg, Message::Ended(_));
-                if tx.send(msg).is_err() || end {
-                    return;
+                let end = matches!(msg, Message::Ended(_) | Message::Done(_));
+                batch.push(msg);
+                // Hand over when nothing more has arrived, the batch is full, or it is the end.
+                if end || batch.len() >= BATCH || input.buffer().is_empty() {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if tx.send(full).is_err() || end {
+                        return;
+                    }
                 }
             }
         });
     rx
 }
 
+/// Most frames handed over at once.
+const BATCH: usize = 256;
+
 /// Records as a decoding process sends them.
 struct WorkerRecords {
     process: Process,
-    rx: mpsc::Receiver<Message>,
+    rx: mpsc::Receiver<Vec<Message>>,
+    /// Messages received and not yet taken.
+    batch: std::collections::VecDeque<Message>,
     /// Longest wait for the next frame: a child that neither works (its CPU time is limited)
     /// nor answers is stuck.
     idle: Duration,
-    width: usize,
     failure: Option<FileError>,
     peak: Option<u64>,
     done: bool,
 }
 
 impl WorkerRecords {
-    /// The next frame, or why there is none.
-    fn recv(&mut self) -> Result<(u8, Vec<u8>), FileError> {
-        match self.rx.recv_timeout(self.idle) {
-            Ok(Message::Frame(tag, payload)) => Ok((tag, payload)),
-            Ok(Message::Ended(protocol)) => Err(self.process.diagnose(protocol)),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(self.process.diagnose(None)),
-            Err(mpsc::RecvTimeoutError::Timeout) => {
+    /// The next message, or why there is none.
+    fn recv(&mut self) -> Result<Message, FileError> {
+        if self.batch.is_empty() {
+            match self.rx.recv_timeout(self.idle) {
+                Ok(batch) => self.batch.extend(batch),
+                Err(e) => return Err(self.lost(e)),
+            }
+        }
+        match self.batch.pop_front() {
+            Some(Message::Ended(protocol)) => Err(self.process.diagnose(protocol)),
+            Some(m) => Ok(m),
+            None => Err(self.process.diagnose(None)),
+        }
+    }
+
+    /// Why the frame reader is gone or silent.
+    fn lost(&mut self, e: mpsc::RecvTimeoutError) -> FileError {
+        match e {
+            mpsc::RecvTimeoutError::Disconnected => self.process.diagnose(None),
+            mpsc::RecvTimeoutError::Timeout => {
                 self.process.stop();
-                Err(FileError::Decoder(format!(
+                FileError::Decoder(format!(
                     "the decoding process sent nothing for {} s and was stopped",
                     self.idle.as_secs()
-                )))
+                ))
             }
         }
     }
@@ -718,27 +766,19 @@ impl Iterator for WorkerRecords {
         if self.done {
             return None;
         }
-        let (tag, payload) = match self.recv() {
-            Ok(f) => f,
-            Err(e) => return self.fail(e),
-        };
-        let decoded = match tag {
-            RECORD => decode_record(&payload, self.width).map(Ok),
-            RECORD_ERROR => decode_record_error(&payload).map(Err),
-            DONE => {
+        match self.recv() {
+            Ok(Message::Item(item)) => Some(item),
+            Ok(Message::Done(peak)) => {
                 self.done = true;
-                self.peak = Fields(&payload).u64().ok();
+                self.peak = peak;
                 let _ = self.process.child.wait();
-                return None;
+                None
             }
-            other => Err(format!("unexpected frame {other}")),
-        };
-        match decoded {
-            Ok(item) => Some(item),
-            Err(p) => {
-                let e = self.process.diagnose(Some(p));
+            Ok(_) => {
+                let e = self.process.diagnose(Some("a second opening or refusal".into()));
                 self.fail(e)
             }
+            Err(e) => self.fail(e),
         }
     }
 }
