@@ -19,7 +19,8 @@ pub struct Limits {
     pub file_bytes_by_adapter: BTreeMap<String, u64>,
     /// Deepest XML element nesting (`xml_depth`).
     pub xml_depth: usize,
-    /// Longest text of one field (`field_kib`), in any format.
+    /// Longest text of one field (`field_kib`), in any format: as it stands in the file (XML
+    /// entities and JSON escapes count as written), and once decoded.
     pub field_bytes: u64,
     /// Longest CSV record (`csv_record_kib`), quoted line breaks included.
     pub csv_record_bytes: u64,

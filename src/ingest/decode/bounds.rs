@@ -114,10 +114,6 @@ pub(super) struct CsvCut {
     /// The record's first bytes, full length (quoted line breaks included, its own line break
     /// not) and SHA-256.
     pub(super) excerpt: Excerpt,
-    /// Line feeds the parser did not see because earlier cuts skipped them.
-    pub(super) lines_before: u64,
-    /// Line feeds (inside quotes) this cut skipped.
-    pub(super) lines: u64,
 }
 
 /// The first quote in `hay`, or with `breaks` the first quote or line break. Fields are mostly
@@ -188,9 +184,24 @@ struct CsvCore {
     last: u8,
     /// Bytes handed out so far.
     out: u64,
-    /// Line feeds skipped so far.
-    lines_skipped: u64,
     cuts: VecDeque<CsvCut>,
+    /// Line breaks handed out (or skipped) that the parser's current position has not passed.
+    breaks: VecDeque<Break>,
+    /// Line ends before the first of `breaks`.
+    lines: u64,
+    /// The last break passed was a CR at this output offset (its LF, next, ends no line).
+    cr_at: Option<u64>,
+}
+
+/// A line break the guard handed out or skipped, at an output offset.
+#[derive(Debug, Clone, Copy)]
+enum Break {
+    /// A carriage return (it ends a line, alone or before a line feed).
+    Cr(u64),
+    /// A line feed (it ends a line unless a carriage return is just before it).
+    Lf(u64),
+    /// Line ends inside a cut record's skipped part, counted where the cut is.
+    Skipped(u64, u64),
 }
 
 impl<R: BufRead> CsvGuard<R> {
@@ -212,14 +223,52 @@ impl<R: BufRead> CsvGuard<R> {
                 tail: b"",
                 last: LF,
                 out: 0,
-                lines_skipped: 0,
                 cuts: VecDeque::new(),
+                breaks: VecDeque::new(),
+                lines: 0,
+                cr_at: None,
             },
         }
     }
 }
 
 impl<R> CsvGuard<R> {
+    /// The line (1-based, counting every line end the file holds, also those inside quoted
+    /// fields and cut records) of the first byte at or after output offset `start` that is not a
+    /// line break: where a record the parser began reading at `start` stands in the file,
+    /// whatever mix of CR LF, LF and CR ends its lines. Forgets the breaks before it.
+    pub(super) fn line_of(&mut self, start: u64) -> u64 {
+        let core = &mut self.core;
+        let mut at = start;
+        while let Some(&b) = core.breaks.front() {
+            let (offset, blank) = match b {
+                Break::Cr(o) | Break::Lf(o) => (o, o == at),
+                Break::Skipped(o, _) => (o, false),
+            };
+            if offset >= at && !blank {
+                break;
+            }
+            core.breaks.pop_front();
+            match b {
+                Break::Cr(o) => {
+                    core.lines += 1;
+                    core.cr_at = Some(o);
+                }
+                Break::Lf(o) => {
+                    if core.cr_at.is_none_or(|c| c + 1 != o) {
+                        core.lines += 1;
+                    }
+                }
+                Break::Skipped(_, n) => core.lines += n,
+            }
+            if blank {
+                // A blank line before the record: the record starts after it.
+                at += 1;
+            }
+        }
+        core.lines + 1
+    }
+
     /// The cut of the record the parser read between output offsets `from` and `to` (its start,
     /// blank lines before it allowed, and its end), forgetting any cut before it.
     pub(super) fn take_cut(&mut self, from: u64, to: u64) -> Option<CsvCut> {
@@ -351,7 +400,7 @@ impl CsvCore {
     /// Skips the rest of a cut record, up to (not including) the line break that ends it, and
     /// notes the cut.
     fn skip(&mut self, inner: &mut impl BufRead, quoted: bool) -> io::Result<()> {
-        let mut lines = 0;
+        let mut ends = 0;
         loop {
             let buf = inner.fill_buf()?;
             if buf.is_empty() {
@@ -360,7 +409,12 @@ impl CsvCore {
             let end = self.run(buf, 0, buf.len());
             let n = end.unwrap_or(buf.len());
             self.tally.add(&buf[..n]);
-            lines += memchr::memchr_iter(LF, &buf[..n]).count() as u64;
+            for i in memchr::memchr2_iter(CR, LF, &buf[..n]) {
+                let after_cr = if i > 0 { buf[i - 1] } else { self.last } == CR;
+                if buf[i] == CR || !after_cr {
+                    ends += 1;
+                }
+            }
             if n > 0 {
                 self.last = buf[n - 1];
             }
@@ -373,10 +427,10 @@ impl CsvCore {
         self.cuts.push_back(CsvCut {
             at: self.out,
             excerpt: tally.excerpt(),
-            lines_before: self.lines_skipped,
-            lines,
         });
-        self.lines_skipped += lines;
+        if ends > 0 {
+            self.breaks.push_back(Break::Skipped(self.out, ends));
+        }
         // The parser saw the kept bytes (closed below when a quote is open) and goes on with the
         // line break that ends the record in the file.
         self.state = Csv::Between;
@@ -411,6 +465,14 @@ impl<R: BufRead> Read for CsvGuard<R> {
                 core.last = buf[n - 1];
                 self.inner.consume(n);
                 core.ready -= n;
+                for i in memchr::memchr2_iter(CR, LF, &out[..n]) {
+                    let at = core.out + i as u64;
+                    core.breaks.push_back(if out[i] == CR {
+                        Break::Cr(at)
+                    } else {
+                        Break::Lf(at)
+                    });
+                }
                 core.out += n as u64;
                 return Ok(n);
             }
@@ -971,7 +1033,9 @@ mod tests {
             assert_eq!(cut.excerpt.bytes, long.len() as u64);
             assert_eq!(cut.excerpt.sha256, sha(long.as_bytes()));
             assert_eq!(cut.excerpt.head, "7,\"甲");
-            assert_eq!((cut.lines_before, cut.lines), (0, 1));
+            // The record's own line, and the one after it, whose line feed the cut skipped.
+            assert_eq!(g.line_of(at as u64 - kept.len() as u64), 3);
+            assert_eq!(g.line_of(out.find("8,after").unwrap() as u64), 5);
         }
     }
 
@@ -1014,7 +1078,8 @@ mod tests {
         );
         let cut = g.take_cut(0, u64::MAX).unwrap();
         assert_eq!(cut.excerpt.bytes, 101);
-        assert_eq!(cut.lines, 50 - 7);
+        // Every line end counts, those handed out (8) and those the cut skipped (43).
+        assert_eq!(g.line_of(u64::MAX), 1 + 51);
     }
 
     /// Records as csv parses them, each with the raw text it spans (blank lines before it and

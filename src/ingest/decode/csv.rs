@@ -92,9 +92,7 @@ pub(super) fn open(
         indices,
         header_len: names.len(),
         done: false,
-        crlf: uses_crlf(path),
         limit: limits.csv_record_bytes,
-        skipped_lines: 0,
     }))
 }
 
@@ -120,20 +118,6 @@ fn csv_file_error(path: &Path, err: csv::Error) -> FileError {
     }
 }
 
-/// Whether the file ends its lines with CR LF (Windows exports). The csv crate stops a record at the
-/// CR and consumes the LF with the next read, so its line counts lag by one for such files.
-fn uses_crlf(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = vec![0u8; 64 * 1024];
-    let n = File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    head[..n]
-        .windows(2)
-        .find(|w| w[1] == b'\n')
-        .is_some_and(|w| w[0] == b'\r')
-}
-
 /// A line with no content at all; the csv crate reports it as one empty field.
 fn is_blank(record: &ByteRecord) -> bool {
     record.is_empty() || (record.len() == 1 && record.as_slice().is_empty())
@@ -147,34 +131,18 @@ struct CsvRecords {
     indices: Vec<Option<usize>>,
     header_len: usize,
     done: bool,
-    /// Lines end with CR LF (see [`uses_crlf`]).
-    crlf: bool,
     /// `csv_record_bytes`.
     limit: u64,
-    /// Line feeds inside cut records before the current one, which the parser never saw.
-    skipped_lines: u64,
 }
 
 impl CsvRecords {
-    /// The line where the current record starts, as a spreadsheet row number.
-    ///
-    /// The csv crate's record position is where it started reading, which lies before any blank
-    /// lines it skipped; its reader position after the record is the line after the record's
-    /// terminator. Counting back from the end over the newlines inside quoted fields gives the
-    /// true start; the larger of the two is right except for a last record that has no final
-    /// newline and follows blank lines, where the start position is used. When a record spans lines
-    /// this is the line of its first field, which is what an operator finds in a text editor.
-    /// Line feeds the guard skipped inside cut records before this one are added back.
-    fn row(&self) -> u64 {
-        let newlines = self
-            .record
-            .as_slice()
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count() as u64;
-        let from_end = self.reader.position().line().saturating_sub(1 + newlines);
-        let from_start = self.record.position().map_or(0, csv::Position::line);
-        from_end.max(from_start) + u64::from(self.crlf) + self.skipped_lines
+    /// The line where the current record starts, as a spreadsheet row number: the guard counts
+    /// every line end it handed out or skipped (CR LF, LF or CR, mixed as they come; those inside
+    /// quoted fields and cut records too) up to the record's first byte. When a record spans
+    /// lines this is the line of its first field, which is what an operator finds in an editor.
+    fn row(&mut self) -> u64 {
+        let start = self.record.position().map_or(0, csv::Position::byte);
+        self.reader.get_mut().line_of(start)
     }
 
     /// The error for a record the guard cut, at `location`.
@@ -221,10 +189,10 @@ impl Iterator for CsvRecords {
                     // With flexible byte records only I/O can fail here (the file changed since it
                     // was checked, or the disk failed); nothing after this point can be trusted.
                     self.done = true;
-                    let line = err
+                    let at = err
                         .position()
-                        .map_or_else(|| self.reader.position().line(), |p| p.line())
-                        + self.skipped_lines;
+                        .map_or_else(|| self.reader.position().byte(), csv::Position::byte);
+                    let line = self.reader.get_mut().line_of(at);
                     let reason = match err.into_kind() {
                         csv::ErrorKind::Io(e) => match text::decode_error(&e) {
                             Some(d) => format!("{d}; the rest of the file was not read"),
@@ -241,10 +209,7 @@ impl Iterator for CsvRecords {
             }
         };
         if let Some(cut) = cut {
-            // Its own skipped line feeds lie after its start; they shift the rows after it.
-            self.skipped_lines = cut.lines_before;
             let location = Location::Row(self.row());
-            self.skipped_lines += cut.lines;
             return Some(Err(self.too_long(location, cut)));
         }
         let location = Location::Row(self.row());

@@ -119,8 +119,9 @@ pub struct RawRecord {
 pub struct Cut {
     /// Index of the column (as passed to [`open`]).
     pub column: usize,
-    /// Full length in bytes: of the text as it stands in the file where the XML guard cut it
-    /// while reading (entities not resolved), else of the decoded value.
+    /// Full length in bytes: of the text as it stands in the file where a guard cut it while
+    /// reading (XML text and CDATA with their entities, JSON strings with their escapes), else
+    /// of the decoded value.
     pub bytes: u64,
     /// SHA-256 of those same bytes.
     pub sha256: [u8; 32],

@@ -775,7 +775,9 @@ impl Iterator for WorkerRecords {
                 None
             }
             Ok(_) => {
-                let e = self.process.diagnose(Some("a second opening or refusal".into()));
+                let e = self
+                    .process
+                    .diagnose(Some("a second opening or refusal".into()));
                 self.fail(e)
             }
             Err(e) => self.fail(e),
