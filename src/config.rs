@@ -109,6 +109,17 @@ struct RawServer {
     token_lifetime_secs: Option<u64>,
     rate_per_sec: Option<u32>,
     rate_burst: Option<u32>,
+    handshake_timeout_secs: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    body_min_bytes_per_sec: Option<u64>,
+    max_connections: Option<u64>,
+    max_connections_per_peer: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+    data_concurrency: Option<u64>,
+    token_attempts_per_min: Option<u64>,
+    token_attempts_burst: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -304,6 +315,15 @@ pub struct ServerConfig {
     pub rate_per_sec: u32,
     /// Bucket size.
     pub rate_burst: u32,
+    /// Connection and body limits of the listener.
+    pub limits: crate::api::ConnLimits,
+    /// Data requests worked on at once.
+    pub data_concurrency: usize,
+    /// `POST /oauth/token` attempts per minute, per peer address and per claimed client name,
+    /// before any secret is checked.
+    pub token_attempts_per_min: u32,
+    /// Burst of token attempts allowed at once.
+    pub token_attempts_burst: u32,
 }
 
 /// Default listen address of the port API.
@@ -620,7 +640,96 @@ impl Config {
                         "rate_per_sec and rate_burst must be at least 1".into(),
                     );
                 }
+                let mut num =
+                    |key: &str, v: Option<u64>, range: std::ops::RangeInclusive<u64>, d: u64| {
+                        match v {
+                            None => d,
+                            Some(v) if range.contains(&v) => v,
+                            Some(v) => {
+                                push(
+                                    &format!("server.{key}"),
+                                    format!("{v} is outside {}..={}", range.start(), range.end()),
+                                );
+                                d
+                            }
+                        }
+                    };
+                let secs = Duration::from_secs;
+                let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
+                let d = crate::api::ConnLimits::default();
+                let limits = crate::api::ConnLimits {
+                    handshake: secs(num(
+                        "handshake_timeout_secs",
+                        server_raw.handshake_timeout_secs,
+                        1..=120,
+                        d.handshake.as_secs(),
+                    )),
+                    header: secs(num(
+                        "header_timeout_secs",
+                        server_raw.header_timeout_secs,
+                        1..=120,
+                        d.header.as_secs(),
+                    )),
+                    idle: secs(num(
+                        "idle_timeout_secs",
+                        server_raw.idle_timeout_secs,
+                        1..=3600,
+                        d.idle.as_secs(),
+                    )),
+                    body: secs(num(
+                        "body_timeout_secs",
+                        server_raw.body_timeout_secs,
+                        1..=3600,
+                        d.body.as_secs(),
+                    )),
+                    body_min_rate: num(
+                        "body_min_bytes_per_sec",
+                        server_raw.body_min_bytes_per_sec,
+                        0..=100_000_000,
+                        d.body_min_rate,
+                    ),
+                    max_connections: num(
+                        "max_connections",
+                        server_raw.max_connections,
+                        1..=1_000_000,
+                        d.max_connections as u64,
+                    ) as usize,
+                    max_per_peer: num(
+                        "max_connections_per_peer",
+                        server_raw.max_connections_per_peer,
+                        1..=1_000_000,
+                        d.max_per_peer as u64,
+                    ) as usize,
+                    grace: secs(num(
+                        "shutdown_grace_secs",
+                        server_raw.shutdown_grace_secs,
+                        0..=600,
+                        d.grace.as_secs(),
+                    )),
+                };
+                let data_concurrency = num(
+                    "data_concurrency",
+                    server_raw.data_concurrency,
+                    1..=4096,
+                    cores * 2,
+                ) as usize;
+                let token_attempts_per_min = num(
+                    "token_attempts_per_min",
+                    server_raw.token_attempts_per_min,
+                    1..=100_000,
+                    30,
+                ) as u32;
+                let token_attempts_burst = num(
+                    "token_attempts_burst",
+                    server_raw.token_attempts_burst,
+                    1..=100_000,
+                    10,
+                ) as u32;
                 Some(ServerConfig {
+                    limits,
+                    data_concurrency,
+                    token_attempts_per_min,
+                    token_attempts_burst,
                     listen,
                     tls: crate::tls::ServerTlsFiles {
                         cert: server_raw

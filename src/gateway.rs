@@ -482,7 +482,13 @@ impl Gateway {
         let gw = self.clone();
         let tls = tls.clone();
         Ok(Some(tokio::spawn(async move {
-            crate::api::serve(gw, listener, tls).await;
+            let limits = gw
+                .config
+                .server
+                .as_ref()
+                .map(|s| s.limits.clone())
+                .unwrap_or_default();
+            crate::api::serve(gw, listener, tls, limits).await;
         })))
     }
 

@@ -968,9 +968,32 @@ fn every_response_matches_the_openapi_document() {
         "/v1/ports",
         &env.get("procuratorate", "bad", "/v1/ports"),
     );
-    // Every route the gateway serves is in the document.
-    for (method, path) in xianjie::api::openapi::ROUTES {
-        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    // Every route the gateway serves is in the document with exactly the methods it takes:
+    // the route table's 405 answers say which (`Allow`), and they must match the document's.
+    let ops = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+    for template in xianjie::api::paths() {
+        let path = template
+            .replace("{unit}", FIRE)
+            .replace("{case_id}", "C-1")
+            .replace("{doc_id}", "d1")
+            .replace("{quarter}", "2025Q3");
+        let r = env
+            .request(Some("procuratorate"), "DELETE", &path, &[], "")
+            .unwrap();
+        assert_eq!(r.status, 405, "DELETE {path}");
+        let allow: Vec<String> = r.headers["allow"]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(|m| m.trim().to_ascii_lowercase())
+            .filter(|m| m != "head")
+            .collect();
+        let documented: Vec<String> = ops
+            .iter()
+            .filter(|m| doc["paths"][template][**m].is_object())
+            .map(|m| m.to_string())
+            .collect();
+        assert_eq!(allow, documented, "{template}: routed methods vs documented");
     }
 }
 

@@ -11,4 +11,26 @@ mod routes;
 mod server;
 pub mod xml;
 
-pub use server::{Peer, media_type, serve, serve_tls};
+pub use routes::paths;
+pub use server::{ConnLimits, DropConnection, Peer, media_type, serve_tls};
+
+/// Serves the port API on `listener` until shutdown, under `limits`; returns when every
+/// connection has ended (see [`serve_tls`]).
+pub async fn serve(
+    gw: std::sync::Arc<crate::gateway::Gateway>,
+    listener: tokio::net::TcpListener,
+    tls: std::sync::Arc<crate::tls::ServerTls>,
+    limits: ConnLimits,
+) {
+    let shutdown = gw.shutdown.clone();
+    let router = routes::router(gw);
+    serve_tls(
+        listener,
+        move || tls.acceptor(),
+        shutdown,
+        limits,
+        router,
+        |cert, addr| std::sync::Arc::new(Peer::of(cert, addr)),
+    )
+    .await;
+}

@@ -19,6 +19,8 @@ pub enum Problem {
     Conflict(String),
     /// Body or headers too large (413).
     TooLarge,
+    /// The request body took too long or arrived too slowly (408).
+    RequestTimeout(String),
     /// A filter or parameter is invalid; names the field (422).
     BadParameter {
         /// The parameter.
@@ -81,6 +83,7 @@ impl Problem {
             Problem::MethodNotAllowed => (405, "method-not-allowed", "Method not allowed"),
             Problem::Conflict(_) => (409, "conflict", "Conflict"),
             Problem::TooLarge => (413, "too-large", "Request too large"),
+            Problem::RequestTimeout(_) => (408, "request-timeout", "Request body too slow"),
             Problem::BadParameter { .. } => (422, "bad-parameter", "Invalid parameter"),
             Problem::SubmissionRefused { .. } => (422, "submission-refused", "Submission refused"),
             Problem::RateLimited(_) => (429, "rate-limited", "Too many requests"),
@@ -105,6 +108,7 @@ impl Problem {
             "method-not-allowed" => "urn:xianjie:problem:method-not-allowed",
             "conflict" => "urn:xianjie:problem:conflict",
             "too-large" => "urn:xianjie:problem:too-large",
+            "request-timeout" => "urn:xianjie:problem:request-timeout",
             "bad-parameter" => "urn:xianjie:problem:bad-parameter",
             "submission-refused" => "urn:xianjie:problem:submission-refused",
             "rate-limited" => "urn:xianjie:problem:rate-limited",
@@ -118,6 +122,7 @@ impl Problem {
             | Problem::NotFound(d)
             | Problem::Conflict(d)
             | Problem::Unavailable(d)
+            | Problem::RequestTimeout(d)
             | Problem::NotRepresentable(d) => (Some(d.clone()), None),
             Problem::BadParameter { field, reason } => {
                 (Some(format!("{field}: {reason}")), Some(field.clone()))

@@ -8,10 +8,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use axum::body::Body;
+use axum::extract::{FromRequestParts, MatchedPath, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use axum::{Extension, Router};
 use base64::Engine;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -27,7 +32,7 @@ use crate::keys::custody::{ClientInfo, CustodyError};
 use crate::model::{CaseId, Uscc};
 
 /// A response with a complete body.
-pub type Resp = Response<Full<Bytes>>;
+pub type Resp = Response;
 
 /// Largest request body (the token request is the only one with a body).
 const MAX_BODY: usize = 64 * 1024;
@@ -54,9 +59,9 @@ impl ApiState {
         let (rate, burst) = gw.config.server.as_ref().map_or((200.0, 400.0), |s| {
             (f64::from(s.rate_per_sec), f64::from(s.rate_burst))
         });
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let work = gw.config.server.as_ref().map_or(4, |s| s.data_concurrency);
         ApiState {
-            work: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
+            work: Arc::new(tokio::sync::Semaphore::new(work)),
             metrics: super::metrics::Metrics::default(),
             buckets: Mutex::new(HashMap::new()),
             rate,
@@ -94,8 +99,8 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Resp {
         .header("content-type", content_type)
         .header("cache-control", "no-store")
         .header("x-content-type-options", "nosniff")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+        .body(Body::from(body))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
 fn json_ok<T: Serialize>(v: &T) -> Resp {
@@ -127,7 +132,7 @@ pub fn problem(p: &Problem) -> Resp {
         Problem::Unauthorized(_) | Problem::InvalidClient => {
             headers.insert(
                 "www-authenticate",
-                hyper::header::HeaderValue::from_static("Bearer realm=\"xianjie\""),
+                axum::http::HeaderValue::from_static("Bearer realm=\"xianjie\""),
             );
         }
         _ => {}
@@ -160,93 +165,249 @@ fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Handles one request.
-pub async fn handle(
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        problem(&self)
+    }
+}
+
+/// What the port API's handlers share: the gateway and the request state.
+pub struct Ctx {
     gw: Arc<Gateway>,
     state: Arc<ApiState>,
-    peer: Arc<Peer>,
-    req: Request<Incoming>,
-) -> Resp {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let request_id = uuid_like();
-    let result = match (&method, segs.as_slice()) {
-        (&Method::GET, ["healthz"]) => Ok(health(&gw)),
-        (&Method::GET, ["metrics"]) => {
-            // Push gauges read the store (deadlines scan the queue): off the async threads.
-            let g = gw.clone();
-            let push = tokio::task::spawn_blocking(move || push_metrics(&g))
-                .await
-                .unwrap_or_default();
-            Ok(metrics(&gw, &state, &push))
-        }
-        (&Method::GET, ["openapi.json"]) => Ok(json_ok(super::openapi::document())),
-        (&Method::GET, [".well-known", "jwks.json"]) => jwks(&gw).await,
-        (&Method::POST, ["oauth", "token"]) => token(gw.clone(), peer.clone(), req).await,
-        (&Method::POST, ["v1", "submissions"]) => {
-            submission(
-                gw.clone(),
-                state.clone(),
-                (*peer).clone(),
-                &query,
-                &request_id,
-                req,
-            )
-            .await
-        }
-        (&Method::GET, ["v1", ..]) => {
-            let gw2 = gw.clone();
-            let auth = req
-                .headers()
-                .get(hyper::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let xml = req
-                .headers()
-                .get(hyper::header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|a| a.contains("application/xml"));
-            let segs: Vec<String> = segs.iter().map(|s| query::percent_decode(s)).collect();
-            let state = state.clone();
-            let peer = peer.clone();
-            let rid = request_id.clone();
-            let permit = state.clone().work_permit().await;
-            tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                let caller = authenticate(&gw2, &state, &peer, auth.as_deref())?;
-                let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-                data_route(&gw2, &caller, &segs, &query, &rid, xml)
-            })
-            .await
-            .unwrap_or_else(|e| {
-                error!(error = %e, "request task failed");
-                Err(Problem::Internal)
-            })
-        }
+}
+
+/// The request id of a request (hex), echoed in `x-request-id` and recorded in audit entries.
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+/// The port API's route table: every path template with the methods it takes. The router, the
+/// metrics' route labels (from `MatchedPath`), the 405s with their `Allow` and the OpenAPI
+/// coverage test all come from it.
+fn table() -> Vec<(&'static str, MethodRouter<Arc<Ctx>>)> {
+    vec![
+        ("/healthz", get(health_h)),
+        ("/metrics", get(metrics_h)),
+        ("/openapi.json", get(openapi_h)),
+        ("/.well-known/jwks.json", get(jwks_h)),
+        ("/oauth/token", post(token)),
+        ("/v1/submissions", post(submission)),
+        ("/v1/ports", get(ports_h)),
+        ("/v1/ports/{unit}/cases", get(cases_h)),
+        ("/v1/ports/{unit}/cases/{case_id}", get(case_h)),
         (
-            _,
-            ["healthz"]
-            | ["metrics"]
-            | ["openapi.json"]
-            | [".well-known", "jwks.json"]
-            | ["oauth", "token"]
-            | ["v1", ..],
-        ) => Err(Problem::MethodNotAllowed),
-        _ => Err(Problem::NotFound(format!("no route {path}"))),
-    };
-    let mut resp = result.unwrap_or_else(|p| problem(&p));
-    if let Ok(v) = request_id.parse() {
+            "/v1/ports/{unit}/cases/{case_id}/documents/{doc_id}",
+            get(document_h),
+        ),
+        ("/v1/changes", get(changes_h)),
+        ("/v1/reports/quarterly/{quarter}", get(reports_h)),
+        ("/v1/reports/quarterly/{quarter}/{unit}", get(report_h)),
+    ]
+}
+
+/// The path templates the port API routes (for the OpenAPI coverage test).
+pub fn paths() -> Vec<&'static str> {
+    table().into_iter().map(|(p, _)| p).collect()
+}
+
+/// The port API.
+pub fn router(gw: Arc<Gateway>) -> Router {
+    let state = Arc::new(ApiState::new(&gw));
+    let ctx = Arc::new(Ctx { gw, state });
+    table()
+        .into_iter()
+        .fold(Router::new(), |r, (path, m)| r.route(path, m))
+        .method_not_allowed_fallback(|| async { Problem::MethodNotAllowed })
+        .fallback(|uri: axum::http::Uri| async move {
+            Problem::NotFound(format!("no route {}", uri.path()))
+        })
+        .layer(axum::middleware::from_fn_with_state(ctx.clone(), observe))
+        .with_state(ctx)
+}
+
+/// Around every request: its id (in the extensions, for audit entries, and in `x-request-id`)
+/// and its metrics, labelled by route template.
+async fn observe(State(ctx): State<Arc<Ctx>>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = route_label(req.method(), req.extensions().get::<MatchedPath>());
+    let id = uuid_like();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut resp = next.run(req).await;
+    if let Ok(v) = id.parse() {
         resp.headers_mut().insert("x-request-id", v);
     }
-    state.metrics.record(
-        super::metrics::template(method.as_str(), &segs),
-        resp.status().as_u16(),
-        started.elapsed(),
-    );
+    ctx.state
+        .metrics
+        .record(route, resp.status().as_u16(), started.elapsed());
     resp
+}
+
+/// A metric label: the method and the route template, never an identifier; methods outside
+/// the standard ones and unrouted paths are grouped, so labels stay few whatever is sent.
+fn route_label(method: &Method, path: Option<&MatchedPath>) -> String {
+    let standard = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+    ];
+    let m = if standard.contains(method) {
+        method.as_str()
+    } else {
+        "OTHER"
+    };
+    match path {
+        Some(p) => format!("{m} {}", p.as_str()),
+        None => "other".to_string(),
+    }
+}
+
+async fn health_h(State(ctx): State<Arc<Ctx>>) -> Resp {
+    health(&ctx.gw)
+}
+
+async fn metrics_h(State(ctx): State<Arc<Ctx>>) -> Resp {
+    // Push gauges read the store (deadlines scan the queue): off the async threads.
+    let g = ctx.gw.clone();
+    let push = tokio::task::spawn_blocking(move || push_metrics(&g))
+        .await
+        .unwrap_or_default();
+    metrics(&ctx.gw, &ctx.state, &push)
+}
+
+async fn openapi_h() -> Resp {
+    json_ok(super::openapi::document())
+}
+
+async fn jwks_h(State(ctx): State<Arc<Ctx>>) -> Result<Resp, Problem> {
+    jwks(&ctx.gw).await
+}
+
+/// What a data request brings: its token, the form it asks for, its query and request id, and
+/// the connection's client.
+struct DataReq {
+    auth: Option<String>,
+    xml: bool,
+    query: String,
+    rid: String,
+    peer: Arc<Peer>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for DataReq {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        Ok(DataReq {
+            auth: header(&parts.headers, axum::http::header::AUTHORIZATION),
+            xml: header(&parts.headers, axum::http::header::ACCEPT)
+                .is_some_and(|a| a.contains("application/xml")),
+            query: parts.uri.query().unwrap_or("").to_string(),
+            rid: parts
+                .extensions
+                .get::<RequestId>()
+                .map(|r| r.0.clone())
+                .unwrap_or_default(),
+            peer: parts
+                .extensions
+                .get::<Arc<Peer>>()
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// A header's value as text.
+fn header(headers: &HeaderMap, name: axum::http::header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Runs a data request: waits for a turn (data work is bounded), then, on a blocking thread,
+/// authenticates the caller and answers with `f`.
+async fn data(
+    ctx: Arc<Ctx>,
+    d: DataReq,
+    f: impl FnOnce(&Gateway, &Caller, &DataReq) -> Result<Resp, Problem> + Send + 'static,
+) -> Result<Resp, Problem> {
+    let permit = ctx.state.clone().work_permit().await;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let caller = authenticate(&ctx.gw, &ctx.state, &d.peer, d.auth.as_deref())?;
+        f(&ctx.gw, &caller, &d)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        error!(error = %e, "request task failed");
+        Err(Problem::Internal)
+    })
+}
+
+async fn ports_h(State(ctx): State<Arc<Ctx>>, d: DataReq) -> Result<Resp, Problem> {
+    data(ctx, d, |gw, c, d| list_ports(gw, c, &d.rid, d.xml)).await
+}
+
+async fn cases_h(
+    State(ctx): State<Arc<Ctx>>,
+    Path(unit): Path<String>,
+    d: DataReq,
+) -> Result<Resp, Problem> {
+    data(ctx, d, move |gw, c, d| {
+        list_cases(gw, c, &unit, &d.query, &d.rid, d.xml)
+    })
+    .await
+}
+
+async fn case_h(
+    State(ctx): State<Arc<Ctx>>,
+    Path((unit, case_id)): Path<(String, String)>,
+    d: DataReq,
+) -> Result<Resp, Problem> {
+    data(ctx, d, move |gw, c, d| {
+        read_case(gw, c, &unit, &case_id, &d.rid, d.xml)
+    })
+    .await
+}
+
+async fn document_h(
+    State(ctx): State<Arc<Ctx>>,
+    Path((unit, case_id, doc_id)): Path<(String, String, String)>,
+    d: DataReq,
+) -> Result<Resp, Problem> {
+    data(ctx, d, move |gw, c, d| {
+        read_document(gw, c, &unit, &case_id, &doc_id, &d.rid)
+    })
+    .await
+}
+
+async fn changes_h(State(ctx): State<Arc<Ctx>>, d: DataReq) -> Result<Resp, Problem> {
+    data(ctx, d, |gw, c, d| changes(gw, c, &d.query, &d.rid, d.xml)).await
+}
+
+async fn reports_h(
+    State(ctx): State<Arc<Ctx>>,
+    Path(quarter): Path<String>,
+    d: DataReq,
+) -> Result<Resp, Problem> {
+    data(ctx, d, move |gw, c, d| {
+        reports(gw, c, &quarter, None, &d.query, &d.rid, d.xml)
+    })
+    .await
+}
+
+async fn report_h(
+    State(ctx): State<Arc<Ctx>>,
+    Path((quarter, unit)): Path<(String, String)>,
+    d: DataReq,
+) -> Result<Resp, Problem> {
+    data(ctx, d, move |gw, c, d| {
+        reports(gw, c, &quarter, Some(&unit), &d.query, &d.rid, d.xml)
+    })
+    .await
 }
 
 /// `GET /metrics`: counts only, no identifiers, so no token is needed (a Prometheus scraper
@@ -375,14 +536,18 @@ async fn jwks(gw: &Arc<Gateway>) -> Result<Resp, Problem> {
 }
 
 /// `POST /oauth/token`: client credentials grant, client authenticated with HTTP Basic.
-async fn token(gw: Arc<Gateway>, peer: Arc<Peer>, req: Request<Incoming>) -> Result<Resp, Problem> {
+async fn token(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(peer): Extension<Arc<Peer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Resp, Problem> {
+    let gw = ctx.gw.clone();
     let Some(server) = gw.config.server.clone() else {
         return Err(Problem::NotFound("no port API".into()));
     };
-    let basic = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+    let basic = header(&headers, axum::http::header::AUTHORIZATION)
+        .as_deref()
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|b| {
             base64::engine::general_purpose::STANDARD
@@ -390,11 +555,7 @@ async fn token(gw: Arc<Gateway>, peer: Arc<Peer>, req: Request<Incoming>) -> Res
                 .ok()
         })
         .and_then(|b| String::from_utf8(b).ok());
-    let body = http_body_util::Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map_err(|_| Problem::TooLarge)?
-        .to_bytes();
+    let body = read_body(body, MAX_BODY).await?;
     let form: HashMap<String, String> = query::pairs(&String::from_utf8_lossy(&body))
         .into_iter()
         .collect();
@@ -633,25 +794,32 @@ impl Caller {
     }
 }
 
+/// Reads a request body of at most `max` bytes: too large is 413, too slow (the connection's
+/// body deadline or minimum rate) is 408.
+async fn read_body(body: Body, max: usize) -> Result<axum::body::Bytes, Problem> {
+    axum::body::to_bytes(body, max).await.map_err(|e| {
+        match super::server::body_timeout(&e as &(dyn std::error::Error + 'static)) {
+            Some(t) => Problem::RequestTimeout(t.0.clone()),
+            None => Problem::TooLarge,
+        }
+    })
+}
+
 /// Largest submitted report accepted through the API.
 const MAX_SUBMISSION: usize = 32 * 1024 * 1024;
 
 /// `POST /v1/submissions?unit=U&quarter=Q`: a unit's quarterly report (CSV, XLSX or XML by
 /// `Content-Type`), from a client holding `submit:<unit>` (in its token and still granted).
 async fn submission(
-    gw: Arc<Gateway>,
-    state: Arc<ApiState>,
-    peer: Peer,
-    query: &str,
-    request_id: &str,
-    req: Request<Incoming>,
+    State(ctx): State<Arc<Ctx>>,
+    d: DataReq,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Resp, Problem> {
-    let auth = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let ext = match super::media_type(req.headers()).as_deref() {
+    let (gw, state) = (ctx.gw.clone(), ctx.state.clone());
+    let (query, request_id, peer) = (d.query.as_str(), d.rid.as_str(), d.peer.clone());
+    let auth = d.auth.clone();
+    let ext = match super::media_type(&headers).as_deref() {
         Some("text/csv") => "csv",
         Some("application/xml" | "text/xml") => "xml",
         Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet") => "xlsx",
@@ -713,11 +881,7 @@ async fn submission(
             "the client may not submit {unit}'s reports (scope submit:{unit})"
         )));
     }
-    let body = http_body_util::Limited::new(req.into_body(), MAX_SUBMISSION)
-        .collect()
-        .await
-        .map_err(|_| Problem::TooLarge)?
-        .to_bytes();
+    let body = read_body(body, MAX_SUBMISSION).await?;
     // Removed when dropped, whatever the outcome; a file left by an unclean stop is removed at
     // the next start.
     let kept = keep_submission(&gw.config.data_dir, request_id, ext, &body).map_err(|e| {
@@ -850,367 +1014,396 @@ fn audited_answer(
     audited_value(gw, event, xml, root, &value, &[])
 }
 
-fn data_route(
+/// `GET /v1/ports`.
+fn list_ports(gw: &Gateway, caller: &Caller, request_id: &str, xml: bool) -> Result<Resp, Problem> {
+    let units = caller.readable(gw)?;
+    let names: Vec<serde_json::Value> = units
+        .iter()
+        .map(|u| {
+            let name = gw
+                .config
+                .adapters
+                .iter()
+                .find_map(|a| a.units.get(u).cloned());
+            json!({ "unit_code": u, "unit_name": name })
+        })
+        .collect();
+    audited_answer(
+        gw,
+        Event::new(caller.actor(), "ports.list", &caller.client.name)
+            .request(request_id)
+            .detail("count", units.len() as u64),
+        xml,
+        "ports",
+        &json!({ "ports": names }),
+    )
+}
+
+/// `GET /v1/ports/{unit}/cases`.
+fn list_cases(
     gw: &Gateway,
     caller: &Caller,
-    segs: &[&str],
+    unit: &str,
     query: &str,
     request_id: &str,
     xml: bool,
 ) -> Result<Resp, Problem> {
-    match segs {
-        ["v1", "ports"] => {
-            let units = caller.readable(gw)?;
-            let names: Vec<serde_json::Value> = units
-                .iter()
-                .map(|u| {
-                    let name = gw
-                        .config
-                        .adapters
-                        .iter()
-                        .find_map(|a| a.units.get(u).cloned());
-                    json!({ "unit_code": u, "unit_name": name })
-                })
-                .collect();
+    let unit = caller.port(gw, unit)?;
+    let q = ListQuery::parse(query)?;
+    let payload = |last: &str| query::cursor_payload(unit.as_str(), &q.filter, last);
+    let after = match &q.cursor {
+        None => None,
+        Some(c) => {
+            let (last, mac) = query::decode_cursor(c)?;
+            let expected = gw
+                .custody
+                .mac("cursor", &payload(&last))
+                .map_err(|e| custody_problem(&e))?;
+            if !crate::keys::secret::constant_time_eq(&mac, &expected) {
+                return Err(Problem::BadParameter {
+                    field: "cursor".into(),
+                    reason: "not a cursor this gateway issued for this port and filter".into(),
+                });
+            }
+            Some(last)
+        }
+    };
+    // (case id, version, JSON) of the page, and whether more follow.
+    let mut page: Vec<(String, u64, Vec<u8>)> = Vec::with_capacity(q.limit);
+    let mut more = false;
+    if q.filter.header_only() {
+        // Fast path: the store splices the JSON without decoding the cases.
+        for c in gw.store.unit_cases_raw_after(&unit, after.as_deref()) {
+            let c = c.map_err(store_problem)?;
+            if q.filter.action.is_some_and(|a| a != c.action) {
+                continue;
+            }
+            if page.len() == q.limit {
+                more = true;
+                break;
+            }
+            page.push((c.case_id, c.version, c.json));
+        }
+    } else {
+        for c in gw.store.unit_cases_after(&unit, after.as_deref()) {
+            let c = c.map_err(store_problem)?;
+            if !q.filter.matches(&c) {
+                continue;
+            }
+            if page.len() == q.limit {
+                more = true;
+                break;
+            }
+            let json = serde_json::to_vec(&c).map_err(|_| Problem::Internal)?;
+            page.push((c.case_id.as_str().to_string(), c.version, json));
+        }
+    }
+    let next = match (more, page.last()) {
+        (true, Some((last, _, _))) => {
+            let mac = gw
+                .custody
+                .mac("cursor", &payload(last))
+                .map_err(|e| custody_problem(&e))?;
+            Some(query::encode_cursor(last, &mac))
+        }
+        _ => None,
+    };
+    let (n, digest) = keys_digest(page.iter().map(|(id, version, _)| {
+        let mut key = unit.as_str().as_bytes().to_vec();
+        key.push(0);
+        key.extend_from_slice(id.as_bytes());
+        (key, *version)
+    }));
+    let event = Event::new(caller.actor(), "case.list", unit.as_str())
+        .request(request_id)
+        .digest(&digest)
+        .detail("filter", q.filter.describe())
+        .detail("count", n);
+    if xml {
+        let cases: Vec<serde_json::Value> = page
+            .iter()
+            .filter_map(|(_, _, j)| serde_json::from_slice(j).ok())
+            .collect();
+        return audited_value(
+            gw,
+            event,
+            true,
+            "cases",
+            &json!({ "cases": cases, "next": next }),
+            &[],
+        );
+    }
+    gw.audit.append(&event).map_err(|e| audit_problem(&e))?;
+    let mut body = Vec::with_capacity(page.iter().map(|(_, _, j)| j.len() + 1).sum::<usize>() + 64);
+    body.extend_from_slice(b"{\"cases\":[");
+    for (i, (_, _, json)) in page.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(json);
+    }
+    body.extend_from_slice(b"],\"next\":");
+    body.extend_from_slice(
+        serde_json::to_string(&next)
+            .unwrap_or_else(|_| "null".into())
+            .as_bytes(),
+    );
+    body.push(b'}');
+    Ok(respond(StatusCode::OK, "application/json", body))
+}
+
+/// `GET /v1/reports/quarterly/{quarter}[/{unit}]`.
+fn reports(
+    gw: &Gateway,
+    caller: &Caller,
+    quarter: &str,
+    unit: Option<&str>,
+    query: &str,
+    request_id: &str,
+    xml: bool,
+) -> Result<Resp, Problem> {
+    if !caller.claims.has_scope("reports:read") {
+        return Err(Problem::Forbidden(
+            "the token lacks the reports:read scope".into(),
+        ));
+    }
+    let q = crate::model::Quarter::parse(quarter).map_err(|e| Problem::BadParameter {
+        field: "quarter".into(),
+        reason: e.to_string(),
+    })?;
+    let version = match query::pairs(query).as_slice() {
+        [] => None,
+        [(k, v)] if k == "version" && unit.is_some() => {
+            Some(v.parse::<u64>().map_err(|_| Problem::BadParameter {
+                field: "version".into(),
+                reason: format!("{v:?} is not a version number"),
+            })?)
+        }
+        [(k, _), ..] => {
+            return Err(Problem::BadParameter {
+                field: k.clone(),
+                reason: "unknown parameter".into(),
+            });
+        }
+    };
+    match unit {
+        None => {
+            let reports = gw.store.reports_latest(q).map_err(store_problem)?;
             audited_answer(
                 gw,
-                Event::new(caller.actor(), "ports.list", &caller.client.name)
+                Event::new(caller.actor(), "reports.list", q.to_string())
                     .request(request_id)
-                    .detail("count", units.len() as u64),
+                    .detail("count", reports.len() as u64),
                 xml,
-                "ports",
-                &json!({ "ports": names }),
+                "quarterly",
+                &json!({ "quarter": q, "reports": reports }),
             )
         }
-        ["v1", "ports", unit, "cases"] => {
-            let unit = caller.port(gw, unit)?;
-            let q = ListQuery::parse(query)?;
-            let payload = |last: &str| query::cursor_payload(unit.as_str(), &q.filter, last);
-            let after = match &q.cursor {
-                None => None,
-                Some(c) => {
-                    let (last, mac) = query::decode_cursor(c)?;
-                    let expected = gw
-                        .custody
-                        .mac("cursor", &payload(&last))
-                        .map_err(|e| custody_problem(&e))?;
-                    if !crate::keys::secret::constant_time_eq(&mac, &expected) {
-                        return Err(Problem::BadParameter {
-                            field: "cursor".into(),
-                            reason: "not a cursor this gateway issued for this port and filter"
-                                .into(),
-                        });
-                    }
-                    Some(last)
-                }
-            };
-            // (case id, version, JSON) of the page, and whether more follow.
-            let mut page: Vec<(String, u64, Vec<u8>)> = Vec::with_capacity(q.limit);
-            let mut more = false;
-            if q.filter.header_only() {
-                // Fast path: the store splices the JSON without decoding the cases.
-                for c in gw.store.unit_cases_raw_after(&unit, after.as_deref()) {
-                    let c = c.map_err(store_problem)?;
-                    if q.filter.action.is_some_and(|a| a != c.action) {
-                        continue;
-                    }
-                    if page.len() == q.limit {
-                        more = true;
-                        break;
-                    }
-                    page.push((c.case_id, c.version, c.json));
-                }
-            } else {
-                for c in gw.store.unit_cases_after(&unit, after.as_deref()) {
-                    let c = c.map_err(store_problem)?;
-                    if !q.filter.matches(&c) {
-                        continue;
-                    }
-                    if page.len() == q.limit {
-                        more = true;
-                        break;
-                    }
-                    let json = serde_json::to_vec(&c).map_err(|_| Problem::Internal)?;
-                    page.push((c.case_id.as_str().to_string(), c.version, json));
-                }
-            }
-            let next = match (more, page.last()) {
-                (true, Some((last, _, _))) => {
-                    let mac = gw
-                        .custody
-                        .mac("cursor", &payload(last))
-                        .map_err(|e| custody_problem(&e))?;
-                    Some(query::encode_cursor(last, &mac))
-                }
-                _ => None,
-            };
-            let (n, digest) = keys_digest(page.iter().map(|(id, version, _)| {
-                let mut key = unit.as_str().as_bytes().to_vec();
-                key.push(0);
-                key.extend_from_slice(id.as_bytes());
-                (key, *version)
-            }));
-            let event = Event::new(caller.actor(), "case.list", unit.as_str())
-                .request(request_id)
-                .digest(&digest)
-                .detail("filter", q.filter.describe())
-                .detail("count", n);
-            if xml {
-                let cases: Vec<serde_json::Value> = page
-                    .iter()
-                    .filter_map(|(_, _, j)| serde_json::from_slice(j).ok())
-                    .collect();
-                return audited_value(
-                    gw,
-                    event,
-                    true,
-                    "cases",
-                    &json!({ "cases": cases, "next": next }),
-                    &[],
-                );
-            }
-            gw.audit.append(&event).map_err(|e| audit_problem(&e))?;
-            let mut body =
-                Vec::with_capacity(page.iter().map(|(_, _, j)| j.len() + 1).sum::<usize>() + 64);
-            body.extend_from_slice(b"{\"cases\":[");
-            for (i, (_, _, json)) in page.iter().enumerate() {
-                if i > 0 {
-                    body.push(b',');
-                }
-                body.extend_from_slice(json);
-            }
-            body.extend_from_slice(b"],\"next\":");
-            body.extend_from_slice(
-                serde_json::to_string(&next)
-                    .unwrap_or_else(|_| "null".into())
-                    .as_bytes(),
-            );
-            body.push(b'}');
-            Ok(respond(StatusCode::OK, "application/json", body))
-        }
-        ["v1", "reports", "quarterly", quarter, rest @ ..] if rest.len() <= 1 => {
-            if !caller.claims.has_scope("reports:read") {
-                return Err(Problem::Forbidden(
-                    "the token lacks the reports:read scope".into(),
-                ));
-            }
-            let q = crate::model::Quarter::parse(quarter).map_err(|e| Problem::BadParameter {
-                field: "quarter".into(),
+        Some(unit) => {
+            let unit = crate::model::Uscc::parse(unit).map_err(|e| Problem::BadParameter {
+                field: "unit".into(),
                 reason: e.to_string(),
             })?;
-            let version = match query::pairs(query).as_slice() {
-                [] => None,
-                [(k, v)] if k == "version" && !rest.is_empty() => {
-                    Some(v.parse::<u64>().map_err(|_| Problem::BadParameter {
-                        field: "version".into(),
-                        reason: format!("{v:?} is not a version number"),
-                    })?)
-                }
-                [(k, _), ..] => {
-                    return Err(Problem::BadParameter {
-                        field: k.clone(),
-                        reason: "unknown parameter".into(),
-                    });
-                }
-            };
-            match rest.first() {
-                None => {
-                    let reports = gw.store.reports_latest(q).map_err(store_problem)?;
-                    audited_answer(
-                        gw,
-                        Event::new(caller.actor(), "reports.list", q.to_string())
-                            .request(request_id)
-                            .detail("count", reports.len() as u64),
-                        xml,
-                        "quarterly",
-                        &json!({ "quarter": q, "reports": reports }),
-                    )
-                }
-                Some(unit) => {
-                    let unit =
-                        crate::model::Uscc::parse(unit).map_err(|e| Problem::BadParameter {
-                            field: "unit".into(),
-                            reason: e.to_string(),
-                        })?;
-                    let r = gw
-                        .store
-                        .report_get(q, &unit, version)
-                        .map_err(store_problem)?
-                        .ok_or_else(|| Problem::NotFound(format!("no report of {unit} for {q}")))?;
-                    audited_answer(
-                        gw,
-                        Event::new(caller.actor(), "reports.read", format!("{q}/{unit}"))
-                            .request(request_id)
-                            .detail("version", r.version),
-                        xml,
-                        "report",
-                        &r,
-                    )
-                }
-            }
-        }
-        ["v1", "ports", unit, "cases", case_id] => {
-            let unit = caller.port(gw, unit)?;
-            let id = CaseId::parse(case_id)
-                .map_err(|_| Problem::NotFound(format!("no case {case_id}")))?;
-            let case = gw
+            let r = gw
                 .store
-                .get_case(&unit, &id)
+                .report_get(q, &unit, version)
                 .map_err(store_problem)?
-                .ok_or_else(|| Problem::NotFound(format!("no case {id} in port {unit}")))?;
+                .ok_or_else(|| Problem::NotFound(format!("no report of {unit} for {q}")))?;
             audited_answer(
                 gw,
-                Event::new(caller.actor(), "case.read", format!("{unit}/{id}"))
+                Event::new(caller.actor(), "reports.read", format!("{q}/{unit}"))
                     .request(request_id)
-                    .detail("version", case.version),
+                    .detail("version", r.version),
                 xml,
-                "case",
-                &case,
+                "report",
+                &r,
             )
         }
-        ["v1", "ports", unit, "cases", case_id, "documents", doc_id] => {
-            let unit = caller.port(gw, unit)?;
-            let id = CaseId::parse(case_id)
-                .map_err(|_| Problem::NotFound(format!("no case {case_id}")))?;
+    }
+}
+
+/// `GET /v1/ports/{unit}/cases/{case_id}`.
+fn read_case(
+    gw: &Gateway,
+    caller: &Caller,
+    unit: &str,
+    case_id: &str,
+    request_id: &str,
+    xml: bool,
+) -> Result<Resp, Problem> {
+    let unit = caller.port(gw, unit)?;
+    let id = CaseId::parse(case_id).map_err(|_| Problem::NotFound(format!("no case {case_id}")))?;
+    let case = gw
+        .store
+        .get_case(&unit, &id)
+        .map_err(store_problem)?
+        .ok_or_else(|| Problem::NotFound(format!("no case {id} in port {unit}")))?;
+    audited_answer(
+        gw,
+        Event::new(caller.actor(), "case.read", format!("{unit}/{id}"))
+            .request(request_id)
+            .detail("version", case.version),
+        xml,
+        "case",
+        &case,
+    )
+}
+
+/// `GET /v1/ports/{unit}/cases/{case_id}/documents/{doc_id}`.
+fn read_document(
+    gw: &Gateway,
+    caller: &Caller,
+    unit: &str,
+    case_id: &str,
+    doc_id: &str,
+    request_id: &str,
+) -> Result<Resp, Problem> {
+    let unit = caller.port(gw, unit)?;
+    let id = CaseId::parse(case_id).map_err(|_| Problem::NotFound(format!("no case {case_id}")))?;
+    let case = gw
+        .store
+        .get_case(&unit, &id)
+        .map_err(store_problem)?
+        .ok_or_else(|| Problem::NotFound(format!("no case {id} in port {unit}")))?;
+    let doc = case
+        .documents
+        .iter()
+        .find(|d| d.doc_id == *doc_id)
+        .ok_or_else(|| Problem::NotFound(format!("case {id} has no document {doc_id}")))?;
+    let bytes = gw
+        .store
+        .get_document(&doc.sha256)
+        .map_err(store_problem)?
+        .ok_or_else(|| {
+            error!(sha256 = %doc.sha256, "a listed document is missing from the store");
+            Problem::NotFound(format!("document {doc_id} is not available"))
+        })?;
+    let digest = Sha256::digest(&bytes);
+    if hex::encode(digest) != doc.sha256 {
+        error!(sha256 = %doc.sha256, "a stored document does not match its digest");
+        return Err(Problem::Internal);
+    }
+    gw.audit
+        .append(
+            &Event::new(
+                caller.actor(),
+                "document.read",
+                format!("{unit}/{id}/{doc_id}"),
+            )
+            .request(request_id)
+            .digest(&doc.sha256)
+            .detail("size", bytes.len() as u64),
+        )
+        .map_err(|e| audit_problem(&e))?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+    let mut r = respond(StatusCode::OK, &doc.media_type, bytes);
+    let h = r.headers_mut();
+    for (name, value) in [
+        ("repr-digest", format!("sha-256=:{b64}:")),
+        ("digest", format!("sha-256={b64}")),
+        ("etag", format!("\"{}\"", doc.sha256)),
+    ] {
+        if let Ok(v) = value.parse() {
+            h.insert(name, v);
+        }
+    }
+    Ok(r)
+}
+
+/// `GET /v1/changes`.
+fn changes(
+    gw: &Gateway,
+    caller: &Caller,
+    query: &str,
+    request_id: &str,
+    xml: bool,
+) -> Result<Resp, Problem> {
+    let mut after = 0u64;
+    let mut limit = query::DEFAULT_LIMIT;
+    for (k, v) in query::pairs(query) {
+        match k.as_str() {
+            "after" => {
+                after = v.parse().map_err(|_| Problem::BadParameter {
+                    field: "after".into(),
+                    reason: format!("{v:?} is not a sequence number"),
+                })?
+            }
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=query::MAX_LIMIT).contains(n))
+                    .ok_or_else(|| Problem::BadParameter {
+                        field: "limit".into(),
+                        reason: format!("{v:?} is not in 1..={}", query::MAX_LIMIT),
+                    })?
+            }
+            other => {
+                return Err(Problem::BadParameter {
+                    field: other.into(),
+                    reason: "unknown parameter (known: after, limit)".into(),
+                });
+            }
+        }
+    }
+    let units = caller.readable(gw)?;
+    let mut out = Vec::new();
+    let mut last_seen = after;
+    // Read the log in slices, skipping other ports' changes, until the page is full
+    // or the log ends.
+    'scan: loop {
+        let slice = gw
+            .store
+            .changes_after(last_seen, 1000)
+            .map_err(store_problem)?;
+        if slice.is_empty() {
+            break;
+        }
+        for ch in slice {
+            last_seen = ch.seq;
+            if !units.contains(&ch.unit_code) {
+                continue;
+            }
             let case = gw
                 .store
-                .get_case(&unit, &id)
-                .map_err(store_problem)?
-                .ok_or_else(|| Problem::NotFound(format!("no case {id} in port {unit}")))?;
-            let doc = case
-                .documents
-                .iter()
-                .find(|d| d.doc_id == *doc_id)
-                .ok_or_else(|| Problem::NotFound(format!("case {id} has no document {doc_id}")))?;
-            let bytes = gw
-                .store
-                .get_document(&doc.sha256)
-                .map_err(store_problem)?
-                .ok_or_else(|| {
-                    error!(sha256 = %doc.sha256, "a listed document is missing from the store");
-                    Problem::NotFound(format!("document {doc_id} is not available"))
-                })?;
-            let digest = Sha256::digest(&bytes);
-            if hex::encode(digest) != doc.sha256 {
-                error!(sha256 = %doc.sha256, "a stored document does not match its digest");
-                return Err(Problem::Internal);
+                .get_case(&ch.unit_code, &ch.case_id)
+                .map_err(store_problem)?;
+            out.push((ch, case));
+            if out.len() == limit {
+                break 'scan;
             }
-            gw.audit
-                .append(
-                    &Event::new(
-                        caller.actor(),
-                        "document.read",
-                        format!("{unit}/{id}/{doc_id}"),
-                    )
-                    .request(request_id)
-                    .digest(&doc.sha256)
-                    .detail("size", bytes.len() as u64),
-                )
-                .map_err(|e| audit_problem(&e))?;
-            let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
-            let mut r = respond(StatusCode::OK, &doc.media_type, bytes);
-            let h = r.headers_mut();
-            for (name, value) in [
-                ("repr-digest", format!("sha-256=:{b64}:")),
-                ("digest", format!("sha-256={b64}")),
-                ("etag", format!("\"{}\"", doc.sha256)),
-            ] {
-                if let Ok(v) = value.parse() {
-                    h.insert(name, v);
-                }
-            }
-            Ok(r)
         }
-        ["v1", "changes"] => {
-            let mut after = 0u64;
-            let mut limit = query::DEFAULT_LIMIT;
-            for (k, v) in query::pairs(query) {
-                match k.as_str() {
-                    "after" => {
-                        after = v.parse().map_err(|_| Problem::BadParameter {
-                            field: "after".into(),
-                            reason: format!("{v:?} is not a sequence number"),
-                        })?
-                    }
-                    "limit" => {
-                        limit = v
-                            .parse()
-                            .ok()
-                            .filter(|n| (1..=query::MAX_LIMIT).contains(n))
-                            .ok_or_else(|| Problem::BadParameter {
-                                field: "limit".into(),
-                                reason: format!("{v:?} is not in 1..={}", query::MAX_LIMIT),
-                            })?
-                    }
-                    other => {
-                        return Err(Problem::BadParameter {
-                            field: other.into(),
-                            reason: "unknown parameter (known: after, limit)".into(),
-                        });
-                    }
-                }
-            }
-            let units = caller.readable(gw)?;
-            let mut out = Vec::new();
-            let mut last_seen = after;
-            // Read the log in slices, skipping other ports' changes, until the page is full
-            // or the log ends.
-            'scan: loop {
-                let slice = gw
-                    .store
-                    .changes_after(last_seen, 1000)
-                    .map_err(store_problem)?;
-                if slice.is_empty() {
-                    break;
-                }
-                for ch in slice {
-                    last_seen = ch.seq;
-                    if !units.contains(&ch.unit_code) {
-                        continue;
-                    }
-                    let case = gw
-                        .store
-                        .get_case(&ch.unit_code, &ch.case_id)
-                        .map_err(store_problem)?;
-                    out.push((ch, case));
-                    if out.len() == limit {
-                        break 'scan;
-                    }
-                }
-            }
-            let (n, digest) = keys_digest(
-                out.iter()
-                    .filter_map(|(_, c)| c.as_ref())
-                    .map(|c| (c.key(), c.version)),
-            );
-            let event = Event::new(caller.actor(), "changes.read", format!("after {after}"))
-                .request(request_id)
-                .digest(&digest)
-                .detail("count", n)
-                .detail("next_after", last_seen);
-            let changes: Vec<serde_json::Value> = out
-                .into_iter()
-                .map(|(ch, case)| {
-                    json!({
-                        "seq": ch.seq,
-                        "unit_code": ch.unit_code,
-                        "case_id": ch.case_id,
-                        "version": ch.version,
-                        "case": case,
-                    })
-                })
-                .collect();
-            audited_value(
-                gw,
-                event,
-                xml,
-                "changes",
-                &json!({ "changes": changes, "next_after": last_seen }),
-                &["next_after"],
-            )
-        }
-        _ => Err(Problem::NotFound(format!("no route /{}", segs.join("/")))),
     }
+    let (n, digest) = keys_digest(
+        out.iter()
+            .filter_map(|(_, c)| c.as_ref())
+            .map(|c| (c.key(), c.version)),
+    );
+    let event = Event::new(caller.actor(), "changes.read", format!("after {after}"))
+        .request(request_id)
+        .digest(&digest)
+        .detail("count", n)
+        .detail("next_after", last_seen);
+    let changes: Vec<serde_json::Value> = out
+        .into_iter()
+        .map(|(ch, case)| {
+            json!({
+                "seq": ch.seq,
+                "unit_code": ch.unit_code,
+                "case_id": ch.case_id,
+                "version": ch.version,
+                "case": case,
+            })
+        })
+        .collect();
+    audited_value(
+        gw,
+        event,
+        xml,
+        "changes",
+        &json!({ "changes": changes, "next_after": last_seen }),
+        &["next_after"],
+    )
 }
 
 /// Writes a submission's body to a temporary file under the data directory for decoding.

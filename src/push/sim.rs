@@ -29,7 +29,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -428,16 +428,7 @@ impl fmt::Debug for Simulator {
 }
 
 /// Why a request ended without a response: the connection is dropped (the `reset` fault).
-#[derive(Debug)]
-struct DropConnection;
-
-impl fmt::Display for DropConnection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("connection dropped by fault injection")
-    }
-}
-
-impl std::error::Error for DropConnection {}
+use crate::api::DropConnection;
 
 type Reply = Response<Full<Bytes>>;
 
@@ -497,13 +488,30 @@ impl Simulator {
             .take()
             .ok_or(SimError::AlreadyRunning)?;
         let inner = self.inner.clone();
-        crate::api::serve_tls(listener, move || inner.tls.acceptor(), shutdown, {
+        let router = axum::Router::new().fallback({
             let inner = self.inner.clone();
-            move |_, _| {
+            move |req: Request<axum::body::Body>| {
                 let inner = inner.clone();
-                hyper::service::service_fn(move |req| handle(inner.clone(), req))
+                async move {
+                    match handle(inner, req).await {
+                        Ok(reply) => reply.map(axum::body::Body::new),
+                        Err(DropConnection) => {
+                            let mut r = axum::response::Response::new(axum::body::Body::empty());
+                            r.extensions_mut().insert(DropConnection);
+                            r
+                        }
+                    }
+                }
             }
-        })
+        });
+        crate::api::serve_tls(
+            listener,
+            move || inner.tls.acceptor(),
+            shutdown,
+            crate::api::ConnLimits::default(),
+            router,
+            |_, _| (),
+        )
         .await;
         Ok(())
     }
@@ -553,7 +561,10 @@ fn json<T: Serialize>(value: &T) -> Reply {
     }
 }
 
-async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<Reply, DropConnection> {
+async fn handle(
+    inner: Arc<Inner>,
+    req: Request<axum::body::Body>,
+) -> Result<Reply, DropConnection> {
     let path = req.uri().path().to_string();
     match (req.method().clone(), path.as_str()) {
         (Method::POST, "/packages") => packages(&inner, req, false).await,
@@ -642,7 +653,7 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<Reply, Drop
 }
 
 /// Reads a request body up to [`MAX_PACKAGE_BYTES`]; the error is the reply to send.
-async fn read_body(req: Request<Incoming>) -> Result<Bytes, Reply> {
+async fn read_body(req: Request<axum::body::Body>) -> Result<Bytes, Reply> {
     let too_big = || {
         text(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -672,7 +683,7 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, Reply> {
 
 async fn packages(
     inner: &Arc<Inner>,
-    req: Request<Incoming>,
+    req: Request<axum::body::Body>,
     report: bool,
 ) -> Result<Reply, DropConnection> {
     let fault = {
@@ -870,7 +881,7 @@ fn report_fields(xml: &[u8]) -> Result<SimReport, String> {
 }
 
 /// A quarterly report: credential, signature, a `<report>` document; kept once per version.
-async fn accept_report(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply {
+async fn accept_report(inner: &Arc<Inner>, req: Request<axum::body::Body>) -> Reply {
     let body = match admit(inner, req).await {
         Ok((body, _)) => body,
         Err(r) => return r,
@@ -905,7 +916,7 @@ async fn accept_report(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply {
 /// signature header as received; the error is the answer to send.
 async fn admit(
     inner: &Arc<Inner>,
-    req: Request<Incoming>,
+    req: Request<axum::body::Body>,
 ) -> Result<(Bytes, Option<HeaderValue>), Reply> {
     if let Some(cred) = &inner.credential
         && !credential_ok(cred, req.headers().get(header::AUTHORIZATION))
@@ -940,7 +951,7 @@ async fn admit(
 }
 
 /// The platform proper: credential, signature, validation, deduplication, receipt.
-async fn accept_package(inner: &Arc<Inner>, req: Request<Incoming>) -> Reply {
+async fn accept_package(inner: &Arc<Inner>, req: Request<axum::body::Body>) -> Reply {
     let received_at = Utc::now();
     let (body, signature) = match admit(inner, req).await {
         Ok(b) => b,
