@@ -370,6 +370,43 @@ pub fn fingerprint(cert_der: &[u8]) -> String {
     hex::encode(Sha256::digest(cert_der))
 }
 
+/// The names a certificate (DER) gives its subject: its common names, and the DNS names and
+/// URIs of its subject alternative names. Empty when it cannot be parsed. Used to bind an API
+/// client to its certificate by name.
+pub fn certificate_names(der: &[u8]) -> Vec<String> {
+    use x509_cert::der::asn1::ObjectIdentifier;
+    use x509_cert::der::{Decode, Tag, Tagged};
+    use x509_cert::ext::pkix::SubjectAltName;
+    use x509_cert::ext::pkix::name::GeneralName;
+    const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
+    let Ok(cert) = x509_cert::Certificate::from_der(der) else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    for rdn in cert.tbs_certificate.subject.0.iter() {
+        for atv in rdn.0.iter() {
+            let text = matches!(
+                atv.value.tag(),
+                Tag::Utf8String | Tag::PrintableString | Tag::Ia5String
+            );
+            if atv.oid == COMMON_NAME
+                && text
+                && let Ok(s) = std::str::from_utf8(atv.value.value())
+            {
+                names.push(s.to_string());
+            }
+        }
+    }
+    if let Ok(Some((_, san))) = cert.tbs_certificate.get::<SubjectAltName>() {
+        for n in san.0 {
+            if let GeneralName::DnsName(s) | GeneralName::UniformResourceIdentifier(s) = n {
+                names.push(s.to_string());
+            }
+        }
+    }
+    names
+}
+
 /// The peer's leaf certificate (DER) of an accepted connection, if it presented one.
 ///
 /// With client auth required or optional, a certificate returned here has already been

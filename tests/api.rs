@@ -42,8 +42,8 @@ fn config(dir: &Path, data: &Path, certs: &Path, extra: &str) -> PathBuf {
     cfg
 }
 
-/// A gateway with the API on, sample data ingested, client `procuratorate` with the FIRE port open.
-fn setup(extra: &str) -> Env {
+/// A gateway with the API on and no data: certificates for `procuratorate` and `other`.
+fn setup_bare(extra: &str) -> Env {
     let tmp = tempfile::tempdir().unwrap();
     let certs = tmp.path().join("certs");
     xianjie::certs::generate_dev(&certs, &["procuratorate".into(), "other".into()], false).unwrap();
@@ -51,26 +51,6 @@ fn setup(extra: &str) -> Env {
     let cfg = config(tmp.path(), &data, &certs, extra);
     let pass = secret_file(&tmp.path().join("pass"), PASS);
     let gw = Gateway::start_with(&cfg, &data, &["--passphrase-file", pass.to_str().unwrap()]);
-    let samples = tmp.path().join("samples");
-    xianjie::sample::generate(
-        &samples,
-        &xianjie::sample::SampleOptions {
-            cases: 400,
-            bad_fraction: 0.0,
-            seed: 5,
-        },
-    )
-    .unwrap();
-    gw.ok(&[
-        "ingest",
-        "sunshine",
-        samples.join("sunshine").to_str().unwrap(),
-    ]);
-    gw.ok(&[
-        "ingest",
-        "market-inspection",
-        samples.join("market-inspection").to_str().unwrap(),
-    ]);
     let addr = std::fs::read_to_string(data.join("api.addr"))
         .unwrap()
         .trim()
@@ -81,6 +61,32 @@ fn setup(extra: &str) -> Env {
         certs,
         addr,
     }
+}
+
+/// A gateway with the API on, sample data ingested, client `procuratorate` with the FIRE port open.
+fn setup(extra: &str) -> Env {
+    let env = setup_bare(extra);
+    let samples = env._tmp.path().join("samples");
+    xianjie::sample::generate(
+        &samples,
+        &xianjie::sample::SampleOptions {
+            cases: 400,
+            bad_fraction: 0.0,
+            seed: 5,
+        },
+    )
+    .unwrap();
+    env.gw.ok(&[
+        "ingest",
+        "sunshine",
+        samples.join("sunshine").to_str().unwrap(),
+    ]);
+    env.gw.ok(&[
+        "ingest",
+        "market-inspection",
+        samples.join("market-inspection").to_str().unwrap(),
+    ]);
+    env
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -414,10 +420,12 @@ fn tokens_ports_pages_and_the_change_feed() {
     }
     assert_eq!(mirror.keys().cloned().collect::<Vec<_>>(), seen);
 
-    // Metrics count the requests by route template and status, without identifiers.
-    let m = env
-        .request(Some("procuratorate"), "GET", "/metrics", &[], "")
-        .unwrap();
+    // Metrics need a token, and count the requests by route template and status, without
+    // identifiers.
+    env.request(Some("procuratorate"), "GET", "/metrics", &[], "")
+        .unwrap()
+        .problem(401, "unauthorized");
+    let m = env.get("procuratorate", &token, "/metrics");
     let text = String::from_utf8(m.body).unwrap();
     assert!(
         text.contains(
@@ -929,6 +937,12 @@ fn every_response_matches_the_openapi_document() {
             .unwrap();
         conforms(&doc, "get", path, &r);
     }
+    conforms(
+        &doc,
+        "get",
+        "/metrics",
+        &env.get("procuratorate", &token, "/metrics"),
+    );
     let cases = "/v1/ports/{unit}/cases";
     let one = "/v1/ports/{unit}/cases/{case_id}";
     let page = env.get(
@@ -970,7 +984,9 @@ fn every_response_matches_the_openapi_document() {
     );
     // Every route the gateway serves is in the document with exactly the methods it takes:
     // the route table's 405 answers say which (`Allow`), and they must match the document's.
-    let ops = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+    let ops = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
     for template in xianjie::api::paths() {
         let path = template
             .replace("{unit}", FIRE)
@@ -993,7 +1009,10 @@ fn every_response_matches_the_openapi_document() {
             .filter(|m| doc["paths"][template][**m].is_object())
             .map(|m| m.to_string())
             .collect();
-        assert_eq!(allow, documented, "{template}: routed methods vs documented");
+        assert_eq!(
+            allow, documented,
+            "{template}: routed methods vs documented"
+        );
     }
 }
 
@@ -1666,4 +1685,360 @@ fn submissions_through_the_api_need_their_scope_and_list_every_problem() {
         .collect();
     assert_eq!(submits.len(), 4, "{submits:?}");
     assert!(submits.iter().all(|e| e["actor"]["id"] == "procuratorate"));
+}
+
+// ---- Issue 12: connection limits, throttling, certificate-bound clients, graceful stop ------
+
+/// A TLS connection from `source` (a loopback address) to the API, presenting `cert`.
+async fn connect_from(
+    env: &Env,
+    source: &str,
+    cert: &str,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+    let (c, k) = env.identity(cert);
+    let cfg = xianjie::tls::client_config(&env.certs.join("ca.pem"), Some((&c, &k))).unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let tcp = socket
+        .connect(env.addr.parse().unwrap())
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio_rustls::TlsConnector::from(cfg)
+        .connect(
+            rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .map_err(|e| format!("handshake: {e}"))
+}
+
+/// Sends a raw HTTP/1.1 request on `tls` and reads the whole answer (the connection closes).
+async fn raw_exchange(
+    tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    head: &str,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tls.write_all(head.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tls.read_to_end(&mut out),
+    )
+    .await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn a_slow_body_is_cut_off_at_its_deadline() {
+    let env = setup_bare("body_timeout_secs = 3\n");
+    let rt = runtime();
+    let started = std::time::Instant::now();
+    let answer = rt.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tls = env.connect(Some("procuratorate")).await.unwrap();
+        tls.write_all(
+            b"POST /oauth/token HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 60000\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let (mut rd, mut wr) = tokio::io::split(tls);
+        // One byte a second, as the attacker did (every 5 s); the reader sees the answer.
+        let trickle = tokio::spawn(async move {
+            for _ in 0..30 {
+                if wr.write_all(b"g").await.is_err() || wr.flush().await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(20), rd.read_to_end(&mut out))
+            .await;
+        trickle.abort();
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    let took = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("urn:xianjie:problem:request-timeout"),
+        "{answer}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "closed after {took:?}, not near the 3 s deadline"
+    );
+}
+
+#[test]
+fn the_per_address_cap_holds_while_other_clients_are_served() {
+    let env = setup_bare("max_connections_per_peer = 3\n");
+    let rt = runtime();
+    rt.block_on(async {
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(
+                connect_from(&env, "127.0.0.1", "procuratorate")
+                    .await
+                    .unwrap(),
+            );
+        }
+        // A fourth from the same address is closed at once: no handshake completes.
+        let fourth = connect_from(&env, "127.0.0.1", "procuratorate").await;
+        assert!(
+            fourth.is_err(),
+            "a fourth connection from one address was served"
+        );
+        // Another address is served meanwhile.
+        let mut other = connect_from(&env, "127.0.0.2", "procuratorate")
+            .await
+            .unwrap();
+        let answer = raw_exchange(
+            &mut other,
+            "GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // A slot given back is taken again.
+        held.pop();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut again = connect_from(&env, "127.0.0.1", "procuratorate")
+            .await
+            .unwrap();
+        let answer = raw_exchange(
+            &mut again,
+            "GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    });
+}
+
+#[test]
+fn a_burst_of_bad_secrets_is_throttled_before_any_check_and_audited_briefly() {
+    let env = setup_bare("token_attempts_per_min = 6\ntoken_attempts_burst = 3\n");
+    let secret = env.add_client("procuratorate", &[]);
+    let before = env.audit(1000).len();
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let r = env.token_reply(Some("procuratorate"), "procuratorate", "xjs_wrong");
+        if r.status == 429 {
+            let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&retry), "retry-after {retry}");
+        }
+        statuses.push(r.status);
+    }
+    assert_eq!(&statuses[..3], &[401, 401, 401], "{statuses:?}");
+    assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Even the right secret waits now: the check never runs while throttled.
+    let r = env.token_reply(Some("procuratorate"), "procuratorate", &secret);
+    assert_eq!(r.status, 429);
+    // Three refused logins and one throttling episode: a flood leaves a bounded trail.
+    let entries = env.audit(1000);
+    let new = &entries[before..];
+    let denied = new
+        .iter()
+        .filter(|e| e["action"] == "token.issue" && e["outcome"] == "denied")
+        .count();
+    let throttled: Vec<&Value> = new
+        .iter()
+        .filter(|e| e["action"] == "token.throttled")
+        .collect();
+    assert_eq!(denied, 3, "{new:?}");
+    assert_eq!(throttled.len(), 1, "{new:?}");
+    assert_eq!(throttled[0]["outcome"], "refused");
+    for e in new {
+        assert!(
+            e.to_string().len() < 1024,
+            "an audit entry of {} bytes",
+            e.to_string().len()
+        );
+    }
+}
+
+#[test]
+fn a_client_is_its_certificate() {
+    let env = setup_bare("");
+    let secret = env.add_client("procuratorate", &[]);
+    // The secret over another client's certificate (same CA) is refused like a wrong one.
+    env.token_reply(Some("other"), "procuratorate", &secret)
+        .problem(401, "invalid-client");
+    let token = env.token("procuratorate", "procuratorate", &secret);
+    // The token is bound to the certificate it was issued over.
+    env.get("other", &token, "/v1/ports")
+        .problem(401, "unauthorized");
+    assert_eq!(env.get("procuratorate", &token, "/v1/ports").status, 200);
+    let denied = env
+        .audit(50)
+        .into_iter()
+        .filter(|e| e["action"] == "token.issue" && e["outcome"] == "denied")
+        .count();
+    assert_eq!(denied, 1, "the refused login is audited");
+}
+
+#[test]
+fn an_unbound_token_stops_working_when_certificates_are_required() {
+    let env = setup_bare("client_auth = \"optional\"\n");
+    let secret = env.add_client("procuratorate", &[]);
+    // Minted without a certificate: unbound, and good only without one.
+    let r = env.token_reply(None, "procuratorate", &secret);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let unbound = r.json()["access_token"].as_str().unwrap().to_string();
+    let ok = env
+        .request(
+            None,
+            "GET",
+            "/v1/ports",
+            &[("authorization", format!("Bearer {unbound}"))],
+            "",
+        )
+        .unwrap();
+    assert_eq!(ok.status, 200);
+    env.get("procuratorate", &unbound, "/v1/ports")
+        .problem(401, "unauthorized");
+    // Raise the mode: the same gateway, keystore and token, certificates now required.
+    let Env {
+        _tmp: tmp,
+        gw,
+        certs,
+        ..
+    } = env;
+    gw.stop();
+    let data = tmp.path().join("data");
+    let cfg = config(tmp.path(), &data, &certs, "client_auth = \"required\"\n");
+    let pass = tmp.path().join("pass");
+    let gw = Gateway::start_with(&cfg, &data, &["--passphrase-file", pass.to_str().unwrap()]);
+    let addr = std::fs::read_to_string(data.join("api.addr"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let env = Env {
+        _tmp: tmp,
+        gw,
+        certs,
+        addr,
+    };
+    env.get("procuratorate", &unbound, "/v1/ports")
+        .problem(401, "unauthorized");
+    let bound = env.token("procuratorate", "procuratorate", &secret);
+    assert_eq!(env.get("procuratorate", &bound, "/v1/ports").status, 200);
+}
+
+#[test]
+fn a_graceful_stop_finishes_requests_in_flight_and_checkpoints_last() {
+    let env = setup_bare("");
+    let secret = env.add_client("procuratorate", &[]);
+    let token = env.token("procuratorate", "procuratorate", &secret);
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (served, stop) = (served.clone(), stop.clone());
+            let (ca, (c, k), addr, token) = (
+                env.certs.join("ca.pem"),
+                env.identity("procuratorate"),
+                env.addr.clone(),
+                token.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut broken = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match common::https(
+                        &ca,
+                        Some((&c, &k)),
+                        &addr,
+                        "GET",
+                        "/v1/ports",
+                        &[("authorization", format!("Bearer {token}"))],
+                        Vec::new(),
+                    ) {
+                        Ok(r) => {
+                            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+                            served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        // Refused once the listener has stopped accepting.
+                        Err(_) => broken += 1,
+                    }
+                    if broken > 3 {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let data = env.gw.data.clone();
+    let Env { _tmp: tmp, gw, .. } = env;
+    gw.stop();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let served = served.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(served > 10, "only {served} requests were served");
+    // The log ends with gateway.stop, and the last checkpoint covers every entry.
+    let entries: Vec<Value> = std::fs::read_to_string(data.join("audit/entries.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.last().unwrap()["action"], "gateway.stop");
+    let reads = entries
+        .iter()
+        .filter(|e| e["action"] == "ports.list")
+        .count();
+    assert_eq!(
+        reads, served,
+        "every answer sent is audited, no audited read unanswered"
+    );
+    let log = std::fs::read_to_string(data.join("audit/checkpoints.log")).unwrap();
+    let mut rest = log.as_str();
+    let mut last = "";
+    while !rest.is_empty() {
+        let (len, after) = rest.split_once('\n').unwrap();
+        let len: usize = len.parse().unwrap();
+        last = &after[..len];
+        rest = &after[len..];
+    }
+    let size: usize = last.lines().nth(1).unwrap().parse().unwrap();
+    assert_eq!(
+        size,
+        entries.len(),
+        "the final checkpoint covers every entry"
+    );
+    drop(tmp);
+}
+
+#[test]
+fn who_asks_comes_first_and_a_parameter_counts_once() {
+    let env = setup_bare("");
+    let secret = env.add_client("procuratorate", &[]);
+    env.gw
+        .ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
+    // Anonymous: 401 before any check of type or query says what a submission needs.
+    env.request(
+        Some("procuratorate"),
+        "POST",
+        "/v1/submissions?unit=bogus",
+        &[("content-type", "application/pdf".into())],
+        "x",
+    )
+    .unwrap()
+    .problem(401, "unauthorized");
+    let token = env.token("procuratorate", "procuratorate", &secret);
+    let p = env
+        .get(
+            "procuratorate",
+            &token,
+            "/v1/changes?after=0&limit=5&limit=500",
+        )
+        .problem(422, "bad-parameter");
+    assert_eq!(p["field"], "limit", "{p}");
+    let p = env
+        .get(
+            "procuratorate",
+            &token,
+            &format!("/v1/ports/{FIRE}/cases?action=penalty&action=licensing"),
+        )
+        .problem(422, "bad-parameter");
+    assert_eq!(p["field"], "action", "{p}");
 }

@@ -70,6 +70,18 @@ pub fn pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// [`pairs`], refusing a parameter given twice: which of two values counts must never be
+/// left to a guess (`?unit=A&unit=B`).
+pub fn unique_pairs(query: &str) -> Result<Vec<(String, String)>, Problem> {
+    let all = pairs(query);
+    for (i, (k, _)) in all.iter().enumerate() {
+        if all[..i].iter().any(|(x, _)| x == k) {
+            return Err(bad(k, "is given more than once; give it once"));
+        }
+    }
+    Ok(all)
+}
+
 /// Decodes `%XX` escapes (a path segment; in a query `+` is a space and is replaced first).
 pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -138,7 +150,7 @@ impl ListQuery {
         let mut f = Filter::default();
         let mut limit = DEFAULT_LIMIT;
         let mut cursor = None;
-        for (k, v) in pairs(query) {
+        for (k, v) in unique_pairs(query)? {
             match k.as_str() {
                 "action" => {
                     f.action = Some(Action::parse(&v).map_err(|e| bad("action", e.to_string()))?)

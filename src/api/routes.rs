@@ -51,7 +51,35 @@ pub struct ApiState {
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
     rate: f64,
     burst: f64,
+    /// Token-endpoint attempts, per peer address and per claimed client name.
+    attempts: Mutex<HashMap<String, Attempts>>,
+    attempt_rate: f64,
+    attempt_burst: f64,
 }
+
+/// One throttled key's bucket, and how many attempts it refused in its current episode.
+#[derive(Debug)]
+struct Attempts {
+    tokens: f64,
+    last: Instant,
+    refused: u64,
+}
+
+/// What a token-endpoint attempt met at the throttle, for its audit entries.
+enum Throttle {
+    /// Allowed; `ended` lists the keys whose episode of refusals this attempt ends, with their
+    /// counts.
+    Allowed { ended: Vec<(String, u64)> },
+    /// Refused for `retry` seconds; `first` when this refusal starts an episode for `key`.
+    Refused {
+        key: String,
+        retry: u64,
+        first: bool,
+    },
+}
+
+/// Most throttle keys held; beyond it, keys whose bucket is full (they hold nothing) go.
+const MAX_THROTTLE_KEYS: usize = 10_000;
 
 impl ApiState {
     /// State for `gw`'s configuration.
@@ -66,12 +94,68 @@ impl ApiState {
             buckets: Mutex::new(HashMap::new()),
             rate,
             burst,
+            attempts: Mutex::new(HashMap::new()),
+            attempt_rate: gw
+                .config
+                .server
+                .as_ref()
+                .map_or(30.0, |s| f64::from(s.token_attempts_per_min))
+                / 60.0,
+            attempt_burst: gw
+                .config
+                .server
+                .as_ref()
+                .map_or(10.0, |s| f64::from(s.token_attempts_burst)),
         }
     }
 
     /// Waits for a turn to work on a data request.
     async fn work_permit(self: Arc<Self>) -> Option<tokio::sync::OwnedSemaphorePermit> {
         self.work.clone().acquire_owned().await.ok()
+    }
+
+    /// Counts a token-endpoint attempt against each of `keys` (the peer address, the claimed
+    /// name): refused while any of them has no attempt left, before any secret is checked.
+    fn attempt(&self, keys: &[String]) -> Throttle {
+        let mut m = self
+            .attempts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let (rate, burst) = (self.attempt_rate, self.attempt_burst);
+        if m.len() > MAX_THROTTLE_KEYS {
+            m.retain(|_, a| {
+                a.refused > 0 || a.tokens + now.duration_since(a.last).as_secs_f64() * rate < burst
+            });
+        }
+        for key in keys {
+            let a = m.entry(key.clone()).or_insert(Attempts {
+                tokens: burst,
+                last: now,
+                refused: 0,
+            });
+            a.tokens = (a.tokens + now.duration_since(a.last).as_secs_f64() * rate).min(burst);
+            a.last = now;
+            if a.tokens < 1.0 {
+                a.refused += 1;
+                return Throttle::Refused {
+                    key: key.clone(),
+                    retry: ((1.0 - a.tokens) / rate).ceil().max(1.0) as u64,
+                    first: a.refused == 1,
+                };
+            }
+        }
+        let mut ended = Vec::new();
+        for key in keys {
+            if let Some(a) = m.get_mut(key) {
+                a.tokens -= 1.0;
+                if a.refused > 0 {
+                    ended.push((key.clone(), a.refused));
+                    a.refused = 0;
+                }
+            }
+        }
+        Throttle::Allowed { ended }
     }
 
     /// Takes one token from `client`'s bucket, or says how many seconds until one is there.
@@ -269,13 +353,16 @@ async fn health_h(State(ctx): State<Arc<Ctx>>) -> Resp {
     health(&ctx.gw)
 }
 
-async fn metrics_h(State(ctx): State<Arc<Ctx>>) -> Resp {
-    // Push gauges read the store (deadlines scan the queue): off the async threads.
-    let g = ctx.gw.clone();
-    let push = tokio::task::spawn_blocking(move || push_metrics(&g))
-        .await
-        .unwrap_or_default();
-    metrics(&ctx.gw, &ctx.state, &push)
+/// `GET /metrics` takes a token of any client (a Prometheus scraper authenticates with its own
+/// client credentials): the figures are counts, but they are the gateway's own.
+async fn metrics_h(State(ctx): State<Arc<Ctx>>, d: DataReq) -> Result<Resp, Problem> {
+    let state = ctx.state.clone();
+    // Push gauges read the store (deadlines scan the queue): off the async threads, as `data`
+    // runs everything.
+    data(ctx, d, move |gw, _, _| {
+        Ok(metrics(gw, &state, &push_metrics(gw)))
+    })
+    .await
 }
 
 async fn openapi_h() -> Resp {
@@ -410,8 +497,7 @@ async fn report_h(
     .await
 }
 
-/// `GET /metrics`: counts only, no identifiers, so no token is needed (a Prometheus scraper
-/// still connects over TLS with its client certificate when client certificates are required).
+/// The Prometheus text of `GET /metrics`: counts only, no identifiers.
 fn metrics(gw: &Gateway, state: &ApiState, push: &str) -> Resp {
     let outbox = gw.store.outbox_len().unwrap_or(0);
     let text = state.metrics.render(&[
@@ -556,7 +642,7 @@ async fn token(
         })
         .and_then(|b| String::from_utf8(b).ok());
     let body = read_body(body, MAX_BODY).await?;
-    let form: HashMap<String, String> = query::pairs(&String::from_utf8_lossy(&body))
+    let form: HashMap<String, String> = query::unique_pairs(&String::from_utf8_lossy(&body))?
         .into_iter()
         .collect();
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
@@ -569,6 +655,19 @@ async fn token(
         return Err(Problem::InvalidClient);
     };
     let (name, secret) = (name.to_string(), secret.to_string());
+    // Throttled per peer address and per claimed name before any secret is checked: a burst
+    // of guesses costs the gateway a map lookup each, not a keyed hash and an audit entry.
+    let keys = [
+        format!(
+            "peer:{}",
+            peer.addr.map_or_else(String::new, |a| a.ip().to_string())
+        ),
+        format!(
+            "client:{}",
+            &hex::encode(Sha256::digest(name.as_bytes()))[..32]
+        ),
+    ];
+    let throttle = ctx.state.attempt(&keys);
     let requested: Option<Vec<String>> = form.get("scope").map(|s| {
         s.split(' ')
             .filter(|x| !x.is_empty())
@@ -576,6 +675,29 @@ async fn token(
             .collect()
     });
     tokio::task::spawn_blocking(move || {
+        // Throttling is audited once per episode: at its first refusal, and with the count of
+        // refusals when the next attempt passes.
+        let throttled = |outcome: &str, key: &str, count: u64| {
+            gw.audit.append(
+                &Event::new(Actor::client(&name, None), "token.throttled", &name)
+                    .outcome(outcome)
+                    .detail("key", key.split(':').next().unwrap_or(""))
+                    .detail("refused", count),
+            )
+        };
+        match &throttle {
+            Throttle::Refused { key, retry, first } => {
+                if *first {
+                    throttled("refused", key, 1).map_err(|e| audit_problem(&e))?;
+                }
+                return Err(Problem::RateLimited(*retry));
+            }
+            Throttle::Allowed { ended } => {
+                for (key, count) in ended {
+                    throttled("ended", key, *count).map_err(|e| audit_problem(&e))?;
+                }
+            }
+        }
         // A refused login always leaves its entry (the name in it bounded by the audit log);
         // when it cannot, the answer is the audit failure, as for any other request.
         let deny = |reason: &str| -> Problem {
@@ -593,9 +715,14 @@ async fn token(
             Ok(None) => return Err(deny("bad credentials")),
             Err(e) => return Err(custody_problem(&e)),
         };
-        if let Some(pin) = &client.cert_fingerprint
-            && peer.fingerprint.as_ref() != Some(pin)
+        // A client is its certificate: a secret presented over another client's certificate
+        // is refused like a wrong secret.
+        if let Some(der) = &peer.certificate
+            && !client.owns_certificate(der)
         {
+            return Err(deny("the certificate presented is not this client's"));
+        }
+        if peer.certificate.is_none() && client.cert_fingerprint.is_some() {
             return Err(deny("not the client's pinned certificate"));
         }
         let open = gw.store.ports_of(&name).map_err(|e| {
@@ -725,18 +852,30 @@ fn authenticate(
         .ok_or_else(|| {
             Problem::Unauthorized("the client of this token is revoked or unknown".into())
         })?;
-    if let Some(cnf) = &claims.cnf
-        && peer.x5t_s256.as_ref() != Some(&cnf.x5t_s256)
-    {
-        return Err(Problem::Unauthorized(
-            "this token is bound to another client certificate".into(),
-        ));
+    // A token is bound to the certificate it was issued over (RFC 8705): whenever the
+    // connection has a certificate the token must name it, so a token minted without one (in a
+    // weaker mode) stops working once certificates are presented or required.
+    match (&claims.cnf, &peer.x5t_s256) {
+        (Some(cnf), Some(x5t)) if cnf.x5t_s256 == *x5t => {}
+        (Some(_), _) => {
+            return Err(Problem::Unauthorized(
+                "this token is bound to another client certificate".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Problem::Unauthorized(
+                "this token is not bound to the certificate presented; get a new token over this connection".into(),
+            ));
+        }
+        (None, None) => {}
     }
-    if let Some(pin) = &client.cert_fingerprint
-        && peer.fingerprint.as_ref() != Some(pin)
-    {
+    let owned = match &peer.certificate {
+        Some(der) => client.owns_certificate(der),
+        None => client.cert_fingerprint.is_none(),
+    };
+    if !owned {
         return Err(Problem::Unauthorized(
-            "this client may only connect with its registered certificate".into(),
+            "this client may only connect with its own certificate".into(),
         ));
     }
     state.take(&client.name).map_err(Problem::RateLimited)?;
@@ -819,6 +958,13 @@ async fn submission(
     let (gw, state) = (ctx.gw.clone(), ctx.state.clone());
     let (query, request_id, peer) = (d.query.as_str(), d.rid.as_str(), d.peer.clone());
     let auth = d.auth.clone();
+    // Who asks comes first: an anonymous caller learns nothing about what a submission needs.
+    let caller = {
+        let (gw, state, peer) = (gw.clone(), state.clone(), peer.clone());
+        tokio::task::spawn_blocking(move || authenticate(&gw, &state, &peer, auth.as_deref()))
+            .await
+            .map_err(|_| Problem::Internal)??
+    };
     let ext = match super::media_type(&headers).as_deref() {
         Some("text/csv") => "csv",
         Some("application/xml" | "text/xml") => "xml",
@@ -834,7 +980,7 @@ async fn submission(
         }
     };
     let (mut unit, mut quarter) = (None, None);
-    for (k, v) in query::pairs(query) {
+    for (k, v) in query::unique_pairs(query)? {
         match k.as_str() {
             "unit" => {
                 unit = Some(Uscc::parse(&v).map_err(|e| Problem::BadParameter {
@@ -865,12 +1011,6 @@ async fn submission(
     };
     let unit = unit.ok_or_else(|| missing("unit"))?;
     let quarter = quarter.ok_or_else(|| missing("quarter"))?;
-    let caller = {
-        let (gw, state, peer) = (gw.clone(), state.clone(), peer.clone());
-        tokio::task::spawn_blocking(move || authenticate(&gw, &state, &peer, auth.as_deref()))
-            .await
-            .map_err(|_| Problem::Internal)??
-    };
     let granted = gw
         .store
         .submit_grants_of(&caller.client.name)
@@ -1171,7 +1311,7 @@ fn reports(
         field: "quarter".into(),
         reason: e.to_string(),
     })?;
-    let version = match query::pairs(query).as_slice() {
+    let version = match query::unique_pairs(query)?.as_slice() {
         [] => None,
         [(k, v)] if k == "version" && unit.is_some() => {
             Some(v.parse::<u64>().map_err(|_| Problem::BadParameter {
@@ -1320,7 +1460,7 @@ fn changes(
 ) -> Result<Resp, Problem> {
     let mut after = 0u64;
     let mut limit = query::DEFAULT_LIMIT;
-    for (k, v) in query::pairs(query) {
+    for (k, v) in query::unique_pairs(query)? {
         match k.as_str() {
             "after" => {
                 after = v.parse().map_err(|_| Problem::BadParameter {

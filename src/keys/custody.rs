@@ -101,6 +101,10 @@ pub struct KeyStatus {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SecretHash {
     hash: String,
+    /// How the hash was keyed: 0, the client hash key itself (secrets issued before issue 12);
+    /// 1, a key derived from it for client secrets alone (HKDF).
+    #[serde(default)]
+    kdf: u8,
     created_at: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
 }
@@ -110,10 +114,30 @@ struct SecretHash {
 struct ClientRecord {
     name: String,
     cert_fingerprint: Option<String>,
+    /// The name its certificate must carry (CN, SAN DNS name or URI) when it is not pinned;
+    /// `None`: the client's own name.
+    #[serde(default)]
+    cert_subject: Option<String>,
     secrets: Vec<SecretHash>,
     created_by: String,
     created_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ClientInfo {
+    /// Whether a certificate (DER) is this client's: its pinned fingerprint, else a certificate
+    /// whose CN, DNS name or URI is the client's subject (its name unless set otherwise), or
+    /// `urn:xianjie:client:<subject>`.
+    pub fn owns_certificate(&self, der: &[u8]) -> bool {
+        if let Some(pin) = &self.cert_fingerprint {
+            return crate::tls::fingerprint(der) == *pin;
+        }
+        let subject = self.cert_subject.as_deref().unwrap_or(&self.name);
+        let urn = format!("urn:xianjie:client:{subject}");
+        crate::tls::certificate_names(der)
+            .iter()
+            .any(|n| n == subject || *n == urn)
+    }
 }
 
 /// A client as listed.
@@ -123,6 +147,9 @@ pub struct ClientInfo {
     pub name: String,
     /// SHA-256 fingerprint of the only certificate it may use, if pinned.
     pub cert_fingerprint: Option<String>,
+    /// The name its certificate must carry when it is not pinned (default: its own name).
+    #[serde(default)]
+    pub cert_subject: Option<String>,
     /// Who created it.
     pub created_by: String,
     /// When.
@@ -666,30 +693,51 @@ impl Custody {
         Ok((SecretString::new(text), info.version))
     }
 
-    fn hash_secret(ks: &Keystore, secret: &str) -> Result<String, CustodyError> {
-        let (key, _) = ks
+    /// The key of one purpose, derived from the keystore's root MAC key with HKDF-SHA256
+    /// (`info` = `xianjie/<purpose>`), so that no two uses share a key.
+    fn purpose_key(ks: &Keystore, purpose: &str) -> Result<SecretBytes, CustodyError> {
+        let (root, _) = ks
             .get(HASH_KEY)?
-            .ok_or_else(|| CustodyError::Invalid("the keystore has no client hash key".into()))?;
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
-            .map_err(|_| CustodyError::Invalid("bad client hash key".into()))?;
-        mac.update(secret.as_bytes());
-        Ok(hex::encode(mac.finalize().into_bytes()))
+            .ok_or_else(|| CustodyError::Invalid("the keystore has no MAC key".into()))?;
+        let hk = hkdf::Hkdf::<Sha256>::new(None, root.expose());
+        let mut out = zeroize::Zeroizing::new(vec![0u8; 32]);
+        hk.expand(format!("xianjie/{purpose}").as_bytes(), &mut out)
+            .map_err(|_| CustodyError::Invalid("key derivation failed".into()))?;
+        Ok(SecretBytes::new(std::mem::take(&mut *out)))
     }
 
-    /// A MAC of `data` under a keystore key, for values the gateway hands out and must later
-    /// recognise unaltered (pagination cursors). `domain` keeps the uses apart.
+    /// HMAC-SHA256 of `data` under `key`.
+    fn hmac(key: &[u8], data: &[&[u8]]) -> Result<[u8; 32], CustodyError> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+            .map_err(|_| CustodyError::Invalid("bad MAC key".into()))?;
+        for d in data {
+            mac.update(d);
+        }
+        Ok(mac.finalize().into_bytes().into())
+    }
+
+    /// The keyed hash of a client secret, as `kdf` says (see [`SecretHash`]): new secrets use 1.
+    fn hash_secret(ks: &Keystore, secret: &str, kdf: u8) -> Result<String, CustodyError> {
+        let key = match kdf {
+            0 => {
+                ks.get(HASH_KEY)?
+                    .ok_or_else(|| {
+                        CustodyError::Invalid("the keystore has no client hash key".into())
+                    })?
+                    .0
+            }
+            _ => Self::purpose_key(ks, "client-secret")?,
+        };
+        Ok(hex::encode(Self::hmac(key.expose(), &[secret.as_bytes()])?))
+    }
+
+    /// A MAC of `data`, for values the gateway hands out and must later recognise unaltered
+    /// (pagination cursors), under a key derived for `domain` alone.
     pub fn mac(&self, domain: &str, data: &[u8]) -> Result<[u8; 32], CustodyError> {
         let g = self.read();
         let ks = g.as_ref().ok_or(CustodyError::Sealed)?;
-        let (key, _) = ks
-            .get(HASH_KEY)?
-            .ok_or_else(|| CustodyError::Invalid("the keystore has no MAC key".into()))?;
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
-            .map_err(|_| CustodyError::Invalid("bad MAC key".into()))?;
-        mac.update(domain.as_bytes());
-        mac.update(&[0]);
-        mac.update(data);
-        Ok(mac.finalize().into_bytes().into())
+        let key = Self::purpose_key(ks, &format!("mac/{domain}"))?;
+        Self::hmac(key.expose(), &[data])
     }
 
     fn client(ks: &Keystore, name: &str) -> Result<Option<ClientRecord>, CustodyError> {
@@ -725,19 +773,42 @@ impl Custody {
         ))
     }
 
-    /// Registers a client and returns its first secret (shown once).
+    /// Registers a client bound to its certificate by name (the certificate's CN, DNS name or
+    /// URI is the client's name) and returns its first secret (shown once).
     pub fn add_client(
         &self,
         name: &str,
         cert_fingerprint: Option<&str>,
         actor: &Actor,
     ) -> Result<NewSecret, CustodyError> {
+        self.add_client_bound(name, cert_fingerprint, None, actor)
+    }
+
+    /// Registers a client bound to its certificate — by `cert_fingerprint` (SHA-256) when
+    /// given, else by `cert_subject` (default: the client's name) — and returns its first
+    /// secret (shown once).
+    pub fn add_client_bound(
+        &self,
+        name: &str,
+        cert_fingerprint: Option<&str>,
+        cert_subject: Option<&str>,
+        actor: &Actor,
+    ) -> Result<NewSecret, CustodyError> {
         valid_name("client", name)?;
         let fingerprint = cert_fingerprint.map(normalize_fingerprint).transpose()?;
+        let subject = cert_subject.map(str::trim).filter(|s| !s.is_empty());
+        if let Some(s) = subject
+            && (s.len() > 256 || s.chars().any(char::is_control))
+        {
+            return Err(CustodyError::Invalid(format!(
+                "certificate subject {s:?} is not a name a certificate carries"
+            )));
+        }
         self.audit.append(
             &Event::new(actor.clone(), "client.create", name)
                 .outcome("started")
-                .detail("cert_pinned", fingerprint.is_some()),
+                .detail("cert_pinned", fingerprint.is_some())
+                .detail("cert_subject", subject.unwrap_or(name)),
         )?;
         let secret = Self::new_secret();
         self.mutate(actor, |ks| {
@@ -747,8 +818,10 @@ impl Custody {
             let rec = ClientRecord {
                 name: name.into(),
                 cert_fingerprint: fingerprint.clone(),
+                cert_subject: subject.map(str::to_string),
                 secrets: vec![SecretHash {
-                    hash: Self::hash_secret(ks, secret.expose())?,
+                    hash: Self::hash_secret(ks, secret.expose(), 1)?,
+                    kdf: 1,
                     created_at: Utc::now(),
                     expires_at: None,
                 }],
@@ -796,7 +869,8 @@ impl Custody {
                 s.expires_at = Some(s.expires_at.map_or(until, |e| e.min(until)));
             }
             rec.secrets.push(SecretHash {
-                hash: Self::hash_secret(ks, secret.expose())?,
+                hash: Self::hash_secret(ks, secret.expose(), 1)?,
+                kdf: 1,
                 created_at: now,
                 expires_at: None,
             });
@@ -846,6 +920,7 @@ impl Custody {
                     active_secrets: active.len(),
                     name: rec.name,
                     cert_fingerprint: rec.cert_fingerprint,
+                    cert_subject: rec.cert_subject,
                     created_by: rec.created_by,
                     created_at: rec.created_at,
                     revoked_at: rec.revoked_at,
@@ -865,15 +940,19 @@ impl Custody {
         let g = self.read();
         let ks = g.as_ref().ok_or(CustodyError::Sealed)?;
         // Hash even for unknown names, so that timing does not tell which names exist.
-        let presented = Self::hash_secret(ks, secret)?;
+        let presented = [
+            Self::hash_secret(ks, secret, 0)?,
+            Self::hash_secret(ks, secret, 1)?,
+        ];
         let Some(rec) = Self::client(ks, name)? else {
             return Ok(None);
         };
         let now = Utc::now();
         let ok = rec.revoked_at.is_none()
             && rec.secrets.iter().any(|s| {
+                let p = &presented[usize::from(s.kdf.min(1))];
                 s.expires_at.is_none_or(|e| e > now)
-                    && constant_time_eq(s.hash.as_bytes(), presented.as_bytes())
+                    && constant_time_eq(s.hash.as_bytes(), p.as_bytes())
             });
         drop(g);
         if !ok {
@@ -911,5 +990,101 @@ fn normalize_fingerprint(s: &str) -> Result<String, CustodyError> {
         Err(CustodyError::Invalid(format!(
             "certificate fingerprint {s:?} is not a SHA-256 (64 hex digits, colons allowed)"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Fsync;
+    use crate::keys::secret::Passphrase;
+
+    fn custody() -> (tempfile::TempDir, Custody) {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = AuditLog::open(&dir.path().join("audit"), "test/audit", Fsync::Always).unwrap();
+        let c = Custody::new(&dir.path().join("keystore.json"), audit);
+        c.unlock(
+            &Passphrase::new("a passphrase for tests".into()),
+            &Actor::admin("t"),
+        )
+        .unwrap();
+        (dir, c)
+    }
+
+    #[test]
+    fn secrets_hashed_before_derived_keys_still_work_and_new_ones_use_them() {
+        let (_dir, c) = custody();
+        let actor = Actor::admin("t");
+        let first = c.add_client("procuratorate", None, &actor).unwrap();
+        // Make the stored hash the way secrets were hashed before issue 12.
+        c.mutate(&actor, |ks| {
+            let mut rec = Custody::client(ks, "procuratorate")?.unwrap();
+            assert_eq!(rec.secrets[0].kdf, 1, "new secrets use the derived key");
+            rec.secrets[0].hash = Custody::hash_secret(ks, first.secret.expose(), 0)?;
+            rec.secrets[0].kdf = 0;
+            Custody::put_client(ks, &rec, &actor)
+        })
+        .unwrap();
+        assert!(
+            c.authenticate("procuratorate", first.secret.expose())
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            c.authenticate("procuratorate", "xjs_wrong")
+                .unwrap()
+                .is_none()
+        );
+        // The derived key and the root key differ: a legacy hash is not a derived one.
+        c.mutate(&actor, |ks| {
+            let legacy = Custody::hash_secret(ks, first.secret.expose(), 0)?;
+            let derived = Custody::hash_secret(ks, first.secret.expose(), 1)?;
+            assert_ne!(legacy, derived);
+            Ok(())
+        })
+        .unwrap();
+        // Each MAC domain has its own key.
+        let a = c.mac("cursor", b"x").unwrap();
+        assert_eq!(a, c.mac("cursor", b"x").unwrap());
+        assert_ne!(a, c.mac("other", b"x").unwrap());
+    }
+
+    #[test]
+    fn a_client_owns_the_certificates_that_name_it_or_its_pin() {
+        use rustls_pki_types::pem::PemObject;
+        let dir = tempfile::tempdir().unwrap();
+        crate::certs::generate_dev(dir.path(), &["procuratorate".into(), "other".into()], false)
+            .unwrap();
+        let der = |name: &str| {
+            rustls_pki_types::CertificateDer::from_pem_file(dir.path().join(format!("{name}.pem")))
+                .unwrap()
+                .to_vec()
+        };
+        let (mine, theirs) = (der("procuratorate"), der("other"));
+        assert!(
+            crate::tls::certificate_names(&mine).contains(&"procuratorate".to_string()),
+            "{:?}",
+            crate::tls::certificate_names(&mine)
+        );
+        let mut client = ClientInfo {
+            name: "procuratorate".into(),
+            cert_fingerprint: None,
+            cert_subject: None,
+            created_by: "t".into(),
+            created_at: Utc::now(),
+            revoked_at: None,
+            active_secrets: 1,
+            overlap_until: None,
+        };
+        assert!(client.owns_certificate(&mine));
+        assert!(!client.owns_certificate(&theirs));
+        // A subject rule names another certificate.
+        client.cert_subject = Some("other".into());
+        assert!(client.owns_certificate(&theirs) && !client.owns_certificate(&mine));
+        // A pin wins over names.
+        client.cert_fingerprint = Some(crate::tls::fingerprint(&theirs));
+        client.cert_subject = None;
+        assert!(client.owns_certificate(&theirs) && !client.owns_certificate(&mine));
+        assert!(!client.owns_certificate(b"not a certificate"));
     }
 }
