@@ -10,12 +10,13 @@
 //! chosen records, and refusals of every package that holds a chosen record. State lives in memory only; a restart forgets everything, which is what a
 //! test harness wants.
 //!
-//! HTTP surface: `POST /packages` (the platform); `GET /sim/records`, `GET /sim/stats`,
+//! HTTP surface, one axum route table: `POST /packages` (the platform) and `POST /reports`
+//! (quarterly reports); `GET /sim/records`, `GET /sim/stats`, `GET /sim/reports`,
 //! `POST /sim/faults` (body: a fault spec replacing the plan), `DELETE /sim/faults`,
 //! `PUT /sim/verify-key` (body: `KEY_ID BASE64`, as `xianjie push key` prints it), and
 //! `GET /sim/packages` / `GET /sim/packages/{id}` (the newest received package bodies, with the
-//! signature header as received) — the test
-//! harness's view, no credential. Anything else is 404.
+//! signature header as received) — the test harness's view, no credential. A routed path asked
+//! with another method is 405 with `Allow`; anything else is 404.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt;
@@ -24,14 +25,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::header::{self, HeaderValue};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse as _, Response};
+use axum::routing::{MethodRouter, get, post, put};
+use axum::{Extension, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::Bytes;
-use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
@@ -381,7 +385,7 @@ pub const KEPT_PACKAGES: usize = 64;
 
 /// What the simulator keeps.
 #[derive(Default)]
-struct State {
+struct SimState {
     verify_key: Option<(String, VerifyingKey)>,
     /// The last [`KEPT_PACKAGES`] package bodies that passed the credential and signature
     /// checks, by package id — so a test can run them through `xmllint`.
@@ -396,12 +400,12 @@ struct State {
 struct Inner {
     tls: ServerTls,
     credential: Option<SecretString>,
-    state: Mutex<State>,
+    state: Mutex<SimState>,
     listener: Mutex<Option<tokio::net::TcpListener>>,
 }
 
 impl Inner {
-    fn state(&self) -> MutexGuard<'_, State> {
+    fn state(&self) -> MutexGuard<'_, SimState> {
         // A panic while holding the lock cannot leave the state half-updated in a way that
         // matters to a test harness; keep serving.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -427,10 +431,10 @@ impl fmt::Debug for Simulator {
     }
 }
 
-/// Why a request ended without a response: the connection is dropped (the `reset` fault).
-use crate::api::DropConnection;
-
-type Reply = Response<Full<Bytes>>;
+/// What a `reset` fault answers: nothing; [`crate::api::serve_tls`] drops the connection.
+fn dropped() -> Response {
+    Extension(crate::api::DropConnection).into_response()
+}
 
 impl Simulator {
     /// Loads the TLS certificate from `opts.certs` and binds `opts.listen`; returns the
@@ -459,10 +463,10 @@ impl Simulator {
             addr: opts.listen.clone(),
             source,
         })?;
-        let state = State {
+        let state = SimState {
             faults: opts.faults,
             verify_key: opts.verify_key,
-            ..State::default()
+            ..SimState::default()
         };
         let sim = Simulator {
             inner: Arc::new(Inner {
@@ -487,23 +491,8 @@ impl Simulator {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
             .ok_or(SimError::AlreadyRunning)?;
-        let inner = self.inner.clone();
-        let router = axum::Router::new().fallback({
-            let inner = self.inner.clone();
-            move |req: Request<axum::body::Body>| {
-                let inner = inner.clone();
-                async move {
-                    match handle(inner, req).await {
-                        Ok(reply) => reply.map(axum::body::Body::new),
-                        Err(DropConnection) => {
-                            let mut r = axum::response::Response::new(axum::body::Body::empty());
-                            r.extensions_mut().insert(DropConnection);
-                            r
-                        }
-                    }
-                }
-            }
-        });
+        let router = router(self.inner.clone());
+        let inner = self.inner;
         crate::api::serve_tls(
             listener,
             move || inner.tls.acceptor(),
@@ -537,21 +526,21 @@ impl Simulator {
     }
 }
 
-fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
-    let mut r = Response::new(Full::new(body.into()));
+fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response {
+    let mut r = Response::new(Body::from(body.into()));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 
-fn text(status: StatusCode, body: impl Into<String>) -> Reply {
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
     let mut body = body.into();
     body.push('\n');
     reply(status, "text/plain; charset=utf-8", body)
 }
 
-fn json<T: Serialize>(value: &T) -> Reply {
+fn json<T: Serialize>(value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => reply(StatusCode::OK, "application/json", body),
         Err(e) => text(
@@ -561,131 +550,163 @@ fn json<T: Serialize>(value: &T) -> Reply {
     }
 }
 
-async fn handle(
-    inner: Arc<Inner>,
-    req: Request<axum::body::Body>,
-) -> Result<Reply, DropConnection> {
-    let path = req.uri().path().to_string();
-    match (req.method().clone(), path.as_str()) {
-        (Method::POST, "/packages") => packages(&inner, req, false).await,
-        (Method::POST, "/reports") => packages(&inner, req, true).await,
-        (Method::GET, "/sim/reports") => {
-            let reports = inner.state().reports.clone();
-            Ok(json(&reports))
+/// The simulator's route table: every path with the methods it takes. The router and its 405s
+/// with `Allow` come from it.
+fn table() -> Vec<(&'static str, MethodRouter<Arc<Inner>>)> {
+    vec![
+        ("/packages", post(package_h)),
+        ("/reports", post(report_h)),
+        ("/sim/records", get(records_h)),
+        ("/sim/stats", get(stats_h)),
+        ("/sim/reports", get(reports_h)),
+        ("/sim/faults", post(set_faults_h).delete(clear_faults_h)),
+        ("/sim/verify-key", put(verify_key_h)),
+        ("/sim/packages", get(kept_ids_h)),
+        ("/sim/packages/{id}", get(kept_package_h)),
+    ]
+}
+
+/// The simulator's HTTP surface: [`table`], with plain-text 405s and 404s.
+fn router(inner: Arc<Inner>) -> Router {
+    table()
+        .into_iter()
+        .fold(Router::new(), |r, (path, m)| r.route(path, m))
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} is not allowed on {}", uri.path()),
+            )
+        })
+        .fallback(|uri: Uri| async move {
+            text(
+                StatusCode::NOT_FOUND,
+                format!("no such resource: {}", uri.path()),
+            )
+        })
+        .with_state(inner)
+}
+
+async fn package_h(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
+    upload(&inner, false, &headers, body).await
+}
+
+async fn report_h(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
+    upload(&inner, true, &headers, body).await
+}
+
+async fn records_h(State(inner): State<Arc<Inner>>) -> Response {
+    let records = inner.state().records.clone();
+    json(&records)
+}
+
+async fn stats_h(State(inner): State<Arc<Inner>>) -> Response {
+    let stats = inner.state().stats.clone();
+    json(&stats)
+}
+
+async fn reports_h(State(inner): State<Arc<Inner>>) -> Response {
+    let reports = inner.state().reports.clone();
+    json(&reports)
+}
+
+async fn set_faults_h(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
+    let body = match read_body(&headers, body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let spec = String::from_utf8_lossy(&body);
+    match parse_faults(&spec) {
+        Ok(plan) => {
+            info!(faults = %spec.trim(), "fault plan replaced");
+            inner.state().faults = plan;
+            text(StatusCode::OK, "fault plan replaced")
         }
-        (Method::GET, "/sim/records") => {
-            let records = inner.state().records.clone();
-            Ok(json(&records))
+        Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+async fn clear_faults_h(State(inner): State<Arc<Inner>>) -> Response {
+    inner.state().faults = FaultPlan::default();
+    info!("fault plan cleared");
+    text(StatusCode::OK, "fault plan cleared")
+}
+
+async fn verify_key_h(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
+    let body = match read_body(&headers, body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match parse_verify_key(&String::from_utf8_lossy(&body)) {
+        Ok(key) => {
+            info!(key_id = %key.0, "signature verification key set");
+            inner.state().verify_key = Some(key);
+            text(StatusCode::OK, "verification key set")
         }
-        (Method::GET, "/sim/stats") => {
-            let stats = inner.state().stats.clone();
-            Ok(json(&stats))
-        }
-        (Method::POST, "/sim/faults") => {
-            let body = match read_body(req).await {
-                Ok(b) => b,
-                Err(r) => return Ok(r),
-            };
-            let spec = String::from_utf8_lossy(&body);
-            match parse_faults(&spec) {
-                Ok(plan) => {
-                    info!(faults = %spec.trim(), "fault plan replaced");
-                    inner.state().faults = plan;
-                    Ok(text(StatusCode::OK, "fault plan replaced"))
-                }
-                Err(e) => Ok(text(StatusCode::BAD_REQUEST, e.to_string())),
+        Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+async fn kept_ids_h(State(inner): State<Arc<Inner>>) -> Response {
+    let ids: Vec<String> = inner
+        .state()
+        .kept
+        .iter()
+        .map(|(id, _, _)| id.clone())
+        .collect();
+    json(&ids)
+}
+
+async fn kept_package_h(State(inner): State<Arc<Inner>>, Path(id): Path<String>) -> Response {
+    let found = inner
+        .state()
+        .kept
+        .iter()
+        .rev()
+        .find(|(k, _, _)| *k == id)
+        .map(|(_, b, sig)| (b.clone(), sig.clone()));
+    match found {
+        Some((b, sig)) => {
+            // The signature header as received, so the harness can verify it offline.
+            let mut r = reply(StatusCode::OK, "application/xml", b);
+            if let Some(sig) = sig {
+                r.headers_mut().insert(SIGNATURE_HEADER, sig);
             }
+            r
         }
-        (Method::PUT, "/sim/verify-key") => {
-            let body = match read_body(req).await {
-                Ok(b) => b,
-                Err(r) => return Ok(r),
-            };
-            match parse_verify_key(&String::from_utf8_lossy(&body)) {
-                Ok(key) => {
-                    info!(key_id = %key.0, "signature verification key set");
-                    inner.state().verify_key = Some(key);
-                    Ok(text(StatusCode::OK, "verification key set"))
-                }
-                Err(e) => Ok(text(StatusCode::BAD_REQUEST, e.to_string())),
-            }
-        }
-        (Method::GET, "/sim/packages") => {
-            let ids: Vec<String> = inner
-                .state()
-                .kept
-                .iter()
-                .map(|(id, _, _)| id.clone())
-                .collect();
-            Ok(json(&ids))
-        }
-        (Method::GET, p) if p.starts_with("/sim/packages/") => {
-            let id = &p["/sim/packages/".len()..];
-            let found = inner
-                .state()
-                .kept
-                .iter()
-                .rev()
-                .find(|(k, _, _)| k == id)
-                .map(|(_, b, sig)| (b.clone(), sig.clone()));
-            Ok(match found {
-                Some((b, sig)) => {
-                    // The signature header as received, so the harness can verify it offline.
-                    let mut r = reply(StatusCode::OK, "application/xml", b);
-                    if let Some(sig) = sig {
-                        r.headers_mut().insert(SIGNATURE_HEADER, sig);
-                    }
-                    r
-                }
-                None => text(StatusCode::NOT_FOUND, format!("no kept package {id}")),
-            })
-        }
-        (Method::DELETE, "/sim/faults") => {
-            inner.state().faults = FaultPlan::default();
-            info!("fault plan cleared");
-            Ok(text(StatusCode::OK, "fault plan cleared"))
-        }
-        _ => Ok(text(
-            StatusCode::NOT_FOUND,
-            format!("no such resource: {path}"),
-        )),
+        None => text(StatusCode::NOT_FOUND, format!("no kept package {id}")),
     }
 }
 
 /// Reads a request body up to [`MAX_PACKAGE_BYTES`]; the error is the reply to send.
-async fn read_body(req: Request<axum::body::Body>) -> Result<Bytes, Reply> {
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
     let too_big = || {
         text(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the body exceeds {MAX_PACKAGE_BYTES} bytes"),
         )
     };
-    let declared = req
-        .headers()
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_PACKAGE_BYTES as u64) {
         return Err(too_big());
     }
-    match Limited::new(req.into_body(), MAX_PACKAGE_BYTES)
-        .collect()
+    axum::body::to_bytes(body, MAX_PACKAGE_BYTES)
         .await
-    {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_big()),
-        Err(e) => Err(text(
-            StatusCode::BAD_REQUEST,
-            format!("reading the body: {e}"),
-        )),
-    }
+        .map_err(|e| {
+            let over = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if over {
+                too_big()
+            } else {
+                text(StatusCode::BAD_REQUEST, format!("reading the body: {e}"))
+            }
+        })
 }
 
-async fn packages(
-    inner: &Arc<Inner>,
-    req: Request<axum::body::Body>,
-    report: bool,
-) -> Result<Reply, DropConnection> {
+/// `POST /packages` and `POST /reports`: the next queued fault first, then the upload itself.
+async fn upload(inner: &Arc<Inner>, report: bool, headers: &HeaderMap, body: Body) -> Response {
     let fault = {
         let mut st = inner.state();
         let f = st.faults.take();
@@ -700,36 +721,36 @@ async fn packages(
     match fault {
         Some(Fault::Status(code)) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return Ok(text(status, format!("injected fault: {code}")));
+            return text(status, format!("injected fault: {code}"));
         }
         Some(Fault::TooManyRequests { retry_after_secs }) => {
             let mut r = text(StatusCode::TOO_MANY_REQUESTS, "injected fault: 429");
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            return Ok(r);
+            return r;
         }
         Some(Fault::BadRequest) => {
-            return Ok(text(
+            return text(
                 StatusCode::BAD_REQUEST,
                 "package refused: injected fault 400",
-            ));
+            );
         }
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::Reset) | None => {}
     }
     let answer = if report {
-        accept_report(inner, req).await
+        accept_report(inner, headers, body).await
     } else {
-        accept_package(inner, req).await
+        accept_package(inner, headers, body).await
     };
     if fault == Some(Fault::Reset) {
         // The package was processed (and stored, if it was good); the receipt never leaves.
-        return Err(DropConnection);
+        return dropped();
     }
-    Ok(answer)
+    answer
 }
 
-fn unauthorized(inner: &Inner, reason: &str) -> Reply {
+fn unauthorized(inner: &Inner, reason: &str) -> Response {
     inner.state().stats.auth_failures += 1;
     warn!(reason, "package refused: 401");
     let mut r = text(StatusCode::UNAUTHORIZED, reason);
@@ -813,7 +834,7 @@ fn signature_ok(
         .map_err(|_| "the signature does not verify over the body".to_string())
 }
 
-fn refuse(inner: &Inner, status: StatusCode, reason: String) -> Reply {
+fn refuse(inner: &Inner, status: StatusCode, reason: String) -> Response {
     inner.state().stats.packages_refused += 1;
     info!(status = status.as_u16(), %reason, "package refused");
     text(status, reason)
@@ -881,8 +902,8 @@ fn report_fields(xml: &[u8]) -> Result<SimReport, String> {
 }
 
 /// A quarterly report: credential, signature, a `<report>` document; kept once per version.
-async fn accept_report(inner: &Arc<Inner>, req: Request<axum::body::Body>) -> Reply {
-    let body = match admit(inner, req).await {
+async fn accept_report(inner: &Arc<Inner>, headers: &HeaderMap, body: Body) -> Response {
+    let body = match admit(inner, headers, body).await {
         Ok((body, _)) => body,
         Err(r) => return r,
     };
@@ -916,16 +937,17 @@ async fn accept_report(inner: &Arc<Inner>, req: Request<axum::body::Body>) -> Re
 /// signature header as received; the error is the answer to send.
 async fn admit(
     inner: &Arc<Inner>,
-    req: Request<axum::body::Body>,
-) -> Result<(Bytes, Option<HeaderValue>), Reply> {
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Bytes, Option<HeaderValue>), Response> {
     if let Some(cred) = &inner.credential
-        && !credential_ok(cred, req.headers().get(header::AUTHORIZATION))
+        && !credential_ok(cred, headers.get(header::AUTHORIZATION))
     {
         return Err(unauthorized(inner, "missing or wrong credential"));
     }
-    let signature = req.headers().get(SIGNATURE_HEADER).cloned();
-    let content_type = crate::api::media_type(req.headers());
-    let body = read_body(req).await.inspect_err(|_| {
+    let signature = headers.get(SIGNATURE_HEADER).cloned();
+    let content_type = crate::api::media_type(headers);
+    let body = read_body(headers, body).await.inspect_err(|_| {
         inner.state().stats.packages_refused += 1;
     })?;
     let verify_key = inner.state().verify_key.clone();
@@ -951,9 +973,9 @@ async fn admit(
 }
 
 /// The platform proper: credential, signature, validation, deduplication, receipt.
-async fn accept_package(inner: &Arc<Inner>, req: Request<axum::body::Body>) -> Reply {
+async fn accept_package(inner: &Arc<Inner>, headers: &HeaderMap, body: Body) -> Response {
     let received_at = Utc::now();
-    let (body, signature) = match admit(inner, req).await {
+    let (body, signature) = match admit(inner, headers, body).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -1082,7 +1104,8 @@ mod tests {
     use crate::model::Case;
     use crate::push::package::{self, Op, Record};
     use crate::push::validate::tests::{golden_cases, header, pushable, upserts};
-    use hyper::HeaderMap;
+    use axum::http::Request;
+    use http_body_util::{BodyExt as _, Full};
 
     const SECRET: &str = "s3cret-Token:with-colon";
 
@@ -1356,13 +1379,13 @@ mod tests {
         let a = h.post(b"\xff\xfe", &[]).await.unwrap();
         assert_eq!(a.status, StatusCode::BAD_REQUEST);
         assert!(a.text().contains("UTF-8"));
-        for (m, p) in [
-            (Method::GET, "/packages"),
-            (Method::GET, "/"),
-            (Method::POST, "/sim/records"),
+        for (m, p, status) in [
+            (Method::GET, "/packages", StatusCode::METHOD_NOT_ALLOWED),
+            (Method::GET, "/", StatusCode::NOT_FOUND),
+            (Method::POST, "/sim/records", StatusCode::METHOD_NOT_ALLOWED),
         ] {
             let a = h.request(m, p, &[], Vec::new()).await.unwrap();
-            assert_eq!(a.status, StatusCode::NOT_FOUND, "{p}");
+            assert_eq!(a.status, status, "{p}");
         }
         assert_eq!(h.sim.stats().packages_refused, 3);
         h.stop().await;
@@ -1694,6 +1717,70 @@ mod tests {
         );
         assert_eq!(h.sim.stats().records_accepted, 10_000);
         assert_eq!(h.sim.records().len(), 10_000);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wrong_methods_get_405_with_the_tables_allow_and_unknown_paths_404() {
+        let h = start(Some(SECRET), None, "500").await;
+        // Every routed path with the methods it takes (as `Allow` lists them) and one it does not.
+        let routes = [
+            ("/packages", "POST", Method::GET),
+            ("/reports", "POST", Method::PUT),
+            ("/sim/records", "GET,HEAD", Method::POST),
+            ("/sim/stats", "GET,HEAD", Method::DELETE),
+            ("/sim/reports", "GET,HEAD", Method::POST),
+            ("/sim/faults", "POST,DELETE", Method::GET),
+            ("/sim/verify-key", "PUT", Method::POST),
+            ("/sim/packages", "GET,HEAD", Method::PUT),
+            ("/sim/packages/{id}", "GET,HEAD", Method::DELETE),
+        ];
+        let routed: Vec<&str> = table().into_iter().map(|(p, _)| p).collect();
+        let listed: Vec<&str> = routes.iter().map(|(p, _, _)| *p).collect();
+        assert_eq!(routed, listed, "every route of the table is checked here");
+        for (template, allow, wrong) in routes {
+            let path = template.replace("{id}", "PKG-x");
+            // A body that would replace the fault plan, were it taken.
+            let a = h
+                .request(wrong.clone(), &path, &[], b"503".to_vec())
+                .await
+                .unwrap();
+            assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "{wrong} {path}");
+            assert_eq!(a.headers[header::ALLOW], allow, "{wrong} {path}");
+            assert!(
+                a.headers[header::CONTENT_TYPE]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/plain")
+            );
+            assert_eq!(a.text(), format!("{wrong} is not allowed on {path}\n"));
+        }
+        // A wrong method reaches no handler: no fault taken, no credential asked, the plan kept.
+        let stats = h.sim.stats();
+        assert_eq!((stats.faults_injected, stats.auth_failures), (0, 0));
+        assert_eq!(
+            h.post(b"", &[]).await.unwrap().status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the queued 500 is still first"
+        );
+        for (m, p) in [
+            (Method::GET, "/"),
+            (Method::POST, "/package"),
+            (Method::DELETE, "/sim"),
+            (Method::GET, "/sim/packages/PKG-x/more"),
+        ] {
+            let a = h.request(m.clone(), p, &[], Vec::new()).await.unwrap();
+            assert_eq!(a.status, StatusCode::NOT_FOUND, "{m} {p}");
+            assert!(a.headers.get(header::ALLOW).is_none(), "{m} {p}");
+            assert_eq!(a.text(), format!("no such resource: {p}\n"));
+        }
+        // A routed template with an id nothing was kept under is the handler's own 404.
+        let a = h
+            .request(Method::GET, "/sim/packages/PKG-none", &[], Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(a.status, StatusCode::NOT_FOUND);
+        assert_eq!(a.text(), "no kept package PKG-none\n");
+        h.stop().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
