@@ -1925,7 +1925,7 @@ fn an_unbound_token_stops_working_when_certificates_are_required() {
 
 #[test]
 fn a_graceful_stop_finishes_requests_in_flight_and_checkpoints_last() {
-    let env = setup_bare("");
+    let env = setup_bare("rate_per_sec = 100000\nrate_burst = 100000\n");
     let secret = env.add_client("procuratorate", &[]);
     let token = env.token("procuratorate", "procuratorate", &secret);
     let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -53,8 +53,34 @@ pub struct ApiState {
     burst: f64,
     /// Token-endpoint attempts, per peer address and per claimed client name.
     attempts: Mutex<HashMap<String, Attempts>>,
+    /// Tokens already verified.
+    verified: Mutex<Verified>,
     attempt_rate: f64,
     attempt_burst: f64,
+}
+
+/// Tokens whose signature and claims were verified, by the SHA-256 of the token: a client
+/// sends the same token for up to 15 minutes, and an Ed25519 verification costs more than the
+/// rest of serving a case. Entries live until the token's `exp`; the whole cache is dropped when
+/// the keystore's epoch moves (a client revoked, a key rotated, a seal), and it never holds more
+/// than [`MAX_VERIFIED`] tokens.
+#[derive(Default)]
+struct Verified {
+    epoch: u64,
+    tokens: HashMap<[u8; 32], (Claims, String)>,
+}
+
+/// Most verified tokens held.
+const MAX_VERIFIED: usize = 10_000;
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Claims carry no secret, but a cache of them is nobody's business in a log.
+        f.debug_struct("Verified")
+            .field("epoch", &self.epoch)
+            .field("tokens", &self.tokens.len())
+            .finish()
+    }
 }
 
 /// One throttled key's bucket, and how many attempts it refused in its current episode.
@@ -95,6 +121,7 @@ impl ApiState {
             rate,
             burst,
             attempts: Mutex::new(HashMap::new()),
+            verified: Mutex::new(Verified::default()),
             attempt_rate: gw
                 .config
                 .server
@@ -112,6 +139,46 @@ impl ApiState {
     /// Waits for a turn to work on a data request.
     async fn work_permit(self: Arc<Self>) -> Option<tokio::sync::OwnedSemaphorePermit> {
         self.work.clone().acquire_owned().await.ok()
+    }
+
+    /// The claims and `kid` of `token` if it was verified under keystore epoch `epoch` and has
+    /// not expired at `now` (with the validation's leeway).
+    fn verified(&self, hash: &[u8; 32], epoch: u64, now: i64) -> Option<(Claims, String)> {
+        let mut v = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if v.epoch != epoch {
+            v.tokens.clear();
+            v.epoch = epoch;
+            return None;
+        }
+        match v.tokens.get(hash) {
+            Some((c, _)) if c.exp + LEEWAY_SECS <= now => {
+                v.tokens.remove(hash);
+                None
+            }
+            other => other.cloned(),
+        }
+    }
+
+    /// Remembers a token verified under `epoch`.
+    fn remember(&self, hash: [u8; 32], epoch: u64, now: i64, claims: Claims, kid: String) {
+        let mut v = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if v.epoch != epoch {
+            v.tokens.clear();
+            v.epoch = epoch;
+        }
+        if v.tokens.len() >= MAX_VERIFIED {
+            v.tokens.retain(|_, (c, _)| c.exp + LEEWAY_SECS > now);
+            if v.tokens.len() >= MAX_VERIFIED {
+                v.tokens.clear();
+            }
+        }
+        v.tokens.insert(hash, (claims, kid));
     }
 
     /// Counts a token-endpoint attempt against each of `keys` (the peer address, the claimed
@@ -825,25 +892,40 @@ fn authenticate(
                     .into(),
             )
         })?;
-    let keys = gw
-        .custody
-        .cached_jwt_keys()
-        .map_err(|e| custody_problem(&e))?;
-    let claims = jwt::validate(
-        token.trim(),
-        &Validation {
-            issuer: &server.issuer,
-            audience: &server.audience,
-            now: now_secs(),
-            leeway_secs: LEEWAY_SECS,
-            max_lifetime_secs: 900,
-            keys: &keys,
-        },
-    )
-    .map_err(|e| {
-        warn!(error = %e, "token refused");
-        Problem::Unauthorized("the access token is invalid or expired; get a new one".into())
-    })?;
+    let token = token.trim();
+    let (hash, now) = (<[u8; 32]>::from(Sha256::digest(token.as_bytes())), now_secs());
+    // Read before the keys: a change between the two can only make the entry stale, never
+    // let a token verified under older keys pass as current.
+    let epoch = gw.custody.epoch();
+    let (claims, kid) = match state.verified(&hash, epoch, now) {
+        Some(hit) => hit,
+        None => {
+            let keys = gw
+                .custody
+                .cached_jwt_keys()
+                .map_err(|e| custody_problem(&e))?;
+            let claims = jwt::validate(
+                token,
+                &Validation {
+                    issuer: &server.issuer,
+                    audience: &server.audience,
+                    now,
+                    leeway_secs: LEEWAY_SECS,
+                    max_lifetime_secs: 900,
+                    keys: &keys,
+                },
+            )
+            .map_err(|e| {
+                warn!(error = %e, "token refused");
+                Problem::Unauthorized(
+                    "the access token is invalid or expired; get a new one".into(),
+                )
+            })?;
+            let kid = kid_of(token).unwrap_or_default();
+            state.remember(hash, epoch, now, claims.clone(), kid.clone());
+            (claims, kid)
+        }
+    };
     let client = gw
         .custody
         .cached_client(&claims.sub)
@@ -879,7 +961,6 @@ fn authenticate(
         ));
     }
     state.take(&client.name).map_err(Problem::RateLimited)?;
-    let kid = kid_of(token).unwrap_or_default();
     Ok(Caller {
         claims,
         kid,

@@ -206,6 +206,8 @@ pub struct Custody {
     inner: RwLock<Option<Keystore>>,
     failures: Mutex<u32>,
     cache: RwLock<Option<Arc<AuthCache>>>,
+    /// See [`Custody::epoch`].
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Custody {
@@ -257,6 +259,7 @@ impl Custody {
             inner: RwLock::new(None),
             failures: Mutex::new(0),
             cache: RwLock::new(None),
+            epoch: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -317,6 +320,13 @@ impl Custody {
             .cache
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A number that changes at every keystore change (a client revoked, a key rotated) and at
+    /// every seal: what was verified under an older epoch must be verified again.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn cached(&self) -> Result<Arc<AuthCache>, CustodyError> {
