@@ -170,6 +170,21 @@ impl Gateway {
         self.config.data_dir.join(admin::SOCKET_NAME)
     }
 
+    /// The services the admin API works with: its handlers never see the gateway itself.
+    pub fn admin_services(self: &Arc<Self>) -> Arc<admin::server::AdminServices> {
+        Arc::new(admin::server::AdminServices {
+            store: self.store.clone(),
+            audit: self.audit.clone(),
+            custody: self.custody.clone(),
+            push: self.push.clone(),
+            jobs: self.clone(),
+            adapters: self.config.adapters.clone(),
+            data_dir: self.config.data_dir.clone(),
+            rotate_overlap: self.config.rotate_overlap,
+            reports: self.config.reports.clone(),
+        })
+    }
+
     /// An adapter by name.
     pub fn adapter(&self, name: &str) -> Option<&Adapter> {
         self.config.adapters.iter().find(|a| a.name == name)
@@ -305,7 +320,8 @@ impl Gateway {
         if let Some(r) = ready {
             let _ = r.send(sock.clone());
         }
-        let result = admin::server::serve(self.clone(), listener).await;
+        let result =
+            admin::server::serve(self.admin_services(), listener, self.shutdown.clone()).await;
         info!("shutting down: waiting for running ingests to reach a safe point");
         let _ = sched.shutdown().await;
         for lock in self.locks.values() {
@@ -588,6 +604,45 @@ impl Gateway {
         }
         sched.start().await.map_err(err)?;
         Ok(sched)
+    }
+}
+
+/// The runs an administrator may start, as the admin API sees them (see [`admin::server::Jobs`]).
+impl admin::server::Jobs for Gateway {
+    fn ingest(
+        self: Arc<Self>,
+        adapter: String,
+        path: Option<PathBuf>,
+        actor: Actor,
+        events: tokio::sync::mpsc::Sender<IngestEvent>,
+    ) -> admin::server::JobFuture<Result<Summary, String>> {
+        Box::pin(async move { self.run_ingest(adapter, path, actor, events).await })
+    }
+
+    fn build_reports(
+        self: Arc<Self>,
+        q: crate::model::Quarter,
+        actor: Actor,
+    ) -> admin::server::JobFuture<Result<admin::server::Built, admin::server::BuildError>> {
+        Box::pin(async move { Ok(Gateway::build_reports(&self, q, actor).await?) })
+    }
+
+    fn submit_report(
+        self: Arc<Self>,
+        unit: crate::model::Uscc,
+        quarter: crate::model::Quarter,
+        path: PathBuf,
+        documents: Vec<(String, Vec<u8>)>,
+        actor: Actor,
+    ) -> admin::server::JobFuture<
+        Result<
+            (crate::reports::QuarterlyReport, crate::store::ReportStored),
+            crate::reports::intake::IntakeError,
+        >,
+    > {
+        Box::pin(async move {
+            Gateway::submit_report(&self, unit, quarter, path, documents, actor).await
+        })
     }
 }
 

@@ -6,19 +6,20 @@
 // Handlers return a ready response as their error: one per request, so its size costs nothing.
 #![allow(clippy::result_large_err)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use base64::Engine;
-use hyper::StatusCode;
+use serde::Deserialize;
 
-use super::server::{Resp, blocking, error, json};
+use super::server::{Admin, Resp, Services, blocking, blocking_json, error, internal, json};
 use super::{
     ClientRequest, CredentialRequest, Done, ExportRequest, PortRequest, ProofAnswer, RotateRequest,
     SecretShown, UnlockRequest,
 };
-use crate::audit::{Actor, AuditError};
-use crate::gateway::Gateway;
+use crate::audit::AuditError;
 use crate::keys::custody::CustodyError;
 use crate::keys::secret::{Passphrase, SecretString};
 
@@ -67,9 +68,13 @@ fn done(message: impl Into<String>, value: Option<String>) -> Resp {
 }
 
 /// `POST /unlock`.
-pub(super) async fn unlock(gw: Arc<Gateway>, actor: Actor, r: UnlockRequest) -> Resp {
+pub(super) async fn unlock(
+    State(s): Services,
+    Admin(actor): Admin,
+    Json(r): Json<UnlockRequest>,
+) -> Resp {
     let pass = Passphrase::new(r.passphrase);
-    let res = blocking(move || gw.custody.unlock(&pass, &actor).map_err(custody_err)).await;
+    let res = blocking(move || s.custody.unlock(&pass, &actor).map_err(custody_err)).await;
     match res {
         Ok(v) => done("unlocked", Some(v.to_string())),
         Err(resp) => resp,
@@ -77,39 +82,36 @@ pub(super) async fn unlock(gw: Arc<Gateway>, actor: Actor, r: UnlockRequest) -> 
 }
 
 /// `POST /seal`.
-pub(super) async fn seal(gw: Arc<Gateway>, actor: Actor) -> Resp {
-    match blocking(move || gw.custody.seal(&actor).map_err(custody_err)).await {
+pub(super) async fn seal(State(s): Services, Admin(actor): Admin) -> Resp {
+    match blocking(move || s.custody.seal(&actor).map_err(custody_err)).await {
         Ok(()) => done("sealed", None),
         Err(resp) => resp,
     }
 }
 
 /// `POST /keys/rotate/jwt`.
-pub(super) async fn rotate_jwt(gw: Arc<Gateway>, actor: Actor) -> Resp {
-    match blocking(move || gw.custody.rotate_jwt(&actor).map_err(custody_err)).await {
+pub(super) async fn rotate_jwt(State(s): Services, Admin(actor): Admin) -> Resp {
+    match blocking(move || s.custody.rotate_jwt(&actor).map_err(custody_err)).await {
         Ok(kid) => done("new JWT signing key is current", Some(kid)),
         Err(resp) => resp,
     }
 }
 
 /// `GET /credentials`.
-pub(super) async fn credentials(gw: Arc<Gateway>) -> Resp {
-    match blocking(move || gw.custody.credentials().map_err(custody_err)).await {
-        Ok(list) => json(StatusCode::OK, &list),
-        Err(resp) => resp,
-    }
+pub(super) async fn credentials(State(s): Services) -> Resp {
+    blocking_json(move || s.custody.credentials().map_err(custody_err)).await
 }
 
 /// `POST /credentials/{destination}`.
 pub(super) async fn set_credential(
-    gw: Arc<Gateway>,
-    actor: Actor,
-    destination: String,
-    r: CredentialRequest,
+    State(s): Services,
+    Admin(actor): Admin,
+    Path(destination): Path<String>,
+    Json(r): Json<CredentialRequest>,
 ) -> Resp {
     let secret = SecretString::new(r.secret);
     let res = blocking(move || {
-        gw.custody
+        s.custody
             .set_credential(&destination, &secret, &actor)
             .map_err(custody_err)
     })
@@ -121,17 +123,18 @@ pub(super) async fn set_credential(
 }
 
 /// `GET /clients`.
-pub(super) async fn clients(gw: Arc<Gateway>) -> Resp {
-    match blocking(move || gw.custody.clients().map_err(custody_err)).await {
-        Ok(list) => json(StatusCode::OK, &list),
-        Err(resp) => resp,
-    }
+pub(super) async fn clients(State(s): Services) -> Resp {
+    blocking_json(move || s.custody.clients().map_err(custody_err)).await
 }
 
 /// `POST /clients`.
-pub(super) async fn add_client(gw: Arc<Gateway>, actor: Actor, r: ClientRequest) -> Resp {
+pub(super) async fn add_client(
+    State(s): Services,
+    Admin(actor): Admin,
+    Json(r): Json<ClientRequest>,
+) -> Resp {
     let res = blocking(move || {
-        gw.custody
+        s.custody
             .add_client(&r.name, r.cert_fingerprint.as_deref(), &actor)
             .map_err(custody_err)
     })
@@ -151,16 +154,14 @@ pub(super) async fn add_client(gw: Arc<Gateway>, actor: Actor, r: ClientRequest)
 
 /// `POST /clients/{name}/rotate-secret`.
 pub(super) async fn rotate_client(
-    gw: Arc<Gateway>,
-    actor: Actor,
-    name: String,
-    r: RotateRequest,
+    State(s): Services,
+    Admin(actor): Admin,
+    Path(name): Path<String>,
+    Json(r): Json<RotateRequest>,
 ) -> Resp {
-    let overlap = r
-        .overlap_secs
-        .map_or(gw.config.rotate_overlap, Duration::from_secs);
+    let overlap = r.overlap_secs.map_or(s.rotate_overlap, Duration::from_secs);
     let res = blocking(move || {
-        gw.custody
+        s.custody
             .rotate_client_secret(&name, overlap, &actor)
             .map_err(custody_err)
     })
@@ -181,94 +182,93 @@ pub(super) async fn rotate_client(
 }
 
 /// `POST /clients/{name}/revoke`.
-pub(super) async fn revoke_client(gw: Arc<Gateway>, actor: Actor, name: String) -> Resp {
+pub(super) async fn revoke_client(
+    State(s): Services,
+    Admin(actor): Admin,
+    Path(name): Path<String>,
+) -> Resp {
     let shown = name.clone();
-    match blocking(move || gw.custody.revoke_client(&name, &actor).map_err(custody_err)).await {
+    match blocking(move || s.custody.revoke_client(&name, &actor).map_err(custody_err)).await {
         Ok(()) => done(format!("client {shown} revoked"), None),
         Err(resp) => resp,
     }
 }
 
-fn query_u64(query: &str, key: &str) -> Result<Option<u64>, Resp> {
-    for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
-        if k == key {
-            return v.parse().map(Some).map_err(|_| {
-                error(
-                    StatusCode::BAD_REQUEST,
-                    format!("{key}={v} is not a whole number"),
-                )
-            });
-        }
-    }
-    Ok(None)
+/// The query of `GET /audit/tail`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TailQuery {
+    /// Entries wanted (default 20).
+    n: Option<usize>,
 }
 
 /// `GET /audit/tail?n=N`.
-pub(super) async fn tail(gw: Arc<Gateway>, query: String) -> Resp {
-    let n = match query_u64(&query, "n") {
-        Ok(n) => n.unwrap_or(20) as usize,
-        Err(resp) => return resp,
-    };
-    match blocking(move || gw.audit.tail(n).map_err(audit_err)).await {
-        Ok(entries) => json(StatusCode::OK, &entries),
-        Err(resp) => resp,
-    }
+pub(super) async fn tail(State(s): Services, Query(q): Query<TailQuery>) -> Resp {
+    let n = q.n.unwrap_or(20);
+    blocking_json(move || s.audit.tail(n).map_err(audit_err)).await
 }
 
 /// `GET /audit/checkpoint`: the latest signed checkpoint (signing a fresh one when unlocked).
-pub(super) async fn checkpoint(gw: Arc<Gateway>) -> Resp {
-    match blocking(move || gw.audit.checkpoint().map_err(audit_err)).await {
+pub(super) async fn checkpoint(State(s): Services) -> Resp {
+    match blocking(move || s.audit.checkpoint().map_err(audit_err)).await {
         Ok(note) => done(note, None),
         Err(resp) => resp,
     }
 }
 
-/// `GET /audit/proof/inclusion?index=I[&size=N]` and `GET /audit/proof/consistency?old=&new=`.
-pub(super) async fn proof(gw: Arc<Gateway>, kind: &str, query: String) -> Resp {
-    let kind = kind.to_string();
-    let res = blocking(move || {
-        if kind == "inclusion" {
-            let index = query_u64(&query, "index")?
-                .ok_or_else(|| error(StatusCode::BAD_REQUEST, "index= is required"))?;
-            let size = query_u64(&query, "size")?;
-            let (size, root, proof) = gw.audit.inclusion(index, size).map_err(audit_err)?;
-            let leaf = gw.audit.inclusion_leaf(index).map_err(audit_err)?;
-            Ok(ProofAnswer {
-                kind,
-                from: index,
-                size,
-                root: b64(&root),
-                old_root: None,
-                leaf: Some(b64(&leaf)),
-                proof: proof.iter().map(|h| b64(h)).collect(),
-            })
-        } else {
-            let old = query_u64(&query, "old")?
-                .ok_or_else(|| error(StatusCode::BAD_REQUEST, "old= is required"))?;
-            let new = query_u64(&query, "new")?
-                .ok_or_else(|| error(StatusCode::BAD_REQUEST, "new= is required"))?;
-            let (old_root, root, proof) = gw.audit.consistency(old, new).map_err(audit_err)?;
-            Ok(ProofAnswer {
-                kind,
-                from: old,
-                size: new,
-                root: b64(&root),
-                old_root: Some(b64(&old_root)),
-                leaf: None,
-                proof: proof.iter().map(|h| b64(h)).collect(),
-            })
-        }
-    })
-    .await;
-    match res {
-        Ok(p) => json(StatusCode::OK, &p),
-        Err(resp) => resp,
-    }
+/// The query of `GET /audit/proof/inclusion`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct InclusionQuery {
+    /// Leaf index.
+    index: u64,
+    /// Tree size (default: the current one).
+    size: Option<u64>,
 }
 
-/// `POST /ports/open` (`open`) and `POST /ports/close`: audited, then a checkpoint at once.
-pub(super) async fn port(gw: Arc<Gateway>, actor: Actor, r: PortRequest, open: bool) -> Resp {
-    grant(gw, actor, r, open, Grant::Port).await
+/// `GET /audit/proof/inclusion?index=I[&size=N]`.
+pub(super) async fn inclusion(State(s): Services, Query(q): Query<InclusionQuery>) -> Resp {
+    blocking_json(move || {
+        let (size, root, proof) = s.audit.inclusion(q.index, q.size).map_err(audit_err)?;
+        let leaf = s.audit.inclusion_leaf(q.index).map_err(audit_err)?;
+        Ok(ProofAnswer {
+            kind: "inclusion".into(),
+            from: q.index,
+            size,
+            root: b64(&root),
+            old_root: None,
+            leaf: Some(b64(&leaf)),
+            proof: proof.iter().map(|h| b64(h)).collect(),
+        })
+    })
+    .await
+}
+
+/// The query of `GET /audit/proof/consistency`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConsistencyQuery {
+    /// Old tree size.
+    old: u64,
+    /// New tree size.
+    new: u64,
+}
+
+/// `GET /audit/proof/consistency?old=M&new=N`.
+pub(super) async fn consistency(State(s): Services, Query(q): Query<ConsistencyQuery>) -> Resp {
+    blocking_json(move || {
+        let (old_root, root, proof) = s.audit.consistency(q.old, q.new).map_err(audit_err)?;
+        Ok(ProofAnswer {
+            kind: "consistency".into(),
+            from: q.old,
+            size: q.new,
+            root: b64(&root),
+            old_root: Some(b64(&old_root)),
+            leaf: None,
+            proof: proof.iter().map(|h| b64(h)).collect(),
+        })
+    })
+    .await
 }
 
 /// What a client is granted on a unit.
@@ -280,19 +280,19 @@ pub(super) enum Grant {
     Submit,
 }
 
-/// Opens or closes a port, or allows or denies submissions: audited before and after, then a
-/// checkpoint.
+/// Opens or closes a port (`POST /ports/open`, `/ports/close`), or allows or denies submissions
+/// (`POST /reports/submitters/allow`, `/deny`): audited before and after, then a checkpoint.
 pub(super) async fn grant(
-    gw: Arc<Gateway>,
-    actor: Actor,
-    r: PortRequest,
+    State(s): Services,
+    Admin(actor): Admin,
+    Json(r): Json<PortRequest>,
     open: bool,
     kind: Grant,
 ) -> Resp {
     let res = blocking(move || {
         let unit = crate::model::Uscc::parse(&r.unit)
             .map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
-        let known = gw.custody.clients().map_err(custody_err)?;
+        let known = s.custody.clients().map_err(custody_err)?;
         if open
             && !known
                 .iter()
@@ -313,30 +313,30 @@ pub(super) async fn grant(
             (Grant::Submit, false) => "submit.deny",
         };
         let target = format!("{unit}/{}", r.client);
-        gw.audit
+        s.audit
             .append(&crate::audit::Event::new(actor.clone(), action, &target).outcome("started"))
             .map_err(audit_err)?;
         let changed = match (kind, open) {
-            (Grant::Port, true) => gw.store.port_open(&crate::store::PortGrant {
+            (Grant::Port, true) => s.store.port_open(&crate::store::PortGrant {
                 unit_code: unit.clone(),
                 client: r.client.clone(),
                 opened_by: actor.id.clone(),
                 opened_at: chrono::Utc::now(),
             }),
-            (Grant::Port, false) => gw.store.port_close(&unit, &r.client),
-            (Grant::Submit, true) => gw.store.submit_grant(&crate::store::SubmitGrant {
+            (Grant::Port, false) => s.store.port_close(&unit, &r.client),
+            (Grant::Submit, true) => s.store.submit_grant(&crate::store::SubmitGrant {
                 unit_code: unit.clone(),
                 client: r.client.clone(),
                 granted_by: actor.id.clone(),
                 granted_at: chrono::Utc::now(),
             }),
-            (Grant::Submit, false) => gw.store.submit_revoke(&r.client, &unit),
+            (Grant::Submit, false) => s.store.submit_revoke(&r.client, &unit),
         }
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        gw.audit
+        s.audit
             .append(&crate::audit::Event::new(actor, action, &target).detail("changed", changed))
             .map_err(audit_err)?;
-        gw.audit.checkpoint().map_err(audit_err)?;
+        s.audit.checkpoint().map_err(audit_err)?;
         Ok(changed)
     })
     .await;
@@ -369,21 +369,22 @@ pub(super) async fn grant(
 }
 
 /// `GET /ports`.
-pub(super) async fn ports(gw: Arc<Gateway>) -> Resp {
-    match gw.store.ports() {
-        Ok(list) => json(StatusCode::OK, &list),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+pub(super) async fn ports(State(s): Services) -> Resp {
+    blocking_json(move || s.store.ports().map_err(internal)).await
 }
 
 /// `POST /audit/export`.
-pub(super) async fn export(gw: Arc<Gateway>, actor: Actor, r: ExportRequest) -> Resp {
+pub(super) async fn export(
+    State(s): Services,
+    Admin(actor): Admin,
+    Json(r): Json<ExportRequest>,
+) -> Resp {
     let res = blocking(move || {
         let dir = std::path::PathBuf::from(&r.dir);
-        gw.audit
+        s.audit
             .append(&crate::audit::Event::new(actor, "audit.export", &r.dir))
             .map_err(audit_err)?;
-        gw.audit.export(&dir).map_err(audit_err)
+        s.audit.export(&dir).map_err(audit_err)
     })
     .await;
     match res {

@@ -4,15 +4,14 @@
 // Handlers return a ready response as their error: one per request, so its size costs nothing.
 #![allow(clippy::result_large_err)]
 
-use std::sync::Arc;
-
-use hyper::StatusCode;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::Done;
-use super::server::{Resp, blocking_json, error, internal, json};
-use crate::audit::{Actor, Event};
-use crate::gateway::Gateway;
+use super::server::{Admin, Resp, Services, blocking_json, error, found, internal, json};
+use crate::audit::Event;
 use crate::push::worker::PushError;
 
 /// `POST /push/run`.
@@ -53,14 +52,18 @@ fn push_status(e: &PushError) -> StatusCode {
 }
 
 /// `POST /push/run`: one cycle per destination (or the one named), in turn; answers when done.
-pub(super) async fn run(gw: Arc<Gateway>, actor: Actor, r: RunRequest) -> Resp {
+pub(super) async fn run(
+    State(s): Services,
+    Admin(actor): Admin,
+    Json(r): Json<RunRequest>,
+) -> Resp {
     let names = match r.destination {
         Some(d) => vec![d],
-        None => gw.push.names(),
+        None => s.push.names(),
     };
     let mut reports = Vec::new();
     for name in names {
-        match gw.push.cycle(&name, &actor, true).await {
+        match s.push.cycle(&name, &actor, true).await {
             Ok(rep) => reports.push(rep),
             Err(e) => return error(push_status(&e), e.to_string()),
         }
@@ -69,68 +72,55 @@ pub(super) async fn run(gw: Arc<Gateway>, actor: Actor, r: RunRequest) -> Resp {
 }
 
 /// `GET /push/status`.
-pub(super) async fn status(gw: Arc<Gateway>) -> Resp {
+pub(super) async fn status(State(s): Services) -> Resp {
     blocking_json(move || {
-        gw.push
+        s.push
             .status()
             .map_err(|e| error(push_status(&e), e.to_string()))
     })
     .await
 }
 
+/// The query of `GET /push/dead`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DeadQuery {
+    /// One destination's dead letters only.
+    destination: Option<String>,
+    /// At most this many (default 100).
+    limit: Option<usize>,
+}
+
 /// `GET /push/dead?destination=NAME&limit=N`.
-pub(super) async fn dead_list(gw: Arc<Gateway>, query: String) -> Resp {
-    let mut destination = None;
-    let mut limit = 100usize;
-    for (k, v) in crate::api::query::pairs(&query) {
-        match k.as_str() {
-            "destination" => destination = Some(v),
-            "limit" => match v.parse() {
-                Ok(n) => limit = n,
-                Err(_) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!("limit {v:?} is not a number"),
-                    );
-                }
-            },
-            other => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("unknown parameter {other:?}"),
-                );
-            }
-        }
-    }
+pub(super) async fn dead_list(State(s): Services, Query(q): Query<DeadQuery>) -> Resp {
     blocking_json(move || {
-        gw.store
-            .dead_list(destination.as_deref(), limit)
+        s.store
+            .dead_list(q.destination.as_deref(), q.limit.unwrap_or(100))
             .map_err(internal)
     })
     .await
 }
 
 /// `GET /push/dead/{id}`.
-pub(super) async fn dead_show(gw: Arc<Gateway>, id: &str) -> Resp {
+pub(super) async fn dead_show(State(s): Services, Path(id): Path<String>) -> Resp {
     let Ok(id) = id.parse::<u64>() else {
         return error(
             StatusCode::BAD_REQUEST,
             format!("{id:?} is not a dead-letter id"),
         );
     };
-    blocking_json(move || match gw.store.dead_get(id) {
-        Ok(Some(d)) => Ok(d),
-        Ok(None) => Err(error(StatusCode::NOT_FOUND, format!("no dead letter {id}"))),
-        Err(e) => Err(internal(e)),
-    })
-    .await
+    blocking_json(move || found(s.store.dead_get(id), || format!("no dead letter {id}"))).await
 }
 
 /// `POST /push/dead/requeue`: audited before the entries move.
-pub(super) async fn requeue(gw: Arc<Gateway>, actor: Actor, r: RequeueRequest) -> Resp {
+pub(super) async fn requeue(
+    State(s): Services,
+    Admin(actor): Admin,
+    Json(r): Json<RequeueRequest>,
+) -> Resp {
     blocking_json(move || {
         let ids: Vec<u64> = if r.all {
-            gw.store
+            s.store
                 .dead_list(r.destination.as_deref(), usize::MAX)
                 .map_err(internal)?
                 .iter()
@@ -146,7 +136,7 @@ pub(super) async fn requeue(gw: Arc<Gateway>, actor: Actor, r: RequeueRequest) -
             ));
         }
         let listed = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-        gw.audit
+        s.audit
             .append(
                 &Event::new(
                     actor.clone(),
@@ -156,7 +146,7 @@ pub(super) async fn requeue(gw: Arc<Gateway>, actor: Actor, r: RequeueRequest) -
                 .detail("ids", listed.as_str()),
             )
             .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-        let moved = gw.store.dead_requeue(&ids).map_err(internal)?;
+        let moved = s.store.dead_requeue(&ids).map_err(internal)?;
         let missing: Vec<String> = ids
             .iter()
             .filter(|id| !moved.iter().any(|d| d.id == **id))
@@ -175,9 +165,9 @@ pub(super) async fn requeue(gw: Arc<Gateway>, actor: Actor, r: RequeueRequest) -
 }
 
 /// `GET /push/key`.
-pub(super) async fn key(gw: Arc<Gateway>, actor: Actor) -> Resp {
+pub(super) async fn key(State(s): Services, Admin(actor): Admin) -> Resp {
     blocking_json(move || {
-        let (key_id, public_key) = gw
+        let (key_id, public_key) = s
             .push
             .public_key(&actor)
             .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;

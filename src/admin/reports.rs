@@ -3,14 +3,12 @@
 // Handlers return a ready response as their error: one per request, so its size costs nothing.
 #![allow(clippy::result_large_err)]
 
-use std::sync::Arc;
-
-use hyper::StatusCode;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::server::{Resp, blocking_json, error, internal, json};
-use crate::audit::Actor;
-use crate::gateway::Gateway;
+use super::server::{Admin, Resp, Services, blocking_json, error, internal, json};
 use crate::model::{Quarter, Uscc};
 use crate::store::ReportStored;
 
@@ -39,12 +37,16 @@ fn quarter(s: &str) -> Result<Quarter, Resp> {
 }
 
 /// `POST /reports/build`.
-pub(super) async fn build(gw: Arc<Gateway>, actor: Actor, r: BuildRequest) -> Resp {
+pub(super) async fn build(
+    State(s): Services,
+    Admin(actor): Admin,
+    Json(r): Json<BuildRequest>,
+) -> Resp {
     let q = match quarter(&r.quarter) {
         Ok(q) => q,
         Err(resp) => return resp,
     };
-    match gw.build_reports(q, actor).await {
+    match s.jobs.clone().build_reports(q, actor).await {
         Ok(built) => json(
             StatusCode::OK,
             &built
@@ -61,44 +63,54 @@ pub(super) async fn build(gw: Arc<Gateway>, actor: Actor, r: BuildRequest) -> Re
     }
 }
 
-fn params(query: &str) -> std::collections::HashMap<String, String> {
-    crate::api::query::pairs(query).into_iter().collect()
+/// The query of `GET /reports/status`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StatusQuery {
+    /// The quarter.
+    quarter: String,
 }
 
 /// `GET /reports/status?quarter=Q`.
-pub(super) async fn status(gw: Arc<Gateway>, query: String) -> Resp {
-    let p = params(&query);
-    let q = match quarter(p.get("quarter").map_or("", String::as_str)) {
+pub(super) async fn status(State(s): Services, Query(p): Query<StatusQuery>) -> Resp {
+    let q = match quarter(&p.quarter) {
         Ok(q) => q,
         Err(resp) => return resp,
     };
     let today = chrono::Local::now().date_naive();
     blocking_json(move || {
-        crate::reports::status::status(&gw.store, q, &gw.config.reports, today).map_err(internal)
+        crate::reports::status::status(&s.store, q, &s.reports, today).map_err(internal)
     })
     .await
 }
 
+/// The query of `GET /reports/show`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ShowQuery {
+    /// The quarter.
+    quarter: String,
+    /// One unit's report (default: every unit's latest).
+    unit: Option<String>,
+    /// One version of it (default: the latest).
+    version: Option<u64>,
+}
+
 /// `GET /reports/show?quarter=Q&unit=U[&version=N]`: one report; or every unit's latest
 /// without `unit`.
-pub(super) async fn show(gw: Arc<Gateway>, query: String) -> Resp {
-    let p = params(&query);
-    let q = match quarter(p.get("quarter").map_or("", String::as_str)) {
+pub(super) async fn show(State(s): Services, Query(p): Query<ShowQuery>) -> Resp {
+    let q = match quarter(&p.quarter) {
         Ok(q) => q,
         Err(resp) => return resp,
     };
-    let version = match p.get("version").map(|v| v.parse::<u64>()) {
-        None => None,
-        Some(Ok(v)) => Some(v),
-        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "version must be a number"),
-    };
-    let unit = match p.get("unit").map(|u| Uscc::parse(u)) {
+    let version = p.version;
+    let unit = match p.unit.as_deref().map(Uscc::parse) {
         None => None,
         Some(Ok(u)) => Some(u),
         Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     blocking_json(move || match unit {
-        Some(u) => match gw.store.report_get(q, &u, version).map_err(internal)? {
+        Some(u) => match s.store.report_get(q, &u, version).map_err(internal)? {
             Some(r) => serde_json::to_value(r).map_err(internal),
             None => Err(error(
                 StatusCode::NOT_FOUND,
@@ -109,7 +121,7 @@ pub(super) async fn show(gw: Arc<Gateway>, query: String) -> Resp {
             )),
         },
         None => {
-            serde_json::to_value(gw.store.reports_latest(q).map_err(internal)?).map_err(internal)
+            serde_json::to_value(s.store.reports_latest(q).map_err(internal)?).map_err(internal)
         }
     })
     .await
@@ -128,7 +140,11 @@ pub struct DiscloseRequest {
 
 /// `POST /reports/disclose`: writes the public disclosure of the quarter's latest reports;
 /// audited before anything is written.
-pub(super) async fn disclose(gw: Arc<Gateway>, actor: Actor, r: DiscloseRequest) -> Resp {
+pub(super) async fn disclose(
+    State(s): Services,
+    Admin(actor): Admin,
+    Json(r): Json<DiscloseRequest>,
+) -> Resp {
     let q = match quarter(&r.quarter) {
         Ok(q) => q,
         Err(resp) => return resp,
@@ -145,14 +161,14 @@ pub(super) async fn disclose(gw: Arc<Gateway>, actor: Actor, r: DiscloseRequest)
         );
     }
     blocking_json(move || {
-        let reports = gw.store.reports_latest(q).map_err(internal)?;
+        let reports = s.store.reports_latest(q).map_err(internal)?;
         if reports.is_empty() {
             return Err(error(
                 StatusCode::CONFLICT,
                 format!("no reports for {q} yet: run `xianjie reports build --quarter {q}` first"),
             ));
         }
-        gw.audit
+        s.audit
             .append(
                 &crate::audit::Event::new(actor.clone(), "reports.disclose", q.to_string())
                     .detail("format", format.as_str())
@@ -198,7 +214,11 @@ pub struct SubmitAnswer {
 }
 
 /// `POST /reports/submit`: audited; a refusal lists every problem.
-pub(super) async fn submit(gw: Arc<Gateway>, actor: Actor, r: SubmitRequest) -> Resp {
+pub(super) async fn submit(
+    State(s): Services,
+    Admin(actor): Admin,
+    Json(r): Json<SubmitRequest>,
+) -> Resp {
     let q = match quarter(&r.quarter) {
         Ok(q) => q,
         Err(resp) => return resp,
@@ -214,7 +234,9 @@ pub(super) async fn submit(gw: Arc<Gateway>, actor: Actor, r: SubmitRequest) -> 
             Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         },
     };
-    match gw
+    match s
+        .jobs
+        .clone()
         .submit_report(unit, q, r.path.clone().into(), documents, actor)
         .await
     {
