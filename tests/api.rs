@@ -1867,12 +1867,22 @@ fn a_client_is_its_certificate() {
     env.get("other", &token, "/v1/ports")
         .problem(401, "unauthorized");
     assert_eq!(env.get("procuratorate", &token, "/v1/ports").status, 200);
+    // A client whose certificate carries another name is bound by a subject rule.
+    let auditor = env.add_client("auditor", &["--cert-subject", "other"]);
+    assert_eq!(
+        env.token_reply(Some("other"), "auditor", &auditor).status,
+        200
+    );
+    env.token_reply(Some("procuratorate"), "auditor", &auditor)
+        .problem(401, "invalid-client");
+    let listed = env.gw.ok(&["clients", "list"]);
+    assert!(listed.contains("cert naming other"), "{listed}");
     let denied = env
         .audit(50)
         .into_iter()
         .filter(|e| e["action"] == "token.issue" && e["outcome"] == "denied")
         .count();
-    assert_eq!(denied, 1, "the refused login is audited");
+    assert_eq!(denied, 2, "the refused logins are audited");
 }
 
 #[test]

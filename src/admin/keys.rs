@@ -135,7 +135,12 @@ pub(super) async fn add_client(
 ) -> Resp {
     let res = blocking(move || {
         s.custody
-            .add_client(&r.name, r.cert_fingerprint.as_deref(), &actor)
+            .add_client_bound(
+                &r.name,
+                r.cert_fingerprint.as_deref(),
+                r.cert_subject.as_deref(),
+                &actor,
+            )
             .map_err(custody_err)
     })
     .await;

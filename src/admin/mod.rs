@@ -174,6 +174,10 @@ pub struct ClientRequest {
     pub name: String,
     /// SHA-256 fingerprint of the only certificate it may use.
     pub cert_fingerprint: Option<String>,
+    /// The name its certificate carries (CN, DNS name or URI) when it is not pinned; default:
+    /// the client's own name.
+    #[serde(default)]
+    pub cert_subject: Option<String>,
 }
 
 /// `POST /clients/{name}/rotate-secret`.

@@ -272,6 +272,7 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
                 &crate::admin::ClientRequest {
                     name: DEMO_CLIENT.into(),
                     cert_fingerprint: None,
+                    cert_subject: None,
                 },
             )
             .await?;

@@ -180,6 +180,7 @@ pub async fn clients(cli: &Cli, cmd: &ClientsCommand) -> anyhow::Result<()> {
         ClientsCommand::Add {
             name,
             cert_fingerprint,
+            cert_subject,
         } => {
             let s: SecretShown = c
                 .post(
@@ -187,6 +188,7 @@ pub async fn clients(cli: &Cli, cmd: &ClientsCommand) -> anyhow::Result<()> {
                     &ClientRequest {
                         name: name.clone(),
                         cert_fingerprint: cert_fingerprint.clone(),
+                        cert_subject: cert_subject.clone(),
                     },
                 )
                 .await?;
@@ -215,9 +217,11 @@ pub async fn clients(cli: &Cli, cmd: &ClientsCommand) -> anyhow::Result<()> {
                         cl.overlap_until
                             .map(|t| format!(" (old one until {})", t.to_rfc3339()))
                             .unwrap_or_default(),
-                        cl.cert_fingerprint
-                            .map(|f| format!("  cert {f}"))
-                            .unwrap_or_default()
+                        match (&cl.cert_fingerprint, &cl.cert_subject) {
+                            (Some(f), _) => format!("  cert {f}"),
+                            (None, Some(s)) => format!("  cert naming {s}"),
+                            (None, None) => format!("  cert naming {}", cl.name),
+                        }
                     );
                 }
             }

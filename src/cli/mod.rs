@@ -268,6 +268,10 @@ pub enum ClientsCommand {
         /// Only the certificate with this SHA-256 fingerprint may use the client.
         #[arg(long)]
         cert_fingerprint: Option<String>,
+        /// The name the client's certificate carries (CN, DNS name or URI), when it is not the
+        /// client's own name (without a fingerprint, the certificate must carry a name).
+        #[arg(long, conflicts_with = "cert_fingerprint")]
+        cert_subject: Option<String>,
     },
     /// List clients.
     List {
