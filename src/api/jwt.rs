@@ -1238,6 +1238,47 @@ mod tests {
         assert!(!err.to_string().contains("passwd"));
     }
 
+    // --- timing --------------------------------------------------------------------
+
+    /// Signing and verification cost per token, the verify path being on every API request.
+    /// Not a test of correctness beyond the round trip; run it on an idle machine with
+    /// `cargo test --release --lib api::jwt::tests::sign_and_verify_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing; run with --release"]
+    fn sign_and_verify_timing() {
+        const N: usize = 4_000;
+        let keys = keys();
+        let v = validation(&keys);
+        let signer = key(2);
+        let all: Vec<Claims> = (0..N)
+            .map(|i| Claims {
+                jti: format!("jti-{i}"),
+                cnf: Some(Confirmation {
+                    x5t_s256: x5t_s256(format!("client certificate {i}").as_bytes()),
+                }),
+                ..claims()
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let tokens: Vec<String> = all
+            .iter()
+            .map(|c| sign(c, "jwt-2", &signer).unwrap())
+            .collect();
+        let signing = started.elapsed();
+        let started = std::time::Instant::now();
+        let verified: Vec<Claims> = tokens.iter().map(|t| validate(t, &v).unwrap()).collect();
+        let verifying = started.elapsed();
+        assert_eq!(verified, all);
+        let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / N as f64;
+        eprintln!(
+            "jwt timing over {N} tokens: sign {:.1} µs/token ({:.0}/s), verify {:.1} µs/token ({:.0}/s)",
+            per(signing),
+            1e6 / per(signing),
+            per(verifying),
+            1e6 / per(verifying),
+        );
+    }
+
     // --- properties ---------------------------------------------------------------
 
     /// Generated tokens: every claim and header parameter perturbed against a model of the
