@@ -1,14 +1,16 @@
 //! Access tokens: compact JWS/JWT signed with Ed25519 (RFC 7519, RFC 8037
 //! `EdDSA`, RFC 9068 `at+jwt`, RFC 8705 `cnf.x5t#S256`).
 //!
-//! This module owns the whole token format: signing, the strict validation
-//! of tokens that arrive from the network, the certificate thumbprint that
-//! binds a token to a client certificate, and the JWKS document that
-//! publishes the verification keys. It is hand-written on purpose: the
-//! attack surface of a general JWT library (algorithm negotiation, remote
-//! key URLs, embedded keys) is exactly what this gateway must not have, so
-//! the algorithm is pinned to `EdDSA` and every header parameter that could
-//! redirect key selection is refused.
+//! This module owns the token format and its rules: the exact form of the
+//! tokens we issue, the strict validation of tokens that arrive from the
+//! network, the certificate thumbprint that binds a token to a client
+//! certificate, and the JWKS document that publishes the verification keys.
+//!
+//! Signing and signature verification are `jsonwebtoken`'s ([`crypto::sign`],
+//! [`crypto::verify`]); this module is the strict wrapper around them. Tokens
+//! never go through `jsonwebtoken::decode`: the algorithm is fixed here, not
+//! read from the token, and the crate's claim `Validation` is looser than our
+//! rules in each respect listed at [`validate`].
 //!
 //! Validation is ordered so that nothing expensive or ambiguous happens on
 //! untrusted bytes: the length is bounded before decoding, the header is
@@ -19,9 +21,11 @@
 use std::fmt;
 
 use base64::Engine as _;
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use base64::engine::GeneralPurpose;
+use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use jsonwebtoken::crypto::{self, CryptoProvider, rust_crypto};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -48,17 +52,12 @@ const TYP: &str = "at+jwt";
 /// do not implement), so their mere presence marks the token as hostile.
 const FORBIDDEN_HEADER_PARAMS: [&str; 5] = ["jku", "x5u", "jwk", "x5c", "crit"];
 
-/// base64url without padding, refusing padding, the standard alphabet and
-/// non-zero trailing bits: every byte string then has exactly one accepted
-/// encoding, so a token cannot be re-encoded into a different-looking but
-/// equally valid one (which would defeat replay caches keyed on the text).
-const B64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::URL_SAFE,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(false)
-        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
-        .with_decode_allow_trailing_bits(false),
-);
+/// base64url without padding: the engine `jsonwebtoken` itself encodes and
+/// decodes with. It refuses padding, the standard alphabet and non-zero
+/// trailing bits, so every byte string has exactly one accepted encoding and
+/// a token cannot be re-encoded into a different-looking but equally valid
+/// one (which would defeat replay caches keyed on the text).
+const B64: GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// Claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,13 +209,14 @@ pub enum JwtError {
     /// `exp - iat` exceeds the allowed lifetime.
     #[error("token lifetime exceeds the maximum")]
     LifetimeTooLong,
-    /// Signing failed to serialise the header or claims.
+    /// Signing failed to serialise the header or claims, or to sign.
     #[error("could not encode the token: {0}")]
     Encode(String),
 }
 
 /// The protected header we emit. A struct (not a map) fixes the member
-/// order, so the header is byte-for-byte `{"alg":"EdDSA","kid":..,"typ":"at+jwt"}`.
+/// order, so the header is byte-for-byte `{"alg":"EdDSA","kid":..,"typ":"at+jwt"}`
+/// (`jsonwebtoken::Header` writes `typ` first).
 #[derive(Serialize)]
 struct Header<'a> {
     alg: &'static str,
@@ -226,30 +226,57 @@ struct Header<'a> {
 
 /// Signs claims: header exactly `{"alg":"EdDSA","kid":<kid>,"typ":"at+jwt"}`;
 /// base64url without padding; returns the compact JWS.
+///
+/// The signature is `jsonwebtoken`'s, from the key as PKCS#8 DER: the form
+/// `EncodingKey::from_ed_der` requires (it refuses a raw 32-byte seed).
 pub fn sign(claims: &Claims, kid: &str, key: &SigningKey) -> Result<String, JwtError> {
     let header = serde_json::to_vec(&Header {
         alg: ALG,
         kid,
         typ: TYP,
     })
-    .map_err(|e| JwtError::Encode(e.to_string()))?;
-    let payload = serde_json::to_vec(claims).map_err(|e| JwtError::Encode(e.to_string()))?;
+    .map_err(encode_error)?;
+    let payload = serde_json::to_vec(claims).map_err(encode_error)?;
     let mut token = B64.encode(header);
     token.push('.');
     B64.encode_string(payload, &mut token);
-    let signature = key.sign(token.as_bytes());
+    // The DER is the private key: both it and the `EncodingKey` copy are
+    // zeroised on drop.
+    let der = key.to_pkcs8_der().map_err(encode_error)?;
+    use_rust_crypto();
+    let signature = crypto::sign(
+        token.as_bytes(),
+        &EncodingKey::from_ed_der(der.as_bytes()),
+        Algorithm::EdDSA,
+    )
+    .map_err(encode_error)?;
     token.push('.');
-    B64.encode_string(signature.to_bytes(), &mut token);
+    token.push_str(&signature);
     Ok(token)
 }
 
 /// Validates a compact token; returns the claims.
 ///
 /// Checks, in order: size, shape, header (`alg` pinned to `EdDSA` before
-/// any signature work, forbidden parameters, `typ`, `kid`), the strict
-/// Ed25519 signature, then the claims (types first, then `iss`, `aud`,
-/// `sub`, and the time window with a leeway of at most
-/// [`MAX_LEEWAY_SECS`]).
+/// any signature work, forbidden parameters, `typ`, `kid`), the Ed25519
+/// signature, then the claims (types first, then `iss`, `aud`, `sub`, and
+/// the time window with a leeway of at most [`MAX_LEEWAY_SECS`]).
+///
+/// The signature is checked by `jsonwebtoken` ([`crypto::verify`], with
+/// `Algorithm::EdDSA` fixed here). Every other rule is this module's, as the
+/// crate checks it more loosely or not at all:
+/// - size cap, base64url per part (the crate's engine, but our errors name
+///   the part), signature length: the crate has no cap;
+/// - duplicate members: serde_json, and so the crate, keeps the last;
+/// - `alg`: the crate reads it from the header and matches it to a list;
+/// - `jku`/`x5u`/`jwk`/`x5c`/`crit`: the crate parses them and leaves them to
+///   the caller (`crit` unenforced); `typ` and `kid` it does not check;
+/// - claims: its `Validation` reads the system clock (we take `now`), rounds
+///   float `exp`/`nbf` (we refuse them), accepts `exp == now - leeway`, does
+///   not clamp the leeway (default 60 s), ignores `iat` and the lifetime,
+///   allows an array `iss`, treats a mistyped `iss`/`sub`/`aud` (or a
+///   non-string in `aud`) as absent, never requires a non-empty `sub`, and
+///   knows no `cnf`.
 pub fn validate(token: &str, v: &Validation<'_>) -> Result<Claims, JwtError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(JwtError::TooLong { len: token.len() });
@@ -265,25 +292,19 @@ pub fn validate(token: &str, v: &Validation<'_>) -> Result<Claims, JwtError> {
     let key = check_header(&header, v.keys)?;
 
     // Decode (but do not yet parse) the payload so that a malformed part is
-    // reported as such rather than as a signature failure.
+    // reported as such rather than as a signature failure; likewise a
+    // stripped or HMAC-sized signature.
     let payload = decode(payload_b64, "payload")?;
-    let signature = decode(signature_b64, "signature")?;
-    let signature: [u8; 64] =
-        signature
-            .as_slice()
-            .try_into()
-            .map_err(|_| JwtError::SignatureLength {
-                len: signature.len(),
-            })?;
+    let len = decode(signature_b64, "signature")?.len();
+    if len != 64 {
+        return Err(JwtError::SignatureLength { len });
+    }
     // The signing input is the original text of the first two parts, not a
     // re-encoding, so what is verified is exactly what was received.
     let signing_input = token
         .get(..header_b64.len() + 1 + payload_b64.len())
         .ok_or(JwtError::PartCount)?;
-    // `verify_strict` also refuses small-order keys and non-canonical
-    // signature encodings, so a signature has only one valid form.
-    key.verify_strict(signing_input.as_bytes(), &Signature::from_bytes(&signature))
-        .map_err(|_| JwtError::Signature)?;
+    verify_signature(signing_input, signature_b64, key)?;
 
     let claims = parse_json_object(&payload, "payload")?;
     check_claims(&claims, v)
@@ -311,6 +332,51 @@ pub fn jwks(keys: &[(String, VerifyingKey)]) -> Value {
         })
         .collect();
     serde_json::json!({ "keys": keys })
+}
+
+/// Pins `jsonwebtoken` to its RustCrypto backend by name. Were feature
+/// unification ever to enable `aws_lc_rs` as well, the crate's detection
+/// would install a provider that panics on first use (on every API request);
+/// and a build without `rust_crypto` fails to compile. After the first call
+/// this is one atomic load.
+fn use_rust_crypto() {
+    // An `Err` only says a provider is already installed.
+    let _ = CryptoProvider::install_default(&rust_crypto::DEFAULT_PROVIDER);
+}
+
+/// Checks `key`'s Ed25519 signature over `signing_input` with `jsonwebtoken`.
+///
+/// The key goes in as a JWK `x` through `DecodingKey::from_ed_components`,
+/// the constructor documented for raw keys (`from_ed_der` wants raw bytes
+/// too, despite its name: jsonwebtoken issues #362, #398). The crate uses
+/// ed25519-dalek's `verify`, not `verify_strict`. Both refuse a non-canonical
+/// `s`, so a signature still has one valid form; the difference, refusing
+/// small-order keys and `R`, only matters for keys an attacker chooses, and
+/// ours come from the keystore.
+fn verify_signature(
+    signing_input: &str,
+    signature_b64: &str,
+    key: &VerifyingKey,
+) -> Result<(), JwtError> {
+    let key = DecodingKey::from_ed_components(&B64.encode(key.as_bytes()))
+        .map_err(|_| JwtError::Signature)?;
+    use_rust_crypto();
+    match crypto::verify(
+        signature_b64,
+        signing_input.as_bytes(),
+        &key,
+        Algorithm::EdDSA,
+    ) {
+        Ok(true) => Ok(()),
+        // An `Err` (undecodable signature, key refused by the backend) is
+        // ruled out by the checks before; either way the token is refused.
+        Ok(false) | Err(_) => Err(JwtError::Signature),
+    }
+}
+
+/// [`JwtError::Encode`] from whatever failed while producing a token.
+fn encode_error(e: impl fmt::Display) -> JwtError {
+    JwtError::Encode(e.to_string())
 }
 
 /// Decodes one part with the canonical engine.
@@ -529,6 +595,10 @@ fn check_claims(claims: &Map<String, Value>, v: &Validation<'_>) -> Result<Claim
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::alphabet;
+    // Tokens built by hand are signed with ed25519-dalek directly, not with
+    // the crate under test.
+    use ed25519_dalek::Signer as _;
     use hmac::{Hmac, Mac};
 
     const ISS: &str = "https://gateway.example/issuer";
@@ -1236,6 +1306,63 @@ mod tests {
         let token = forge(&header("../../etc/passwd"), &payload().to_string(), &key(1));
         let err = check(&token).unwrap_err();
         assert!(!err.to_string().contains("passwd"));
+    }
+
+    #[test]
+    fn signature_is_plain_ed25519_over_the_first_two_parts() {
+        // Checked with ed25519-dalek directly, not with the crate that signed:
+        // any RFC 8037 verifier must accept what we issue.
+        let token = sign(&claims(), "jwt-1", &key(1)).unwrap();
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let sig: [u8; 64] = B64.decode(sig).unwrap().try_into().unwrap();
+        let verified = key(1).verifying_key().verify_strict(
+            input.as_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&sig),
+        );
+        assert!(verified.is_ok());
+        // Signing is deterministic (RFC 8032), so it is exactly dalek's signature.
+        assert_eq!(sig, key(1).sign(input.as_bytes()).to_bytes());
+    }
+
+    // --- timing --------------------------------------------------------------------
+
+    /// Signing and verification cost per token, the verify path being on every API request.
+    /// Not a test of correctness beyond the round trip; run it on an idle machine with
+    /// `cargo test --release --lib api::jwt::tests::sign_and_verify_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing; run with --release"]
+    fn sign_and_verify_timing() {
+        const N: usize = 4_000;
+        let keys = keys();
+        let v = validation(&keys);
+        let signer = key(2);
+        let all: Vec<Claims> = (0..N)
+            .map(|i| Claims {
+                jti: format!("jti-{i}"),
+                cnf: Some(Confirmation {
+                    x5t_s256: x5t_s256(format!("client certificate {i}").as_bytes()),
+                }),
+                ..claims()
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let tokens: Vec<String> = all
+            .iter()
+            .map(|c| sign(c, "jwt-2", &signer).unwrap())
+            .collect();
+        let signing = started.elapsed();
+        let started = std::time::Instant::now();
+        let verified: Vec<Claims> = tokens.iter().map(|t| validate(t, &v).unwrap()).collect();
+        let verifying = started.elapsed();
+        assert_eq!(verified, all);
+        let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / N as f64;
+        eprintln!(
+            "jwt timing over {N} tokens: sign {:.1} µs/token ({:.0}/s), verify {:.1} µs/token ({:.0}/s)",
+            per(signing),
+            1e6 / per(signing),
+            per(verifying),
+            1e6 / per(verifying),
+        );
     }
 
     // --- properties ---------------------------------------------------------------
