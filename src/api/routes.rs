@@ -893,7 +893,10 @@ fn authenticate(
             )
         })?;
     let token = token.trim();
-    let (hash, now) = (<[u8; 32]>::from(Sha256::digest(token.as_bytes())), now_secs());
+    let (hash, now) = (
+        <[u8; 32]>::from(Sha256::digest(token.as_bytes())),
+        now_secs(),
+    );
     // Read before the keys: a change between the two can only make the entry stale, never
     // let a token verified under older keys pass as current.
     let epoch = gw.custody.epoch();
