@@ -495,16 +495,21 @@ impl Gateway {
         })?;
         info!(%addr, client_auth = ?tls.client_auth(), "port API listening (HTTPS)");
         spawn_reload_on_hup(tls.clone(), self.shutdown.clone());
-        let gw = self.clone();
-        let tls = tls.clone();
+        let services = crate::api::ApiServices {
+            store: self.store.clone(),
+            audit: self.audit.clone(),
+            custody: self.custody.clone(),
+            push: self.push.clone(),
+            server: server.clone(),
+            unit_names: (self.config.adapters.iter())
+                .flat_map(|a| a.units.iter().map(|(u, n)| (u.clone(), n.clone())))
+                .collect(),
+            tmp_dir: self.config.data_dir.join(TMP_DIR),
+            submissions: self.clone(),
+        };
+        let (tls, shutdown) = (tls.clone(), self.shutdown.clone());
         Ok(Some(tokio::spawn(async move {
-            let limits = gw
-                .config
-                .server
-                .as_ref()
-                .map(|s| s.limits.clone())
-                .unwrap_or_default();
-            crate::api::serve(gw, listener, tls, limits).await;
+            crate::api::serve(services, listener, tls, shutdown).await;
         })))
     }
 
@@ -642,6 +647,20 @@ impl admin::server::Jobs for Gateway {
     > {
         Box::pin(async move {
             Gateway::submit_report(&self, unit, quarter, path, documents, actor).await
+        })
+    }
+}
+
+impl crate::api::Submissions for Gateway {
+    fn submit(
+        self: Arc<Self>,
+        unit: crate::model::Uscc,
+        quarter: crate::model::Quarter,
+        path: PathBuf,
+        actor: Actor,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = crate::api::Submitted> + Send>> {
+        Box::pin(async move {
+            Gateway::submit_report(&self, unit, quarter, path, Vec::new(), actor).await
         })
     }
 }

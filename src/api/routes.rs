@@ -22,12 +22,12 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tracing::{error, warn};
 
+use super::ApiServices;
 use super::jwt::{self, Claims, Confirmation, Validation};
 use super::problem::Problem;
 use super::query::{self, ListQuery};
 use super::server::Peer;
 use crate::audit::{Actor, Event};
-use crate::gateway::Gateway;
 use crate::keys::custody::{ClientInfo, CustodyError};
 use crate::model::{CaseId, Uscc};
 
@@ -108,12 +108,11 @@ enum Throttle {
 const MAX_THROTTLE_KEYS: usize = 10_000;
 
 impl ApiState {
-    /// State for `gw`'s configuration.
-    pub fn new(gw: &Gateway) -> Self {
-        let (rate, burst) = gw.config.server.as_ref().map_or((200.0, 400.0), |s| {
-            (f64::from(s.rate_per_sec), f64::from(s.rate_burst))
-        });
-        let work = gw.config.server.as_ref().map_or(4, |s| s.data_concurrency);
+    /// State for `svc`'s configuration.
+    pub fn new(svc: &ApiServices) -> Self {
+        let s = &svc.server;
+        let (rate, burst) = (f64::from(s.rate_per_sec), f64::from(s.rate_burst));
+        let work = s.data_concurrency;
         ApiState {
             work: Arc::new(tokio::sync::Semaphore::new(work)),
             metrics: super::metrics::Metrics::default(),
@@ -122,17 +121,8 @@ impl ApiState {
             burst,
             attempts: Mutex::new(HashMap::new()),
             verified: Mutex::new(Verified::default()),
-            attempt_rate: gw
-                .config
-                .server
-                .as_ref()
-                .map_or(30.0, |s| f64::from(s.token_attempts_per_min))
-                / 60.0,
-            attempt_burst: gw
-                .config
-                .server
-                .as_ref()
-                .map_or(10.0, |s| f64::from(s.token_attempts_burst)),
+            attempt_rate: f64::from(s.token_attempts_per_min) / 60.0,
+            attempt_burst: f64::from(s.token_attempts_burst),
         }
     }
 
@@ -324,7 +314,7 @@ impl IntoResponse for Problem {
 
 /// What the port API's handlers share: the gateway and the request state.
 pub struct Ctx {
-    gw: Arc<Gateway>,
+    svc: Arc<ApiServices>,
     state: Arc<ApiState>,
 }
 
@@ -362,9 +352,9 @@ pub fn paths() -> Vec<&'static str> {
 }
 
 /// The port API.
-pub fn router(gw: Arc<Gateway>) -> Router {
-    let state = Arc::new(ApiState::new(&gw));
-    let ctx = Arc::new(Ctx { gw, state });
+pub fn router(svc: Arc<ApiServices>) -> Router {
+    let state = Arc::new(ApiState::new(&svc));
+    let ctx = Arc::new(Ctx { svc, state });
     table()
         .into_iter()
         .fold(Router::new(), |r, (path, m)| r.route(path, m))
@@ -417,7 +407,7 @@ fn route_label(method: &Method, path: Option<&MatchedPath>) -> String {
 }
 
 async fn health_h(State(ctx): State<Arc<Ctx>>) -> Resp {
-    health(&ctx.gw)
+    health(&ctx.svc)
 }
 
 /// `GET /metrics` takes a token of any client (a Prometheus scraper authenticates with its own
@@ -426,8 +416,8 @@ async fn metrics_h(State(ctx): State<Arc<Ctx>>, d: DataReq) -> Result<Resp, Prob
     let state = ctx.state.clone();
     // Push gauges read the store (deadlines scan the queue): off the async threads, as `data`
     // runs everything.
-    data(ctx, d, move |gw, _, _| {
-        Ok(metrics(gw, &state, &push_metrics(gw)))
+    data(ctx, d, move |svc, _, _| {
+        Ok(metrics(svc, &state, &push_metrics(svc)))
     })
     .await
 }
@@ -437,7 +427,7 @@ async fn openapi_h() -> Resp {
 }
 
 async fn jwks_h(State(ctx): State<Arc<Ctx>>) -> Result<Resp, Problem> {
-    jwks(&ctx.gw).await
+    jwks(&ctx.svc).await
 }
 
 /// What a data request brings: its token, the form it asks for, its query and request id, and
@@ -486,13 +476,13 @@ fn header(headers: &HeaderMap, name: axum::http::header::HeaderName) -> Option<S
 async fn data(
     ctx: Arc<Ctx>,
     d: DataReq,
-    f: impl FnOnce(&Gateway, &Caller, &DataReq) -> Result<Resp, Problem> + Send + 'static,
+    f: impl FnOnce(&ApiServices, &Caller, &DataReq) -> Result<Resp, Problem> + Send + 'static,
 ) -> Result<Resp, Problem> {
     let permit = ctx.state.clone().work_permit().await;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let caller = authenticate(&ctx.gw, &ctx.state, &d.peer, d.auth.as_deref())?;
-        f(&ctx.gw, &caller, &d)
+        let caller = authenticate(&ctx.svc, &ctx.state, &d.peer, d.auth.as_deref())?;
+        f(&ctx.svc, &caller, &d)
     })
     .await
     .unwrap_or_else(|e| {
@@ -502,7 +492,7 @@ async fn data(
 }
 
 async fn ports_h(State(ctx): State<Arc<Ctx>>, d: DataReq) -> Result<Resp, Problem> {
-    data(ctx, d, |gw, c, d| list_ports(gw, c, &d.rid, d.xml)).await
+    data(ctx, d, |svc, c, d| list_ports(svc, c, &d.rid, d.xml)).await
 }
 
 async fn cases_h(
@@ -510,8 +500,8 @@ async fn cases_h(
     Path(unit): Path<String>,
     d: DataReq,
 ) -> Result<Resp, Problem> {
-    data(ctx, d, move |gw, c, d| {
-        list_cases(gw, c, &unit, &d.query, &d.rid, d.xml)
+    data(ctx, d, move |svc, c, d| {
+        list_cases(svc, c, &unit, &d.query, &d.rid, d.xml)
     })
     .await
 }
@@ -521,8 +511,8 @@ async fn case_h(
     Path((unit, case_id)): Path<(String, String)>,
     d: DataReq,
 ) -> Result<Resp, Problem> {
-    data(ctx, d, move |gw, c, d| {
-        read_case(gw, c, &unit, &case_id, &d.rid, d.xml)
+    data(ctx, d, move |svc, c, d| {
+        read_case(svc, c, &unit, &case_id, &d.rid, d.xml)
     })
     .await
 }
@@ -532,14 +522,14 @@ async fn document_h(
     Path((unit, case_id, doc_id)): Path<(String, String, String)>,
     d: DataReq,
 ) -> Result<Resp, Problem> {
-    data(ctx, d, move |gw, c, d| {
-        read_document(gw, c, &unit, &case_id, &doc_id, &d.rid)
+    data(ctx, d, move |svc, c, d| {
+        read_document(svc, c, &unit, &case_id, &doc_id, &d.rid)
     })
     .await
 }
 
 async fn changes_h(State(ctx): State<Arc<Ctx>>, d: DataReq) -> Result<Resp, Problem> {
-    data(ctx, d, |gw, c, d| changes(gw, c, &d.query, &d.rid, d.xml)).await
+    data(ctx, d, |svc, c, d| changes(svc, c, &d.query, &d.rid, d.xml)).await
 }
 
 async fn reports_h(
@@ -547,8 +537,8 @@ async fn reports_h(
     Path(quarter): Path<String>,
     d: DataReq,
 ) -> Result<Resp, Problem> {
-    data(ctx, d, move |gw, c, d| {
-        reports(gw, c, &quarter, None, &d.query, &d.rid, d.xml)
+    data(ctx, d, move |svc, c, d| {
+        reports(svc, c, &quarter, None, &d.query, &d.rid, d.xml)
     })
     .await
 }
@@ -558,30 +548,30 @@ async fn report_h(
     Path((quarter, unit)): Path<(String, String)>,
     d: DataReq,
 ) -> Result<Resp, Problem> {
-    data(ctx, d, move |gw, c, d| {
-        reports(gw, c, &quarter, Some(&unit), &d.query, &d.rid, d.xml)
+    data(ctx, d, move |svc, c, d| {
+        reports(svc, c, &quarter, Some(&unit), &d.query, &d.rid, d.xml)
     })
     .await
 }
 
 /// The Prometheus text of `GET /metrics`: counts only, no identifiers.
-fn metrics(gw: &Gateway, state: &ApiState, push: &str) -> Resp {
-    let outbox = gw.store.outbox_len().unwrap_or(0);
+fn metrics(svc: &ApiServices, state: &ApiState, push: &str) -> Resp {
+    let outbox = svc.store.outbox_len().unwrap_or(0);
     let text = state.metrics.render(&[
         (
             "xianjie_audit_entries",
             "Entries in the audit log.",
-            gw.audit.size(),
+            svc.audit.size(),
         ),
         (
             "xianjie_audit_appends_since_start",
             "Audit entries appended since the gateway started.",
-            gw.audit.appended_since_start(),
+            svc.audit.appended_since_start(),
         ),
         (
             "xianjie_quarantine_size",
             "Records in quarantine.",
-            gw.store.quarantine_len() as u64,
+            svc.store.quarantine_len() as u64,
         ),
         (
             "xianjie_outbox_size",
@@ -591,7 +581,7 @@ fn metrics(gw: &Gateway, state: &ApiState, push: &str) -> Resp {
         (
             "xianjie_sealed",
             "1 while the keystore is sealed.",
-            u64::from(gw.custody.is_sealed()),
+            u64::from(svc.custody.is_sealed()),
         ),
     ]);
     let text = text + push;
@@ -603,10 +593,10 @@ fn metrics(gw: &Gateway, state: &ApiState, push: &str) -> Resp {
 }
 
 /// Per-destination push gauges, labelled by destination.
-fn push_metrics(gw: &Gateway) -> String {
+fn push_metrics(svc: &ApiServices) -> String {
     use crate::push::worker::DestinationStatus;
     use std::fmt::Write as _;
-    let Ok(list) = gw.push.status() else {
+    let Ok(list) = svc.push.status() else {
         return String::new();
     };
     type Series = (
@@ -671,8 +661,8 @@ fn uuid_like() -> String {
     hex::encode(b)
 }
 
-fn health(gw: &Gateway) -> Resp {
-    let sealed = gw.custody.is_sealed();
+fn health(svc: &ApiServices) -> Resp {
+    let sealed = svc.custody.is_sealed();
     json_ok(&json!({
         "status": if sealed { "sealed" } else { "ok" },
         "sealed": sealed,
@@ -680,8 +670,8 @@ fn health(gw: &Gateway) -> Resp {
     }))
 }
 
-async fn jwks(gw: &Arc<Gateway>) -> Result<Resp, Problem> {
-    let keys = gw
+async fn jwks(svc: &Arc<ApiServices>) -> Result<Resp, Problem> {
+    let keys = svc
         .custody
         .jwt_verifying_keys()
         .map_err(|e| custody_problem(&e))?;
@@ -695,10 +685,8 @@ async fn token(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Resp, Problem> {
-    let gw = ctx.gw.clone();
-    let Some(server) = gw.config.server.clone() else {
-        return Err(Problem::NotFound("no port API".into()));
-    };
+    let svc = ctx.svc.clone();
+    let server = svc.server.clone();
     let basic = header(&headers, axum::http::header::AUTHORIZATION)
         .as_deref()
         .and_then(|v| v.strip_prefix("Basic "))
@@ -745,7 +733,7 @@ async fn token(
         // Throttling is audited once per episode: at its first refusal, and with the count of
         // refusals when the next attempt passes.
         let throttled = |outcome: &str, key: &str, count: u64| {
-            gw.audit.append(
+            svc.audit.append(
                 &Event::new(Actor::client(&name, None), "token.throttled", &name)
                     .outcome(outcome)
                     .detail("key", key.split(':').next().unwrap_or(""))
@@ -768,7 +756,7 @@ async fn token(
         // A refused login always leaves its entry (the name in it bounded by the audit log);
         // when it cannot, the answer is the audit failure, as for any other request.
         let deny = |reason: &str| -> Problem {
-            match gw.audit.append(
+            match svc.audit.append(
                 &Event::new(Actor::client(&name, None), "token.issue", &name)
                     .outcome("denied")
                     .detail("reason", reason),
@@ -777,7 +765,7 @@ async fn token(
                 Err(e) => audit_problem(&e),
             }
         };
-        let client = match gw.custody.authenticate(&name, &secret) {
+        let client = match svc.custody.authenticate(&name, &secret) {
             Ok(Some(c)) => c,
             Ok(None) => return Err(deny("bad credentials")),
             Err(e) => return Err(custody_problem(&e)),
@@ -792,11 +780,11 @@ async fn token(
         if peer.certificate.is_none() && client.cert_fingerprint.is_some() {
             return Err(deny("not the client's pinned certificate"));
         }
-        let open = gw.store.ports_of(&name).map_err(|e| {
+        let open = svc.store.ports_of(&name).map_err(|e| {
             error!(error = %e, "ports read failed");
             Problem::Internal
         })?;
-        let submit = gw.store.submit_grants_of(&name).map_err(|e| {
+        let submit = svc.store.submit_grants_of(&name).map_err(|e| {
             error!(error = %e, "submission grants read failed");
             Problem::Internal
         })?;
@@ -814,7 +802,7 @@ async fn token(
             }
             granted = req;
         }
-        let (kid, key) = gw
+        let (kid, key) = svc
             .custody
             .jwt_signing_key()
             .map_err(|e| custody_problem(&e))?;
@@ -831,7 +819,7 @@ async fn token(
             jti: uuid_like(),
             cnf: peer.x5t_s256.clone().map(|x| Confirmation { x5t_s256: x }),
         };
-        gw.audit
+        svc.audit
             .append(
                 &Event::new(Actor::client(&name, Some(&kid)), "token.issue", &name)
                     .detail("scope", claims.scope.clone())
@@ -874,16 +862,12 @@ fn kid_of(token: &str) -> Option<String> {
 }
 
 fn authenticate(
-    gw: &Gateway,
+    svc: &ApiServices,
     state: &ApiState,
     peer: &Peer,
     auth: Option<&str>,
 ) -> Result<Caller, Problem> {
-    let server = gw
-        .config
-        .server
-        .as_ref()
-        .ok_or_else(|| Problem::NotFound("no port API".into()))?;
+    let server = &svc.server;
     let token = auth
         .and_then(|a| a.strip_prefix("Bearer "))
         .ok_or_else(|| {
@@ -899,11 +883,11 @@ fn authenticate(
     );
     // Read before the keys: a change between the two can only make the entry stale, never
     // let a token verified under older keys pass as current.
-    let epoch = gw.custody.epoch();
+    let epoch = svc.custody.epoch();
     let (claims, kid) = match state.verified(&hash, epoch, now) {
         Some(hit) => hit,
         None => {
-            let keys = gw
+            let keys = svc
                 .custody
                 .cached_jwt_keys()
                 .map_err(|e| custody_problem(&e))?;
@@ -929,7 +913,7 @@ fn authenticate(
             (claims, kid)
         }
     };
-    let client = gw
+    let client = svc
         .custody
         .cached_client(&claims.sub)
         .map_err(|e| custody_problem(&e))?
@@ -977,11 +961,11 @@ impl Caller {
     }
 
     /// The port is open to the caller: in its token's scope and open in the store now.
-    fn port(&self, gw: &Gateway, unit: &str) -> Result<Uscc, Problem> {
+    fn port(&self, svc: &ApiServices, unit: &str) -> Result<Uscc, Problem> {
         let unit =
             Uscc::parse(unit).map_err(|e| Problem::NotFound(format!("no port {unit}: {e}")))?;
         let scoped = self.claims.has_scope(&format!("port:{unit}:read"));
-        let open = gw
+        let open = svc
             .store
             .port_is_open(&unit, &self.client.name)
             .map_err(|e| {
@@ -1003,8 +987,8 @@ impl Caller {
     }
 
     /// The units the caller may read now.
-    fn readable(&self, gw: &Gateway) -> Result<Vec<Uscc>, Problem> {
-        Ok(gw
+    fn readable(&self, svc: &ApiServices) -> Result<Vec<Uscc>, Problem> {
+        Ok(svc
             .store
             .ports_of(&self.client.name)
             .map_err(|e| {
@@ -1039,13 +1023,13 @@ async fn submission(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Resp, Problem> {
-    let (gw, state) = (ctx.gw.clone(), ctx.state.clone());
+    let (svc, state) = (ctx.svc.clone(), ctx.state.clone());
     let (query, request_id, peer) = (d.query.as_str(), d.rid.as_str(), d.peer.clone());
     let auth = d.auth.clone();
     // Who asks comes first: an anonymous caller learns nothing about what a submission needs.
     let caller = {
-        let (gw, state, peer) = (gw.clone(), state.clone(), peer.clone());
-        tokio::task::spawn_blocking(move || authenticate(&gw, &state, &peer, auth.as_deref()))
+        let (svc, state, peer) = (svc.clone(), state.clone(), peer.clone());
+        tokio::task::spawn_blocking(move || authenticate(&svc, &state, &peer, auth.as_deref()))
             .await
             .map_err(|_| Problem::Internal)??
     };
@@ -1095,7 +1079,7 @@ async fn submission(
     };
     let unit = unit.ok_or_else(|| missing("unit"))?;
     let quarter = quarter.ok_or_else(|| missing("quarter"))?;
-    let granted = gw
+    let granted = svc
         .store
         .submit_grants_of(&caller.client.name)
         .map_err(store_problem)?
@@ -1108,16 +1092,17 @@ async fn submission(
     let body = read_body(body, MAX_SUBMISSION).await?;
     // Removed when dropped, whatever the outcome; a file left by an unclean stop is removed at
     // the next start.
-    let kept = keep_submission(&gw.config.data_dir, request_id, ext, &body).map_err(|e| {
+    let kept = keep_submission(&svc.tmp_dir, request_id, ext, &body).map_err(|e| {
         error!(error = %e, "cannot keep a submission for decoding");
         Problem::Internal
     })?;
-    let result = gw
-        .submit_report(
+    let result = svc
+        .submissions
+        .clone()
+        .submit(
             unit.clone(),
             quarter,
             kept.path().to_path_buf(),
-            Vec::new(),
             caller.actor(),
         )
         .await;
@@ -1194,7 +1179,7 @@ fn keys_digest(keys: impl Iterator<Item = (Vec<u8>, u64)>) -> (u64, String) {
 /// appended with the outcome `failed` and the reason — the read is recorded either way, and a
 /// broken document is never sent.
 fn audited_value(
-    gw: &Gateway,
+    svc: &ApiServices,
     event: Event,
     xml: bool,
     root: &str,
@@ -1211,12 +1196,12 @@ fn audited_value(
     };
     match encoded {
         Ok((content_type, body)) => {
-            gw.audit.append(&event).map_err(|e| audit_problem(&e))?;
+            svc.audit.append(&event).map_err(|e| audit_problem(&e))?;
             Ok(respond(StatusCode::OK, content_type, body))
         }
         Err(e) => {
             warn!(error = %e, "a stored value cannot be answered in XML");
-            gw.audit
+            svc.audit
                 .append(&event.outcome("failed").detail("error", e.to_string()))
                 .map_err(|e| audit_problem(&e))?;
             Err(Problem::NotRepresentable(format!(
@@ -1228,32 +1213,33 @@ fn audited_value(
 
 /// [`audited_value`] of a serializable value, without attributes.
 fn audited_answer(
-    gw: &Gateway,
+    svc: &ApiServices,
     event: Event,
     xml: bool,
     root: &str,
     value: &impl Serialize,
 ) -> Result<Resp, Problem> {
     let value = serde_json::to_value(value).map_err(|_| Problem::Internal)?;
-    audited_value(gw, event, xml, root, &value, &[])
+    audited_value(svc, event, xml, root, &value, &[])
 }
 
 /// `GET /v1/ports`.
-fn list_ports(gw: &Gateway, caller: &Caller, request_id: &str, xml: bool) -> Result<Resp, Problem> {
-    let units = caller.readable(gw)?;
+fn list_ports(
+    svc: &ApiServices,
+    caller: &Caller,
+    request_id: &str,
+    xml: bool,
+) -> Result<Resp, Problem> {
+    let units = caller.readable(svc)?;
     let names: Vec<serde_json::Value> = units
         .iter()
         .map(|u| {
-            let name = gw
-                .config
-                .adapters
-                .iter()
-                .find_map(|a| a.units.get(u).cloned());
+            let name = svc.unit_names.get(u).cloned();
             json!({ "unit_code": u, "unit_name": name })
         })
         .collect();
     audited_answer(
-        gw,
+        svc,
         Event::new(caller.actor(), "ports.list", &caller.client.name)
             .request(request_id)
             .detail("count", units.len() as u64),
@@ -1265,21 +1251,21 @@ fn list_ports(gw: &Gateway, caller: &Caller, request_id: &str, xml: bool) -> Res
 
 /// `GET /v1/ports/{unit}/cases`.
 fn list_cases(
-    gw: &Gateway,
+    svc: &ApiServices,
     caller: &Caller,
     unit: &str,
     query: &str,
     request_id: &str,
     xml: bool,
 ) -> Result<Resp, Problem> {
-    let unit = caller.port(gw, unit)?;
+    let unit = caller.port(svc, unit)?;
     let q = ListQuery::parse(query)?;
     let payload = |last: &str| query::cursor_payload(unit.as_str(), &q.filter, last);
     let after = match &q.cursor {
         None => None,
         Some(c) => {
             let (last, mac) = query::decode_cursor(c)?;
-            let expected = gw
+            let expected = svc
                 .custody
                 .mac("cursor", &payload(&last))
                 .map_err(|e| custody_problem(&e))?;
@@ -1297,7 +1283,7 @@ fn list_cases(
     let mut more = false;
     if q.filter.header_only() {
         // Fast path: the store splices the JSON without decoding the cases.
-        for c in gw.store.unit_cases_raw_after(&unit, after.as_deref()) {
+        for c in svc.store.unit_cases_raw_after(&unit, after.as_deref()) {
             let c = c.map_err(store_problem)?;
             if q.filter.action.is_some_and(|a| a != c.action) {
                 continue;
@@ -1309,7 +1295,7 @@ fn list_cases(
             page.push((c.case_id, c.version, c.json));
         }
     } else {
-        for c in gw.store.unit_cases_after(&unit, after.as_deref()) {
+        for c in svc.store.unit_cases_after(&unit, after.as_deref()) {
             let c = c.map_err(store_problem)?;
             if !q.filter.matches(&c) {
                 continue;
@@ -1324,7 +1310,7 @@ fn list_cases(
     }
     let next = match (more, page.last()) {
         (true, Some((last, _, _))) => {
-            let mac = gw
+            let mac = svc
                 .custody
                 .mac("cursor", &payload(last))
                 .map_err(|e| custody_problem(&e))?;
@@ -1349,7 +1335,7 @@ fn list_cases(
             .filter_map(|(_, _, j)| serde_json::from_slice(j).ok())
             .collect();
         return audited_value(
-            gw,
+            svc,
             event,
             true,
             "cases",
@@ -1357,7 +1343,7 @@ fn list_cases(
             &[],
         );
     }
-    gw.audit.append(&event).map_err(|e| audit_problem(&e))?;
+    svc.audit.append(&event).map_err(|e| audit_problem(&e))?;
     let mut body = Vec::with_capacity(page.iter().map(|(_, _, j)| j.len() + 1).sum::<usize>() + 64);
     body.extend_from_slice(b"{\"cases\":[");
     for (i, (_, _, json)) in page.iter().enumerate() {
@@ -1378,7 +1364,7 @@ fn list_cases(
 
 /// `GET /v1/reports/quarterly/{quarter}[/{unit}]`.
 fn reports(
-    gw: &Gateway,
+    svc: &ApiServices,
     caller: &Caller,
     quarter: &str,
     unit: Option<&str>,
@@ -1412,9 +1398,9 @@ fn reports(
     };
     match unit {
         None => {
-            let reports = gw.store.reports_latest(q).map_err(store_problem)?;
+            let reports = svc.store.reports_latest(q).map_err(store_problem)?;
             audited_answer(
-                gw,
+                svc,
                 Event::new(caller.actor(), "reports.list", q.to_string())
                     .request(request_id)
                     .detail("count", reports.len() as u64),
@@ -1428,13 +1414,13 @@ fn reports(
                 field: "unit".into(),
                 reason: e.to_string(),
             })?;
-            let r = gw
+            let r = svc
                 .store
                 .report_get(q, &unit, version)
                 .map_err(store_problem)?
                 .ok_or_else(|| Problem::NotFound(format!("no report of {unit} for {q}")))?;
             audited_answer(
-                gw,
+                svc,
                 Event::new(caller.actor(), "reports.read", format!("{q}/{unit}"))
                     .request(request_id)
                     .detail("version", r.version),
@@ -1448,22 +1434,22 @@ fn reports(
 
 /// `GET /v1/ports/{unit}/cases/{case_id}`.
 fn read_case(
-    gw: &Gateway,
+    svc: &ApiServices,
     caller: &Caller,
     unit: &str,
     case_id: &str,
     request_id: &str,
     xml: bool,
 ) -> Result<Resp, Problem> {
-    let unit = caller.port(gw, unit)?;
+    let unit = caller.port(svc, unit)?;
     let id = CaseId::parse(case_id).map_err(|_| Problem::NotFound(format!("no case {case_id}")))?;
-    let case = gw
+    let case = svc
         .store
         .get_case(&unit, &id)
         .map_err(store_problem)?
         .ok_or_else(|| Problem::NotFound(format!("no case {id} in port {unit}")))?;
     audited_answer(
-        gw,
+        svc,
         Event::new(caller.actor(), "case.read", format!("{unit}/{id}"))
             .request(request_id)
             .detail("version", case.version),
@@ -1475,16 +1461,16 @@ fn read_case(
 
 /// `GET /v1/ports/{unit}/cases/{case_id}/documents/{doc_id}`.
 fn read_document(
-    gw: &Gateway,
+    svc: &ApiServices,
     caller: &Caller,
     unit: &str,
     case_id: &str,
     doc_id: &str,
     request_id: &str,
 ) -> Result<Resp, Problem> {
-    let unit = caller.port(gw, unit)?;
+    let unit = caller.port(svc, unit)?;
     let id = CaseId::parse(case_id).map_err(|_| Problem::NotFound(format!("no case {case_id}")))?;
-    let case = gw
+    let case = svc
         .store
         .get_case(&unit, &id)
         .map_err(store_problem)?
@@ -1494,7 +1480,7 @@ fn read_document(
         .iter()
         .find(|d| d.doc_id == *doc_id)
         .ok_or_else(|| Problem::NotFound(format!("case {id} has no document {doc_id}")))?;
-    let bytes = gw
+    let bytes = svc
         .store
         .get_document(&doc.sha256)
         .map_err(store_problem)?
@@ -1507,7 +1493,7 @@ fn read_document(
         error!(sha256 = %doc.sha256, "a stored document does not match its digest");
         return Err(Problem::Internal);
     }
-    gw.audit
+    svc.audit
         .append(
             &Event::new(
                 caller.actor(),
@@ -1536,7 +1522,7 @@ fn read_document(
 
 /// `GET /v1/changes`.
 fn changes(
-    gw: &Gateway,
+    svc: &ApiServices,
     caller: &Caller,
     query: &str,
     request_id: &str,
@@ -1570,13 +1556,13 @@ fn changes(
             }
         }
     }
-    let units = caller.readable(gw)?;
+    let units = caller.readable(svc)?;
     let mut out = Vec::new();
     let mut last_seen = after;
     // Read the log in slices, skipping other ports' changes, until the page is full
     // or the log ends.
     'scan: loop {
-        let slice = gw
+        let slice = svc
             .store
             .changes_after(last_seen, 1000)
             .map_err(store_problem)?;
@@ -1588,7 +1574,7 @@ fn changes(
             if !units.contains(&ch.unit_code) {
                 continue;
             }
-            let case = gw
+            let case = svc
                 .store
                 .get_case(&ch.unit_code, &ch.case_id)
                 .map_err(store_problem)?;
@@ -1621,7 +1607,7 @@ fn changes(
         })
         .collect();
     audited_value(
-        gw,
+        svc,
         event,
         xml,
         "changes",
@@ -1632,18 +1618,17 @@ fn changes(
 
 /// Writes a submission's body to a temporary file under the data directory for decoding.
 fn keep_submission(
-    data_dir: &std::path::Path,
+    dir: &std::path::Path,
     request_id: impl std::fmt::Display,
     ext: &str,
     body: &[u8],
 ) -> std::io::Result<tempfile::NamedTempFile> {
     use std::io::Write;
-    let dir = data_dir.join(crate::gateway::TMP_DIR);
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(dir)?;
     let mut f = tempfile::Builder::new()
         .prefix(&format!("submission-{request_id}-"))
         .suffix(&format!(".{ext}"))
-        .tempfile_in(&dir)?;
+        .tempfile_in(dir)?;
     f.write_all(body)?;
     f.flush()?;
     Ok(f)
