@@ -460,6 +460,19 @@ impl Store {
         }
     }
 
+    /// [`Store::get_case`] as JSON bytes, without decoding the case.
+    pub fn get_case_raw(
+        &self,
+        unit: &Uscc,
+        case_id: &CaseId,
+    ) -> Result<Option<RawCase>, StoreError> {
+        let key = case_key(unit, case_id);
+        match self.cases.get(&key).map_err(sled_err("case read"))? {
+            None => Ok(None),
+            Some(v) => raw_case(&key, &v).map(Some),
+        }
+    }
+
     /// A unit's stored values in case-id order, starting after case id `after` when given.
     fn unit_range(&self, unit: &Uscc, after: Option<&str>) -> sled::Iter {
         let mut start = unit.as_str().as_bytes().to_vec();
