@@ -1813,6 +1813,79 @@ fn the_per_address_cap_holds_while_other_clients_are_served() {
     });
 }
 
+/// Sends `GET path` on a keep-alive connection and reads one answer (head and
+/// `content-length` body), leaving the connection open; returns the status line.
+async fn keepalive_get(
+    tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    path: &str,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n");
+    tls.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        loop {
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let text = String::from_utf8_lossy(&got[..end]).to_lowercase();
+                let len: usize = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if got.len() >= end + 4 + len {
+                    return;
+                }
+            }
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(20), read).await;
+    String::from_utf8_lossy(&got)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn the_connection_cap_holds_while_open_connections_are_served() {
+    let env = setup_bare("max_connections = 3\n");
+    let rt = runtime();
+    rt.block_on(async {
+        let mut held = Vec::new();
+        for source in ["127.0.0.1", "127.0.0.1", "127.0.0.2"] {
+            let mut tls = connect_from(&env, source, "procuratorate").await.unwrap();
+            assert!(
+                keepalive_get(&mut tls, "/healthz")
+                    .await
+                    .starts_with("HTTP/1.1 200")
+            );
+            held.push(tls);
+        }
+        // The cap is for all addresses together: a fourth, from a third address, is closed.
+        let fourth = connect_from(&env, "127.0.0.3", "procuratorate").await;
+        assert!(fourth.is_err(), "a connection over the cap was served");
+        // The connections already open keep being served, request after request.
+        for _ in 0..3 {
+            for tls in held.iter_mut() {
+                let status = keepalive_get(tls, "/healthz").await;
+                assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+            }
+        }
+        // A slot given back is taken again.
+        held.pop();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut again = connect_from(&env, "127.0.0.3", "procuratorate")
+            .await
+            .unwrap();
+        let status = keepalive_get(&mut again, "/healthz").await;
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    });
+}
+
 #[test]
 fn a_burst_of_bad_secrets_is_throttled_before_any_check_and_audited_briefly() {
     let env = setup_bare("token_attempts_per_min = 6\ntoken_attempts_burst = 3\n");

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::entry::{CanonicalError, Entry, Event, canonical};
+use super::entry::{CanonicalError, Entry, Event};
 use super::merkle::{self, Frontier, Hash};
 use super::note::{Checkpoint, NoteError, NoteSigner};
 
@@ -354,13 +354,16 @@ impl AuditLog {
     /// Appends one entry and returns its sequence number. Returns only once the entry is written
     /// to the OS (and, with [`Fsync::Always`], synced); on error the operation must not proceed.
     pub fn append(&self, event: &Event) -> Result<u64, AuditError> {
+        // Encoded before the lock: appenders on other threads wait only for the number, the
+        // clock and the write.
+        let prepared = event.prepare()?;
         let mut st = lock(&self.state);
         if let Some(why) = &st.broken {
             return Err(AuditError::Broken(why.clone()));
         }
         let seq = st.frontier.size();
         let now = Utc::now();
-        let mut line = canonical(&event.to_value(seq, now))?;
+        let mut line = prepared.line(seq, now);
         let leaf = merkle::leaf_hash(&line);
         line.push(b'\n');
         let path = self.dir.join("entries.jsonl");
