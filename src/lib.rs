@@ -12,7 +12,6 @@
 pub mod admin;
 pub mod api;
 pub mod audit;
-pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod gateway;

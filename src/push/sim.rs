@@ -1136,7 +1136,7 @@ mod tests {
         faults: &str,
     ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        crate::certs::generate_dev(dir.path(), &[], false).unwrap();
+        xianjie_devca::generate_dev(dir.path(), &[], false).unwrap();
         let (sim, addr) = Simulator::bind(SimOptions {
             listen: "127.0.0.1:0".into(),
             certs: dir.path().to_path_buf(),
@@ -1840,7 +1840,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, SimError::Tls { .. }), "{e}");
         assert!(e.to_string().contains("server.pem"), "{e}");
-        crate::certs::generate_dev(dir.path(), &[], false).unwrap();
+        xianjie_devca::generate_dev(dir.path(), &[], false).unwrap();
         let (sim, addr) = Simulator::bind(opts("127.0.0.1:0", dir.path()))
             .await
             .unwrap();
