@@ -19,7 +19,7 @@ pub mod ingest;
 pub mod keys;
 pub mod model;
 #[cfg(test)]
-mod proptest_support;
+use xianjie_proptest as proptest_support;
 pub mod push;
 pub mod reports;
 pub mod sample;
