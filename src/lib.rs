@@ -17,7 +17,7 @@ pub mod config;
 pub mod gateway;
 pub mod ingest;
 pub mod keys;
-pub mod model;
+pub use xianjie_model as model;
 #[cfg(test)]
 use xianjie_proptest as proptest_support;
 pub mod push;
