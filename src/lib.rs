@@ -26,4 +26,4 @@ pub mod sample;
 pub mod shutdown;
 pub mod store;
 pub mod tls;
-pub mod xml_out;
+pub use xianjie_xml as xml_out;

@@ -185,7 +185,7 @@ pub fn parse(xml: &[u8]) -> Result<Receipt, ReceiptError> {
             }
             Event::Text(t) => text.push_str(&t.xml10_content()),
             Event::GeneralRef(r) => {
-                let c = crate::ingest::decode::xml::resolve_ref(&r).map_err(err)?;
+                let c = crate::xml_out::resolve_ref(&r).map_err(err)?;
                 if !crate::xml_out::is_xml_char(c) {
                     return Err(err(format!(
                         "character reference &{}; names U+{:04X}, which XML 1.0 does not allow",
