@@ -17,13 +17,16 @@ pub mod config;
 pub mod gateway;
 pub mod ingest;
 pub mod keys;
-pub use xianjie_model as model;
-#[cfg(test)]
-use xianjie_proptest as proptest_support;
 pub mod push;
 pub mod reports;
 pub mod sample;
-pub mod shutdown;
 pub mod store;
-pub mod tls;
+
+// Pieces the tools share with the gateway, in crates of their own (crates/), under the paths
+// the gateway has always used.
+pub use xianjie_model as model;
+pub use xianjie_net::{shutdown, tls};
 pub use xianjie_xml as xml_out;
+
+#[cfg(test)]
+use xianjie_proptest as proptest_support;
