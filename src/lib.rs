@@ -19,13 +19,13 @@ pub mod ingest;
 pub mod keys;
 pub mod push;
 pub mod reports;
-pub mod sample;
 pub mod store;
 
 // Pieces the tools share with the gateway, in crates of their own (crates/), under the paths
 // the gateway has always used.
 pub use xianjie_model as model;
 pub use xianjie_net::{shutdown, tls};
+pub use xianjie_sample as sample;
 pub use xianjie_xml as xml_out;
 
 #[cfg(test)]
