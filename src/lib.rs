@@ -1,13 +1,19 @@
 //! xianjie (衔接) — a secure data-sharing gateway for administrative-enforcement records.
 //!
 //! Module map (one concern each):
-//! - [`model`]: the canonical case record and its parsed identifiers (USCC, resident ID, money, quarter).
 //! - [`ingest`]: adapters, decoders, field mapping, validation and quarantine of source records.
-//! - [`sample`]: realistic sample inputs for every shipped adapter.
 //! - `store`: the only module that touches sled.
-//! - [`keys`]: the encrypted keystore and secret types; [`audit`]: the signed, verifiable audit log.
+//! - [`keys`]: the encrypted keystore and its custody; [`audit`]: the signed, verifiable audit log.
+//! - [`api`]: the port API; [`push`]: delivery to the provincial platform; [`reports`]: quarterly
+//!   statistics.
 //! - `config`, `admin`, `gateway`, `cli`: configuration, admin socket, the serve process, the command line.
-//! - [`xml_out`]: the one XML writer, which refuses characters XML 1.0 forbids.
+//!
+//! From crates of their own (`crates/`), which the tools share and which never depend on the
+//! gateway: [`model`] the canonical case record and its identifiers (`xianjie-model`);
+//! [`xml_out`] the one XML writer (`xianjie-xml`); [`tls`], [`shutdown`], `keys::secret` and the
+//! HTTPS serving loop behind [`api`] (`xianjie-net`); `push::sim`, `push::validate` and
+//! `push::receipt`, the platform simulator (`xianjie-sim`); [`sample`], sample inputs for every
+//! shipped adapter (`xianjie-sample`).
 
 pub mod admin;
 pub mod api;

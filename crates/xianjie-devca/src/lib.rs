@@ -3,7 +3,7 @@
 //!
 //! A tool crate: the gateway offers it as `xianjie certs dev` and never needs it at run time
 //! (it loads whatever certificates its configuration names). That the certificates made here
-//! work with the gateway's TLS is tested beside the gateway's TLS setup (`src/tls.rs`).
+//! work with the gateway's TLS is tested beside the TLS setup (`crates/xianjie-net/src/tls.rs`).
 //!
 //! These are for development and tests only; production certificates come from the district's
 //! CA or a public CA (see `certs/README.md`). The CA is reused once it exists, so adding a
