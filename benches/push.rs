@@ -55,7 +55,7 @@ fn main() {
 async fn run(records: usize) {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| fail("tempdir", e));
     let certs = tmp.path().join("certs");
-    xianjie::certs::generate_dev(&certs, &[], false).unwrap_or_else(|e| fail("certs", e));
+    xianjie_devca::generate_dev(&certs, &[], false).unwrap_or_else(|e| fail("certs", e));
     let shutdown = Shutdown::new();
     let (sim, addr) = Simulator::bind(SimOptions {
         listen: "127.0.0.1:0".into(),

@@ -1,30 +1,38 @@
 //! xianjie (衔接) — a secure data-sharing gateway for administrative-enforcement records.
 //!
 //! Module map (one concern each):
-//! - [`model`]: the canonical case record and its parsed identifiers (USCC, resident ID, money, quarter).
 //! - [`ingest`]: adapters, decoders, field mapping, validation and quarantine of source records.
-//! - [`sample`]: realistic sample inputs for every shipped adapter.
 //! - `store`: the only module that touches sled.
-//! - [`keys`]: the encrypted keystore and secret types; [`audit`]: the signed, verifiable audit log.
+//! - [`keys`]: the encrypted keystore and its custody; [`audit`]: the signed, verifiable audit log.
+//! - [`api`]: the port API; [`push`]: delivery to the provincial platform; [`reports`]: quarterly
+//!   statistics.
 //! - `config`, `admin`, `gateway`, `cli`: configuration, admin socket, the serve process, the command line.
-//! - [`xml_out`]: the one XML writer, which refuses characters XML 1.0 forbids.
+//!
+//! From crates of their own (`crates/`), which the tools share and which never depend on the
+//! gateway: [`model`] the canonical case record and its identifiers (`xianjie-model`);
+//! [`xml_out`] the one XML writer (`xianjie-xml`); [`tls`], [`shutdown`], `keys::secret` and the
+//! HTTPS serving loop behind [`api`] (`xianjie-net`); `push::sim`, `push::validate` and
+//! `push::receipt`, the platform simulator (`xianjie-sim`); [`sample`], sample inputs for every
+//! shipped adapter (`xianjie-sample`).
 
 pub mod admin;
 pub mod api;
 pub mod audit;
-pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod gateway;
 pub mod ingest;
 pub mod keys;
-pub mod model;
-#[cfg(test)]
-mod proptest_support;
 pub mod push;
 pub mod reports;
-pub mod sample;
-pub mod shutdown;
 pub mod store;
-pub mod tls;
-pub mod xml_out;
+
+// Pieces the tools share with the gateway, in crates of their own (crates/), under the paths
+// the gateway has always used.
+pub use xianjie_model as model;
+pub use xianjie_net::{shutdown, tls};
+pub use xianjie_sample as sample;
+pub use xianjie_xml as xml_out;
+
+#[cfg(test)]
+use xianjie_proptest as proptest_support;

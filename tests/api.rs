@@ -46,7 +46,7 @@ fn config(dir: &Path, data: &Path, certs: &Path, extra: &str) -> PathBuf {
 fn setup_bare(extra: &str) -> Env {
     let tmp = tempfile::tempdir().unwrap();
     let certs = tmp.path().join("certs");
-    xianjie::certs::generate_dev(&certs, &["procuratorate".into(), "other".into()], false).unwrap();
+    xianjie_devca::generate_dev(&certs, &["procuratorate".into(), "other".into()], false).unwrap();
     let data = tmp.path().join("data");
     let cfg = config(tmp.path(), &data, &certs, extra);
     let pass = secret_file(&tmp.path().join("pass"), PASS);
@@ -260,7 +260,7 @@ fn tokens_ports_pages_and_the_change_feed() {
     // mTLS required: no certificate, or one from another CA, gets no connection at all.
     assert!(env.request(None, "GET", "/healthz", &[], "").is_err());
     let foreign = tempfile::tempdir().unwrap();
-    xianjie::certs::generate_dev(foreign.path(), &["procuratorate".into()], false).unwrap();
+    xianjie_devca::generate_dev(foreign.path(), &["procuratorate".into()], false).unwrap();
     std::fs::copy(
         foreign.path().join("procuratorate.pem"),
         env.certs.join("foreign.pem"),
@@ -840,7 +840,7 @@ fn client_auth_optional_and_off() {
     .problem(401, "unauthorized");
     // A certificate from another CA is still refused.
     let foreign = tempfile::tempdir().unwrap();
-    xianjie::certs::generate_dev(foreign.path(), &["x".into()], false).unwrap();
+    xianjie_devca::generate_dev(foreign.path(), &["x".into()], false).unwrap();
     std::fs::copy(foreign.path().join("x.pem"), env.certs.join("foreign.pem")).unwrap();
     std::fs::copy(
         foreign.path().join("x-key.pem"),
@@ -1034,7 +1034,7 @@ fn golden_cases() -> Vec<xianjie::model::Case> {
 fn setup_with_store(fill: impl FnOnce(&xianjie::store::Store)) -> Env {
     let tmp = tempfile::tempdir().unwrap();
     let certs = tmp.path().join("certs");
-    xianjie::certs::generate_dev(&certs, &["procuratorate".into()], false).unwrap();
+    xianjie_devca::generate_dev(&certs, &["procuratorate".into()], false).unwrap();
     let data = tmp.path().join("data");
     {
         std::fs::create_dir_all(&data).unwrap();
@@ -1412,7 +1412,7 @@ fn sighup_reloads_the_certificate_without_dropping_connections() {
             .unwrap();
         (send, tokio::spawn(conn))
     });
-    xianjie::certs::generate_dev(&env.certs, &["procuratorate".into()], true).unwrap();
+    xianjie_devca::generate_dev(&env.certs, &["procuratorate".into()], true).unwrap();
     std::process::Command::new("kill")
         .args(["-HUP", &env.gw.child.id().to_string()])
         .status()

@@ -167,7 +167,7 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
 
     // Development certificates of its own, in the demo's data directory.
     let certs = data.join("certs");
-    crate::certs::generate_dev(&certs, &[DEMO_CLIENT.to_string()], false)
+    xianjie_devca::generate_dev(&certs, &[DEMO_CLIENT.to_string()], false)
         .context("generating development certificates")?;
     if let Some(server) = config.server.as_mut() {
         server.tls.cert = certs.join("server.pem");

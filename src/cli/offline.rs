@@ -81,7 +81,7 @@ pub fn sample(cases: u64, out: &Path, bad_fraction: f64, seed: u64) -> anyhow::R
 
 /// `xianjie certs dev`.
 pub fn certs_dev(out: &Path, clients: &[String], force: bool) -> anyhow::Result<()> {
-    let files = crate::certs::generate_dev(out, clients, force)?;
+    let files = xianjie_devca::generate_dev(out, clients, force)?;
     for f in &files {
         println!("wrote {}", f.display());
     }

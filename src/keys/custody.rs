@@ -1063,7 +1063,7 @@ mod tests {
     fn a_client_owns_the_certificates_that_name_it_or_its_pin() {
         use rustls_pki_types::pem::PemObject;
         let dir = tempfile::tempdir().unwrap();
-        crate::certs::generate_dev(dir.path(), &["procuratorate".into(), "other".into()], false)
+        xianjie_devca::generate_dev(dir.path(), &["procuratorate".into(), "other".into()], false)
             .unwrap();
         let der = |name: &str| {
             rustls_pki_types::CertificateDer::from_pem_file(dir.path().join(format!("{name}.pem")))

@@ -3,4 +3,4 @@
 
 pub mod custody;
 pub mod keystore;
-pub mod secret;
+pub use xianjie_net::secret;

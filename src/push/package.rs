@@ -15,8 +15,8 @@ use super::validate::{self, PackageProblem};
 use crate::model::{Action, Case, PartyId, PartyKind, Uscc};
 use crate::xml_out::{Fragment, XmlError, XmlWriter};
 
-/// The namespace of `schemas/province/package.xsd`.
-pub const NAMESPACE: &str = "urn:xianjie:province:package:1";
+/// The namespace of `schemas/province/package.xsd`, as the platform's validator reads it.
+pub use super::validate::NAMESPACE;
 
 /// Upsert or retract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -443,7 +443,7 @@ pub fn build_checked(
 mod tests {
     use super::*;
     use crate::ingest::golden::golden_cases;
-    use crate::push::validate::tests::upserts;
+    use crate::push::tests::upserts;
 
     fn header() -> Header {
         Header {

@@ -10,9 +10,10 @@ use std::fs::File;
 use std::path::Path;
 
 use quick_xml::XmlVersion;
-use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 use sha2::{Digest, Sha256};
+use xianjie_xml::resolve_ref;
 
 use super::text::{self, Transcoder};
 use super::xml_guard::{Guard, GuardCut, GuardError, guard_error};
@@ -124,28 +125,6 @@ fn malformed(reason: String) -> FileError {
 
 fn step_matches(step: &str, name: &str) -> bool {
     step == "*" || step == name
-}
-
-/// Checks an entity or character reference; `Err` says what is wrong with it.
-pub(crate) fn resolve_ref(reference: &BytesRef<'_>) -> Result<char, String> {
-    let name: &str = reference;
-    if reference.is_char_ref() {
-        return match reference.resolve_char_ref() {
-            Ok(Some(c)) => Ok(c),
-            Ok(None) | Err(_) => Err(format!("invalid character reference &{name};")),
-        };
-    }
-    match name {
-        "lt" => Ok('<'),
-        "gt" => Ok('>'),
-        "amp" => Ok('&'),
-        "quot" => Ok('"'),
-        "apos" => Ok('\''),
-        _ => Err(format!(
-            "entity reference &{name}; is not accepted (only &lt; &gt; &amp; &quot; &apos; and \
-             numeric character references are)"
-        )),
-    }
 }
 
 fn local_name(e: &BytesStart<'_>) -> String {

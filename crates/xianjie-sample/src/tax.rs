@@ -630,12 +630,15 @@ pub fn write_tax_xml(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Fen, MoneyUnit, ResidentId, Uscc};
     use quick_xml::Reader;
     use quick_xml::events::Event;
     use std::collections::{HashMap, HashSet};
+    use xianjie_model::{Fen, MoneyUnit, ResidentId, Uscc};
 
-    const ADAPTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/adapters/tax/adapter.toml");
+    const ADAPTER: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../adapters/tax/adapter.toml"
+    );
 
     /// Child elements by name.
     type Fields = HashMap<String, String>;

@@ -1,5 +1,7 @@
-//! XML output: the one writer every XML the gateway emits goes through (port API answers, push
-//! packages, receipts, quarterly reports), so no writer can emit a character XML 1.0 forbids.
+//! XML output: the one writer every XML xianjie emits goes through (the gateway's port API
+//! answers, push packages and quarterly reports, the platform simulator's receipts), so no writer
+//! can emit a character XML 1.0 forbids; and [`resolve_ref`], the one reading of the references
+//! the gateway's XML readers accept. The gateway re-exports this crate as `xianjie::xml_out`.
 //!
 //! Every text and attribute value is checked against XML 1.0's `Char` production before it is
 //! written; a value holding a control character other than tab, line feed and carriage return,
@@ -12,7 +14,7 @@
 //! was written. Element and attribute names come from the code, never from data.
 
 use quick_xml::Writer;
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::events::{BytesDecl, BytesEnd, BytesRef, BytesStart, BytesText, Event};
 
 /// Whether XML 1.0 allows `c` in a document: `#x9 | #xA | #xD | [#x20-#xD7FF] |
 /// [#xE000-#xFFFD] | [#x10000-#x10FFFF]`.
@@ -183,6 +185,31 @@ impl XmlWriter {
     /// The fragment, to [`XmlWriter::append`] to a document.
     pub fn finish_fragment(self) -> Fragment {
         Fragment(self.w.into_inner())
+    }
+}
+
+/// Checks an entity or character reference; `Err` says what is wrong with it. Only the five
+/// predefined entities and numeric character references are accepted (no document defines
+/// others: the readers refuse DTDs); whether the character may stand in a document is left to
+/// the caller ([`is_xml_char`]).
+pub fn resolve_ref(reference: &BytesRef<'_>) -> Result<char, String> {
+    let name: &str = reference;
+    if reference.is_char_ref() {
+        return match reference.resolve_char_ref() {
+            Ok(Some(c)) => Ok(c),
+            Ok(None) | Err(_) => Err(format!("invalid character reference &{name};")),
+        };
+    }
+    match name {
+        "lt" => Ok('<'),
+        "gt" => Ok('>'),
+        "amp" => Ok('&'),
+        "quot" => Ok('"'),
+        "apos" => Ok('\''),
+        _ => Err(format!(
+            "entity reference &{name}; is not accepted (only &lt; &gt; &amp; &quot; &apos; and \
+             numeric character references are)"
+        )),
     }
 }
 

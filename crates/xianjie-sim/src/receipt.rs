@@ -1,12 +1,12 @@
 //! Receipts from the provincial platform (`schemas/province/receipt.xsd`): written by the
-//! simulator (with [`crate::xml_out`], so never with a character XML 1.0 forbids), read by the
+//! simulator (with [`xianjie_xml`], so never with a character XML 1.0 forbids), read by the
 //! delivery worker. Reading is strict — an answer that is not a receipt
 //! for the package sent is an error, never a guess.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use quick_xml::events::{BytesStart, Event};
 
-use crate::xml_out::{XmlError, XmlWriter};
+use xianjie_xml::{XmlError, XmlWriter};
 
 /// The namespace of `schemas/province/receipt.xsd`.
 pub const NAMESPACE: &str = "urn:xianjie:province:receipt:1";
@@ -111,7 +111,7 @@ fn result_attributes(e: &BytesStart<'_>, at: usize) -> Result<ResultAttributes, 
             .map_err(|e| err(format!("result {at}: bad attribute value: {e}")))?
             .to_string();
         // A character reference may name a character the document could not hold literally.
-        crate::xml_out::check(&format!("result {at}: attribute value"), &v)
+        xianjie_xml::check(&format!("result {at}: attribute value"), &v)
             .map_err(|e| err(e.to_string()))?;
         match a.key.local_name().as_ref() {
             "id" => id = Some(v),
@@ -150,7 +150,7 @@ fn finish(attrs: ResultAttributes, text: &str) -> Result<RecordResult, ReceiptEr
 /// Reads a receipt. A character XML 1.0 forbids, written or referenced, refuses it: such a
 /// document is not well-formed, and its values could not be written into XML again.
 pub fn parse(xml: &[u8]) -> Result<Receipt, ReceiptError> {
-    super::validate::check_chars(xml).map_err(|e| err(e.to_string()))?;
+    crate::validate::check_chars(xml).map_err(|e| err(e.to_string()))?;
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut buf = Vec::new();
     let mut path: Vec<String> = Vec::new();
@@ -185,8 +185,8 @@ pub fn parse(xml: &[u8]) -> Result<Receipt, ReceiptError> {
             }
             Event::Text(t) => text.push_str(&t.xml10_content()),
             Event::GeneralRef(r) => {
-                let c = crate::ingest::decode::xml::resolve_ref(&r).map_err(err)?;
-                if !crate::xml_out::is_xml_char(c) {
+                let c = xianjie_xml::resolve_ref(&r).map_err(err)?;
+                if !xianjie_xml::is_xml_char(c) {
                     return Err(err(format!(
                         "character reference &{}; names U+{:04X}, which XML 1.0 does not allow",
                         &*r,
@@ -266,7 +266,8 @@ mod tests {
         let xml = build(&sample()).unwrap();
         assert_eq!(parse(&xml).unwrap(), sample());
         let xsd = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/province/receipt.xsd"),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../schemas/province/receipt.xsd"),
         )
         .unwrap();
         let schema = xmlschema::parse_schema(&xsd).expect("the receipt XSD parses");
@@ -362,8 +363,8 @@ mod tests {
         use proptest::prelude::*;
 
         use super::*;
-        use crate::proptest_support::{XML_SYNTAX, config, mutated_text};
-        use crate::xml_out::is_xml_char;
+        use xianjie_proptest::{XML_SYNTAX, config, mutated_text};
+        use xianjie_xml::is_xml_char;
 
         fn values() -> impl Strategy<Value = String> {
             prop_oneof![

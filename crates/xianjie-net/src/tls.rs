@@ -640,7 +640,7 @@ pub(crate) mod testing {
     /// handshake failed.
     pub(crate) type Outcome = Result<Option<Vec<u8>>, String>;
 
-    /// Server files of a `certs::generate_dev` directory.
+    /// Server files of a `xianjie_devca::generate_dev` directory.
     pub(crate) fn dev_files(dir: &Path, client_auth: ClientAuth) -> ServerTlsFiles {
         ServerTlsFiles {
             cert: dir.join("server.pem"),
@@ -748,7 +748,7 @@ mod tests {
 
     use super::testing::{cert_der, connect_and_ping, dev_files, outcome, serve};
     use super::*;
-    use crate::certs::generate_dev;
+    use xianjie_devca::generate_dev;
 
     /// A development directory with the two clients the tests use.
     fn dev_dir() -> tempfile::TempDir {
@@ -1114,6 +1114,64 @@ mod tests {
         assert!(
             matches!(problems.as_slice(), [TlsError::KeyMismatch { .. }]),
             "{problems:?}"
+        );
+    }
+
+    /// Handshakes as `client` against a server using `dir`'s files, with `ca` as the client CA
+    /// bundle and the trust anchor of the client; returns the client leaf the server saw.
+    async fn dev_handshake(dir: &Path, ca: &Path, client: &str) -> Vec<u8> {
+        let mut files = dev_files(dir, ClientAuth::Required);
+        files.client_ca = Some(ca.to_path_buf());
+        let tls = load_server(&files).unwrap();
+        let (addr, mut seen) = serve(&tls).await;
+        let config = client_config(
+            ca,
+            Some((
+                &dir.join(format!("{client}.pem")),
+                &dir.join(format!("{client}-key.pem")),
+            )),
+        )
+        .unwrap();
+        connect_and_ping(addr, config).await.unwrap();
+        outcome(&mut seen).await.unwrap().unwrap()
+    }
+
+    /// `certs dev` run again (a new client, then `--force`) signs with the same CA, so what the
+    /// first run's `ca.pem` trusts keeps working; with the CA gone, `--force` starts a new one
+    /// that the gateway loads.
+    #[tokio::test]
+    async fn dev_certificates_verify_under_a_reused_ca() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("certs");
+        generate_dev(&out, &["procuratorate".to_owned()], false).unwrap();
+        // Keep the first CA aside: what later runs sign must verify against it.
+        let first_ca = tmp.path().join("first-ca.pem");
+        std::fs::copy(out.join("ca.pem"), &first_ca).unwrap();
+
+        generate_dev(
+            &out,
+            &["procuratorate".to_owned(), "third".to_owned()],
+            false,
+        )
+        .unwrap();
+        let seen = dev_handshake(&out, &first_ca, "third").await;
+        assert_eq!(
+            fingerprint(&seen),
+            fingerprint(&cert_der(&out.join("third.pem")))
+        );
+        dev_handshake(&out, &first_ca, "procuratorate").await;
+
+        generate_dev(&out, &["third".to_owned()], true).unwrap();
+        dev_handshake(&out, &first_ca, "third").await;
+        dev_handshake(&out, &first_ca, "procuratorate").await;
+
+        std::fs::remove_file(out.join("ca.pem")).unwrap();
+        std::fs::remove_file(out.join("ca-key.pem")).unwrap();
+        generate_dev(&out, &["third".to_owned()], true).unwrap();
+        let seen = dev_handshake(&out, &out.join("ca.pem"), "third").await;
+        assert_eq!(
+            fingerprint(&seen),
+            fingerprint(&cert_der(&out.join("third.pem")))
         );
     }
 }

@@ -1,7 +1,8 @@
-//! Shared pieces of the property tests (test builds only): one configuration, so that every
-//! property runs a bounded number of cases inside plain `cargo test`; edits of valid inputs, so
-//! that generated cases reach deep into the parsers instead of failing on the first byte; and a
-//! deadline, so that a parser that hangs fails its test instead of stalling the run.
+//! Shared pieces of the property tests of every crate in the workspace (a dev-dependency only):
+//! one configuration, so that every property runs a bounded number of cases inside plain
+//! `cargo test`; edits of valid inputs, so that generated cases reach deep into the parsers
+//! instead of failing on the first byte; and a deadline, so that a parser that hangs fails its
+//! test instead of stalling the run.
 //!
 //! A failing case that a property finds is kept as a plain `#[test]` holding the literal input,
 //! beside the property, rather than in proptest's regression files.
@@ -14,11 +15,11 @@ use proptest::test_runner::Config;
 
 /// Longest one parse of a generated input may take under [`within`] (a debug build on a shared
 /// machine); the inputs are a few kilobytes, so a parse that takes this long is stuck.
-pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
+pub const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A property's configuration: `cases` generated cases; no regression files written into the
 /// source tree; shrinking a failure bounded to a minute, so a failing run still ends.
-pub(crate) fn config(cases: u32) -> Config {
+pub fn config(cases: u32) -> Config {
     Config {
         cases,
         failure_persistence: None,
@@ -28,7 +29,7 @@ pub(crate) fn config(cases: u32) -> Config {
 }
 
 /// Pieces of CSV (and of its GB18030 text) that mutations insert.
-pub(crate) const CSV_SYNTAX: &[&[u8]] = &[
+pub const CSV_SYNTAX: &[&[u8]] = &[
     b",",
     b"\"",
     b"\"\"",
@@ -48,7 +49,7 @@ pub(crate) const CSV_SYNTAX: &[&[u8]] = &[
 
 /// Pieces of SpreadsheetML that mutations of a workbook's entries insert: absurd counts,
 /// references at the sheet's far corner, shared-string indexes out of range.
-pub(crate) const XLSX_SYNTAX: &[&[u8]] = &[
+pub const XLSX_SYNTAX: &[&[u8]] = &[
     b" t=\"s\"",
     b" t=\"inlineStr\"",
     b" t=\"e\"",
@@ -69,7 +70,7 @@ pub(crate) const XLSX_SYNTAX: &[&[u8]] = &[
 /// Pieces of XML that mutations of XML documents insert: markup, references valid and not,
 /// declarations the readers refuse, namespaces, a BOM, characters XML 1.0 forbids and a cut
 /// UTF-8 sequence.
-pub(crate) const XML_SYNTAX: &[&[u8]] = &[
+pub const XML_SYNTAX: &[&[u8]] = &[
     b"<",
     b">",
     b"</",
@@ -109,7 +110,7 @@ pub(crate) const XML_SYNTAX: &[&[u8]] = &[
 /// One edit of a byte string. Positions are drawn as fractions of the length at the time the
 /// edit is applied, so a list of edits stays meaningful whatever the input.
 #[derive(Debug, Clone)]
-pub(crate) enum Edit {
+pub enum Edit {
     /// Overwrite one byte.
     Set(Index, u8),
     /// Insert bytes (a token of the format, or random bytes) before a position.
@@ -131,7 +132,7 @@ pub(crate) enum Edit {
 
 /// Edits that insert `tokens` (pieces of syntax of the format under test) more often than
 /// random bytes, so that mutants stay close to the grammar.
-pub(crate) fn edit(tokens: &'static [&'static [u8]]) -> impl Strategy<Value = Edit> {
+pub fn edit(tokens: &'static [&'static [u8]]) -> impl Strategy<Value = Edit> {
     prop_oneof![
         3 => (any::<Index>(), any::<u8>()).prop_map(|(at, b)| Edit::Set(at, b)),
         4 => (any::<Index>(), prop::sample::select(tokens))
@@ -146,7 +147,7 @@ pub(crate) fn edit(tokens: &'static [&'static [u8]]) -> impl Strategy<Value = Ed
 }
 
 /// `input` with `edits` applied in order.
-pub(crate) fn apply(input: &[u8], edits: &[Edit]) -> Vec<u8> {
+pub fn apply(input: &[u8], edits: &[Edit]) -> Vec<u8> {
     let mut out = input.to_vec();
     // A position in `0..=len`, so that inserting at the very end is possible.
     let at = |i: &Index, len: usize| i.index(len + 1);
@@ -179,7 +180,7 @@ pub(crate) fn apply(input: &[u8], edits: &[Edit]) -> Vec<u8> {
 }
 
 /// `base` changed by 1 to `max` edits.
-pub(crate) fn mutated(
+pub fn mutated(
     base: Vec<u8>,
     tokens: &'static [&'static [u8]],
     max: usize,
@@ -188,7 +189,7 @@ pub(crate) fn mutated(
 }
 
 /// Like [`mutated`], for parsers of text: bytes that are not UTF-8 become U+FFFD.
-pub(crate) fn mutated_text(
+pub fn mutated_text(
     base: &str,
     tokens: &'static [&'static [u8]],
     max: usize,
@@ -199,7 +200,7 @@ pub(crate) fn mutated_text(
 
 /// Mutations of a UTF-8 document: mostly of its text (so that most mutants stay UTF-8 and get
 /// past a reader's first check), some of its bytes.
-pub(crate) fn mutated_utf8(
+pub fn mutated_utf8(
     base: &[u8],
     tokens: &'static [&'static [u8]],
     max: usize,
@@ -213,7 +214,7 @@ pub(crate) fn mutated_utf8(
 
 /// A zip archive (an XLSX workbook) rebuilt with the XML entry picked by `which` edited, so that
 /// a mutation reaches the spreadsheet reader past the archive's checksums.
-pub(crate) fn zip_with_edited_entry(zip: &[u8], which: Index, edits: &[Edit]) -> Vec<u8> {
+pub fn zip_with_edited_entry(zip: &[u8], which: Index, edits: &[Edit]) -> Vec<u8> {
     use std::io::{Read, Write};
     let mut archive =
         zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("the base is a zip archive");
@@ -246,7 +247,7 @@ pub(crate) fn zip_with_edited_entry(zip: &[u8], which: Index, edits: &[Edit]) ->
 /// Runs `f` on its own thread and returns its result, failing the test when it takes longer
 /// than `limit`: a parser that loops forever on some input is then a failure with that input,
 /// not a stalled test run. (The stuck thread is left behind; the test fails anyway.)
-pub(crate) fn within<T: Send + 'static>(
+pub fn within<T: Send + 'static>(
     limit: Duration,
     what: &str,
     f: impl FnOnce() -> T + Send + 'static,

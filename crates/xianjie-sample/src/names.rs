@@ -3,10 +3,10 @@
 //! check characters (and corrupted copies of them), and money strings.
 
 use rand::Rng;
+use xianjie_model::{ResidentId, Uscc};
 
 use super::SampleError;
 use super::calendar::Day;
-use crate::model::{ResidentId, Uscc};
 
 /// Common surnames, weighted roughly by frequency through repetition of the most common ones.
 const SURNAMES: &[&str] = &[
@@ -334,8 +334,8 @@ pub(crate) fn too_precise_wanyuan<R: Rng>(rng: &mut R) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Fen, MoneyUnit};
     use rand::SeedableRng;
+    use xianjie_model::{Fen, MoneyUnit};
 
     /// Whether a (valid) resident ID belongs to a man: the 17th digit is odd.
     fn is_male(id: &str) -> bool {

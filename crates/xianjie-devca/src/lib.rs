@@ -1,6 +1,10 @@
 //! Development certificates: a private CA, a server certificate for `localhost` and client
 //! certificates, generated with rcgen for `xianjie certs dev`.
 //!
+//! A tool crate: the gateway offers it as `xianjie certs dev` and never needs it at run time
+//! (it loads whatever certificates its configuration names). That the certificates made here
+//! work with the gateway's TLS is tested beside the TLS setup (`crates/xianjie-net/src/tls.rs`).
+//!
 //! These are for development and tests only; production certificates come from the district's
 //! CA or a public CA (see `certs/README.md`). The CA is reused once it exists, so adding a
 //! client later does not invalidate certificates handed out earlier.
@@ -587,8 +591,6 @@ fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), CertsEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tls::testing::{cert_der, connect_and_ping, dev_files, outcome, serve};
-    use crate::tls::{ClientAuth, client_config, fingerprint, load_server};
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| (*s).to_owned()).collect()
@@ -605,25 +607,6 @@ mod tests {
     fn mode(path: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;
         fs::metadata(path).unwrap().permissions().mode() & 0o777
-    }
-
-    /// Handshakes as `client` against a server using `dir`'s files, with `ca` as the client CA
-    /// bundle and the trust anchor of the client; returns the client leaf the server saw.
-    async fn handshake(dir: &Path, ca: &Path, client: &str) -> Vec<u8> {
-        let mut files = dev_files(dir, ClientAuth::Required);
-        files.client_ca = Some(ca.to_path_buf());
-        let tls = load_server(&files).unwrap();
-        let (addr, mut seen) = serve(&tls).await;
-        let config = client_config(
-            ca,
-            Some((
-                &dir.join(format!("{client}.pem")),
-                &dir.join(format!("{client}-key.pem")),
-            )),
-        )
-        .unwrap();
-        connect_and_ping(addr, config).await.unwrap();
-        outcome(&mut seen).await.unwrap().unwrap()
     }
 
     #[test]
@@ -663,14 +646,11 @@ mod tests {
         assert_eq!(fs::read_dir(&out).unwrap().count(), written.len());
     }
 
-    #[tokio::test]
-    async fn reuses_the_ca_so_earlier_certificates_stay_valid() {
+    #[test]
+    fn reuses_the_ca_and_leaves_earlier_files_alone() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path();
         generate_dev(out, &names(&["procuratorate"]), false).unwrap();
-        // Keep the first CA aside: what the second run signs must verify against it.
-        let first_ca = tmp.path().join("first-ca.pem");
-        fs::copy(out.join("ca.pem"), &first_ca).unwrap();
         let before: Vec<Vec<u8>> = ["ca.pem", "ca-key.pem", "server.pem", "procuratorate.pem"]
             .iter()
             .map(|f| fs::read(out.join(f)).unwrap())
@@ -684,14 +664,7 @@ mod tests {
             .collect();
         assert_eq!(before, after, "existing files were rewritten");
 
-        let seen = handshake(out, &first_ca, "third").await;
-        assert_eq!(
-            fingerprint(&seen),
-            fingerprint(&cert_der(&out.join("third.pem")))
-        );
-        handshake(out, &first_ca, "procuratorate").await;
-
-        // `force` re-issues the server and client certificates, still under the first CA.
+        // `force` re-issues the server and client certificates, never the CA.
         let written = generate_dev(out, &names(&["third"]), true).unwrap();
         assert_eq!(
             file_names(&written),
@@ -699,8 +672,6 @@ mod tests {
         );
         assert_eq!(fs::read(out.join("ca.pem")).unwrap(), before[0]);
         assert_ne!(fs::read(out.join("server.pem")).unwrap(), before[2]);
-        handshake(out, &first_ca, "third").await;
-        handshake(out, &first_ca, "procuratorate").await;
     }
 
     #[test]
@@ -774,7 +745,6 @@ mod tests {
             file_names(&written),
             ["ca-key.pem", "ca.pem", "server-key.pem", "server.pem"]
         );
-        load_server(&dev_files(tmp.path(), ClientAuth::Required)).unwrap();
     }
 
     #[test]

@@ -1,4 +1,10 @@
-//! The canonical record (`Case`) and the identifiers and values it is built from.
+//! The canonical record ([`Case`]) and the identifiers and values it is built from: unified
+//! social credit codes (GB 32100) and resident identity numbers (GB 11643) with their check
+//! characters, division codes, money in fen, quarters, the code lists of the record's fields,
+//! and [`Draft`], which turns mapped source fields into a `Case` or names every field at fault.
+//!
+//! Pure values, no I/O: the gateway (`xianjie`) re-exports this crate as `xianjie::model`, and
+//! the sample generator and the platform simulator use the identifiers without the gateway.
 
 mod ids;
 mod money;

@@ -173,7 +173,7 @@ mod tests {
         use proptest::prelude::*;
 
         use super::*;
-        use crate::proptest_support::config;
+        use xianjie_proptest::config;
 
         proptest! {
             #![proptest_config(config(512))]

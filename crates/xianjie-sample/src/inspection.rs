@@ -248,7 +248,7 @@ impl Generator {
                 let male = rng.gen_bool(0.5);
                 let id = names::resident_id(rng, male)?;
                 let mut bad_id = names::corrupt_resident_id(rng, &id);
-                while crate::model::Uscc::parse(&bad_id).is_ok() {
+                while xianjie_model::Uscc::parse(&bad_id).is_ok() {
                     bad_id = names::corrupt_resident_id(rng, &id);
                 }
                 row[PARTY_CODE] = bad_id;
@@ -363,13 +363,13 @@ pub fn write_inspection_xlsx(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Uscc;
     use calamine::{Reader, Xlsx, open_workbook};
     use std::collections::{BTreeSet, HashSet};
+    use xianjie_model::Uscc;
 
     const ADAPTER: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/adapters/market-inspection/adapter.toml"
+        "/../../adapters/market-inspection/adapter.toml"
     );
 
     fn read_back(path: &Path) -> Vec<Vec<String>> {

@@ -971,12 +971,12 @@ pub fn write_sunshine_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Fen, MoneyUnit, ResidentId, Uscc};
     use std::collections::{BTreeSet, HashMap, HashSet};
+    use xianjie_model::{Fen, MoneyUnit, ResidentId, Uscc};
 
     const ADAPTER: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/adapters/sunshine/adapter.toml"
+        "/../../adapters/sunshine/adapter.toml"
     );
 
     fn adapter() -> toml::Table {
