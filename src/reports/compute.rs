@@ -200,18 +200,20 @@ mod tests {
                     "{a:?}"
                 );
             }
-            let fines: u64 = mine
-                .iter()
-                .filter_map(|c| c.penalty.as_ref()?.fine_fen)
-                .map(|f| f.get())
-                .sum();
-            assert_eq!(s.fines_fen.get(), fines);
-            let confiscated: u64 = mine
-                .iter()
-                .filter_map(|c| c.penalty.as_ref()?.confiscated_fen)
-                .map(|f| f.get())
-                .sum();
-            assert_eq!(s.confiscations_fen.get(), confiscated);
+            // Money of the decisions that stand, and of the revoked ones apart.
+            let sum = |revoked: bool, f: &dyn Fn(&Case) -> Option<crate::model::Fen>| -> u64 {
+                mine.iter()
+                    .filter(|c| (c.status == CaseStatus::Revoked) == revoked)
+                    .filter_map(|c| f(c))
+                    .map(|f| f.get())
+                    .sum()
+            };
+            let fine = |c: &Case| c.penalty.as_ref()?.fine_fen;
+            let confiscated = |c: &Case| c.penalty.as_ref()?.confiscated_fen;
+            assert_eq!(s.fines_fen.get(), sum(false, &fine));
+            assert_eq!(s.confiscations_fen.get(), sum(false, &confiscated));
+            assert_eq!(s.revoked_fines_fen.get(), sum(true, &fine));
+            assert_eq!(s.revoked_confiscations_fen.get(), sum(true, &confiscated));
             let count = |f: &dyn Fn(&Case) -> bool| mine.iter().filter(|c| f(c)).count() as u64;
             assert_eq!(s.major, count(&|c| c.major));
             assert_eq!(s.legal_reviews, count(&|c| c.legal_review));

@@ -695,7 +695,7 @@ fn html_page(quarter: Quarter, depts: &[Dept<'_>]) -> Result<String, fmt::Error>
 <body>
 <header>
 <h1>{t}</h1>
-<p class="note">公示期间：{from} 至 {to}。依法不予公开的案件未列入本公示；自然人证件号码已作脱敏处理。</p>
+<p class="note">公示期间：{from} 至 {to}。依法不予公开的案件未列入本公示；自然人证件号码已作脱敏处理。已撤销的决定单列，其罚款不计入合计。</p>
 </header>"#,
         t = esc(&title),
         from = quarter.first_day().format("%Y-%m-%d"),
@@ -747,11 +747,18 @@ fn html_page(quarter: Quarter, depts: &[Dept<'_>]) -> Result<String, fmt::Error>
     for (idx, d) in depts.iter().enumerate() {
         writeln!(
             out,
-            r#"<section class="dept" id="u-{code}"><h2>{name}</h2><p class="meta">统一社会信用代码 {code} · 公开案件 {n} 件 · 罚款合计 {fine} 元</p>"#,
+            r#"<section class="dept" id="u-{code}"><h2>{name}</h2><p class="meta">统一社会信用代码 {code} · 公开案件 {n} 件 · 罚款合计 {fine} 元{revoked}</p>"#,
             code = esc(d.report.unit_code.as_str()),
             name = esc(&d.report.unit_name),
             n = d.summary.total,
             fine = d.summary.fines_fen.yuan_string(),
+            revoked = match d.summary.revoked {
+                0 => String::new(),
+                r => format!(
+                    " · 已撤销 {r} 件（罚款 {} 元，不计入合计）",
+                    d.summary.revoked_fines_fen.yuan_string()
+                ),
+            },
         )?;
         chart(&mut out, idx, d)?;
         if d.rows.is_empty() {
@@ -1234,6 +1241,46 @@ mod tests {
             c.get_value((1, 2)),
             Some(&Data::String(FORMULA_TITLE.into()))
         );
+    }
+
+    #[test]
+    fn a_revoked_decision_is_shown_apart_and_not_in_the_fine_totals() {
+        let case = |id, fine| Case {
+            id,
+            title: "处罚案",
+            action: Action::Penalty,
+            person: None,
+            org: Some(ORG_1),
+            fine: Some(fine),
+            restricted: false,
+        };
+        let mut details: Vec<Detail> = [case("XW-1", 500_000), case("XW-2", 120_000)]
+            .iter()
+            .map(detail)
+            .collect();
+        details[1].status = CaseStatus::Revoked;
+        let r = QuarterlyReport::new(
+            q(),
+            Uscc::parse(UNIT_A).unwrap(),
+            "南京市玄武区市场监督管理局".into(),
+            Origin::Computed,
+            details,
+            vec![],
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let paths = write(q(), &[r], Format::Html, dir.path()).unwrap();
+        let html = fs::read_to_string(&paths[0]).unwrap();
+        assert!(html.contains("已撤销的决定单列，其罚款不计入合计"));
+        assert!(
+            html.contains("罚款合计 5000.00 元 · 已撤销 1 件（罚款 1200.00 元，不计入合计）"),
+            "{html}"
+        );
+        let summary = &html[html.find("id=\"summary\"").unwrap()..html.find("</tfoot>").unwrap()];
+        assert!(
+            summary.contains(r#"<td class="num">5000.00</td>"#),
+            "{summary}"
+        );
+        assert!(!summary.contains("6200.00"), "{summary}");
     }
 
     #[test]

@@ -186,9 +186,10 @@ pub struct Summary {
     pub by_action: BTreeMap<String, u64>,
     /// Penalty decisions per penalty kind (a decision with two kinds counts in both).
     pub penalties_by_kind: BTreeMap<String, u64>,
-    /// Fines imposed, in all.
+    /// Fines imposed by decisions that stand: a revoked decision's fine is not owed, so it is
+    /// counted apart in [`Summary::revoked_fines_fen`], never here.
     pub fines_fen: Fen,
-    /// Confiscations, in all.
+    /// Confiscations by decisions that stand (revoked ones apart, as for fines).
     pub confiscations_fen: Fen,
     /// Major enforcement decisions.
     pub major: u64,
@@ -200,6 +201,13 @@ pub struct Summary {
     pub transfers_by_status: BTreeMap<String, u64>,
     /// Revoked decisions.
     pub revoked: u64,
+    /// Fines of the revoked decisions, not in [`Summary::fines_fen`]. Absent (0) in reports
+    /// made before revoked decisions were counted apart.
+    #[serde(default)]
+    pub revoked_fines_fen: Fen,
+    /// Confiscations of the revoked decisions, not in [`Summary::confiscations_fen`].
+    #[serde(default)]
+    pub revoked_confiscations_fen: Fen,
     /// Corrected decisions.
     pub corrected: u64,
 }
@@ -218,8 +226,13 @@ impl Summary {
             }
             let add =
                 |a: Fen, b: Option<Fen>| Fen::new(a.get().saturating_add(b.map_or(0, Fen::get)));
-            s.fines_fen = add(s.fines_fen, d.fine_fen);
-            s.confiscations_fen = add(s.confiscations_fen, d.confiscated_fen);
+            if d.status == CaseStatus::Revoked {
+                s.revoked_fines_fen = add(s.revoked_fines_fen, d.fine_fen);
+                s.revoked_confiscations_fen = add(s.revoked_confiscations_fen, d.confiscated_fen);
+            } else {
+                s.fines_fen = add(s.fines_fen, d.fine_fen);
+                s.confiscations_fen = add(s.confiscations_fen, d.confiscated_fen);
+            }
             s.major += u64::from(d.major);
             s.legal_reviews += u64::from(d.legal_review);
             if d.suspected_crime {
@@ -365,6 +378,17 @@ mod tests {
         );
         assert_eq!(s.penalties_by_kind.get("fine"), Some(&2));
         assert_eq!(s.penalties_by_kind.get("warning"), Some(&2));
+        // A revoked decision is counted, and its money is counted apart, not in the totals.
+        let mut revoked = d("c", 4_000, false);
+        revoked.status = CaseStatus::Revoked;
+        revoked.confiscated_fen = Some(Fen::new(700));
+        let s = Summary::of(&[d("a", 100, true), revoked, d("b", 250, false)]);
+        assert_eq!((s.total, s.revoked), (3, 1));
+        assert_eq!((s.fines_fen.get(), s.confiscations_fen.get()), (350, 0));
+        assert_eq!(
+            (s.revoked_fines_fen.get(), s.revoked_confiscations_fen.get()),
+            (4_000, 700)
+        );
         let unit = Uscc::parse("91350200776049653A").unwrap();
         let q = Quarter::parse("2025Q3").unwrap();
         let r = |details| {
