@@ -14,7 +14,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rust_xlsxwriter::{Color, DocProperties, FormatAlign, FormatBorder, Workbook, XlsxError};
 
 use super::model::{Detail, QuarterlyReport, Summary};
@@ -197,7 +197,7 @@ impl PublicRow {
 /// published by default.
 fn is_public(d: &Detail) -> bool {
     match d.disclosure {
-        Disclosure::Public => true,
+        Disclosure::Public => !is_minor(d),
         Disclosure::Restricted => false,
     }
 }
@@ -218,45 +218,130 @@ fn public_id(d: &Detail) -> String {
     }
 }
 
-/// Whether 18 characters form a resident ID number by its check character (GB 11643): the test
-/// for scrubbing free text, deliberately without the birth-date check so that it errs towards
-/// masking.
-fn is_resident_id(chars: &[char]) -> bool {
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const CHECK: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
-    if chars.len() != 18 {
-        return false;
+/// A character as the scrub reads it: full-width digits, X and separators as their ASCII
+/// forms, so that a number typed in full width (`１１０１０５…`) is found like any other.
+fn ascii_form(c: char) -> char {
+    match c {
+        '\u{FF10}'..='\u{FF19}' => char::from_digit(c as u32 - 0xFF10, 10).unwrap_or(c),
+        'Ｘ' | 'ｘ' | 'x' => 'X',
+        '－' | '—' => '-',
+        '（' => '(',
+        '）' => ')',
+        c => c,
     }
-    let mut sum = 0;
-    for (c, w) in chars[..17].iter().zip(WEIGHTS) {
-        match c.to_digit(10) {
-            Some(v) => sum += v * w,
-            None => return false,
-        }
-    }
-    chars[17].to_ascii_uppercase() == CHECK[(sum % 11) as usize]
 }
 
-/// Masks every resident ID number inside free text. Case titles and outcomes are typed by hand in
-/// the source systems and sometimes quote the party's ID; the structured masking alone would let
-/// those through.
-fn scrub(text: &str) -> String {
+/// Words after which a short run of digits is taken for a phone number.
+const PHONE_WORDS: [&str; 8] = ["电话", "手机", "联系", "座机", "传真", "tel", "Tel", "TEL"];
+
+/// Masks, inside free text, whatever may identify or reach a person, erring towards masking:
+/// - any run of 15 or more digits (or 17 digits and X): an 18-digit resident ID whatever its
+///   check character, a 15-digit first-generation one, a bank card — first 6 and last 4 kept;
+/// - an 11-digit mobile number (`1[3-9]…`) — first 3 and last 4 kept;
+/// - a landline: an area code (`0` and 2–3 digits, bare, in brackets or followed by `-` or a
+///   space) and 7–8 digits, or 7–8 digits just after a word such as 电话 — the number starred;
+/// - `address`, the natural person's own address, wherever the text repeats it.
+///
+/// Case titles and outcomes are typed by hand in the source systems and sometimes quote the
+/// party's ID, phone or address; the structured masking alone would let those through.
+fn scrub(text: &str, address: Option<&str>) -> String {
+    const HIDDEN_ADDRESS: &str = "[住址已隐去]";
+    let text = match address.map(str::trim).filter(|a| a.chars().count() >= 4) {
+        Some(a) if text.contains(a) => text.replace(a, HIDDEN_ADDRESS),
+        _ => text.to_string(),
+    };
     let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
+    let norm: Vec<char> = chars.iter().map(|c| ascii_form(*c)).collect();
+    let digit = |i: usize| norm.get(i).is_some_and(char::is_ascii_digit);
+    // Which characters to star.
+    let mut star = vec![false; chars.len()];
     let mut i = 0;
-    while i < chars.len() {
-        match chars.get(i..i + 18) {
-            Some(w) if is_resident_id(w) => {
-                out.push_str(&mask_id(&w.iter().collect::<String>()));
-                i += 18;
+    while i < norm.len() {
+        if !digit(i) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while digit(i) {
+            i += 1;
+        }
+        let mut end = i;
+        if end - start == 17 && norm.get(end) == Some(&'X') {
+            end += 1;
+            i += 1;
+        }
+        let run = &norm[start..end];
+        let len = end - start;
+        let keep = |from: usize, to: usize, star: &mut Vec<bool>| {
+            for s in &mut star[start + from..end - to] {
+                *s = true;
             }
-            _ => {
-                out.push(chars[i]);
-                i += 1;
+        };
+        if len >= 15 {
+            keep(6, 4, &mut star);
+        } else if len == 11 && run[0] == '1' && ('3'..='9').contains(&run[1]) {
+            keep(3, 4, &mut star);
+        } else if (10..=12).contains(&len) && run[0] == '0' {
+            // An area code and its number written together.
+            keep(3, 2, &mut star);
+        } else if (3..=4).contains(&len) && run[0] == '0' {
+            // An area code: `025-84561234`, `(025)84561234`, `025 84561234`.
+            let sep = norm.get(end).is_some_and(|c| matches!(c, '-' | ')' | ' '));
+            let local = end + 1;
+            let mut j = local;
+            while digit(j) {
+                j += 1;
+            }
+            if sep && (7..=8).contains(&(j - local)) {
+                for s in &mut star[local..j] {
+                    *s = true;
+                }
+                i = j;
+            }
+        } else if (7..=8).contains(&len) {
+            let before: String = chars[start.saturating_sub(6)..start].iter().collect();
+            if PHONE_WORDS.iter().any(|w| before.contains(w)) {
+                keep(0, 0, &mut star);
             }
         }
     }
-    out
+    chars
+        .iter()
+        .zip(star)
+        .map(|(c, s)| if s { '*' } else { *c })
+        .collect()
+}
+
+/// The birth date a resident ID number carries (18 characters, or a first-generation 15-digit
+/// one with a 19xx year), read without trusting its check character.
+fn birth_date(id: &str) -> Option<NaiveDate> {
+    let n: String = id.trim().chars().map(ascii_form).collect();
+    let part = |r: std::ops::Range<usize>| n.get(r)?.parse::<u32>().ok();
+    let (y, m, d) = match n.len() {
+        18 if n[..17].bytes().all(|b| b.is_ascii_digit()) => {
+            (part(6..10)?, part(10..12)?, part(12..14)?)
+        }
+        15 if n.bytes().all(|b| b.is_ascii_digit()) => {
+            (1900 + part(6..8)?, part(8..10)?, part(10..12)?)
+        }
+        _ => return None,
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)
+}
+
+/// Whether the party is a natural person under 18 on the decision date, by the birth date in
+/// their ID number: a minor's case is never published, whatever the source system marked.
+fn is_minor(d: &Detail) -> bool {
+    if d.party_kind != PartyKind::NaturalPerson {
+        return false;
+    }
+    let Some(born) = d.party_id.as_deref().and_then(birth_date) else {
+        return false;
+    };
+    // The 18th birthday; one born on 29 February comes of age on 1 March in a common year.
+    let of_age = NaiveDate::from_ymd_opt(born.year() + 18, born.month(), born.day())
+        .or_else(|| NaiveDate::from_ymd_opt(born.year() + 18, 3, 1));
+    of_age.is_some_and(|adult| d.decided_on < adult)
 }
 
 /// The public rows of one report: restricted cases (`Disclosure::Restricted`) left out; ID
@@ -267,17 +352,20 @@ pub fn public_rows(r: &QuarterlyReport) -> Vec<PublicRow> {
         .details
         .iter()
         .filter(|d| is_public(d))
-        .map(|d| PublicRow {
-            action: d.action,
-            title: scrub(&d.title),
-            case_id: d.case_id.clone(),
-            decision_number: d.decision_number.as_deref().map(scrub).unwrap_or_default(),
-            party_name: scrub(&d.party_name),
-            party_id: public_id(d),
-            decision: d.decision.as_deref().map(scrub).unwrap_or_default(),
-            fine_fen: d.fine_fen,
-            decided_on: d.decided_on,
-            status: d.status,
+        .map(|d| {
+            let scrub = |t: &str| scrub(t, d.party_address.as_deref());
+            PublicRow {
+                action: d.action,
+                title: scrub(&d.title),
+                case_id: d.case_id.clone(),
+                decision_number: d.decision_number.as_deref().map(scrub).unwrap_or_default(),
+                party_name: scrub(&d.party_name),
+                party_id: public_id(d),
+                decision: d.decision.as_deref().map(scrub).unwrap_or_default(),
+                fine_fen: d.fine_fen,
+                decided_on: d.decided_on,
+                status: d.status,
+            }
         })
         .collect();
     rows.sort_by(|a, b| (a.action, &a.case_id).cmp(&(b.action, &b.case_id)));
@@ -900,6 +988,7 @@ mod tests {
             } else {
                 Disclosure::Public
             },
+            party_address: None,
         }
     }
 
@@ -1089,10 +1178,166 @@ mod tests {
         assert_eq!(public_id(&passport), "*********");
         // A resident ID quoted in free text is masked there too.
         assert_eq!(
-            scrub(&format!("当事人（身份证{id}）无照经营")),
+            scrub(&format!("当事人（身份证{id}）无照经营"), None),
             format!("当事人（身份证{}）无照经营", masked(&id))
         );
-        assert_eq!(scrub("编号12345678901234567"), "编号12345678901234567");
+    }
+
+    /// Every form of a number or address the free-text scrub must catch, each in a sentence, and
+    /// what it must leave alone.
+    const LEAKS: [(&str, &str); 9] = [
+        // An 18-digit ID with a wrong check character (…1234, valid would end otherwise).
+        (
+            "身份证320102198503121234无照经营",
+            "身份证320102********1234无照经营",
+        ),
+        // The same in full-width digits, with a full-width X.
+        (
+            "证号３２０１０２１９８５０３１２１２３Ｘ",
+            "证号３２０１０２********１２３Ｘ",
+        ),
+        // A first-generation 15-digit ID.
+        ("旧证320102850312123。", "旧证320102*****2123。"),
+        ("手机13812345678联系", "手机138****5678联系"),
+        ("座机025-84561234。", "座机025-********。"),
+        ("电话（025）84561234", "电话（025）********"),
+        ("电话02584561234", "电话025******34"),
+        ("联系电话84561234", "联系电话********"),
+        // Left alone: dates, amounts, case and decision numbers, an organisation's USCC.
+        (
+            "2018年11月20日罚款5000元，玄市监决〔2018〕12号，XW-2018-0003，91320102MA60876NU7",
+            "2018年11月20日罚款5000元，玄市监决〔2018〕12号，XW-2018-0003，91320102MA60876NU7",
+        ),
+    ];
+
+    #[test]
+    fn the_scrub_masks_ids_phones_and_the_address_in_any_form() {
+        for (text, want) in LEAKS {
+            assert_eq!(scrub(text, None), want, "{text}");
+        }
+        let address = "南京市玄武区珠江路88号3栋201室";
+        assert_eq!(
+            scrub(
+                &format!("当事人住{address}，在{address}门前占道经营"),
+                Some(address)
+            ),
+            "当事人住[住址已隐去]，在[住址已隐去]门前占道经营"
+        );
+        // Too short to be told from ordinary words: left.
+        assert_eq!(scrub("在家中经营", Some("家中")), "在家中经营");
+    }
+
+    #[test]
+    fn a_minor_is_never_published_whatever_the_source_marked() {
+        let detail_of = |id: &str, decided: (i32, u32, u32)| {
+            let mut d = detail(&Case {
+                id: "XW-M-1",
+                title: "未成年人案",
+                action: Action::Penalty,
+                person: Some(id),
+                org: None,
+                fine: Some(10_000),
+                restricted: false,
+            });
+            d.decided_on = NaiveDate::from_ymd_opt(decided.0, decided.1, decided.2).unwrap();
+            d
+        };
+        // Born 2008-03-15: 17 on the day before the 18th birthday, of age on it.
+        let id = resident_id("32010220080315123");
+        assert!(!is_public(&detail_of(&id, (2026, 3, 14))));
+        assert!(is_public(&detail_of(&id, (2026, 3, 15))));
+        // A 15-digit first-generation ID (born 1985) and a wrong check character still read.
+        assert!(is_public(&detail_of("320102850312123", (2003, 3, 12))));
+        assert!(!is_public(&detail_of("320102850312123", (2003, 3, 11))));
+        assert!(!is_public(&detail_of("320102201001011239", (2025, 8, 1))));
+        // Born on 29 February: of age on 1 March of a common year.
+        let leap = resident_id("32010220080229123");
+        assert!(!is_public(&detail_of(&leap, (2026, 2, 28))));
+        assert!(is_public(&detail_of(&leap, (2026, 3, 1))));
+        // Left out of the counts and sums as well as the rows.
+        let r = QuarterlyReport::new(
+            q(),
+            Uscc::parse(UNIT_A).unwrap(),
+            "u".into(),
+            Origin::Computed,
+            vec![detail_of(&id, (2026, 3, 14)), detail_of(&id, (2026, 3, 15))],
+            vec![],
+        );
+        assert_eq!(public_rows(&r).len(), 1);
+        let s = public_summary(&r);
+        assert_eq!((s.total, s.fines_fen.get()), (1, 10_000));
+    }
+
+    #[test]
+    fn no_output_holds_a_phone_an_id_in_any_form_or_the_address() {
+        let address = "南京市玄武区珠江路88号3栋201室";
+        let mut details: Vec<Detail> = LEAKS
+            .iter()
+            .enumerate()
+            .map(|(i, (text, _))| {
+                let mut d = detail(&Case {
+                    id: "XW-L",
+                    title: text,
+                    action: Action::Penalty,
+                    person: None,
+                    org: Some(ORG_1),
+                    fine: Some(100),
+                    restricted: false,
+                });
+                d.case_id = format!("XW-L-{i}");
+                d.decision = Some(format!("依法处理。{text}"));
+                d
+            })
+            .collect();
+        let mut person = detail(&Case {
+            id: "XW-A",
+            title: "占道经营案",
+            action: Action::Penalty,
+            person: Some(&person_ids()[0]),
+            org: None,
+            fine: Some(100),
+            restricted: false,
+        });
+        person.party_address = Some(address.into());
+        person.decision = Some(format!("当事人在{address}门前占道经营，罚款100元"));
+        details.push(person);
+        let r = QuarterlyReport::new(
+            q(),
+            Uscc::parse(UNIT_A).unwrap(),
+            "u".into(),
+            Origin::Computed,
+            details,
+            vec![],
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = Format::ALL
+            .iter()
+            .flat_map(|&f| write(q(), std::slice::from_ref(&r), f, dir.path()).unwrap())
+            .collect();
+        assert_eq!(paths.len(), 3);
+        // The digits that identify or reach someone, in every width they were typed in.
+        let secrets = [
+            "19850312",
+            "１９８５０３１２",
+            "850312",
+            "12345678",
+            "84561234",
+            "4561234",
+        ];
+        for p in &paths {
+            let text = text_of(p);
+            for s in secrets {
+                assert!(!text.contains(s), "{}: shows {s}", p.display());
+            }
+            assert!(
+                !text.contains(address),
+                "{}: shows the address",
+                p.display()
+            );
+            assert!(text.contains("[住址已隐去]"), "{}", p.display());
+            // What is no one's secret is still there.
+            assert!(text.contains("91320102MA60876NU7"), "{}", p.display());
+        }
     }
 
     #[test]

@@ -74,6 +74,10 @@ pub struct Detail {
     pub status: CaseStatus,
     /// Whether it may be disclosed publicly.
     pub disclosure: Disclosure,
+    /// A natural person's address, kept only so that the disclosure can hide it where free
+    /// text repeats it (it is never published). None for organisations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub party_address: Option<String>,
 }
 
 /// The part of a stored case's content JSON a detail line needs, read without the full
@@ -104,6 +108,8 @@ struct PartyView {
     name: String,
     id_type: Option<IdType>,
     id_number: Option<String>,
+    #[serde(default)]
+    address: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -117,6 +123,11 @@ struct PenaltyView {
 struct TransferView {
     suspected_crime: bool,
     status: TransferStatus,
+}
+
+/// The address a detail keeps: a natural person's only (see [`Detail::party_address`]).
+fn natural_address(kind: PartyKind, address: Option<String>) -> Option<String> {
+    address.filter(|_| kind == PartyKind::NaturalPerson)
 }
 
 impl CaseView {
@@ -145,6 +156,7 @@ impl CaseView {
             transfer_status: self.transfer.status,
             status: self.status,
             disclosure: self.disclosure,
+            party_address: natural_address(self.party.kind, self.party.address),
         })
     }
 }
@@ -173,6 +185,7 @@ impl Detail {
             transfer_status: c.transfer.status,
             status: c.status,
             disclosure: c.disclosure,
+            party_address: natural_address(c.party.kind, c.party.address.clone()),
         })
     }
 }
@@ -370,6 +383,7 @@ mod tests {
             transfer_status: TransferStatus::None,
             status: CaseStatus::Active,
             disclosure: Disclosure::Public,
+            party_address: None,
         };
         let s = Summary::of(&[d("a", 100, true), d("b", 250, false)]);
         assert_eq!(
