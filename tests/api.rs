@@ -1474,7 +1474,8 @@ fn quarterly_reports_are_served_audited_and_valid() {
     assert_eq!(list.status, 200, "{}", String::from_utf8_lossy(&list.body));
     conforms(&doc, "get", "/v1/reports/quarterly/{quarter}", &list);
     let reports = list.json()["reports"].as_array().unwrap().clone();
-    assert_eq!(reports.len(), built.as_array().unwrap().len());
+    // Reports are read by grant: the port's holder sees its unit's report, and no other.
+    assert_eq!(reports.len(), 1, "{reports:?}");
     let fire = reports.iter().find(|r| r["unit_code"] == FIRE).unwrap();
     assert!(fire["summary"]["total"].as_u64().unwrap() >= 1);
     assert!(
@@ -1545,13 +1546,80 @@ fn quarterly_reports_are_served_audited_and_valid() {
     env.get("procuratorate", &narrow, &one_path)
         .problem(403, "forbidden");
 
-    // Every read was audited, with the version.
-    let entries = env.audit(100);
+    // An explicit read grant shows another unit's report, its ID numbers masked (the client
+    // does not hold that unit's port).
+    let other = built
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["unit_code"].as_str())
+        .find(|u| *u != FIRE)
+        .unwrap()
+        .to_string();
+    let other_path = format!("/v1/reports/quarterly/{quarter}/{other}");
+    env.get("procuratorate", &token, &other_path)
+        .problem(403, "forbidden");
+    env.gw
+        .ok(&["reports", "allow-read", &other, "--client", "procuratorate"]);
+    let list = env
+        .get(
+            "procuratorate",
+            &token,
+            &format!("/v1/reports/quarterly/{quarter}"),
+        )
+        .json();
+    assert_eq!(list["reports"].as_array().unwrap().len(), 2, "{list}");
+    let granted = env.get("procuratorate", &token, &other_path);
+    conforms(
+        &doc,
+        "get",
+        "/v1/reports/quarterly/{quarter}/{unit}",
+        &granted,
+    );
+    let granted = granted.json();
+    let mut natural = 0;
+    for d in granted["details"].as_array().unwrap() {
+        assert!(d.get("party_address").is_none(), "{d}");
+        if d["party_kind"] == "natural_person"
+            && let Some(id) = d["party_id"].as_str()
+        {
+            natural += 1;
+            assert!(id.contains('*'), "an unmasked ID for a grant reader: {id}");
+        }
+    }
+    // The granted unit's figures are whole.
+    assert!(granted["summary"]["total"].as_u64().unwrap() >= 1);
+    assert!(natural > 0, "no natural person in {other}'s report: the check above saw nothing");
+    // A submit-only client reads no report at all, not even its own unit's.
+    // (Its certificate is the one named "other".)
+    let submitter = env.add_client("submitter", &["--cert-subject", "other"]);
+    env.gw
+        .ok(&["reports", "allow-submit", &other, "--client", "submitter"]);
+    let sub = env.token("other", "submitter", &submitter);
+    env.get("other", &sub, &one_path).problem(403, "forbidden");
+    env.get("other", &sub, &other_path)
+        .problem(403, "forbidden");
+    // Withdrawn: gone at the next request.
+    env.gw
+        .ok(&["reports", "deny-read", &other, "--client", "procuratorate"]);
+    env.get("procuratorate", &token, &other_path)
+        .problem(403, "forbidden");
+
+    // Every read was audited, with the version; so were the grants.
+    let entries = env.audit(200);
     let reads: Vec<&Value> = entries
         .iter()
         .filter(|e| e["action"] == "reports.read")
         .collect();
-    assert_eq!(reads.len(), 3, "{reads:?}");
+    assert_eq!(reads.len(), 4, "{reads:?}");
+    for action in ["reports.read_allow", "reports.read_deny"] {
+        assert!(
+            entries
+                .iter()
+                .any(|e| e["action"] == action && e["outcome"] == "ok"),
+            "{action}"
+        );
+    }
     assert!(reads.iter().any(|e| e["details"]["version"] == 1));
     assert!(entries.iter().any(|e| e["action"] == "reports.list"));
     assert!(entries.iter().any(|e| e["action"] == "reports.build"));

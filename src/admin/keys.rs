@@ -283,10 +283,23 @@ pub(super) enum Grant {
     Port,
     /// Submitting its quarterly reports (`submit:<unit>`).
     Submit,
+    /// Reading its quarterly reports without its port (ID numbers masked in the detail lines).
+    ReadReports,
+}
+
+impl Grant {
+    /// The store's right for a report grant (ports are kept apart).
+    fn report_right(self) -> crate::store::ReportRight {
+        match self {
+            Grant::ReadReports => crate::store::ReportRight::Read,
+            Grant::Port | Grant::Submit => crate::store::ReportRight::Submit,
+        }
+    }
 }
 
 /// Opens or closes a port (`POST /ports/open`, `/ports/close`), or allows or denies submissions
-/// (`POST /reports/submitters/allow`, `/deny`): audited before and after, then a checkpoint.
+/// (`POST /reports/submitters/allow`, `/deny`) or report reading (`POST /reports/readers/allow`,
+/// `/deny`): audited before and after, then a checkpoint.
 pub(super) async fn grant(
     State(s): Services,
     Admin(actor): Admin,
@@ -316,6 +329,8 @@ pub(super) async fn grant(
             (Grant::Port, false) => "port.close",
             (Grant::Submit, true) => "submit.allow",
             (Grant::Submit, false) => "submit.deny",
+            (Grant::ReadReports, true) => "reports.read_allow",
+            (Grant::ReadReports, false) => "reports.read_deny",
         };
         let target = format!("{unit}/{}", r.client);
         s.audit
@@ -329,13 +344,18 @@ pub(super) async fn grant(
                 opened_at: chrono::Utc::now(),
             }),
             (Grant::Port, false) => s.store.port_close(&unit, &r.client),
-            (Grant::Submit, true) => s.store.submit_grant(&crate::store::SubmitGrant {
-                unit_code: unit.clone(),
-                client: r.client.clone(),
-                granted_by: actor.id.clone(),
-                granted_at: chrono::Utc::now(),
-            }),
-            (Grant::Submit, false) => s.store.submit_revoke(&r.client, &unit),
+            (Grant::Submit | Grant::ReadReports, true) => s.store.report_grant(
+                kind.report_right(),
+                &crate::store::ReportGrant {
+                    unit_code: unit.clone(),
+                    client: r.client.clone(),
+                    granted_by: actor.id.clone(),
+                    granted_at: chrono::Utc::now(),
+                },
+            ),
+            (Grant::Submit | Grant::ReadReports, false) => {
+                s.store.report_revoke(kind.report_right(), &r.client, &unit)
+            }
         }
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         s.audit
@@ -357,6 +377,12 @@ pub(super) async fn grant(
             "submissions were already allowed",
             "submissions denied",
             "submissions were not allowed",
+        ],
+        Grant::ReadReports => [
+            "report reading allowed",
+            "report reading was already allowed",
+            "report reading denied",
+            "report reading was not allowed",
         ],
     };
     match res {

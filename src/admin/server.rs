@@ -200,6 +200,14 @@ fn router(services: Arc<AdminServices>) -> Router {
             "/reports/submitters/deny",
             post(|s, a, r| keys::grant(s, a, r, false, Grant::Submit)),
         )
+        .route(
+            "/reports/readers/allow",
+            post(|s, a, r| keys::grant(s, a, r, true, Grant::ReadReports)),
+        )
+        .route(
+            "/reports/readers/deny",
+            post(|s, a, r| keys::grant(s, a, r, false, Grant::ReadReports)),
+        )
         .route("/ingest", post(ingest))
         .route("/scan", post(scan))
         .route("/cases/{unit}/{case_id}", get(case))

@@ -30,6 +30,9 @@ use super::server::Peer;
 use crate::audit::{Actor, Event};
 use crate::keys::custody::{ClientInfo, CustodyError};
 use crate::model::{CaseId, Uscc};
+use crate::reports::QuarterlyReport;
+use crate::reports::disclose::masked_report;
+use crate::store::ReportRight;
 
 /// A response with a complete body.
 pub type Resp = Response;
@@ -805,14 +808,20 @@ async fn token(
             error!(error = %e, "ports read failed");
             Problem::Internal
         })?;
-        let submit = svc.store.submit_grants_of(&name).map_err(|e| {
-            error!(error = %e, "submission grants read failed");
-            Problem::Internal
-        })?;
+        let grants = |right| {
+            svc.store.report_grants_of(right, &name).map_err(|e| {
+                error!(error = %e, "report grants read failed");
+                Problem::Internal
+            })
+        };
+        let submit = grants(ReportRight::Submit)?;
+        // Reports are read by grant, never implied: a port's holder reads its unit's reports,
+        // and a client named by `reports allow-read` reads those units'.
+        let reads_reports = !open.is_empty() || !grants(ReportRight::Read)?.is_empty();
         let mut granted: Vec<String> = open
             .iter()
             .map(|u| format!("port:{u}:read"))
-            .chain(std::iter::once("reports:read".to_string()))
+            .chain(reads_reports.then(|| "reports:read".to_string()))
             .chain(submit.iter().map(|u| format!("submit:{u}")))
             .collect();
         if let Some(req) = requested {
@@ -1102,7 +1111,7 @@ async fn submission(
     let quarter = quarter.ok_or_else(|| missing("quarter"))?;
     let granted = svc
         .store
-        .submit_grants_of(&caller.client.name)
+        .report_grants_of(ReportRight::Submit, &caller.client.name)
         .map_err(store_problem)?
         .contains(&unit);
     if !caller.claims.has_scope(&format!("submit:{unit}")) || !granted {
@@ -1417,9 +1426,28 @@ fn reports(
             });
         }
     };
+    // Which units' reports the caller reads, and which of them in full (it holds their port).
+    let full = caller.readable(svc)?;
+    let granted = svc
+        .store
+        .report_grants_of(ReportRight::Read, &caller.client.name)
+        .map_err(store_problem)?;
+    let view = |r: QuarterlyReport| -> Option<QuarterlyReport> {
+        if full.contains(&r.unit_code) {
+            Some(r)
+        } else if granted.contains(&r.unit_code) {
+            Some(masked_report(r))
+        } else {
+            None
+        }
+    };
     match unit {
         None => {
-            let reports = svc.store.reports_latest(q).map_err(store_problem)?;
+            let reports: Vec<QuarterlyReport> = (svc.store.reports_latest(q))
+                .map_err(store_problem)?
+                .into_iter()
+                .filter_map(view)
+                .collect();
             audited_answer(
                 svc,
                 Event::new(caller.actor(), "reports.list", q.to_string())
@@ -1435,10 +1463,17 @@ fn reports(
                 field: "unit".into(),
                 reason: e.to_string(),
             })?;
+            if !full.contains(&unit) && !granted.contains(&unit) {
+                return Err(Problem::Forbidden(format!(
+                    "this client may not read {unit}'s reports: it holds neither the unit's port nor a read grant (xianjie reports allow-read {unit} --client {})",
+                    caller.client.name
+                )));
+            }
             let r = svc
                 .store
                 .report_get(q, &unit, version)
                 .map_err(store_problem)?
+                .and_then(view)
                 .ok_or_else(|| Problem::NotFound(format!("no report of {unit} for {q}")))?;
             audited_answer(
                 svc,

@@ -517,6 +517,23 @@ pub enum ReportsCommand {
         #[arg(long)]
         client: String,
     },
+    /// Allow an API client to read a unit's reports without holding its port (detail lines come
+    /// with ID numbers masked). A port holder reads its unit's reports already.
+    AllowRead {
+        /// The unit's USCC.
+        unit: String,
+        /// The client.
+        #[arg(long)]
+        client: String,
+    },
+    /// Withdraw it (effective at the client's next request).
+    DenyRead {
+        /// The unit's USCC.
+        unit: String,
+        /// The client.
+        #[arg(long)]
+        client: String,
+    },
     /// One unit's report (JSON), or every unit's latest without --unit.
     Show {
         /// The quarter.

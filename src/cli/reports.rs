@@ -112,15 +112,18 @@ pub async fn reports(cli: &Cli, cmd: &ReportsCommand) -> anyhow::Result<()> {
             }
         }
         ReportsCommand::AllowSubmit { unit, client }
-        | ReportsCommand::DenySubmit { unit, client } => {
-            let op = if matches!(cmd, ReportsCommand::AllowSubmit { .. }) {
-                "allow"
-            } else {
-                "deny"
+        | ReportsCommand::DenySubmit { unit, client }
+        | ReportsCommand::AllowRead { unit, client }
+        | ReportsCommand::DenyRead { unit, client } => {
+            let path = match cmd {
+                ReportsCommand::AllowSubmit { .. } => "submitters/allow",
+                ReportsCommand::DenySubmit { .. } => "submitters/deny",
+                ReportsCommand::AllowRead { .. } => "readers/allow",
+                _ => "readers/deny",
             };
             let d: crate::admin::Done = c
                 .post(
-                    &format!("/reports/submitters/{op}"),
+                    &format!("/reports/{path}"),
                     &crate::admin::PortRequest {
                         unit: unit.clone(),
                         client: client.clone(),

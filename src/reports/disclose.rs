@@ -372,6 +372,23 @@ pub fn public_rows(r: &QuarterlyReport) -> Vec<PublicRow> {
     rows
 }
 
+/// A report as a client that does not hold the unit's port reads it (a `reports allow-read`
+/// grant): every detail line's ID number masked as in the disclosure (an organisation's USCC
+/// stays), the address dropped, and numbers quoted in free text scrubbed. Restricted cases and
+/// the figures stay: the grant is for oversight, not publication. The digest stays the stored
+/// version's, so that it still names the version.
+pub fn masked_report(mut r: QuarterlyReport) -> QuarterlyReport {
+    for d in &mut r.details {
+        d.party_id = d.party_id.as_ref().map(|_| public_id(d));
+        let address = d.party_address.take();
+        let scrub = |t: &str| scrub(t, address.as_deref());
+        d.title = scrub(&d.title);
+        d.party_name = scrub(&d.party_name);
+        d.decision = d.decision.as_deref().map(scrub);
+    }
+    r
+}
+
 /// The figures of the public part of a report only: a restricted case must not show through a
 /// count or a sum either. Computed by [`Summary::of`], the arithmetic of the reports themselves.
 pub fn public_summary(r: &QuarterlyReport) -> Summary {

@@ -31,7 +31,7 @@ pub use cases::{Change, OutboxEntry, PreparedCase, RawCase, Route, UnitCounts, U
 pub use ports::PortGrant;
 pub use push::{DeadLetter, OutboxSummary, PushCommit};
 pub use quarantine::{QuarantineEntry, QuarantineReason};
-pub use reports::{ReportStored, ReportWindow, SubmitGrant};
+pub use reports::{ReportGrant, ReportRight, ReportStored, ReportWindow};
 
 /// A store failure. Messages say what failed; the underlying sled error is kept as the source.
 #[derive(Debug, thiserror::Error)]

@@ -231,9 +231,28 @@ impl Store {
     }
 }
 
-/// A client allowed to submit a unit's reports (scope `submit:<unit>`).
+/// What a [`ReportGrant`] allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportRight {
+    /// Submit the unit's reports (scope `submit:<unit>`).
+    Submit,
+    /// Read the unit's reports without holding its port (scope `reports:read`; detail lines
+    /// then come with ID numbers masked).
+    Read,
+}
+
+impl ReportRight {
+    fn prefix(self) -> &'static str {
+        match self {
+            ReportRight::Submit => "submit_grant",
+            ReportRight::Read => "report_read_grant",
+        }
+    }
+}
+
+/// A client allowed to submit, or to read, a unit's reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubmitGrant {
+pub struct ReportGrant {
     /// The unit.
     pub unit_code: Uscc,
     /// The client.
@@ -244,32 +263,41 @@ pub struct SubmitGrant {
     pub granted_at: DateTime<Utc>,
 }
 
-fn grant_key(client: &str, unit: &Uscc) -> String {
-    format!("submit_grant/{client}/{unit}")
+fn grant_key(right: ReportRight, client: &str, unit: &Uscc) -> String {
+    format!("{}/{client}/{unit}", right.prefix())
 }
 
 impl Store {
-    /// Allows `client` to submit `unit`'s reports; false when it already could.
-    pub fn submit_grant(&self, g: &SubmitGrant) -> Result<bool, StoreError> {
-        let k = grant_key(&g.client, &g.unit_code);
-        let existed = self.get_meta::<SubmitGrant>(&k)?.is_some();
+    /// Allows `g.client` `right` on `g.unit_code`'s reports; false when it already had it.
+    pub fn report_grant(&self, right: ReportRight, g: &ReportGrant) -> Result<bool, StoreError> {
+        let k = grant_key(right, &g.client, &g.unit_code);
+        let existed = self.get_meta::<ReportGrant>(&k)?.is_some();
         self.set_meta(&k, g)?;
         Ok(!existed)
     }
 
     /// Withdraws it; false when there was none.
-    pub fn submit_revoke(&self, client: &str, unit: &Uscc) -> Result<bool, StoreError> {
+    pub fn report_revoke(
+        &self,
+        right: ReportRight,
+        client: &str,
+        unit: &Uscc,
+    ) -> Result<bool, StoreError> {
         Ok(self
             .meta
-            .remove(grant_key(client, unit))
+            .remove(grant_key(right, client, unit))
             .map_err(sled_err("meta write"))?
             .is_some())
     }
 
-    /// The units `client` may submit for.
-    pub fn submit_grants_of(&self, client: &str) -> Result<Vec<Uscc>, StoreError> {
+    /// The units whose reports `client` has `right` on.
+    pub fn report_grants_of(
+        &self,
+        right: ReportRight,
+        client: &str,
+    ) -> Result<Vec<Uscc>, StoreError> {
         Ok(self
-            .meta_with_prefix::<SubmitGrant>(&format!("submit_grant/{client}/"))?
+            .meta_with_prefix::<ReportGrant>(&format!("{}/{client}/", right.prefix()))?
             .into_iter()
             .map(|(_, g)| g.unit_code)
             .collect())
