@@ -81,6 +81,7 @@ struct RawDestination {
     credential: String,
     auth: Option<String>,
     reports_url: Option<String>,
+    public: Option<bool>,
     retry_initial_ms: Option<u64>,
     retry_max_ms: Option<u64>,
     timeout_secs: Option<u64>,
@@ -222,6 +223,10 @@ pub struct Destination {
     pub retry: RetryPolicy,
     /// Where quarterly reports are POSTed (https), when the destination takes them.
     pub reports_url: Option<String>,
+    /// Whether the receiver publishes what it gets (a credit platform: the default). A public
+    /// destination never receives a restricted decision or a minor's, and has one withdrawn
+    /// when a delivered decision becomes so; a closed exchange (`public = false`) gets them.
+    pub public: bool,
 }
 
 /// Quarterly statistics settings (`[reports]`).
@@ -580,6 +585,7 @@ impl Config {
                 credential: d.credential,
                 auth,
                 reports_url: d.reports_url,
+                public: d.public.unwrap_or(true),
                 retry: RetryPolicy {
                     initial: Duration::from_millis(initial.max(1)),
                     max: Duration::from_millis(max.max(initial.max(1))),

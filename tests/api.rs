@@ -1589,7 +1589,10 @@ fn quarterly_reports_are_served_audited_and_valid() {
     }
     // The granted unit's figures are whole.
     assert!(granted["summary"]["total"].as_u64().unwrap() >= 1);
-    assert!(natural > 0, "no natural person in {other}'s report: the check above saw nothing");
+    assert!(
+        natural > 0,
+        "no natural person in {other}'s report: the check above saw nothing"
+    );
     // A submit-only client reads no report at all, not even its own unit's.
     // (Its certificate is the one named "other".)
     let submitter = env.add_client("submitter", &["--cert-subject", "other"]);

@@ -622,26 +622,11 @@ fn retractions_and_corrections_reach_the_platform() {
     assert!(env.records().iter().all(|r| r["op"] == "upsert"));
 
     // Two delivered penalty decisions: one is revoked, the other corrected.
-    let csv_path = std::fs::read_dir(sample.join("sunshine"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "csv"))
-        .unwrap();
-    let bytes = std::fs::read(&csv_path).unwrap();
-    let (text, _, _) = encoding_rs::GB18030.decode(&bytes);
-    let mut rdr = csv::Reader::from_reader(text.as_bytes());
-    let headers = rdr.headers().unwrap().clone();
-    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    let penalties: Vec<(String, String)> = rdr
-        .records()
-        .map(Result::unwrap)
-        .filter(|r| &r[col("办件类型")] == "行政处罚" && &r[col("办件状态")] == "正常")
-        .map(|r| {
-            (
-                r[col("执法主体统一社会信用代码")].to_string(),
-                r[col("办件编号")].to_string(),
-            )
-        })
+    let (csv_path, rows) = sunshine_rows(&sample);
+    let penalties: Vec<(String, String)> = rows
+        .into_iter()
+        .filter(|r| r[4] == "行政处罚" && r[5] == "正常")
+        .map(|[unit, case, ..]| (unit, case))
         .take(3)
         .collect();
     assert_eq!(penalties.len(), 3);
@@ -719,6 +704,134 @@ fn retractions_and_corrections_reach_the_platform() {
     let today = chrono::Local::now().date_naive();
     let due = chrono::NaiveDate::from_ymd_opt(2026, 10, 12).unwrap();
     assert_eq!(n(&s["deadlines"]["overdue"]), u64::from(today > due), "{s}");
+}
+
+/// The rows of the sample's sunshine CSV: its path and (unit, case, party kind, 公开属性, 办件类型,
+/// 办件状态) per row.
+fn sunshine_rows(sample: &Path) -> (PathBuf, Vec<[String; 6]>) {
+    let csv_path = std::fs::read_dir(sample.join("sunshine"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "csv"))
+        .unwrap();
+    let bytes = std::fs::read(&csv_path).unwrap();
+    let (text, _, _) = encoding_rs::GB18030.decode(&bytes);
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let headers = rdr.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let cols = [
+        "执法主体统一社会信用代码",
+        "办件编号",
+        "当事人类型",
+        "公开属性",
+        "办件类型",
+        "办件状态",
+    ]
+    .map(col);
+    let rows = rdr
+        .records()
+        .map(Result::unwrap)
+        .map(|r| cols.map(|c| r[c].to_string()))
+        .collect();
+    (csv_path, rows)
+}
+
+#[test]
+fn protected_decisions_never_reach_a_public_destination() {
+    let env = Env::new("", &[]);
+    let sample = env.ingest_sample(400, 11, &["sunshine"]);
+    let (csv_path, rows) = sunshine_rows(&sample);
+    let record_id = |unit: &str, case: &str| {
+        let c: xianjie::model::Case =
+            serde_json::from_value(env.gw().json(&["cases", "show", unit, case])).unwrap();
+        xianjie::push::package::record_id(&c)
+    };
+    let pushed = |r: &[String; 6]| ["行政处罚", "行政许可"].contains(&r[4].as_str());
+    let restricted: Vec<String> = rows
+        .iter()
+        .filter(|r| pushed(r) && r[3] == "不公开")
+        .map(|r| record_id(&r[0], &r[1]))
+        .collect();
+    assert!(
+        !restricted.is_empty(),
+        "the sample has no restricted decision"
+    );
+    let first = env.run();
+    assert_eq!(first["error"], Value::Null, "{first}");
+    let delivered: BTreeSet<String> = env
+        .records()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!delivered.is_empty());
+    for id in &restricted {
+        assert!(
+            !delivered.contains(id),
+            "restricted {id} reached the public platform"
+        );
+    }
+
+    // Two delivered decisions of natural persons: one turns restricted, the other turns out to be
+    // a minor's (the ID corrected to one born in 2012). Both are withdrawn, with their reason.
+    let natural: Vec<&[String; 6]> = rows
+        .iter()
+        .filter(|r| r[4] == "行政处罚" && r[5] == "正常" && r[3] == "公开" && r[2] == "自然人")
+        .take(2)
+        .collect();
+    assert_eq!(natural.len(), 2);
+    let ids: Vec<String> = natural.iter().map(|r| record_id(&r[0], &r[1])).collect();
+    assert!(ids.iter().all(|id| delivered.contains(id)));
+    let minor = xianjie::model::ResidentId::with_check("32010220120607123")
+        .unwrap()
+        .as_str()
+        .to_string();
+    let edited = env.dir.path().join("protected.csv");
+    edit_sunshine(
+        &csv_path,
+        &edited,
+        &[
+            (&natural[0][1], "公开属性", "不公开"),
+            (&natural[1][1], "证件号码", &minor),
+        ],
+    );
+    let summary = env
+        .gw()
+        .json(&["ingest", "sunshine", edited.to_str().unwrap(), "--json"]);
+    assert_eq!(n(&summary["updated"]), 2, "{summary}");
+    let report = env.run();
+    assert_eq!(report["error"], Value::Null, "{report}");
+    let records = env.records();
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .format("%Y-%m-%d")
+        .to_string();
+    for (id, reason) in ids.iter().zip(["restricted", "minor"]) {
+        let r = records
+            .iter()
+            .find(|r| r["id"] == id.as_str() && r["version"] == 2)
+            .unwrap_or_else(|| panic!("{id} v2 not delivered"));
+        assert_eq!(r["op"], "retract", "{r}");
+        assert_eq!(r["fields"]["reason"], reason, "{r}");
+        assert_eq!(r["fields"]["date"], today.as_str(), "{r}");
+    }
+
+    // A closed exchange (`public = false`) receives what the public platform must not.
+    let closed = Env::new("", &[("public", "false")]);
+    closed.ingest_sample(400, 11, &["sunshine"]);
+    let run = closed.run();
+    assert_eq!(run["error"], Value::Null, "{run}");
+    let got: BTreeSet<String> = closed
+        .records()
+        .iter()
+        .filter(|r| r["op"] == "upsert")
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    for id in &restricted {
+        assert!(
+            got.contains(id),
+            "restricted {id} missing at the closed exchange"
+        );
+    }
 }
 
 #[test]
@@ -826,7 +939,8 @@ fn a_cycle_that_runs_out_of_time_keeps_the_queue_for_the_schedule() {
 /// pushed again until the queue is empty; returns what the simulator holds.
 fn pushed_with_crashes(cases: u64, crashes: usize) -> (BTreeSet<(String, u64)>, u64) {
     use rand::{Rng, SeedableRng};
-    let mut env = Env::new("", &[("batch_size", "250")]);
+    // A closed exchange takes every record (restricted ones too): the whole sample is pushed.
+    let mut env = Env::new("", &[("batch_size", "250"), ("public", "false")]);
     env.ingest_sample(cases, 9, &["sunshine", "market-inspection", "tax"]);
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
     for _ in 0..crashes {

@@ -43,6 +43,8 @@ fn demo_destination(
         auth: crate::config::DestinationAuth::Bearer,
         retry: crate::config::RetryPolicy::default(),
         reports_url: Some(format!("https://{addr}/reports")),
+        // The provincial credit platform publishes: restricted and minors' decisions stay home.
+        public: true,
     }
 }
 

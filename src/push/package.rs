@@ -12,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 
 use super::validate::{self, PackageProblem};
-use crate::model::{Action, Case, PartyId, PartyKind, Uscc};
+use crate::model::{Action, Case, CaseStatus, PartyId, PartyKind, Uscc};
 use crate::xml_out::{Fragment, XmlError, XmlWriter};
 
 /// The namespace of `schemas/province/package.xsd`, as the platform's validator reads it.
@@ -25,6 +25,21 @@ pub enum Op {
     Upsert,
     /// Withdraw the record (a revoked decision).
     Retract,
+}
+
+/// Why a case is withdrawn, and since when: `revoked` when its unit revoked it, else the reason
+/// it may not stay public (`restricted`, `minor`); the date is that of the version that made it
+/// so, in China Standard Time.
+pub fn retraction(c: &Case) -> (&'static str, String) {
+    let reason = match (c.status, c.withheld()) {
+        (CaseStatus::Revoked, _) | (_, None) => "revoked",
+        (_, Some(w)) => w.code(),
+    };
+    let since = chrono::FixedOffset::east_opt(8 * 3600).map_or_else(
+        || c.updated_at.date_naive(),
+        |cst| c.updated_at.with_timezone(&cst).date_naive(),
+    );
+    (reason, since.format("%Y-%m-%d").to_string())
 }
 
 /// The package header.
@@ -179,9 +194,16 @@ fn record(r: &Record<'_>) -> Result<Fragment, PackageError> {
     let id = record_id(c);
     let version = c.version.to_string();
     if r.op == Op::Retract {
+        let (reason, since) = retraction(c);
         w.x.empty(
             "Retraction",
-            &[("kind", name), ("id", &id), ("version", &version)],
+            &[
+                ("kind", name),
+                ("id", &id),
+                ("version", &version),
+                ("reason", reason),
+                ("date", &since),
+            ],
         )
         .map_err(|e| w.xml(e))?;
         return Ok(w.x.finish_fragment());

@@ -1095,7 +1095,10 @@ fn prepare(store: &Store, d: &Dest) -> Result<Option<Batch>, PushError> {
             local.done.push(e);
             continue;
         }
-        let op = if case.status == CaseStatus::Revoked {
+        // A public destination never holds a restricted decision or a minor's: one it already
+        // received is withdrawn, one it never received is not sent.
+        let withheld = d.config.public && case.withheld().is_some();
+        let op = if case.status == CaseStatus::Revoked || withheld {
             Op::Retract
         } else {
             Op::Upsert

@@ -14,11 +14,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use rust_xlsxwriter::{Color, DocProperties, FormatAlign, FormatBorder, Workbook, XlsxError};
 
 use super::model::{Detail, QuarterlyReport, Summary};
-use crate::model::{Action, CaseStatus, Disclosure, Fen, IdType, PartyKind, Quarter, mask_id};
+use crate::model::{
+    Action, CaseStatus, Disclosure, Fen, IdType, PartyKind, Quarter, is_minor_on, mask_id,
+};
 
 /// The column headers of every public table, in order.
 pub const HEADERS: [&str; 11] = [
@@ -312,36 +314,13 @@ fn scrub(text: &str, address: Option<&str>) -> String {
         .collect()
 }
 
-/// The birth date a resident ID number carries (18 characters, or a first-generation 15-digit
-/// one with a 19xx year), read without trusting its check character.
-fn birth_date(id: &str) -> Option<NaiveDate> {
-    let n: String = id.trim().chars().map(ascii_form).collect();
-    let part = |r: std::ops::Range<usize>| n.get(r)?.parse::<u32>().ok();
-    let (y, m, d) = match n.len() {
-        18 if n[..17].bytes().all(|b| b.is_ascii_digit()) => {
-            (part(6..10)?, part(10..12)?, part(12..14)?)
-        }
-        15 if n.bytes().all(|b| b.is_ascii_digit()) => {
-            (1900 + part(6..8)?, part(8..10)?, part(10..12)?)
-        }
-        _ => return None,
-    };
-    NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)
-}
-
 /// Whether the party is a natural person under 18 on the decision date, by the birth date in
 /// their ID number: a minor's case is never published, whatever the source system marked.
 fn is_minor(d: &Detail) -> bool {
-    if d.party_kind != PartyKind::NaturalPerson {
-        return false;
-    }
-    let Some(born) = d.party_id.as_deref().and_then(birth_date) else {
-        return false;
-    };
-    // The 18th birthday; one born on 29 February comes of age on 1 March in a common year.
-    let of_age = NaiveDate::from_ymd_opt(born.year() + 18, born.month(), born.day())
-        .or_else(|| NaiveDate::from_ymd_opt(born.year() + 18, 3, 1));
-    of_age.is_some_and(|adult| d.decided_on < adult)
+    d.party_kind == PartyKind::NaturalPerson
+        && d.party_id
+            .as_deref()
+            .is_some_and(|id| is_minor_on(id, d.decided_on))
 }
 
 /// The public rows of one report: restricted cases (`Disclosure::Restricted`) left out; ID

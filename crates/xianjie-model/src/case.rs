@@ -339,7 +339,75 @@ pub struct Case {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Why a decision is never published (the 双公示 rules): the unit marked it not for disclosure
+/// (state secret, trade secret, personal privacy, a minor), or its party is a natural person
+/// under 18 on the decision date, whatever the source marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withheld {
+    /// Marked 不公开 by the unit.
+    Restricted,
+    /// A natural person under 18 on the decision date, by the birth date in the ID number.
+    Minor,
+}
+
+impl Withheld {
+    /// The reason's code, as packages and logs carry it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Withheld::Restricted => "restricted",
+            Withheld::Minor => "minor",
+        }
+    }
+}
+
+/// The birth date a resident ID number carries: 18 characters (the check character is not
+/// trusted), or a first-generation 15-digit number with a 19xx year.
+pub fn birth_date_of(id_number: &str) -> Option<NaiveDate> {
+    let n = id_number.trim();
+    let digits = |r: std::ops::Range<usize>| {
+        let t = n.get(r)?;
+        t.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| t.parse::<u32>().ok())?
+    };
+    let (y, m, d) = match n.len() {
+        18 if n.get(..17)?.bytes().all(|b| b.is_ascii_digit()) => {
+            (digits(6..10)?, digits(10..12)?, digits(12..14)?)
+        }
+        15 if n.bytes().all(|b| b.is_ascii_digit()) => {
+            (1900 + digits(6..8)?, digits(8..10)?, digits(10..12)?)
+        }
+        _ => return None,
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)
+}
+
+/// Whether the holder of `id_number` is under 18 on `on`. One born on 29 February comes of age
+/// on 1 March in a common year. A number without a readable birth date is not a minor's.
+pub fn is_minor_on(id_number: &str, on: NaiveDate) -> bool {
+    use chrono::Datelike;
+    let Some(born) = birth_date_of(id_number) else {
+        return false;
+    };
+    let of_age = NaiveDate::from_ymd_opt(born.year() + 18, born.month(), born.day())
+        .or_else(|| NaiveDate::from_ymd_opt(born.year() + 18, 3, 1));
+    of_age.is_some_and(|adult| on < adult)
+}
+
 impl Case {
+    /// Why the case may never reach a public destination or disclosure, if it may not.
+    pub fn withheld(&self) -> Option<Withheld> {
+        if self.disclosure == Disclosure::Restricted {
+            return Some(Withheld::Restricted);
+        }
+        let minor = self.party.kind == PartyKind::NaturalPerson
+            && match (&self.party.id, self.decided_on) {
+                (Some(id), Some(on)) => is_minor_on(id.number(), on),
+                _ => false,
+            };
+        minor.then_some(Withheld::Minor)
+    }
+
     /// The store key of the case: the unit code, a 0 byte, the case number.
     pub fn key(&self) -> Vec<u8> {
         case_key(&self.unit_code, &self.case_id)

@@ -19,7 +19,7 @@ mod draft;
 
 pub use case::{
     Case, CaseId, DocumentRef, Inspection, License, Party, PartyId, Penalty, Source, Transfer,
-    case_key,
+    Withheld, birth_date_of, case_key, is_minor_on,
 };
 pub use codes::{
     Action, CaseStatus, CodeError, Disclosure, IdType, InspectionResult, LicenseCategory,

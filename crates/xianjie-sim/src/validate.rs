@@ -969,7 +969,8 @@ fn read_record(
         !(a.plain
             && (a.name == "id"
                 || a.name == "version"
-                || (a.name == "kind" && op == RecordOp::Retract)))
+                || (matches!(a.name.as_str(), "kind" | "reason" | "date")
+                    && op == RecordOp::Retract)))
     }) {
         record.problem = problem(
             E_ORDER,
@@ -988,7 +989,7 @@ fn read_record(
                         quote(k)
                     ),
                 ),
-                Some(_) => None,
+                Some(_) => retraction_why(&o, &mut record.fields),
             };
         }
         // The content type is empty: not even whitespace is allowed (as libxml2 enforces).
@@ -1388,6 +1389,37 @@ fn zone(s: &str) -> Result<Option<i32>, &'static str> {
         }
         _ => Err(WHY),
     }
+}
+
+/// Why a decision is withdrawn, as a `Retraction`'s `reason` says (the 双公示 rules: a revoked
+/// or changed decision is withdrawn with its reason; a restricted or a minor's one never stays
+/// public).
+pub const RETRACTION_REASONS: [&str; 3] = ["revoked", "restricted", "minor"];
+
+/// Checks a `Retraction`'s `reason` and `date` (both required) and keeps them in `fields`.
+fn retraction_why(o: &Open<'_>, fields: &mut BTreeMap<String, String>) -> Option<RecordProblem> {
+    let Some(reason) = o.attr("reason") else {
+        return problem(E_REQUIRED, "reason: the Retraction has no reason attribute");
+    };
+    if !RETRACTION_REASONS.contains(&reason) {
+        return problem(
+            E_CODE,
+            format!(
+                "reason: {} is not one of {}",
+                quote(reason),
+                RETRACTION_REASONS.join(", ")
+            ),
+        );
+    }
+    let Some(when) = o.attr("date") else {
+        return problem(E_REQUIRED, "date: the Retraction has no date attribute");
+    };
+    if let Err(why) = date(when) {
+        return problem(E_FORMAT, format!("date: {} {why}", quote(when)));
+    }
+    fields.insert("reason".into(), reason.to_string());
+    fields.insert("date".into(), when.to_string());
+    None
 }
 
 /// `xs:date`, without surrounding whitespace (libxml2 refuses it, so we do).

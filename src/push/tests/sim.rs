@@ -107,7 +107,13 @@ async fn accepts_then_deduplicates_and_shows_what_it_kept() {
         ("retract", 3, "PKG-b")
     );
     assert_eq!(last.id, keys[0].0);
-    assert!(last.fields.is_empty());
+    // A retraction keeps only why and since when.
+    assert_eq!(
+        last.fields.keys().collect::<Vec<_>>(),
+        ["date", "reason"],
+        "{:?}",
+        last.fields
+    );
 
     let stats: SimStats = h.get("/sim/stats").await;
     assert_eq!(stats, h.sim.stats());

@@ -89,7 +89,11 @@ fn golden_packages_parse_without_problems() {
     let last = p.records.last().unwrap();
     assert_eq!(last.op, RecordOp::Retract);
     assert_eq!(last.id, package::record_id(cases[0]));
-    assert!(last.fields.is_empty());
+    // A retraction says only why and since when.
+    let (reason, since) = package::retraction(cases[0]);
+    assert_eq!(last.fields.len(), 2, "{:?}", last.fields);
+    assert_eq!(last.fields["reason"], reason);
+    assert_eq!(last.fields["date"], since);
     // One record per package, too.
     for c in &cases {
         let xml = package::build(
