@@ -701,13 +701,14 @@ fn retractions_and_corrections_reach_the_platform() {
     // repeats Thu 1 and, as the notice writes it, Sat 3: accepted) and Sat 10 worked (调休):
     // Thu 8, Fri 9, Sat 10, Mon 12, Tue 13, Wed 14, Thu 15 → due Thursday 2026-10-15 (without
     // the calendar it would be Fri 9).
-    // Re-ingests the edited file with the third penalty decided and closed on other dates.
-    let redate = |decided: &str, closed: &str| {
+    // Re-ingests the edited file with the third penalty filed, decided and closed on other dates.
+    let redate = |filed: &str, decided: &str, closed: &str| {
         let redated = env.dir.path().join(format!("redated-{decided}.csv"));
         edit_sunshine(
             &edited,
             &redated,
             &[
+                (&penalties[2].1, "立案日期", filed),
                 (&penalties[2].1, "决定日期", decided),
                 (&penalties[2].1, "结案日期", closed),
             ],
@@ -717,7 +718,7 @@ fn retractions_and_corrections_reach_the_platform() {
             .json(&["ingest", "sunshine", redated.to_str().unwrap(), "--json"]);
         assert_eq!(n(&summary["updated"]), 1, "{summary}");
     };
-    redate("2026-09-30", "2026-10-09");
+    redate("2026-09-21", "2026-09-30", "2026-10-09");
     let s = env.status();
     assert_eq!(n(&s["queued"]), 1, "{s}");
     assert_eq!(s["deadlines"]["next_due"], "2026-10-15", "{s}");
@@ -736,8 +737,17 @@ fn retractions_and_corrections_reach_the_platform() {
 
     // Redated into 2023, a year without a shipped table: its count is Monday to Friday only
     // (Wed 2023-09-27 + 7 → Fri 10-06, though 10-02..06 were holidays), and status says so.
-    redate("2023-09-27", "2023-10-09");
-    let s = env.status();
+    redate("2023-09-20", "2023-09-27", "2023-10-09");
+    // Deadlines are recomputed at most every 10 s.
+    let started = std::time::Instant::now();
+    let s = loop {
+        let s = env.status();
+        if s["deadlines"]["next_due"] != "2026-10-15" || started.elapsed() > Duration::from_secs(30)
+        {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
     assert_eq!(s["deadlines"]["next_due"], "2023-10-06", "{s}");
     assert!(uncovered(&s).contains(&2023), "{s}");
     let text = env.gw().ok(&["push", "status"]);
