@@ -95,6 +95,8 @@ struct RawCalendar {
     holidays: Vec<String>,
     #[serde(default)]
     workdays: Vec<String>,
+    #[serde(default)]
+    years: Vec<i32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -179,7 +181,8 @@ pub struct Config {
     pub server: Option<ServerConfig>,
     /// Quarterly statistics: the quarter-start job, the submission deadline, who must submit.
     pub reports: ReportsConfig,
-    /// Working days, for statutory push deadlines (`[calendar] holidays`, `workdays`).
+    /// Working days, for statutory push deadlines: the shipped State Council tables with
+    /// `[calendar] holidays`, `workdays` and `years` over them.
     pub calendar: crate::push::calendar::WorkCalendar,
     /// The adapters, loaded and validated.
     pub adapters: Vec<Adapter>,
@@ -827,16 +830,20 @@ impl Config {
                 formats,
             }
         };
-        let calendar = crate::push::calendar::WorkCalendar::new(
-            &raw.calendar.holidays,
-            &raw.calendar.workdays,
-        )
-        .unwrap_or_else(|errs| {
-            for e in errs {
-                push("calendar", e.to_string());
-            }
-            crate::push::calendar::WorkCalendar::default()
-        });
+        let calendar = crate::push::calendar::WorkCalendar::official()
+            .and_then(|c| {
+                c.overlay(
+                    &raw.calendar.holidays,
+                    &raw.calendar.workdays,
+                    &raw.calendar.years,
+                )
+            })
+            .unwrap_or_else(|errs| {
+                for e in errs {
+                    push("calendar", e.to_string());
+                }
+                crate::push::calendar::WorkCalendar::default()
+            });
         let adapters = match ingest::load_all(&adapters_dir) {
             Ok(a) => a,
             Err(errs) => {

@@ -8,6 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
+use chrono::Datelike as _;
 use common::{Gateway, Reply, secret_file};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -452,6 +453,22 @@ fn tokens_ports_pages_and_the_change_feed() {
     assert_eq!(
         gauge("xianjie_push_delivered_total{destination=\"province\"}"),
         0
+    );
+    // The calendar: this year is covered exactly when the shipped tables (2024–2026) have it; the
+    // queue's records are all from covered years, so the destination's uncovered years are the
+    // years ahead that are not covered.
+    let year = chrono::Local::now().date_naive().year();
+    assert_eq!(
+        gauge(&format!("xianjie_calendar_year_covered{{year=\"{year}\"}}")),
+        u64::from((2024..=2026).contains(&year))
+    );
+    let not_covered = text
+        .lines()
+        .filter(|l| l.starts_with("xianjie_calendar_year_covered{") && l.ends_with(" 0"))
+        .count() as u64;
+    assert_eq!(
+        gauge("xianjie_push_calendar_uncovered_years{destination=\"province\"}"),
+        not_covered
     );
 
     // Every data response was audited, with its count.

@@ -108,7 +108,7 @@ impl Env {
         std::fs::write(
             &cfg,
             format!(
-                "data_dir = {:?}\nadapters_dir = {:?}\n[log]\nlevel = \"info\"\n[server]\nlisten = \"off\"\n[calendar]\nholidays = [\"2026-10-01\", \"2026-10-02\"]\nworkdays = [\"2026-10-10\"]\n[[destinations]]\nname = \"province\"\nurl = \"https://{}/packages\"\nca = {:?}\nactions = [\"inspection\", \"penalty\", \"licensing\"]\ncredential = \"province\"\nauth = \"bearer\"\n{dest}",
+                "data_dir = {:?}\nadapters_dir = {:?}\n[log]\nlevel = \"info\"\n[server]\nlisten = \"off\"\n[calendar]\nholidays = [\"2026-10-01\", \"2026-10-03\"]\nworkdays = [\"2026-10-10\"]\n[[destinations]]\nname = \"province\"\nurl = \"https://{}/packages\"\nca = {:?}\nactions = [\"inspection\", \"penalty\", \"licensing\"]\ncredential = \"province\"\nauth = \"bearer\"\n{dest}",
                 data.display().to_string(),
                 Path::new(env!("CARGO_MANIFEST_DIR"))
                     .join("adapters")
@@ -681,29 +681,66 @@ fn retractions_and_corrections_reach_the_platform() {
     );
     assert_eq!(n(&env.stats()["retractions"]), 1);
 
-    // Deadlines across a weekend and the configured holidays: a penalty decided on Wednesday
-    // 2026-09-30 is due 7 working days later. Thu 1 and Fri 2 October are configured holidays,
-    // Sat 3 / Sun 4 a weekend, Sat 10 an adjusted working day (调休): Mon 5, Tue 6, Wed 7, Thu 8,
-    // Fri 9, Sat 10, Mon 12 → due Monday 2026-10-12 (without the calendar it would be Fri 9).
-    let redated = env.dir.path().join("redated.csv");
-    edit_sunshine(
-        &edited,
-        &redated,
-        &[
-            (&penalties[2].1, "决定日期", "2026-09-30"),
-            (&penalties[2].1, "结案日期", "2026-10-09"),
-        ],
-    );
-    let summary = env
-        .gw()
-        .json(&["ingest", "sunshine", redated.to_str().unwrap(), "--json"]);
-    assert_eq!(n(&summary["updated"]), 1, "{summary}");
+    // Deadlines across a weekend and the holidays: a penalty decided on Wednesday 2026-09-30 is
+    // due 7 working days later. The shipped 2026 table gives 10-01..07 off (the configuration
+    // repeats Thu 1 and, as the notice writes it, Sat 3: accepted) and Sat 10 worked (调休):
+    // Thu 8, Fri 9, Sat 10, Mon 12, Tue 13, Wed 14, Thu 15 → due Thursday 2026-10-15 (without
+    // the calendar it would be Fri 9).
+    // Re-ingests the edited file with the third penalty filed, decided and closed on other dates.
+    let redate = |filed: &str, decided: &str, closed: &str| {
+        let redated = env.dir.path().join(format!("redated-{decided}.csv"));
+        edit_sunshine(
+            &edited,
+            &redated,
+            &[
+                (&penalties[2].1, "立案日期", filed),
+                (&penalties[2].1, "决定日期", decided),
+                (&penalties[2].1, "结案日期", closed),
+            ],
+        );
+        let summary = env
+            .gw()
+            .json(&["ingest", "sunshine", redated.to_str().unwrap(), "--json"]);
+        assert_eq!(n(&summary["updated"]), 1, "{summary}");
+    };
+    redate("2026-09-21", "2026-09-30", "2026-10-09");
     let s = env.status();
     assert_eq!(n(&s["queued"]), 1, "{s}");
-    assert_eq!(s["deadlines"]["next_due"], "2026-10-12", "{s}");
+    assert_eq!(s["deadlines"]["next_due"], "2026-10-15", "{s}");
     let today = chrono::Local::now().date_naive();
-    let due = chrono::NaiveDate::from_ymd_opt(2026, 10, 12).unwrap();
+    let due = chrono::NaiveDate::from_ymd_opt(2026, 10, 15).unwrap();
     assert_eq!(n(&s["deadlines"]["overdue"]), u64::from(today > due), "{s}");
+    let uncovered = |s: &Value| -> Vec<u64> {
+        s["deadlines"]["uncovered_years"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{s}"))
+            .iter()
+            .map(n)
+            .collect()
+    };
+    assert!(!uncovered(&s).contains(&2023), "{s}");
+
+    // Redated into 2023, a year without a shipped table: its count is Monday to Friday only
+    // (Wed 2023-09-27 + 7 → Fri 10-06, though 10-02..06 were holidays), and status says so.
+    redate("2023-09-20", "2023-09-27", "2023-10-09");
+    // Deadlines are recomputed at most every 10 s.
+    let started = std::time::Instant::now();
+    let s = loop {
+        let s = env.status();
+        if s["deadlines"]["next_due"] != "2026-10-15" || started.elapsed() > Duration::from_secs(30)
+        {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(s["deadlines"]["next_due"], "2023-10-06", "{s}");
+    assert!(uncovered(&s).contains(&2023), "{s}");
+    let text = env.gw().ok(&["push", "status"]);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("calendar") && l.contains("no official holiday table for 2023")),
+        "{text}"
+    );
 }
 
 /// The rows of the sample's sunshine CSV: its path and (unit, case, party kind, 公开属性, 办件类型,

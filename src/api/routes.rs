@@ -629,7 +629,7 @@ fn push_metrics(svc: &ApiServices) -> String {
         &'static str,
         fn(&DestinationStatus) -> u64,
     );
-    let series: [Series; 6] = [
+    let series: [Series; 7] = [
         (
             "xianjie_push_queued",
             "gauge",
@@ -666,6 +666,12 @@ fn push_metrics(svc: &ApiServices) -> String {
             "Queued records due today or on the next working day.",
             |s| s.deadlines.at_risk,
         ),
+        (
+            "xianjie_push_calendar_uncovered_years",
+            "gauge",
+            "Years without an official holiday table that the destination's deadlines are counted in.",
+            |s| s.deadlines.uncovered_years.len() as u64,
+        ),
     ];
     let mut out = String::new();
     for (name, kind, help, get) in series {
@@ -673,6 +679,19 @@ fn push_metrics(svc: &ApiServices) -> String {
         for s in &list {
             let _ = writeln!(out, "{name}{{destination=\"{}\"}} {}", s.name, get(s));
         }
+    }
+    // This year and, once deadlines reach it, the next: at most two series.
+    let cal = svc.push.calendar();
+    let _ = writeln!(
+        out,
+        "# HELP xianjie_calendar_year_covered 1 when the year's official holidays and adjusted working days are known (shipped or configured), 0 when its deadlines count Monday to Friday.\n# TYPE xianjie_calendar_year_covered gauge"
+    );
+    for year in cal.years_ahead(chrono::Local::now().date_naive()) {
+        let _ = writeln!(
+            out,
+            "xianjie_calendar_year_covered{{year=\"{year}\"}} {}",
+            u8::from(cal.covers(year))
+        );
     }
     out
 }

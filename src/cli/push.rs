@@ -70,6 +70,18 @@ pub fn print_status(list: &[DestinationStatus]) {
                 .next_due
                 .map_or(String::new(), |d| format!(", next due {d}"))
         );
+        if !s.deadlines.uncovered_years.is_empty() {
+            let years: Vec<String> = s
+                .deadlines
+                .uncovered_years
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            println!(
+                "  calendar     no official holiday table for {}: deadlines there count Monday to Friday",
+                years.join(", ")
+            );
+        }
         println!("  last success {}", time(&s.last_success));
         if let Some(e) = &s.last_error {
             println!("  last error   {} ({e})", time(&s.last_error_at));

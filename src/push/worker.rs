@@ -16,7 +16,7 @@
 //! platform's rules is held back and dead-lettered alone ([`package::build_checked`]). While the
 //! keystore is sealed nothing is sent and the queue holds.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -115,6 +115,11 @@ pub struct Deadlines {
     pub at_risk: u64,
     /// The earliest due date among queued records.
     pub next_due: Option<NaiveDate>,
+    /// Years without an official holiday table that deadlines are counted in: this year (and the
+    /// next, once deadlines reach it), and those a queued record's count crosses. Their days
+    /// count Monday to Friday.
+    #[serde(default)]
+    pub uncovered_years: Vec<i32>,
 }
 
 /// One destination's state, for `push status` and `/metrics`.
@@ -308,6 +313,15 @@ impl Pusher {
         custody: Arc<Custody>,
         shutdown: Shutdown,
     ) -> Result<Self, Vec<SetupError>> {
+        let today = chrono::Local::now().date_naive();
+        for year in calendar.years_ahead(today).filter(|y| !calendar.covers(*y)) {
+            warn!(
+                year,
+                "no official holiday table for {year}: push deadlines in it count Monday to Friday; \
+                 add the State Council notice's dates to [calendar] holidays and workdays with \
+                 years = [{year}], or upgrade"
+            );
+        }
         let mut problems = Vec::new();
         let mut dests = Vec::new();
         for d in destinations {
@@ -1014,15 +1028,26 @@ impl Pusher {
     /// The statutory deadlines of `destination`'s queued records, as of today (local time).
     pub fn deadlines(&self, destination: &str) -> Result<Deadlines, PushError> {
         let today = chrono::Local::now().date_naive();
+        let cal = &self.calendar;
         let mut due_dates = Vec::new();
+        let mut uncovered: BTreeSet<i32> =
+            cal.years_ahead(today).filter(|y| !cal.covers(*y)).collect();
         for (_, e) in self.store.outbox(destination, usize::MAX)? {
             if let Some(case) = self.store.get_case(&e.unit_code, &e.case_id)?
-                && let Some(due) = due_date(&self.calendar, &case)
+                && let Some(due) = due_date(cal, &case)
             {
                 due_dates.push(due);
+                uncovered.extend(cal.uncovered_years(case.decided_on.unwrap_or(due), due));
             }
         }
-        Ok(summarize_deadlines(&self.calendar, today, &due_dates))
+        let mut out = summarize_deadlines(cal, today, &due_dates);
+        out.uncovered_years = uncovered.into_iter().collect();
+        Ok(out)
+    }
+
+    /// The working-day calendar deadlines are counted in.
+    pub fn calendar(&self) -> &WorkCalendar {
+        &self.calendar
     }
 }
 
