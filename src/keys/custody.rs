@@ -1206,7 +1206,7 @@ mod tests {
             .iter()
             .map(|e| (e.action.as_str(), e.outcome.as_str()))
             .collect();
-        let at = |a: &str, o: &str| seen.iter().position(|x| *x == (a, o)).unwrap();
+        let at = |a: &str, o: &str| seen.iter().rposition(|x| *x == (a, o)).unwrap();
         assert!(
             at("keystore.passphrase_change", "denied")
                 < at("keystore.passphrase_change", "started")
