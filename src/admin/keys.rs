@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 use super::server::{Admin, Resp, Services, blocking, blocking_json, error, internal, json};
 use super::{
-    ClientRequest, CredentialRequest, Done, ExportRequest, PortRequest, ProofAnswer, RotateRequest,
-    SecretShown, UnlockRequest,
+    ChangePassphraseRequest, ClientRequest, CredentialRequest, Done, ExportRequest, PortRequest,
+    ProofAnswer, RotateRequest, SecretShown, UnlockRequest,
 };
 use crate::audit::AuditError;
 use crate::keys::custody::CustodyError;
@@ -93,6 +93,25 @@ pub(super) async fn seal(State(s): Services, Admin(actor): Admin) -> Resp {
 pub(super) async fn rotate_jwt(State(s): Services, Admin(actor): Admin) -> Resp {
     match blocking(move || s.custody.rotate_jwt(&actor).map_err(custody_err)).await {
         Ok(kid) => done("new JWT signing key is current", Some(kid)),
+        Err(resp) => resp,
+    }
+}
+
+/// `POST /keys/passphrase`: the custody handover.
+pub(super) async fn change_passphrase(
+    State(s): Services,
+    Admin(actor): Admin,
+    Json(r): Json<ChangePassphraseRequest>,
+) -> Resp {
+    let (current, new) = (Passphrase::new(r.current), Passphrase::new(r.new));
+    let res = blocking(move || {
+        s.custody
+            .change_passphrase(&current, &new, &actor)
+            .map_err(custody_err)
+    })
+    .await;
+    match res {
+        Ok(v) => done("keystore passphrase changed", Some(v.to_string())),
         Err(resp) => resp,
     }
 }

@@ -154,6 +154,22 @@ impl std::fmt::Debug for UnlockRequest {
     }
 }
 
+/// `POST /keys/passphrase`: the custody handover. Both passphrases travel over the admin socket
+/// only, like the unlock passphrase.
+#[derive(Deserialize, Serialize)]
+pub struct ChangePassphraseRequest {
+    /// The passphrase the keystore is sealed under now.
+    pub current: String,
+    /// The passphrase it is to be sealed under.
+    pub new: String,
+}
+
+impl std::fmt::Debug for ChangePassphraseRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePassphraseRequest { current: <redacted>, new: <redacted> }")
+    }
+}
+
 /// `POST /credentials/{destination}`.
 #[derive(Deserialize, Serialize)]
 pub struct CredentialRequest {

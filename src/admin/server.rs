@@ -162,6 +162,7 @@ fn router(services: Arc<AdminServices>) -> Router {
         .route("/unlock", post(keys::unlock))
         .route("/seal", post(keys::seal))
         .route("/keys/rotate/jwt", post(keys::rotate_jwt))
+        .route("/keys/passphrase", post(keys::change_passphrase))
         .route("/credentials", get(keys::credentials))
         .route("/credentials/{destination}", post(keys::set_credential))
         .route("/clients", get(keys::clients).post(keys::add_client))

@@ -11,35 +11,50 @@ use super::{
     AuditCommand, Cli, ClientsCommand, CredentialsCommand, KeysCommand, PortsCommand, ProofCommand,
 };
 use crate::admin::{
-    ClientRequest, CredentialRequest, Done, ExportRequest, PortRequest, ProofAnswer, RotateRequest,
-    SecretShown, Status, UnlockRequest,
+    ChangePassphraseRequest, ClientRequest, CredentialRequest, Done, ExportRequest, PortRequest,
+    ProofAnswer, RotateRequest, SecretShown, Status, UnlockRequest,
 };
 use crate::audit::Entry;
-use crate::keys::custody::{ClientInfo, CredentialInfo};
+use crate::keys::custody::{ClientInfo, CredentialInfo, MIN_PASSPHRASE};
 use crate::keys::secret::Passphrase;
 
-/// Shortest passphrase accepted for a new keystore.
-const MIN_PASSPHRASE: usize = 12;
+/// Which passphrase [`read_passphrase`] asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// The keystore's passphrase, to unlock it.
+    Current,
+    /// The passphrase of a keystore created now.
+    Create,
+    /// The passphrase a keystore is to be re-encrypted under.
+    New,
+}
 
-/// Reads the passphrase: from `file`, else at the terminal without echo (twice when `create`).
-pub fn read_passphrase(file: Option<&Path>, create: bool) -> anyhow::Result<Passphrase> {
+/// Reads a passphrase: from `file`, else at the terminal without echo (twice, and checked for
+/// length, when it is chosen now).
+pub fn read_passphrase(file: Option<&Path>, ask: Ask) -> anyhow::Result<Passphrase> {
     if let Some(f) = file {
         return Ok(Passphrase::from_file(f)?);
     }
     if !std::io::stdin().is_terminal() {
         anyhow::bail!(
-            "no terminal to ask for the passphrase: pass --passphrase-file FILE (mode 0600) or set XIANJIE_PASSPHRASE_FILE"
+            "no terminal to ask for the passphrase: pass {}",
+            if ask == Ask::New {
+                "--new-passphrase-file FILE (mode 0600)"
+            } else {
+                "--passphrase-file FILE (mode 0600) or set XIANJIE_PASSPHRASE_FILE"
+            }
         );
     }
+    let prompt = match ask {
+        Ask::Current => "Keystore passphrase: ",
+        Ask::Create => "New keystore passphrase: ",
+        Ask::New => "New passphrase (for the new custodian): ",
+    };
     let first = Passphrase::new(
-        rpassword::prompt_password(if create {
-            "New keystore passphrase: "
-        } else {
-            "Keystore passphrase: "
-        })
-        .context("cannot read the passphrase from the terminal")?,
+        rpassword::prompt_password(prompt)
+            .context("cannot read the passphrase from the terminal")?,
     );
-    if create {
+    if ask != Ask::Current {
         if first.expose().chars().count() < MIN_PASSPHRASE {
             anyhow::bail!("the passphrase is too short: use at least {MIN_PASSPHRASE} characters");
         }
@@ -48,7 +63,7 @@ pub fn read_passphrase(file: Option<&Path>, create: bool) -> anyhow::Result<Pass
                 .context("cannot read the passphrase from the terminal")?,
         );
         if again.expose() != first.expose() {
-            anyhow::bail!("the two passphrases differ; nothing was created");
+            anyhow::bail!("the two passphrases differ; nothing was changed");
         }
     }
     Ok(first)
@@ -65,7 +80,12 @@ pub async fn unlock(cli: &Cli, file: Option<&Path>) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let pass = read_passphrase(file, !status.keystore_exists)?;
+    let ask = if status.keystore_exists {
+        Ask::Current
+    } else {
+        Ask::Create
+    };
+    let pass = read_passphrase(file, ask)?;
     let req = UnlockRequest {
         passphrase: pass.expose().to_string(),
     };
@@ -90,9 +110,38 @@ pub async fn seal(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `xianjie keys rotate jwt`.
+/// `xianjie keys rotate jwt`, `xianjie keys change-passphrase`.
 pub async fn keys(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
     match cmd {
+        KeysCommand::ChangePassphrase {
+            passphrase_file,
+            new_passphrase_file,
+        } => {
+            let c = client(cli);
+            // Said before any passphrase is asked for: the gateway refuses it too.
+            let status: Status = c.get("/status").await?;
+            if status.sealed {
+                anyhow::bail!(
+                    "the keystore is sealed: unlock it with the current passphrase first (`xianjie unlock`), then change the passphrase"
+                );
+            }
+            let current = read_passphrase(passphrase_file.as_deref(), Ask::Current)?;
+            let new = read_passphrase(new_passphrase_file.as_deref(), Ask::New)?;
+            let req = ChangePassphraseRequest {
+                current: current.expose().to_string(),
+                new: new.expose().to_string(),
+            };
+            let d: Done = c.post("/keys/passphrase", &req).await?;
+            drop(req);
+            println!(
+                "{} (keystore version {}); keys, clients and credentials are unchanged",
+                d.message,
+                d.value.unwrap_or_default()
+            );
+            eprintln!(
+                "The old passphrase no longer opens this keystore file (older copies and backups still open with it). Replace the passphrase file of unattended starts (serve --passphrase-file, XIANJIE_PASSPHRASE_FILE) before the next restart."
+            );
+        }
         KeysCommand::Rotate { .. } => {
             let d: Done = client(cli)
                 .post("/keys/rotate/jwt", &serde_json::json!({}))

@@ -240,6 +240,17 @@ pub enum KeysCommand {
         #[arg(value_parser = ["jwt"])]
         which: String,
     },
+    /// Custody handover (专人专机): re-encrypt the keystore under a new passphrase. Needs the
+    /// unlocked gateway and the current passphrase; keys, clients and credentials stay as they
+    /// are. Asks without echo (the new one twice) unless given files.
+    ChangePassphrase {
+        /// Read the current passphrase from this file (mode 0600) instead of asking.
+        #[arg(long, env = "XIANJIE_PASSPHRASE_FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// Read the new passphrase from this file (mode 0600) instead of asking.
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+    },
 }
 
 /// `credentials` subcommands.

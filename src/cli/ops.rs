@@ -74,7 +74,11 @@ pub async fn serve(
     let pass = if passphrase_file.is_some() || std::io::stdin().is_terminal() {
         Some(super::keys::read_passphrase(
             passphrase_file,
-            !gw.custody.exists(),
+            if gw.custody.exists() {
+                super::keys::Ask::Current
+            } else {
+                super::keys::Ask::Create
+            },
         )?)
     } else {
         None

@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::keystore::{KdfParams, Keystore, KeystoreError, RecordMeta};
+use super::keystore::{KdfParams, Keystore, KeystoreError, RecordMeta, constant_time_eq};
 use super::secret::{Passphrase, SecretBytes, SecretString};
 use crate::audit::note::NoteSigner;
 use crate::audit::{Actor, AuditError, AuditLog, Event};
@@ -43,10 +43,12 @@ pub enum CustodyError {
     Sealed,
     /// Wrong passphrase (or a damaged keystore header; the two are not told apart on purpose).
     #[error(
-        "unlock refused: wrong passphrase or damaged keystore ({failures} failed attempt(s) in a row)"
+        "{what} refused: wrong passphrase or damaged keystore ({failures} failed attempt(s) in a row)"
     )]
     WrongPassphrase {
-        /// Consecutive failures so far.
+        /// What was refused: `unlock` or `passphrase change`.
+        what: &'static str,
+        /// Consecutive failures so far (unlocks and passphrase changes count together).
         failures: u32,
     },
     /// The keystore file is older than the audit log says it should be.
@@ -242,6 +244,18 @@ fn valid_name(kind: &str, name: &str) -> Result<(), CustodyError> {
     }
 }
 
+/// The rule for a passphrase chosen now (a new keystore's, or a new custodian's): at least
+/// [`MIN_PASSPHRASE`] characters. `what` names it in the error.
+fn new_passphrase_rule(p: &Passphrase, what: &str) -> Result<(), CustodyError> {
+    let n = p.expose().chars().count();
+    if n < MIN_PASSPHRASE {
+        return Err(CustodyError::Invalid(format!(
+            "{what} is too short: {n} characters, at least {MIN_PASSPHRASE} are needed"
+        )));
+    }
+    Ok(())
+}
+
 fn signing_key(secret: &SecretBytes) -> Result<SigningKey, CustodyError> {
     let bytes: [u8; 32] = secret
         .expose()
@@ -393,21 +407,7 @@ impl Custody {
             match Keystore::open(&self.path, passphrase) {
                 Ok(ks) => ks,
                 Err(KeystoreError::Unlock) => {
-                    let failures = {
-                        let mut f = self
-                            .failures
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        *f += 1;
-                        *f
-                    };
-                    self.audit.append(
-                        &Event::new(actor.clone(), "keystore.unlock_failed", &target)
-                            .outcome("denied")
-                            .detail("failures", failures),
-                    )?;
-                    tracing::warn!(failures, "keystore unlock refused");
-                    return Err(CustodyError::WrongPassphrase { failures });
+                    return Err(self.wrong_passphrase(actor, "keystore.unlock_failed", "unlock"));
                 }
                 Err(e) => {
                     self.audit.append(
@@ -419,11 +419,7 @@ impl Custody {
                 }
             }
         } else {
-            if passphrase.expose().chars().count() < MIN_PASSPHRASE {
-                return Err(CustodyError::Invalid(format!(
-                    "a new keystore needs a passphrase of at least {MIN_PASSPHRASE} characters"
-                )));
-            }
+            new_passphrase_rule(passphrase, "the passphrase of a new keystore")?;
             self.audit
                 .append(&Event::new(actor.clone(), "keystore.create", &target))?;
             let mut ks = Keystore::create(&self.path, passphrase, KdfParams::default())?;
@@ -469,11 +465,83 @@ impl Custody {
         let version = ks.version();
         *guard = Some(ks);
         drop(guard);
-        *self
+        self.set_failures(|_| 0);
+        self.audit.checkpoint()?;
+        Ok(version)
+    }
+
+    /// Updates the count of consecutive wrong passphrases with `f` and returns the new count.
+    fn set_failures(&self, f: impl FnOnce(u32) -> u32) -> u32 {
+        let mut n = self
             .failures
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = 0;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *n = f(*n);
+        *n
+    }
+
+    /// Counts a wrong passphrase — unlocks and passphrase changes together, so that alternating
+    /// them guesses no faster — audits it as `action`, denied, and returns the error to answer.
+    fn wrong_passphrase(&self, actor: &Actor, action: &str, what: &'static str) -> CustodyError {
+        let failures = self.set_failures(|n| n.saturating_add(1));
+        if let Err(e) = self.audit.append(
+            &Event::new(actor.clone(), action, self.path.display().to_string())
+                .outcome("denied")
+                .detail("failures", failures),
+        ) {
+            return e.into();
+        }
+        tracing::warn!(failures, what, "wrong keystore passphrase");
+        CustodyError::WrongPassphrase { what, failures }
+    }
+
+    /// Custody handover (专人专机): re-encrypts the keystore under `new`, after checking
+    /// `current`. Refused while sealed. A wrong `current` counts as a failed unlock (slowed by
+    /// [`Custody::unlock_delay`], audited). `new` obeys the rule for a new keystore. Only the
+    /// key-encrypting key changes (fresh Argon2id salt, data keys re-wrapped): every secret,
+    /// key and client stays as it is. The file is replaced atomically (see
+    /// [`Keystore::change_passphrase`]), so a crash leaves it under the old or the new
+    /// passphrase. Audited as `keystore.passphrase_change` (started, then ok with the new
+    /// version) around the usual `keystore.change`. Returns the new keystore version.
+    ///
+    /// The check and the change run under one write lock, so no other change slips between
+    /// them; key users wait for the two derivations (about a second), once per handover.
+    pub fn change_passphrase(
+        &self,
+        current: &Passphrase,
+        new: &Passphrase,
+        actor: &Actor,
+    ) -> Result<u64, CustodyError> {
+        const ACTION: &str = "keystore.passphrase_change";
+        if self.is_sealed() {
+            return Err(CustodyError::Sealed);
+        }
+        new_passphrase_rule(new, "the new passphrase")?;
+        if constant_time_eq(new.expose().as_bytes(), current.expose().as_bytes()) {
+            return Err(CustodyError::Invalid(
+                "the new passphrase is the same as the current one given: a handover needs a passphrase that only the new custodian knows".into(),
+            ));
+        }
+        std::thread::sleep(self.unlock_delay());
+        let target = self.path.display().to_string();
+        let version = self.mutate(actor, |ks| {
+            match ks.check_passphrase(current) {
+                Ok(()) => {}
+                Err(KeystoreError::Unlock) => {
+                    return Err(self.wrong_passphrase(actor, ACTION, "passphrase change"));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.set_failures(|_| 0);
+            self.audit
+                .append(&Event::new(actor.clone(), ACTION, &target).outcome("started"))?;
+            ks.change_passphrase(new)?;
+            Ok(ks.version())
+        })?;
+        self.audit
+            .append(&Event::new(actor.clone(), ACTION, &target).detail("version", version))?;
         self.audit.checkpoint()?;
+        tracing::info!(version, "keystore passphrase changed");
         Ok(version)
     }
 
@@ -983,10 +1051,6 @@ fn jwt_kid(n: u64) -> String {
     format!("jwt-{n}")
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// A certificate fingerprint as 64 lowercase hex digits (colons and case accepted on input).
 fn normalize_fingerprint(s: &str) -> Result<String, CustodyError> {
     let hex: String = s
@@ -1057,6 +1121,109 @@ mod tests {
         let a = c.mac("cursor", b"x").unwrap();
         assert_eq!(a, c.mac("cursor", b"x").unwrap());
         assert_ne!(a, c.mac("other", b"x").unwrap());
+    }
+
+    #[test]
+    fn a_passphrase_change_keeps_every_secret_and_only_the_new_passphrase_opens_the_file() {
+        let (dir, c) = custody();
+        let path = dir.path().join("keystore.json");
+        let actor = Actor::admin("t");
+        let old = Passphrase::new("a passphrase for tests".into());
+        let new = Passphrase::new("the new custodian's passphrase".into());
+        let client = c.add_client("procuratorate", None, &actor).unwrap();
+        c.set_credential(
+            "province",
+            &SecretString::new("cred-Ж-value".into()),
+            &actor,
+        )
+        .unwrap();
+        let (kid, jwt) = c.jwt_signing_key().unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let version = c.status().version.unwrap();
+
+        // Refused before any passphrase is checked, so no failure is counted.
+        let e = c
+            .change_passphrase(&old, &Passphrase::new("short".into()), &actor)
+            .unwrap_err();
+        assert!(e.to_string().contains("too short: 5 characters"), "{e}");
+        let e = c.change_passphrase(&old, &old, &actor).unwrap_err();
+        assert!(e.to_string().contains("same as the current one"), "{e}");
+        assert_eq!(c.unlock_delay(), Duration::ZERO);
+        // A wrong current passphrase counts as a failed unlock: audited, and the next try waits.
+        let e = c
+            .change_passphrase(&Passphrase::new("not the passphrase".into()), &new, &actor)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CustodyError::WrongPassphrase {
+                    what: "passphrase change",
+                    failures: 1
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(!e.to_string().contains("not the passphrase"), "{e}");
+        assert_eq!(c.unlock_delay(), Duration::from_secs(1));
+        assert_eq!(std::fs::read(&path).unwrap(), before, "nothing was written");
+
+        let changed = c.change_passphrase(&old, &new, &actor).unwrap();
+        assert_eq!(changed, version + 1);
+        assert_eq!(
+            c.unlock_delay(),
+            Duration::ZERO,
+            "the right passphrase resets"
+        );
+        // Everything works as before, in memory…
+        assert!(
+            c.authenticate("procuratorate", client.secret.expose())
+                .unwrap()
+                .is_some()
+        );
+        let (kid2, jwt2) = c.jwt_signing_key().unwrap();
+        assert_eq!((kid2, jwt2.to_bytes()), (kid, jwt.to_bytes()));
+        // …and on disk, under a fresh salt that only the new passphrase opens.
+        let salt = |b: &[u8]| {
+            serde_json::from_slice::<serde_json::Value>(b).unwrap()["kdf"]["salt"].clone()
+        };
+        let after = std::fs::read(&path).unwrap();
+        assert_ne!(salt(&after), salt(&before));
+        assert!(matches!(
+            Keystore::open(&path, &old),
+            Err(KeystoreError::Unlock)
+        ));
+        let ks = Keystore::open(&path, &new).unwrap();
+        assert_eq!(ks.version(), changed);
+        let (cred, info) = ks.get("credential/province").unwrap().unwrap();
+        assert_eq!(
+            (cred.expose(), info.version),
+            ("cred-Ж-value".as_bytes(), 1)
+        );
+
+        // Audited: the refusal, then started, the keystore change, done; no passphrase in it.
+        let tail = c.audit().tail(6).unwrap();
+        let seen: Vec<(&str, &str)> = tail
+            .iter()
+            .map(|e| (e.action.as_str(), e.outcome.as_str()))
+            .collect();
+        let at = |a: &str, o: &str| seen.iter().rposition(|x| *x == (a, o)).unwrap();
+        assert!(
+            at("keystore.passphrase_change", "denied")
+                < at("keystore.passphrase_change", "started")
+                && at("keystore.passphrase_change", "started") < at("keystore.change", "ok")
+                && at("keystore.change", "ok") < at("keystore.passphrase_change", "ok"),
+            "{seen:?}"
+        );
+        let done = &tail[at("keystore.passphrase_change", "ok")];
+        assert_eq!(done.details["version"], changed);
+        let text = serde_json::to_string(&tail).unwrap();
+        assert!(!text.contains("custodian") && !text.contains("for tests"));
+
+        // Sealed: refused, whatever the passphrases.
+        c.seal(&actor).unwrap();
+        let e = c.change_passphrase(&new, &old, &actor).unwrap_err();
+        assert!(matches!(e, CustodyError::Sealed), "{e:?}");
+        c.unlock(&new, &actor).unwrap();
     }
 
     #[test]

@@ -560,6 +560,21 @@ impl Keystore {
             .collect()
     }
 
+    /// Whether `passphrase` is the one this keystore is sealed under: it is derived with the
+    /// keystore's own salt and parameters and compared, in constant time, with the KEK in
+    /// memory (not with the file, which an unlocked keystore always matches).
+    ///
+    /// # Errors
+    /// [`KeystoreError::Unlock`] for another passphrase; `Kdf` if Argon2 fails.
+    pub fn check_passphrase(&self, passphrase: &Passphrase) -> Result<(), KeystoreError> {
+        let kek = derive_kek(passphrase, &self.salt, self.params)?;
+        if constant_time_eq(&kek[..], &self.kek[..]) {
+            Ok(())
+        } else {
+            Err(KeystoreError::Unlock)
+        }
+    }
+
     /// Changes the passphrase: a new salt and KEK, every data key re-wrapped, the
     /// keystore version bumped. The Argon2id parameters stay as they are.
     ///
@@ -642,6 +657,12 @@ impl Keystore {
         self.records = records;
         sync_parent_dir(&self.path)
     }
+}
+
+/// Equality of two byte strings in time that depends only on their lengths, for comparing
+/// keys and keyed hashes.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 // ---------------------------------------------------------------------------

@@ -51,6 +51,14 @@ pub enum IdError {
         /// Check character computed.
         expected: char,
     },
+    /// A placeholder where a code belongs (a USCC of all zeros).
+    #[error("{kind} {shown}: all zeros is a placeholder for a missing code, not a code")]
+    Placeholder {
+        /// Identifier kind.
+        kind: &'static str,
+        /// The value as shown in messages.
+        shown: String,
+    },
     /// The birth date embedded in a resident ID is not a real past date.
     #[error("{kind} {shown}: birth date {digits} (positions 7-14) {why}")]
     BirthDate {
@@ -65,6 +73,99 @@ pub enum IdError {
     },
 }
 
+/// GB 32100-2015 Table 1 (登记管理部门代码和机构类别代码), with the codes its amendments added
+/// (A 中央军委改革和编制办公室, N 农业): each registration-authority code (position 1), the
+/// institution-type codes (position 2) it may be followed by, and what the error says then.
+const USCC_AUTHORITIES: &[(char, &str, &str)] = &[
+    (
+        '1',
+        "1239",
+        "an institution-type code of registration authority 1 机构编制 (GB 32100-2015 Table 1): 1 机关, 2 事业单位, 3 中央编办直接管理机构编制的群众团体, 9 其他",
+    ),
+    (
+        '2',
+        "19",
+        "an institution-type code of registration authority 2 外交 (GB 32100-2015 Table 1): 1 外国常驻新闻机构, 9 其他",
+    ),
+    (
+        '3',
+        "123459",
+        "an institution-type code of registration authority 3 司法行政 (GB 32100-2015 Table 1): 1 律师执业机构, 2 公证处, 3 基层法律服务所, 4 司法鉴定机构, 5 仲裁委员会, 9 其他",
+    ),
+    (
+        '4',
+        "19",
+        "an institution-type code of registration authority 4 文化 (GB 32100-2015 Table 1): 1 外国在华文化中心, 9 其他",
+    ),
+    (
+        '5',
+        "1239",
+        "an institution-type code of registration authority 5 民政 (GB 32100-2015 Table 1): 1 社会团体, 2 民办非企业单位, 3 基金会, 9 其他",
+    ),
+    (
+        '6',
+        "129",
+        "an institution-type code of registration authority 6 旅游 (GB 32100-2015 Table 1): 1 外国旅游部门常驻代表机构, 2 港澳台地区旅游部门常驻内地(大陆)代表机构, 9 其他",
+    ),
+    (
+        '7',
+        "129",
+        "an institution-type code of registration authority 7 宗教 (GB 32100-2015 Table 1): 1 宗教活动场所, 2 宗教院校, 9 其他",
+    ),
+    (
+        '8',
+        "19",
+        "an institution-type code of registration authority 8 工会 (GB 32100-2015 Table 1): 1 基层工会, 9 其他",
+    ),
+    (
+        '9',
+        "123",
+        "an institution-type code of registration authority 9 工商 (GB 32100-2015 Table 1): 1 企业, 2 个体工商户, 3 农民专业合作社",
+    ),
+    (
+        'A',
+        "19",
+        "an institution-type code of registration authority A 中央军委改革和编制办公室 (GB 32100-2015 Table 1, amended): 1 军队事业单位, 9 其他",
+    ),
+    (
+        'N',
+        "1239",
+        "an institution-type code of registration authority N 农业 (GB 32100-2015 Table 1, amended): 1 组级集体经济组织, 2 村级集体经济组织, 3 乡镇级集体经济组织, 9 其他",
+    ),
+    (
+        'Y',
+        "1",
+        "an institution-type code of registration authority Y 其他 (GB 32100-2015 Table 1): 1",
+    ),
+];
+
+/// What position 1 of a USCC allows.
+const USCC_AUTHORITY_CODES: &str = "a registration-authority code of GB 32100-2015 Table 1: 1 机构编制, 2 外交, 3 司法行政, 4 文化, 5 民政, 6 旅游, 7 宗教, 8 工会, 9 工商, A 中央军委改革和编制办公室, N 农业, Y 其他";
+
+/// The province-level codes of GB/T 2260 (first two digits of a division code): 11-15 华北,
+/// 21-23 东北, 31-37 华东, 41-46 中南, 50-54 西南, 61-65 西北, 71 台湾, 81 香港, 82 澳门.
+const PROVINCES: &[u8] = &[
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
+    53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
+];
+
+/// What the first two digits of a division code allow.
+const PROVINCE_CODES: &str = "a province-level code of GB/T 2260 as the first two digits: 11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71, 81, 82";
+
+/// Checks that the first two of `digits` (ASCII digits) are a province-level code; otherwise the
+/// position (1 or 2) and the character from which no province code can follow.
+fn province_error(digits: &[char]) -> Option<(usize, char)> {
+    let (a, b) = (digits.first()?.to_digit(10)?, digits.get(1)?.to_digit(10)?);
+    if PROVINCES.contains(&((a * 10 + b) as u8)) {
+        return None;
+    }
+    if PROVINCES.iter().any(|p| u32::from(p / 10) == a) {
+        Some((2, digits[1]))
+    } else {
+        Some((1, digits[0]))
+    }
+}
+
 /// GB 32100-2015 character set: digits and capitals without I, O, S, V, Z.
 const USCC_CHARS: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
 const USCC_WEIGHTS: [u32; 17] = [
@@ -76,8 +177,16 @@ const USCC_WEIGHTS: [u32; 17] = [
 pub struct Uscc(String);
 
 impl Uscc {
-    /// Parses and verifies a USCC. Surrounding whitespace is not accepted: trim in the adapter.
+    /// Parses and verifies a USCC: its characters, that it is not all zeros, that its
+    /// registration-authority and institution-type codes (positions 1 and 2) are in GB 32100-2015
+    /// Table 1, and its check character. Surrounding whitespace is not accepted: trim in the
+    /// adapter.
     pub fn parse(s: &str) -> Result<Self, IdError> {
+        Self::parse_with(s, true)
+    }
+
+    /// `strict`: also the placeholder and Table 1 rules (everything but stored values).
+    fn parse_with(s: &str, strict: bool) -> Result<Self, IdError> {
         const KIND: &str = "USCC";
         let shown = || s.to_string();
         let chars: Vec<char> = s.chars().collect();
@@ -108,6 +217,33 @@ impl Uscc {
                         },
                     });
                 }
+            }
+        }
+        if strict {
+            if chars[..17].iter().all(|&c| c == '0') {
+                return Err(IdError::Placeholder {
+                    kind: KIND,
+                    shown: shown(),
+                });
+            }
+            let Some(&(_, types, allowed)) = USCC_AUTHORITIES.iter().find(|a| a.0 == chars[0])
+            else {
+                return Err(IdError::Character {
+                    kind: KIND,
+                    shown: shown(),
+                    position: 1,
+                    found: chars[0],
+                    allowed: USCC_AUTHORITY_CODES,
+                });
+            };
+            if !types.contains(chars[1]) {
+                return Err(IdError::Character {
+                    kind: KIND,
+                    shown: shown(),
+                    position: 2,
+                    found: chars[1],
+                    allowed,
+                });
             }
         }
         let expected = Self::check_char(&values[..17]);
@@ -144,6 +280,13 @@ impl Uscc {
         Self::parse(&s).ok()
     }
 
+    /// Parses a code as stored or configured: characters and check character only. Values were
+    /// checked on the way in; rules added since (all zeros, Table 1) must not make a stored
+    /// record unreadable.
+    fn parse_stored(s: &str) -> Result<Self, IdError> {
+        Self::parse_with(s, false)
+    }
+
     /// The code as a string.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -177,9 +320,15 @@ pub fn mask_id(s: &str) -> String {
 }
 
 impl ResidentId {
-    /// Parses and verifies a resident ID. A lowercase `x` check character is accepted and stored as `X`.
-    /// `today` bounds the birth date (it must not be in the future).
+    /// Parses and verifies a resident ID: digits, a province-level region (GB/T 2260), the check
+    /// character, a real birth date. A lowercase `x` check character is accepted and stored as
+    /// `X`. `today` bounds the birth date (it must not be in the future).
     pub fn parse_at(s: &str, today: NaiveDate) -> Result<Self, IdError> {
+        Self::parse_with(s, today, true)
+    }
+
+    /// `strict`: also the region rule (everything but stored values).
+    fn parse_with(s: &str, today: NaiveDate, strict: bool) -> Result<Self, IdError> {
         const KIND: &str = "resident ID";
         let shown = || mask_id(s);
         let chars: Vec<char> = s.chars().collect();
@@ -201,6 +350,15 @@ impl ResidentId {
                 allowed: "digits 0-9",
             })?;
             sum += d * ID_WEIGHTS[i];
+        }
+        if strict && let Some((position, found)) = province_error(&chars) {
+            return Err(IdError::Character {
+                kind: KIND,
+                shown: shown(),
+                position,
+                found,
+                allowed: PROVINCE_CODES,
+            });
         }
         let found = chars[17].to_ascii_uppercase();
         if !(found.is_ascii_digit() || found == 'X') {
@@ -297,7 +455,7 @@ impl DivisionCode {
     /// Jiangsu.
     pub const JIANGSU: &'static str = "320000";
 
-    /// Parses a division code: six digits, province prefix 11-82.
+    /// Parses a division code: six digits, a province-level prefix of GB/T 2260.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         const KIND: &str = "division code";
         if s.chars().count() != 6 {
@@ -317,14 +475,14 @@ impl DivisionCode {
                 allowed: "digits 0-9",
             });
         }
-        let province: u32 = s[..2].parse().unwrap_or(0);
-        if !(11..=82).contains(&province) {
+        let digits: Vec<char> = s.chars().collect();
+        if let Some((position, found)) = province_error(&digits) {
             return Err(IdError::Character {
                 kind: KIND,
                 shown: s.to_string(),
-                position: 1,
-                found: s.chars().next().unwrap_or('?'),
-                allowed: "a province prefix 11-82",
+                position,
+                found,
+                allowed: PROVINCE_CODES,
             });
         }
         Ok(Self(s.to_string()))
@@ -336,8 +494,10 @@ impl DivisionCode {
     }
 }
 
+/// `Display`, `Debug`, `FromStr` (by `$parse`) and serde (by `$stored`: what a stored value must
+/// still pass) for a string identifier.
 macro_rules! string_id_impls {
-    ($t:ty, $parse:path) => {
+    ($t:ty, $parse:path, $stored:path) => {
         impl fmt::Display for $t {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
@@ -362,13 +522,13 @@ macro_rules! string_id_impls {
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;
-                $parse(&s).map_err(serde::de::Error::custom)
+                $stored(&s).map_err(serde::de::Error::custom)
             }
         }
     };
 }
-string_id_impls!(Uscc, Uscc::parse);
-string_id_impls!(DivisionCode, DivisionCode::parse);
+string_id_impls!(Uscc, Uscc::parse, Uscc::parse_stored);
+string_id_impls!(DivisionCode, DivisionCode::parse, DivisionCode::parse);
 
 impl Serialize for ResidentId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -379,9 +539,9 @@ impl Serialize for ResidentId {
 impl<'de> Deserialize<'de> for ResidentId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        // Stored IDs were checked on the way in; the birth-date bound is not re-applied here so a
-        // stored record never becomes unreadable.
-        ResidentId::parse_at(&s, NaiveDate::MAX).map_err(serde::de::Error::custom)
+        // Stored IDs were checked on the way in; the birth-date bound and the region rule are not
+        // re-applied here so a stored record never becomes unreadable.
+        ResidentId::parse_with(&s, NaiveDate::MAX, false).map_err(serde::de::Error::custom)
     }
 }
 
@@ -444,6 +604,155 @@ mod tests {
         let u = Uscc::with_check("91350200776049653").unwrap();
         assert_eq!(u.as_str(), "91350200776049653A");
         assert!(Uscc::with_check("9135020077604965O").is_none());
+    }
+
+    /// A code with `head` (its first two characters) and a valid check character.
+    fn uscc_with(head: &str) -> String {
+        let body = format!("{head}320102MA1XYW7Q8");
+        let values: Vec<u32> = body
+            .bytes()
+            .map(|b| USCC_CHARS.iter().position(|&c| c == b).unwrap() as u32)
+            .collect();
+        format!("{body}{}", Uscc::check_char(&values))
+    }
+
+    #[test]
+    fn uscc_of_all_zeros_is_a_placeholder() {
+        let e = Uscc::parse("000000000000000000").unwrap_err();
+        assert!(matches!(e, IdError::Placeholder { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "USCC 000000000000000000: all zeros is a placeholder for a missing code, not a code"
+        );
+        // Whatever its last character: the body is what makes it a placeholder.
+        assert!(matches!(
+            Uscc::parse("00000000000000000X").unwrap_err(),
+            IdError::Placeholder { .. }
+        ));
+        assert!(Uscc::with_check("00000000000000000").is_none());
+    }
+
+    #[test]
+    fn uscc_authority_and_type_codes_are_those_of_gb_32100_table_1() {
+        // Every pair of the table is accepted…
+        let mut pairs = 0;
+        for (authority, types, _) in USCC_AUTHORITIES {
+            for t in types.chars() {
+                let code = uscc_with(&format!("{authority}{t}"));
+                assert!(Uscc::parse(&code).is_ok(), "{code}");
+                pairs += 1;
+            }
+        }
+        assert_eq!(pairs, 4 + 2 + 6 + 2 + 4 + 3 + 3 + 2 + 3 + 2 + 4 + 1);
+        // …and the standard's own example and the codes of real units.
+        for code in [
+            "91350200776049653A",
+            "11320102526018159L",
+            "11320102471049746T",
+        ] {
+            assert!(Uscc::parse(code).is_ok(), "{code}");
+        }
+        // An authority outside the table: position 1, and the list of authorities.
+        for head in ["01", "B1", "X1", "M1", "P1"] {
+            let code = uscc_with(head);
+            let e = Uscc::parse(&code).unwrap_err();
+            assert!(
+                matches!(e, IdError::Character { position: 1, found, .. } if found == head.chars().next().unwrap()),
+                "{e:?}"
+            );
+            assert!(
+                e.to_string()
+                    .contains("not allowed (a registration-authority code of GB 32100-2015 Table 1: 1 机构编制"),
+                "{e}"
+            );
+        }
+        // A type its authority does not have: position 2, and that authority's types.
+        let e = Uscc::parse(&uscc_with("94")).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                IdError::Character {
+                    position: 2,
+                    found: '4',
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().contains(
+                "character '4' at position 2 is not allowed (an institution-type code of registration authority 9 工商 (GB 32100-2015 Table 1): 1 企业, 2 个体工商户, 3 农民专业合作社)"
+            ),
+            "{e}"
+        );
+        for head in [
+            "99", "10", "14", "22", "36", "Y2", "Y9", "A2", "N4", "5A", "80",
+        ] {
+            let e = Uscc::parse(&uscc_with(head)).unwrap_err();
+            assert!(
+                matches!(e, IdError::Character { position: 2, .. }),
+                "{head}: {e:?}"
+            );
+        }
+        // The check character is still checked, after the table.
+        let mut bad = uscc_with("93");
+        let last = bad.pop().unwrap();
+        bad.push(if last == '0' { '1' } else { '0' });
+        assert!(matches!(
+            Uscc::parse(&bad).unwrap_err(),
+            IdError::Check { .. }
+        ));
+    }
+
+    #[test]
+    fn stored_codes_outside_the_new_rules_still_read() {
+        // Checked on the way in under the older rules: a stored record must stay readable.
+        let old = uscc_with("94");
+        assert!(Uscc::parse(&old).is_err());
+        let u: Uscc = serde_json::from_str(&format!("\"{old}\"")).unwrap();
+        assert_eq!(u.as_str(), old);
+        let id = ResidentId::with_check_unchecked("99010519491231002");
+        assert!(ResidentId::parse(&id).is_err());
+        let r: ResidentId = serde_json::from_str(&format!("\"{id}\"")).unwrap();
+        assert_eq!(r.as_str(), id);
+        // The check character stays required, stored or not.
+        assert!(serde_json::from_str::<Uscc>("\"91350200776049653B\"").is_err());
+    }
+
+    #[test]
+    fn resident_id_region_is_a_province_level_code() {
+        for p in PROVINCES {
+            let id = ResidentId::with_check_unchecked(&format!("{p}010519491231002"));
+            assert!(ResidentId::parse(&id).is_ok(), "{id}");
+        }
+        // No province code starts with 0 or 9: the first digit is wrong.
+        for (region, found) in [("00", '0'), ("90", '9'), ("99", '9'), ("01", '0')] {
+            let id = ResidentId::with_check_unchecked(&format!("{region}010519491231002"));
+            let e = ResidentId::parse(&id).unwrap_err();
+            assert!(
+                matches!(e, IdError::Character { position: 1, found: f, .. } if f == found),
+                "{region}: {e:?}"
+            );
+        }
+        // The first digit starts a province code, the second makes it none.
+        for region in [
+            "10", "16", "20", "24", "30", "38", "40", "47", "55", "60", "66", "70", "72", "80",
+            "83",
+        ] {
+            let id = ResidentId::with_check_unchecked(&format!("{region}010519491231002"));
+            let e = ResidentId::parse(&id).unwrap_err();
+            assert!(
+                matches!(e, IdError::Character { position: 2, .. }),
+                "{region}: {e:?}"
+            );
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&format!("{region}0105********"))
+                    && msg.contains("11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71, 81, 82")
+                    && !msg.contains("19491231"),
+                "{msg}"
+            );
+        }
     }
 
     #[test]
@@ -532,6 +841,16 @@ mod tests {
             DivisionCode::parse("990100").unwrap_err(),
             IdError::Character { position: 1, .. }
         ));
+        // 16 is inside 11-82 but no province's code.
+        assert!(matches!(
+            DivisionCode::parse("160100").unwrap_err(),
+            IdError::Character {
+                position: 2,
+                found: '6',
+                ..
+            }
+        ));
+        assert!(DivisionCode::parse("820000").is_ok());
     }
 
     #[test]
@@ -555,7 +874,11 @@ mod tests {
 
             #[test]
             fn a_uscc_has_exactly_one_check_character(
-                body in "[0-9A-Y]{2}[0-9]{6}[0-9A-Y]{9}",
+                // Heads from Table 1 half the time, any two characters otherwise.
+                body in prop_oneof![
+                    "[1-9ANY][1-9][0-9]{6}[0-9A-Y]{9}",
+                    "[0-9A-Y]{2}[0-9]{6}[0-9A-Y]{9}",
+                ],
                 s in prop_oneof!["[0-9A-Z]{18}", any::<String>()],
             ) {
                 if let Ok(u) = Uscc::parse(&s) {
@@ -566,7 +889,12 @@ mod tests {
                     .map(|&c| c as char)
                     .filter(|c| Uscc::parse(&format!("{body}{c}")).is_ok())
                     .collect();
-                let well_formed = body.bytes().all(|b| USCC_CHARS.contains(&b));
+                let chars: Vec<char> = body.chars().collect();
+                let well_formed = body.bytes().all(|b| USCC_CHARS.contains(&b))
+                    && body.bytes().any(|b| b != b'0')
+                    && USCC_AUTHORITIES
+                        .iter()
+                        .any(|(a, types, _)| *a == chars[0] && types.contains(chars[1]));
                 prop_assert_eq!(valid.len(), usize::from(well_formed), "{}: {:?}", body, valid);
             }
         }
