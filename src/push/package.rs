@@ -35,11 +35,16 @@ pub fn retraction(c: &Case) -> (&'static str, String) {
         (CaseStatus::Revoked, _) | (_, None) => "revoked",
         (_, Some(w)) => w.code(),
     };
-    let since = chrono::FixedOffset::east_opt(8 * 3600).map_or_else(
+    (reason, version_date(c).format("%Y-%m-%d").to_string())
+}
+
+/// The day, in China Standard Time, the gateway stored the case's current version: when a
+/// revocation or change became known, from which its withdrawal deadline counts.
+pub fn version_date(c: &Case) -> chrono::NaiveDate {
+    chrono::FixedOffset::east_opt(8 * 3600).map_or_else(
         || c.updated_at.date_naive(),
         |cst| c.updated_at.with_timezone(&cst).date_naive(),
-    );
-    (reason, since.format("%Y-%m-%d").to_string())
+    )
 }
 
 /// The package header.

@@ -1033,8 +1033,9 @@ impl Pusher {
         let mut uncovered: BTreeSet<i32> =
             cal.years_ahead(today).filter(|y| !cal.covers(*y)).collect();
         for (_, e) in self.store.outbox(destination, usize::MAX)? {
+            let held = (self.store).delivered_version(destination, &e.unit_code, &e.case_id)?;
             if let Some(case) = self.store.get_case(&e.unit_code, &e.case_id)?
-                && let Some(due) = due_date(cal, &case)
+                && let Some(due) = due_date(cal, &case, held.is_some())
             {
                 due_dates.push(due);
                 uncovered.extend(cal.uncovered_years(case.decided_on.unwrap_or(due), due));
@@ -1059,8 +1060,20 @@ enum Settle {
     Retry(Option<Duration>, String),
 }
 
-/// A record's statutory due date: 7 or 20 working days after its decision date.
-pub fn due_date(calendar: &WorkCalendar, case: &Case) -> Option<NaiveDate> {
+/// Working days allowed to withdraw or replace a decision the destination holds, from the day
+/// it was revoked or changed (the 双公示 rules).
+pub const WITHDRAWAL_WORKING_DAYS: u32 = 3;
+
+/// A queued record's statutory due date. When it withdraws or replaces a decision the
+/// destination already holds (`replaces`): 3 working days from the day the gateway stored the
+/// version that revoked or changed it. Otherwise the first publication: 7 or 20 working days
+/// after its decision date.
+pub fn due_date(calendar: &WorkCalendar, case: &Case, replaces: bool) -> Option<NaiveDate> {
+    statutory_working_days(case.action)?;
+    if replaces {
+        let changed = super::package::version_date(case);
+        return Some(calendar.add_working_days(changed, WITHDRAWAL_WORKING_DAYS));
+    }
     let days = statutory_working_days(case.action)?;
     Some(calendar.add_working_days(case.decided_on?, days))
 }
@@ -1291,7 +1304,7 @@ mod tests {
             .find(|c| c.action == crate::model::Action::Penalty)
             .unwrap();
         case.decided_on = Some(d("2026-09-30"));
-        assert_eq!(due_date(&cal, &case), Some(d("2026-10-15")));
+        assert_eq!(due_date(&cal, &case, false), Some(d("2026-10-15")));
         let due = [d("2026-10-15")];
         // On Wed the 14th it is at risk (one working day left), on the 15th still (due today),
         // on Fri the 16th overdue; on Fri the 9th neither.
@@ -1307,10 +1320,39 @@ mod tests {
         // Inspections get 20 working days; cases of other actions have no push deadline.
         case.action = crate::model::Action::Inspection;
         assert_eq!(
-            due_date(&cal, &case),
+            due_date(&cal, &case, false),
             Some(cal.add_working_days(d("2026-09-30"), 20))
         );
         case.action = crate::model::Action::Compulsion;
-        assert_eq!(due_date(&cal, &case), None);
+        assert_eq!(due_date(&cal, &case, false), None);
+    }
+
+    #[test]
+    fn a_withdrawal_is_due_3_working_days_after_the_revocation() {
+        // The shipped tables: National Day 2025 is 1–8 October; Sunday 28 September and Saturday
+        // 11 October are worked (调休).
+        let cal = WorkCalendar::official().unwrap();
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let mut case = crate::ingest::golden::golden_cases()
+            .into_iter()
+            .find(|c| c.action == crate::model::Action::Penalty)
+            .unwrap();
+        case.decided_on = Some(d("2025-06-02"));
+        case.status = crate::model::CaseStatus::Revoked;
+        // Revoked on Tue 30 September (10:00 in Beijing, 02:00 UTC): Thu 9, Fri 10, Sat 11.
+        case.updated_at = "2025-09-30T02:00:00Z".parse().unwrap();
+        assert_eq!(due_date(&cal, &case, true), Some(d("2025-10-11")));
+        // Revoked on Fri 26 September: Sun 28 (worked), Mon 29, Tue 30.
+        case.updated_at = "2025-09-26T02:00:00Z".parse().unwrap();
+        assert_eq!(due_date(&cal, &case, true), Some(d("2025-09-30")));
+        // 16:30 on Thursday 25 in UTC is already 00:30 on Friday 26 in Beijing: counted from the
+        // 26th (from the 25th it would be Mon 29).
+        case.updated_at = "2025-09-25T16:30:00Z".parse().unwrap();
+        assert_eq!(due_date(&cal, &case, true), Some(d("2025-09-30")));
+        // A record the destination never held is a first publication: 7 days from the decision.
+        assert_eq!(
+            due_date(&cal, &case, false),
+            Some(cal.add_working_days(d("2025-06-02"), 7))
+        );
     }
 }
