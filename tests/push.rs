@@ -686,7 +686,11 @@ fn retractions_and_corrections_reach_the_platform() {
     // repeats Thu 1 and, as the notice writes it, Sat 3: accepted) and Sat 10 worked (调休):
     // Thu 8, Fri 9, Sat 10, Mon 12, Tue 13, Wed 14, Thu 15 → due Thursday 2026-10-15 (without
     // the calendar it would be Fri 9).
-    // Re-ingests the edited file with the third penalty filed, decided and closed on other dates.
+    // Re-ingests the edited file with the third penalty filed, decided and closed on other dates
+    // and under a new case number: a decision the platform has not received, so its deadline is
+    // a first publication's, counted from the decision (a change to a delivered one would be
+    // due 3 working days after the change).
+    let fresh = format!("{}-N", penalties[2].1);
     let redate = |filed: &str, decided: &str, closed: &str| {
         let redated = env.dir.path().join(format!("redated-{decided}.csv"));
         edit_sunshine(
@@ -696,14 +700,14 @@ fn retractions_and_corrections_reach_the_platform() {
                 (&penalties[2].1, "立案日期", filed),
                 (&penalties[2].1, "决定日期", decided),
                 (&penalties[2].1, "结案日期", closed),
+                (&penalties[2].1, "办件编号", &fresh),
             ],
         );
-        let summary = env
-            .gw()
-            .json(&["ingest", "sunshine", redated.to_str().unwrap(), "--json"]);
-        assert_eq!(n(&summary["updated"]), 1, "{summary}");
+        env.gw()
+            .json(&["ingest", "sunshine", redated.to_str().unwrap(), "--json"])
     };
-    redate("2026-09-21", "2026-09-30", "2026-10-09");
+    let summary = redate("2026-09-21", "2026-09-30", "2026-10-09");
+    assert_eq!(n(&summary["updated"]), 0, "{summary}");
     let s = env.status();
     assert_eq!(n(&s["queued"]), 1, "{s}");
     assert_eq!(s["deadlines"]["next_due"], "2026-10-15", "{s}");
@@ -722,7 +726,8 @@ fn retractions_and_corrections_reach_the_platform() {
 
     // Redated into 2023, a year without a shipped table: its count is Monday to Friday only
     // (Wed 2023-09-27 + 7 → Fri 10-06, though 10-02..06 were holidays), and status says so.
-    redate("2023-09-20", "2023-09-27", "2023-10-09");
+    let summary = redate("2023-09-20", "2023-09-27", "2023-10-09");
+    assert_eq!(n(&summary["updated"]), 1, "{summary}");
     // Deadlines are recomputed at most every 10 s.
     let started = std::time::Instant::now();
     let s = loop {
