@@ -419,7 +419,8 @@ async fn metrics_h(State(ctx): State<Arc<Ctx>>, d: DataReq) -> Result<Resp, Prob
     let state = ctx.state.clone();
     // Push gauges read the store (deadlines scan the queue): off the async threads, as `data`
     // runs everything.
-    data(ctx, d, Work::Point, move |svc, _, _| {
+    // Bulk: the push figures may recount a destination's whole outbox (deadlines, cached 10 s).
+    data(ctx, d, Work::Bulk, move |svc, _, _| {
         Ok(metrics(svc, &state, &push_metrics(svc)))
     })
     .await
