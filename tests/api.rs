@@ -175,8 +175,13 @@ impl Env {
     }
 
     fn get(&self, cert: &str, token: &str, path: &str) -> Reply {
+        self.get_as(Some(cert), token, path)
+    }
+
+    /// `GET path` with `token`, presenting client certificate `cert` (or none).
+    fn get_as(&self, cert: Option<&str>, token: &str, path: &str) -> Reply {
         self.request(
-            Some(cert),
+            cert,
             "GET",
             path,
             &[("authorization", format!("Bearer {token}"))],
@@ -835,26 +840,11 @@ fn client_auth_optional_and_off() {
     let r = env.token_reply(None, "procuratorate", &secret);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let unbound = r.json()["access_token"].as_str().unwrap().to_string();
-    let ports = env
-        .request(
-            None,
-            "GET",
-            "/v1/ports",
-            &[("authorization", format!("Bearer {unbound}"))],
-            "",
-        )
-        .unwrap();
+    let ports = env.get_as(None, &unbound, "/v1/ports");
     assert_eq!(ports.status, 200);
     let bound = env.token("procuratorate", "procuratorate", &secret);
-    env.request(
-        None,
-        "GET",
-        "/v1/ports",
-        &[("authorization", format!("Bearer {bound}"))],
-        "",
-    )
-    .unwrap()
-    .problem(401, "unauthorized");
+    env.get_as(None, &bound, "/v1/ports")
+        .problem(401, "unauthorized");
     // A certificate from another CA is still refused.
     let foreign = tempfile::tempdir().unwrap();
     xianjie_devca::generate_dev(foreign.path(), &["x".into()], false).unwrap();
@@ -2054,15 +2044,7 @@ fn an_unbound_token_stops_working_when_certificates_are_required() {
     let r = env.token_reply(None, "procuratorate", &secret);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let unbound = r.json()["access_token"].as_str().unwrap().to_string();
-    let ok = env
-        .request(
-            None,
-            "GET",
-            "/v1/ports",
-            &[("authorization", format!("Bearer {unbound}"))],
-            "",
-        )
-        .unwrap();
+    let ok = env.get_as(None, &unbound, "/v1/ports");
     assert_eq!(ok.status, 200);
     env.get("procuratorate", &unbound, "/v1/ports")
         .problem(401, "unauthorized");
