@@ -274,18 +274,19 @@ fn scrub(text: &str, address: Option<&str>) -> String {
         }
         let run = &norm[start..end];
         let len = end - start;
-        let keep = |from: usize, to: usize, star: &mut Vec<bool>| {
+        // Stars the run but for its first `from` and last `to` characters.
+        let star_between = |from: usize, to: usize, star: &mut Vec<bool>| {
             for s in &mut star[start + from..end - to] {
                 *s = true;
             }
         };
         if len >= 15 {
-            keep(6, 4, &mut star);
+            star_between(6, 4, &mut star);
         } else if len == 11 && run[0] == '1' && ('3'..='9').contains(&run[1]) {
-            keep(3, 4, &mut star);
+            star_between(3, 4, &mut star);
         } else if (10..=12).contains(&len) && run[0] == '0' {
             // An area code and its number written together.
-            keep(3, 2, &mut star);
+            star_between(3, 2, &mut star);
         } else if (3..=4).contains(&len) && run[0] == '0' {
             // An area code: `025-84561234`, `(025)84561234`, `025 84561234`.
             let sep = norm.get(end).is_some_and(|c| matches!(c, '-' | ')' | ' '));
@@ -303,7 +304,7 @@ fn scrub(text: &str, address: Option<&str>) -> String {
         } else if (7..=8).contains(&len) {
             let before: String = chars[start.saturating_sub(6)..start].iter().collect();
             if PHONE_WORDS.iter().any(|w| before.contains(w)) {
-                keep(0, 0, &mut star);
+                star_between(0, 0, &mut star);
             }
         }
     }
