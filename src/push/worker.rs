@@ -1032,10 +1032,19 @@ impl Pusher {
         let mut due_dates = Vec::new();
         let mut uncovered: BTreeSet<i32> =
             cal.years_ahead(today).filter(|y| !cal.covers(*y)).collect();
+        let public = self
+            .dests
+            .iter()
+            .find(|d| d.config.name == destination)
+            .is_none_or(|d| d.config.public);
         for (_, e) in self.store.outbox(destination, usize::MAX)? {
-            let held = (self.store).delivered_version(destination, &e.unit_code, &e.case_id)?;
+            let held = (self.store)
+                .delivered_version(destination, &e.unit_code, &e.case_id)?
+                .is_some();
+            // Only what the destination will be sent has a deadline.
             if let Some(case) = self.store.get_case(&e.unit_code, &e.case_id)?
-                && let Some(due) = due_date(cal, &case, held.is_some())
+                && needed(&case, public, || Ok::<_, PushError>(held))?.is_some()
+                && let Some(due) = due_date(cal, &case, held)
             {
                 due_dates.push(due);
                 uncovered.extend(cal.uncovered_years(case.decided_on.unwrap_or(due), due));
@@ -1069,13 +1078,13 @@ pub const WITHDRAWAL_WORKING_DAYS: u32 = 3;
 /// version that revoked or changed it. Otherwise the first publication: 7 or 20 working days
 /// after its decision date.
 pub fn due_date(calendar: &WorkCalendar, case: &Case, replaces: bool) -> Option<NaiveDate> {
-    statutory_working_days(case.action)?;
-    if replaces {
-        let changed = super::package::version_date(case);
-        return Some(calendar.add_working_days(changed, WITHDRAWAL_WORKING_DAYS));
-    }
     let days = statutory_working_days(case.action)?;
-    Some(calendar.add_working_days(case.decided_on?, days))
+    Some(if replaces {
+        let changed = super::package::version_date(case);
+        calendar.add_working_days(changed, WITHDRAWAL_WORKING_DAYS)
+    } else {
+        calendar.add_working_days(case.decided_on?, days)
+    })
 }
 
 /// Counts overdue (due before `today`) and at-risk (due today or on the next working day) dates.
@@ -1094,6 +1103,26 @@ pub fn summarize_deadlines(
         out.next_due = Some(out.next_due.map_or(d, |n| n.min(d)));
     }
     out
+}
+
+/// What a destination needs of a case's current version, `None` when nothing: a routine
+/// inspection without a 双随机 result is not the platform's record; a revoked decision, and at a
+/// public destination a restricted one or a minor's, is withdrawn if the destination holds it
+/// (`held`, asked only then) and otherwise not sent at all.
+fn needed<E>(
+    case: &Case,
+    public: bool,
+    held: impl FnOnce() -> Result<bool, E>,
+) -> Result<Option<Op>, E> {
+    if case.action == crate::model::Action::Inspection && case.inspection.is_none() {
+        return Ok(None);
+    }
+    let withdraw = case.status == CaseStatus::Revoked || (public && case.withheld().is_some());
+    Ok(match (withdraw, withdraw && held()?) {
+        (false, _) => Some(Op::Upsert),
+        (true, true) => Some(Op::Retract),
+        (true, false) => None,
+    })
 }
 
 /// Reads the next batch of `d`'s outbox and turns it into packages. `None` when the outbox is
@@ -1127,30 +1156,18 @@ fn prepare(store: &Store, d: &Dest) -> Result<Option<Batch>, PushError> {
             local.done.push(e);
             continue;
         }
-        if case.action == crate::model::Action::Inspection && case.inspection.is_none() {
-            // An inspection without a 双随机 result (a routine one): not a record the platform takes.
-            skipped += 1;
-            local.done.push(e);
-            continue;
-        }
-        // A public destination never holds a restricted decision or a minor's: one it already
-        // received is withdrawn, one it never received is not sent.
-        let withheld = d.config.public && case.withheld().is_some();
-        let op = if case.status == CaseStatus::Revoked || withheld {
-            Op::Retract
-        } else {
-            Op::Upsert
+        let held = || {
+            Ok::<_, PushError>(
+                store
+                    .delivered_version(name, &e.unit_code, &e.case_id)?
+                    .is_some(),
+            )
         };
-        if op == Op::Retract
-            && store
-                .delivered_version(name, &e.unit_code, &e.case_id)?
-                .is_none()
-        {
-            // Never received, so nothing to withdraw.
+        let Some(op) = needed(&case, d.config.public, held)? else {
             skipped += 1;
             local.done.push(e);
             continue;
-        }
+        };
         let unit = e.unit_code.to_string();
         match groups.iter_mut().find(|(u, _)| *u == unit) {
             Some((_, v)) => v.push((case, e, op)),
@@ -1325,6 +1342,38 @@ mod tests {
         );
         case.action = crate::model::Action::Compulsion;
         assert_eq!(due_date(&cal, &case, false), None);
+    }
+
+    #[test]
+    fn what_a_destination_needs_of_a_case() {
+        use crate::model::{CaseStatus, Disclosure};
+        let need = |c: &Case, public: bool, held: bool| {
+            needed(c, public, || Ok::<_, PushError>(held)).unwrap()
+        };
+        let mut case = crate::ingest::golden::golden_cases()
+            .into_iter()
+            .find(|c| c.action == crate::model::Action::Penalty && c.withheld().is_none())
+            .unwrap();
+        assert_eq!(need(&case, true, false), Some(Op::Upsert));
+        // Restricted: withdrawn from a public destination that holds it, else not sent; a
+        // closed exchange gets it.
+        case.disclosure = Disclosure::Restricted;
+        assert_eq!(need(&case, true, true), Some(Op::Retract));
+        assert_eq!(need(&case, true, false), None);
+        assert_eq!(need(&case, false, false), Some(Op::Upsert));
+        // Revoked: withdrawn wherever it is held, and only there.
+        case.disclosure = Disclosure::Public;
+        case.status = CaseStatus::Revoked;
+        assert_eq!(need(&case, false, true), Some(Op::Retract));
+        assert_eq!(need(&case, false, false), None);
+        // Whether the destination holds it is asked only when it matters.
+        case.status = CaseStatus::Active;
+        let asked = std::cell::Cell::new(false);
+        let op = needed(&case, true, || {
+            asked.set(true);
+            Ok::<_, PushError>(true)
+        });
+        assert_eq!((op.unwrap(), asked.get()), (Some(Op::Upsert), false));
     }
 
     #[test]
