@@ -442,7 +442,8 @@ fn tokens_ports_pages_and_the_change_feed() {
     assert!(text.contains("status=\"422\"") && text.contains("xianjie_audit_entries "));
     assert!(!text.contains(FIRE), "no identifiers in metrics");
     // Push gauges per destination: the queue, and (the sample's decisions being from 2024–2025)
-    // all of it overdue.
+    // all of it overdue but the restricted and revoked records the platform will never be sent
+    // (tests/push.rs checks that split exactly against a push).
     let gauge = |name: &str| -> u64 {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
@@ -451,10 +452,8 @@ fn tokens_ports_pages_and_the_change_feed() {
     let queued = gauge("xianjie_push_queued{destination=\"province\"}");
     assert!(queued > 0);
     assert_eq!(queued, gauge("xianjie_outbox_size"));
-    assert_eq!(
-        queued,
-        gauge("xianjie_push_overdue{destination=\"province\"}")
-    );
+    let overdue = gauge("xianjie_push_overdue{destination=\"province\"}");
+    assert!(overdue > 0 && overdue < queued, "{overdue} of {queued}");
     assert_eq!(
         gauge("xianjie_push_delivered_total{destination=\"province\"}"),
         0
