@@ -69,7 +69,7 @@ pub fn build(r: &Receipt) -> Result<Vec<u8>, XmlError> {
     w.element("PackageId", &r.package_id)?;
     w.element(
         "ReceivedAt",
-        &r.received_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        &r.received_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
     )?;
     for x in &r.results {
         let version = x.version.to_string();
@@ -231,6 +231,27 @@ pub fn parse(xml: &[u8]) -> Result<Receipt, ReceiptError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the property test below: a time with sub-millisecond digits was written to the
+    /// millisecond, so a receipt read back was not the one written.
+    #[test]
+    fn a_time_keeps_every_digit_it_was_given() {
+        for t in [
+            "2018-02-22T21:13:51.0997Z",
+            "2026-11-27T08:00:00Z",
+            "2026-11-27T08:00:00.250Z",
+        ] {
+            let mut r = sample();
+            r.received_at = DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
+            let xml = String::from_utf8(build(&r).unwrap()).unwrap();
+            assert_eq!(parse(xml.as_bytes()), Ok(r), "{xml}");
+        }
+        let xml = String::from_utf8(build(&sample()).unwrap()).unwrap();
+        assert!(
+            xml.contains("<ReceivedAt>2026-11-27T08:00:00.250Z</ReceivedAt>"),
+            "{xml}"
+        );
+    }
 
     fn sample() -> Receipt {
         Receipt {
