@@ -5,8 +5,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::codes::{
-    Action, CaseStatus, Disclosure, IdType, InspectionResult, LicenseCategory, PartyKind,
-    PenaltyKind, TransferStatus,
+    Action, CaseStatus, Disclosure, IdType, InspectionResult, LicenseCategory, LicenseState,
+    PartyKind, PenaltyKind, TransferStatus,
 };
 use super::{Fen, IdError, ResidentId, Uscc};
 
@@ -195,6 +195,21 @@ pub struct Penalty {
     pub fine_fen: Option<Fen>,
     /// Confiscated amount in fen.
     pub confiscated_fen: Option<Fen>,
+    /// 违法行为类型 (`CF_WFXW`), where the source names it apart from the cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub violation_type: Option<String>,
+    /// 处罚内容 (`CF_NR`), where the source has it apart from the decision text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// 暂扣或吊销证照名称及编号 (`CF_NR_ZKDX`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_affected: Option<String>,
+    /// 处罚有效期 (`CF_YXQ`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<NaiveDate>,
+    /// 公示截止期 (`CF_GSJZQ`): the last day the decision may stay public.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publicity_until: Option<NaiveDate>,
 }
 
 /// The licence block (行政许可).
@@ -209,8 +224,14 @@ pub struct License {
     pub license_number: String,
     /// Valid from.
     pub valid_from: Option<NaiveDate>,
-    /// Valid to.
+    /// Valid to; 2099-12-31 means long-term, as the standard writes it.
     pub valid_to: Option<NaiveDate>,
+    /// 行政许可决定文书名称 (`XK_XKWS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_name: Option<String>,
+    /// 当前状态 (`XK_ZT`) as the source states it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<LicenseState>,
 }
 
 /// The inspection block (双随机一公开).
@@ -329,6 +350,9 @@ pub struct Case {
     pub status: CaseStatus,
     /// Whether it may be disclosed publicly.
     pub disclosure: Disclosure,
+    /// 备注 (`BZ`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remarks: Option<String>,
     /// Attached documents.
     pub documents: Vec<DocumentRef>,
     /// Provenance of this version.

@@ -211,6 +211,17 @@ code_enum!(
 );
 
 code_enum!(
+    /// A licence's current state (当前状态, 双公示 `XK_ZT`): 1 有效, 2 无效 (revoked, withdrawn or
+    /// expired).
+    LicenseState, "licence state", {
+        /// 有效
+        Valid = "valid", "有效";
+        /// 无效
+        Invalid = "invalid", "无效";
+    }
+);
+
+code_enum!(
     /// Where a suspected-crime transfer to the public-security organs stands (涉嫌犯罪移送).
     TransferStatus, "transfer status", {
         /// 未移送

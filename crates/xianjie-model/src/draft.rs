@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::case::{Case, CaseId, Inspection, License, Party, PartyId, Penalty, Source, Transfer};
 use super::codes::{
-    Action, CaseStatus, Disclosure, IdType, InspectionResult, LicenseCategory, PartyKind,
-    PenaltyKind, TransferStatus,
+    Action, CaseStatus, Disclosure, IdType, InspectionResult, LicenseCategory, LicenseState,
+    PartyKind, PenaltyKind, TransferStatus,
 };
 use super::{Fen, MoneyUnit, Uscc};
 
@@ -88,11 +88,18 @@ targets! {
     PenaltyKinds = "penalty.kinds", CodeList;
     PenaltyFine = "penalty.fine_fen", Money;
     PenaltyConfiscated = "penalty.confiscated_fen", Money;
+    PenaltyViolationType = "penalty.violation_type", Text;
+    PenaltyContent = "penalty.content", Text;
+    PenaltyLicenseAffected = "penalty.license_affected", Text;
+    PenaltyValidUntil = "penalty.valid_until", Date;
+    PenaltyPublicityUntil = "penalty.publicity_until", Date;
     LicenseCategory = "license.category", Code;
     LicenseCertificateName = "license.certificate_name", Text;
     LicenseNumber = "license.license_number", Text;
     LicenseValidFrom = "license.valid_from", Date;
     LicenseValidTo = "license.valid_to", Date;
+    LicenseDocumentName = "license.document_name", Text;
+    LicenseState = "license.state", Code;
     InspectionBatch = "inspection.batch_id", Text;
     InspectionTask = "inspection.task_name", Text;
     InspectionInspectors = "inspection.inspectors", TextList;
@@ -108,6 +115,7 @@ targets! {
     TransferStatus = "transfer.status", Code;
     Status = "status", Code;
     Disclosure = "disclosure", Code;
+    Remarks = "remarks", Text;
 }
 
 impl Target {
@@ -122,11 +130,16 @@ impl Target {
     ];
 
     /// Whether the target is free text that may span lines (tab, line feed and carriage return
-    /// allowed): the cause, legal basis, facts and decision.
+    /// allowed): the cause, legal basis, facts, decision, penalty content and remarks.
     pub fn multiline(self) -> bool {
         matches!(
             self,
-            Target::Cause | Target::LegalBasis | Target::Facts | Target::Decision
+            Target::Cause
+                | Target::LegalBasis
+                | Target::Facts
+                | Target::Decision
+                | Target::PenaltyContent
+                | Target::Remarks
         )
     }
 
@@ -147,6 +160,7 @@ impl Target {
             Target::LicenseCategory => e(LicenseCategory::parse(v)
                 .map(drop)
                 .map_err(|x| x.to_string())),
+            Target::LicenseState => e(LicenseState::parse(v).map(drop).map_err(|x| x.to_string())),
             Target::InspectionResult => e(InspectionResult::parse(v)
                 .map(drop)
                 .map_err(|x| x.to_string())),
@@ -408,7 +422,7 @@ impl Parser {
         self.order((T::DecidedOn, decided_on), (T::ClosedOn, closed_on));
         self.order((T::FiledOn, filed_on), (T::ClosedOn, closed_on));
 
-        let penalty = self.penalty(action);
+        let penalty = self.penalty(action, decided_on);
         let license = self.license(action, today);
         let inspection = self.inspection(action);
         let transfer = self.transfer(today);
@@ -441,6 +455,7 @@ impl Parser {
             disclosure: self
                 .code(T::Disclosure, Disclosure::parse)
                 .unwrap_or(Disclosure::Public),
+            remarks: self.text(T::Remarks),
             documents: Vec::new(),
             source: Source {
                 adapter: ctx.adapter.to_string(),
@@ -499,9 +514,22 @@ impl Parser {
         })
     }
 
-    fn penalty(&mut self, action: Option<Action>) -> Option<Penalty> {
+    fn penalty(
+        &mut self,
+        action: Option<Action>,
+        decided_on: Option<NaiveDate>,
+    ) -> Option<Penalty> {
         use Target as T;
-        let fields = [T::PenaltyKinds, T::PenaltyFine, T::PenaltyConfiscated];
+        let fields = [
+            T::PenaltyKinds,
+            T::PenaltyFine,
+            T::PenaltyConfiscated,
+            T::PenaltyViolationType,
+            T::PenaltyContent,
+            T::PenaltyLicenseAffected,
+            T::PenaltyValidUntil,
+            T::PenaltyPublicityUntil,
+        ];
         if action != Some(Action::Penalty) {
             if let (Some(a), Some(t)) = (action, self.present(&fields)) {
                 self.err(
@@ -536,10 +564,22 @@ impl Parser {
             );
         }
         let confiscated_fen = self.money(T::PenaltyConfiscated);
+        // Both end dates lie after the decision, often in the future: no "not after today".
+        let valid_until = self.parsed(T::PenaltyValidUntil, parse_date);
+        let publicity_until = self.parsed(T::PenaltyPublicityUntil, parse_date);
+        self.order(
+            (T::DecidedOn, decided_on),
+            (T::PenaltyPublicityUntil, publicity_until),
+        );
         Some(Penalty {
             kinds,
             fine_fen,
             confiscated_fen,
+            violation_type: self.text(T::PenaltyViolationType),
+            content: self.text(T::PenaltyContent),
+            license_affected: self.text(T::PenaltyLicenseAffected),
+            valid_until,
+            publicity_until,
         })
     }
 
@@ -551,6 +591,8 @@ impl Parser {
             T::LicenseNumber,
             T::LicenseValidFrom,
             T::LicenseValidTo,
+            T::LicenseDocumentName,
+            T::LicenseState,
         ];
         if action != Some(Action::Licensing) {
             if let (Some(a), Some(t)) = (action, self.present(&fields)) {
@@ -580,6 +622,8 @@ impl Parser {
             license_number: license_number?,
             valid_from,
             valid_to,
+            document_name: self.text(T::LicenseDocumentName),
+            state: self.code(T::LicenseState, LicenseState::parse),
         })
     }
 

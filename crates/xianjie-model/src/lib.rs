@@ -23,6 +23,6 @@ pub use case::{
 };
 pub use codes::{
     Action, CaseStatus, CodeError, Disclosure, IdType, InspectionResult, LicenseCategory,
-    PartyKind, PenaltyKind, TransferStatus,
+    LicenseState, PartyKind, PenaltyKind, TransferStatus,
 };
 pub use draft::{Draft, DraftContext, FieldError, Target, TargetKind};
