@@ -12,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 
 use super::validate::{self, PackageProblem};
-use crate::model::{Action, Case, CaseStatus, PartyId, PartyKind, Uscc};
+use crate::model::{Action, Case, CaseStatus, Fen, LicenseState, PartyId, PartyKind, Uscc};
 use crate::xml_out::{Fragment, XmlError, XmlWriter};
 
 /// The namespace of `schemas/province/package.xsd`, as the platform's validator reads it.
@@ -153,24 +153,45 @@ fn required<'a>(
         })
 }
 
-fn party(w: &mut W<'_>, case: &Case) -> Result<(), PackageError> {
+/// The party items of a record, in the standard's order: `prefix` is `CF_` (penalty), `XK_`
+/// (licensing) or empty (inspection results, which keep the unprefixed names). A natural
+/// person's document goes as 证件类型 and 证件号码 when its type is one the standard lists; an
+/// organisation's USCC as 统一社会信用代码; the legal representative only for organisations.
+fn party(w: &mut W<'_>, case: &Case, prefix: &str) -> Result<(), PackageError> {
     let p = &case.party;
-    w.text("XDR_MC", &p.name)?;
+    let item = |name: &str| format!("{prefix}{name}");
+    w.text(&item("XDR_MC"), &p.name)?;
     w.text(
-        "XDR_LB",
+        &item("XDR_LB"),
         match p.kind {
             PartyKind::NaturalPerson => "自然人",
             PartyKind::IndividualBusiness => "个体工商户",
             PartyKind::LegalPerson | PartyKind::OtherOrg => "法人及非法人组织",
         },
     )?;
+    if let Some(PartyId::Uscc(u)) = &p.id {
+        w.text(&item("XDR_SHXYM"), u.as_str())?;
+    }
+    if !prefix.is_empty() && !matches!(p.kind, PartyKind::NaturalPerson) {
+        w.opt(&item("FRDB"), p.legal_representative.as_deref())?;
+    }
     match &p.id {
-        Some(PartyId::Uscc(u)) => w.text("XDR_SHXYM", u.as_str()),
-        Some(other) => {
-            w.text("XDR_ZJLX", other.id_type().label())?;
-            w.text("XDR_ZJHM", other.number())
+        Some(other @ (PartyId::Resident(_) | PartyId::Other { .. }))
+            if other.id_type() != crate::model::IdType::Other =>
+        {
+            w.text(&item("XDR_ZJLX"), other.id_type().label())?;
+            w.text(&item("XDR_ZJHM"), other.number())
         }
-        None => Ok(()),
+        _ => Ok(()),
+    }
+}
+
+/// 当前状态 (`XK_ZT`): the source's, else `2` (无效) for a revoked decision, else `1` (有效).
+fn license_state(c: &Case) -> &'static str {
+    let stated = c.license.as_ref().and_then(|l| l.state);
+    match (stated, c.status) {
+        (Some(LicenseState::Invalid), _) | (None, CaseStatus::Revoked) => "2",
+        _ => "1",
     }
 }
 
@@ -215,67 +236,84 @@ fn record(r: &Record<'_>) -> Result<Fragment, PackageError> {
     }
     w.x.start(name, &[("id", &id), ("version", &version)])
         .map_err(|e| w.xml(e))?;
-    party(&mut w, c)?;
     let unit = c.unit_code.as_str();
     let decided = date(c.decided_on);
     match c.action {
         Action::Penalty => {
+            party(&mut w, c, "CF_")?;
             let pen = c.penalty.as_ref();
             w.text(
                 "CF_WSH",
                 required(c, "CF_WSH", c.decision_number.as_deref())?,
             )?;
-            w.text("CF_WFXW", required(c, "CF_WFXW", c.cause.as_deref())?)?;
-            w.opt("CF_SY", c.facts.as_deref())?;
+            let violation = pen.and_then(|p| p.violation_type.as_deref());
+            w.text(
+                "CF_WFXW",
+                required(c, "CF_WFXW", violation.or(c.cause.as_deref()))?,
+            )?;
+            w.text("CF_SY", required(c, "CF_SY", c.facts.as_deref())?)?;
             w.text("CF_YJ", required(c, "CF_YJ", c.legal_basis.as_deref())?)?;
             let kinds: Vec<&str> =
                 pen.map_or(Vec::new(), |p| p.kinds.iter().map(|k| k.label()).collect());
             let kinds = kinds.join(";");
             w.text("CF_CFLB", required(c, "CF_CFLB", Some(kinds.as_str()))?)?;
-            w.text("CF_NR", required(c, "CF_NR", c.decision.as_deref())?)?;
-            w.opt(
-                "CF_NR_FK",
-                pen.and_then(|p| p.fine_fen)
-                    .map(|f| f.wanyuan_string())
-                    .as_deref(),
+            let content = pen.and_then(|p| p.content.as_deref());
+            w.text(
+                "CF_NR",
+                required(c, "CF_NR", content.or(c.decision.as_deref()))?,
             )?;
+            let wanyuan = |f: Option<Fen>| f.map(Fen::wanyuan_string);
+            w.opt("CF_NR_FK", wanyuan(pen.and_then(|p| p.fine_fen)).as_deref())?;
             w.opt(
                 "CF_NR_WFFF",
-                pen.and_then(|p| p.confiscated_fen)
-                    .map(|f| f.wanyuan_string())
-                    .as_deref(),
+                wanyuan(pen.and_then(|p| p.confiscated_fen)).as_deref(),
+            )?;
+            w.opt(
+                "CF_NR_ZKDX",
+                pen.and_then(|p| p.license_affected.as_deref()),
             )?;
             w.text("CF_JDRQ", required(c, "CF_JDRQ", decided.as_deref())?)?;
+            w.opt("CF_YXQ", date(pen.and_then(|p| p.valid_until)).as_deref())?;
+            w.opt(
+                "CF_GSJZQ",
+                date(pen.and_then(|p| p.publicity_until)).as_deref(),
+            )?;
             w.text("CF_CFJG", &c.unit_name)?;
             w.text("CF_CFJGDM", unit)?;
             w.text("CF_SJLY", &c.unit_name)?;
             w.text("CF_SJLYDM", unit)?;
+            w.opt("BZ", c.remarks.as_deref())?;
         }
         Action::Licensing => {
+            party(&mut w, c, "XK_")?;
             let lic = c.license.as_ref();
+            w.text(
+                "XK_XKWS",
+                required(c, "XK_XKWS", lic.and_then(|l| l.document_name.as_deref()))?,
+            )?;
             w.text(
                 "XK_WSH",
                 required(c, "XK_WSH", c.decision_number.as_deref())?,
             )?;
-            w.text(
-                "XK_XKLB",
-                lic.and_then(|l| l.category).map_or("普通", |k| k.label()),
-            )?;
+            w.opt("XK_XKLB", lic.and_then(|l| l.category).map(|k| k.label()))?;
             w.opt("XK_XKZS", lic.and_then(|l| l.certificate_name.as_deref()))?;
-            w.text(
-                "XK_XKBH",
-                required(c, "XK_XKBH", lic.map(|l| l.license_number.as_str()))?,
-            )?;
+            w.opt("XK_XKBH", lic.map(|l| l.license_number.as_str()))?;
             w.text("XK_NR", required(c, "XK_NR", c.decision.as_deref())?)?;
             w.text("XK_JDRQ", required(c, "XK_JDRQ", decided.as_deref())?)?;
-            w.opt("XK_YXQZ", date(lic.and_then(|l| l.valid_from)).as_deref())?;
-            w.opt("XK_YXQJ", date(lic.and_then(|l| l.valid_to)).as_deref())?;
+            // A licence takes effect on its decision unless the source says otherwise.
+            let from = date(lic.and_then(|l| l.valid_from)).or_else(|| decided.clone());
+            w.text("XK_YXQZ", required(c, "XK_YXQZ", from.as_deref())?)?;
+            let to = date(lic.and_then(|l| l.valid_to));
+            w.text("XK_YXQZI", required(c, "XK_YXQZI", to.as_deref())?)?;
             w.text("XK_XKJG", &c.unit_name)?;
             w.text("XK_XKJGDM", unit)?;
-            w.text("XK_SJLY", &c.unit_name)?;
-            w.text("XK_SJLYDM", unit)?;
+            w.text("XK_ZT", license_state(c))?;
+            w.text("XK_LYDW", &c.unit_name)?;
+            w.text("XK_LYDWDM", unit)?;
+            w.opt("BZ", c.remarks.as_deref())?;
         }
         _ => {
+            party(&mut w, c, "")?;
             let ins = c.inspection.as_ref();
             w.opt("JC_RWMC", ins.and_then(|i| i.task_name.as_deref()))?;
             w.opt("JC_PCH", ins.and_then(|i| i.batch_id.as_deref()))?;
@@ -643,13 +681,13 @@ mod tests {
                     },
             } => {
                 assert_eq!(case, &case_label(&c));
-                assert_eq!(field, "PenaltyRecord/XDR_MC");
+                assert_eq!(field, "PenaltyRecord/CF_XDR_MC");
                 assert_eq!((*position, *code), (3, 1));
             }
             other => panic!("{other:?}"),
         }
         assert!(
-            e.to_string().contains("XDR_MC: character 3 is U+0001"),
+            e.to_string().contains("CF_XDR_MC: character 3 is U+0001"),
             "{e}"
         );
         // Tab, line feed, carriage return, CJK and the astral plane are allowed, and the
@@ -658,13 +696,13 @@ mod tests {
         let xml = build(&header(), &upserts([&c])).unwrap();
         let text = String::from_utf8(xml.clone()).unwrap();
         assert!(
-            text.contains("<XDR_MC>某某\t有限\n公司&#13;𠀀😀</XDR_MC>"),
+            text.contains("<CF_XDR_MC>某某\t有限\n公司&#13;𠀀😀</CF_XDR_MC>"),
             "{text}"
         );
         let v = violations(&text);
         assert!(v.is_empty(), "{v:?}");
         let read = validate::parse(&xml).unwrap();
-        assert_eq!(read.records[0].fields["XDR_MC"], c.party.name);
+        assert_eq!(read.records[0].fields["CF_XDR_MC"], c.party.name);
     }
 
     #[test]

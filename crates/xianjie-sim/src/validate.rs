@@ -809,7 +809,7 @@ enum Ty {
     Uscc,
     /// `PartyCategory` enumeration.
     PartyCategory,
-    /// `Text` holding an ID type label (身份证, 护照, ...).
+    /// `IdType`: one of the five document types the standard lists (身份证, 护照, ...).
     IdTypeLabel,
     /// `Text` holding penalty kind labels joined by `;`.
     PenaltyKinds,
@@ -821,6 +821,8 @@ enum Ty {
     Date,
     /// `JC_JGDM`: the inspection result code list 01..14.
     InspectionCode,
+    /// `XK_ZT`: 1 有效, 2 无效.
+    LicenseState,
 }
 
 struct Slot {
@@ -845,52 +847,78 @@ const fn opt(name: &'static str, ty: Ty) -> Slot {
     }
 }
 
-/// The `Party` group, first in every record.
+/// The party items of a 双公示 record, in the standard's order, with the prefix and the
+/// record's own items after them.
 macro_rules! party {
-    ($($rest:expr),* $(,)?) => {
+    ($p:literal; $($rest:expr),* $(,)?) => {
         &[
-            req("XDR_MC", Ty::Text),
-            req("XDR_LB", Ty::PartyCategory),
-            opt("XDR_SHXYM", Ty::Uscc),
-            opt("XDR_ZJLX", Ty::IdTypeLabel),
-            opt("XDR_ZJHM", Ty::Text),
+            req(concat!($p, "XDR_MC"), Ty::Text),
+            req(concat!($p, "XDR_LB"), Ty::PartyCategory),
+            opt(concat!($p, "XDR_SHXYM"), Ty::Uscc),
+            opt(concat!($p, "XDR_GSZC"), Ty::Text),
+            opt(concat!($p, "XDR_ZZJG"), Ty::Text),
+            opt(concat!($p, "XDR_SWDJ"), Ty::Text),
+            opt(concat!($p, "XDR_SYDW"), Ty::Text),
+            opt(concat!($p, "XDR_SHZZ"), Ty::Text),
+            opt(concat!($p, "FRDB"), Ty::Text),
+            opt(concat!($p, "FR_ZJLX"), Ty::IdTypeLabel),
+            opt(concat!($p, "FR_ZJHM"), Ty::Text),
+            opt(concat!($p, "XDR_ZJLX"), Ty::IdTypeLabel),
+            opt(concat!($p, "XDR_ZJHM"), Ty::Text),
             $($rest),*
         ]
     };
 }
 
+/// 行政处罚: the 2021 `CF_*` items.
 const PENALTY: &[Slot] = party![
+    "CF_";
     req("CF_WSH", Ty::Text),
     req("CF_WFXW", Ty::Text),
-    opt("CF_SY", Ty::Text),
+    req("CF_SY", Ty::Text),
     req("CF_YJ", Ty::Text),
     req("CF_CFLB", Ty::PenaltyKinds),
     req("CF_NR", Ty::Text),
     opt("CF_NR_FK", Ty::Wanyuan),
     opt("CF_NR_WFFF", Ty::Wanyuan),
+    opt("CF_NR_ZKDX", Ty::Text),
     req("CF_JDRQ", Ty::Date),
+    opt("CF_YXQ", Ty::Date),
+    opt("CF_GSJZQ", Ty::Date),
     req("CF_CFJG", Ty::Text),
     req("CF_CFJGDM", Ty::Uscc),
     req("CF_SJLY", Ty::Text),
     req("CF_SJLYDM", Ty::Uscc),
+    opt("BZ", Ty::Text),
 ];
 
+/// 行政许可: the 2021 `XK_*` items.
 const LICENSE: &[Slot] = party![
+    "XK_";
+    req("XK_XKWS", Ty::Text),
     req("XK_WSH", Ty::Text),
-    req("XK_XKLB", Ty::LicenseCategory),
+    opt("XK_XKLB", Ty::LicenseCategory),
     opt("XK_XKZS", Ty::Text),
-    req("XK_XKBH", Ty::Text),
+    opt("XK_XKBH", Ty::Text),
     req("XK_NR", Ty::Text),
     req("XK_JDRQ", Ty::Date),
-    opt("XK_YXQZ", Ty::Date),
-    opt("XK_YXQJ", Ty::Date),
+    req("XK_YXQZ", Ty::Date),
+    req("XK_YXQZI", Ty::Date),
     req("XK_XKJG", Ty::Text),
     req("XK_XKJGDM", Ty::Uscc),
-    req("XK_SJLY", Ty::Text),
-    req("XK_SJLYDM", Ty::Uscc),
+    opt("XK_ZT", Ty::LicenseState),
+    req("XK_LYDW", Ty::Text),
+    req("XK_LYDWDM", Ty::Uscc),
+    opt("BZ", Ty::Text),
 ];
 
-const INSPECTION: &[Slot] = party![
+/// 双随机一公开 results: the unprefixed party items, then `JC_*`.
+const INSPECTION: &[Slot] = &[
+    req("XDR_MC", Ty::Text),
+    req("XDR_LB", Ty::PartyCategory),
+    opt("XDR_SHXYM", Ty::Uscc),
+    opt("XDR_ZJLX", Ty::IdTypeLabel),
+    opt("XDR_ZJHM", Ty::Text),
     opt("JC_RWMC", Ty::Text),
     opt("JC_PCH", Ty::Text),
     req("JC_JGDM", Ty::InspectionCode),
@@ -1156,18 +1184,55 @@ fn check_record(
             .find(|c| c.name == name)
             .and_then(|c| c.content.as_ref().ok())
     };
-    match (get("XDR_ZJLX"), get("XDR_ZJHM")) {
-        (Some(_), None) => problem(E_REQUIRED, "XDR_ZJHM: required with XDR_ZJLX"),
-        (None, Some(_)) => problem(E_REQUIRED, "XDR_ZJLX: required with XDR_ZJHM"),
-        (Some(t), Some(n)) if t == IdType::ResidentId.label() => ResidentId::parse(n)
-            .err()
-            .and_then(|e| problem(E_ID, format!("XDR_ZJHM: {e}"))),
-        (Some(t), Some(n)) if t == IdType::Uscc.label() => uscc(n)
-            .err()
-            .and_then(|(code, why)| problem(code, format!("XDR_ZJHM: {why}"))),
-        _ => None,
+    let prefix = match kind {
+        RecordKind::Penalty => "CF_",
+        RecordKind::License => "XK_",
+        RecordKind::Inspection => "",
+    };
+    for (t, n) in [("XDR_ZJLX", "XDR_ZJHM"), ("FR_ZJLX", "FR_ZJHM")] {
+        let (t, n) = (format!("{prefix}{t}"), format!("{prefix}{n}"));
+        let found = match (get(&t), get(&n)) {
+            (Some(_), None) => problem(E_REQUIRED, format!("{n}: required with {t}")),
+            (None, Some(_)) => problem(E_REQUIRED, format!("{t}: required with {n}")),
+            (Some(ty), Some(v)) if ty == IdType::ResidentId.label() => ResidentId::parse(v)
+                .err()
+                .and_then(|e| problem(E_ID, format!("{n}: {e}"))),
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    match kind {
+        // 罚款 needs its amount.
+        RecordKind::Penalty => {
+            let fine = PenaltyKind::Fine.label();
+            let fined = get("CF_CFLB").is_some_and(|k| k.split(';').any(|k| k == fine));
+            if fined && get("CF_NR_FK").is_none() {
+                return problem(E_REQUIRED, "CF_NR_FK: required when CF_CFLB names 罚款");
+            }
+            None
+        }
+        // A licence ends no earlier than it begins (ISO dates compare as text).
+        RecordKind::License => match (get("XK_YXQZ"), get("XK_YXQZI")) {
+            (Some(from), Some(to)) if to < from => problem(
+                E_FORMAT,
+                format!("XK_YXQZI: {} is before XK_YXQZ {}", quote(to), quote(from)),
+            ),
+            _ => None,
+        },
+        RecordKind::Inspection => None,
     }
 }
+
+/// The document types the standard lists for 证件类型.
+const STANDARD_ID_TYPES: [IdType; 5] = [
+    IdType::ResidentId,
+    IdType::Passport,
+    IdType::HkMacaoPermit,
+    IdType::TaiwanPermit,
+    IdType::ForeignPermanentResident,
+];
 
 fn check_value(slot: &Slot, v: &str, verified: &mut HashSet<String>) -> Option<RecordProblem> {
     let name = slot.name;
@@ -1209,16 +1274,29 @@ fn check_value(slot: &Slot, v: &str, verified: &mut HashSet<String>) -> Option<R
                 )
             }
         }
-        Ty::IdTypeLabel => text().or_else(|| {
-            if IdType::ALL.iter().any(|t| t.label() == v) {
+        Ty::IdTypeLabel => {
+            if STANDARD_ID_TYPES.iter().any(|t| t.label() == v) {
                 None
             } else {
                 problem(
                     E_CODE,
-                    format!("{name}: {} is not a known ID type", quote(v)),
+                    format!(
+                        "{name}: {} is not 身份证, 护照, 港澳居民来往内地通行证, 台湾居民来往大陆通行证 or 外国人永久居留身份证",
+                        quote(v)
+                    ),
                 )
             }
-        }),
+        }
+        Ty::LicenseState => {
+            if matches!(v, "1" | "2") {
+                None
+            } else {
+                problem(
+                    E_CODE,
+                    format!("{name}: {} is not 1 (有效) or 2 (无效)", quote(v)),
+                )
+            }
+        }
         Ty::PenaltyKinds => text().or_else(|| {
             v.split(';')
                 .find(|k| !PenaltyKind::ALL.iter().any(|p| p.label() == *k))

@@ -47,6 +47,21 @@ fn element<'x>(xml: &'x str, name: &str) -> &'x str {
     &xml[start..end]
 }
 
+/// The first of the `names` elements in `xml`: its name and the element with its tags.
+fn first_of<'x>(xml: &'x str, names: &[&'static str]) -> (&'static str, &'x str) {
+    names
+        .iter()
+        .filter_map(|n| xml.find(&format!("<{n}>")).map(|at| (at, *n)))
+        .min()
+        .map(|(_, n)| (n, element(xml, n)))
+        .unwrap_or_else(|| panic!("none of {names:?}"))
+}
+
+/// The text of an element found by [`element`] or [`first_of`].
+fn inner<'x>(name: &str, element: &'x str) -> &'x str {
+    &element[name.len() + 2..element.len() - name.len() - 3]
+}
+
 fn set(xml: &str, name: &str, value: &str) -> String {
     xml.replacen(element(xml, name), &format!("<{name}>{value}</{name}>"), 1)
 }
@@ -84,7 +99,12 @@ fn golden_packages_parse_without_problems() {
             _ => RecordKind::Inspection,
         };
         assert_eq!(r.kind, Some(kind));
-        assert_eq!(r.fields.get("XDR_MC"), Some(&c.party.name));
+        let name = match kind {
+            RecordKind::Penalty => "CF_XDR_MC",
+            RecordKind::License => "XK_XDR_MC",
+            RecordKind::Inspection => "XDR_MC",
+        };
+        assert_eq!(r.fields.get(name), Some(&c.party.name));
     }
     let last = p.records.last().unwrap();
     assert_eq!(last.op, RecordOp::Retract);
@@ -118,13 +138,13 @@ fn other_spellings_the_schema_allows_parse_clean() {
         .replace("<p:?xml", "<?xml")
         .replacen("xmlns=", "xmlns:p=", 1);
     clean(prefixed.as_bytes());
-    let name = element(&xml, "XDR_MC");
-    let inner = &name["<XDR_MC>".len()..name.len() - "</XDR_MC>".len()];
+    let name = element(&xml, "CF_XDR_MC");
+    let inner = &name["<CF_XDR_MC>".len()..name.len() - "</CF_XDR_MC>".len()];
     let (a, b) = inner.split_at(inner.char_indices().nth(1).unwrap().0);
     let spelled = xml.replacen(
         name,
         &format!(
-            "<XDR_MC><!-- c --><![CDATA[{a}]]>{}</XDR_MC>",
+            "<CF_XDR_MC><!-- c --><![CDATA[{a}]]>{}</CF_XDR_MC>",
             b.replace('万', "&#19975;")
         ),
         1,
@@ -136,7 +156,8 @@ fn other_spellings_the_schema_allows_parse_clean() {
             .as_bytes(),
     );
     let p = clean(&bom);
-    assert_eq!(p.records[0].fields["XDR_MC"], inner);
+    let named = p.records.iter().find_map(|r| r.fields.get("CF_XDR_MC"));
+    assert_eq!(named.map(String::as_str), Some(inner));
     let fine = set(&xml, "CF_NR_FK", " 1.1234560 ");
     clean(fine.as_bytes());
     clean(
@@ -163,13 +184,20 @@ fn tampered() -> Vec<(&'static str, String, &'static str, &'static str, bool)> {
     let xml = golden();
     let wsh = element(&xml, "CF_WSH").to_string();
     let wfxw = element(&xml, "CF_WFXW").to_string();
-    let shxym = element(&xml, "XDR_SHXYM").to_string();
-    let code = &shxym["<XDR_SHXYM>".len().."<XDR_SHXYM>".len() + 18];
+    let (shxym_name, shxym) = first_of(&xml, &["CF_XDR_SHXYM", "XK_XDR_SHXYM", "XDR_SHXYM"]);
+    let shxym = shxym.to_string();
+    let code = inner(shxym_name, &shxym);
     let last = code.chars().last().unwrap();
     let wrong = if last == '0' { '1' } else { '0' };
     let bad_uscc = format!("{}{wrong}", &code[..17]);
-    let zjhm = element(&xml, "XDR_ZJHM").to_string();
-    let id = &zjhm["<XDR_ZJHM>".len().."<XDR_ZJHM>".len() + 18];
+    let (zjhm_name, zjhm) = first_of(&xml, &["CF_XDR_ZJHM", "XK_XDR_ZJHM", "XDR_ZJHM"]);
+    let zjhm = zjhm.to_string();
+    let zjlx_name = &zjhm_name[..zjhm_name.len() - 2];
+    let zjlx_name: &'static str = ["CF_XDR_ZJLX", "XK_XDR_ZJLX", "XDR_ZJLX"]
+        .into_iter()
+        .find(|n| n.starts_with(zjlx_name))
+        .unwrap();
+    let id = inner(zjhm_name, &zjhm);
     let bad_id = format!("{}{}", &id[..17], if id.ends_with('0') { '1' } else { '0' });
     let first_record_start = xml.find("<Records>").unwrap() + "<Records>".len();
     let first_record_end = xml[first_record_start..].find('>').unwrap() + first_record_start;
@@ -213,17 +241,45 @@ fn tampered() -> Vec<(&'static str, String, &'static str, &'static str, bool)> {
             true,
         ),
         (
-            "missing XDR_MC",
-            xml.replacen(element(&xml, "XDR_MC"), "", 1),
+            "missing CF_XDR_MC",
+            xml.replacen(element(&xml, "CF_XDR_MC"), "", 1),
             E_REQUIRED,
-            "XDR_MC",
+            "CF_XDR_MC",
+            true,
+        ),
+        (
+            "missing XK_XKWS",
+            xml.replacen(element(&xml, "XK_XKWS"), "", 1),
+            E_REQUIRED,
+            "XK_XKWS",
             true,
         ),
         (
             "ZJLX without ZJHM",
             xml.replacen(&zjhm, "", 1),
             E_REQUIRED,
-            "XDR_ZJHM",
+            zjhm_name,
+            false,
+        ),
+        (
+            "罚款 without its amount",
+            xml.replacen(element(&xml, "CF_NR_FK"), "", 1),
+            E_REQUIRED,
+            "CF_NR_FK",
+            false,
+        ),
+        (
+            "licence state 3",
+            set(&xml, "XK_ZT", "3"),
+            E_CODE,
+            "XK_ZT",
+            true,
+        ),
+        (
+            "licence ends before it begins",
+            set(&xml, "XK_YXQZI", "1999-12-31"),
+            E_FORMAT,
+            "XK_YXQZI",
             false,
         ),
         ("retraction without kind", no_kind, E_REQUIRED, "kind", true),
@@ -306,9 +362,9 @@ fn tampered() -> Vec<(&'static str, String, &'static str, &'static str, bool)> {
         ),
         (
             "party category",
-            set(&xml, "XDR_LB", "法人"),
+            set(&xml, "CF_XDR_LB", "法人"),
             E_CODE,
-            "XDR_LB",
+            "CF_XDR_LB",
             true,
         ),
         (
@@ -320,24 +376,38 @@ fn tampered() -> Vec<(&'static str, String, &'static str, &'static str, bool)> {
         ),
         (
             "ID type",
-            set(&xml, "XDR_ZJLX", "驾驶证"),
+            set(&xml, zjlx_name, "驾驶证"),
             E_CODE,
-            "XDR_ZJLX",
-            false,
+            zjlx_name,
+            true,
+        ),
+        (
+            "ID type the standard does not list",
+            set(&xml, zjlx_name, "统一社会信用代码"),
+            E_CODE,
+            zjlx_name,
+            true,
         ),
         (
             "penalty kind",
             set(&xml, "CF_CFLB", "罚金"),
             E_CODE,
             "CF_CFLB",
-            false,
+            true,
+        ),
+        (
+            "penalty kinds joined by a comma",
+            set(&xml, "CF_CFLB", "警告,罚款"),
+            E_CODE,
+            "CF_CFLB",
+            true,
         ),
         (
             "licence category",
             set(&xml, "XK_XKLB", "特殊"),
             E_CODE,
             "XK_XKLB",
-            false,
+            true,
         ),
         (
             "retraction kind",
@@ -348,9 +418,13 @@ fn tampered() -> Vec<(&'static str, String, &'static str, &'static str, bool)> {
         ),
         (
             "USCC check",
-            xml.replacen(&shxym, &format!("<XDR_SHXYM>{bad_uscc}</XDR_SHXYM>"), 1),
+            xml.replacen(
+                &shxym,
+                &format!("<{shxym_name}>{bad_uscc}</{shxym_name}>"),
+                1,
+            ),
             E_USCC,
-            "XDR_SHXYM",
+            shxym_name,
             false,
         ),
         (
@@ -362,9 +436,9 @@ fn tampered() -> Vec<(&'static str, String, &'static str, &'static str, bool)> {
         ),
         (
             "resident ID check",
-            xml.replacen(&zjhm, &format!("<XDR_ZJHM>{bad_id}</XDR_ZJHM>"), 1),
+            xml.replacen(&zjhm, &format!("<{zjhm_name}>{bad_id}</{zjhm_name}>"), 1),
             E_ID,
-            "XDR_ZJHM",
+            zjhm_name,
             false,
         ),
         (
@@ -461,10 +535,10 @@ fn each_rule_broken_gives_its_code_and_names_the_element() {
     }
     // Personal ID numbers stay masked in reasons.
     let xml = golden();
-    let zjhm = element(&xml, "XDR_ZJHM");
-    let id = &zjhm["<XDR_ZJHM>".len()..zjhm.len() - "</XDR_ZJHM>".len()];
+    let (name, zjhm) = first_of(&xml, &["CF_XDR_ZJHM", "XK_XDR_ZJHM", "XDR_ZJHM"]);
+    let id = inner(name, zjhm);
     let bad = format!("{}{}", &id[..17], if id.ends_with('0') { '1' } else { '0' });
-    let p = record_problem(&xml.replacen(zjhm, &format!("<XDR_ZJHM>{bad}</XDR_ZJHM>"), 1));
+    let p = record_problem(&xml.replacen(zjhm, &format!("<{name}>{bad}</{name}>"), 1));
     assert!(!p.reason.contains(&bad[6..14]), "{}", p.reason);
 }
 
@@ -551,7 +625,7 @@ fn package_problems_are_named() {
     ));
 
     let mut latin = xml.as_bytes().to_vec();
-    let at = xml.find("<XDR_MC>").unwrap() + 8;
+    let at = xml.find("XDR_MC>").unwrap() + 7;
     latin[at] = 0xFF;
     assert_eq!(refused(&latin), PackageProblem::NotUtf8 { offset: at });
     assert!(matches!(refused(b""), PackageProblem::Malformed { .. }));
@@ -756,6 +830,270 @@ fn xmllint_agrees() {
         .replace("<p:?xml", "<?xml")
         .replacen("xmlns=", "xmlns:p=", 1);
     assert_eq!(xmllint(prefixed.as_bytes()), Some(true));
+}
+
+/// The items the 2021 standard marks required (`shuanggongshi.md`), with the conditional one:
+/// `CF_NR_FK` when the kinds name 罚款.
+const REQUIRED_PENALTY: [&str; 11] = [
+    "CF_XDR_MC",
+    "CF_XDR_LB",
+    "CF_WSH",
+    "CF_SY",
+    "CF_YJ",
+    "CF_NR",
+    "CF_JDRQ",
+    "CF_CFJG",
+    "CF_CFJGDM",
+    "CF_SJLY",
+    "CF_SJLYDM",
+];
+const REQUIRED_LICENSE: [&str; 12] = [
+    "XK_XDR_MC",
+    "XK_XDR_LB",
+    "XK_XKWS",
+    "XK_WSH",
+    "XK_NR",
+    "XK_JDRQ",
+    "XK_YXQZ",
+    "XK_YXQZI",
+    "XK_XKJG",
+    "XK_XKJGDM",
+    "XK_LYDW",
+    "XK_LYDWDM",
+];
+
+/// What the standard item `item` of a record of `c` must hold, from the canonical record
+/// alone: `None` when the source does not have it.
+fn standard_item(c: &Case, item: &str) -> Option<String> {
+    use crate::model::{PartyId, PartyKind};
+    let day = |d: Option<NaiveDate>| d.map(|d| d.to_string());
+    let p = &c.party;
+    let organisation = p.kind != PartyKind::NaturalPerson;
+    let pen = c.penalty.as_ref();
+    let lic = c.license.as_ref();
+    let (_, name) = item.split_once('_')?;
+    let v = match name {
+        "XDR_MC" => Some(p.name.clone()),
+        "XDR_LB" => Some(
+            match p.kind {
+                PartyKind::NaturalPerson => "自然人",
+                PartyKind::IndividualBusiness => "个体工商户",
+                _ => "法人及非法人组织",
+            }
+            .to_string(),
+        ),
+        "XDR_SHXYM" => match &p.id {
+            Some(PartyId::Uscc(u)) => Some(u.to_string()),
+            _ => None,
+        },
+        "FRDB" if organisation => p.legal_representative.clone(),
+        "XDR_ZJLX" | "XDR_ZJHM" => match &p.id {
+            Some(id @ (PartyId::Resident(_) | PartyId::Other { .. }))
+                if id.id_type() != crate::model::IdType::Other =>
+            {
+                Some(if name == "XDR_ZJLX" {
+                    id.id_type().label().to_string()
+                } else {
+                    id.number().to_string()
+                })
+            }
+            _ => None,
+        },
+        "WSH" => c.decision_number.clone(),
+        "WFXW" => pen
+            .and_then(|p| p.violation_type.clone())
+            .or(c.cause.clone()),
+        "SY" => c.facts.clone(),
+        "YJ" => c.legal_basis.clone(),
+        "CFLB" => pen.map(|p| {
+            p.kinds
+                .iter()
+                .map(|k| k.label())
+                .collect::<Vec<_>>()
+                .join(";")
+        }),
+        "NR" if item.starts_with("CF") => {
+            pen.and_then(|p| p.content.clone()).or(c.decision.clone())
+        }
+        "NR" => c.decision.clone(),
+        "NR_FK" => pen.and_then(|p| p.fine_fen).map(|f| f.wanyuan_string()),
+        "NR_WFFF" => pen
+            .and_then(|p| p.confiscated_fen)
+            .map(|f| f.wanyuan_string()),
+        "NR_ZKDX" => pen.and_then(|p| p.license_affected.clone()),
+        "JDRQ" => day(c.decided_on),
+        "YXQ" => day(pen.and_then(|p| p.valid_until)),
+        "GSJZQ" => day(pen.and_then(|p| p.publicity_until)),
+        "CFJG" | "SJLY" | "XKJG" | "LYDW" => Some(c.unit_name.clone()),
+        "CFJGDM" | "SJLYDM" | "XKJGDM" | "LYDWDM" => Some(c.unit_code.to_string()),
+        "XKWS" => lic.and_then(|l| l.document_name.clone()),
+        "XKLB" => lic.and_then(|l| l.category).map(|k| k.label().to_string()),
+        "XKZS" => lic.and_then(|l| l.certificate_name.clone()),
+        "XKBH" => lic.map(|l| l.license_number.clone()),
+        // A licence takes effect on its decision unless the source says otherwise.
+        "YXQZ" => day(lic.and_then(|l| l.valid_from).or(c.decided_on)),
+        "YXQZI" => day(lic.and_then(|l| l.valid_to)),
+        _ if item == "BZ" => c.remarks.clone(),
+        _ => None,
+    };
+    v.filter(|v| !v.is_empty())
+}
+
+/// Every item of the 2021 standard, in its order (the legacy party codes
+/// `_GSZC`…`_SHZZ` and the legal representative's document are items the canonical record
+/// does not hold: they must never appear).
+const PENALTY_ITEMS: [&str; 30] = [
+    "CF_XDR_MC",
+    "CF_XDR_LB",
+    "CF_XDR_SHXYM",
+    "CF_XDR_GSZC",
+    "CF_XDR_ZZJG",
+    "CF_XDR_SWDJ",
+    "CF_XDR_SYDW",
+    "CF_XDR_SHZZ",
+    "CF_FRDB",
+    "CF_FR_ZJLX",
+    "CF_FR_ZJHM",
+    "CF_XDR_ZJLX",
+    "CF_XDR_ZJHM",
+    "CF_WSH",
+    "CF_WFXW",
+    "CF_SY",
+    "CF_YJ",
+    "CF_CFLB",
+    "CF_NR",
+    "CF_NR_FK",
+    "CF_NR_WFFF",
+    "CF_NR_ZKDX",
+    "CF_JDRQ",
+    "CF_YXQ",
+    "CF_GSJZQ",
+    "CF_CFJG",
+    "CF_CFJGDM",
+    "CF_SJLY",
+    "CF_SJLYDM",
+    "BZ",
+];
+const LICENSE_ITEMS: [&str; 28] = [
+    "XK_XDR_MC",
+    "XK_XDR_LB",
+    "XK_XDR_SHXYM",
+    "XK_XDR_GSZC",
+    "XK_XDR_ZZJG",
+    "XK_XDR_SWDJ",
+    "XK_XDR_SYDW",
+    "XK_XDR_SHZZ",
+    "XK_FRDB",
+    "XK_FR_ZJLX",
+    "XK_FR_ZJHM",
+    "XK_XDR_ZJLX",
+    "XK_XDR_ZJHM",
+    "XK_XKWS",
+    "XK_WSH",
+    "XK_XKLB",
+    "XK_XKZS",
+    "XK_XKBH",
+    "XK_NR",
+    "XK_JDRQ",
+    "XK_YXQZ",
+    "XK_YXQZI",
+    "XK_XKJG",
+    "XK_XKJGDM",
+    "XK_ZT",
+    "XK_LYDW",
+    "XK_LYDWDM",
+    "BZ",
+];
+
+#[test]
+fn every_golden_decision_speaks_the_standard_items() {
+    let cases = golden_cases();
+    let mut sent = [0usize; 2];
+    let mut with = std::collections::BTreeSet::new();
+    for c in &cases {
+        let (items, required, slot): (&[&str], &[&str], usize) = match c.action {
+            Action::Penalty => (&PENALTY_ITEMS, &REQUIRED_PENALTY, 0),
+            Action::Licensing => (&LICENSE_ITEMS, &REQUIRED_LICENSE, 1),
+            _ => continue,
+        };
+        let label = package::case_label(c);
+        let xml = match package::build(
+            &header("PKG-std"),
+            &[Record {
+                op: Op::Upsert,
+                case: c,
+            }],
+        ) {
+            Ok(xml) => xml,
+            Err(package::PackageError::Missing { field, .. }) => {
+                // Held back only for an item the standard requires and the source lacks.
+                assert!(required.contains(&field), "{label}: held for {field}");
+                assert_eq!(standard_item(c, field), None, "{label}: {field} is there");
+                continue;
+            }
+            Err(e) => panic!("{label}: {e}"),
+        };
+        sent[slot] += 1;
+        assert_eq!(xmllint(&xml), Some(true), "{label}: xmllint refuses it");
+        let p = clean(&xml);
+        let fields = &p.records[0].fields;
+        for item in items {
+            let expected = match *item {
+                "XK_ZT" => Some(
+                    if c.status == crate::model::CaseStatus::Revoked
+                        || c.license.as_ref().and_then(|l| l.state)
+                            == Some(crate::model::LicenseState::Invalid)
+                    {
+                        "2"
+                    } else {
+                        "1"
+                    }
+                    .to_string(),
+                ),
+                _ => standard_item(c, item),
+            };
+            assert_eq!(fields.get(*item), expected.as_ref(), "{label}: {item}");
+            if expected.is_some() {
+                with.insert(*item);
+            }
+        }
+        for item in required {
+            assert!(fields.contains_key(*item), "{label}: {item} missing");
+        }
+        let fined = c
+            .penalty
+            .as_ref()
+            .is_some_and(|p| p.kinds.contains(&crate::model::PenaltyKind::Fine));
+        if fined {
+            assert!(
+                fields.contains_key("CF_NR_FK"),
+                "{label}: 罚款 without CF_NR_FK"
+            );
+        }
+        // Nothing outside the standard, and no unprefixed party item.
+        for k in fields.keys() {
+            assert!(
+                items.contains(&k.as_str()),
+                "{label}: {k} is not a standard item"
+            );
+        }
+    }
+    assert!(
+        sent[0] >= 3 && sent[1] >= 2,
+        "golden decisions sent: {sent:?}"
+    );
+    // The golden cases exercise the items the canonical record gained.
+    for item in [
+        "CF_FRDB",
+        "CF_XDR_ZJHM",
+        "CF_NR_ZKDX",
+        "CF_GSJZQ",
+        "XK_XKWS",
+        "XK_YXQZI",
+        "BZ",
+    ] {
+        assert!(with.contains(item), "no golden case carries {item}");
+    }
 }
 
 // ---- Properties --------------------------------------------------------------------
