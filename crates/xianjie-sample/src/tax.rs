@@ -920,6 +920,36 @@ mod tests {
         assert!(expired > 10 && serious > 5, "{expired} {serious}");
     }
 
+    /// The shipped sample is what `xianjie sample --cases 200 --seed 1 --bad-fraction 0.05`
+    /// writes, and the records others rely on stay: the same run without bad rows opens with
+    /// issue 14's 逃避缴纳税款 fine of ¥673,780.55.
+    #[test]
+    fn the_shipped_sample_is_the_generators() {
+        let shipped =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../adapters/tax/samples/tax-sgs.xml");
+        let dir = tempfile::tempdir().unwrap();
+        let run = |out: &str, bad_fraction| {
+            let opts = crate::SampleOptions {
+                cases: 200,
+                bad_fraction,
+                seed: 1,
+            };
+            let files = crate::generate(&dir.path().join(out), &opts).unwrap();
+            files.into_iter().find(|f| f.adapter == TAX).unwrap().path
+        };
+        assert!(
+            std::fs::read(run("bad", 0.05)).unwrap() == std::fs::read(&shipped).unwrap(),
+            "{} is not what the generator writes; regenerate it",
+            shipped.display()
+        );
+        let (_, records) = read_back(&run("clean", 0.0));
+        let first = &records[0].1;
+        assert_eq!(
+            (first["CF_WFXW"].as_str(), first["CF_NR_FK"].as_str()),
+            ("逃避缴纳税款", "67.378055")
+        );
+    }
+
     #[test]
     fn every_bad_kind_occurs() {
         let dir = tempfile::tempdir().unwrap();
