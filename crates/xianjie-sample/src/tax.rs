@@ -1,6 +1,7 @@
 //! The district tax bureau's 双公示 export (`tax` adapter): UTF-8 XML with a `<HEADER>` and
 //! `SGS_DATA/RECORDS/*` records, `XZCF` for administrative penalties and `XZXK` for licensing, each
-//! holding the 双公示 field codes as child elements. Written record by record.
+//! holding the 2021 双公示 items as child elements (text 处罚类别, 有效期至 `XK_YXQZI`, 当前状态,
+//! no 案件名称; dates `YYYY-MM-DD`). Written record by record.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -26,11 +27,15 @@ struct Elements {
     name: &'static str,
     kind: &'static str,
     uscc: &'static str,
+    id_type: &'static str,
     resident_id: &'static str,
     representative: &'static str,
     date: &'static str,
     organ: &'static str,
     organ_code: &'static str,
+    /// 数据来源单位 and its code: the deciding bureau itself.
+    source: &'static str,
+    source_code: &'static str,
 }
 
 const PENALTY: Elements = Elements {
@@ -39,11 +44,14 @@ const PENALTY: Elements = Elements {
     name: "CF_XDR_MC",
     kind: "CF_XDR_LB",
     uscc: "CF_XDR_SHXYM",
+    id_type: "CF_XDR_ZJLX",
     resident_id: "CF_XDR_ZJHM",
     representative: "CF_FRDB",
     date: "CF_JDRQ",
     organ: "CF_CFJG",
     organ_code: "CF_CFJGDM",
+    source: "CF_SJLY",
+    source_code: "CF_SJLYDM",
 };
 
 const LICENSING: Elements = Elements {
@@ -52,11 +60,14 @@ const LICENSING: Elements = Elements {
     name: "XK_XDR_MC",
     kind: "XK_XDR_LB",
     uscc: "XK_XDR_SHXYM",
+    id_type: "XK_XDR_ZJLX",
     resident_id: "XK_XDR_ZJHM",
     representative: "XK_FRDB",
     date: "XK_JDRQ",
     organ: "XK_XKJG",
     organ_code: "XK_XKJGDM",
+    source: "XK_LYDW",
+    source_code: "XK_LYDWDM",
 };
 
 /// A tax violation.
@@ -67,13 +78,19 @@ struct TaxCase {
     conduct: &'static str,
     /// CF_YJ.
     basis: &'static str,
-    /// Penalty categories (CF_CFLB), `;`-separated codes.
+    /// Penalty categories (CF_CFLB) to choose from, each one or more 2021 labels joined by `;`.
     kinds: &'static [&'static str],
     /// Fine range in yuan.
     fine: (u64, u64),
     /// Whether natural persons commit it.
     personal: bool,
+    /// Years the decision stays on public display (公示截止期 CF_GSJZQ): one for most, three for
+    /// the serious violations. Plausible periods for a sample, not a rule the gateway applies.
+    publicity_years: i32,
 }
+
+/// The 处罚类别 label of a fine.
+const FINE: &str = "罚款";
 
 const COLLECTION_LAW: &str = "《中华人民共和国税收征收管理法》";
 const INVOICE_RULES: &str = "《中华人民共和国发票管理办法》";
@@ -83,75 +100,89 @@ const CASES: [TaxCase; 9] = [
         cause: "未按照规定期限办理纳税申报和报送纳税资料",
         conduct: "未按照规定期限办理增值税及附加税费纳税申报",
         basis: "《中华人民共和国税收征收管理法》第六十二条",
-        kinds: &["2"],
+        kinds: &["罚款"],
         fine: (200, 2_000),
         personal: true,
+        publicity_years: 1,
     },
     TaxCase {
         cause: "未按照规定开具发票",
         conduct: "销售货物未按照规定开具发票",
         basis: "《中华人民共和国发票管理办法》第三十三条",
-        kinds: &["2", "2;3", "1"],
+        kinds: &["罚款", "罚款;没收违法所得", "警告"],
         fine: (100, 10_000),
         personal: false,
+        publicity_years: 1,
     },
     TaxCase {
         cause: "丢失发票",
         conduct: "丢失已开具的增值税普通发票",
         basis: "《中华人民共和国发票管理办法》第三十六条",
-        kinds: &["2", "1"],
+        kinds: &["罚款", "警告"],
         fine: (100, 3_000),
         personal: false,
+        publicity_years: 1,
     },
     TaxCase {
         cause: "未按照规定设置、保管账簿",
         conduct: "未按照规定设置、保管账簿和记账凭证",
         basis: "《中华人民共和国税收征收管理法》第六十条第一款",
-        kinds: &["2"],
+        kinds: &["罚款"],
         fine: (500, 10_000),
         personal: false,
+        publicity_years: 1,
     },
     TaxCase {
         cause: "逃避缴纳税款",
         conduct: "通过虚假纳税申报少缴增值税及附加税费",
         basis: "《中华人民共和国税收征收管理法》第六十三条第一款",
-        kinds: &["2"],
+        kinds: &["罚款"],
         fine: (10_000, 800_000),
         personal: false,
+        publicity_years: 3,
     },
     TaxCase {
         cause: "扣缴义务人应扣未扣税款",
         conduct: "未按照规定代扣代缴员工个人所得税",
         basis: "《中华人民共和国税收征收管理法》第六十九条",
-        kinds: &["2"],
+        kinds: &["罚款"],
         fine: (1_000, 50_000),
         personal: false,
+        publicity_years: 1,
     },
     TaxCase {
         cause: "虚开发票",
         conduct: "为他人虚开增值税普通发票",
         basis: "《中华人民共和国发票管理办法》第三十五条",
-        kinds: &["2;3"],
+        kinds: &["罚款;没收违法所得"],
         fine: (50_000, 500_000),
         personal: false,
+        publicity_years: 3,
     },
     TaxCase {
         cause: "未依法办理个人所得税综合所得汇算清缴",
         conduct: "取得综合所得需要办理汇算清缴但未依法办理纳税申报",
         basis: "《中华人民共和国税收征收管理法》第六十四条第二款",
-        kinds: &["2"],
+        kinds: &["罚款"],
         fine: (500, 20_000),
         personal: true,
+        publicity_years: 1,
     },
     TaxCase {
         cause: "未按照规定办理税务登记",
         conduct: "未按照规定期限申报办理税务登记",
         basis: "《中华人民共和国税收征收管理法》第六十条第一款",
-        kinds: &["2"],
+        kinds: &["罚款"],
         fine: (200, 2_000),
         personal: true,
+        publicity_years: 1,
     },
 ];
+
+/// 行政许可决定文书名称 of every licence the bureau grants.
+const LICENCE_DOCUMENT: &str = "准予税务行政许可决定书";
+/// 备注 of a licence whose period has ended.
+const EXPIRED: &str = "许可有效期已届满";
 
 /// A tax licensing item: (certificate name XK_XKZS, category, basis, validity in days).
 const LICENCES: [(&str, &str, &str, (i32, i32)); 5] = [
@@ -305,24 +336,27 @@ impl Generator {
             }
         };
         let rng = &mut self.rng;
-        let mut fields: Vec<(&'static str, String)> = Vec::with_capacity(18);
+        let mut fields: Vec<(&'static str, String)> = Vec::with_capacity(22);
         fields.push((el.wsh, wsh.clone()));
         if penalty {
-            penalty_fields(rng, &mut fields, &name, kind, decided, plan.needs_fine);
+            penalty_fields(rng, &mut fields, kind, decided, plan.needs_fine);
         } else {
-            licensing_fields(rng, &mut fields, &name, kind, decided, &wsh);
+            licensing_fields(rng, &mut fields, kind, decided, &wsh);
         }
         fields.push((el.name, name));
         fields.push((el.kind, kind.label().into()));
         if kind == PartyKind::Natural {
+            fields.push((el.id_type, "身份证".into()));
             fields.push((el.resident_id, id));
         } else {
             fields.push((el.uscc, id));
             fields.push((el.representative, names::person(rng)));
         }
-        fields.push((el.date, decided.format("/")));
-        fields.push((el.organ, BUREAU.1.into()));
-        fields.push((el.organ_code, BUREAU.0.into()));
+        fields.push((el.date, decided.format("-")));
+        for (name, code) in [(el.organ, el.organ_code), (el.source, el.source_code)] {
+            fields.push((name, BUREAU.1.into()));
+            fields.push((code, BUREAU.0.into()));
+        }
         Ok(Record { penalty, fields })
     }
 
@@ -375,7 +409,7 @@ impl Generator {
                     .get(..4)
                     .and_then(|y| y.parse().ok())
                     .unwrap_or(2025);
-                record.set(el.date, calendar::impossible(rng, year, "/"));
+                record.set(el.date, calendar::impossible(rng, year, "-"));
             }
             Some(BadKind::MissingValue) => {
                 let name = if rng.gen_bool(0.5) { el.name } else { el.wsh };
@@ -383,7 +417,9 @@ impl Generator {
             }
             Some(BadKind::UnknownCode) => {
                 if record.penalty {
-                    let kinds = format!("{};8", record.get("CF_CFLB"));
+                    // 责令限期改正 is an order to put things right, not a penalty, yet often
+                    // typed into 处罚类别.
+                    let kinds = format!("{};责令限期改正", record.get("CF_CFLB"));
                     record.set("CF_CFLB", kinds);
                 } else {
                     record.set("XK_XKLB", "备案".into());
@@ -399,8 +435,10 @@ impl Generator {
                     el.wsh,
                     format!("宁鼓税{letter}〔{year}〕{}号", self.foreign_seq),
                 );
-                record.set(el.organ, FOREIGN_BUREAU.1.into());
-                record.set(el.organ_code, FOREIGN_BUREAU.0.into());
+                for (name, code) in [(el.organ, el.organ_code), (el.source, el.source_code)] {
+                    record.set(name, FOREIGN_BUREAU.1.into());
+                    record.set(code, FOREIGN_BUREAU.0.into());
+                }
             }
         }
         Ok(record)
@@ -411,7 +449,6 @@ impl Generator {
 fn penalty_fields<R: Rng>(
     rng: &mut R,
     fields: &mut Vec<(&'static str, String)>,
-    party: &str,
     kind: PartyKind,
     decided: Day,
     needs_fine: bool,
@@ -419,7 +456,7 @@ fn penalty_fields<R: Rng>(
     let cases: Vec<&TaxCase> = CASES
         .iter()
         .filter(|c| kind != PartyKind::Natural || c.personal)
-        .filter(|c| !needs_fine || c.kinds.iter().any(|k| k.split(';').any(|x| x == "2")))
+        .filter(|c| !needs_fine || c.kinds.iter().any(|k| k.split(';').any(|x| x == FINE)))
         .collect();
     let case = if cases.is_empty() {
         &CASES[0]
@@ -430,20 +467,20 @@ fn penalty_fields<R: Rng>(
         .kinds
         .iter()
         .copied()
-        .filter(|k| !needs_fine || k.split(';').any(|x| x == "2"))
+        .filter(|k| !needs_fine || k.split(';').any(|x| x == FINE))
         .collect();
     let kinds = if options.is_empty() {
-        "2"
+        FINE
     } else {
         *pick(rng, &options)
     };
     let mut content = Vec::new();
     let mut fine_fen = 0;
     let mut confiscated_fen = 0;
-    for code in kinds.split(';') {
-        match code {
-            "1" => content.push("警告".to_string()),
-            "2" => {
+    for kind in kinds.split(';') {
+        match kind {
+            "警告" => content.push("警告".to_string()),
+            FINE => {
                 fine_fen = if case.fine.1 >= 100_000 {
                     // Fines proportional to evaded tax come to the fen.
                     rng.gen_range(case.fine.0 * 100..=case.fine.1 * 100)
@@ -452,7 +489,7 @@ fn penalty_fields<R: Rng>(
                 };
                 content.push(format!("罚款人民币{}元", names::yuan_2dp(fine_fen)));
             }
-            "3" => {
+            "没收违法所得" => {
                 confiscated_fen = rng.gen_range(100_000..=20_000_000u64);
                 content.push(format!(
                     "没收违法所得人民币{}元",
@@ -471,7 +508,6 @@ fn penalty_fields<R: Rng>(
     };
     let (fy, fm, _) = from.ymd();
     let (ty, tm, _) = to.ymd();
-    fields.push(("CF_AJMC", format!("{party}{}案", case.cause)));
     fields.push(("CF_WFXW", case.cause.into()));
     fields.push((
         "CF_SY",
@@ -494,13 +530,20 @@ fn penalty_fields<R: Rng>(
     if confiscated_fen > 0 {
         fields.push(("CF_NR_WFFF", names::wanyuan(confiscated_fen)));
     }
+    // No 暂扣或吊销证照 (CF_NR_ZKDX) or 处罚有效期 (CF_YXQ): none of these penalties suspends or
+    // revokes a licence or runs for a period.
+    fields.push((
+        "CF_GSJZQ",
+        decided
+            .years_later_minus_one(case.publicity_years)
+            .format("-"),
+    ));
 }
 
 /// The licensing elements of an XZXK record.
 fn licensing_fields<R: Rng>(
     rng: &mut R,
     fields: &mut Vec<(&'static str, String)>,
-    party: &str,
     kind: PartyKind,
     decided: Day,
     wsh: &str,
@@ -533,14 +576,23 @@ fn licensing_fields<R: Rng>(
         _ => "准予按照上一纳税年度应纳税所得额的季度平均额预缴企业所得税".to_string(),
     };
     let number = wsh.replacen("宁玄税许", "宁玄税许准字", 1);
-    fields.push(("XK_XKWS", format!("准予税务行政许可决定书（{party}）")));
+    // As 税务行政许可实施办法 names it; the party is an item of its own, not appended here.
+    fields.push(("XK_XKWS", LICENCE_DOCUMENT.into()));
     fields.push(("XK_YJ", basis.into()));
     fields.push(("XK_NR", content));
     fields.push(("XK_XKLB", category.into()));
     fields.push(("XK_XKZS", cert.into()));
     fields.push(("XK_XKBH", number));
-    fields.push(("XK_YXQZ", decided.format("/")));
-    fields.push(("XK_YXQJ", valid_to.format("/")));
+    fields.push(("XK_YXQZ", decided.format("-")));
+    fields.push(("XK_YXQZI", valid_to.format("-")));
+    // 当前状态: a licence whose period ended before the export (dated the day after LAST) is
+    // 无效, and the remark says why.
+    if valid_to <= LAST {
+        fields.push(("XK_ZT", "2".into()));
+        fields.push(("BZ", EXPIRED.into()));
+    } else {
+        fields.push(("XK_ZT", "1".into()));
+    }
 }
 
 /// Escapes text for an XML element.
@@ -630,6 +682,7 @@ pub fn write_tax_xml(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Datelike;
     use quick_xml::Reader;
     use quick_xml::events::Event;
     use std::collections::{HashMap, HashSet};
@@ -689,13 +742,20 @@ mod tests {
         (header, records)
     }
 
+    /// Items the adapter reads that this bureau's exports never fill: the 2016 有效期至 (these
+    /// exports are 2021 ones), 暂扣或吊销证照 and 处罚有效期 (no tax penalty here suspends or
+    /// revokes a licence or runs for a period).
+    const NEVER_WRITTEN: [&str; 3] = ["XK_YXQJ", "CF_NR_ZKDX", "CF_YXQ"];
+    /// Items written that the adapter does not read: 数据来源单位 is the deciding bureau itself.
+    const NOT_READ: [&str; 4] = ["CF_SJLY", "CF_SJLYDM", "XK_LYDW", "XK_LYDWDM"];
+
     #[test]
     fn elements_are_the_adapters_columns() {
         let adapter: toml::Table =
             toml::from_str(&std::fs::read_to_string(ADAPTER).unwrap()).unwrap();
         let mut columns = HashSet::new();
         for f in adapter["fields"].as_table().unwrap().values() {
-            match f.get("from").unwrap() {
+            match f.get("from").or(f.get("join")).unwrap() {
                 toml::Value::String(s) => columns.insert(s.clone()),
                 toml::Value::Array(a) => {
                     for s in a {
@@ -716,14 +776,19 @@ mod tests {
             seen.extend(fields.keys().cloned());
         }
         for name in &seen {
-            assert!(columns.contains(name), "{name} is not an adapter column");
-        }
-        // Every column but the record pseudo-column appears somewhere.
-        for column in &columns {
             assert!(
-                column == "@record" || seen.contains(column),
-                "{column} never written"
+                columns.contains(name) != NOT_READ.contains(&name.as_str()),
+                "{name} is not an adapter column, or is one but listed as not read"
             );
+        }
+        // Every column but the record pseudo-column and the items this bureau leaves empty
+        // appears somewhere; those never do.
+        for column in &columns {
+            let expected = column != "@record" && !NEVER_WRITTEN.contains(&column.as_str());
+            assert_eq!(seen.contains(column), expected, "{column}");
+        }
+        for old in ["CF_AJMC", "XK_YXQJ"] {
+            assert!(!seen.contains(old), "{old} is a 2016 item");
         }
         let unit = &adapter["units"].as_array().unwrap()[0];
         assert_eq!(
@@ -749,8 +814,26 @@ mod tests {
 
         let (_, records) = read_back(&a.path);
         assert_eq!(records.len(), 500);
-        let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y/%m/%d").unwrap();
+        let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let limit = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        // The 2021 处罚类别 labels (the adapter's code table also keeps the 2016 digits).
+        let labels = [
+            "警告",
+            "通报批评",
+            "罚款",
+            "没收违法所得",
+            "没收非法财物",
+            "暂扣许可证件",
+            "降低资质等级",
+            "吊销许可证件",
+            "限制开展生产经营活动",
+            "责令停产停业",
+            "责令关闭",
+            "限制从业",
+            "行政拘留",
+            "其他",
+        ];
+        let (mut expired, mut serious) = (0, 0);
         let mut wsh = HashSet::new();
         let (mut penalties, mut natural) = (0, 0);
         for (tag, f) in &records {
@@ -765,28 +848,32 @@ mod tests {
                 ("XKJGDM", "XKJG")
             };
             assert_eq!((get(unit.0).unwrap(), get(unit.1).unwrap()), BUREAU);
-            assert!(date(get("JDRQ").unwrap()) <= limit);
+            let source = if tag == "XZCF" {
+                (f["CF_SJLYDM"].as_str(), f["CF_SJLY"].as_str())
+            } else {
+                (f["XK_LYDWDM"].as_str(), f["XK_LYDW"].as_str())
+            };
+            assert_eq!(source, BUREAU);
+            let decided = date(get("JDRQ").unwrap());
+            assert!(decided <= limit);
             match get("XDR_LB").unwrap() {
                 "自然人" => {
                     natural += 1;
+                    assert_eq!(get("XDR_ZJLX"), Some("身份证"));
                     ResidentId::parse(get("XDR_ZJHM").unwrap()).unwrap();
                     assert!(get("XDR_SHXYM").is_none());
                 }
                 "法人及非法人组织" | "个体工商户" => {
                     Uscc::parse(get("XDR_SHXYM").unwrap()).unwrap();
-                    assert!(get("XDR_ZJHM").is_none());
+                    assert!(get("XDR_ZJHM").is_none() && get("XDR_ZJLX").is_none());
                 }
                 other => panic!("{other}"),
             }
             if tag == "XZCF" {
                 penalties += 1;
                 let kinds = &f["CF_CFLB"];
-                assert!(
-                    kinds
-                        .split(';')
-                        .all(|k| ["0", "1", "2", "3", "4", "5", "6"].contains(&k))
-                );
-                if kinds.split(';').any(|k| k == "2") {
+                assert!(kinds.split(';').all(|k| labels.contains(&k)), "{kinds}");
+                if kinds.split(';').any(|k| k == FINE) {
                     assert!(
                         Fen::parse(&f["CF_NR_FK"], MoneyUnit::Wanyuan)
                             .unwrap()
@@ -796,15 +883,71 @@ mod tests {
                 } else {
                     assert!(!f.contains_key("CF_NR_FK"));
                 }
-                assert!(!f["CF_AJMC"].is_empty());
+                assert!(!f["CF_WFXW"].is_empty() && !f["CF_NR"].is_empty());
+                // On display for one year, or three for the serious violations.
+                let until = date(&f["CF_GSJZQ"]);
+                let years = if ["虚开发票", "逃避缴纳税款"].contains(&f["CF_WFXW"].as_str())
+                {
+                    serious += 1;
+                    3
+                } else {
+                    1
+                };
+                // The day before the same date `years` later (a 29 February rolls over to 1 March).
+                let end = decided.with_year(decided.year() + years).unwrap_or(
+                    decided + chrono::Months::new(12 * years as u32) + chrono::Days::new(1),
+                );
+                assert_eq!(until, end - chrono::Days::new(1), "{decided}");
+                assert!(!f.contains_key("BZ"));
             } else {
                 assert!(["普通", "核准"].contains(&f["XK_XKLB"].as_str()));
-                assert!(!f["XK_XKBH"].is_empty() && !f["XK_XKWS"].is_empty());
-                assert!(date(&f["XK_YXQZ"]) <= date(&f["XK_YXQJ"]));
+                assert!(!f["XK_XKBH"].is_empty());
+                assert_eq!(f["XK_XKWS"], LICENCE_DOCUMENT);
+                let valid_to = date(&f["XK_YXQZI"]);
+                assert!(date(&f["XK_YXQZ"]) <= valid_to);
+                // 无效 exactly when the period ended before the export, with the remark why.
+                if valid_to < limit {
+                    expired += 1;
+                    assert_eq!((f["XK_ZT"].as_str(), f["BZ"].as_str()), ("2", EXPIRED));
+                } else {
+                    assert_eq!(f["XK_ZT"], "1");
+                    assert!(!f.contains_key("BZ"));
+                }
             }
         }
         assert!((250..350).contains(&penalties), "{penalties}");
         assert!(natural > 10, "{natural}");
+        assert!(expired > 10 && serious > 5, "{expired} {serious}");
+    }
+
+    /// The shipped sample is what `xianjie sample --cases 200 --seed 1 --bad-fraction 0.05`
+    /// writes, and the records others rely on stay: the same run without bad rows opens with
+    /// issue 14's 逃避缴纳税款 fine of ¥673,780.55.
+    #[test]
+    fn the_shipped_sample_is_the_generators() {
+        let shipped =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../adapters/tax/samples/tax-sgs.xml");
+        let dir = tempfile::tempdir().unwrap();
+        let run = |out: &str, bad_fraction| {
+            let opts = crate::SampleOptions {
+                cases: 200,
+                bad_fraction,
+                seed: 1,
+            };
+            let files = crate::generate(&dir.path().join(out), &opts).unwrap();
+            files.into_iter().find(|f| f.adapter == TAX).unwrap().path
+        };
+        assert!(
+            std::fs::read(run("bad", 0.05)).unwrap() == std::fs::read(&shipped).unwrap(),
+            "{} is not what the generator writes; regenerate it",
+            shipped.display()
+        );
+        let (_, records) = read_back(&run("clean", 0.0));
+        let first = &records[0].1;
+        assert_eq!(
+            (first["CF_WFXW"].as_str(), first["CF_NR_FK"].as_str()),
+            ("逃避缴纳税款", "67.378055")
+        );
     }
 
     #[test]
@@ -825,5 +968,9 @@ mod tests {
                 .any(|(_, f)| f.get("CF_CFJGDM").or(f.get("XK_XKJGDM"))
                     == Some(&FOREIGN_BUREAU.0.to_string()))
         );
+        assert!(records.iter().any(|(_, f)| {
+            f.get("CF_CFLB")
+                .is_some_and(|k| k.ends_with(";责令限期改正"))
+        }));
     }
 }
