@@ -871,6 +871,9 @@ fn standard_item(c: &Case, item: &str) -> Option<String> {
     let organisation = p.kind != PartyKind::NaturalPerson;
     let pen = c.penalty.as_ref();
     let lic = c.license.as_ref();
+    if item == "BZ" {
+        return c.remarks.clone().filter(|v| !v.is_empty());
+    }
     let (_, name) = item.split_once('_')?;
     let v = match name {
         "XDR_MC" => Some(p.name.clone()),
@@ -933,7 +936,6 @@ fn standard_item(c: &Case, item: &str) -> Option<String> {
         // A licence takes effect on its decision unless the source says otherwise.
         "YXQZ" => day(lic.and_then(|l| l.valid_from).or(c.decided_on)),
         "YXQZI" => day(lic.and_then(|l| l.valid_to)),
-        _ if item == "BZ" => c.remarks.clone(),
         _ => None,
     };
     v.filter(|v| !v.is_empty())
