@@ -18,8 +18,10 @@ use super::sunshine_units::{
 };
 use super::{SUNSHINE, SampleError, SampleFile};
 
-/// The CSV header: every source column named in the adapter's `[fields]` table.
-pub(crate) const HEADER: [&str; 39] = [
+/// The CSV header: every source column named in the adapter's `[fields]` table. The last five
+/// (the 双公示 items the system added later) come after the older ones, so an export of the older
+/// layout is a prefix of this one and still reads (the adapter marks them `optional`).
+pub(crate) const HEADER: [&str; 44] = [
     "办件编号",
     "办件名称",
     "办件类型",
@@ -59,6 +61,11 @@ pub(crate) const HEADER: [&str; 39] = [
     "涉嫌罪名",
     "办件状态",
     "公开属性",
+    "许可决定文书名称",
+    "暂扣或吊销证照",
+    "公示截止期",
+    "备注",
+    "许可状态",
 ];
 
 /// The kind of enforcement action of a row.
@@ -116,6 +123,17 @@ enum PartyKind {
 }
 
 impl PartyKind {
+    /// Whether parties of this kind hold `licence` (its industries are companies', its shops
+    /// individual businesses', and one with neither is social organisations').
+    fn holds(self, licence: &LicenseItem) -> bool {
+        match self {
+            PartyKind::Legal => !licence.industries.is_empty(),
+            PartyKind::Individual => !licence.shops.is_empty(),
+            PartyKind::Org => licence.industries.is_empty() && licence.shops.is_empty(),
+            PartyKind::Natural => false,
+        }
+    }
+
     /// The adapter's code value (当事人类型).
     fn label(self) -> &'static str {
         match self {
@@ -170,11 +188,16 @@ struct Row {
     charge: String,
     status: String,
     disclosure: String,
+    document_name: String,
+    license_affected: String,
+    publicity_until: String,
+    remarks: String,
+    license_state: String,
 }
 
 impl Row {
     /// The cells in [`HEADER`] order.
-    fn cells(&self) -> [&str; 39] {
+    fn cells(&self) -> [&str; 44] {
         [
             &self.case_id,
             &self.title,
@@ -215,6 +238,11 @@ impl Row {
             &self.charge,
             &self.status,
             &self.disclosure,
+            &self.document_name,
+            &self.license_affected,
+            &self.publicity_until,
+            &self.remarks,
+            &self.license_state,
         ]
     }
 }
@@ -242,6 +270,9 @@ struct Party {
 /// Generator state: the random source and the counters that keep ids unique.
 struct Generator {
     rng: ChaCha8Rng,
+    /// The draws of the appended columns (许可决定文书名称 onwards): another stream of the same
+    /// seed, so adding them left every earlier column of every row as it was for that seed.
+    extra: ChaCha8Rng,
     /// Case sequence per unit and year.
     case_seq: [[u32; 3]; 12],
     /// Document sequence per unit, document kind and year.
@@ -261,8 +292,11 @@ fn yes_no(b: bool) -> String {
 
 impl Generator {
     fn new(seed: u64) -> Self {
+        let mut extra = ChaCha8Rng::seed_from_u64(seed);
+        extra.set_stream(1);
         Self {
             rng: ChaCha8Rng::seed_from_u64(seed),
+            extra,
             case_seq: [[0; 3]; 12],
             doc_seq: [[[0; 3]; 7]; 12],
             foreign_seq: 0,
@@ -605,7 +639,68 @@ impl Generator {
             "公开"
         }
         .into();
+        if action == Action::Licensing && row.status == "已撤销" {
+            row.license_state = "无效".into();
+        }
+        if action == Action::Penalty {
+            self.penalty_publicity(&mut row, u, party.kind, decided);
+        }
+        self.remark(&mut row, action);
         Ok(row)
+    }
+
+    /// The penalty's 暂扣或吊销证照 and 公示截止期.
+    fn penalty_publicity(&mut self, row: &mut Row, u: usize, kind: PartyKind, decided: Day) {
+        if row.penalty_kinds.contains("暂扣许可证件") || row.penalty_kinds.contains("吊销许可证件")
+        {
+            row.license_affected = self.license_held(u, kind, decided);
+        }
+        // Units that fill 公示截止期 enter the date themselves; the sample does not model a
+        // statutory publicity period (the gateway takes the date as the source states it). A
+        // decision that is not public has no publicity to end.
+        if row.disclosure == "公开" && self.extra.gen_bool(0.8) {
+            let years = *pick(&mut self.extra, &[1, 3, 3]);
+            row.publicity_until = decided.years_later_minus_one(years).format("-");
+        }
+    }
+
+    /// A licence of unit `u` a party of `kind` holds, as 暂扣或吊销证照 names it: the
+    /// certificate and its number (issued in the five years before `decided`).
+    fn license_held(&mut self, u: usize, kind: PartyKind, decided: Day) -> String {
+        let rng = &mut self.extra;
+        let licences = UNITS[u].licenses;
+        let held: Vec<&LicenseItem> = licences.iter().filter(|l| kind.holds(l)).collect();
+        let item = match held.as_slice() {
+            [] => pick(rng, licences),
+            some => *pick(rng, some),
+        };
+        let year = decided.year() - rng.gen_range(0..5);
+        let n = rng.gen_range(1..=2_000);
+        format!("{}（{}{year}{n:05}）", item.cert, item.prefix)
+    }
+
+    /// 备注: mostly empty; a revoked or corrected case often says why.
+    fn remark(&mut self, row: &mut Row, action: Action) {
+        let rng = &mut self.extra;
+        let (share, remarks): (f64, &[&str]) = match (row.status.as_str(), action) {
+            ("已撤销", _) => (
+                0.6,
+                &["经行政复议撤销", "经行政诉讼判决撤销", "本机关自行纠错撤销"],
+            ),
+            ("已更正", _) => (
+                0.6,
+                &[
+                    "更正当事人名称笔误",
+                    "更正决定日期录入错误",
+                    "更正法律依据条款",
+                ],
+            ),
+            (_, Action::Penalty) => (0.03, &["当事人已履行完毕", "当事人已申请行政复议"]),
+            _ => (0.02, &["数据由原业务系统迁移", "纸质材料已归档"]),
+        };
+        if rng.gen_bool(share) {
+            row.remarks = (*pick(rng, remarks)).into();
+        }
     }
 
     fn penalty(
@@ -739,6 +834,15 @@ impl Generator {
         let rng = &mut self.rng;
         let how = *pick(rng, &["新办", "新办", "新办", "变更", "延续"]);
         let valid_to = decided.years_later_minus_one(item.years);
+        row.document_name = match how {
+            "变更" => "准予变更行政许可决定书",
+            "延续" => "准予延续行政许可决定书",
+            _ => "准予行政许可决定书",
+        }
+        .into();
+        // 当前状态 on the export date: lapsed when the last valid day is before it (and revoked
+        // when the decision is, set once the case status is known).
+        row.license_state = if valid_to <= LAST { "无效" } else { "有效" }.into();
         row.title = format!("{}申请{}（{how}）", row.party_name, item.cert);
         row.cause = format!("{}（{how}）", item.cert);
         row.legal_basis = item.basis.into();
@@ -1091,6 +1195,8 @@ mod tests {
         let mut actions: HashMap<String, usize> = HashMap::new();
         let mut suspected = 0;
         let mut statuses = HashSet::new();
+        let (mut publicity, mut public_penalties, mut remarks) = (0, 0, 0);
+        let mut licence_states: HashMap<&str, usize> = HashMap::new();
         for r in &rows {
             for column in [
                 "办件类型",
@@ -1101,6 +1207,7 @@ mod tests {
                 "移送状态",
                 "办件状态",
                 "公开属性",
+                "许可状态",
             ] {
                 if !r[column].is_empty() {
                     assert!(
@@ -1169,9 +1276,38 @@ mod tests {
                     assert!(r[c].is_empty(), "{c} on {}", r["办件类型"]);
                 }
             }
+            if penalty {
+                let suspends = ["暂扣许可证件", "吊销许可证件"]
+                    .iter()
+                    .any(|k| r["处罚种类"].contains(k));
+                assert_eq!(!r["暂扣或吊销证照"].is_empty(), suspends, "{id}");
+                if !r["公示截止期"].is_empty() {
+                    assert_eq!(r["公开属性"], "公开", "{id}");
+                    assert!(date(&r["公示截止期"]) > date(&r["决定日期"]), "{id}");
+                    publicity += 1;
+                }
+                public_penalties += usize::from(r["公开属性"] == "公开");
+            } else {
+                for c in ["暂扣或吊销证照", "公示截止期"] {
+                    assert!(r[c].is_empty(), "{c} on {}", r["办件类型"]);
+                }
+            }
             if licensing {
                 assert!(!r["许可证编号"].is_empty());
-                assert!(date(&r["有效期自"]) <= date(&r["有效期至"]));
+                let valid_to = date(&r["有效期至"]);
+                assert!(date(&r["有效期自"]) <= valid_to);
+                let how = &r["办件名称"][r["办件名称"].rfind('（').unwrap()..];
+                let document = match how {
+                    "（新办）" => "准予行政许可决定书",
+                    "（变更）" => "准予变更行政许可决定书",
+                    "（延续）" => "准予延续行政许可决定书",
+                    other => panic!("{id}: {other}"),
+                };
+                assert_eq!(r["许可决定文书名称"], document, "{id}");
+                let lapsed = r["办件状态"] == "已撤销" || valid_to < limit;
+                let state = if lapsed { "无效" } else { "有效" };
+                assert_eq!(r["许可状态"], state, "{id}");
+                *licence_states.entry(state).or_default() += 1;
             } else {
                 for c in [
                     "许可类别",
@@ -1179,10 +1315,13 @@ mod tests {
                     "许可证编号",
                     "有效期自",
                     "有效期至",
+                    "许可决定文书名称",
+                    "许可状态",
                 ] {
                     assert!(r[c].is_empty(), "{c} on {}", r["办件类型"]);
                 }
             }
+            remarks += usize::from(!r["备注"].is_empty());
             if r["移送状态"] != "未移送" {
                 assert_eq!(r["涉嫌犯罪"], "是");
                 assert!(!r["涉嫌罪名"].is_empty());
@@ -1203,6 +1342,63 @@ mod tests {
         assert!(share("其他") > 0.03, "{actions:?}");
         assert!(suspected >= 10, "{suspected} suspected crimes");
         assert!(statuses.len() >= 3, "{statuses:?}");
+        // Most public penalties carry 公示截止期; a few rows carry 备注; licences lapse.
+        assert!(publicity * 10 >= public_penalties * 7, "{publicity}");
+        assert!((15..300).contains(&remarks), "{remarks} remarks");
+        assert!(licence_states.len() == 2, "{licence_states:?}");
+    }
+
+    /// The appended 双公示 columns are optional in the adapter, so an export of the older layout
+    /// (the header without them) still loads.
+    #[test]
+    fn appended_columns_are_optional() {
+        let fields = adapter()["fields"].as_table().unwrap().clone();
+        let older = HEADER
+            .iter()
+            .position(|&c| c == "许可决定文书名称")
+            .unwrap();
+        for column in &HEADER[older..] {
+            let field = fields
+                .values()
+                .find(|f| f.get("from").and_then(|v| v.as_str()) == Some(column))
+                .unwrap();
+            assert_eq!(
+                field.get("optional").and_then(|v| v.as_bool()),
+                Some(true),
+                "{column}"
+            );
+        }
+        assert!(
+            fields
+                .values()
+                .filter(|f| f.get("optional").is_some())
+                .all(|f| HEADER[older..].contains(&f["from"].as_str().unwrap())),
+            "only the appended columns are optional"
+        );
+    }
+
+    /// 暂扣或吊销证照 names a licence the unit grants to that kind of party, with a number
+    /// issued before the decision.
+    #[test]
+    fn licence_held_is_one_the_unit_grants() {
+        let mut generator = Generator::new(3);
+        let decided = Day::from_ymd(2025, 6, 1);
+        for (u, unit) in UNITS.iter().enumerate() {
+            for kind in [PartyKind::Legal, PartyKind::Individual, PartyKind::Org] {
+                let named = generator.license_held(u, kind, decided);
+                let item = unit
+                    .licenses
+                    .iter()
+                    .find(|l| named.starts_with(&format!("{}（{}", l.cert, l.prefix)))
+                    .unwrap_or_else(|| panic!("{named} is not a licence of {}", unit.name));
+                // The party's kind holds it, unless the unit grants that kind nothing.
+                let fits = unit.licenses.iter().any(|l| kind.holds(l));
+                assert!(kind.holds(item) || !fits, "{named} for {kind:?}");
+                let number = &named[item.cert.len() + "（".len()..named.len() - "）".len()];
+                let year: i32 = number[item.prefix.len()..][..4].parse().unwrap();
+                assert!((2021..=2025).contains(&year), "{named}");
+            }
+        }
     }
 
     #[test]
