@@ -324,6 +324,30 @@ fn is_minor(d: &Detail) -> bool {
             .is_some_and(|id| is_minor_on(id, d.decided_on))
 }
 
+/// The day, China Standard Time, the report was generated: the day its disclosure speaks for.
+fn report_day(r: &QuarterlyReport) -> NaiveDate {
+    chrono::FixedOffset::east_opt(8 * 3600).map_or_else(
+        || r.generated_at.date_naive(),
+        |cst| r.generated_at.with_timezone(&cst).date_naive(),
+    )
+}
+
+/// Whether a party's name may be published on `on` (the 双公示 rule): an organisation's always;
+/// a natural person's only in a penalty decision, and only until its 公示截止期 when it has one.
+fn name_published(d: &Detail, on: NaiveDate) -> bool {
+    d.party_kind != PartyKind::NaturalPerson
+        || (d.action == Action::Penalty && d.publicity_until.is_none_or(|until| on <= until))
+}
+
+/// A natural person's name as published when it may not be: the surname (the first
+/// character) and a star for each other character, as 公示 pages write it (张**).
+fn masked_name(name: &str) -> String {
+    name.chars()
+        .enumerate()
+        .map(|(i, c)| if i == 0 { c } else { '*' })
+        .collect()
+}
+
 /// The public rows of one report: restricted cases (`Disclosure::Restricted`) left out; ID
 /// numbers masked unless they are an organisation's USCC; resident ID numbers quoted in free text
 /// masked. Ordered by action (code-list order), then case number.
@@ -333,7 +357,15 @@ pub fn public_rows(r: &QuarterlyReport) -> Vec<PublicRow> {
         .iter()
         .filter(|d| is_public(d))
         .map(|d| {
-            let scrub = |t: &str| scrub(t, d.party_address.as_deref());
+            let on = report_day(r);
+            let hidden = (!name_published(d, on)).then(|| masked_name(&d.party_name));
+            let scrub = |t: &str| {
+                let t = scrub(t, d.party_address.as_deref());
+                match &hidden {
+                    Some(m) if !d.party_name.is_empty() => t.replace(d.party_name.as_str(), m),
+                    _ => t,
+                }
+            };
             PublicRow {
                 action: d.action,
                 title: scrub(&d.title),
@@ -986,6 +1018,7 @@ mod tests {
                 Disclosure::Public
             },
             party_address: None,
+            publicity_until: None,
         }
     }
 
@@ -1334,6 +1367,78 @@ mod tests {
             assert!(text.contains("[住址已隐去]"), "{}", p.display());
             // What is no one's secret is still there.
             assert!(text.contains("91320102MA60876NU7"), "{}", p.display());
+        }
+    }
+
+    #[test]
+    fn a_natural_persons_name_is_published_only_in_a_live_penalty() {
+        let person = |action, title: &str, until: Option<(i32, u32, u32)>| {
+            let mut d = detail(&Case {
+                id: "XW-N",
+                title: "t",
+                action,
+                person: Some(&person_ids()[0]),
+                org: None,
+                fine: (action == Action::Penalty).then_some(100),
+                restricted: false,
+            });
+            d.title = title.into();
+            d.decision = Some(format!("{title}，依法处理"));
+            d.publicity_until = until.map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap());
+            d
+        };
+        let mut live = person(Action::Penalty, "李四占道经营案", Some((2026, 12, 31)));
+        live.party_name = "李四".into();
+        let mut details = vec![
+            person(Action::Licensing, "张三申请食品经营许可", None),
+            person(Action::Penalty, "张三无照经营案", Some((2026, 4, 9))),
+            live,
+        ];
+        details.push(detail(&Case {
+            id: "XW-O",
+            title: "某公司许可",
+            action: Action::Licensing,
+            person: None,
+            org: Some(ORG_1),
+            fine: None,
+            restricted: false,
+        }));
+        for (i, d) in details.iter_mut().enumerate() {
+            d.case_id = format!("XW-N-{i}");
+        }
+        let mut r = QuarterlyReport::new(
+            q(),
+            Uscc::parse(UNIT_A).unwrap(),
+            "u".into(),
+            Origin::Computed,
+            details,
+            vec![],
+        );
+        // Generated on 10 April 2026 (CST): the second penalty's publicity ended the day before.
+        r.generated_at = chrono::DateTime::parse_from_rfc3339("2026-04-09T16:30:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let rows = public_rows(&r);
+        let row = |id: &str| rows.iter().find(|x| x.case_id == id).unwrap();
+        assert_eq!(row("XW-N-0").party_name, "张*");
+        assert_eq!(row("XW-N-0").title, "张*申请食品经营许可");
+        assert_eq!(row("XW-N-0").decision, "张*申请食品经营许可，依法处理");
+        assert_eq!(row("XW-N-1").party_name, "张*");
+        assert_eq!(row("XW-N-2").party_name, "李四");
+        assert_eq!(row("XW-N-2").title, "李四占道经营案");
+        assert!(
+            !row("XW-N-3").party_name.contains('*'),
+            "an organisation is named in full"
+        );
+        // No output names the person whose name may not be published.
+        let dir = tempfile::tempdir().unwrap();
+        for p in Format::ALL
+            .iter()
+            .flat_map(|&f| write(q(), std::slice::from_ref(&r), f, dir.path()).unwrap())
+        {
+            let text = text_of(&p);
+            assert!(!text.contains("张三"), "{}: names 张三", p.display());
+            assert!(text.contains("李四"), "{}", p.display());
         }
     }
 

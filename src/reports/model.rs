@@ -78,6 +78,9 @@ pub struct Detail {
     /// text repeats it (it is never published). None for organisations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub party_address: Option<String>,
+    /// 公示截止期 of a penalty: after it a natural person's name is no longer published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publicity_until: Option<NaiveDate>,
 }
 
 /// The part of a stored case's content JSON a detail line needs, read without the full
@@ -117,6 +120,8 @@ struct PenaltyView {
     kinds: Vec<PenaltyKind>,
     fine_fen: Option<Fen>,
     confiscated_fen: Option<Fen>,
+    #[serde(default)]
+    publicity_until: Option<NaiveDate>,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +162,7 @@ impl CaseView {
             status: self.status,
             disclosure: self.disclosure,
             party_address: natural_address(self.party.kind, self.party.address),
+            publicity_until: self.penalty.as_ref().and_then(|p| p.publicity_until),
         })
     }
 }
@@ -186,6 +192,7 @@ impl Detail {
             status: c.status,
             disclosure: c.disclosure,
             party_address: natural_address(c.party.kind, c.party.address.clone()),
+            publicity_until: c.penalty.as_ref().and_then(|p| p.publicity_until),
         })
     }
 }
@@ -384,6 +391,7 @@ mod tests {
             status: CaseStatus::Active,
             disclosure: Disclosure::Public,
             party_address: None,
+            publicity_until: None,
         };
         let s = Summary::of(&[d("a", 100, true), d("b", 250, false)]);
         assert_eq!(
