@@ -490,7 +490,7 @@ fn validate(raw: RawAdapter, dir: &Path, errs: &mut Errs<'_>) -> Option<Adapter>
                 },
             );
         }
-        if f.date.is_some() && kind != TargetKind::Date {
+        if f.date.is_some() && !matches!(kind, TargetKind::Date | TargetKind::Moment) {
             errs.push(format!("{key}.date"), format!("{path} is not a date field"));
         }
         let dates = f.date.clone().unwrap_or_else(|| vec!["%Y-%m-%d".into()]);

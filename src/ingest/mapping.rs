@@ -48,6 +48,7 @@ fn one(map: &FieldMap, v: String) -> Result<String, String> {
     };
     match map.target.kind() {
         TargetKind::Date => date(&v, &map.dates),
+        TargetKind::Moment => moment(&v, &map.dates),
         TargetKind::Money => {
             let unit = map.money.unwrap_or(crate::model::MoneyUnit::Fen);
             Fen::parse(&v, unit)
@@ -81,6 +82,31 @@ fn date(v: &str, formats: &[String]) -> Result<String, String> {
             formats.join(", ")
         ))
     }
+}
+
+/// Parses a moment of the transfer timeline in one of the formats: with a time (`%H`, `%M`) it
+/// becomes `YYYY-MM-DDTHH:MM:SS`, with a day only `YYYY-MM-DD` (a day is all the source knows).
+/// ISO forms of both are always accepted.
+fn moment(v: &str, formats: &[String]) -> Result<String, String> {
+    for f in formats {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, f) {
+            return Ok(t.format("%Y-%m-%dT%H:%M:%S").to_string());
+        }
+    }
+    if let Ok(m) = crate::model::Moment::parse(v) {
+        return Ok(m.to_string());
+    }
+    let days: Vec<String> = formats
+        .iter()
+        .filter(|f| !f.contains("%H"))
+        .cloned()
+        .collect();
+    date(v, &days).map_err(|_| {
+        format!(
+            "'{v}' does not match the date or time format(s) {}",
+            formats.join(", ")
+        )
+    })
 }
 
 impl Adapter {
@@ -283,6 +309,27 @@ mod tests {
             transform(&m, "警告、 罚款、".into()).unwrap(),
             vec!["warning", "fine"]
         );
+    }
+
+    #[test]
+    fn moments_keep_the_time_when_the_source_has_one() {
+        let mut m = map(Target::TransferApprovedAt);
+        m.dates = vec!["%Y-%m-%d %H:%M".into(), "%Y/%m/%d".into()];
+        let t = |v: &str| transform(&m, v.into());
+        assert_eq!(t("2025-03-04 15:20").unwrap(), vec!["2025-03-04T15:20:00"]);
+        assert_eq!(t("2025/3/4").unwrap(), vec!["2025-03-04"]);
+        // ISO forms, as spreadsheet cells decode, always pass.
+        assert_eq!(
+            t("2025-03-04T15:20:00").unwrap(),
+            vec!["2025-03-04T15:20:00"]
+        );
+        assert_eq!(t("2025-03-04").unwrap(), vec!["2025-03-04"]);
+        let e = t("下午三点").unwrap_err();
+        assert!(
+            e.contains("date or time format(s) %Y-%m-%d %H:%M, %Y/%m/%d"),
+            "{e}"
+        );
+        assert!(t("2025-02-30 10:00").is_err());
     }
 
     #[test]

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::codes::{
     Action, CaseStatus, Disclosure, IdType, InspectionResult, LicenseCategory, LicenseState,
-    PartyKind, PenaltyKind, TransferStatus,
+    PartyKind, PenaltyKind, PoliceDecision, TransferStatus,
 };
+use super::facts::{Amounts, Harm, Moment};
 use super::{Fen, IdError, ResidentId, Uscc};
 
 /// A case number (案件编号), unique within its unit: 1-64 characters, no `/`, no control characters
@@ -264,6 +265,27 @@ pub struct Transfer {
     pub suspected_charge: Option<String>,
     /// Where the transfer stands.
     pub status: TransferStatus,
+    /// 批准移送: the unit's head approved the transfer (310号令 art. 5: hand over within 24 hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<Moment>,
+    /// 移送: handed over, as precisely as the source says (`transferred_on` is its day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transferred_at: Option<Moment>,
+    /// 受理: the police accepted the case (art. 8: decide within 3 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<Moment>,
+    /// 立案 or 不予立案.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub police_decision: Option<PoliceDecision>,
+    /// When the police decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub police_decided_at: Option<Moment>,
+    /// 提请复议 of a refusal (art. 9: within 3 days of the refusal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconsideration_requested_at: Option<Moment>,
+    /// The police's decision on reconsideration (art. 9: within 3 days of the request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconsideration_decided_at: Option<Moment>,
 }
 
 /// A document attached to a case; the bytes live content-addressed in the store.
@@ -346,6 +368,12 @@ pub struct Case {
     pub collective_discussion: bool,
     /// Suspected-crime transfer.
     pub transfer: Transfer,
+    /// Amounts the prosecution thresholds speak of.
+    #[serde(default, skip_serializing_if = "Amounts::is_empty")]
+    pub amounts: Amounts,
+    /// Harm done.
+    #[serde(default, skip_serializing_if = "Harm::is_empty")]
+    pub harm: Harm,
     /// Whether the decision stands.
     pub status: CaseStatus,
     /// Whether it may be disclosed publicly.

@@ -242,6 +242,16 @@ code_enum!(
 );
 
 code_enum!(
+    /// The public-security organ's decision on a transferred case (310号令 art. 8).
+    PoliceDecision, "police decision", {
+        /// 立案
+        Filed = "filed", "立案";
+        /// 不予立案
+        NotFiled = "not_filed", "不予立案";
+    }
+);
+
+code_enum!(
     /// Whether a decision stands.
     CaseStatus, "case status", {
         /// 正常

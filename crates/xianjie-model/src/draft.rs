@@ -10,8 +10,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::case::{Case, CaseId, Inspection, License, Party, PartyId, Penalty, Source, Transfer};
 use super::codes::{
     Action, CaseStatus, Disclosure, IdType, InspectionResult, LicenseCategory, LicenseState,
-    PartyKind, PenaltyKind, TransferStatus,
+    PartyKind, PenaltyKind, PoliceDecision, TransferStatus,
 };
+use super::facts::{Amounts, Harm, Moment, Share};
 use super::{Fen, MoneyUnit, Uscc};
 
 /// How a target's canonical text is parsed; adapters may only apply transforms that fit it.
@@ -31,6 +32,12 @@ pub enum TargetKind {
     Money,
     /// `true` / `false`.
     Bool,
+    /// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS` (China Standard Time).
+    Moment,
+    /// A whole number of people.
+    Count,
+    /// A percent with up to two decimals.
+    Percent,
 }
 
 macro_rules! targets {
@@ -113,6 +120,22 @@ targets! {
     TransferDocument = "transfer.document_number", Text;
     TransferCharge = "transfer.suspected_charge", Text;
     TransferStatus = "transfer.status", Code;
+    TransferApprovedAt = "transfer.approved_at", Moment;
+    TransferAt = "transfer.transferred_at", Moment;
+    TransferAcceptedAt = "transfer.accepted_at", Moment;
+    TransferPoliceDecision = "transfer.police_decision", Code;
+    TransferPoliceDecidedAt = "transfer.police_decided_at", Moment;
+    TransferReconsiderationRequestedAt = "transfer.reconsideration_requested_at", Moment;
+    TransferReconsiderationDecidedAt = "transfer.reconsideration_decided_at", Moment;
+    AmountInvolved = "amounts.involved_fen", Money;
+    AmountGoodsValue = "amounts.goods_value_fen", Money;
+    AmountSales = "amounts.sales_fen", Money;
+    AmountIllegalGains = "amounts.illegal_gains_fen", Money;
+    AmountEvadedTax = "amounts.evaded_tax_fen", Money;
+    AmountEvadedTaxShare = "amounts.evaded_tax_share", Percent;
+    HarmDeaths = "harm.deaths", Count;
+    HarmSeriousInjuries = "harm.serious_injuries", Count;
+    HarmDirectLoss = "harm.direct_loss_fen", Money;
     Status = "status", Code;
     Disclosure = "disclosure", Code;
     Remarks = "remarks", Text;
@@ -161,6 +184,9 @@ impl Target {
                 .map(drop)
                 .map_err(|x| x.to_string())),
             Target::LicenseState => e(LicenseState::parse(v).map(drop).map_err(|x| x.to_string())),
+            Target::TransferPoliceDecision => e(PoliceDecision::parse(v)
+                .map(drop)
+                .map_err(|x| x.to_string())),
             Target::InspectionResult => e(InspectionResult::parse(v)
                 .map(drop)
                 .map_err(|x| x.to_string())),
@@ -176,6 +202,9 @@ impl Target {
                 TargetKind::Money => Fen::parse(v, MoneyUnit::Fen)
                     .map(drop)
                     .map_err(|x| x.to_string()),
+                TargetKind::Moment => Moment::parse(v).map(drop),
+                TargetKind::Count => parse_count(v).map(drop),
+                TargetKind::Percent => Share::parse(v).map(drop),
                 _ => Ok(()),
             },
         }
@@ -188,6 +217,14 @@ fn parse_bool(v: &str) -> Result<bool, String> {
         "false" => Ok(false),
         _ => Err(format!("'{v}' is not true or false")),
     }
+}
+
+fn parse_count(v: &str) -> Result<u32, String> {
+    if v.is_empty() || v.len() > 9 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("'{v}' is not a whole number of people"));
+    }
+    v.parse()
+        .map_err(|_| format!("'{v}' is not a whole number of people"))
 }
 
 fn parse_date(v: &str) -> Result<NaiveDate, String> {
@@ -449,6 +486,19 @@ impl Parser {
             legal_review: self.flag(T::LegalReview),
             collective_discussion: self.flag(T::CollectiveDiscussion),
             transfer: transfer?,
+            amounts: Amounts {
+                involved_fen: self.money(T::AmountInvolved),
+                goods_value_fen: self.money(T::AmountGoodsValue),
+                sales_fen: self.money(T::AmountSales),
+                illegal_gains_fen: self.money(T::AmountIllegalGains),
+                evaded_tax_fen: self.money(T::AmountEvadedTax),
+                evaded_tax_share: self.parsed(T::AmountEvadedTaxShare, Share::parse),
+            },
+            harm: Harm {
+                deaths: self.parsed(T::HarmDeaths, parse_count),
+                serious_injuries: self.parsed(T::HarmSeriousInjuries, parse_count),
+                direct_loss_fen: self.money(T::HarmDirectLoss),
+            },
             status: self
                 .code(T::Status, CaseStatus::parse)
                 .unwrap_or(CaseStatus::Active),
@@ -694,6 +744,51 @@ impl Parser {
                 );
             }
         }
+        let approved_at = self.moment(T::TransferApprovedAt, today);
+        let transferred_at = self.moment(T::TransferAt, today);
+        let accepted_at = self.moment(T::TransferAcceptedAt, today);
+        let police_decision = self.code(T::TransferPoliceDecision, PoliceDecision::parse);
+        let police_decided_at = self.moment(T::TransferPoliceDecidedAt, today);
+        let reconsideration_requested_at =
+            self.moment(T::TransferReconsiderationRequestedAt, today);
+        let reconsideration_decided_at = self.moment(T::TransferReconsiderationDecidedAt, today);
+        if let (Some(at), Some(on)) = (transferred_at, transferred_on)
+            && at.date() != on
+        {
+            self.err(
+                T::TransferAt,
+                format!("{at} is not on transfer.transferred_on {on}"),
+            );
+        }
+        if police_decided_at.is_some() && police_decision.is_none() {
+            self.err(
+                T::TransferPoliceDecision,
+                "is required with transfer.police_decided_at",
+            );
+        }
+        if reconsideration_requested_at.is_some()
+            && police_decision != Some(PoliceDecision::NotFiled)
+        {
+            self.err(
+                T::TransferReconsiderationRequestedAt,
+                "a reconsideration is asked of a refusal: transfer.police_decision must be not_filed",
+            );
+        }
+        let handed = transferred_at.or(transferred_on.map(Moment::Day));
+        self.timeline(&[
+            (T::TransferApprovedAt, approved_at),
+            (T::TransferAt, handed),
+            (T::TransferAcceptedAt, accepted_at),
+            (T::TransferPoliceDecidedAt, police_decided_at),
+            (
+                T::TransferReconsiderationRequestedAt,
+                reconsideration_requested_at,
+            ),
+            (
+                T::TransferReconsiderationDecidedAt,
+                reconsideration_decided_at,
+            ),
+        ]);
         Some(Transfer {
             suspected_crime,
             transferred_on,
@@ -701,7 +796,42 @@ impl Parser {
             document_number: self.text(T::TransferDocument),
             suspected_charge: self.text(T::TransferCharge),
             status,
+            approved_at,
+            transferred_at,
+            accepted_at,
+            police_decision,
+            police_decided_at,
+            reconsideration_requested_at,
+            reconsideration_decided_at,
         })
+    }
+
+    /// A moment of the transfer timeline: not in the future.
+    fn moment(&mut self, t: Target, today: NaiveDate) -> Option<Moment> {
+        let m = self.parsed(t, Moment::parse)?;
+        if m.date() > today {
+            self.err(t, format!("{m} is in the future"));
+        }
+        Some(m)
+    }
+
+    /// The transfer's moments in their legal order (approved, handed over, accepted, decided,
+    /// reconsideration asked, decided); a day and a time compare by their days.
+    fn timeline(&mut self, steps: &[(Target, Option<Moment>)]) {
+        let known: Vec<(Target, Moment)> = steps
+            .iter()
+            .filter_map(|(t, m)| m.map(|m| (*t, m)))
+            .collect();
+        for pair in known.windows(2) {
+            let ((t1, a), (t2, b)) = (pair[0], pair[1]);
+            let before = match (a, b) {
+                (Moment::At(x), Moment::At(y)) => y < x,
+                _ => b.date() < a.date(),
+            };
+            if before {
+                self.err(t2, format!("{b} is before {} {a}", t1.path()));
+            }
+        }
     }
 }
 
@@ -718,6 +848,119 @@ mod tests {
         assert_eq!(control_char("x\u{85}", true), Some((2, '\u{85}')));
         assert_eq!(control_char("\u{FFFF}", true), Some((1, '\u{FFFF}')));
         assert_eq!(control_char("行政处罚𠀀（更正）", false), None);
+    }
+
+    /// A draft of a suspected-crime penalty with the given transfer and fact fields set.
+    fn transfer_draft(fields: &[(Target, &str)]) -> Result<Case, Vec<FieldError>> {
+        let mut d = Draft::new();
+        for (t, v) in [
+            (Target::UnitCode, "11320102526018159L"),
+            (Target::CaseId, "C-1"),
+            (Target::Title, "标题"),
+            (Target::Action, "other"),
+            (Target::PartyKind, "legal_person"),
+            (Target::PartyName, "某公司"),
+            (Target::TransferSuspected, "true"),
+        ]
+        .iter()
+        .chain(fields)
+        {
+            d.set(*t, vec![v.to_string()]);
+        }
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-30T08:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        d.into_case(&DraftContext {
+            adapter: "a",
+            system: "s",
+            file: "f",
+            location: "row 2".into(),
+            now,
+            today: now.date_naive(),
+            default_unit_name: Some("单位"),
+        })
+    }
+
+    #[test]
+    fn transfer_moments_and_amounts_are_parsed_and_ordered() {
+        use Target as T;
+        let c = transfer_draft(&[
+            (T::TransferStatus, "not_filed"),
+            (T::TransferOn, "2025-03-05"),
+            (T::TransferOrgan, "南京市公安局玄武分局"),
+            (T::TransferApprovedAt, "2025-03-04T15:20:00"),
+            (T::TransferAt, "2025-03-05T09:00:00"),
+            (T::TransferAcceptedAt, "2025-03-05"),
+            (T::TransferPoliceDecision, "not_filed"),
+            (T::TransferPoliceDecidedAt, "2025-03-10"),
+            (T::TransferReconsiderationRequestedAt, "2025-03-12"),
+            (T::AmountEvadedTax, "67378055"),
+            (T::AmountEvadedTaxShare, "12.5"),
+            (T::HarmDeaths, "1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.transfer.approved_at.map(|m| m.to_string()).as_deref(),
+            Some("2025-03-04T15:20:00")
+        );
+        assert_eq!(c.transfer.police_decision, Some(PoliceDecision::NotFiled));
+        assert_eq!(c.amounts.evaded_tax_fen.map(Fen::get), Some(67_378_055));
+        assert_eq!(
+            c.amounts.evaded_tax_share.map(Share::basis_points),
+            Some(1250)
+        );
+        assert_eq!(c.harm.deaths, Some(1));
+        // Stored JSON keeps them; a case without them serializes as before (no empty blocks).
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains("\"evaded_tax_share\":\"12.50\""), "{json}");
+        let plain = transfer_draft(&[]).unwrap();
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(
+            !json.contains("amounts") && !json.contains("approved_at"),
+            "{json}"
+        );
+
+        // Out of order, a reconsideration of no refusal, a decision time without a decision,
+        // a time in the future, a bad share: each named.
+        let errors = transfer_draft(&[
+            (T::TransferApprovedAt, "2025-03-06"),
+            (T::TransferAt, "2025-03-05T09:00"),
+            (T::TransferReconsiderationRequestedAt, "2025-03-12"),
+            (T::TransferPoliceDecidedAt, "2025-03-10"),
+            (T::TransferAcceptedAt, "2027-01-01"),
+            (T::AmountEvadedTaxShare, "100.5"),
+            (T::HarmDeaths, "-1"),
+        ])
+        .unwrap_err();
+        let about = |t: Target| {
+            errors
+                .iter()
+                .filter(|e| e.target == t)
+                .map(|e| e.reason.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        assert!(
+            about(T::TransferAt).contains("before transfer.approved_at"),
+            "{errors:?}"
+        );
+        assert!(
+            about(T::TransferReconsiderationRequestedAt).contains("refusal"),
+            "{errors:?}"
+        );
+        assert!(
+            about(T::TransferPoliceDecision).contains("required"),
+            "{errors:?}"
+        );
+        assert!(
+            about(T::TransferAcceptedAt).contains("future"),
+            "{errors:?}"
+        );
+        assert!(
+            about(T::AmountEvadedTaxShare).contains("percent"),
+            "{errors:?}"
+        );
+        assert!(about(T::HarmDeaths).contains("whole number"), "{errors:?}");
     }
 
     #[test]

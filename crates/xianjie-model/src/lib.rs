@@ -16,6 +16,7 @@ pub use quarter::{Quarter, QuarterError};
 mod case;
 mod codes;
 mod draft;
+mod facts;
 
 pub use case::{
     Case, CaseId, DocumentRef, Inspection, License, Party, PartyId, Penalty, Source, Transfer,
@@ -23,6 +24,7 @@ pub use case::{
 };
 pub use codes::{
     Action, CaseStatus, CodeError, Disclosure, IdType, InspectionResult, LicenseCategory,
-    LicenseState, PartyKind, PenaltyKind, TransferStatus,
+    LicenseState, PartyKind, PenaltyKind, PoliceDecision, TransferStatus,
 };
 pub use draft::{Draft, DraftContext, FieldError, Target, TargetKind};
+pub use facts::{Amounts, Harm, Moment, Share};
