@@ -5,7 +5,7 @@
 //! - `store`: the only module that touches sled.
 //! - [`keys`]: the encrypted keystore and its custody; [`audit`]: the signed, verifiable audit log.
 //! - [`api`]: the port API; [`push`]: delivery to the provincial platform; [`reports`]: quarterly
-//!   statistics.
+//!   statistics; [`supervision`]: rules that recognise cases meeting a prosecution threshold.
 //! - `config`, `admin`, `gateway`, `cli`: configuration, admin socket, the serve process, the command line.
 //!
 //! From crates of their own (`crates/`), which the tools share and which never depend on the
@@ -26,6 +26,7 @@ pub mod keys;
 pub mod push;
 pub mod reports;
 pub mod store;
+pub mod supervision;
 
 // Pieces the tools share with the gateway, in crates of their own (crates/), under the paths
 // the gateway has always used.

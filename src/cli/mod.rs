@@ -154,6 +154,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AdaptersCommand,
     },
+    /// Supervision rules (`rules/*.toml`): prosecution thresholds as data.
+    Rules {
+        /// What to do.
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Pushes to the provincial platform (DESIGN §8): run a cycle, status, dead letters.
     Push {
         /// What to do.
@@ -605,6 +611,17 @@ pub enum AdaptersCommand {
     },
 }
 
+/// `rules` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Validate every rule (unknown keys, bad thresholds, missing citations) and run each
+    /// rule's own golden cases.
+    Check {
+        /// Rules directory (default: ./rules).
+        dir: Option<PathBuf>,
+    },
+}
+
 /// Runs the command line.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -617,6 +634,9 @@ pub fn main() -> ExitCode {
         Command::Adapters {
             command: AdaptersCommand::Check { ref dir, bless },
         } => offline::adapters_check(&cli, dir.clone(), bless),
+        Command::Rules {
+            command: RulesCommand::Check { ref dir },
+        } => offline::rules_check(dir.clone()),
         Command::Sample {
             cases,
             ref out,
@@ -726,6 +746,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Adapters { .. }
+        | Command::Rules { .. }
         | Command::Sample { .. }
         | Command::Certs { .. }
         | Command::DecodeWorker => Ok(()),

@@ -1,4 +1,4 @@
-//! Commands that need no running gateway: `adapters check` and `sample`.
+//! Commands that need no running gateway: `adapters check`, `rules check` and `sample`.
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +51,56 @@ pub fn adapters_check(cli: &Cli, dir: Option<PathBuf>, bless: bool) -> anyhow::R
             }
         }
     }
+    if failed > 0 {
+        anyhow::bail!("{failed} golden case(s) failed");
+    }
+    Ok(())
+}
+
+/// `xianjie rules check [DIR]`: every problem of every rule file at once, then each rule's
+/// golden cases, with the facts that matched.
+pub fn rules_check(dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from(crate::supervision::DEFAULT_RULES_DIR));
+    let rules = crate::supervision::load_dir(&dir).map_err(|errs| {
+        ConfigErrors(
+            errs.into_iter()
+                .map(|e| crate::config::ConfigProblem {
+                    file: e.file,
+                    key: e.at,
+                    reason: e.reason,
+                })
+                .collect(),
+        )
+    })?;
+    let outcomes = crate::supervision::run_golden(&rules);
+    let mut failed = 0;
+    for r in &rules {
+        println!("rule {}: {} ({})", r.id, r.title, r.source);
+        for o in outcomes.iter().filter(|o| o.rule == r.id) {
+            let said = match &o.got {
+                Some(m) => {
+                    let facts: Vec<String> = m
+                        .iter()
+                        .map(|f| format!("{} {} ({})", f.fact, f.value, f.threshold))
+                        .collect();
+                    format!("matches: {}", facts.join("; "))
+                }
+                None => "does not match".into(),
+            };
+            if o.passed() {
+                println!("  ok   {}: {said}", o.name);
+            } else {
+                failed += 1;
+                let want = if o.expect { "match" } else { "not match" };
+                println!("  FAIL {}: should {want}, {said}", o.name);
+            }
+        }
+    }
+    println!(
+        "{} rule(s), {} golden case(s), {failed} failed",
+        rules.len(),
+        outcomes.len()
+    );
     if failed > 0 {
         anyhow::bail!("{failed} golden case(s) failed");
     }

@@ -1,0 +1,10 @@
+//! Supervision of the link between administrative enforcement and criminal justice (两法衔接):
+//! the rules that recognise a case meeting a criminal prosecution threshold ([`rules`]). Leads,
+//! the 310号令 deadlines and the procuratorate's write-back build on them.
+
+pub mod rules;
+
+pub use rules::{Matched, Rule, RuleError, load_dir, run_golden};
+
+/// Where `xianjie rules check` looks when no directory is given: `./rules`, like `./adapters`.
+pub const DEFAULT_RULES_DIR: &str = "rules";
