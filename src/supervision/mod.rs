@@ -1,7 +1,9 @@
 //! Supervision of the link between administrative enforcement and criminal justice (两法衔接):
-//! the rules that recognise a case meeting a criminal prosecution threshold ([`rules`]). Leads,
-//! the 310号令 deadlines and the procuratorate's write-back build on them.
+//! the rules that recognise a case meeting a criminal prosecution threshold ([`rules`]) and the
+//! 310号令 transfer deadlines ([`deadlines`]). Leads and the procuratorate's write-back build on
+//! them.
 
+pub mod deadlines;
 pub mod rules;
 
 pub use rules::{Matched, Rule, RuleError, load_dir, run_golden};

@@ -13,6 +13,8 @@
 //! source = "《…立案追诉标准的规定（二）》（2022年）第五十二条"
 //! actions = ["penalty"]
 //! units = []                                  # empty: every unit
+//! review = false                              # true: leads only point, a person judges
+//! notes = ""                                  # what an analyst should know reading a lead
 //! when = [
 //!   { fact = "amounts.evaded_tax_fen", at_least = "100000" },     # yuan, as the law writes
 //!   { fact = "amounts.evaded_tax_share", at_least = "10" },       # percent
@@ -163,6 +165,12 @@ pub struct Rule {
     pub units: Vec<Uscc>,
     /// Every one must hold.
     pub when: Vec<Condition>,
+    /// Whether its leads need a person's judgement before any recommendation: the crime needs
+    /// facts no administrative record carries (现实危险, 足以造成…), so the rule can only point.
+    pub review: bool,
+    /// What the analyst should know when reading a lead (approximations, facts the record
+    /// lacks), or empty.
+    pub notes: String,
     /// Its golden cases.
     pub cases: Vec<GoldenCase>,
     /// The file it came from.
@@ -648,6 +656,22 @@ fn parse_rule(t: &toml::Table, path: &Path, e: &mut Errs) -> Option<Rule> {
             Vec::new()
         }
     };
+    let review = match t.get("review") {
+        None => false,
+        Some(Value::Boolean(b)) => *b,
+        Some(_) => {
+            e.push("review", "must be true or false");
+            false
+        }
+    };
+    let notes = match t.get("notes") {
+        None => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            e.push("notes", "must be a string");
+            String::new()
+        }
+    };
     let mut rule = Rule {
         id: id?,
         title: title?,
@@ -656,6 +680,8 @@ fn parse_rule(t: &toml::Table, path: &Path, e: &mut Errs) -> Option<Rule> {
         actions,
         units,
         when,
+        review,
+        notes,
         cases: Vec::new(),
         file: path.to_path_buf(),
     };
