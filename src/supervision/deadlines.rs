@@ -3,12 +3,14 @@
 //! decide within 3 days of accepting the case (art. 8); a refusal may be put to reconsideration
 //! within 3 days (art. 9), and the police decide that within 3 days (art. 9).
 //!
-//! How the days are counted (the order is silent; this is the general rule of Chinese
-//! procedural law, 《民事诉讼法》第八十五条): the day the period starts does not count, and a period
-//! whose last day is a statutory holiday or a weekend ends on the next working day of the
-//! [`WorkCalendar`]. The 24 hours are counted by the clock when both moments have a time; when
-//! the source gives only days, a hand-over on the day after the approval is taken as within them
-//! (it may be), and only a later day breaks the deadline.
+//! How the days are counted. The order sets no rule of its own, and "3日" are calendar days: the
+//! laws that count in working days say so for their own periods only (行政处罚法第八十五条,
+//! 行政许可法第八十二条, 行政强制法第六十九条). So, as the general rule of periods has it
+//! (《民法典》第二百零一条、第二百零三条; 《刑事诉讼法》第一百零五条 alike), the day the period starts
+//! does not count, and a period whose last day is a statutory holiday or a weekend ends on the
+//! next working day of the [`WorkCalendar`]. The 24 hours run by the clock, with no holiday
+//! extension; when the source gives only days, a hand-over on the day after the approval is
+//! taken as within them (it may be), and only a later day breaks the deadline.
 
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
 
