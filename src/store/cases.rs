@@ -91,6 +91,47 @@ pub struct PreparedCase {
     raw: [u8; 16],
     content: Vec<u8>,
     source: Vec<u8>,
+    /// The party's index entry (see [`party_entry`]).
+    party: Vec<u8>,
+}
+
+/// The party index id of a case's party: `U` and the USCC, `R` and the resident ID number, or
+/// `O`, the document type's code, `:` and the number; empty when the party has no document.
+pub fn party_id(case: &Case) -> Vec<u8> {
+    use crate::model::PartyId;
+    match &case.party.id {
+        Some(PartyId::Uscc(u)) => [b"U", u.as_str().as_bytes()].concat(),
+        Some(PartyId::Resident(r)) => [b"R", r.as_str().as_bytes()].concat(),
+        Some(PartyId::Other { id_type, number }) => {
+            format!("O{}:{number}", id_type.code()).into_bytes()
+        }
+        None => Vec::new(),
+    }
+}
+
+/// The `case_party` value of a case: the party id's length (u16 BE), the id, the party's name.
+fn party_entry(case: &Case) -> Vec<u8> {
+    let id = party_id(case);
+    let mut v = Vec::with_capacity(2 + id.len() + case.party.name.len());
+    v.extend_from_slice(&(id.len() as u16).to_be_bytes());
+    v.extend_from_slice(&id);
+    v.extend_from_slice(case.party.name.as_bytes());
+    v
+}
+
+/// The party id and name of a `case_party` value.
+fn split_party_entry(v: &[u8]) -> Option<(&[u8], &[u8])> {
+    let n = usize::from(u16::from_be_bytes([*v.first()?, *v.get(1)?]));
+    Some((v.get(2..2 + n)?, v.get(2 + n..)?))
+}
+
+/// The `parties` key of a case: the party id, a 0 byte, the case key.
+fn party_key(id: &[u8], case_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(id.len() + 1 + case_key.len());
+    k.extend_from_slice(id);
+    k.push(0);
+    k.extend_from_slice(case_key);
+    k
 }
 
 impl PreparedCase {
@@ -101,6 +142,7 @@ impl PreparedCase {
         let key = case.key();
         let (unit_code, case_id, action) =
             (case.unit_code.clone(), case.case_id.clone(), case.action);
+        let party = party_entry(&case);
         let (content, source) = case.into_content();
         Self {
             key,
@@ -111,6 +153,7 @@ impl PreparedCase {
             raw: raw.unwrap_or([0; 16]),
             content,
             source: serde_json::to_vec(&source).unwrap_or_default(),
+            party,
         }
     }
 
@@ -352,8 +395,10 @@ impl Store {
             &self.outbox,
             &self.counts,
             &self.meta,
+            &self.parties,
+            &self.case_party,
         )
-            .transaction(|(tc, tch, tout, tcount, tmeta)| {
+            .transaction(|(tc, tch, tout, tcount, tmeta, tparty, tcp)| {
                 let first: u64 = match tmeta.get(NEXT_SEQ)? {
                     Some(v) => {
                         serde_json::from_slice(&v).map_err(|e| abort("change sequence", e))?
@@ -397,6 +442,21 @@ impl Store {
                     value.extend_from_slice(&p.content);
                     value.extend_from_slice(&p.source);
                     tc.insert(p.key.as_slice(), value)?;
+                    // The party index follows the case: the old entry goes when the party changed.
+                    let old_party = tcp.get(&p.key)?;
+                    if old_party.as_deref() != Some(p.party.as_slice()) {
+                        if let Some((id, _)) = old_party.as_deref().and_then(split_party_entry)
+                            && !id.is_empty()
+                        {
+                            tparty.remove(party_key(id, &p.key))?;
+                        }
+                        if let Some((id, _)) = split_party_entry(&p.party)
+                            && !id.is_empty()
+                        {
+                            tparty.insert(party_key(id, &p.key), &[][..])?;
+                        }
+                        tcp.insert(p.key.as_slice(), p.party.as_slice())?;
+                    }
 
                     changes
                         .entries
@@ -435,6 +495,76 @@ impl Store {
                 Ok(outcomes)
             });
         result.map_err(tx_err("case transaction"))
+    }
+
+    /// The keys of the cases whose party has the index id `id` (see [`party_id`]), at most
+    /// `limit`, in key order (unit, then case number).
+    pub fn cases_of_party(&self, id: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        if id.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut prefix = id.to_vec();
+        prefix.push(0);
+        self.parties
+            .scan_prefix(&prefix)
+            .keys()
+            .take(limit)
+            .map(|k| {
+                k.map(|k| k[prefix.len()..].to_vec())
+                    .map_err(sled_err("party index scan"))
+            })
+            .collect()
+    }
+
+    /// The cases of `unit` whose party name contains `needle`, at most `limit`, in case-number
+    /// order: a scan of the unit's short index entries, never of the cases themselves.
+    pub fn unit_cases_by_party_name(
+        &self,
+        unit: &Uscc,
+        needle: &str,
+        limit: usize,
+    ) -> Result<Vec<CaseId>, StoreError> {
+        let mut prefix = unit.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.case_party.scan_prefix(&prefix) {
+            let (k, v) = kv.map_err(sled_err("party name scan"))?;
+            let Some((_, name)) = split_party_entry(&v) else {
+                continue;
+            };
+            if std::str::from_utf8(name).is_ok_and(|n| n.contains(needle))
+                && let Ok(id) = std::str::from_utf8(&k[prefix.len()..])
+                && let Ok(id) = CaseId::parse(id)
+            {
+                out.push(id);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Builds the party index of a store written before it existed (once, at open).
+    pub(super) fn index_parties(&self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for kv in self.cases.iter() {
+            let (k, v) = kv.map_err(sled_err("case scan"))?;
+            let case = decode_case(&k, &v)?;
+            let entry = party_entry(&case);
+            if let Some((id, _)) = split_party_entry(&entry)
+                && !id.is_empty()
+            {
+                self.parties
+                    .insert(party_key(id, &k), &[][..])
+                    .map_err(sled_err("party index"))?;
+            }
+            self.case_party
+                .insert(&k, entry)
+                .map_err(sled_err("party index"))?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Whether the case stored under `key` was mapped from a raw record with digest `raw` — then
@@ -694,5 +824,80 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{PartyId, ResidentId};
+
+    fn cases() -> Vec<Case> {
+        let golden = crate::ingest::golden::golden_cases();
+        let org = golden
+            .iter()
+            .find(|c| matches!(c.party.id, Some(PartyId::Uscc(_))))
+            .unwrap()
+            .clone();
+        let person = golden
+            .iter()
+            .find(|c| matches!(c.party.id, Some(PartyId::Resident(_))))
+            .unwrap()
+            .clone();
+        let mut out = Vec::new();
+        for (i, base) in [&org, &org, &person].into_iter().enumerate() {
+            let mut c = base.clone();
+            c.case_id = CaseId::parse(&format!("PARTY-{i}")).unwrap();
+            out.push(c);
+        }
+        out
+    }
+
+    #[test]
+    fn the_party_index_follows_every_write_and_is_built_for_older_stores() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let mut cases = cases();
+        store.upsert_cases(&cases, &|_, _| Vec::new()).unwrap();
+        let org = party_id(&cases[0]);
+        assert_eq!(org[0], b'U');
+        let found = store.cases_of_party(&org, 10).unwrap();
+        assert_eq!(found, vec![cases[0].key(), cases[1].key()]);
+        let person = party_id(&cases[2]);
+        assert_eq!(store.cases_of_party(&person, 10).unwrap(), vec![cases[2].key()]);
+        assert_eq!(store.cases_of_party(&org, 1).unwrap().len(), 1);
+        assert!(store.cases_of_party(b"", 10).unwrap().is_empty());
+
+        // Name search stays within the unit asked about.
+        let unit = cases[0].unit_code.clone();
+        let name: String = cases[0].party.name.chars().skip(1).take(3).collect();
+        let hits = store.unit_cases_by_party_name(&unit, &name, 10).unwrap();
+        assert!(hits.contains(&cases[0].case_id) && hits.contains(&cases[1].case_id), "{hits:?}");
+        let other = Uscc::parse("91350200776049653A").unwrap();
+        assert!(store.unit_cases_by_party_name(&other, &name, 10).unwrap().is_empty());
+
+        // A new version with another party moves the entry.
+        cases[1].party.id = Some(PartyId::Resident(
+            ResidentId::parse(match &cases[2].party.id {
+                Some(PartyId::Resident(r)) => r.as_str(),
+                _ => unreachable!(),
+            })
+            .unwrap(),
+        ));
+        store.upsert_cases(&cases[1..2], &|_, _| Vec::new()).unwrap();
+        assert_eq!(store.cases_of_party(&org, 10).unwrap(), vec![cases[0].key()]);
+        let mut both = vec![cases[1].key(), cases[2].key()];
+        both.sort();
+        assert_eq!(store.cases_of_party(&person, 10).unwrap(), both);
+
+        // A store from before the index: emptied index, no marker; reopening rebuilds it.
+        store.parties.clear().unwrap();
+        store.case_party.clear().unwrap();
+        store.meta.remove(super::super::PARTIES_INDEXED).unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let store = Store::open(tmp.path()).unwrap();
+        assert_eq!(store.cases_of_party(&person, 10).unwrap(), both);
+        assert_eq!(store.cases_of_party(&org, 10).unwrap(), vec![cases[0].key()]);
     }
 }

@@ -18,6 +18,10 @@
 //!   acknowledged (u64 BE), so revocations reach exactly the destinations that hold the record
 //! - `dead`: `id (u64 BE)` → [`DeadLetter`] JSON (records a destination refused)
 //! - `reports`: `quarter 0x00 unit_code 0x00 version (u64 BE)` → quarterly report JSON, every version
+//! - `parties`: `party id 0x00 unit_code 0x00 case_id` → empty: the cases of one party (its USCC,
+//!   resident ID or other document), kept in the case transaction
+//! - `case_party`: `unit_code 0x00 case_id` → the party id's length (u16 BE), the id and the
+//!   party's name: what the index holds for the case, so a change of party moves its entry
 
 mod cases;
 mod ports;
@@ -27,7 +31,9 @@ mod reports;
 
 use std::path::Path;
 
-pub use cases::{Change, OutboxEntry, PreparedCase, RawCase, Route, UnitCounts, UpsertOutcome};
+pub use cases::{
+    Change, OutboxEntry, PreparedCase, RawCase, Route, UnitCounts, UpsertOutcome, party_id,
+};
 pub use ports::PortGrant;
 pub use push::{DeadLetter, OutboxSummary, PushCommit};
 pub use quarantine::{QuarantineEntry, QuarantineReason};
@@ -81,6 +87,8 @@ pub enum StoreError {
 /// The layout of keys and values this version writes; raised whenever an encoding changes.
 const LAYOUT: u32 = 2;
 const LAYOUT_KEY: &str = "store_layout";
+/// Set once the party index covers every case (stores from before it are indexed at open).
+const PARTIES_INDEXED: &str = "parties_indexed";
 
 fn sled_err(op: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
     move |source| StoreError::Sled { op, source }
@@ -112,6 +120,8 @@ pub struct Store {
     delivered: sled::Tree,
     dead: sled::Tree,
     reports: sled::Tree,
+    parties: sled::Tree,
+    case_party: sled::Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -146,6 +156,8 @@ impl Store {
             delivered: tree("delivered")?,
             dead: tree("dead")?,
             reports: tree("reports")?,
+            parties: tree("parties")?,
+            case_party: tree("case_party")?,
             db,
         };
         let found: u32 = store.get_meta(LAYOUT_KEY).ok().flatten().unwrap_or(0);
@@ -158,6 +170,14 @@ impl Store {
                 });
             }
             store.set_meta(LAYOUT_KEY, &LAYOUT)?;
+        }
+        // A store written before the party index existed gets it once, here.
+        if store.get_meta::<bool>(PARTIES_INDEXED)?.is_none() {
+            let n = store.index_parties()?;
+            store.set_meta(PARTIES_INDEXED, &true)?;
+            if n > 0 {
+                tracing::info!(cases = n, "built the party index of an older store");
+            }
         }
         Ok(store)
     }
