@@ -589,7 +589,8 @@ fn parse_rule(t: &toml::Table, path: &Path, e: &mut Errs) -> Option<Rule> {
     unknown_keys(
         t,
         &[
-            "id", "title", "charge", "source", "actions", "units", "when", "cases",
+            "id", "title", "charge", "source", "actions", "units", "review", "notes", "when",
+            "cases",
         ],
         "",
         e,
