@@ -589,7 +589,8 @@ fn parse_rule(t: &toml::Table, path: &Path, e: &mut Errs) -> Option<Rule> {
     unknown_keys(
         t,
         &[
-            "id", "title", "charge", "source", "actions", "units", "when", "cases",
+            "id", "title", "charge", "source", "actions", "units", "review", "notes", "when",
+            "cases",
         ],
         "",
         e,
@@ -1407,5 +1408,66 @@ facts = { "amounts.nowhere" = "1" }
                 .iter()
                 .any(|e| e.file.ends_with("deep.toml") && e.reason.contains("nested deeper"))
         );
+    }
+
+    /// The starter rule set shipped in `rules/`: it loads, every golden case passes, every unit
+    /// of the district has a rule, and a rule that sets no threshold only points (review).
+    #[test]
+    fn shipped_rules_load_and_pass_their_golden_cases() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let rules = load_dir(&dir).unwrap_or_else(|e| panic!("{e:#?}"));
+        assert!(!rules.is_empty(), "no rules in {}", dir.display());
+
+        let outcomes = run_golden(&rules);
+        let failed: Vec<&GoldenOutcome> = outcomes.iter().filter(|o| !o.passed()).collect();
+        assert!(failed.is_empty(), "failing golden cases: {failed:#?}");
+        let total: usize = rules.iter().map(|r| r.cases.len()).sum();
+        assert_eq!(outcomes.len(), total);
+
+        // 市场监管, 税务, 应急, 城管, 卫健, 文旅, 住建, 消防.
+        for unit in [
+            "11320102526018159L",
+            "11320102507529170Q",
+            "11320102996030824B",
+            "11320102083016613W",
+            "11320102186091390J",
+            "113201029935181903",
+            "113201029378657970",
+            "11320102471049746T",
+        ] {
+            assert!(
+                rules
+                    .iter()
+                    .any(|r| r.units.iter().any(|u| u.as_str() == unit)),
+                "no rule applies to unit {unit}"
+            );
+        }
+
+        fn has_threshold(c: &Condition) -> bool {
+            match c {
+                Condition::AtLeast(..) | Condition::Sum(..) | Condition::Earlier { .. } => true,
+                Condition::All(v) | Condition::Any(v) => v.iter().any(has_threshold),
+                _ => false,
+            }
+        }
+        for r in &rules {
+            let matching = r.cases.iter().filter(|c| c.expect).count();
+            let not = r.cases.iter().filter(|c| !c.expect).count();
+            assert!(
+                matching >= 1 && not >= 1,
+                "{}: {matching} matching and {not} non-matching golden cases",
+                r.id
+            );
+            assert!(
+                r.review || r.when.iter().any(has_threshold),
+                "{}: keywords alone, so its leads need review = true",
+                r.id
+            );
+            assert!(
+                !r.review || !r.notes.trim().is_empty(),
+                "{}: a review rule must tell the analyst what to judge (notes)",
+                r.id
+            );
+        }
     }
 }
