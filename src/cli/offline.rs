@@ -77,22 +77,23 @@ pub fn rules_check(dir: Option<PathBuf>) -> anyhow::Result<()> {
     for r in &rules {
         println!("rule {}: {} ({})", r.id, r.title, r.source);
         for o in outcomes.iter().filter(|o| o.rule == r.id) {
+            // The case's name says what it expects; the line under it says what the rule saw.
             let said = match &o.got {
                 Some(m) => {
                     let facts: Vec<String> = m
                         .iter()
                         .map(|f| format!("{} {} ({})", f.fact, f.value, f.threshold))
                         .collect();
-                    format!("matches: {}", facts.join("; "))
+                    format!("matched: {}", facts.join("; "))
                 }
-                None => "does not match".into(),
+                None => "no match".into(),
             };
             if o.passed() {
-                println!("  ok   {}: {said}", o.name);
+                println!("  ok   {}\n         {said}", o.name);
             } else {
                 failed += 1;
-                let want = if o.expect { "match" } else { "not match" };
-                println!("  FAIL {}: should {want}, {said}", o.name);
+                let want = if o.expect { "a match" } else { "no match" };
+                println!("  FAIL {}\n         expected {want}, {said}", o.name);
             }
         }
     }

@@ -864,7 +864,10 @@ mod tests {
         let found = store.cases_of_party(&org, 10).unwrap();
         assert_eq!(found, vec![cases[0].key(), cases[1].key()]);
         let person = party_id(&cases[2]);
-        assert_eq!(store.cases_of_party(&person, 10).unwrap(), vec![cases[2].key()]);
+        assert_eq!(
+            store.cases_of_party(&person, 10).unwrap(),
+            vec![cases[2].key()]
+        );
         assert_eq!(store.cases_of_party(&org, 1).unwrap().len(), 1);
         assert!(store.cases_of_party(b"", 10).unwrap().is_empty());
 
@@ -872,9 +875,17 @@ mod tests {
         let unit = cases[0].unit_code.clone();
         let name: String = cases[0].party.name.chars().skip(1).take(3).collect();
         let hits = store.unit_cases_by_party_name(&unit, &name, 10).unwrap();
-        assert!(hits.contains(&cases[0].case_id) && hits.contains(&cases[1].case_id), "{hits:?}");
+        assert!(
+            hits.contains(&cases[0].case_id) && hits.contains(&cases[1].case_id),
+            "{hits:?}"
+        );
         let other = Uscc::parse("91350200776049653A").unwrap();
-        assert!(store.unit_cases_by_party_name(&other, &name, 10).unwrap().is_empty());
+        assert!(
+            store
+                .unit_cases_by_party_name(&other, &name, 10)
+                .unwrap()
+                .is_empty()
+        );
 
         // A new version with another party moves the entry.
         cases[1].party.id = Some(PartyId::Resident(
@@ -884,8 +895,13 @@ mod tests {
             })
             .unwrap(),
         ));
-        store.upsert_cases(&cases[1..2], &|_, _| Vec::new()).unwrap();
-        assert_eq!(store.cases_of_party(&org, 10).unwrap(), vec![cases[0].key()]);
+        store
+            .upsert_cases(&cases[1..2], &|_, _| Vec::new())
+            .unwrap();
+        assert_eq!(
+            store.cases_of_party(&org, 10).unwrap(),
+            vec![cases[0].key()]
+        );
         let mut both = vec![cases[1].key(), cases[2].key()];
         both.sort();
         assert_eq!(store.cases_of_party(&person, 10).unwrap(), both);
@@ -898,6 +914,9 @@ mod tests {
         drop(store);
         let store = Store::open(tmp.path()).unwrap();
         assert_eq!(store.cases_of_party(&person, 10).unwrap(), both);
-        assert_eq!(store.cases_of_party(&org, 10).unwrap(), vec![cases[0].key()]);
+        assert_eq!(
+            store.cases_of_party(&org, 10).unwrap(),
+            vec![cases[0].key()]
+        );
     }
 }
