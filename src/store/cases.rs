@@ -590,6 +590,14 @@ impl Store {
         }
     }
 
+    /// The case stored under its store key.
+    pub fn get_case_by_key(&self, key: &[u8]) -> Result<Option<Case>, StoreError> {
+        match self.cases.get(key).map_err(sled_err("case read"))? {
+            None => Ok(None),
+            Some(v) => decode_case(key, &v).map(Some),
+        }
+    }
+
     /// [`Store::get_case`] as JSON bytes, without decoding the case.
     pub fn get_case_raw(
         &self,

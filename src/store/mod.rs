@@ -22,8 +22,10 @@
 //!   resident ID or other document), kept in the case transaction
 //! - `case_party`: `unit_code 0x00 case_id` → the party id's length (u16 BE), the id and the
 //!   party's name: what the index holds for the case, so a change of party moves its entry
+//! - `leads`: `unit_code 0x00 case_id 0x00 lead key` → lead JSON (see `leads.rs`)
 
 mod cases;
+mod leads;
 mod ports;
 mod push;
 mod quarantine;
@@ -122,6 +124,7 @@ pub struct Store {
     reports: sled::Tree,
     parties: sled::Tree,
     case_party: sled::Tree,
+    leads: sled::Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -158,6 +161,7 @@ impl Store {
             reports: tree("reports")?,
             parties: tree("parties")?,
             case_party: tree("case_party")?,
+            leads: tree("leads")?,
             db,
         };
         let found: u32 = store.get_meta(LAYOUT_KEY).ok().flatten().unwrap_or(0);

@@ -4,6 +4,7 @@
 //! them.
 
 pub mod deadlines;
+pub mod leads;
 pub mod rules;
 
 pub use rules::{Matched, Rule, RuleError, load_dir, run_golden};

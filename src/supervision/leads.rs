@@ -1,0 +1,537 @@
+//! Leads (线索): cases the procuratorate should look at. A lead is raised by
+//! - a rule the case meets while it has not been transferred (有案不移, 以罚代刑);
+//! - a 310号令 deadline of its transfer that is broken (a late hand-over, a late police decision,
+//!   a refusal with no reconsideration request in time);
+//! - a major decision (重大执法决定) stored without legal review (法制审核), one of the 三项制度.
+//!
+//! [`evaluate`] is pure: given a case, the party's other decisions, the rules, the calendar and
+//! the time, it says which leads the case raises now, each with the facts that matched next to
+//! their thresholds. [`merge`] keeps what people did with a lead (recommended, dismissed) across
+//! re-evaluations, and closes a rule's lead by itself once the case is transferred.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::deadlines::{self, Step};
+use super::rules::{Matched, Rule};
+use crate::model::{Case, TransferStatus};
+use crate::push::calendar::WorkCalendar;
+use crate::store::{Store, StoreError, party_id};
+
+/// Where a lead stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum LeadStatus {
+    /// Raised, nobody has acted on it.
+    Open,
+    /// The procuratorate recommended a transfer (建议移送) or another action.
+    Recommended,
+    /// The case was transferred: the lead closed by itself.
+    Transferred,
+    /// Dismissed by the procuratorate, with its reason.
+    Dismissed {
+        /// Why.
+        reason: String,
+    },
+    /// The case no longer meets what raised it (corrected facts, a revoked decision).
+    Resolved,
+}
+
+impl LeadStatus {
+    /// The status's code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LeadStatus::Open => "open",
+            LeadStatus::Recommended => "recommended",
+            LeadStatus::Transferred => "transferred",
+            LeadStatus::Dismissed { .. } => "dismissed",
+            LeadStatus::Resolved => "resolved",
+        }
+    }
+
+    /// Whether the lead still asks for attention.
+    pub fn is_open(&self) -> bool {
+        matches!(self, LeadStatus::Open | LeadStatus::Recommended)
+    }
+}
+
+/// What raised a lead: its key among the case's leads.
+pub fn rule_key(rule: &Rule) -> String {
+    format!("rule:{}", rule.id)
+}
+
+/// The key of a deadline lead.
+pub fn deadline_key(step: Step) -> String {
+    let s = match step {
+        Step::Transfer => "transfer",
+        Step::PoliceDecision => "police-decision",
+        Step::ReconsiderationRequest => "reconsideration-request",
+        Step::ReconsiderationDecision => "reconsideration-decision",
+    };
+    format!("310:{s}")
+}
+
+/// The key of the 三项制度 lead.
+pub const MAJOR_WITHOUT_REVIEW: &str = "major-without-review";
+
+/// A lead as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lead {
+    /// `rule:<id>`, `310:<step>` or `major-without-review`.
+    pub key: String,
+    /// What it is, for a person.
+    pub title: String,
+    /// The provision it rests on.
+    pub source: String,
+    /// The facts that matched, each next to its threshold.
+    pub facts: Vec<Matched>,
+    /// Whether a person must judge before any recommendation.
+    pub review: bool,
+    /// Where it stands.
+    #[serde(flatten)]
+    pub status: LeadStatus,
+    /// The case version it was last evaluated on.
+    pub case_version: u64,
+    /// When it was first raised.
+    pub detected_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A lead the case raises now, before it meets what is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raised {
+    /// Its key.
+    pub key: String,
+    /// Title.
+    pub title: String,
+    /// Source.
+    pub source: String,
+    /// Facts.
+    pub facts: Vec<Matched>,
+    /// Review.
+    pub review: bool,
+}
+
+/// Whether the case has been handed to the police (then 有案不移 no longer applies).
+fn transferred(c: &Case) -> bool {
+    (c.transfer.status != TransferStatus::None && c.transfer.status != TransferStatus::Recommended)
+        || c.transfer.transferred_on.is_some()
+}
+
+/// The leads `case` raises as of `now` (China Standard Time): rules it meets while not
+/// transferred, broken 310号令 deadlines, a major decision without legal review.
+pub fn evaluate(
+    case: &Case,
+    earlier: &[Case],
+    rules: &[Rule],
+    cal: &WorkCalendar,
+    now: NaiveDateTime,
+) -> Vec<Raised> {
+    let mut out = Vec::new();
+    let revoked = case.status == crate::model::CaseStatus::Revoked;
+    if !revoked && !transferred(case) {
+        for r in rules {
+            if let Some(facts) = r.evaluate(case, earlier) {
+                out.push(Raised {
+                    key: rule_key(r),
+                    title: r.title.clone(),
+                    source: r.source.clone(),
+                    facts,
+                    review: r.review,
+                });
+            }
+        }
+    }
+    for d in deadlines::of(&case.transfer, cal, now) {
+        if d.broken() {
+            let done = d
+                .done
+                .map_or_else(|| "未完成".to_string(), |m| m.to_string());
+            out.push(Raised {
+                key: deadline_key(d.step),
+                title: format!("移送期限：{}", d.step.label()),
+                source: "《行政执法机关移送涉嫌犯罪案件的规定》（国务院令第310号）第五条、第八条、第九条".into(),
+                facts: vec![Matched {
+                    fact: deadline_key(d.step),
+                    value: done,
+                    threshold: format!("自 {} 起，至迟 {}", d.from, d.due.format("%Y-%m-%dT%H:%M:%S")),
+                }],
+                review: false,
+            });
+        }
+    }
+    if case.major && !case.legal_review && !revoked {
+        out.push(Raised {
+            key: MAJOR_WITHOUT_REVIEW.into(),
+            title: "重大执法决定未经法制审核".into(),
+            source: "《中华人民共和国行政处罚法》（2021年修订）第五十八条".into(),
+            facts: vec![Matched {
+                fact: "legal_review".into(),
+                value: "false".into(),
+                threshold: "major = true requires legal_review = true".into(),
+            }],
+            review: false,
+        });
+    }
+    out
+}
+
+/// The stored leads of a case after an evaluation: each raised lead kept with the status people
+/// gave it (a new one opens); a rule's lead whose case is now transferred closes as
+/// `transferred`; a lead no longer raised for another reason is `resolved`. Returns the leads to
+/// store (changed or not) — every one the case ever had, so the history stays.
+pub fn merge(case: &Case, stored: Vec<Lead>, raised: Vec<Raised>, now: DateTime<Utc>) -> Vec<Lead> {
+    let mut out: Vec<Lead> = Vec::new();
+    let mut stored = stored;
+    for r in raised {
+        match stored.iter().position(|l| l.key == r.key) {
+            Some(i) => {
+                let mut l = stored.swap_remove(i);
+                // A lead raised again reopens only if it had been resolved by the data.
+                if l.status == LeadStatus::Resolved || l.status == LeadStatus::Transferred {
+                    l.status = LeadStatus::Open;
+                    l.updated_at = now;
+                }
+                if l.facts != r.facts || l.case_version != case.version {
+                    l.facts = r.facts;
+                    l.case_version = case.version;
+                    l.updated_at = now;
+                }
+                l.title = r.title;
+                l.source = r.source;
+                l.review = r.review;
+                out.push(l);
+            }
+            None => out.push(Lead {
+                key: r.key,
+                title: r.title,
+                source: r.source,
+                facts: r.facts,
+                review: r.review,
+                status: LeadStatus::Open,
+                case_version: case.version,
+                detected_at: now,
+                updated_at: now,
+            }),
+        }
+    }
+    for mut l in stored {
+        if l.status.is_open() {
+            l.status = if l.key.starts_with("rule:") && transferred(case) {
+                LeadStatus::Transferred
+            } else {
+                LeadStatus::Resolved
+            };
+            l.case_version = case.version;
+            l.updated_at = now;
+        }
+        out.push(l);
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+/// The most decisions of one party read to evaluate a case (a party with more is a registry
+/// error or an attack on the index; its newest decisions are still judged on the first ones).
+const PARTY_CASES: usize = 1_000;
+
+/// What a refresh or rebuild did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Cases evaluated.
+    pub cases: u64,
+    /// Leads open (open or recommended) among those cases' leads afterwards.
+    pub open: u64,
+}
+
+/// China Standard Time, the units' clock, as deadlines are counted.
+pub fn cst(now: DateTime<Utc>) -> NaiveDateTime {
+    (now + chrono::Duration::hours(8)).naive_utc()
+}
+
+/// Re-evaluates the cases of the party of the case under `key` (a new decision may make a later
+/// one of the same party a repeat), merging with what is stored.
+fn refresh_party(
+    store: &Store,
+    key: &[u8],
+    rules: &[Rule],
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    done: &mut std::collections::BTreeSet<Vec<u8>>,
+    out: &mut Refreshed,
+) -> Result<(), StoreError> {
+    let Some(case) = store.get_case_by_key(key)? else {
+        return Ok(());
+    };
+    let id = party_id(&case);
+    let mut party: Vec<Case> = Vec::new();
+    for k in store.cases_of_party(&id, PARTY_CASES)? {
+        if k != key
+            && let Some(c) = store.get_case_by_key(&k)?
+        {
+            party.push(c);
+        }
+    }
+    party.push(case);
+    let n = party.len();
+    for i in (0..n).rev() {
+        let k = party[i].key();
+        if !done.insert(k.clone()) {
+            continue;
+        }
+        // Only the case itself and the party's later decisions can change.
+        let on = party[n - 1].decided_on;
+        if i != n - 1 && party[i].decided_on < on {
+            continue;
+        }
+        let c = &party[i];
+        let raised = evaluate(c, &party, rules, cal, cst(now));
+        let merged = merge(c, store.case_leads(&k)?, raised, now);
+        out.cases += 1;
+        out.open += merged.iter().filter(|l| l.status.is_open()).count() as u64;
+        let keyed: Vec<(String, &Lead)> = merged.iter().map(|l| (l.key.clone(), l)).collect();
+        store.put_case_leads(&k, &keyed)?;
+    }
+    Ok(())
+}
+
+/// Brings leads up to date with every case written since the last refresh (the change log
+/// says which), then records how far it got. Called right after ingest commits a batch.
+pub fn refresh(
+    store: &Store,
+    rules: &[Rule],
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+) -> Result<Refreshed, StoreError> {
+    let mut after = store.leads_seq()?;
+    let mut out = Refreshed::default();
+    loop {
+        let changes = store.changes_after(after, 10_000)?;
+        let Some(last) = changes.last().map(|c| c.seq) else {
+            return Ok(out);
+        };
+        let mut done = std::collections::BTreeSet::new();
+        for c in &changes {
+            let key = crate::model::case_key(&c.unit_code, &c.case_id);
+            refresh_party(store, &key, rules, cal, now, &mut done, &mut out)?;
+        }
+        store.set_leads_seq(last)?;
+        after = last;
+    }
+}
+
+/// Re-evaluates every stored case (after the rules changed), keeping what people did with
+/// each lead.
+pub fn rebuild(
+    store: &Store,
+    rules: &[Rule],
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+) -> Result<Refreshed, StoreError> {
+    let seq = store.change_count()?;
+    let mut out = Refreshed::default();
+    let mut done = std::collections::BTreeSet::new();
+    for c in store.all_cases() {
+        let key = c?.key();
+        refresh_party(store, &key, rules, cal, now, &mut done, &mut out)?;
+    }
+    store.set_leads_seq(seq)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Fen, Moment, Share};
+
+    fn rules() -> Vec<Rule> {
+        super::super::rules::load_dir(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"),
+        )
+        .unwrap()
+    }
+
+    fn tax_case() -> Case {
+        let rules = rules();
+        let r = rules.iter().find(|r| r.id == "tax-evasion-201").unwrap();
+        let mut c = r.cases.iter().find(|g| g.expect).unwrap().case.clone();
+        c.amounts.evaded_tax_fen = Some(Fen::new(67_378_055));
+        c.amounts.evaded_tax_share = Share::from_basis_points(1_500);
+        c.version = 1;
+        c
+    }
+
+    fn now() -> NaiveDateTime {
+        NaiveDateTime::parse_from_str("2025-12-01T09:00:00", "%Y-%m-%dT%H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn a_case_over_a_threshold_raises_a_lead_that_a_transfer_closes() {
+        let rules = rules();
+        let cal = WorkCalendar::official().unwrap();
+        let mut c = tax_case();
+        let raised = evaluate(&c, &[], &rules, &cal, now());
+        let keys: Vec<&str> = raised.iter().map(|r| r.key.as_str()).collect();
+        assert!(keys.contains(&"rule:tax-evasion-201"), "{keys:?}");
+        let lead = raised
+            .iter()
+            .find(|r| r.key == "rule:tax-evasion-201")
+            .unwrap();
+        assert!(
+            lead.facts
+                .iter()
+                .any(|f| f.value == "673780.55 元" && f.threshold == "≥ 100000.00 元")
+        );
+        let t0 = Utc::now();
+        let stored = merge(&c, Vec::new(), raised, t0);
+        assert!(stored.iter().all(|l| l.status == LeadStatus::Open));
+
+        // Recommended by the procuratorate, then re-evaluated: the status stays.
+        let mut stored = stored;
+        for l in &mut stored {
+            l.status = LeadStatus::Recommended;
+        }
+        let again = merge(&c, stored, evaluate(&c, &[], &rules, &cal, now()), t0);
+        assert!(again.iter().all(|l| l.status == LeadStatus::Recommended));
+
+        // Transferred: the rule's lead closes by itself, and is kept.
+        c.version = 2;
+        c.transfer.status = TransferStatus::Transferred;
+        c.transfer.transferred_on = chrono::NaiveDate::from_ymd_opt(2025, 7, 2);
+        c.transfer.receiving_organ = Some("南京市公安局玄武分局".into());
+        let raised = evaluate(&c, &[], &rules, &cal, now());
+        assert!(
+            !raised.iter().any(|r| r.key.starts_with("rule:")),
+            "{raised:?}"
+        );
+        let closed = merge(&c, again, raised, t0);
+        let l = closed
+            .iter()
+            .find(|l| l.key == "rule:tax-evasion-201")
+            .unwrap();
+        assert_eq!((&l.status, l.case_version), (&LeadStatus::Transferred, 2));
+
+        // One fen under the threshold raises nothing.
+        let mut under = tax_case();
+        under.amounts.evaded_tax_fen = Some(Fen::new(9_999_999));
+        assert!(
+            evaluate(&under, &[], &rules, &cal, now())
+                .iter()
+                .all(|r| !r.key.contains("tax-evasion"))
+        );
+    }
+
+    #[test]
+    fn broken_deadlines_and_unreviewed_major_decisions_are_leads() {
+        let cal = WorkCalendar::official().unwrap();
+        let mut c = tax_case();
+        c.amounts = Default::default();
+        c.transfer.suspected_crime = true;
+        c.transfer.status = TransferStatus::Transferred;
+        c.transfer.approved_at = Some(Moment::parse("2025-03-07T16:00:00").unwrap());
+        c.transfer.transferred_at = Some(Moment::parse("2025-03-10T09:00:00").unwrap());
+        c.transfer.transferred_on = chrono::NaiveDate::from_ymd_opt(2025, 3, 10);
+        c.major = true;
+        c.legal_review = false;
+        let keys: Vec<String> = evaluate(&c, &[], &[], &cal, now())
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        assert_eq!(keys, ["310:transfer", MAJOR_WITHOUT_REVIEW]);
+        c.legal_review = true;
+        c.transfer.transferred_at = Some(Moment::parse("2025-03-08T15:00:00").unwrap());
+        c.transfer.transferred_on = chrono::NaiveDate::from_ymd_opt(2025, 3, 8);
+        assert!(evaluate(&c, &[], &[], &cal, now()).is_empty());
+    }
+
+    #[test]
+    fn refresh_follows_the_change_log_and_rebuild_keeps_what_people_did() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let rules = rules();
+        let cal = WorkCalendar::official().unwrap();
+        let none = |_: &crate::model::Uscc, _: crate::model::Action| Vec::new();
+        let t0 = Utc::now();
+
+        // The 非法行医 repeat rule's golden "third time": earlier decisions as cases of their own.
+        let r = rules
+            .iter()
+            .find(|r| r.id == "health-illegal-practice-repeat-336")
+            .unwrap();
+        let g = r
+            .cases
+            .iter()
+            .find(|g| g.expect && !g.earlier.is_empty())
+            .unwrap();
+        // One individual business, by its USCC: the index ties its decisions together.
+        let person =
+            crate::model::PartyId::Uscc(crate::model::Uscc::parse("91320102MA60876NU7").unwrap());
+        let mut all: Vec<Case> = g.earlier.to_vec();
+        all.push(g.case.clone());
+        for (i, c) in all.iter_mut().enumerate() {
+            c.case_id = crate::model::CaseId::parse(&format!("HX-{i}")).unwrap();
+            c.party.id = Some(person.clone());
+        }
+        // Only the earlier ones first: no lead yet.
+        store.upsert_cases(&all[..all.len() - 1], &none).unwrap();
+        let first = refresh(&store, &rules, &cal, t0).unwrap();
+        assert_eq!(first.open, 0, "{first:?}");
+        assert_eq!(store.leads_seq().unwrap(), store.change_count().unwrap());
+        // The third decision arrives: a lead on it.
+        store.upsert_cases(&all[all.len() - 1..], &none).unwrap();
+        refresh(&store, &rules, &cal, t0).unwrap();
+        let third = all.last().unwrap();
+        let leads: Vec<Lead> = store.case_leads(&third.key()).unwrap();
+        let lead = leads
+            .iter()
+            .find(|l| l.key == rule_key(r))
+            .expect("the third time is a lead");
+        assert!(lead.facts.iter().any(|f| f.fact == "earlier"), "{lead:?}");
+        // Nothing new: a refresh does nothing.
+        assert_eq!(
+            refresh(&store, &rules, &cal, t0).unwrap(),
+            Refreshed::default()
+        );
+
+        // Dismissed by a person; a rebuild keeps it.
+        let mut dismissed = leads.clone();
+        for l in &mut dismissed {
+            l.status = LeadStatus::Dismissed {
+                reason: "已另案处理".into(),
+            };
+        }
+        let keyed: Vec<(String, &Lead)> = dismissed.iter().map(|l| (l.key.clone(), l)).collect();
+        store.put_case_leads(&third.key(), &keyed).unwrap();
+        rebuild(&store, &rules, &cal, t0).unwrap();
+        let after: Vec<Lead> = store.case_leads(&third.key()).unwrap();
+        assert!(
+            after
+                .iter()
+                .all(|l| matches!(l.status, LeadStatus::Dismissed { .. })),
+            "{after:?}"
+        );
+
+        // Transferred: the lead closes by itself on the next refresh.
+        let mut moved = third.clone();
+        moved.transfer.suspected_crime = true;
+        moved.transfer.status = TransferStatus::Transferred;
+        moved.transfer.transferred_on = chrono::NaiveDate::from_ymd_opt(2025, 7, 1);
+        moved.transfer.receiving_organ = Some("南京市公安局玄武分局".into());
+        for l in &mut dismissed {
+            l.status = LeadStatus::Open;
+        }
+        let keyed: Vec<(String, &Lead)> = dismissed.iter().map(|l| (l.key.clone(), l)).collect();
+        store.put_case_leads(&third.key(), &keyed).unwrap();
+        store.upsert_cases(&[moved.clone()], &none).unwrap();
+        refresh(&store, &rules, &cal, t0).unwrap();
+        let closed: Vec<Lead> = store.case_leads(&moved.key()).unwrap();
+        let l = closed.iter().find(|l| l.key == rule_key(r)).unwrap();
+        assert_eq!(l.status, LeadStatus::Transferred);
+        let all_leads: Vec<(Vec<u8>, Lead)> = store.all_leads().collect::<Result<_, _>>().unwrap();
+        assert!(
+            all_leads.iter().all(|(k, _)| k == &moved.key()),
+            "only the third decision has leads"
+        );
+    }
+}
