@@ -31,6 +31,7 @@ pub struct ConfigErrors(pub Vec<ConfigProblem>);
 struct RawConfig {
     data_dir: Option<PathBuf>,
     adapters_dir: Option<PathBuf>,
+    rules_dir: Option<PathBuf>,
     #[serde(default)]
     ingest: RawIngest,
     #[serde(default)]
@@ -186,6 +187,10 @@ pub struct Config {
     pub calendar: crate::push::calendar::WorkCalendar,
     /// The adapters, loaded and validated.
     pub adapters: Vec<Adapter>,
+    /// Where the supervision rules are.
+    pub rules_dir: PathBuf,
+    /// The supervision rules, loaded and validated (none when the default `./rules` is absent).
+    pub rules: Vec<crate::supervision::Rule>,
     /// The file it came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -855,6 +860,27 @@ impl Config {
                 Vec::new()
             }
         };
+        // The rules are checked before anything listens, like the adapters. A configured
+        // directory must exist; the default one may be absent (a gateway without supervision).
+        let rules_configured = raw.rules_dir.is_some();
+        let rules_dir = rel(raw
+            .rules_dir
+            .unwrap_or_else(|| crate::supervision::DEFAULT_RULES_DIR.into()));
+        let rules = if !rules_configured && !rules_dir.exists() {
+            Vec::new()
+        } else {
+            match crate::supervision::load_dir(&rules_dir) {
+                Ok(r) => r,
+                Err(errs) => {
+                    problems.extend(errs.into_iter().map(|e| ConfigProblem {
+                        file: e.file,
+                        key: e.at,
+                        reason: e.reason,
+                    }));
+                    Vec::new()
+                }
+            }
+        };
         let names: Vec<&str> = (adapters.iter().chain(&reports.formats))
             .map(|a| a.name.as_str())
             .collect();
@@ -869,6 +895,8 @@ impl Config {
             Ok(Config {
                 data_dir,
                 adapters_dir,
+                rules_dir,
+                rules,
                 batch_size,
                 ingest_limits,
                 log_level,

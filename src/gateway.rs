@@ -182,6 +182,8 @@ impl Gateway {
             data_dir: self.config.data_dir.clone(),
             rotate_overlap: self.config.rotate_overlap,
             reports: self.config.reports.clone(),
+            rules: self.config.rules.clone(),
+            calendar: self.config.calendar.clone(),
         })
     }
 
@@ -302,7 +304,41 @@ impl Gateway {
                 error!(error = %e, "cannot record the scan");
             }
         }
+        if total.accepted + total.updated > 0 {
+            self.refresh_leads().await;
+        }
         Ok(total)
+    }
+
+    /// Brings the supervision leads up to date with the cases written since the last refresh
+    /// (right after ingest commits, and once at start for anything a stop interrupted). A failure
+    /// is logged and retried at the next refresh: the change log still says what is left.
+    pub async fn refresh_leads(self: &Arc<Self>) {
+        if self.config.rules.is_empty() {
+            return;
+        }
+        let gw = self.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            crate::supervision::leads::refresh(
+                &gw.store,
+                &gw.config.rules,
+                &gw.config.calendar,
+                chrono::Utc::now(),
+            )
+        })
+        .await;
+        match res {
+            Ok(Ok(r)) if r.cases > 0 => {
+                info!(
+                    cases = r.cases,
+                    open = r.open,
+                    "supervision leads refreshed"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => error!(error = %e, "cannot refresh the supervision leads"),
+            Err(e) => error!(error = %e, "the leads refresh failed"),
+        }
     }
 
     /// Serves until shutdown: scheduler, admin socket, signals. `ready` is told once the socket listens.
@@ -316,6 +352,7 @@ impl Gateway {
         let mut sched = self.schedule().await?;
         spawn_signal_handler(self.shutdown.clone());
         let checkpoints = self.spawn_checkpoints();
+        self.refresh_leads().await;
         info!(data_dir = %self.config.data_dir.display(), socket = %sock.display(), adapters = self.config.adapters.len(), "gateway running");
         if let Some(r) = ready {
             let _ = r.send(sock.clone());

@@ -3,6 +3,7 @@
 
 pub mod client;
 mod keys;
+pub mod leads;
 pub mod push;
 pub mod reports;
 pub mod server;

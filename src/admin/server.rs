@@ -119,6 +119,10 @@ pub struct AdminServices {
     pub rotate_overlap: Duration,
     /// The quarterly statistics settings.
     pub reports: ReportsConfig,
+    /// The supervision rules.
+    pub rules: Vec<crate::supervision::Rule>,
+    /// Working days, for the transfer deadlines.
+    pub calendar: crate::push::calendar::WorkCalendar,
 }
 
 impl AdminServices {
@@ -189,6 +193,7 @@ fn router(services: Arc<AdminServices>) -> Router {
         .route("/push/dead/{id}", get(push::dead_show))
         .route("/push/dead/requeue", post(push::requeue))
         .route("/reports/build", post(reports::build))
+        .route("/leads/rebuild", post(super::leads::rebuild))
         .route("/reports/status", get(reports::status))
         .route("/reports/show", get(reports::show))
         .route("/reports/submit", post(reports::submit))

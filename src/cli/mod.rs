@@ -3,6 +3,7 @@
 
 mod demo;
 mod keys;
+mod leads;
 mod offline;
 mod ops;
 mod push;
@@ -153,6 +154,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: AdaptersCommand,
+    },
+    /// Supervision leads (through the running gateway).
+    Leads {
+        /// What to do.
+        #[command(subcommand)]
+        command: LeadsCommand,
     },
     /// Supervision rules (`rules/*.toml`): prosecution thresholds as data.
     Rules {
@@ -611,6 +618,18 @@ pub enum AdaptersCommand {
     },
 }
 
+/// `leads` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum LeadsCommand {
+    /// Evaluate every stored case again under the gateway's rules (after a rule change),
+    /// keeping what people did with each lead.
+    Rebuild {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// `rules` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum RulesCommand {
@@ -727,6 +746,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         Command::Quarantine { ref command } => ops::quarantine(&cli, command).await,
         Command::Push { ref command } => push::push(&cli, command).await,
         Command::Reports { ref command } => reports::reports(&cli, command).await,
+        Command::Leads { ref command } => leads::leads(&cli, command).await,
         Command::ProvinceSim {
             ref listen,
             ref certs,
