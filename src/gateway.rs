@@ -90,6 +90,8 @@ pub struct Gateway {
     pub decoder: crate::ingest::decode::Decoder,
     /// One lock per adapter, so an adapter's inbox is never read by two runs at once.
     locks: HashMap<String, Arc<Mutex<()>>>,
+    /// One leads refresh at a time (after an ingest, at start, a rebuild).
+    leads_lock: Arc<Mutex<()>>,
 }
 
 impl Gateway {
@@ -162,6 +164,7 @@ impl Gateway {
             tls,
             push,
             locks,
+            leads_lock: Arc::new(Mutex::new(())),
         }))
     }
 
@@ -184,6 +187,7 @@ impl Gateway {
             reports: self.config.reports.clone(),
             rules: self.config.rules.clone(),
             calendar: self.config.calendar.clone(),
+            leads_lock: self.leads_lock.clone(),
         })
     }
 
@@ -310,20 +314,21 @@ impl Gateway {
         Ok(total)
     }
 
-    /// Brings the supervision leads up to date with the cases written since the last refresh
-    /// (right after ingest commits, and once at start for anything a stop interrupted). A failure
-    /// is logged and retried at the next refresh: the change log still says what is left.
+    /// Brings the party index and the supervision leads up to date with the cases written since
+    /// the last refresh (right after ingest commits, and at start for anything a stop
+    /// interrupted). It stops at a safe point on shutdown; a failure is logged and the next
+    /// refresh takes it up again: the change log still says what is left.
     pub async fn refresh_leads(self: &Arc<Self>) {
-        if self.config.rules.is_empty() {
-            return;
-        }
+        let _one = self.leads_lock.lock().await;
         let gw = self.clone();
         let res = tokio::task::spawn_blocking(move || {
+            let stop = gw.shutdown.flag();
             crate::supervision::leads::refresh(
                 &gw.store,
                 &gw.config.rules,
                 &gw.config.calendar,
                 chrono::Utc::now(),
+                &|| stop.load(std::sync::atomic::Ordering::Relaxed),
             )
         })
         .await;
@@ -352,7 +357,9 @@ impl Gateway {
         let mut sched = self.schedule().await?;
         spawn_signal_handler(self.shutdown.clone());
         let checkpoints = self.spawn_checkpoints();
-        self.refresh_leads().await;
+        // Whatever a stop cut short (or a store from before leads) is taken up in the background.
+        let gw = self.clone();
+        tokio::spawn(async move { gw.refresh_leads().await });
         info!(data_dir = %self.config.data_dir.display(), socket = %sock.display(), adapters = self.config.adapters.len(), "gateway running");
         if let Some(r) = ready {
             let _ = r.send(sock.clone());

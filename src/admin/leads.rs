@@ -22,6 +22,8 @@ pub struct RebuildAnswer {
 /// `POST /leads/rebuild`: every stored case evaluated again under the loaded rules, keeping what
 /// people did with each lead. Audited before and after.
 pub(super) async fn rebuild(State(s): Services, Admin(actor): Admin) -> Resp {
+    let lock = s.leads_lock.clone();
+    let _one = lock.lock().await;
     blocking_json(move || {
         let target = format!("{} rule(s)", s.rules.len());
         s.audit
@@ -31,8 +33,10 @@ pub(super) async fn rebuild(State(s): Services, Admin(actor): Admin) -> Resp {
             )
             .map_err(internal)?;
         let Refreshed { cases, open } =
-            leads::rebuild(&s.store, &s.rules, &s.calendar, chrono::Utc::now())
-                .map_err(internal)?;
+            leads::rebuild(&s.store, &s.rules, &s.calendar, chrono::Utc::now(), &|| {
+                false
+            })
+            .map_err(internal)?;
         s.audit
             .append(
                 &crate::audit::Event::new(actor, "leads.rebuild", &target)

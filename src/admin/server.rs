@@ -123,6 +123,8 @@ pub struct AdminServices {
     pub rules: Vec<crate::supervision::Rule>,
     /// Working days, for the transfer deadlines.
     pub calendar: crate::push::calendar::WorkCalendar,
+    /// Held while leads are refreshed or rebuilt: one at a time.
+    pub leads_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AdminServices {

@@ -91,8 +91,6 @@ pub struct PreparedCase {
     raw: [u8; 16],
     content: Vec<u8>,
     source: Vec<u8>,
-    /// The party's index entry (see [`party_entry`]).
-    party: Vec<u8>,
 }
 
 /// The party index id of a case's party: `U` and the USCC, `R` and the resident ID number, or
@@ -142,7 +140,6 @@ impl PreparedCase {
         let key = case.key();
         let (unit_code, case_id, action) =
             (case.unit_code.clone(), case.case_id.clone(), case.action);
-        let party = party_entry(&case);
         let (content, source) = case.into_content();
         Self {
             key,
@@ -153,7 +150,6 @@ impl PreparedCase {
             raw: raw.unwrap_or([0; 16]),
             content,
             source: serde_json::to_vec(&source).unwrap_or_default(),
-            party,
         }
     }
 
@@ -395,10 +391,8 @@ impl Store {
             &self.outbox,
             &self.counts,
             &self.meta,
-            &self.parties,
-            &self.case_party,
         )
-            .transaction(|(tc, tch, tout, tcount, tmeta, tparty, tcp)| {
+            .transaction(|(tc, tch, tout, tcount, tmeta)| {
                 let first: u64 = match tmeta.get(NEXT_SEQ)? {
                     Some(v) => {
                         serde_json::from_slice(&v).map_err(|e| abort("change sequence", e))?
@@ -442,21 +436,6 @@ impl Store {
                     value.extend_from_slice(&p.content);
                     value.extend_from_slice(&p.source);
                     tc.insert(p.key.as_slice(), value)?;
-                    // The party index follows the case: the old entry goes when the party changed.
-                    let old_party = tcp.get(&p.key)?;
-                    if old_party.as_deref() != Some(p.party.as_slice()) {
-                        if let Some((id, _)) = old_party.as_deref().and_then(split_party_entry)
-                            && !id.is_empty()
-                        {
-                            tparty.remove(party_key(id, &p.key))?;
-                        }
-                        if let Some((id, _)) = split_party_entry(&p.party)
-                            && !id.is_empty()
-                        {
-                            tparty.insert(party_key(id, &p.key), &[][..])?;
-                        }
-                        tcp.insert(p.key.as_slice(), p.party.as_slice())?;
-                    }
 
                     changes
                         .entries
@@ -545,26 +524,38 @@ impl Store {
         Ok(out)
     }
 
-    /// Builds the party index of a store written before it existed (once, at open).
-    pub(super) fn index_parties(&self) -> Result<u64, StoreError> {
-        let mut n = 0;
-        for kv in self.cases.iter() {
-            let (k, v) = kv.map_err(sled_err("case scan"))?;
-            let case = decode_case(&k, &v)?;
-            let entry = party_entry(&case);
+    /// Brings the party index up to date with `cases` (their current versions): a case whose
+    /// party changed moves its entry. Not part of the case transaction — a first ingest pays
+    /// for no index writes — but run right after it, by the leads refresh, which follows the
+    /// change log and so repeats after a stop whatever a stop cut short.
+    pub fn index_parties(&self, cases: &[Case]) -> Result<(), StoreError> {
+        let mut parties = sled::Batch::default();
+        let mut entries = sled::Batch::default();
+        for case in cases {
+            let key = case.key();
+            let entry = party_entry(case);
+            let old = self.case_party.get(&key).map_err(sled_err("party index"))?;
+            if old.as_deref() == Some(entry.as_slice()) {
+                continue;
+            }
+            if let Some((id, _)) = old.as_deref().and_then(split_party_entry)
+                && !id.is_empty()
+            {
+                parties.remove(party_key(id, &key));
+            }
             if let Some((id, _)) = split_party_entry(&entry)
                 && !id.is_empty()
             {
-                self.parties
-                    .insert(party_key(id, &k), &[][..])
-                    .map_err(sled_err("party index"))?;
+                parties.insert(party_key(id, &key), &[][..]);
             }
-            self.case_party
-                .insert(&k, entry)
-                .map_err(sled_err("party index"))?;
-            n += 1;
+            entries.insert(key, entry);
         }
-        Ok(n)
+        self.parties
+            .apply_batch(parties)
+            .map_err(sled_err("party index"))?;
+        self.case_party
+            .apply_batch(entries)
+            .map_err(sled_err("party index"))
     }
 
     /// Whether the case stored under `key` was mapped from a raw record with digest `raw` — then
@@ -663,6 +654,14 @@ impl Store {
             let (k, v) = kv.map_err(sled_err("case scan"))?;
             decode_case(&k, &v)
         })
+    }
+
+    /// Every case's store key, in key order.
+    pub fn all_case_keys(&self) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + use<> {
+        self.cases
+            .iter()
+            .keys()
+            .map(|k| k.map(|k| k.to_vec()).map_err(sled_err("case scan")))
     }
 
     /// Calls `f` with the content JSON of each case of `unit` that contains one of `needles`; the
@@ -862,11 +861,12 @@ mod tests {
     }
 
     #[test]
-    fn the_party_index_follows_every_write_and_is_built_for_older_stores() {
+    fn the_party_index_follows_the_cases_it_is_given() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
         let mut cases = cases();
         store.upsert_cases(&cases, &|_, _| Vec::new()).unwrap();
+        store.index_parties(&cases).unwrap();
         let org = party_id(&cases[0]);
         assert_eq!(org[0], b'U');
         let found = store.cases_of_party(&org, 10).unwrap();
@@ -906,6 +906,7 @@ mod tests {
         store
             .upsert_cases(&cases[1..2], &|_, _| Vec::new())
             .unwrap();
+        store.index_parties(&cases[1..2]).unwrap();
         assert_eq!(
             store.cases_of_party(&org, 10).unwrap(),
             vec![cases[0].key()]
@@ -914,13 +915,8 @@ mod tests {
         both.sort();
         assert_eq!(store.cases_of_party(&person, 10).unwrap(), both);
 
-        // A store from before the index: emptied index, no marker; reopening rebuilds it.
-        store.parties.clear().unwrap();
-        store.case_party.clear().unwrap();
-        store.meta.remove(super::super::PARTIES_INDEXED).unwrap();
-        store.flush().unwrap();
-        drop(store);
-        let store = Store::open(tmp.path()).unwrap();
+        // Indexing the same cases again changes nothing.
+        store.index_parties(&cases).unwrap();
         assert_eq!(store.cases_of_party(&person, 10).unwrap(), both);
         assert_eq!(
             store.cases_of_party(&org, 10).unwrap(),

@@ -19,7 +19,8 @@
 //! - `dead`: `id (u64 BE)` → [`DeadLetter`] JSON (records a destination refused)
 //! - `reports`: `quarter 0x00 unit_code 0x00 version (u64 BE)` → quarterly report JSON, every version
 //! - `parties`: `party id 0x00 unit_code 0x00 case_id` → empty: the cases of one party (its USCC,
-//!   resident ID or other document), kept in the case transaction
+//!   resident ID or other document), brought up to date right after each case transaction by the
+//!   leads refresh (see `supervision::leads`), which follows the change log
 //! - `case_party`: `unit_code 0x00 case_id` → the party id's length (u16 BE), the id and the
 //!   party's name: what the index holds for the case, so a change of party moves its entry
 //! - `leads`: `unit_code 0x00 case_id 0x00 lead key` → lead JSON (see `leads.rs`)
@@ -89,8 +90,6 @@ pub enum StoreError {
 /// The layout of keys and values this version writes; raised whenever an encoding changes.
 const LAYOUT: u32 = 2;
 const LAYOUT_KEY: &str = "store_layout";
-/// Set once the party index covers every case (stores from before it are indexed at open).
-const PARTIES_INDEXED: &str = "parties_indexed";
 
 fn sled_err(op: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
     move |source| StoreError::Sled { op, source }
@@ -174,14 +173,6 @@ impl Store {
                 });
             }
             store.set_meta(LAYOUT_KEY, &LAYOUT)?;
-        }
-        // A store written before the party index existed gets it once, here.
-        if store.get_meta::<bool>(PARTIES_INDEXED)?.is_none() {
-            let n = store.index_parties()?;
-            store.set_meta(PARTIES_INDEXED, &true)?;
-            if n > 0 {
-                tracing::info!(cases = n, "built the party index of an older store");
-            }
         }
         Ok(store)
     }

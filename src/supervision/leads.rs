@@ -296,13 +296,44 @@ fn refresh_party(
     Ok(())
 }
 
-/// Brings leads up to date with every case written since the last refresh (the change log
-/// says which), then records how far it got. Called right after ingest commits a batch.
+/// Indexes the parties of the cases under `keys`, then evaluates each with its party.
+#[allow(clippy::too_many_arguments)]
+fn refresh_keys(
+    store: &Store,
+    keys: &[Vec<u8>],
+    rules: &[Rule],
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    stop: &dyn Fn() -> bool,
+    done: &mut std::collections::BTreeSet<Vec<u8>>,
+    out: &mut Refreshed,
+) -> Result<bool, StoreError> {
+    let mut cases = Vec::with_capacity(keys.len());
+    for k in keys {
+        if let Some(c) = store.get_case_by_key(k)? {
+            cases.push(c);
+        }
+    }
+    store.index_parties(&cases)?;
+    for k in keys {
+        if stop() {
+            return Ok(false);
+        }
+        refresh_party(store, k, rules, cal, now, done, out)?;
+    }
+    Ok(true)
+}
+
+/// Brings the party index and the leads up to date with every case written since the last
+/// refresh (the change log says which), then records how far it got; `stop` is asked between
+/// cases, and a stopped refresh resumes where its last completed chunk ended. Called right
+/// after ingest commits.
 pub fn refresh(
     store: &Store,
     rules: &[Rule],
     cal: &WorkCalendar,
     now: DateTime<Utc>,
+    stop: &dyn Fn() -> bool,
 ) -> Result<Refreshed, StoreError> {
     let mut after = store.leads_seq()?;
     let mut out = Refreshed::default();
@@ -311,10 +342,15 @@ pub fn refresh(
         let Some(last) = changes.last().map(|c| c.seq) else {
             return Ok(out);
         };
+        let mut keys: Vec<Vec<u8>> = changes
+            .iter()
+            .map(|c| crate::model::case_key(&c.unit_code, &c.case_id))
+            .collect();
+        keys.sort();
+        keys.dedup();
         let mut done = std::collections::BTreeSet::new();
-        for c in &changes {
-            let key = crate::model::case_key(&c.unit_code, &c.case_id);
-            refresh_party(store, &key, rules, cal, now, &mut done, &mut out)?;
+        if !refresh_keys(store, &keys, rules, cal, now, stop, &mut done, &mut out)? {
+            return Ok(out);
         }
         store.set_leads_seq(last)?;
         after = last;
@@ -322,19 +358,41 @@ pub fn refresh(
 }
 
 /// Re-evaluates every stored case (after the rules changed), keeping what people did with
-/// each lead.
+/// each lead; the party index is rebuilt on the way.
 pub fn rebuild(
     store: &Store,
     rules: &[Rule],
     cal: &WorkCalendar,
     now: DateTime<Utc>,
+    stop: &dyn Fn() -> bool,
 ) -> Result<Refreshed, StoreError> {
     let seq = store.change_count()?;
     let mut out = Refreshed::default();
     let mut done = std::collections::BTreeSet::new();
-    for c in store.all_cases() {
-        let key = c?.key();
-        refresh_party(store, &key, rules, cal, now, &mut done, &mut out)?;
+    let mut keys = Vec::with_capacity(10_000);
+    let mut all = store.all_case_keys();
+    loop {
+        keys.clear();
+        for k in all.by_ref().take(10_000) {
+            keys.push(k?);
+        }
+        if keys.is_empty() {
+            break;
+        }
+        // Every case is indexed before any is judged, so a party's earlier decisions are known.
+        let mut cases = Vec::with_capacity(keys.len());
+        for k in &keys {
+            if let Some(c) = store.get_case_by_key(k)? {
+                cases.push(c);
+            }
+        }
+        store.index_parties(&cases)?;
+    }
+    for k in store.all_case_keys() {
+        if stop() {
+            return Ok(out);
+        }
+        refresh_party(store, &k?, rules, cal, now, &mut done, &mut out)?;
     }
     store.set_leads_seq(seq)?;
     Ok(out)
@@ -475,12 +533,12 @@ mod tests {
         }
         // Only the earlier ones first: no lead yet.
         store.upsert_cases(&all[..all.len() - 1], &none).unwrap();
-        let first = refresh(&store, &rules, &cal, t0).unwrap();
+        let first = refresh(&store, &rules, &cal, t0, &|| false).unwrap();
         assert_eq!(first.open, 0, "{first:?}");
         assert_eq!(store.leads_seq().unwrap(), store.change_count().unwrap());
         // The third decision arrives: a lead on it.
         store.upsert_cases(&all[all.len() - 1..], &none).unwrap();
-        refresh(&store, &rules, &cal, t0).unwrap();
+        refresh(&store, &rules, &cal, t0, &|| false).unwrap();
         let third = all.last().unwrap();
         let leads: Vec<Lead> = store.case_leads(&third.key()).unwrap();
         let lead = leads
@@ -490,7 +548,7 @@ mod tests {
         assert!(lead.facts.iter().any(|f| f.fact == "earlier"), "{lead:?}");
         // Nothing new: a refresh does nothing.
         assert_eq!(
-            refresh(&store, &rules, &cal, t0).unwrap(),
+            refresh(&store, &rules, &cal, t0, &|| false).unwrap(),
             Refreshed::default()
         );
 
@@ -503,7 +561,7 @@ mod tests {
         }
         let keyed: Vec<(String, &Lead)> = dismissed.iter().map(|l| (l.key.clone(), l)).collect();
         store.put_case_leads(&third.key(), &keyed).unwrap();
-        rebuild(&store, &rules, &cal, t0).unwrap();
+        rebuild(&store, &rules, &cal, t0, &|| false).unwrap();
         let after: Vec<Lead> = store.case_leads(&third.key()).unwrap();
         assert!(
             after
@@ -524,7 +582,7 @@ mod tests {
         let keyed: Vec<(String, &Lead)> = dismissed.iter().map(|l| (l.key.clone(), l)).collect();
         store.put_case_leads(&third.key(), &keyed).unwrap();
         store.upsert_cases(&[moved.clone()], &none).unwrap();
-        refresh(&store, &rules, &cal, t0).unwrap();
+        refresh(&store, &rules, &cal, t0, &|| false).unwrap();
         let closed: Vec<Lead> = store.case_leads(&moved.key()).unwrap();
         let l = closed.iter().find(|l| l.key == rule_key(r)).unwrap();
         assert_eq!(l.status, LeadStatus::Transferred);
