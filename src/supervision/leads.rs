@@ -275,14 +275,15 @@ fn refresh_party(
     }
     party.push(case);
     let n = party.len();
+    let on = party[n - 1].decided_on;
     for i in (0..n).rev() {
-        let k = party[i].key();
-        if !done.insert(k.clone()) {
+        // Only the case itself and the party's later decisions can change; a skipped one is
+        // not marked done, so it is still judged when its own turn comes.
+        if i != n - 1 && party[i].decided_on < on {
             continue;
         }
-        // Only the case itself and the party's later decisions can change.
-        let on = party[n - 1].decided_on;
-        if i != n - 1 && party[i].decided_on < on {
+        let k = party[i].key();
+        if !done.insert(k.clone()) {
             continue;
         }
         let c = &party[i];
@@ -591,5 +592,34 @@ mod tests {
             all_leads.iter().all(|(k, _)| k == &moved.key()),
             "only the third decision has leads"
         );
+    }
+
+    #[test]
+    fn an_earlier_decision_of_the_same_party_in_the_same_refresh_is_still_judged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let cal = WorkCalendar::official().unwrap();
+        let party =
+            crate::model::PartyId::Uscc(crate::model::Uscc::parse("91320102MA60876NU7").unwrap());
+        let mut later = tax_case();
+        later.amounts = Default::default();
+        later.party.id = Some(party.clone());
+        later.case_id = crate::model::CaseId::parse("A-1").unwrap();
+        later.decided_on = chrono::NaiveDate::from_ymd_opt(2025, 6, 1);
+        // Judged second (its key sorts after A-1), decided first: a major decision unreviewed.
+        let mut earlier = later.clone();
+        earlier.case_id = crate::model::CaseId::parse("B-1").unwrap();
+        earlier.decided_on = chrono::NaiveDate::from_ymd_opt(2025, 1, 1);
+        earlier.major = true;
+        earlier.legal_review = false;
+        store
+            .upsert_cases(&[later.clone(), earlier.clone()], &|_, _| Vec::new())
+            .unwrap();
+        let r = refresh(&store, &[], &cal, Utc::now(), &|| false).unwrap();
+        assert_eq!(r.cases, 2, "{r:?}");
+        let leads: Vec<Lead> = store.case_leads(&earlier.key()).unwrap();
+        assert_eq!(leads.len(), 1, "{leads:?}");
+        assert_eq!(leads[0].key, MAJOR_WITHOUT_REVIEW);
+        assert!(store.case_leads::<Lead>(&later.key()).unwrap().is_empty());
     }
 }
