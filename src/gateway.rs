@@ -352,8 +352,10 @@ impl Gateway {
         ready: Option<tokio::sync::oneshot::Sender<PathBuf>>,
     ) -> Result<(), GatewayError> {
         let sock = self.socket_path();
-        let listener = bind_socket(&sock).await?;
+        // The port API first: once the admin socket answers, everything the gateway serves is
+        // up, `api.addr` included (callers wait on the socket).
         let api = self.start_api().await?;
+        let listener = bind_socket(&sock).await?;
         let mut sched = self.schedule().await?;
         spawn_signal_handler(self.shutdown.clone());
         let checkpoints = self.spawn_checkpoints();
