@@ -309,12 +309,10 @@ fn refresh_keys(
     done: &mut std::collections::BTreeSet<Vec<u8>>,
     out: &mut Refreshed,
 ) -> Result<bool, StoreError> {
-    let mut cases = Vec::with_capacity(keys.len());
-    for k in keys {
-        if let Some(c) = store.get_case_by_key(k)? {
-            cases.push(c);
-        }
-    }
+    let cases = keys
+        .iter()
+        .filter_map(|k| store.get_case_by_key(k).transpose())
+        .collect::<Result<Vec<_>, _>>()?;
     store.index_parties(&cases)?;
     for k in keys {
         if stop() {
@@ -370,24 +368,14 @@ pub fn rebuild(
     let seq = store.change_count()?;
     let mut out = Refreshed::default();
     let mut done = std::collections::BTreeSet::new();
-    let mut keys = Vec::with_capacity(10_000);
-    let mut all = store.all_case_keys();
+    // Every case is indexed before any is judged, so a party's earlier decisions are known.
+    let mut all = store.all_cases();
     loop {
-        keys.clear();
-        for k in all.by_ref().take(10_000) {
-            keys.push(k?);
-        }
-        if keys.is_empty() {
+        let chunk = all.by_ref().take(10_000).collect::<Result<Vec<_>, _>>()?;
+        if chunk.is_empty() {
             break;
         }
-        // Every case is indexed before any is judged, so a party's earlier decisions are known.
-        let mut cases = Vec::with_capacity(keys.len());
-        for k in &keys {
-            if let Some(c) = store.get_case_by_key(k)? {
-                cases.push(c);
-            }
-        }
-        store.index_parties(&cases)?;
+        store.index_parties(&chunk)?;
     }
     for k in store.all_case_keys() {
         if stop() {

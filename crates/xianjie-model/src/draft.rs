@@ -870,7 +870,12 @@ mod tests {
         let now = chrono::DateTime::parse_from_rfc3339("2026-11-30T08:00:00Z")
             .unwrap()
             .with_timezone(&chrono::Utc);
-        d.into_case(&DraftContext {
+        d.into_case(&ctx(now))
+    }
+
+    /// The context of a test record: row 2 of file `f`, nothing after `now`'s day.
+    fn ctx(now: DateTime<Utc>) -> DraftContext<'static> {
+        DraftContext {
             adapter: "a",
             system: "s",
             file: "f",
@@ -878,7 +883,7 @@ mod tests {
             now,
             today: now.date_naive(),
             default_unit_name: Some("单位"),
-        })
+        }
     }
 
     #[test]
@@ -961,17 +966,7 @@ mod tests {
         set(Target::PartyKind, "legal_person");
         set(Target::PartyName, "某\u{1}公司");
         set(Target::Facts, "第一行\n第二行\t完");
-        let now = chrono::Utc::now();
-        let ctx = DraftContext {
-            adapter: "a",
-            system: "s",
-            file: "f",
-            location: "row 2".into(),
-            now,
-            today: now.date_naive(),
-            default_unit_name: Some("单位"),
-        };
-        let errors = d.into_case(&ctx).expect_err("refused");
+        let errors = d.into_case(&ctx(chrono::Utc::now())).expect_err("refused");
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].target, Target::PartyName);
         assert!(
