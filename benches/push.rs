@@ -129,6 +129,7 @@ async fn run(records: usize) {
         auth: DestinationAuth::Bearer,
         retry: RetryPolicy::default(),
         reports_url: None,
+        supervision_url: None,
         public: true,
     };
     let pusher = Pusher::new(

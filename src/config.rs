@@ -82,6 +82,7 @@ struct RawDestination {
     credential: String,
     auth: Option<String>,
     reports_url: Option<String>,
+    supervision_url: Option<String>,
     public: Option<bool>,
     retry_initial_ms: Option<u64>,
     retry_max_ms: Option<u64>,
@@ -231,6 +232,9 @@ pub struct Destination {
     pub retry: RetryPolicy,
     /// Where quarterly reports are POSTed (https), when the destination takes them.
     pub reports_url: Option<String>,
+    /// Where the procuratorate's supervision notices on its units' cases are POSTed (https),
+    /// when the destination takes them (a unit's own case system).
+    pub supervision_url: Option<String>,
     /// Whether the receiver publishes what it gets (a credit platform: the default). A public
     /// destination never receives a restricted decision or a minor's, and has one withdrawn
     /// when a delivered decision becomes so; a closed exchange (`public = false`) gets them.
@@ -302,6 +306,23 @@ impl Config {
             .map(|d| d.name.clone())
             .collect()
     }
+}
+
+impl Config {
+    /// The destinations that take supervision notices on `unit`'s cases.
+    pub fn notice_destinations(&self, unit: &crate::model::Uscc) -> Vec<String> {
+        notice_destinations(&self.destinations, unit)
+    }
+}
+
+/// The destinations of `all` that take supervision notices on `unit`'s cases.
+pub fn notice_destinations(all: &[Destination], unit: &crate::model::Uscc) -> Vec<String> {
+    all.iter()
+        .filter(|d| {
+            d.supervision_url.is_some() && d.units.as_ref().is_none_or(|u| u.contains(unit))
+        })
+        .map(|d| d.name.clone())
+        .collect()
 }
 
 impl Destination {
@@ -517,7 +538,15 @@ impl Config {
                     format!("{u:?} must be an https:// URL"),
                 );
             }
-            if actions.is_empty() && d.reports_url.is_none() {
+            if let Some(u) = &d.supervision_url
+                && !u.starts_with("https://")
+            {
+                push(
+                    &key("supervision_url"),
+                    format!("{u:?} must be an https:// URL"),
+                );
+            }
+            if actions.is_empty() && d.reports_url.is_none() && d.supervision_url.is_none() {
                 push(
                     &key("actions"),
                     "name at least one action (penalty, licensing, inspection, …)".into(),
@@ -593,6 +622,7 @@ impl Config {
                 credential: d.credential,
                 auth,
                 reports_url: d.reports_url,
+                supervision_url: d.supervision_url,
                 public: d.public.unwrap_or(true),
                 retry: RetryPolicy {
                     initial: Duration::from_millis(initial.max(1)),

@@ -17,6 +17,9 @@ use crate::keys::custody::Custody;
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
 
+/// How often the leads are refreshed without an ingest (for deadlines time alone breaks).
+const LEADS_REFRESH: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// The keystore's file name in the data directory.
 pub const KEYSTORE_FILE: &str = "keystore.json";
 
@@ -359,9 +362,20 @@ impl Gateway {
         let mut sched = self.schedule().await?;
         spawn_signal_handler(self.shutdown.clone());
         let checkpoints = self.spawn_checkpoints();
-        // Whatever a stop cut short (or a store from before leads) is taken up in the background.
+        // Whatever a stop cut short (or a store from before leads) is taken up in the background,
+        // then the leads are refreshed every quarter of an hour: time alone breaks a 310号令
+        // deadline, with no ingest to notice it.
         let gw = self.clone();
-        tokio::spawn(async move { gw.refresh_leads().await });
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(LEADS_REFRESH);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => gw.refresh_leads().await,
+                    _ = gw.shutdown.wait() => return,
+                }
+            }
+        });
         info!(data_dir = %self.config.data_dir.display(), socket = %sock.display(), adapters = self.config.adapters.len(), "gateway running");
         if let Some(r) = ready {
             let _ = r.send(sock.clone());
@@ -552,6 +566,8 @@ impl Gateway {
                 .collect(),
             tmp_dir: self.config.data_dir.join(TMP_DIR),
             submissions: self.clone(),
+            destinations: self.config.destinations.clone(),
+            leads_lock: self.leads_lock.clone(),
         };
         let (tls, shutdown) = (tls.clone(), self.shutdown.clone());
         Ok(Some(tokio::spawn(async move {

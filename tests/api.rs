@@ -31,9 +31,10 @@ fn config(dir: &Path, data: &Path, certs: &Path, extra: &str) -> PathBuf {
     std::fs::write(
         &cfg,
         format!(
-            "data_dir = {:?}\nadapters_dir = {:?}\n[log]\nlevel = \"info\"\n[server]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n{extra}",
+            "data_dir = {:?}\nadapters_dir = {:?}\nrules_dir = {:?}\n[log]\nlevel = \"info\"\n[server]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n{extra}",
             data.display().to_string(),
             adapters.display().to_string(),
+            adapters.with_file_name("rules").display().to_string(),
             certs.join("server.pem").display().to_string(),
             certs.join("server-key.pem").display().to_string(),
             certs.join("ca.pem").display().to_string(),
@@ -1038,6 +1039,11 @@ fn golden_cases() -> Vec<xianjie::model::Case> {
 /// A gateway started over a store that `fill` prepared directly (cases the ingest path would
 /// not make, put in place before the gateway starts).
 fn setup_with_store(fill: impl FnOnce(&xianjie::store::Store)) -> Env {
+    setup_with_store_and(fill, "")
+}
+
+/// [`setup_with_store`] with `extra` configuration.
+fn setup_with_store_and(fill: impl FnOnce(&xianjie::store::Store), extra: &str) -> Env {
     let tmp = tempfile::tempdir().unwrap();
     let certs = tmp.path().join("certs");
     xianjie_devca::generate_dev(&certs, &["procuratorate".into()], false).unwrap();
@@ -1048,7 +1054,7 @@ fn setup_with_store(fill: impl FnOnce(&xianjie::store::Store)) -> Env {
         fill(&store);
         store.flush().unwrap();
     }
-    let cfg = config(tmp.path(), &data, &certs, "");
+    let cfg = config(tmp.path(), &data, &certs, extra);
     let pass = secret_file(&tmp.path().join("pass"), PASS);
     let gw = Gateway::start_with(&cfg, &data, &["--passphrase-file", pass.to_str().unwrap()]);
     let addr = std::fs::read_to_string(data.join("api.addr"))
@@ -1214,6 +1220,29 @@ fn a_control_character_never_breaks_an_xml_answer() {
 }
 
 /// Element names in an XML document (and checks it is well-formed).
+/// A validator of answers against `schemas/port-api.xsd` (its violations), and every element
+/// name the XSD declares.
+fn port_api_schema() -> (
+    impl Fn(&str) -> Vec<String>,
+    std::collections::BTreeSet<String>,
+) {
+    let xsd =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/port-api.xsd")).unwrap();
+    let text = String::from_utf8(xsd).unwrap();
+    let schema = xmlschema::parse_schema(&text).expect("the XSD parses");
+    let declared = text
+        .split("<xs:element name=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .collect();
+    let validate = move |xml: &str| -> Vec<String> {
+        let doc = oxml::parse(xml).expect("well-formed");
+        let report = xmlschema::validate(&doc, &schema);
+        report.violations.iter().map(|v| format!("{v:?}")).collect()
+    };
+    (validate, declared)
+}
+
 fn element_names(xml: &[u8]) -> Vec<String> {
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut buf = Vec::new();
@@ -1238,23 +1267,7 @@ fn xml_answers_carry_the_same_data_in_declared_elements() {
     env.gw
         .ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
     let token = env.token("procuratorate", "procuratorate", &secret);
-    let xsd =
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/port-api.xsd")).unwrap();
-    let schema =
-        xmlschema::parse_schema(std::str::from_utf8(&xsd).unwrap()).expect("the XSD parses");
-    let validate = |xml: &str| -> Vec<String> {
-        let doc = oxml::parse(xml).expect("well-formed");
-        let report = xmlschema::validate(&doc, &schema);
-        report.violations.iter().map(|v| format!("{v:?}")).collect()
-    };
-    // Every element name the XSD declares.
-    let declared: std::collections::BTreeSet<String> = {
-        let text = String::from_utf8(xsd.clone()).unwrap();
-        text.split("<xs:element name=\"")
-            .skip(1)
-            .map(|s| s.split('"').next().unwrap().to_string())
-            .collect()
-    };
+    let (validate, declared) = port_api_schema();
     let xml_get = |path: &str| env.get_xml(&token, path);
     let json = env
         .get(
@@ -1506,21 +1519,13 @@ fn quarterly_reports_are_served_audited_and_valid() {
         .problem(422, "bad-parameter");
 
     // The XML form is valid against the port API's XSD.
-    let xsd =
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/port-api.xsd")).unwrap();
-    let schema =
-        xmlschema::parse_schema(std::str::from_utf8(&xsd).unwrap()).expect("the XSD parses");
+    let (validate, _) = port_api_schema();
     for path in [format!("/v1/reports/quarterly/{quarter}"), one_path.clone()] {
         let r = env.get_xml(&token, &path);
         assert_eq!(r.status, 200);
         let text = String::from_utf8(r.body).unwrap();
-        let parsed = oxml::parse(&text).expect("well-formed");
-        let report = xmlschema::validate(&parsed, &schema);
-        assert!(
-            report.violations.is_empty(),
-            "{path}: {:?}",
-            report.violations
-        );
+        let violations = validate(&text);
+        assert!(violations.is_empty(), "{path}: {violations:?}");
         assert!(text.contains(FIRE));
     }
 
@@ -2193,4 +2198,369 @@ fn who_asks_comes_first_and_a_parameter_counts_once() {
         )
         .problem(422, "bad-parameter");
     assert_eq!(p["field"], "action", "{p}");
+}
+
+/// The 逃税 rule's meeting golden case as `unit`'s case `id`, of one company.
+fn workbench_case(unit: &str, id: &str) -> xianjie::model::Case {
+    let rules =
+        xianjie::supervision::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"))
+            .unwrap();
+    let r = rules.iter().find(|r| r.id == "tax-evasion-201").unwrap();
+    let mut c = r.cases.iter().find(|g| g.expect).unwrap().case.clone();
+    c.unit_code = xianjie::model::Uscc::parse(unit).unwrap();
+    c.case_id = xianjie::model::CaseId::parse(id).unwrap();
+    c.party.name = "南京甲乙商贸有限公司".into();
+    c.party.id = Some(xianjie::model::PartyId::Uscc(
+        xianjie::model::Uscc::parse(WORKBENCH_PARTY).unwrap(),
+    ));
+    c.amounts.evaded_tax_fen = Some(xianjie::model::Fen::new(67_378_055));
+    c.amounts.evaded_tax_share = xianjie::model::Share::from_basis_points(1_500);
+    c.decided_on = chrono::NaiveDate::from_ymd_opt(2025, 6, 2);
+    c
+}
+
+const TAX: &str = "11320102507529170Q"; // 税务局
+const WORKBENCH_PARTY: &str = "91320102MA60876NU7";
+
+#[test]
+fn the_workbench_stays_within_the_ports_and_supervision_is_audited_answered_and_timed() {
+    let mut overdue = workbench_case(TAX, "T-2");
+    overdue.amounts = Default::default();
+    overdue.transfer.suspected_crime = true;
+    overdue.transfer.status = xianjie::model::TransferStatus::Transferred;
+    overdue.transfer.transferred_on = chrono::NaiveDate::from_ymd_opt(2025, 6, 3);
+    overdue.transfer.accepted_at =
+        Some(xianjie::model::Moment::parse("2025-06-04T10:00:00").unwrap());
+    let mut market = workbench_case(MARKET, "M-1");
+    market.amounts = Default::default();
+    // A lead in a port the client cannot read: a major decision without legal review.
+    let mut fire = workbench_case(FIRE, "F-1");
+    fire.major = true;
+    fire.legal_review = false;
+    let cases = vec![workbench_case(TAX, "T-1"), overdue, market, fire];
+    // A unit system taking supervision notices (nobody listens; scheduled once a year).
+    let dest = "[[destinations]]\nname = \"tax-system\"\nurl = \"https://127.0.0.1:9/packages\"\nca = \"certs/ca.pem\"\nschedule = \"0 0 0 1 1 *\"\nactions = []\nunits = [\"11320102507529170Q\"]\ncredential = \"tax-system\"\nsupervision_url = \"https://127.0.0.1:9/notices\"\n";
+    let env = setup_with_store_and(
+        |store| {
+            store.upsert_cases(&cases, &|_, _| Vec::new()).unwrap();
+        },
+        dest,
+    );
+    env.gw.ok(&["leads", "rebuild"]);
+    let secret = env.add_client("procuratorate", &[]);
+    env.gw.ok(&[
+        "ports",
+        "open",
+        TAX,
+        "--client",
+        "procuratorate",
+        "--supervise",
+    ]);
+    env.gw
+        .ok(&["ports", "open", MARKET, "--client", "procuratorate"]);
+    assert!(env.gw.ok(&["ports", "list"]).contains("supervise"));
+    let token = env.token("procuratorate", "procuratorate", &secret);
+    let get = |path: &str| env.get("procuratorate", &token, path);
+
+    // Search: the one company across the two readable ports, never the third, by any key.
+    let ids = |v: &Value, member: &str| -> Vec<String> {
+        let mut ids: Vec<String> = v[member]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}/{}",
+                    c["unit_code"].as_str().unwrap(),
+                    c["case_id"].as_str().unwrap()
+                )
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut expected = vec![
+        format!("{TAX}/T-1"),
+        format!("{TAX}/T-2"),
+        format!("{MARKET}/M-1"),
+    ];
+    expected.sort();
+    for q in [
+        format!("uscc={WORKBENCH_PARTY}"),
+        format!("id_number={WORKBENCH_PARTY}"),
+        "party_name=%E7%94%B2%E4%B9%99".to_string(), // 甲乙
+    ] {
+        let r = get(&format!("/v1/search?{q}"));
+        assert_eq!(r.status, 200, "{q}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(ids(&r.json(), "cases"), expected, "{q}");
+    }
+    get("/v1/search").problem(422, "bad-parameter");
+    get(&format!("/v1/search?uscc={WORKBENCH_PARTY}&party_name=x")).problem(422, "bad-parameter");
+
+    // Leads: only the readable ports', every one exactly once through the cursors.
+    let all = get("/v1/leads").json();
+    let keys: Vec<(String, String)> = all["leads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["case_id"].as_str().unwrap().to_string(),
+                l["key"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        keys.contains(&("T-1".into(), "rule:tax-evasion-201".into())),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&("T-2".into(), "310:police-decision".into())),
+        "{keys:?}"
+    );
+    assert!(!keys.iter().any(|(c, _)| c == "F-1"), "{keys:?}");
+    let lead = all["leads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["key"] == "rule:tax-evasion-201")
+        .unwrap();
+    assert_eq!(lead["status"], "open");
+    assert!(
+        lead["facts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["value"] == "673780.55 元" && f["threshold"] == "≥ 100000.00 元"),
+        "{lead}"
+    );
+    let mut paged = Vec::new();
+    let mut path = "/v1/leads?limit=1".to_string();
+    loop {
+        let page = get(&path).json();
+        for l in page["leads"].as_array().unwrap() {
+            paged.push((
+                l["case_id"].as_str().unwrap().to_string(),
+                l["key"].as_str().unwrap().to_string(),
+            ));
+        }
+        match page["next"].as_str() {
+            Some(n) => path = format!("/v1/leads?limit=1&cursor={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, keys);
+    let next = get("/v1/leads?limit=1").json()["next"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    get(&format!("/v1/leads?limit=1&status=open&cursor={next}")).problem(422, "bad-parameter");
+    get(&format!("/v1/leads?unit={FIRE}")).problem(403, "forbidden");
+    let only = get("/v1/leads?rule=tax-evasion-201").json();
+    assert_eq!(only["leads"].as_array().unwrap().len(), 1, "{only}");
+
+    // Transfers: the police decision is days overdue.
+    let t = get("/v1/transfers?overdue=true").json();
+    assert_eq!(ids(&t, "transfers"), [format!("{TAX}/T-2")]);
+    assert!(
+        t["transfers"][0]["deadlines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["step"] == "police_decision" && d["state"] == "overdue")
+    );
+
+    // Supervision: refused without the supervise grant or scope, and on an unreadable port.
+    let post = |token: &str, unit: &str, case: &str, body: &Value, xml: bool| {
+        let mut headers = vec![
+            ("authorization", format!("Bearer {token}")),
+            ("content-type", "application/json".to_string()),
+        ];
+        if xml {
+            headers.push(("accept", "application/xml".into()));
+        }
+        env.request(
+            Some("procuratorate"),
+            "POST",
+            &format!("/v1/ports/{unit}/cases/{case}/supervision"),
+            &headers,
+            &body.to_string(),
+        )
+        .unwrap()
+    };
+    let pdf = b"%PDF-1.4 recommendation\n";
+    let body = serde_json::json!({
+        "kind": "recommend_transfer",
+        "text": "该案逃避缴纳税款数额达到追诉标准，建议移送公安机关。",
+        "documents": [{"name": "检察建议书.pdf", "media_type": "application/pdf",
+            "content_base64": base64::engine::general_purpose::STANDARD.encode(pdf)}],
+    });
+    post(&token, MARKET, "M-1", &body, false).problem(403, "forbidden");
+    post(&token, FIRE, "F-1", &body, false).problem(403, "forbidden");
+    let read_only = {
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("procuratorate:{secret}"));
+        env.request(
+            Some("procuratorate"),
+            "POST",
+            "/oauth/token",
+            &[
+                ("authorization", format!("Basic {basic}")),
+                (
+                    "content-type",
+                    "application/x-www-form-urlencoded".to_string(),
+                ),
+            ],
+            &format!("grant_type=client_credentials&scope=port:{TAX}:read"),
+        )
+        .unwrap()
+        .json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    post(&read_only, TAX, "T-1", &body, false).problem(403, "forbidden");
+    let bad = serde_json::json!({"kind": "arrest", "text": "x"});
+    assert_eq!(
+        post(&token, TAX, "T-1", &bad, false).problem(422, "bad-parameter")["field"],
+        "kind"
+    );
+    let r = post(&token, TAX, "T-1", &body, false);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let action = r.json();
+    let id = action["id"].as_u64().unwrap();
+    assert_eq!(action["leads"], serde_json::json!(["rule:tax-evasion-201"]));
+    assert_eq!(action["notified"], serde_json::json!(["tax-system"]));
+    let recommended = get("/v1/leads?status=recommended").json();
+    assert_eq!(recommended["leads"][0]["case_id"], "T-1", "{recommended}");
+    let audit = env.audit(40);
+    let writes: Vec<&Value> = audit
+        .iter()
+        .filter(|e| e["action"] == "supervision.write")
+        .collect();
+    assert!(
+        writes.iter().any(|e| e["outcome"] == "started"),
+        "{writes:?}"
+    );
+    assert!(
+        writes
+            .iter()
+            .any(|e| e["details"]["id"] == id && e["outcome"] == "ok"),
+        "{writes:?}"
+    );
+    for action in ["search", "leads.list", "transfers.list"] {
+        assert!(
+            audit.iter().any(|e| e["action"] == action),
+            "{action} not audited"
+        );
+    }
+
+    // The document is served with its digest; not from a port the client cannot read.
+    let doc_id = action["documents"][0]["doc_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let d = get(&format!("/v1/ports/{TAX}/cases/T-1/documents/{doc_id}"));
+    assert_eq!(d.status, 200);
+    assert_eq!(d.body, pdf);
+    assert_eq!(
+        d.headers["etag"].to_str().unwrap(),
+        format!(
+            "\"{}\"",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(pdf))
+        )
+    );
+    get(&format!("/v1/ports/{FIRE}/cases/F-1/documents/{doc_id}")).problem(403, "forbidden");
+
+    // The unit's side answers through the gateway host, with a document.
+    let listed = env.gw.ok(&["supervision", "list", "--open"]);
+    assert!(
+        listed.contains("建议移送") && listed.contains("待答复"),
+        "{listed}"
+    );
+    let docs = env._tmp.path().join("answer-docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("移送书.pdf"), b"%PDF-1.4 transfer\n").unwrap();
+    env.gw.ok(&[
+        "supervision",
+        "answer",
+        &id.to_string(),
+        "--text",
+        "已于次日移送南京市公安局玄武分局。",
+        "--documents",
+        docs.to_str().unwrap(),
+    ]);
+    assert!(
+        env.gw
+            .ok(&["supervision", "list", "--open"])
+            .contains("no supervision actions")
+    );
+    let shown = env
+        .gw
+        .json(&["supervision", "show", &id.to_string(), "--json"]);
+    assert_eq!(shown["answers"][0]["documents"][0]["title"], "移送书.pdf");
+    assert!(
+        env.audit(10)
+            .iter()
+            .any(|e| e["action"] == "supervision.answer" && e["outcome"] == "ok")
+    );
+
+    // The timeline holds it all, in order.
+    let tl = get(&format!("/v1/ports/{TAX}/cases/T-1/timeline")).json();
+    let kinds: Vec<&str> = tl["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    let pos = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| *x == k)
+            .unwrap_or_else(|| panic!("{k}: {kinds:?}"))
+    };
+    assert!(pos("decided") < pos("version") && pos("version") < pos("supervision"));
+    assert!(pos("supervision") < pos("answer"), "{kinds:?}");
+    assert!(
+        tl["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["text"] == "已于次日移送南京市公安局玄武分局。")
+    );
+    get(&format!("/v1/ports/{FIRE}/cases/F-1/timeline")).problem(403, "forbidden");
+
+    // Every answer also in XML the XSD accepts.
+    let (validate, declared) = port_api_schema();
+    let xml_post = post(
+        &token,
+        TAX,
+        "T-2",
+        &serde_json::json!({"kind": "note", "text": "关注公安机关立案决定"}),
+        true,
+    );
+    assert_eq!(xml_post.status, 201);
+    for (what, body) in [
+        ("leads", env.get_xml(&token, "/v1/leads").body),
+        ("transfers", env.get_xml(&token, "/v1/transfers").body),
+        (
+            "results",
+            env.get_xml(&token, &format!("/v1/search?uscc={WORKBENCH_PARTY}"))
+                .body,
+        ),
+        (
+            "timeline",
+            env.get_xml(&token, &format!("/v1/ports/{TAX}/cases/T-1/timeline"))
+                .body,
+        ),
+        ("supervision", xml_post.body),
+    ] {
+        let text = String::from_utf8(body.clone()).unwrap();
+        assert!(text.contains(&format!("<{what} xmlns=")), "{what}: {text}");
+        let violations = validate(&text);
+        assert!(violations.is_empty(), "{what}: {violations:?}\n{text}");
+        for n in element_names(&body) {
+            assert!(declared.contains(&n), "{what}: <{n}> is not declared");
+        }
+    }
 }

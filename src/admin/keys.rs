@@ -352,15 +352,19 @@ pub(super) async fn grant(
             (Grant::ReadReports, false) => "reports.read_deny",
         };
         let target = format!("{unit}/{}", r.client);
-        s.audit
-            .append(&crate::audit::Event::new(actor.clone(), action, &target).outcome("started"))
-            .map_err(audit_err)?;
+        let mut started =
+            crate::audit::Event::new(actor.clone(), action, &target).outcome("started");
+        if r.supervise {
+            started = started.detail("supervise", true);
+        }
+        s.audit.append(&started).map_err(audit_err)?;
         let changed = match (kind, open) {
             (Grant::Port, true) => s.store.port_open(&crate::store::PortGrant {
                 unit_code: unit.clone(),
                 client: r.client.clone(),
                 opened_by: actor.id.clone(),
                 opened_at: chrono::Utc::now(),
+                supervise: r.supervise,
             }),
             (Grant::Port, false) => s.store.port_close(&unit, &r.client),
             (Grant::Submit | Grant::ReadReports, true) => s.store.report_grant(

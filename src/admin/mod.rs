@@ -7,6 +7,7 @@ pub mod leads;
 pub mod push;
 pub mod reports;
 pub mod server;
+pub mod supervision;
 
 use serde::{Deserialize, Serialize};
 
@@ -240,6 +241,9 @@ pub struct PortRequest {
     pub unit: String,
     /// The client.
     pub client: String,
+    /// Opening a port: also let the client write supervision actions on the unit's cases.
+    #[serde(default)]
+    pub supervise: bool,
 }
 
 /// `POST /audit/export`.

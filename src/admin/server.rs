@@ -196,6 +196,14 @@ fn router(services: Arc<AdminServices>) -> Router {
         .route("/push/dead/requeue", post(push::requeue))
         .route("/reports/build", post(reports::build))
         .route("/leads/rebuild", post(super::leads::rebuild))
+        .route("/supervision", get(super::supervision::list))
+        .route("/supervision/{id}", get(super::supervision::show))
+        .route(
+            "/supervision/{id}/answer",
+            // An answer may carry documents: its own limit, above the socket's.
+            post(super::supervision::answer)
+                .layer(DefaultBodyLimit::max(crate::supervision::actions::MAX_BODY)),
+        )
         .route("/reports/status", get(reports::status))
         .route("/reports/show", get(reports::show))
         .route("/reports/submit", post(reports::submit))

@@ -9,6 +9,7 @@ pub mod problem;
 pub mod query;
 mod routes;
 mod server;
+mod supervision;
 pub mod xml;
 
 pub use routes::paths;
@@ -52,6 +53,11 @@ pub struct ApiServices {
     pub tmp_dir: std::path::PathBuf,
     /// Takes submitted reports.
     pub submissions: std::sync::Arc<dyn Submissions>,
+    /// The destinations (with the units they take) that get supervision notices.
+    pub destinations: Vec<crate::config::Destination>,
+    /// Held while leads are refreshed or written, so a status a person sets is never
+    /// overwritten by a refresh that read the lead before.
+    pub leads_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Serves the port API on `listener` until `shutdown`; returns when every connection has

@@ -111,7 +111,8 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn boolean(field: &str, v: &str) -> Result<bool, Problem> {
+/// A `true`/`false` parameter.
+pub fn boolean(field: &str, v: &str) -> Result<bool, Problem> {
     match v {
         "true" => Ok(true),
         "false" => Ok(false),
@@ -124,7 +125,8 @@ fn date(field: &str, v: &str) -> Result<NaiveDate, Problem> {
         .map_err(|_| bad(field, format!("{v:?} is not a date YYYY-MM-DD")))
 }
 
-fn instant(field: &str, v: &str, end_of_day: bool) -> Result<DateTime<Utc>, Problem> {
+/// A time parameter: RFC 3339, or a date (its first or, with `end_of_day`, its last moment, UTC).
+pub fn instant(field: &str, v: &str, end_of_day: bool) -> Result<DateTime<Utc>, Problem> {
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
         return Ok(t.with_timezone(&Utc));
     }

@@ -237,7 +237,7 @@ impl ApiState {
     }
 }
 
-fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Resp {
+pub(super) fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Resp {
     Response::builder()
         .status(status)
         .header("content-type", content_type)
@@ -284,7 +284,7 @@ pub fn problem(p: &Problem) -> Resp {
     r
 }
 
-fn custody_problem(e: &CustodyError) -> Problem {
+pub(super) fn custody_problem(e: &CustodyError) -> Problem {
     match e {
         CustodyError::Sealed => Problem::Unavailable(
             "the gateway's keystore is sealed; try again when an administrator has unlocked it"
@@ -300,12 +300,12 @@ fn custody_problem(e: &CustodyError) -> Problem {
     }
 }
 
-fn audit_problem(e: &crate::audit::AuditError) -> Problem {
+pub(super) fn audit_problem(e: &crate::audit::AuditError) -> Problem {
     error!(error = %e, "audit append failed; refusing to serve data");
     Problem::Unavailable("the audit log cannot be written, so no data is served".into())
 }
 
-fn now_secs() -> i64 {
+pub(super) fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
@@ -317,8 +317,8 @@ impl IntoResponse for Problem {
 
 /// What the port API's handlers share: the gateway and the request state.
 pub struct Ctx {
-    svc: Arc<ApiServices>,
-    state: Arc<ApiState>,
+    pub(super) svc: Arc<ApiServices>,
+    pub(super) state: Arc<ApiState>,
 }
 
 /// The request id of a request (hex), echoed in `x-request-id` and recorded in audit entries.
@@ -343,6 +343,17 @@ fn table() -> Vec<(&'static str, MethodRouter<Arc<Ctx>>)> {
             "/v1/ports/{unit}/cases/{case_id}/documents/{doc_id}",
             get(document_h),
         ),
+        (
+            "/v1/ports/{unit}/cases/{case_id}/timeline",
+            get(super::supervision::timeline_h),
+        ),
+        (
+            "/v1/ports/{unit}/cases/{case_id}/supervision",
+            post(super::supervision::supervise_h),
+        ),
+        ("/v1/leads", get(super::supervision::leads_h)),
+        ("/v1/transfers", get(super::supervision::transfers_h)),
+        ("/v1/search", get(super::supervision::search_h)),
         ("/v1/changes", get(changes_h)),
         ("/v1/reports/quarterly/{quarter}", get(reports_h)),
         ("/v1/reports/quarterly/{quarter}/{unit}", get(report_h)),
@@ -436,12 +447,12 @@ async fn jwks_h(State(ctx): State<Arc<Ctx>>) -> Result<Resp, Problem> {
 
 /// What a data request brings: its token, the form it asks for, its query and request id, and
 /// the connection's client.
-struct DataReq {
-    auth: Option<String>,
-    xml: bool,
-    query: String,
-    rid: String,
-    peer: Arc<Peer>,
+pub(super) struct DataReq {
+    pub(super) auth: Option<String>,
+    pub(super) xml: bool,
+    pub(super) query: String,
+    pub(super) rid: String,
+    pub(super) peer: Arc<Peer>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for DataReq {
@@ -477,7 +488,7 @@ fn header(headers: &HeaderMap, name: axum::http::header::HeaderName) -> Option<S
 
 /// How much store work a data request does, which decides where it runs.
 #[derive(Clone, Copy)]
-enum Work {
+pub(super) enum Work {
     /// One record by key (a cached token, a few store reads, one audit append): tens of
     /// microseconds, run on the connection's task. Handing it to the blocking pool cost two
     /// thread wake-ups per request and halved the throughput of the busiest route.
@@ -489,7 +500,7 @@ enum Work {
 
 /// Runs a data request: waits for a turn (data work is bounded), then authenticates the caller
 /// and answers with `f`, where `work` says.
-async fn data(
+pub(super) async fn data(
     ctx: Arc<Ctx>,
     d: DataReq,
     work: Work,
@@ -834,6 +845,10 @@ async fn token(
                 Problem::Internal
             })
         };
+        let supervised = svc.store.supervised_ports_of(&name).map_err(|e| {
+            error!(error = %e, "ports read failed");
+            Problem::Internal
+        })?;
         let submit = grants(ReportRight::Submit)?;
         // Reports are read by grant, never implied: a port's holder reads its unit's reports,
         // and a client named by `reports allow-read` reads those units'.
@@ -841,6 +856,7 @@ async fn token(
         let mut granted: Vec<String> = open
             .iter()
             .map(|u| format!("port:{u}:read"))
+            .chain(supervised.iter().map(|u| format!("port:{u}:supervise")))
             .chain(reads_reports.then(|| "reports:read".to_string()))
             .chain(submit.iter().map(|u| format!("submit:{u}")))
             .collect();
@@ -896,10 +912,10 @@ async fn token(
 }
 
 /// An authenticated caller.
-struct Caller {
-    claims: Claims,
+pub(super) struct Caller {
+    pub(super) claims: Claims,
     kid: String,
-    client: ClientInfo,
+    pub(super) client: ClientInfo,
 }
 
 fn kid_of(token: &str) -> Option<String> {
@@ -911,7 +927,7 @@ fn kid_of(token: &str) -> Option<String> {
     v.get("kid")?.as_str().map(str::to_string)
 }
 
-fn authenticate(
+pub(super) fn authenticate(
     svc: &ApiServices,
     state: &ApiState,
     peer: &Peer,
@@ -1006,12 +1022,12 @@ fn authenticate(
 }
 
 impl Caller {
-    fn actor(&self) -> Actor {
+    pub(super) fn actor(&self) -> Actor {
         Actor::client(&self.client.name, Some(&self.kid))
     }
 
     /// The port is open to the caller: in its token's scope and open in the store now.
-    fn port(&self, svc: &ApiServices, unit: &str) -> Result<Uscc, Problem> {
+    pub(super) fn port(&self, svc: &ApiServices, unit: &str) -> Result<Uscc, Problem> {
         let unit =
             Uscc::parse(unit).map_err(|e| Problem::NotFound(format!("no port {unit}: {e}")))?;
         let scoped = self.claims.has_scope(&format!("port:{unit}:read"));
@@ -1037,7 +1053,7 @@ impl Caller {
     }
 
     /// The units the caller may read now.
-    fn readable(&self, svc: &ApiServices) -> Result<Vec<Uscc>, Problem> {
+    pub(super) fn readable(&self, svc: &ApiServices) -> Result<Vec<Uscc>, Problem> {
         Ok(svc
             .store
             .ports_of(&self.client.name)
@@ -1053,7 +1069,7 @@ impl Caller {
 
 /// Reads a request body of at most `max` bytes: too large is 413, too slow (the connection's
 /// body deadline or minimum rate) is 408.
-async fn read_body(body: Body, max: usize) -> Result<axum::body::Bytes, Problem> {
+pub(super) async fn read_body(body: Body, max: usize) -> Result<axum::body::Bytes, Problem> {
     axum::body::to_bytes(body, max).await.map_err(|e| {
         match super::server::body_timeout(&e as &(dyn std::error::Error + 'static)) {
             Some(t) => Problem::RequestTimeout(t.0.clone()),
@@ -1203,14 +1219,14 @@ async fn submission(
     }
 }
 
-fn store_problem(e: crate::store::StoreError) -> Problem {
+pub(super) fn store_problem(e: crate::store::StoreError) -> Problem {
     error!(error = %e, "store read failed in the port API");
     Problem::Internal
 }
 
 /// The audit digest of a response's records: SHA-256 over each store key, version and a line
 /// feed, with the number of records.
-fn keys_digest(keys: impl Iterator<Item = (Vec<u8>, u64)>) -> (u64, String) {
+pub(super) fn keys_digest(keys: impl Iterator<Item = (Vec<u8>, u64)>) -> (u64, String) {
     let mut h = Sha256::new();
     let mut n = 0;
     for (key, version) in keys {
@@ -1228,7 +1244,7 @@ fn keys_digest(keys: impl Iterator<Item = (Vec<u8>, u64)>) -> (u64, String) {
 /// XML 1.0 forbids) is answered with a problem naming the case and field, after `event` is
 /// appended with the outcome `failed` and the reason — the read is recorded either way, and a
 /// broken document is never sent.
-fn audited_value(
+pub(super) fn audited_value(
     svc: &ApiServices,
     event: Event,
     xml: bool,
@@ -1262,7 +1278,7 @@ fn audited_value(
 }
 
 /// [`audited_value`] of a serializable value, without attributes.
-fn audited_answer(
+pub(super) fn audited_answer(
     svc: &ApiServices,
     event: Event,
     xml: bool,
@@ -1567,11 +1583,19 @@ fn read_document(
         .get_case(&unit, &id)
         .map_err(store_problem)?
         .ok_or_else(|| Problem::NotFound(format!("no case {id} in port {unit}")))?;
-    let doc = case
-        .documents
-        .iter()
-        .find(|d| d.doc_id == *doc_id)
-        .ok_or_else(|| Problem::NotFound(format!("case {id} has no document {doc_id}")))?;
+    // The case's own documents, then those of the supervision actions on it and their answers.
+    let attached;
+    let doc = match case.documents.iter().find(|d| d.doc_id == *doc_id) {
+        Some(d) => d,
+        None => {
+            attached = crate::supervision::workbench::action_documents(&svc.store, &case.key())
+                .map_err(store_problem)?;
+            attached
+                .iter()
+                .find(|d| d.doc_id == *doc_id)
+                .ok_or_else(|| Problem::NotFound(format!("case {id} has no document {doc_id}")))?
+        }
+    };
     let bytes = svc
         .store
         .get_document(&doc.sha256)

@@ -33,6 +33,13 @@ fn item_name(array: &str) -> &str {
         "reports" => "report",
         "details" => "detail",
         "penalty_kinds" => "kind",
+        "leads" => "lead",
+        "transfers" => "case_transfer",
+        "entries" => "entry",
+        "deadlines" => "deadline",
+        "facts" => "fact",
+        "answers" => "answer",
+        "notified" => "destination",
         _ => "item",
     }
 }

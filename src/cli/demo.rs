@@ -43,6 +43,7 @@ fn demo_destination(
         auth: crate::config::DestinationAuth::Bearer,
         retry: crate::config::RetryPolicy::default(),
         reports_url: Some(format!("https://{addr}/reports")),
+        supervision_url: None,
         // The provincial credit platform publishes: restricted and minors' decisions stay home.
         public: true,
     }
@@ -293,6 +294,7 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
                 &crate::admin::PortRequest {
                     unit: unit.clone(),
                     client: DEMO_CLIENT.into(),
+                    supervise: true,
                 },
             )
             .await?;

@@ -303,11 +303,10 @@ pub async fn clients(cli: &Cli, cmd: &ClientsCommand) -> anyhow::Result<()> {
 pub async fn ports(cli: &Cli, cmd: &PortsCommand) -> anyhow::Result<()> {
     let c = client(cli);
     match cmd {
-        PortsCommand::Open { unit, client } | PortsCommand::Close { unit, client } => {
-            let op = if matches!(cmd, PortsCommand::Open { .. }) {
-                "open"
-            } else {
-                "close"
+        PortsCommand::Open { unit, client, .. } | PortsCommand::Close { unit, client } => {
+            let (op, supervise) = match cmd {
+                PortsCommand::Open { supervise, .. } => ("open", *supervise),
+                _ => ("close", false),
             };
             let d: Done = c
                 .post(
@@ -315,6 +314,7 @@ pub async fn ports(cli: &Cli, cmd: &PortsCommand) -> anyhow::Result<()> {
                     &PortRequest {
                         unit: unit.clone(),
                         client: client.clone(),
+                        supervise,
                     },
                 )
                 .await?;
@@ -329,9 +329,10 @@ pub async fn ports(cli: &Cli, cmd: &PortsCommand) -> anyhow::Result<()> {
             } else {
                 for p in list {
                     println!(
-                        "{:<20} {:<20} opened by {} {}",
+                        "{:<20} {:<20} {:<10} opened by {} {}",
                         p.unit_code,
                         p.client,
+                        if p.supervise { "supervise" } else { "read" },
                         p.opened_by,
                         p.opened_at
                             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -8,6 +8,7 @@ mod offline;
 mod ops;
 mod push;
 mod reports;
+mod supervision;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -160,6 +161,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: LeadsCommand,
+    },
+    /// The unit's side of supervision: the procuratorate's actions on its cases, and answers.
+    Supervision {
+        /// What to do.
+        #[command(subcommand)]
+        command: SupervisionCommand,
     },
     /// Supervision rules (`rules/*.toml`): prosecution thresholds as data.
     Rules {
@@ -328,6 +335,10 @@ pub enum PortsCommand {
         /// The client.
         #[arg(long)]
         client: String,
+        /// Also let the client write supervision actions on the unit's cases (the
+        /// procuratorate's 建议移送, 立案监督, 检察建议: scope `port:<unit>:supervise`).
+        #[arg(long)]
+        supervise: bool,
     },
     /// Close a unit's port to a client (its tokens stop working for that port at once).
     Close {
@@ -630,6 +641,45 @@ pub enum LeadsCommand {
     },
 }
 
+/// `supervision` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum SupervisionCommand {
+    /// The procuratorate's actions, newest first.
+    List {
+        /// Only this unit's (USCC).
+        #[arg(long)]
+        unit: Option<String>,
+        /// Only those still waiting for the unit's answer.
+        #[arg(long)]
+        open: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One action with its documents and answers.
+    Show {
+        /// The action's id.
+        id: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record the unit's answer to an action.
+    Answer {
+        /// The action's id.
+        id: u64,
+        /// The answer.
+        #[arg(long)]
+        text: String,
+        /// A directory whose files (PDF, OFD, JPEG, PNG, text; at most 5 of 4 MiB) go with it.
+        #[arg(long)]
+        documents: Option<std::path::PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// `rules` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum RulesCommand {
@@ -747,6 +797,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         Command::Push { ref command } => push::push(&cli, command).await,
         Command::Reports { ref command } => reports::reports(&cli, command).await,
         Command::Leads { ref command } => leads::leads(&cli, command).await,
+        Command::Supervision { ref command } => supervision::supervision(&cli, command).await,
         Command::ProvinceSim {
             ref listen,
             ref certs,

@@ -127,6 +127,7 @@ pub async fn reports(cli: &Cli, cmd: &ReportsCommand) -> anyhow::Result<()> {
                     &crate::admin::PortRequest {
                         unit: unit.clone(),
                         client: client.clone(),
+                        supervise: false,
                     },
                 )
                 .await?;

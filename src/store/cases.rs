@@ -479,20 +479,34 @@ impl Store {
     /// The keys of the cases whose party has the index id `id` (see [`party_id`]), at most
     /// `limit`, in key order (unit, then case number).
     pub fn cases_of_party(&self, id: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.cases_of_party_where(id, limit, |_| true)
+    }
+
+    /// [`Store::cases_of_party`], keeping only the case keys `keep` accepts (the ports a caller
+    /// may read) before the limit counts.
+    pub fn cases_of_party_where(
+        &self,
+        id: &[u8],
+        limit: usize,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         if id.is_empty() {
             return Ok(Vec::new());
         }
         let mut prefix = id.to_vec();
         prefix.push(0);
-        self.parties
-            .scan_prefix(&prefix)
-            .keys()
-            .take(limit)
-            .map(|k| {
-                k.map(|k| k[prefix.len()..].to_vec())
-                    .map_err(sled_err("party index scan"))
-            })
-            .collect()
+        let mut out = Vec::new();
+        for k in self.parties.scan_prefix(&prefix).keys() {
+            if out.len() >= limit {
+                break;
+            }
+            let k = k.map_err(sled_err("party index scan"))?;
+            let case = &k[prefix.len()..];
+            if keep(case) {
+                out.push(case.to_vec());
+            }
+        }
+        Ok(out)
     }
 
     /// The cases of `unit` whose party name contains `needle`, at most `limit`, in case-number

@@ -86,6 +86,35 @@ impl Store {
         })
     }
 
+    /// The leads of `unit` after the stored key `after` (or from its first), in key order (case,
+    /// then lead), each with its full key (`unit 0x00 case 0x00 lead key`).
+    pub fn unit_leads_after<T: DeserializeOwned>(
+        &self,
+        unit: &crate::model::Uscc,
+        after: Option<&[u8]>,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + use<T> {
+        let mut p = unit.as_str().as_bytes().to_vec();
+        p.push(0);
+        let mut end = unit.as_str().as_bytes().to_vec();
+        end.push(1);
+        let start = match after {
+            Some(a) if a.starts_with(&p) => {
+                let mut s = a.to_vec();
+                s.push(0);
+                s
+            }
+            _ => p,
+        };
+        self.leads.range(start..end).map(|kv| {
+            let (k, v) = kv.map_err(sled_err("lead scan"))?;
+            let lead = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                what: "lead".into(),
+                reason: e.to_string(),
+            })?;
+            Ok((k.to_vec(), lead))
+        })
+    }
+
     /// The change-log position leads were last brought up to.
     pub fn leads_seq(&self) -> Result<u64, StoreError> {
         Ok(self.get_meta(LEADS_SEQ)?.unwrap_or(0))

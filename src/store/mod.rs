@@ -24,6 +24,8 @@
 //! - `case_party`: `unit_code 0x00 case_id` → the party id's length (u16 BE), the id and the
 //!   party's name: what the index holds for the case, so a change of party moves its entry
 //! - `leads`: `unit_code 0x00 case_id 0x00 lead key` → lead JSON (see `leads.rs`)
+//! - `supervision`, `case_supervision`, `transfers`, `case_versions`, `supervision_outbox`: the procuratorate's actions
+//!   and the workbench's indexes (see `supervision.rs`)
 
 mod cases;
 mod leads;
@@ -31,6 +33,7 @@ mod ports;
 mod push;
 mod quarantine;
 mod reports;
+mod supervision;
 
 use std::path::Path;
 
@@ -41,6 +44,7 @@ pub use ports::PortGrant;
 pub use push::{DeadLetter, OutboxSummary, PushCommit};
 pub use quarantine::{QuarantineEntry, QuarantineReason};
 pub use reports::{ReportGrant, ReportRight, ReportStored, ReportWindow};
+pub use supervision::VersionEntry;
 
 /// A store failure. Messages say what failed; the underlying sled error is kept as the source.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +128,11 @@ pub struct Store {
     parties: sled::Tree,
     case_party: sled::Tree,
     leads: sled::Tree,
+    supervision: sled::Tree,
+    case_supervision: sled::Tree,
+    transfers: sled::Tree,
+    case_versions: sled::Tree,
+    supervision_outbox: sled::Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -161,6 +170,11 @@ impl Store {
             parties: tree("parties")?,
             case_party: tree("case_party")?,
             leads: tree("leads")?,
+            supervision: tree("supervision")?,
+            case_supervision: tree("case_supervision")?,
+            transfers: tree("transfers")?,
+            case_versions: tree("case_versions")?,
+            supervision_outbox: tree("supervision_outbox")?,
             db,
         };
         let found: u32 = store.get_meta(LAYOUT_KEY).ok().flatten().unwrap_or(0);

@@ -18,6 +18,10 @@ pub struct PortGrant {
     pub opened_by: String,
     /// When.
     pub opened_at: DateTime<Utc>,
+    /// Whether the client may also write supervision actions on the unit's cases (scope
+    /// `port:<unit>:supervise`).
+    #[serde(default)]
+    pub supervise: bool,
 }
 
 fn key(unit: &Uscc, client: &str) -> Vec<u8> {
@@ -28,18 +32,41 @@ fn key(unit: &Uscc, client: &str) -> Vec<u8> {
 }
 
 impl Store {
-    /// Opens `unit`'s port to `client`; returns false if it was already open.
+    /// Opens `unit`'s port to `client` as `grant` says; returns false if it was already open
+    /// with the same rights (a port opened again with `supervise` gains it; opened again
+    /// without, it keeps it: only closing takes rights away).
     pub fn port_open(&self, grant: &PortGrant) -> Result<bool, StoreError> {
+        let k = key(&grant.unit_code, &grant.client);
+        let old = self.port_grant(&grant.unit_code, &grant.client)?;
+        if old
+            .as_ref()
+            .is_some_and(|g| g.supervise || !grant.supervise)
+        {
+            return Ok(false);
+        }
         let value = serde_json::to_vec(grant).map_err(|e| StoreError::Corrupt {
             what: "port grant".into(),
             reason: e.to_string(),
         })?;
-        let old = self
-            .ports
-            .insert(key(&grant.unit_code, &grant.client), value)
+        self.ports
+            .insert(k, value)
             .map_err(sled_err("port write"))?;
         self.ports.flush().map_err(sled_err("port flush"))?;
-        Ok(old.is_none())
+        Ok(true)
+    }
+
+    /// The grant of `unit`'s port to `client`, if it is open.
+    pub fn port_grant(&self, unit: &Uscc, client: &str) -> Result<Option<PortGrant>, StoreError> {
+        self.ports
+            .get(key(unit, client))
+            .map_err(sled_err("port read"))?
+            .map(|v| {
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                    what: format!("port {unit}/{client}"),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
     }
 
     /// Closes `unit`'s port to `client`; returns false if it was not open.
@@ -71,6 +98,16 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The units open to `client` with the right to supervise.
+    pub fn supervised_ports_of(&self, client: &str) -> Result<Vec<Uscc>, StoreError> {
+        Ok(self
+            .ports()?
+            .into_iter()
+            .filter(|g| g.client == client && g.supervise)
+            .map(|g| g.unit_code)
+            .collect())
     }
 
     /// The units open to `client`.

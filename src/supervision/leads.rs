@@ -297,6 +297,52 @@ fn refresh_party(
     Ok(())
 }
 
+/// Whether a case says anything about a transfer (then its 310号令 deadlines are watched).
+pub fn carries_transfer(c: &Case) -> bool {
+    let t = &c.transfer;
+    t.suspected_crime
+        || t.status != TransferStatus::None
+        || t.transferred_on.is_some()
+        || t.approved_at.is_some()
+}
+
+/// Brings the party and transfer indexes up to date with `cases`.
+fn index(store: &Store, cases: &[Case]) -> Result<(), StoreError> {
+    store.index_parties(cases)?;
+    let carries: Vec<(Vec<u8>, bool)> = cases
+        .iter()
+        .map(|c| (c.key(), carries_transfer(c)))
+        .collect();
+    store.index_transfers(&carries)
+}
+
+/// Re-evaluates the cases with a transfer step still to be done: time alone turns an open
+/// 310号令 deadline into a broken one, with no new version of the case to say so.
+fn refresh_deadlines(
+    store: &Store,
+    rules: &[Rule],
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    done: &mut std::collections::BTreeSet<Vec<u8>>,
+    out: &mut Refreshed,
+) -> Result<(), StoreError> {
+    for k in store.transfer_case_keys()? {
+        if done.contains(&k) {
+            continue;
+        }
+        let Some(case) = store.get_case_by_key(&k)? else {
+            continue;
+        };
+        let waiting = deadlines::of(&case.transfer, cal, cst(now))
+            .iter()
+            .any(|d| d.state == deadlines::State::Open || d.state == deadlines::State::Overdue);
+        if waiting {
+            refresh_party(store, &k, rules, cal, now, done, out)?;
+        }
+    }
+    Ok(())
+}
+
 /// Indexes the parties of the cases under `keys`, then evaluates each with its party.
 #[allow(clippy::too_many_arguments)]
 fn refresh_keys(
@@ -313,7 +359,7 @@ fn refresh_keys(
         .iter()
         .filter_map(|k| store.get_case_by_key(k).transpose())
         .collect::<Result<Vec<_>, _>>()?;
-    store.index_parties(&cases)?;
+    index(store, &cases)?;
     for k in keys {
         if stop() {
             return Ok(false);
@@ -339,14 +385,18 @@ pub fn refresh(
     loop {
         let changes = store.changes_after(after, 10_000)?;
         let Some(last) = changes.last().map(|c| c.seq) else {
+            let mut done = std::collections::BTreeSet::new();
+            refresh_deadlines(store, rules, cal, now, &mut done, &mut out)?;
             return Ok(out);
         };
+        store.index_versions(&changes)?;
         let mut keys: Vec<Vec<u8>> = changes
             .iter()
             .map(|c| crate::model::case_key(&c.unit_code, &c.case_id))
             .collect();
         keys.sort();
         keys.dedup();
+        // Per chunk: a case written again while the refresh runs is judged again.
         let mut done = std::collections::BTreeSet::new();
         if !refresh_keys(store, &keys, rules, cal, now, stop, &mut done, &mut out)? {
             return Ok(out);
@@ -375,7 +425,17 @@ pub fn rebuild(
         if chunk.is_empty() {
             break;
         }
-        store.index_parties(&chunk)?;
+        index(store, &chunk)?;
+    }
+    // The version index too, from the change log itself (a store older than the index).
+    let mut after = 0;
+    loop {
+        let changes = store.changes_after(after, 50_000)?;
+        let Some(last) = changes.last().map(|c| c.seq) else {
+            break;
+        };
+        store.index_versions(&changes)?;
+        after = last;
     }
     for k in store.all_case_keys() {
         if stop() {

@@ -1,11 +1,14 @@
 //! Supervision of the link between administrative enforcement and criminal justice (两法衔接):
 //! the rules that recognise a case meeting a criminal prosecution threshold ([`rules`]) and the
-//! 310号令 transfer deadlines ([`deadlines`]). Leads and the procuratorate's write-back build on
-//! them.
+//! 310号令 transfer deadlines ([`deadlines`]), the leads they raise ([`leads`]), and the
+//! procuratorate's workbench: its actions and the units' answers ([`actions`]), timelines, transfers
+//! and the search across ports ([`workbench`]).
 
+pub mod actions;
 pub mod deadlines;
 pub mod leads;
 pub mod rules;
+pub mod workbench;
 
 pub use rules::{Matched, Rule, RuleError, load_dir, run_golden};
 

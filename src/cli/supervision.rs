@@ -1,0 +1,163 @@
+//! `supervision` commands (through the admin socket): the unit's side of the procuratorate's
+//! actions.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+
+use super::ops::client;
+use super::{Cli, SupervisionCommand};
+use crate::admin::supervision::Shown;
+use crate::supervision::actions::{
+    AnswerDocument, AnswerRequest, MAX_DOCUMENT, MAX_DOCUMENTS, media_type_of,
+};
+
+/// `supervision …`.
+pub async fn supervision(cli: &Cli, cmd: &SupervisionCommand) -> anyhow::Result<()> {
+    let c = client(cli);
+    match cmd {
+        SupervisionCommand::List { unit, open, json } => {
+            let mut path = format!("/supervision?open={open}");
+            if let Some(u) = unit {
+                let u = crate::model::Uscc::parse(u).map_err(|e| anyhow::anyhow!("--unit: {e}"))?;
+                path.push_str(&format!("&unit={u}"));
+            }
+            let list: Vec<Shown> = c.get(&path).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!(
+                    "no supervision actions{}",
+                    if *open { " waiting for an answer" } else { "" }
+                );
+            } else {
+                for s in &list {
+                    println!("{}", line(s));
+                }
+            }
+        }
+        SupervisionCommand::Show { id, json } => {
+            let s: Shown = c.get(&format!("/supervision/{id}")).await?;
+            print_one(&s, *json)?;
+        }
+        SupervisionCommand::Answer {
+            id,
+            text,
+            documents,
+            json,
+        } => {
+            let documents = match documents {
+                Some(dir) => read_documents(dir)?,
+                None => Vec::new(),
+            };
+            let s: Shown = c
+                .post(
+                    &format!("/supervision/{id}/answer"),
+                    &AnswerRequest {
+                        text: text.clone(),
+                        documents,
+                    },
+                )
+                .await?;
+            print_one(&s, *json)?;
+        }
+    }
+    Ok(())
+}
+
+/// One action on one line.
+fn line(s: &Shown) -> String {
+    let a = &s.action;
+    format!(
+        "{:>6}  {}  {} {}  {}  {}  {}",
+        a.id,
+        a.at.format("%Y-%m-%d %H:%M"),
+        a.unit_code,
+        a.case_id,
+        a.kind.label(),
+        if a.is_open() {
+            "待答复".to_string()
+        } else if a.answers.is_empty() {
+            "无需答复".to_string()
+        } else {
+            format!("已答复 {} 次", a.answers.len())
+        },
+        s.case_title.as_deref().unwrap_or("(案件已不在库中)")
+    )
+}
+
+fn print_one(s: &Shown, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(s)?);
+        return Ok(());
+    }
+    let a = &s.action;
+    println!("{}", line(s));
+    println!("  from {} on case version {}", a.client, a.case_version);
+    println!("  {}", a.text.replace('\n', "\n  "));
+    for d in &a.documents {
+        println!(
+            "  document {} {} ({} bytes, sha256 {})",
+            d.doc_id, d.title, d.size, d.sha256
+        );
+    }
+    for (i, x) in a.answers.iter().enumerate() {
+        println!(
+            "  answer {} by {} at {}: {}",
+            i + 1,
+            x.by,
+            x.at.format("%Y-%m-%d %H:%M"),
+            x.text.replace('\n', "\n    ")
+        );
+        for d in &x.documents {
+            println!("    document {} {} ({} bytes)", d.doc_id, d.title, d.size);
+        }
+    }
+    Ok(())
+}
+
+/// The files of `dir` as answer documents: regular files only, by name, each of a known type
+/// and size — everything checked before anything is sent.
+fn read_documents(dir: &Path) -> anyhow::Result<Vec<AnswerDocument>> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("--documents {}", dir.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--documents {}", dir.display()))?;
+    entries.sort_by_key(|e| e.file_name());
+    let mut out = Vec::new();
+    for e in entries {
+        let path = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        let meta = std::fs::symlink_metadata(&path)?;
+        if !meta.is_file() {
+            anyhow::bail!("--documents: {} is not a regular file", path.display());
+        }
+        let media_type = media_type_of(&name).with_context(|| {
+            format!(
+                "--documents: {} is not a PDF, OFD, JPEG, PNG or text file (by its extension)",
+                path.display()
+            )
+        })?;
+        if meta.len() > MAX_DOCUMENT as u64 {
+            anyhow::bail!(
+                "--documents: {} has {} bytes, at most {MAX_DOCUMENT} are taken",
+                path.display(),
+                meta.len()
+            );
+        }
+        if out.len() == MAX_DOCUMENTS {
+            anyhow::bail!(
+                "--documents: {} holds more than {MAX_DOCUMENTS} files",
+                dir.display()
+            );
+        }
+        let bytes = std::fs::read(&path).with_context(|| path.display().to_string())?;
+        out.push(AnswerDocument {
+            name,
+            media_type: media_type.to_string(),
+            content_base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,347 @@
+//! The procuratorate's supervision actions and the indexes its workbench reads. The action's
+//! type belongs to `supervision::actions`; the store keeps JSON bytes in order.
+//!
+//! - `supervision`: `id (u64 BE)` → action JSON, its answers inside
+//! - `case_supervision`: `case key 0x00 id (u64 BE)` → empty: a case's actions, for its timeline
+//! - `transfers`: `case key` → empty: the cases that carry any transfer information, so the
+//!   overdue-transfer list reads dozens of cases, not every case
+//! - `case_versions`: `case key 0x00 version (u64 BE)` → change-log sequence (u64 BE) and time
+//!   (milliseconds, i64 BE): a case's versions, for its timeline
+//! - `supervision_outbox`: `destination 0x00 id (u64 BE)` → empty: the notices a destination that
+//!   takes supervision must still be sent, queued in the action's transaction
+//!
+//! The indexes are written right after the case transaction, by the leads refresh (which follows
+//! the change log), never inside it: a first ingest pays nothing for them.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Change, Store, StoreError, sled_err, tx_err};
+use crate::model::case_key;
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        what: what.into(),
+        reason: e.to_string(),
+    }
+}
+
+fn suffixed(case_key: &[u8], n: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(case_key.len() + 9);
+    k.extend_from_slice(case_key);
+    k.push(0);
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+fn prefix(case_key: &[u8]) -> Vec<u8> {
+    let mut p = case_key.to_vec();
+    p.push(0);
+    p
+}
+
+/// A version of a case as the change log recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionEntry {
+    /// The version.
+    pub version: u64,
+    /// Its change-log position.
+    pub seq: u64,
+    /// When it was stored.
+    pub at: DateTime<Utc>,
+}
+
+impl Store {
+    /// A fresh supervision action id (increasing, never reused).
+    pub fn next_supervision_id(&self) -> Result<u64, StoreError> {
+        // sled ids start at 0; ids shown to people start at 1.
+        Ok(self.db.generate_id().map_err(sled_err("id"))? + 1)
+    }
+
+    /// Stores a new action `id` on the case under `case_key`, with its case index entry and a
+    /// notice queued for each of `destinations`, in one transaction, and makes it durable
+    /// before the caller answers.
+    pub fn put_supervision<T: Serialize>(
+        &self,
+        id: u64,
+        case_key: &[u8],
+        action: &T,
+        destinations: &[String],
+    ) -> Result<(), StoreError> {
+        use sled::Transactional;
+        let value = serde_json::to_vec(action).map_err(|e| corrupt("supervision action", e))?;
+        let index = suffixed(case_key, id);
+        let queued: Vec<Vec<u8>> = destinations
+            .iter()
+            .map(|d| suffixed(d.as_bytes(), id))
+            .collect();
+        (
+            &self.supervision,
+            &self.case_supervision,
+            &self.supervision_outbox,
+        )
+            .transaction(|(s, c, o)| {
+                s.insert(&id.to_be_bytes(), value.as_slice())?;
+                c.insert(index.as_slice(), &[][..])?;
+                for q in &queued {
+                    o.insert(q.as_slice(), &[][..])?;
+                }
+                Ok(())
+            })
+            .map_err(tx_err("supervision write"))?;
+        self.supervision
+            .flush()
+            .map_err(sled_err("supervision flush"))?;
+        Ok(())
+    }
+
+    /// Changes action `id` with `f` (an answer added), atomically and durably. `f` returns
+    /// `Err` to leave it as it is. `None` when there is no such action.
+    pub fn update_supervision<T, E>(
+        &self,
+        id: u64,
+        f: impl Fn(T) -> Result<T, E>,
+    ) -> Result<Option<Result<T, E>>, StoreError>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let key = id.to_be_bytes();
+        loop {
+            let Some(old) = self
+                .supervision
+                .get(key)
+                .map_err(sled_err("supervision read"))?
+            else {
+                return Ok(None);
+            };
+            let action: T =
+                serde_json::from_slice(&old).map_err(|e| corrupt("supervision action", e))?;
+            let new = match f(action) {
+                Ok(n) => n,
+                Err(e) => return Ok(Some(Err(e))),
+            };
+            let bytes = serde_json::to_vec(&new).map_err(|e| corrupt("supervision action", e))?;
+            let swapped = self
+                .supervision
+                .compare_and_swap(key, Some(&old), Some(bytes))
+                .map_err(sled_err("supervision write"))?;
+            if swapped.is_ok() {
+                self.supervision
+                    .flush()
+                    .map_err(sled_err("supervision flush"))?;
+                return Ok(Some(Ok(new)));
+            }
+        }
+    }
+
+    /// Action `id`.
+    pub fn get_supervision<T: DeserializeOwned>(&self, id: u64) -> Result<Option<T>, StoreError> {
+        self.supervision
+            .get(id.to_be_bytes())
+            .map_err(sled_err("supervision read"))?
+            .map(|v| serde_json::from_slice(&v).map_err(|e| corrupt("supervision action", e)))
+            .transpose()
+    }
+
+    /// The actions on the case under `case_key`, oldest first.
+    pub fn case_supervision<T: DeserializeOwned>(
+        &self,
+        case_key: &[u8],
+    ) -> Result<Vec<T>, StoreError> {
+        let p = prefix(case_key);
+        let mut out = Vec::new();
+        for k in self.case_supervision.scan_prefix(&p).keys() {
+            let k = k.map_err(sled_err("supervision index"))?;
+            let Some(id) = k
+                .get(p.len()..)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+            else {
+                continue;
+            };
+            if let Some(a) = self.get_supervision(id)? {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every action, newest first.
+    pub fn all_supervision<T: DeserializeOwned>(
+        &self,
+    ) -> impl Iterator<Item = Result<T, StoreError>> + use<T> {
+        self.supervision.iter().rev().map(|kv| {
+            let (_, v) = kv.map_err(sled_err("supervision scan"))?;
+            serde_json::from_slice(&v).map_err(|e| corrupt("supervision action", e))
+        })
+    }
+
+    /// The ids of the notices queued for `destination`, oldest first.
+    pub fn supervision_outbox(&self, destination: &str) -> Result<Vec<u64>, StoreError> {
+        let p = prefix(destination.as_bytes());
+        self.supervision_outbox
+            .scan_prefix(&p)
+            .keys()
+            .map(|k| {
+                let k = k.map_err(sled_err("notice outbox"))?;
+                k.get(p.len()..)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| corrupt("notice outbox key", "wrong length"))
+            })
+            .collect()
+    }
+
+    /// Takes notice `id` out of `destination`'s queue (delivered), durably.
+    pub fn supervision_outbox_done(&self, destination: &str, id: u64) -> Result<(), StoreError> {
+        self.supervision_outbox
+            .remove(suffixed(destination.as_bytes(), id))
+            .map_err(sled_err("notice outbox"))?;
+        self.supervision_outbox
+            .flush()
+            .map_err(sled_err("notice outbox"))?;
+        Ok(())
+    }
+
+    /// Records which of `cases` carry transfer information (`(key, carries)`): the overdue list
+    /// reads only those.
+    pub fn index_transfers(&self, cases: &[(Vec<u8>, bool)]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut any = false;
+        for (key, carries) in cases {
+            if *carries {
+                batch.insert(key.as_slice(), &[][..]);
+                any = true;
+            } else if self
+                .transfers
+                .contains_key(key)
+                .map_err(sled_err("transfer index"))?
+            {
+                batch.remove(key.as_slice());
+                any = true;
+            }
+        }
+        if any {
+            self.transfers
+                .apply_batch(batch)
+                .map_err(sled_err("transfer index"))?;
+        }
+        Ok(())
+    }
+
+    /// The keys of the cases that carry transfer information, in key order.
+    pub fn transfer_case_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.transfers
+            .iter()
+            .keys()
+            .map(|k| k.map(|k| k.to_vec()).map_err(sled_err("transfer index")))
+            .collect()
+    }
+
+    /// Records change-log entries in the per-case version index.
+    pub fn index_versions(&self, changes: &[Change]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for c in changes {
+            let mut v = [0u8; 16];
+            v[..8].copy_from_slice(&c.seq.to_be_bytes());
+            v[8..].copy_from_slice(&c.at.timestamp_millis().to_be_bytes());
+            batch.insert(
+                suffixed(&case_key(&c.unit_code, &c.case_id), c.version),
+                &v[..],
+            );
+        }
+        self.case_versions
+            .apply_batch(batch)
+            .map_err(sled_err("version index"))
+    }
+
+    /// The versions of the case under `case_key` the change log recorded, oldest first.
+    pub fn case_versions(&self, case_key: &[u8]) -> Result<Vec<VersionEntry>, StoreError> {
+        let p = prefix(case_key);
+        let mut out = Vec::new();
+        for kv in self.case_versions.scan_prefix(&p) {
+            let (k, v) = kv.map_err(sled_err("version index"))?;
+            let n = |b: Option<&[u8]>| b.and_then(|b| <[u8; 8]>::try_from(b).ok());
+            let (Some(version), Some(seq), Some(ms)) =
+                (n(k.get(p.len()..)), n(v.get(..8)), n(v.get(8..16)))
+            else {
+                return Err(corrupt("version index entry", "wrong length"));
+            };
+            out.push(VersionEntry {
+                version: u64::from_be_bytes(version),
+                seq: u64::from_be_bytes(seq),
+                at: DateTime::from_timestamp_millis(i64::from_be_bytes(ms)).unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_are_kept_per_case_and_updated_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (b"U\0one".to_vec(), b"U\0two".to_vec());
+        let ids: Vec<u64> = (0..3)
+            .map(|_| store.next_supervision_id().unwrap())
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]) && ids[0] >= 1);
+        let dests = ["unit-system".to_string()];
+        store.put_supervision(ids[0], &a, &"first", &dests).unwrap();
+        store.put_supervision(ids[1], &b, &"other", &[]).unwrap();
+        store
+            .put_supervision(ids[2], &a, &"second", &dests)
+            .unwrap();
+        assert_eq!(
+            store.supervision_outbox("unit-system").unwrap(),
+            [ids[0], ids[2]]
+        );
+        store
+            .supervision_outbox_done("unit-system", ids[0])
+            .unwrap();
+        assert_eq!(store.supervision_outbox("unit-system").unwrap(), [ids[2]]);
+        assert!(store.supervision_outbox("unit").unwrap().is_empty());
+        let on_a: Vec<String> = store.case_supervision(&a).unwrap();
+        assert_eq!(on_a, ["first", "second"]);
+        let all: Vec<String> = store.all_supervision().collect::<Result<_, _>>().unwrap();
+        assert_eq!(all, ["second", "other", "first"]);
+        let changed = store
+            .update_supervision(ids[1], |s: String| Ok::<_, ()>(format!("{s}+answer")))
+            .unwrap();
+        assert_eq!(changed, Some(Ok("other+answer".to_string())));
+        let refused = store
+            .update_supervision(ids[1], |_: String| Err::<String, _>("closed"))
+            .unwrap();
+        assert_eq!(refused, Some(Err("closed")));
+        assert_eq!(
+            store.get_supervision::<String>(ids[1]).unwrap().as_deref(),
+            Some("other+answer")
+        );
+        assert!(
+            store
+                .update_supervision(999, |s: String| Ok::<_, ()>(s))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_transfer_index_follows_what_cases_carry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (b"U\0a".to_vec(), b"U\0b".to_vec());
+        store
+            .index_transfers(&[(a.clone(), true), (b.clone(), false)])
+            .unwrap();
+        assert_eq!(store.transfer_case_keys().unwrap(), vec![a.clone()]);
+        store
+            .index_transfers(&[(a.clone(), false), (b.clone(), true)])
+            .unwrap();
+        assert_eq!(store.transfer_case_keys().unwrap(), vec![b]);
+    }
+}
