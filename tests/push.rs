@@ -229,23 +229,28 @@ impl Env {
             );
             return;
         }
-        let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/province/package.xsd");
         for id in ids {
             let body = self.sim("GET", &format!("/sim/packages/{id}"), "").body;
-            let file = self.dir.path().join(format!("{id}.xml"));
-            std::fs::write(&file, &body).unwrap();
-            let out = Command::new("xmllint")
-                .args(["--noout", "--schema"])
-                .arg(&xsd)
-                .arg(&file)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "xmllint refused {id}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            self.xmllint_against("schemas/province/package.xsd", id, &body);
         }
+    }
+
+    /// Checks `body` (named `id`) with `xmllint --schema` against the project's `xsd`.
+    fn xmllint_against(&self, xsd: &str, id: &str, body: &[u8]) {
+        let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join(xsd);
+        let file = self.dir.path().join(format!("{id}.xml"));
+        std::fs::write(&file, body).unwrap();
+        let out = Command::new("xmllint")
+            .args(["--noout", "--schema"])
+            .arg(&xsd)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "xmllint refused {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The ids of the packages the simulator kept (the newest 64).
@@ -1252,4 +1257,64 @@ fn a_refused_package_is_split_until_the_refusing_records_are_alone() {
     }
     let s = env.status();
     assert_eq!((n(&s["queued"]), n(&s["dead_letters"])), (0, 2), "{s}");
+}
+
+#[test]
+fn a_supervision_notice_reaches_the_units_system_once_and_validates() {
+    let mut env = Env::new("503", &[("supervision_url", "\"https://{sim}/notices\"")]);
+    let key = env.gw().ok(&["push", "key"]);
+    assert_eq!(env.sim("PUT", "/sim/verify-key", key.trim()).status, 200);
+    env.ingest_sample(60, 4, &["tax"]);
+    env.run();
+    // The procuratorate's action, as the port API records it (the store directly: this
+    // gateway has no port API).
+    let action = env.with_store(|store| {
+        let case = store.all_cases().next().unwrap().unwrap();
+        let dests = ["province".to_string()];
+        let req = xianjie::supervision::actions::Request::parse(
+            "{\"kind\":\"request_reasons\",\"text\":\"请说明该案未移送公安机关的理由。\"}"
+                .as_bytes(),
+        )
+        .unwrap();
+        xianjie::supervision::workbench::write(
+            store,
+            &case.unit_code,
+            &case.case_id,
+            "procuratorate",
+            req,
+            &dests,
+            chrono::Utc::now(),
+        )
+        .unwrap()
+    });
+    // A 503 is retried; the notice arrives once, signed, valid against its XSD.
+    env.faults("503");
+    let report = env.run();
+    assert_eq!(report["error"], Value::Null, "{report}");
+    assert_eq!(n(&report["notices"]), 1, "{report}");
+    assert!(n(&report["retries"]) >= 1, "{report}");
+    let got = env.sim("GET", "/sim/notices", "").json();
+    let got = got.as_array().unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(n(&got[0]["id"]), action.id);
+    assert_eq!(got[0]["case_id"], action.case_id.as_str());
+    let xml = got[0]["xml"].as_str().unwrap();
+    assert!(
+        xml.contains("<kind_label>要求说明不移送理由</kind_label>"),
+        "{xml}"
+    );
+    env.xmllint_against("schemas/supervision-notice.xsd", "notice", xml.as_bytes());
+    // Nothing more to send.
+    assert_eq!(n(&env.run()["notices"]), 0);
+    assert_eq!(
+        env.sim("GET", "/sim/notices", "")
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(audit_actions(env.gw(), 100).iter().any(|e| {
+        e["action"] == "push.receipt" && e["details"]["notice"] == format!("SUP-{}", action.id)
+    }));
 }

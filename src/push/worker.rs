@@ -96,6 +96,9 @@ pub struct CycleReport {
     pub retries: u64,
     /// Quarterly report versions delivered.
     pub reports: u64,
+    /// Supervision notices delivered.
+    #[serde(default)]
+    pub notices: u64,
     /// Entries still queued when the cycle ended.
     pub remaining: u64,
     /// Why nothing (more) was sent, when the queue is held (sealed keystore, refused credential).
@@ -174,6 +177,8 @@ struct Dest {
     target: Target,
     /// Where quarterly reports go, when the destination takes them.
     reports_target: Option<Target>,
+    /// Where supervision notices go, when the destination takes them.
+    notices_target: Option<Target>,
     running: tokio::sync::Mutex<()>,
     live: Mutex<Live>,
 }
@@ -339,7 +344,7 @@ impl Pusher {
             let target = Target::parse(&d.url)
                 .map_err(|e| problems.push(problem(e.to_string())))
                 .ok();
-            let reports_target = match &d.reports_url {
+            let mut optional = |url: &Option<String>| match url {
                 None => None,
                 Some(u) => match Target::parse(u) {
                     Ok(t) => Some(t),
@@ -349,12 +354,15 @@ impl Pusher {
                     }
                 },
             };
+            let reports_target = optional(&d.reports_url);
+            let notices_target = optional(&d.supervision_url);
             if let (Some(tls), Some(target)) = (tls, target) {
                 dests.push(Arc::new(Dest {
                     config: d.clone(),
                     tls,
                     target,
                     reports_target,
+                    notices_target,
                     running: tokio::sync::Mutex::new(()),
                     live: Mutex::new(Live::default()),
                 }));
@@ -507,7 +515,9 @@ impl Pusher {
                     .map_err(|e| PushError::Task(e.to_string()))??
             };
             let Some(batch) = batch else {
-                self.send_reports(d, actor, started, report).await?;
+                if self.send_reports(d, actor, started, report).await? {
+                    self.send_notices(d, actor, started, report).await?;
+                }
                 if report.held.is_none() {
                     lock(&d.live).held = None;
                 }
@@ -806,6 +816,97 @@ impl Pusher {
                                 String::from_utf8_lossy(&a.body).chars().take(200).collect();
                             Ok(Settle::Hold(format!(
                                 "the receiver refused report {id2} with HTTP {status}: {text}"
+                            )))
+                        }
+                    }
+                };
+            if !self
+                .deliver(d, actor, &out, started, report, &mut settle)
+                .await?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends the supervision notices queued for `d`, oldest first; like reports, one at a time,
+    /// in order, each until it is settled. Returns false when the cycle must end.
+    async fn send_notices(
+        &self,
+        d: &Arc<Dest>,
+        actor: &Actor,
+        started: Instant,
+        report: &mut CycleReport,
+    ) -> Result<bool, PushError> {
+        let Some(target) = d.notices_target.as_ref() else {
+            return Ok(true);
+        };
+        let name = d.config.name.clone();
+        for id in self.store.supervision_outbox(&name)? {
+            if self.shutdown.is_triggered() {
+                return Ok(false);
+            }
+            let action: Option<crate::supervision::actions::Action> =
+                self.store.get_supervision(id)?;
+            let Some(a) = action else {
+                self.store.supervision_outbox_done(&name, id)?;
+                continue;
+            };
+            let title = self
+                .store
+                .get_case(&a.unit_code, &a.case_id)?
+                .map(|c| c.title);
+            let nid = format!("SUP-{id}");
+            let body = match crate::supervision::notice::xml(&a, title.as_deref()) {
+                Ok(b) => Bytes::from(b),
+                Err(e) => {
+                    let why = format!(
+                        "notice {nid} cannot be written as XML: {e}; correct the case title at its source"
+                    );
+                    self.hold(d, report, &why);
+                    report.error = Some(why);
+                    return Ok(false);
+                }
+            };
+            let out = Outgoing {
+                id: &nid,
+                body: &body,
+                target,
+                kind: "notice",
+                details: vec![("case", format!("{}/{}", a.unit_code, a.case_id).into())],
+                in_flight: 1,
+            };
+            let store = self.store.clone();
+            let audit = self.audit.clone();
+            let (name2, actor2, nid2) = (name.clone(), actor.clone(), nid.clone());
+            let mut settle =
+                move |ans: &Answer, report: &mut CycleReport| -> Result<Settle, PushError> {
+                    let event = Event::new(actor2.clone(), "push.receipt", &name2)
+                        .detail("notice", nid2.as_str())
+                        .detail("status", u64::from(ans.status));
+                    match ans.status {
+                        200..=299 => {
+                            audit.append(&event)?;
+                            store.supervision_outbox_done(&name2, id)?;
+                            report.notices += 1;
+                            Ok(Settle::Done)
+                        }
+                        408 | 429 | 500..=599 => {
+                            audit.append(&event.outcome("failed"))?;
+                            Ok(Settle::Retry(
+                                ans.retry_after,
+                                format!("HTTP {} from the receiver", ans.status),
+                            ))
+                        }
+                        status => {
+                            audit.append(&event.outcome("refused"))?;
+                            let text: String = String::from_utf8_lossy(&ans.body)
+                                .chars()
+                                .take(200)
+                                .collect();
+                            Ok(Settle::Hold(format!(
+                                "the receiver refused notice {nid2} with HTTP {status}: {text}"
                             )))
                         }
                     }

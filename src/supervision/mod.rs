@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod deadlines;
 pub mod leads;
+pub mod notice;
 pub mod rules;
 pub mod workbench;
 

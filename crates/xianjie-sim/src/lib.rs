@@ -10,8 +10,9 @@
 //! chosen records, and refusals of every package that holds a chosen record. State lives in
 //! memory only; a restart forgets everything, which is what a test harness wants.
 //!
-//! HTTP surface, one axum route table: `POST /packages` (the platform) and `POST /reports`
-//! (quarterly reports); `GET /sim/records`, `GET /sim/stats`, `GET /sim/reports`,
+//! HTTP surface, one axum route table: `POST /packages` (the platform), `POST /reports`
+//! (quarterly reports) and `POST /notices` (supervision notices, as a unit's own case system
+//! takes them); `GET /sim/records`, `GET /sim/stats`, `GET /sim/reports`, `GET /sim/notices`,
 //! `POST /sim/faults` (body: a fault spec replacing the plan), `DELETE /sim/faults`,
 //! `PUT /sim/verify-key` (body: `KEY_ID BASE64`, as `xianjie push key` prints it), and
 //! `GET /sim/packages` / `GET /sim/packages/{id}` (the newest received package bodies, with the
@@ -203,6 +204,22 @@ pub struct SimStats {
     pub reports_accepted: u64,
     /// Quarterly report versions received again.
     pub reports_duplicates: u64,
+}
+
+/// A supervision notice received at `POST /notices` (a unit's own case system, as the gateway's
+/// `schemas/supervision-notice.xsd` describes it), kept whole so a test can check it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimNotice {
+    /// The action's id.
+    pub id: u64,
+    /// The unit.
+    pub unit_code: String,
+    /// The case.
+    pub case_id: String,
+    /// The document as received.
+    pub xml: String,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
 }
 
 /// A quarterly report version received at `POST /reports` (the port API's `<report>` XML).
@@ -408,6 +425,7 @@ struct SimState {
     seen: HashSet<(String, u64)>,
     records: Vec<SimRecord>,
     reports: Vec<SimReport>,
+    notices: Vec<SimNotice>,
     stats: SimStats,
     faults: FaultPlan,
 }
@@ -571,9 +589,11 @@ fn table() -> Vec<(&'static str, MethodRouter<Arc<Inner>>)> {
     vec![
         ("/packages", post(package_h)),
         ("/reports", post(report_h)),
+        ("/notices", post(notice_h)),
         ("/sim/records", get(records_h)),
         ("/sim/stats", get(stats_h)),
         ("/sim/reports", get(reports_h)),
+        ("/sim/notices", get(notices_h)),
         ("/sim/faults", post(set_faults_h).delete(clear_faults_h)),
         ("/sim/verify-key", put(verify_key_h)),
         ("/sim/packages", get(kept_ids_h)),
@@ -601,12 +621,29 @@ fn router(inner: Arc<Inner>) -> Router {
         .with_state(inner)
 }
 
+/// What an upload is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Upload {
+    Package,
+    Report,
+    Notice,
+}
+
 async fn package_h(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
-    upload(&inner, false, &headers, body).await
+    upload(&inner, Upload::Package, &headers, body).await
 }
 
 async fn report_h(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
-    upload(&inner, true, &headers, body).await
+    upload(&inner, Upload::Report, &headers, body).await
+}
+
+async fn notice_h(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
+    upload(&inner, Upload::Notice, &headers, body).await
+}
+
+async fn notices_h(State(inner): State<Arc<Inner>>) -> Response {
+    let notices = inner.state().notices.clone();
+    json(&notices)
 }
 
 async fn records_h(State(inner): State<Arc<Inner>>) -> Response {
@@ -720,8 +757,8 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
         })
 }
 
-/// `POST /packages` and `POST /reports`: the next queued fault first, then the upload itself.
-async fn upload(inner: &Arc<Inner>, report: bool, headers: &HeaderMap, body: Body) -> Response {
+/// `POST /packages`, `/reports` and `/notices`: the next queued fault first, then the upload.
+async fn upload(inner: &Arc<Inner>, kind: Upload, headers: &HeaderMap, body: Body) -> Response {
     let fault = {
         let mut st = inner.state();
         let f = st.faults.take();
@@ -753,10 +790,10 @@ async fn upload(inner: &Arc<Inner>, report: bool, headers: &HeaderMap, body: Bod
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::Reset) | None => {}
     }
-    let answer = if report {
-        accept_report(inner, headers, body).await
-    } else {
-        accept_package(inner, headers, body).await
+    let answer = match kind {
+        Upload::Report => accept_report(inner, headers, body).await,
+        Upload::Notice => accept_notice(inner, headers, body).await,
+        Upload::Package => accept_package(inner, headers, body).await,
     };
     if fault == Some(Fault::Reset) {
         // The package was processed (and stored, if it was good); the receipt never leaves.
@@ -856,7 +893,14 @@ fn refuse(inner: &Inner, status: StatusCode, reason: String) -> Response {
 }
 
 /// Reads the identifying elements of a `<report>` document (namespace of the port API).
-fn report_fields(xml: &[u8]) -> Result<SimReport, String> {
+/// The text of the elements of `xml` at the paths `wanted` accepts (`["quarter"]`,
+/// `["summary", "total"]`: paths below the root), by their path joined with `/` from the root,
+/// which must be `root`. DOCTYPEs are refused.
+fn fields(
+    xml: &[u8],
+    root: &str,
+    wanted: impl Fn(&[String]) -> bool,
+) -> Result<BTreeMap<String, String>, String> {
     use quick_xml::events::Event as XmlEvent;
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut path: Vec<String> = Vec::new();
@@ -866,8 +910,8 @@ fn report_fields(xml: &[u8]) -> Result<SimReport, String> {
         match reader.read_event_into(&mut buf) {
             Ok(XmlEvent::Start(e)) => {
                 let name = e.local_name().as_ref().to_string();
-                if path.is_empty() && name != "report" {
-                    return Err(format!("the root element is <{name}>, not <report>"));
+                if path.is_empty() && name != root {
+                    return Err(format!("the root element is <{name}>, not <{root}>"));
                 }
                 path.push(name);
             }
@@ -875,13 +919,8 @@ fn report_fields(xml: &[u8]) -> Result<SimReport, String> {
                 path.pop();
             }
             Ok(XmlEvent::Text(t)) => {
-                let wanted = matches!(
-                    path.as_slice(),
-                    [_, f] if ["quarter", "unit_code", "version", "digest"].contains(&f.as_str())
-                ) || matches!(path.as_slice(), [_, s, t] if s == "summary" && t == "total");
-                if wanted {
-                    let text = t.xml10_content().into_owned();
-                    fields.insert(path.join("/"), text);
+                if path.len() > 1 && wanted(&path[1..]) {
+                    fields.insert(path.join("/"), t.xml10_content().into_owned());
                 }
             }
             Ok(XmlEvent::DocType(_)) => return Err("DOCTYPE is not accepted".into()),
@@ -896,6 +935,14 @@ fn report_fields(xml: &[u8]) -> Result<SimReport, String> {
         }
         buf.clear();
     }
+    Ok(fields)
+}
+
+fn report_fields(xml: &[u8]) -> Result<SimReport, String> {
+    let fields = fields(xml, "report", |p| {
+        matches!(p, [f] if ["quarter", "unit_code", "version", "digest"].contains(&f.as_str()))
+            || matches!(p, [s, t] if s == "summary" && t == "total")
+    })?;
     let get = |k: &str| {
         fields
             .get(&format!("report/{k}"))
@@ -914,6 +961,52 @@ fn report_fields(xml: &[u8]) -> Result<SimReport, String> {
             .map_err(|_| "<total> is not a number".to_string())?,
         received_at: Utc::now(),
     })
+}
+
+/// A supervision notice: credential, signature, a `<notice>` document; kept once per id.
+async fn accept_notice(inner: &Arc<Inner>, headers: &HeaderMap, body: Body) -> Response {
+    let body = match admit(inner, headers, body).await {
+        Ok((body, _)) => body,
+        Err(r) => return r,
+    };
+    let parsed = fields(
+        &body,
+        "notice",
+        |p| matches!(p, [f] if ["id", "unit_code", "case_id"].contains(&f.as_str())),
+    )
+    .and_then(|f| {
+        let get = |k: &str| {
+            f.get(&format!("notice/{k}"))
+                .cloned()
+                .ok_or_else(|| format!("<{k}> is missing"))
+        };
+        Ok(SimNotice {
+            id: get("id")?
+                .parse()
+                .map_err(|_| "<id> is not a number".to_string())?,
+            unit_code: get("unit_code")?,
+            case_id: get("case_id")?,
+            xml: String::from_utf8(body.to_vec()).map_err(|_| "not UTF-8".to_string())?,
+            received_at: Utc::now(),
+        })
+    });
+    let n = match parsed {
+        Ok(n) => n,
+        Err(e) => {
+            return refuse(
+                inner,
+                StatusCode::BAD_REQUEST,
+                format!("notice refused: {e}"),
+            );
+        }
+    };
+    let mut st = inner.state();
+    if st.notices.iter().any(|x| x.id == n.id) {
+        return json(&serde_json::json!({ "outcome": "duplicate" }));
+    }
+    info!(id = n.id, unit = %n.unit_code, "supervision notice received");
+    st.notices.push(n);
+    json(&serde_json::json!({ "outcome": "accepted" }))
 }
 
 /// A quarterly report: credential, signature, a `<report>` document; kept once per version.
@@ -1127,9 +1220,11 @@ mod tests {
         let routes = [
             ("/packages", "POST", Method::GET),
             ("/reports", "POST", Method::PUT),
+            ("/notices", "POST", Method::GET),
             ("/sim/records", "GET,HEAD", Method::POST),
             ("/sim/stats", "GET,HEAD", Method::DELETE),
             ("/sim/reports", "GET,HEAD", Method::POST),
+            ("/sim/notices", "GET,HEAD", Method::POST),
             ("/sim/faults", "POST,DELETE", Method::GET),
             ("/sim/verify-key", "PUT", Method::POST),
             ("/sim/packages", "GET,HEAD", Method::PUT),
