@@ -420,8 +420,13 @@ impl Gateway {
             gw.audit.append(
                 &Event::new(actor.clone(), "reports.build", q.to_string()).outcome("started"),
             )?;
-            let built =
-                crate::reports::compute::build(&gw.store, q, &gw.config.report_destinations())?;
+            let built = crate::reports::compute::build(
+                &gw.store,
+                q,
+                &gw.config.report_destinations(),
+                &gw.config.calendar,
+                chrono::Utc::now(),
+            )?;
             let deadline = crate::reports::status::deadline(q, &gw.config.reports);
             gw.store.report_window_open(q, deadline)?;
             let new = built

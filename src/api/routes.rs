@@ -593,6 +593,9 @@ async fn report_h(
 /// The Prometheus text of `GET /metrics`: counts only, no identifiers.
 fn metrics(svc: &ApiServices, state: &ApiState, push: &str) -> Resp {
     let outbox = svc.store.outbox_len().unwrap_or(0);
+    let (leads, overdue) =
+        crate::supervision::workbench::gauges(&svc.store, svc.push.calendar(), chrono::Utc::now())
+            .unwrap_or_default();
     let text = state.metrics.render(&[
         (
             "xianjie_audit_entries",
@@ -618,6 +621,16 @@ fn metrics(svc: &ApiServices, state: &ApiState, push: &str) -> Resp {
             "xianjie_sealed",
             "1 while the keystore is sealed.",
             u64::from(svc.custody.is_sealed()),
+        ),
+        (
+            "xianjie_leads_open",
+            "Supervision leads open or recommended (every port).",
+            leads,
+        ),
+        (
+            "xianjie_transfers_overdue",
+            "Suspected-crime transfers with a 310号令 deadline broken now.",
+            overdue,
         ),
     ]);
     let text = text + push;

@@ -34,6 +34,7 @@ fn item_name(array: &str) -> &str {
         "details" => "detail",
         "penalty_kinds" => "kind",
         "leads" => "lead",
+        "open_leads" => "lead",
         "transfers" => "case_transfer",
         "entries" => "entry",
         "deadlines" => "deadline",

@@ -2,13 +2,21 @@
 //! of its decision date. Exact and reproducible — the same cases give the same report, byte for
 //! byte, and a new version only when late data changes it.
 
+use chrono::{DateTime, Utc};
+
 use super::model::{CaseView, Origin, QuarterlyReport};
 use crate::model::{Quarter, Uscc};
+use crate::push::calendar::WorkCalendar;
 use crate::store::{ReportStored, Store, StoreError};
 
 /// The reports of every unit whose cases the gateway holds, for `q` (a unit without decisions in
 /// the quarter gets an empty report), by unit code.
-pub fn compute(store: &Store, q: Quarter) -> Result<Vec<QuarterlyReport>, StoreError> {
+pub fn compute(
+    store: &Store,
+    q: Quarter,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+) -> Result<Vec<QuarterlyReport>, StoreError> {
     // The quarter's cases are found by the text of their decision dates before anything is
     // decoded; the decoded date is then checked (the text could occur in a free-text field).
     let first = q.first_day();
@@ -38,7 +46,7 @@ pub fn compute(store: &Store, q: Quarter) -> Result<Vec<QuarterlyReport>, StoreE
                         .iter()
                         .skip(w)
                         .step_by(workers)
-                        .map(|unit| unit_report(store, q, unit, &finders))
+                        .map(|unit| unit_report(store, q, unit, &finders, cal, now))
                         .filter_map(Result::transpose)
                         .collect::<Result<Vec<_>, _>>()
                 })
@@ -70,19 +78,23 @@ fn unit_report(
     q: Quarter,
     unit: &Uscc,
     finders: &[memchr::memmem::Finder<'_>],
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
 ) -> Result<Option<QuarterlyReport>, StoreError> {
     let mut name = None;
     let mut details = Vec::new();
+    let mut facts = Vec::new();
     store.unit_contents_containing(unit, finders, |content| {
         let view: CaseView = serde_json::from_slice(content).map_err(|e| StoreError::Corrupt {
             what: format!("a case of {unit}"),
             reason: e.to_string(),
         })?;
         name.get_or_insert_with(|| view.unit_name.clone());
-        if view.decided_on.is_some_and(|d| q.contains(d))
-            && let Some(d) = view.detail()
-        {
-            details.push(d);
+        if view.decided_on.is_some_and(|d| q.contains(d)) {
+            facts.push(view.facts());
+            if let Some(d) = view.detail() {
+                details.push(d);
+            }
         }
         Ok(())
     })?;
@@ -93,14 +105,12 @@ fn unit_report(
             None => return Ok(None),
         },
     };
-    Ok(Some(QuarterlyReport::new(
-        q,
-        unit.clone(),
-        name,
-        Origin::Computed,
-        details,
-        Vec::new(),
-    )))
+    let mut r = QuarterlyReport::new(q, unit.clone(), name, Origin::Computed, details, Vec::new());
+    r.supervision = Some(super::supervision::figures(
+        store, unit, q, &facts, cal, now,
+    )?);
+    r.digest = r.content_digest();
+    Ok(Some(r))
 }
 
 /// Computes and stores `q`'s reports; a unit's report gets a new version only when it changed,
@@ -109,8 +119,10 @@ pub fn build(
     store: &Store,
     q: Quarter,
     destinations: &[String],
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
 ) -> Result<Vec<(QuarterlyReport, ReportStored)>, StoreError> {
-    compute(store, q)?
+    compute(store, q, cal, now)?
         .into_iter()
         .map(|mut r| {
             let stored = store.report_put(&mut r, destinations)?;
@@ -159,6 +171,10 @@ mod tests {
         store
     }
 
+    fn cal() -> WorkCalendar {
+        WorkCalendar::official().unwrap()
+    }
+
     /// The quarter with the most decisions.
     fn busiest(cases: &[Case]) -> Quarter {
         let mut n: BTreeMap<Quarter, u64> = BTreeMap::new();
@@ -176,7 +192,59 @@ mod tests {
         let store = sample_store(tmp.path(), 1500);
         let all: Vec<Case> = store.all_cases().map(Result::unwrap).collect();
         let q = busiest(&all);
-        let reports = compute(&store, q).unwrap();
+        // Leads, and the procuratorate's actions on some of the quarter's cases (every third
+        // recommendation answered), for the supervision block.
+        let rules =
+            crate::supervision::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"))
+                .unwrap();
+        crate::supervision::leads::refresh(&store, &rules, &cal(), Utc::now(), &|| false).unwrap();
+        let in_q: Vec<&Case> = all
+            .iter()
+            .filter(|c| c.decided_on.is_some_and(|d| q.contains(d)))
+            .collect();
+        let at = chrono::NaiveDate::from(q.first_day())
+            .and_hms_opt(12, 0, 0)
+            .unwrap()
+            .and_utc();
+        let mut written = Vec::new();
+        for (i, c) in in_q.iter().step_by(7).take(30).enumerate() {
+            let kind = ["recommend_transfer", "request_reasons", "note"][i % 3];
+            let req = crate::supervision::actions::Request::parse(
+                format!("{{\"kind\":\"{kind}\",\"text\":\"t{i}\"}}").as_bytes(),
+            )
+            .unwrap();
+            let a = crate::supervision::workbench::write(
+                &store,
+                &c.unit_code,
+                &c.case_id,
+                "procuratorate",
+                req,
+                &[],
+                at,
+            )
+            .unwrap();
+            if i % 2 == 0 {
+                crate::supervision::workbench::answer(
+                    &store,
+                    a.id,
+                    "officer",
+                    "ok".into(),
+                    &[],
+                    at,
+                )
+                .unwrap();
+            }
+            written.push(
+                store
+                    .get_supervision::<crate::supervision::actions::Action>(a.id)
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        let leads: Vec<(Vec<u8>, crate::supervision::leads::Lead)> =
+            store.all_leads().collect::<Result<_, _>>().unwrap();
+        let now = Utc::now();
+        let reports = compute(&store, q, &cal(), now).unwrap();
         // Every unit with data has a report, with or without decisions in the quarter.
         let units: std::collections::BTreeSet<&Uscc> = all.iter().map(|c| &c.unit_code).collect();
         assert_eq!(reports.len(), units.len());
@@ -231,6 +299,83 @@ mod tests {
             assert_eq!(s.penalties_by_kind, kinds);
             // Details are ordered by case number.
             assert!(r.details.windows(2).all(|w| w[0].case_id < w[1].case_id));
+            // The supervision block, counted again from the full cases, the leads and the
+            // actions as stored.
+            let f = r
+                .supervision
+                .as_ref()
+                .expect("a computed report has the block");
+            use crate::supervision::deadlines::{self, State, Step};
+            let dl =
+                |c: &Case| deadlines::of(&c.transfer, &cal(), crate::supervision::leads::cst(now));
+            let handed = |c: &Case| {
+                c.transfer.transferred_on.is_some()
+                    || c.transfer.transferred_at.is_some()
+                    || !matches!(
+                        c.transfer.status,
+                        crate::model::TransferStatus::None
+                            | crate::model::TransferStatus::Recommended
+                    )
+            };
+            assert_eq!(f.suspected_crime, s.suspected_crime);
+            assert_eq!(f.transferred, count(&|c| handed(c)));
+            assert_eq!(
+                f.transferred_on_time,
+                count(&|c| handed(c)
+                    && dl(c)
+                        .iter()
+                        .any(|d| d.step == Step::Transfer && d.state == State::Met))
+            );
+            assert_eq!(
+                f.transferred_on_time + f.transferred_late + f.transfer_timing_unknown,
+                f.transferred
+            );
+            assert_eq!(
+                f.police_decisions_overdue,
+                count(&|c| dl(c)
+                    .iter()
+                    .any(|d| d.step == Step::PoliceDecision && d.broken()))
+            );
+            let mut open: BTreeMap<String, u64> = BTreeMap::new();
+            for (k, l) in &leads {
+                if l.status.is_open() && mine.iter().any(|c| &c.key() == k) {
+                    *open.entry(l.key.clone()).or_default() += 1;
+                }
+            }
+            let listed: BTreeMap<String, u64> = f
+                .open_leads
+                .iter()
+                .map(|l| (l.key.clone(), l.count))
+                .collect();
+            assert_eq!(listed, open, "{}", r.unit_code);
+            let acts: Vec<_> = written
+                .iter()
+                .filter(|a| a.unit_code == r.unit_code)
+                .collect();
+            let rec = |answered: bool| {
+                acts.iter()
+                    .filter(|a| a.kind == crate::supervision::actions::Kind::RecommendTransfer)
+                    .filter(|a| !answered || !a.answers.is_empty())
+                    .count() as u64
+            };
+            assert_eq!(
+                (f.recommendations_issued, f.recommendations_answered),
+                (rec(false), rec(true))
+            );
+            assert_eq!(
+                f.actions_issued,
+                acts.iter().filter(|a| a.kind.asks_answer()).count() as u64
+            );
+            assert_eq!(f.major, s.major);
+            assert_eq!(f.major_reviewed, count(&|c| c.major && c.legal_review));
+            match &f.major_reviewed_percent {
+                None => assert_eq!(f.major, 0),
+                Some(p) => {
+                    let exact = 100.0 * f.major_reviewed as f64 / f.major as f64;
+                    let shown: f64 = p.parse().unwrap();
+                    assert!((shown - exact).abs() <= 0.005 + 1e-9, "{p} vs {exact}");
+                }
+            }
         }
         let truth = all
             .iter()
@@ -238,8 +383,21 @@ mod tests {
             .count() as u64;
         assert!(truth > 0);
         assert_eq!(grand_total, truth);
+        let issued: u64 = reports
+            .iter()
+            .map(|r| r.supervision.as_ref().unwrap().recommendations_issued)
+            .sum();
+        let recommended = written
+            .iter()
+            .filter(|a| a.kind == crate::supervision::actions::Kind::RecommendTransfer)
+            .count() as u64;
+        assert!(recommended >= 3, "{recommended}");
+        assert_eq!(
+            issued, recommended,
+            "every recommendation written is counted once"
+        );
         // Reproducible.
-        let again = compute(&store, q).unwrap();
+        let again = compute(&store, q, &cal(), Utc::now()).unwrap();
         assert_eq!(
             reports.iter().map(|r| &r.digest).collect::<Vec<_>>(),
             again.iter().map(|r| &r.digest).collect::<Vec<_>>()
@@ -252,14 +410,14 @@ mod tests {
         let store = sample_store(tmp.path(), 300);
         let all: Vec<Case> = store.all_cases().map(Result::unwrap).collect();
         let q = busiest(&all);
-        let first = build(&store, q, &[]).unwrap();
+        let first = build(&store, q, &[], &cal(), Utc::now()).unwrap();
         assert!(
             first
                 .iter()
                 .all(|(r, s)| *s == ReportStored::New { version: 1 } && r.version == 1)
         );
         // Nothing changed: nothing new.
-        let second = build(&store, q, &[]).unwrap();
+        let second = build(&store, q, &[], &cal(), Utc::now()).unwrap();
         assert!(
             second
                 .iter()
@@ -274,7 +432,7 @@ mod tests {
         late.case_id = CaseId::parse("LATE-0001").unwrap();
         let unit = late.unit_code.clone();
         store.upsert_cases(&[late], &|_, _| Vec::new()).unwrap();
-        let third = build(&store, q, &[]).unwrap();
+        let third = build(&store, q, &[], &cal(), Utc::now()).unwrap();
         for (r, s) in &third {
             if r.unit_code == unit {
                 assert_eq!(*s, ReportStored::New { version: 2 });

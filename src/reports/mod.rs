@@ -7,5 +7,6 @@ pub mod intake;
 pub mod model;
 pub mod status;
 pub mod submit;
+pub mod supervision;
 
 pub use model::{Detail, Origin, QuarterlyReport, ReportDocument, Summary};

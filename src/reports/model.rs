@@ -100,7 +100,7 @@ pub struct CaseView {
     penalty: Option<PenaltyView>,
     major: bool,
     legal_review: bool,
-    transfer: TransferView,
+    transfer: crate::model::Transfer,
     status: CaseStatus,
     disclosure: Disclosure,
 }
@@ -124,18 +124,22 @@ struct PenaltyView {
     publicity_until: Option<NaiveDate>,
 }
 
-#[derive(Deserialize)]
-struct TransferView {
-    suspected_crime: bool,
-    status: TransferStatus,
-}
-
 /// The address a detail keeps: a natural person's only (see [`Detail::party_address`]).
 fn natural_address(kind: PartyKind, address: Option<String>) -> Option<String> {
     address.filter(|_| kind == PartyKind::NaturalPerson)
 }
 
 impl CaseView {
+    /// What the supervision figures need of the case.
+    pub fn facts(&self) -> super::supervision::CaseFacts {
+        super::supervision::CaseFacts {
+            case_id: self.case_id.clone(),
+            transfer: self.transfer.clone(),
+            major: self.major,
+            legal_review: self.legal_review,
+        }
+    }
+
     /// The detail line; `None` without a decision date.
     pub fn detail(self) -> Option<Detail> {
         Some(Detail {
@@ -303,6 +307,10 @@ pub struct QuarterlyReport {
     pub details: Vec<Detail>,
     /// Documents submitted with it.
     pub documents: Vec<ReportDocument>,
+    /// The supervision figures (两法衔接, 三项制度) of a computed report, as they stood when it
+    /// was made; absent from submitted reports and from reports made before they existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervision: Option<super::supervision::SupervisionFigures>,
 }
 
 impl QuarterlyReport {
@@ -329,6 +337,7 @@ impl QuarterlyReport {
             summary,
             details,
             documents,
+            supervision: None,
         };
         r.digest = r.content_digest();
         r
@@ -340,13 +349,18 @@ impl QuarterlyReport {
             Origin::Computed => "computed",
             Origin::Submitted { .. } => "submitted",
         };
-        let body = serde_json::to_vec(&(
+        let base = (
             kind,
             &self.unit_name,
             &self.summary,
             &self.details,
             &self.documents,
-        ))
+        );
+        // Reports without the block keep the digests they always had.
+        let body = match &self.supervision {
+            None => serde_json::to_vec(&base),
+            Some(f) => serde_json::to_vec(&(base, f)),
+        }
         .unwrap_or_default();
         hex::encode(Sha256::digest(body))
     }

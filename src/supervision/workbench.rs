@@ -429,6 +429,30 @@ pub fn transfers(
     Ok((out, false))
 }
 
+/// The district's open leads (open or recommended) and its transfers with a broken deadline
+/// as of `now`: the workbench's two gauges.
+pub fn gauges(
+    store: &Store,
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+) -> Result<(u64, u64), StoreError> {
+    let mut open = 0;
+    for l in store.all_leads::<Lead>() {
+        open += u64::from(l?.1.status.is_open());
+    }
+    let mut overdue = 0;
+    for key in store.transfer_case_keys()? {
+        if let Some(c) = store.get_case_by_key(&key)? {
+            overdue += u64::from(
+                deadlines::of(&c.transfer, cal, cst(now))
+                    .iter()
+                    .any(Deadline::broken),
+            );
+        }
+    }
+    Ok((open, overdue))
+}
+
 /// What a search looks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SearchBy {
