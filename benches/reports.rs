@@ -74,10 +74,12 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     let q = Quarter::parse("2025Q3").unwrap_or_else(|e| fail("quarter", e));
+    let cal = xianjie::push::calendar::WorkCalendar::official()
+        .unwrap_or_else(|e| fail("calendar", format!("{e:?}")));
     for run in 1..=3 {
         let started = Instant::now();
-        let reports =
-            xianjie::reports::compute::compute(&store, q).unwrap_or_else(|e| fail("compute", e));
+        let reports = xianjie::reports::compute::compute(&store, q, &cal, chrono::Utc::now())
+            .unwrap_or_else(|e| fail("compute", e));
         let secs = started.elapsed().as_secs_f64();
         let total: u64 = reports.iter().map(|r| r.summary.total).sum();
         println!(

@@ -2361,14 +2361,20 @@ fn the_workbench_stays_within_the_ports_and_supervision_is_audited_answered_and_
 
     // Transfers: the police decision is days overdue; the gauges count it.
     let metrics = String::from_utf8(get("/metrics").body).unwrap();
-    assert!(metrics.contains("\nxianjie_transfers_overdue 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nxianjie_transfers_overdue 1\n"),
+        "{metrics}"
+    );
     let open_leads: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("xianjie_leads_open "))
         .unwrap()
         .parse()
         .unwrap();
-    assert_eq!(open_leads, 3, "the rule's, the deadline's and the unreadable port's: {metrics}");
+    assert_eq!(
+        open_leads, 3,
+        "the rule's, the deadline's and the unreadable port's: {metrics}"
+    );
     let t = get("/v1/transfers?overdue=true").json();
     assert_eq!(ids(&t, "transfers"), [format!("{TAX}/T-2")]);
     assert!(

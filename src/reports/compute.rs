@@ -202,10 +202,7 @@ mod tests {
             .iter()
             .filter(|c| c.decided_on.is_some_and(|d| q.contains(d)))
             .collect();
-        let at = chrono::NaiveDate::from(q.first_day())
-            .and_hms_opt(12, 0, 0)
-            .unwrap()
-            .and_utc();
+        let at = q.first_day().and_hms_opt(12, 0, 0).unwrap().and_utc();
         let mut written = Vec::new();
         for (i, c) in in_q.iter().step_by(7).take(30).enumerate() {
             let kind = ["recommend_transfer", "request_reasons", "note"][i % 3];
