@@ -670,6 +670,22 @@ impl Store {
         })
     }
 
+    /// Every case as stored (key and value), in key order, undecoded: for a reader that hands
+    /// the decoding ([`Store::decode_stored`]) to other threads.
+    pub fn all_cases_stored(
+        &self,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + use<> {
+        self.cases.iter().map(|kv| {
+            let (k, v) = kv.map_err(sled_err("case scan"))?;
+            Ok((k.to_vec(), v.to_vec()))
+        })
+    }
+
+    /// Decodes a case [`Store::all_cases_stored`] gave.
+    pub fn decode_stored(key: &[u8], value: &[u8]) -> Result<Case, StoreError> {
+        decode_case(key, value)
+    }
+
     /// Every case's store key, in key order.
     pub fn all_case_keys(&self) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + use<> {
         self.cases

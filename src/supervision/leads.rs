@@ -250,49 +250,83 @@ pub fn cst(now: DateTime<Utc>) -> NaiveDateTime {
     (now + chrono::Duration::hours(8)).naive_utc()
 }
 
-/// Re-evaluates the cases of the party of the case under `key` (a new decision may make a later
-/// one of the same party a repeat), merging with what is stored.
+/// Re-evaluates `case` and, when a rule counts the party's decisions (多次), the party's later
+/// decisions too (a new decision may make a later one a repeat), merging with what is stored.
+/// The party's cases are read only then: most cases are judged alone. `done` records the cases
+/// judged (each once per refresh); without it only `case` is judged (a rebuild judges every
+/// case in its turn).
 fn refresh_party(
     store: &Store,
-    key: &[u8],
+    case: Case,
     rules: &[Rule],
     cal: &WorkCalendar,
     now: DateTime<Utc>,
-    done: &mut std::collections::BTreeSet<Vec<u8>>,
+    mut done: Option<&mut std::collections::BTreeSet<Vec<u8>>>,
     out: &mut Refreshed,
 ) -> Result<(), StoreError> {
-    let Some(case) = store.get_case_by_key(key)? else {
-        return Ok(());
-    };
-    let id = party_id(&case);
-    let mut party: Vec<Case> = Vec::new();
-    for k in store.cases_of_party(&id, PARTY_CASES)? {
-        if k != key
-            && let Some(c) = store.get_case_by_key(&k)?
-        {
-            party.push(c);
-        }
-    }
+    let mut party = party_of(store, &case, rules)?;
     party.push(case);
     let n = party.len();
     let on = party[n - 1].decided_on;
     for i in (0..n).rev() {
         // Only the case itself and the party's later decisions can change; a skipped one is
         // not marked done, so it is still judged when its own turn comes.
-        if i != n - 1 && party[i].decided_on < on {
+        if i != n - 1 && (party[i].decided_on < on || done.is_none()) {
             continue;
         }
         let k = party[i].key();
-        if !done.insert(k.clone()) {
+        if let Some(d) = done.as_deref_mut()
+            && !d.insert(k.clone())
+        {
             continue;
         }
-        let c = &party[i];
-        let raised = evaluate(c, &party, rules, cal, cst(now));
-        let merged = merge(c, store.case_leads(&k)?, raised, now);
-        out.cases += 1;
-        out.open += merged.iter().filter(|l| l.status.is_open()).count() as u64;
+        let stored = store.case_leads(&k)?;
+        judge(store, &party[i], &party, stored, rules, cal, now, out)?;
+    }
+    Ok(())
+}
+
+/// The other decisions of `case`'s party, read only when a rule counts them (多次) and could
+/// judge or count `case`.
+fn party_of(store: &Store, case: &Case, rules: &[Rule]) -> Result<Vec<Case>, StoreError> {
+    let mut party = Vec::new();
+    if rules.iter().any(|r| r.involves_party(case)) {
+        let key = case.key();
+        for k in store.cases_of_party(&party_id(case), PARTY_CASES)? {
+            if k != key
+                && let Some(c) = store.get_case_by_key(&k)?
+            {
+                party.push(c);
+            }
+        }
+    }
+    Ok(party)
+}
+
+/// Evaluates `c` (with its party's decisions) and stores its leads merged with `stored`, when
+/// anything changed.
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    store: &Store,
+    c: &Case,
+    party: &[Case],
+    stored: Vec<Lead>,
+    rules: &[Rule],
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+    out: &mut Refreshed,
+) -> Result<(), StoreError> {
+    let raised = evaluate(c, party, rules, cal, cst(now));
+    out.cases += 1;
+    if raised.is_empty() && stored.is_empty() {
+        // Nothing raised, nothing to close: no write (most cases).
+        return Ok(());
+    }
+    let merged = merge(c, stored.clone(), raised, now);
+    out.open += merged.iter().filter(|l| l.status.is_open()).count() as u64;
+    if merged != stored {
         let keyed: Vec<(String, &Lead)> = merged.iter().map(|l| (l.key.clone(), l)).collect();
-        store.put_case_leads(&k, &keyed)?;
+        store.put_case_leads(&c.key(), &keyed)?;
     }
     Ok(())
 }
@@ -337,7 +371,7 @@ fn refresh_deadlines(
             .iter()
             .any(|d| d.state == deadlines::State::Open || d.state == deadlines::State::Overdue);
         if waiting {
-            refresh_party(store, &k, rules, cal, now, done, out)?;
+            refresh_party(store, case, rules, cal, now, Some(done), out)?;
         }
     }
     Ok(())
@@ -360,11 +394,11 @@ fn refresh_keys(
         .filter_map(|k| store.get_case_by_key(k).transpose())
         .collect::<Result<Vec<_>, _>>()?;
     index(store, &cases)?;
-    for k in keys {
+    for c in cases {
         if stop() {
             return Ok(false);
         }
-        refresh_party(store, k, rules, cal, now, done, out)?;
+        refresh_party(store, c, rules, cal, now, Some(done), out)?;
     }
     Ok(true)
 }
@@ -407,7 +441,7 @@ pub fn refresh(
 }
 
 /// Re-evaluates every stored case (after the rules changed), keeping what people did with
-/// each lead; the party index is rebuilt on the way.
+/// each lead; what the indexes lack (a store from before them) is caught up first.
 pub fn rebuild(
     store: &Store,
     rules: &[Rule],
@@ -415,35 +449,103 @@ pub fn rebuild(
     now: DateTime<Utc>,
     stop: &dyn Fn() -> bool,
 ) -> Result<Refreshed, StoreError> {
-    let seq = store.change_count()?;
-    let mut out = Refreshed::default();
-    let mut done = std::collections::BTreeSet::new();
-    // Every case is indexed before any is judged, so a party's earlier decisions are known.
-    let mut all = store.all_cases();
-    loop {
-        let chunk = all.by_ref().take(10_000).collect::<Result<Vec<_>, _>>()?;
-        if chunk.is_empty() {
-            break;
-        }
-        index(store, &chunk)?;
-    }
-    // The version index too, from the change log itself (a store older than the index).
-    let mut after = 0;
-    loop {
-        let changes = store.changes_after(after, 50_000)?;
-        let Some(last) = changes.last().map(|c| c.seq) else {
-            break;
+    // The indexes follow the change log: whatever is not yet indexed is first (a store from
+    // before leads: everything), so a party's earlier decisions are known before any case is
+    // judged. Usually there is nothing to catch up.
+    let caught_up = refresh(store, rules, cal, now, stop)?;
+    // One thread reads the stored cases in key order, two decode and judge them and write what
+    // changed (the machine has two cores; cases are independent once the index is complete).
+    type Stored = (Vec<u8>, Vec<u8>);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(Stored, Vec<Lead>)>>(4);
+    let rx = std::sync::Mutex::new(rx);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+    let results: Vec<Result<Refreshed, StoreError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let rx = &rx;
+                s.spawn(move || {
+                    let mut out = Refreshed::default();
+                    loop {
+                        let next = rx.lock().map(|r| r.recv());
+                        let Ok(Ok(chunk)) = next else {
+                            return Ok(out);
+                        };
+                        for ((k, v), stored) in chunk {
+                            let c = Store::decode_stored(&k, &v)?;
+                            let mut party = party_of(store, &c, rules)?;
+                            party.push(c);
+                            let c = &party[party.len() - 1];
+                            judge(store, c, &party, stored, rules, cal, now, &mut out)?;
+                        }
+                    }
+                })
+            })
+            .collect();
+        // The stored leads are read alongside, in the same key order (a merge, not a lookup
+        // per case).
+        let read = || -> Result<(), StoreError> {
+            let mut all = store.all_cases_stored();
+            let mut leads = store.all_leads::<Lead>().peekable();
+            loop {
+                if stop() {
+                    return Ok(());
+                }
+                let cases = all.by_ref().take(1_000).collect::<Result<Vec<_>, _>>()?;
+                if cases.is_empty() {
+                    return Ok(());
+                }
+                let mut chunk = Vec::with_capacity(cases.len());
+                for c in cases {
+                    let key = c.0.as_slice();
+                    let mut stored = Vec::new();
+                    while let Some(next) = leads.peek() {
+                        let at = match next {
+                            Ok((k, _)) => k.as_slice().cmp(key),
+                            Err(_) => std::cmp::Ordering::Equal,
+                        };
+                        match at {
+                            // A lead of a case no longer stored: left as it is.
+                            std::cmp::Ordering::Less => {
+                                leads.next().transpose()?;
+                            }
+                            std::cmp::Ordering::Equal => {
+                                if let Some((_, l)) = leads.next().transpose()? {
+                                    stored.push(l);
+                                }
+                            }
+                            std::cmp::Ordering::Greater => break,
+                        }
+                    }
+                    chunk.push((c, stored));
+                }
+                if tx.send(chunk).is_err() {
+                    return Ok(());
+                }
+            }
         };
-        store.index_versions(&changes)?;
-        after = last;
+        let read = read();
+        drop(tx);
+        let mut r: Vec<Result<Refreshed, StoreError>> = handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(StoreError::Corrupt {
+                        what: "leads rebuild".into(),
+                        reason: "a worker panicked".into(),
+                    })
+                })
+            })
+            .collect();
+        r.push(read.map(|()| Refreshed::default()));
+        r
+    });
+    let mut out = Refreshed::default();
+    for r in results {
+        let r = r?;
+        out.cases += r.cases;
+        out.open += r.open;
     }
-    for k in store.all_case_keys() {
-        if stop() {
-            return Ok(out);
-        }
-        refresh_party(store, &k?, rules, cal, now, &mut done, &mut out)?;
-    }
-    store.set_leads_seq(seq)?;
+    out.cases = out.cases.max(caught_up.cases);
     Ok(out)
 }
 

@@ -206,12 +206,34 @@ const MAX_FILE: u64 = 256 * 1024;
 const MAX_DEPTH: usize = 8;
 
 impl Rule {
+    /// Whether the rule speaks of `case`'s unit and action at all.
+    pub fn applies_to(&self, case: &Case) -> bool {
+        self.actions.contains(&case.action)
+            && (self.units.is_empty() || self.units.contains(&case.unit_code))
+    }
+
+    /// Whether the rule counts the party's earlier decisions (多次): only then must they be read.
+    pub fn needs_earlier(&self) -> bool {
+        fn any(c: &Condition) -> bool {
+            match c {
+                Condition::Earlier { .. } => true,
+                Condition::All(v) | Condition::Any(v) => v.iter().any(any),
+                _ => false,
+            }
+        }
+        self.when.iter().any(any)
+    }
+
+    /// Whether the party's other decisions matter when `case` is judged or changes under this
+    /// rule: it counts earlier decisions, and either judges `case` or could count it.
+    pub fn involves_party(&self, case: &Case) -> bool {
+        self.needs_earlier() && (self.applies_to(case) || self.same_kind(case))
+    }
+
     /// Whether `case` meets the rule; `earlier` are the party's other decisions (any order).
     /// Returns the facts that matched, each next to its threshold.
     pub fn evaluate(&self, case: &Case, earlier: &[Case]) -> Option<Vec<Matched>> {
-        if !self.actions.contains(&case.action)
-            || (!self.units.is_empty() && !self.units.contains(&case.unit_code))
-        {
+        if !self.applies_to(case) {
             return None;
         }
         let mut out = Vec::new();
