@@ -451,7 +451,7 @@ impl Gateway {
         unit: crate::model::Uscc,
         quarter: crate::model::Quarter,
         path: PathBuf,
-        documents: Vec<(String, Vec<u8>)>,
+        documents: Option<PathBuf>,
         actor: Actor,
     ) -> Result<
         (crate::reports::QuarterlyReport, crate::store::ReportStored),
@@ -489,7 +489,6 @@ impl Gateway {
             gw.audit.append(
                 &Event::new(actor.clone(), "reports.submit", &target)
                     .outcome("started")
-                    .detail("documents", documents.len() as u64)
                     .digest(&digest),
             )?;
             let today = chrono::Local::now().date_naive();
@@ -504,7 +503,7 @@ impl Gateway {
                     path: &path,
                     bytes: &bytes,
                     by: actor.id.clone(),
-                    documents,
+                    documents: documents.as_deref(),
                 },
                 &gw.config.report_destinations(),
                 today,
@@ -518,7 +517,8 @@ impl Gateway {
                             "new",
                             matches!(stored, crate::store::ReportStored::New { .. }),
                         )
-                        .detail("cases", r.summary.total),
+                        .detail("cases", r.summary.total)
+                        .detail("documents", r.documents.len() as u64),
                 )?,
                 Err(e) => gw
                     .audit
@@ -704,7 +704,7 @@ impl admin::server::Jobs for Gateway {
         unit: crate::model::Uscc,
         quarter: crate::model::Quarter,
         path: PathBuf,
-        documents: Vec<(String, Vec<u8>)>,
+        documents: Option<PathBuf>,
         actor: Actor,
     ) -> admin::server::JobFuture<
         Result<
@@ -726,9 +726,9 @@ impl crate::api::Submissions for Gateway {
         path: PathBuf,
         actor: Actor,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = crate::api::Submitted> + Send>> {
-        Box::pin(async move {
-            Gateway::submit_report(&self, unit, quarter, path, Vec::new(), actor).await
-        })
+        Box::pin(
+            async move { Gateway::submit_report(&self, unit, quarter, path, None, actor).await },
+        )
     }
 }
 

@@ -1,7 +1,8 @@
 //! xianjie (衔接) — a secure data-sharing gateway for administrative-enforcement records.
 //!
 //! Module map (one concern each):
-//! - [`ingest`]: adapters, decoders, field mapping, validation and quarantine of source records.
+//! - [`ingest`]: adapters, decoders, field mapping, validation and quarantine of source records,
+//!   and the documents records attach.
 //! - `store`: the only module that touches sled.
 //! - [`keys`]: the encrypted keystore and its custody; [`audit`]: the signed, verifiable audit log.
 //! - [`api`]: the port API; [`push`]: delivery to the provincial platform; [`reports`]: quarterly

@@ -65,19 +65,25 @@ fn setup_bare(extra: &str) -> Env {
     }
 }
 
-/// A gateway with the API on, sample data ingested, client `procuratorate` with the FIRE port open.
-fn setup(extra: &str) -> Env {
-    let env = setup_bare(extra);
+/// Sample inputs of `cases` cases for every adapter, without bad rows, under the test's directory.
+fn samples(env: &Env, cases: u64) -> PathBuf {
     let samples = env._tmp.path().join("samples");
     xianjie::sample::generate(
         &samples,
         &xianjie::sample::SampleOptions {
-            cases: 400,
+            cases,
             bad_fraction: 0.0,
             seed: 5,
         },
     )
     .unwrap();
+    samples
+}
+
+/// A gateway with the API on, sample data ingested, client `procuratorate` with the FIRE port open.
+fn setup(extra: &str) -> Env {
+    let env = setup_bare(extra);
+    let samples = samples(&env, 400);
     env.gw.ok(&[
         "ingest",
         "sunshine",
@@ -1117,6 +1123,257 @@ fn documents_come_with_their_digest_and_are_audited() {
         .into_iter()
         .any(|e| e["action"] == "document.read" && e["digest"] == hex_sha.as_str());
     assert!(audited, "document.read with the document's digest");
+}
+
+/// A path segment, percent-encoded (every byte outside RFC 3986's unreserved set).
+fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Asserts `r` serves `bytes` with their SHA-256 in `Repr-Digest`, `Digest` and `ETag`.
+fn serves(r: &Reply, bytes: &[u8], media_type: &str) {
+    use sha2::Digest;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.body == bytes, "the bytes served are not the file's");
+    assert_eq!(r.headers["content-type"], media_type);
+    let digest = sha2::Sha256::digest(bytes);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+    assert_eq!(
+        r.headers["repr-digest"],
+        format!("sha-256=:{b64}:").as_str()
+    );
+    assert_eq!(r.headers["digest"], format!("sha-256={b64}").as_str());
+    assert_eq!(
+        r.headers["etag"],
+        format!("\"{}\"", hex::encode(digest)).as_str()
+    );
+}
+
+/// Issue 14: a document attached through an adapter is listed on the case and served with its
+/// digest, and a report's document copies are served too; neither reaches a client from a port
+/// it may not read.
+#[test]
+fn attached_documents_and_report_copies_reach_only_the_ports_holders() {
+    use sha2::Digest;
+    const TOBACCO: &str = "11320102466008745E";
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let env = setup_bare(&format!(
+        "[reports]\nformats_dir = {:?}\n[[reports.submitters]]\nunit = \"{TOBACCO}\"\nname = \"南京市玄武区烟草专卖局\"\n",
+        repo.join("submissions").display().to_string()
+    ));
+    let api = env
+        .request(Some("procuratorate"), "GET", "/openapi.json", &[], "")
+        .unwrap()
+        .json();
+    // The inspection system delivers its export to the inbox, its documents folder first.
+    let samples = samples(&env, 500);
+    let export = samples.join("market-inspection/inspection-results.xlsx");
+    let inbox = env.gw.data.join("inbox/market-inspection");
+    let folder = inbox.join("inspection-results.xlsx.files");
+    std::fs::create_dir_all(&folder).unwrap();
+    for e in
+        std::fs::read_dir(samples.join("market-inspection/inspection-results.xlsx.files")).unwrap()
+    {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), folder.join(e.file_name())).unwrap();
+    }
+    std::fs::copy(&export, inbox.join("inspection-results.xlsx")).unwrap();
+    let scan = env.gw.json(&["scan", "market-inspection", "--json"]);
+    let file = &scan["files"][0];
+    assert!(file["refused"].is_null(), "{scan}");
+    assert_eq!(file["summary"]["rejected"], 0, "{scan}");
+    // The folder followed its export to done/.
+    let done = inbox.join("done/inspection-results.xlsx.files");
+    assert!(done.is_dir() && !folder.exists());
+
+    // `procuratorate` holds the market regulator's port; `other` only the fire brigade's.
+    let secret = env.add_client("procuratorate", &[]);
+    let other_secret = env.add_client("other", &[]);
+    env.gw
+        .ok(&["ports", "open", MARKET, "--client", "procuratorate"]);
+    env.gw.ok(&["ports", "open", FIRE, "--client", "other"]);
+    let token = env.token("procuratorate", "procuratorate", &secret);
+    let other = env.token("other", "other", &other_secret);
+
+    // A case lists its documents with their digests; each is served as the file it was.
+    let page = env
+        .get(
+            "procuratorate",
+            &token,
+            &format!("/v1/ports/{MARKET}/cases?limit=1000"),
+        )
+        .json();
+    let with_documents: Vec<&Value> = page["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["documents"].as_array().unwrap().is_empty())
+        .collect();
+    assert!(with_documents.len() >= 3, "{}", with_documents.len());
+    let case = with_documents[0];
+    let case_id = case["case_id"].as_str().unwrap();
+    let mut case_paths = Vec::new();
+    for doc in case["documents"].as_array().unwrap() {
+        let doc_id = doc["doc_id"].as_str().unwrap();
+        let bytes = std::fs::read(done.join(doc_id)).unwrap();
+        assert_eq!(doc["sha256"], hex::encode(sha2::Sha256::digest(&bytes)));
+        assert_eq!(doc["size"], bytes.len());
+        assert_eq!(doc["kind"], "检查记录文件");
+        let path = format!(
+            "/v1/ports/{MARKET}/cases/{}/documents/{}",
+            segment(case_id),
+            segment(doc_id)
+        );
+        let r = env.get("procuratorate", &token, &path);
+        serves(&r, &bytes, doc["media_type"].as_str().unwrap());
+        conforms(
+            &api,
+            "get",
+            "/v1/ports/{unit}/cases/{case_id}/documents/{doc_id}",
+            &r,
+        );
+        // Not from a port the client may not read.
+        env.get("other", &other, &path).problem(403, "forbidden");
+        case_paths.push((path, hex::encode(sha2::Sha256::digest(&bytes))));
+    }
+
+    // A unit without a feed submits its report with two document copies.
+    let copies = env._tmp.path().join("copies");
+    std::fs::create_dir_all(&copies).unwrap();
+    let decision = b"%PDF-1.4\n% \xe7\x8e\x84\xe7\x83\x9f\xe7\xbd\x9a 11\n%%EOF\n".to_vec();
+    std::fs::write(copies.join("玄烟罚〔2026〕11号.pdf"), &decision).unwrap();
+    let photo = std::fs::read(
+        std::fs::read_dir(&done)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "png"))
+            .unwrap(),
+    )
+    .unwrap();
+    std::fs::write(copies.join("现场照片 1.png"), &photo).unwrap();
+    let out = env.gw.ok(&[
+        "reports",
+        "submit",
+        "--unit",
+        TOBACCO,
+        "--quarter",
+        "2026Q3",
+        repo.join("submissions/csv/samples/2026Q3.csv")
+            .to_str()
+            .unwrap(),
+        "--documents",
+        copies.to_str().unwrap(),
+    ]);
+    assert!(out.contains("2 document(s)"), "{out}");
+    let report_path = format!("/v1/reports/quarterly/2026Q3/{TOBACCO}");
+    let copy_path = |name: &str| format!("{report_path}/documents/{}", segment(name));
+    // Not before the client holds the unit's port.
+    env.get(
+        "procuratorate",
+        &token,
+        &copy_path("玄烟罚〔2026〕11号.pdf"),
+    )
+    .problem(403, "forbidden");
+    env.gw
+        .ok(&["ports", "open", TOBACCO, "--client", "procuratorate"]);
+    let token = env.token("procuratorate", "procuratorate", &secret);
+    let report = env.get("procuratorate", &token, &report_path).json();
+    let listed = report["documents"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{report}");
+    for (name, bytes, media_type) in [
+        ("玄烟罚〔2026〕11号.pdf", &decision, "application/pdf"),
+        ("现场照片 1.png", &photo, "image/png"),
+    ] {
+        let d = listed.iter().find(|d| d["name"] == name).unwrap();
+        assert_eq!(d["sha256"], hex::encode(sha2::Sha256::digest(bytes)));
+        let r = env.get("procuratorate", &token, &copy_path(name));
+        serves(&r, bytes, media_type);
+        conforms(
+            &api,
+            "get",
+            "/v1/reports/quarterly/{quarter}/{unit}/documents/{doc_id}",
+            &r,
+        );
+        // Version 1 by number too.
+        let v1 = env.get(
+            "procuratorate",
+            &token,
+            &format!("{}?version=1", copy_path(name)),
+        );
+        serves(&v1, bytes, media_type);
+        // Never to a client without the unit's port.
+        env.get("other", &other, &copy_path(name))
+            .problem(403, "forbidden");
+    }
+    env.get("procuratorate", &token, &copy_path("other.pdf"))
+        .problem(404, "not-found");
+    env.get(
+        "procuratorate",
+        &token,
+        &format!("{}?version=7", copy_path("现场照片 1.png")),
+    )
+    .problem(404, "not-found");
+    env.get(
+        "procuratorate",
+        &token,
+        &format!("{}?sort=up", copy_path("现场照片 1.png")),
+    )
+    .problem(422, "bad-parameter");
+    // A read grant shows `other` the report with ID numbers masked, but a copy cannot be
+    // masked: its copies stay out of reach.
+    env.gw
+        .ok(&["reports", "allow-read", TOBACCO, "--client", "other"]);
+    assert_eq!(env.get("other", &other, &report_path).status, 200);
+    let p = env
+        .get("other", &other, &copy_path("玄烟罚〔2026〕11号.pdf"))
+        .problem(403, "forbidden");
+    assert!(
+        p["detail"].as_str().unwrap().contains("cannot be masked"),
+        "{p}"
+    );
+
+    // A port closed is closed for its documents at once, token or not.
+    env.gw
+        .ok(&["ports", "close", MARKET, "--client", "procuratorate"]);
+    env.get("procuratorate", &token, &case_paths[0].0)
+        .problem(403, "forbidden");
+    env.gw
+        .ok(&["ports", "close", TOBACCO, "--client", "procuratorate"]);
+    env.get("procuratorate", &token, &copy_path("现场照片 1.png"))
+        .problem(403, "forbidden");
+
+    // Every document served was audited with its digest; nothing refused was.
+    let entries = env.audit(200);
+    let reads = |action: &str| -> Vec<&Value> {
+        entries.iter().filter(|e| e["action"] == action).collect()
+    };
+    let case_reads = reads("document.read");
+    assert_eq!(case_reads.len(), case_paths.len(), "{case_reads:?}");
+    for (_, sha) in &case_paths {
+        assert!(case_reads.iter().any(|e| e["digest"] == sha.as_str()));
+    }
+    let copy_reads = reads("report.document.read");
+    assert_eq!(copy_reads.len(), 4, "{copy_reads:?}");
+    assert!(copy_reads.iter().all(|e| {
+        e["details"]["version"] == 1
+            && e["actor"]["id"] == "procuratorate"
+            && e["target"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("2026Q3/{TOBACCO}/"))
+    }));
+    assert!(
+        copy_reads
+            .iter()
+            .any(|e| e["digest"] == hex::encode(sha2::Sha256::digest(&decision)).as_str())
+    );
 }
 
 /// Issue 11: a stored case whose party name carries U+0001 never makes an XML answer

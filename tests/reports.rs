@@ -442,6 +442,31 @@ fn submissions_are_checked_versioned_audited_and_keep_their_documents() {
         csv.to_str().unwrap(),
     ]);
     assert!(err.contains("has not ended"), "{err}");
+    // Document copies that are not documents: every problem named, nothing stored.
+    let hostile = tmp.path().join("hostile-docs");
+    std::fs::create_dir_all(&hostile).unwrap();
+    std::fs::write(hostile.join("run.exe"), b"MZ").unwrap();
+    std::fs::write(hostile.join("page.pdf"), b"<html><script></script></html>").unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", hostile.join("decision.pdf")).unwrap();
+    let err = gw.fails(&[
+        "reports",
+        "submit",
+        "--unit",
+        TOBACCO,
+        "--quarter",
+        q,
+        csv.to_str().unwrap(),
+        "--documents",
+        hostile.to_str().unwrap(),
+    ]);
+    for says in [
+        "3 problem(s)",
+        "'decision.pdf' in hostile-docs/ is a symbolic link",
+        "'page.pdf' does not start as a .pdf file does",
+        "'run.exe' is not an accepted document type",
+    ] {
+        assert!(err.contains(says), "{says}: {err}");
+    }
     assert_eq!(
         gw.json(&["reports", "show", "--quarter", q, "--unit", TOBACCO])["version"],
         1
@@ -506,10 +531,10 @@ fn submissions_are_checked_versioned_audited_and_keep_their_documents() {
         .iter()
         .filter(|e| e["action"] == "reports.submit" && e["outcome"] != "started")
         .collect();
-    assert_eq!(submits.len(), 9, "{submits:?}");
+    assert_eq!(submits.len(), 10, "{submits:?}");
     assert_eq!(
         submits.iter().filter(|e| e["outcome"] == "refused").count(),
-        4
+        5
     );
 }
 

@@ -227,17 +227,16 @@ pub(super) async fn submit(
         Ok(u) => u,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let documents = match &r.documents {
-        None => Vec::new(),
-        Some(d) => match crate::reports::intake::read_documents(std::path::Path::new(d)) {
-            Ok(docs) => docs,
-            Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-        },
-    };
     match s
         .jobs
         .clone()
-        .submit_report(unit, q, r.path.clone().into(), documents, actor)
+        .submit_report(
+            unit,
+            q,
+            r.path.clone().into(),
+            r.documents.map(Into::into),
+            actor,
+        )
         .await
     {
         Ok((report, stored)) => json(

@@ -88,13 +88,14 @@ pub trait Jobs: Send + Sync {
         actor: Actor,
     ) -> JobFuture<Result<Built, BuildError>>;
 
-    /// Takes the report file at `path` submitted for `unit` and `quarter`; audited.
+    /// Takes the report file at `path` submitted for `unit` and `quarter`, with the document
+    /// copies in the directory `documents`; audited.
     fn submit_report(
         self: Arc<Self>,
         unit: Uscc,
         quarter: Quarter,
         path: PathBuf,
-        documents: Vec<(String, Vec<u8>)>,
+        documents: Option<PathBuf>,
         actor: Actor,
     ) -> JobFuture<Result<(QuarterlyReport, ReportStored), IntakeError>>;
 }

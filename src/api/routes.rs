@@ -357,6 +357,10 @@ fn table() -> Vec<(&'static str, MethodRouter<Arc<Ctx>>)> {
         ("/v1/changes", get(changes_h)),
         ("/v1/reports/quarterly/{quarter}", get(reports_h)),
         ("/v1/reports/quarterly/{quarter}/{unit}", get(report_h)),
+        (
+            "/v1/reports/quarterly/{quarter}/{unit}/documents/{doc_id}",
+            get(report_document_h),
+        ),
     ]
 }
 
@@ -586,6 +590,17 @@ async fn report_h(
 ) -> Result<Resp, Problem> {
     data(ctx, d, Work::Bulk, move |svc, c, d| {
         reports(svc, c, &quarter, Some(&unit), &d.query, &d.rid, d.xml)
+    })
+    .await
+}
+
+async fn report_document_h(
+    State(ctx): State<Arc<Ctx>>,
+    Path((quarter, unit, doc_id)): Path<(String, String, String)>,
+    d: DataReq,
+) -> Result<Resp, Problem> {
+    data(ctx, d, Work::Bulk, move |svc, c, d| {
+        report_document(svc, c, &quarter, &unit, &doc_id, &d.query, &d.rid)
     })
     .await
 }
@@ -1537,6 +1552,75 @@ fn reports(
     }
 }
 
+/// `GET /v1/reports/quarterly/{quarter}/{unit}/documents/{doc_id}`: a document copy (文书副本)
+/// submitted with the report (`?version=N` for an earlier version's), by its name as listed.
+/// It goes only to a holder of the unit's port: a read grant shows the report with ID numbers
+/// masked, and a copy of a decision cannot be masked.
+fn report_document(
+    svc: &ApiServices,
+    caller: &Caller,
+    quarter: &str,
+    unit: &str,
+    doc_id: &str,
+    query: &str,
+    request_id: &str,
+) -> Result<Resp, Problem> {
+    if !caller.claims.has_scope("reports:read") {
+        return Err(Problem::Forbidden(
+            "the token lacks the reports:read scope".into(),
+        ));
+    }
+    let bad = |field: &str, reason: String| Problem::BadParameter {
+        field: field.into(),
+        reason,
+    };
+    let q = crate::model::Quarter::parse(quarter).map_err(|e| bad("quarter", e.to_string()))?;
+    let unit = Uscc::parse(unit).map_err(|e| bad("unit", e.to_string()))?;
+    let version = match query::unique_pairs(query)?.as_slice() {
+        [] => None,
+        [(k, v)] if k == "version" => Some(
+            v.parse::<u64>()
+                .map_err(|_| bad("version", format!("{v:?} is not a version number")))?,
+        ),
+        [(k, _), ..] => return Err(bad(k, "unknown parameter".into())),
+    };
+    if !caller.readable(svc)?.contains(&unit) {
+        let granted = (svc.store)
+            .report_grants_of(ReportRight::Read, &caller.client.name)
+            .map_err(store_problem)?
+            .contains(&unit);
+        return Err(Problem::Forbidden(if granted {
+            format!(
+                "{unit}'s document copies go only to a holder of its port: a read grant shows \
+                 its reports with ID numbers masked, and a copy cannot be masked"
+            )
+        } else {
+            format!("this client may not read {unit}'s reports or their document copies")
+        }));
+    }
+    let r = (svc.store.report_get(q, &unit, version))
+        .map_err(store_problem)?
+        .ok_or_else(|| Problem::NotFound(format!("no report of {unit} for {q}")))?;
+    let doc = (r.documents.iter().find(|d| d.name == doc_id)).ok_or_else(|| {
+        Problem::NotFound(format!(
+            "version {} of {unit}'s report for {q} has no document {doc_id}",
+            r.version
+        ))
+    })?;
+    document_reply(
+        svc,
+        Event::new(
+            caller.actor(),
+            "report.document.read",
+            format!("{q}/{unit}/{doc_id}"),
+        )
+        .request(request_id)
+        .detail("version", r.version),
+        &doc.sha256,
+        crate::ingest::documents::media_type(&doc.name).unwrap_or("application/octet-stream"),
+    )
+}
+
 /// `GET /v1/ports/{unit}/cases/{case_id}`.
 fn read_case(
     svc: &ApiServices,
@@ -1609,38 +1693,49 @@ fn read_document(
                 .ok_or_else(|| Problem::NotFound(format!("case {id} has no document {doc_id}")))?
         }
     };
-    let bytes = svc
-        .store
-        .get_document(&doc.sha256)
+    document_reply(
+        svc,
+        Event::new(
+            caller.actor(),
+            "document.read",
+            format!("{unit}/{id}/{doc_id}"),
+        )
+        .request(request_id),
+        &doc.sha256,
+        &doc.media_type,
+    )
+}
+
+/// A stored document's bytes as `media_type`, checked against their `sha256` and audited as
+/// `event` (with the digest and size) before they are sent, the digest in `Repr-Digest` (RFC
+/// 9530), `Digest` and `ETag`.
+fn document_reply(
+    svc: &ApiServices,
+    event: Event,
+    sha256: &str,
+    media_type: &str,
+) -> Result<Resp, Problem> {
+    let bytes = (svc.store.get_document(sha256))
         .map_err(store_problem)?
         .ok_or_else(|| {
-            error!(sha256 = %doc.sha256, "a listed document is missing from the store");
-            Problem::NotFound(format!("document {doc_id} is not available"))
+            error!(sha256 = %sha256, "a listed document is missing from the store");
+            Problem::NotFound("the document is listed but not available".into())
         })?;
     let digest = Sha256::digest(&bytes);
-    if hex::encode(digest) != doc.sha256 {
-        error!(sha256 = %doc.sha256, "a stored document does not match its digest");
+    if hex::encode(digest) != sha256 {
+        error!(sha256 = %sha256, "a stored document does not match its digest");
         return Err(Problem::Internal);
     }
     svc.audit
-        .append(
-            &Event::new(
-                caller.actor(),
-                "document.read",
-                format!("{unit}/{id}/{doc_id}"),
-            )
-            .request(request_id)
-            .digest(&doc.sha256)
-            .detail("size", bytes.len() as u64),
-        )
+        .append(&event.digest(sha256).detail("size", bytes.len() as u64))
         .map_err(|e| audit_problem(&e))?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
-    let mut r = respond(StatusCode::OK, &doc.media_type, bytes);
+    let mut r = respond(StatusCode::OK, media_type, bytes);
     let h = r.headers_mut();
     for (name, value) in [
         ("repr-digest", format!("sha-256=:{b64}:")),
         ("digest", format!("sha-256={b64}")),
-        ("etag", format!("\"{}\"", doc.sha256)),
+        ("etag", format!("\"{sha256}\"")),
     ] {
         if let Ok(v) = value.parse() {
             h.insert(name, v);

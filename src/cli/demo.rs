@@ -123,6 +123,24 @@ fn free_listen(config: &mut Config) {
     }
 }
 
+/// Copies the folder of documents beside the sample file `from` (if it has one) beside `to`.
+fn copy_documents(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    let (src, dst) = (
+        ingest::documents::folder_of(from),
+        ingest::documents::folder_of(to),
+    );
+    let Ok(entries) = std::fs::read_dir(&src) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(&dst).with_context(|| format!("creating {}", dst.display()))?;
+    for e in entries {
+        let e = e.with_context(|| format!("reading {}", src.display()))?;
+        std::fs::copy(e.path(), dst.join(e.file_name()))
+            .with_context(|| format!("copying into {}", dst.display()))?;
+    }
+    Ok(())
+}
+
 /// Runs the demo.
 pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
     let data = data_dir(cli);
@@ -157,6 +175,8 @@ pub async fn run(cli: &Cli, cases: u64) -> anyhow::Result<()> {
         let inbox = ingest::inbox_dir(adapter, &data);
         std::fs::create_dir_all(&inbox).with_context(|| format!("creating {}", inbox.display()))?;
         let name = f.path.file_name().context("sample file without a name")?;
+        // The documents the file's records name go first: the scan must find them beside it.
+        copy_documents(&f.path, &inbox.join(name))?;
         std::fs::copy(&f.path, inbox.join(name))
             .with_context(|| format!("copying into {}", inbox.display()))?;
         println!(

@@ -9,9 +9,7 @@ use base64::Engine as _;
 use super::ops::client;
 use super::{Cli, SupervisionCommand};
 use crate::admin::supervision::Shown;
-use crate::supervision::actions::{
-    AnswerDocument, AnswerRequest, MAX_DOCUMENT, MAX_DOCUMENTS, media_type_of,
-};
+use crate::supervision::actions::{AnswerDocument, AnswerRequest, MAX_DOCUMENT, MAX_DOCUMENTS};
 
 /// `supervision …`.
 pub async fn supervision(cli: &Cli, cmd: &SupervisionCommand) -> anyhow::Result<()> {
@@ -117,47 +115,30 @@ fn print_one(s: &Shown, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The files of `dir` as answer documents: regular files only, by name, each of a known type
-/// and size — everything checked before anything is sent.
+/// The files of `dir` as answer documents, each checked as an adapter's documents are (a plain
+/// regular file of an accepted type whose bytes agree, within the size limit) before anything
+/// is sent; every problem is reported at once.
 fn read_documents(dir: &Path) -> anyhow::Result<Vec<AnswerDocument>> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("--documents {}", dir.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("--documents {}", dir.display()))?;
-    entries.sort_by_key(|e| e.file_name());
-    let mut out = Vec::new();
-    for e in entries {
-        let path = e.path();
-        let name = e.file_name().to_string_lossy().into_owned();
-        let meta = std::fs::symlink_metadata(&path)?;
-        if !meta.is_file() {
-            anyhow::bail!("--documents: {} is not a regular file", path.display());
-        }
-        let media_type = media_type_of(&name).with_context(|| {
-            format!(
-                "--documents: {} is not a PDF, OFD, JPEG, PNG or text file (by its extension)",
-                path.display()
-            )
-        })?;
-        if meta.len() > MAX_DOCUMENT as u64 {
-            anyhow::bail!(
-                "--documents: {} has {} bytes, at most {MAX_DOCUMENT} are taken",
-                path.display(),
-                meta.len()
-            );
-        }
-        if out.len() == MAX_DOCUMENTS {
-            anyhow::bail!(
-                "--documents: {} holds more than {MAX_DOCUMENTS} files",
-                dir.display()
-            );
-        }
-        let bytes = std::fs::read(&path).with_context(|| path.display().to_string())?;
-        out.push(AnswerDocument {
-            name,
-            media_type: media_type.to_string(),
-            content_base64: base64::engine::general_purpose::STANDARD.encode(bytes),
-        });
-    }
-    Ok(out)
+    use crate::ingest::documents;
+    let limits = crate::ingest::Limits {
+        document_bytes: MAX_DOCUMENT as u64,
+        documents_per_submission: MAX_DOCUMENTS as u64,
+        ..crate::ingest::Limits::default()
+    };
+    let names = documents::check_folder(dir, &limits).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("--documents {}: {}", dir.display(), list.join("; "))
+    })?;
+    names
+        .iter()
+        .map(|n| {
+            let d = documents::read(dir, n, limits.document_bytes)
+                .with_context(|| format!("--documents {}", dir.display()))?;
+            Ok(AnswerDocument {
+                name: d.name,
+                media_type: d.media_type.to_string(),
+                content_base64: base64::engine::general_purpose::STANDARD.encode(d.bytes),
+            })
+        })
+        .collect()
 }

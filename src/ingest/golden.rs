@@ -55,7 +55,7 @@ pub fn run(adapter: &Adapter, input: &Path) -> Value {
         Err(e) => return json!({ "refused": e.to_string() }),
     };
     let epoch = DateTime::<Utc>::UNIX_EPOCH;
-    let mut sifter = Sifter::new(adapter, &name, epoch, golden_today(), &limits);
+    let mut sifter = Sifter::new(adapter, &name, input, epoch, golden_today(), &limits);
     let mut cases = Vec::new();
     let mut rejects = Vec::new();
     for item in records {

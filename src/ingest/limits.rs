@@ -42,6 +42,13 @@ pub struct Limits {
     /// How much of one raw value quarantine keeps (`quarantine_raw_kib`); longer values keep
     /// their first bytes plus their full length and SHA-256.
     pub quarantine_raw_bytes: u64,
+    /// Largest document an adapter record attaches or a report submission carries
+    /// (`document_mib`).
+    pub document_bytes: u64,
+    /// Most documents one record may name (`documents_per_record`).
+    pub documents_per_record: u64,
+    /// Most documents one report submission may carry (`documents_per_submission`).
+    pub documents_per_submission: u64,
 }
 
 impl Default for Limits {
@@ -60,6 +67,9 @@ impl Default for Limits {
             decode_memory_bytes: 512 * MIB,
             decode_cpu_secs: 600,
             quarantine_raw_bytes: 4 * KIB,
+            document_bytes: 32 * MIB,
+            documents_per_record: 20,
+            documents_per_submission: 200,
         }
     }
 }
@@ -141,6 +151,9 @@ pub(crate) struct RawLimits {
     decode_memory_mib: Option<u64>,
     decode_cpu_secs: Option<u64>,
     quarantine_raw_kib: Option<u64>,
+    document_mib: Option<u64>,
+    documents_per_record: Option<u64>,
+    documents_per_submission: Option<u64>,
 }
 
 impl RawLimits {
@@ -238,6 +251,27 @@ impl RawLimits {
                 1..=1024,
                 d.quarantine_raw_bytes,
                 KIB,
+            ),
+            document_bytes: check(
+                "document_mib",
+                self.document_mib,
+                1..=1024,
+                d.document_bytes,
+                MIB,
+            ),
+            documents_per_record: check(
+                "documents_per_record",
+                self.documents_per_record,
+                1..=1000,
+                d.documents_per_record,
+                1,
+            ),
+            documents_per_submission: check(
+                "documents_per_submission",
+                self.documents_per_submission,
+                1..=10_000,
+                d.documents_per_submission,
+                1,
             ),
         }
     }

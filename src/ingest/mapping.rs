@@ -160,6 +160,28 @@ impl Adapter {
         }
     }
 
+    /// The file names the record's `documents` field gives (after its transforms), or why they
+    /// cannot be read; none when the adapter does not map `documents`.
+    pub(crate) fn document_names(&self, rec: &RawRecord) -> Result<Vec<String>, QuarantineReason> {
+        match self.fields.iter().find(|f| f.target == Target::Documents) {
+            None => Ok(Vec::new()),
+            Some(f) => {
+                transform(f, self.read(f, rec)).map_err(|e| self.reason(Target::Documents, e))
+            }
+        }
+    }
+
+    /// Whether the record names documents: their files may have changed while the record did
+    /// not, so such a record is never taken as unchanged without reading them.
+    pub(crate) fn names_documents(&self, rec: &RawRecord) -> bool {
+        self.document_names(rec).map_or(true, |n| !n.is_empty())
+    }
+
+    /// A problem with the record's documents, as quarantine shows it.
+    pub(crate) fn document_reason(&self, reason: String) -> QuarantineReason {
+        self.reason(Target::Documents, reason)
+    }
+
     /// The store key the record would get if it maps at all: unit code and case number after
     /// their transforms, unvalidated. Ingest uses it only to look for an identical earlier record.
     pub(crate) fn key_of(&self, rec: &RawRecord) -> Option<Vec<u8>> {

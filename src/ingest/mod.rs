@@ -1,8 +1,9 @@
-//! Ingest: adapter definitions, decoders, field mapping, validation and quarantine, and the file
-//! transport (inbox → done/ or failed/).
+//! Ingest: adapter definitions, decoders, field mapping, validation and quarantine, the documents
+//! records attach, and the file transport (inbox → done/ or failed/).
 
 pub mod adapter;
 pub mod decode;
+pub mod documents;
 pub mod golden;
 pub mod limits;
 mod mapping;

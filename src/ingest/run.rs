@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adapter::{Adapter, Transport};
 use super::decode::{self, Decoder, FileError, Location, RawRecord};
+use super::documents::{self, Attached};
 use crate::model::{Case, Target};
 use crate::store::{
     PreparedCase, QuarantineEntry, QuarantineReason, Store, StoreError, UpsertOutcome,
@@ -293,7 +294,16 @@ pub(crate) struct Sifter<'a> {
     keep: usize,
     /// The field limit, for messages.
     field_bytes: u64,
+    /// The folder beside the file that holds the documents its records name.
+    folder: PathBuf,
+    /// What the source calls the documents (the column they are named in).
+    kind: String,
+    /// The document limits.
+    limits: crate::ingest::Limits,
 }
+
+/// What becomes of one record: its case, or its quarantine entry.
+type Sifted = Result<Case, QuarantineEntry>;
 
 /// Decides when looking for an identical stored record is worth its store read. While the writer
 /// commits a batch, sled makes every read wait for the whole transaction (its transactions take a
@@ -331,10 +341,11 @@ impl Probe {
 }
 
 impl<'a> Sifter<'a> {
-    /// A sifter for one file.
+    /// A sifter for one file, read at `path` (its documents are in the folder beside it).
     pub(crate) fn new(
         adapter: &'a Adapter,
         file: &'a str,
+        path: &Path,
         now: chrono::DateTime<Utc>,
         today: chrono::NaiveDate,
         limits: &crate::ingest::Limits,
@@ -348,6 +359,11 @@ impl<'a> Sifter<'a> {
             probe: Probe::default(),
             keep: usize::try_from(limits.quarantine_raw_bytes).unwrap_or(usize::MAX),
             field_bytes: limits.field_bytes,
+            folder: documents::folder_of(path),
+            kind: adapter
+                .columns_of(Target::Documents)
+                .unwrap_or_else(|| "附件".into()),
+            limits: limits.clone(),
         }
     }
 
@@ -432,27 +448,62 @@ impl<'a> Sifter<'a> {
         ))
     }
 
-    /// One record: the case, or why not.
+    /// One record: the case, or why not. Its documents are read and checked, not kept.
     #[allow(clippy::result_large_err)] // one per record, moved straight into a batch
-    pub(crate) fn sift(
-        &mut self,
-        item: Result<RawRecord, decode::RecordError>,
-    ) -> Result<Case, QuarantineEntry> {
+    pub(crate) fn sift(&mut self, item: Result<RawRecord, decode::RecordError>) -> Sifted {
         let rec = item.map_err(|e| self.record_error(e))?;
-        self.map(&rec)
+        let Ok(sifted) = self.map(&rec, &mut |_| Ok::<(), std::convert::Infallible>(()));
+        sifted
     }
 
-    #[allow(clippy::result_large_err)]
-    fn map(&mut self, rec: &RawRecord) -> Result<Case, QuarantineEntry> {
+    /// Maps a record and reads the documents it names, handing each to `keep_document` (the
+    /// store) when the record's values are good; only `keep_document`'s failure is an error. A
+    /// record with bad values is checked for bad documents too, so quarantine lists both.
+    fn map<E>(
+        &mut self,
+        rec: &RawRecord,
+        keep_document: &mut dyn FnMut(&Attached) -> Result<(), E>,
+    ) -> Result<Sifted, E> {
         if !rec.cut.is_empty() {
-            return Err(self.cut_values(rec));
+            return Ok(Err(self.cut_values(rec)));
         }
         let (adapter, file, keep) = (self.adapter, self.file, self.keep);
-        let case = adapter
-            .map_record(rec, file, self.now, self.today)
-            .map_err(|reasons| reject(adapter, file, Some(rec), &rec.location, reasons, keep))?;
-        self.first_of_key(&case.key(), rec)?;
-        Ok(case)
+        let (mut case, mut reasons) = match adapter.map_record(rec, file, self.now, self.today) {
+            Ok(c) => (Some(c), Vec::new()),
+            Err(r) => (None, r),
+        };
+        match adapter.document_names(rec) {
+            // Without a case the mapping has already named this field's problem.
+            Err(r) if case.is_some() => reasons.push(r),
+            Ok(names) if !names.is_empty() => {
+                let (folder, kind, limits) = (&self.folder, &self.kind, &self.limits);
+                let attached = match case {
+                    Some(_) => documents::attach(folder, &names, kind, limits, keep_document)?,
+                    None => documents::attach(folder, &names, kind, limits, &mut |_| Ok(()))?,
+                };
+                match (attached, case.as_mut()) {
+                    (Ok(refs), Some(c)) => c.documents = refs,
+                    (Ok(_), None) => {}
+                    (Err(problems), _) => reasons.extend(
+                        problems
+                            .iter()
+                            .map(|e| adapter.document_reason(e.to_string())),
+                    ),
+                }
+            }
+            _ => {}
+        }
+        Ok(match case {
+            Some(case) if reasons.is_empty() => self.first_of_key(&case.key(), rec).map(|()| case),
+            _ => Err(reject(
+                adapter,
+                file,
+                Some(rec),
+                &rec.location,
+                reasons,
+                keep,
+            )),
+        })
     }
 
     /// One record against the store: skipped as unchanged when the stored case under its key was
@@ -470,8 +521,10 @@ impl<'a> Sifter<'a> {
             }
             return Ok(());
         };
-        // A record with cut values is refused by `map`; it is never "unchanged".
-        if let Some(key) = key.filter(|_| rec.cut.is_empty() && self.probe.wanted()) {
+        // A record with cut values is refused by `map`; it is never "unchanged". Nor is one
+        // naming documents: their files may have changed while its values did not.
+        let fast = rec.cut.is_empty() && !self.adapter.names_documents(&rec);
+        if let Some(key) = key.filter(|_| fast && self.probe.wanted()) {
             let hit = store.unchanged_raw(&key, &raw)?.is_some();
             self.probe.record(hit);
             if hit {
@@ -482,7 +535,7 @@ impl<'a> Sifter<'a> {
                 return Ok(());
             }
         }
-        match self.map(&rec) {
+        match self.map(&rec, &mut |d| store.put_document(&d.bytes).map(drop))? {
             Ok(case) => batch.cases.push(PreparedCase::new(case, Some(raw))),
             Err(q) => batch.rejects.push(q),
         }
@@ -622,7 +675,7 @@ fn ingest_as(
             Ok(sum)
         });
 
-        let mut sifter = Sifter::new(adapter, &file, now, today, limits);
+        let mut sifter = Sifter::new(adapter, &file, path, now, today, limits);
         let mut batch = Batch::with_capacity(batch_size);
         let mut interrupted = false;
         let mut failed = None;
@@ -827,14 +880,9 @@ pub const PROCESSING: &str = "processing";
 /// Returns a file from `processing/` to its inbox, keeping it in `processing/` (to be set aside
 /// at the next start) if even that fails.
 fn move_back(reading: &Path, inbox: &Path) {
-    if let Some(name) = reading.file_name() {
-        let back = inbox.join(name);
-        if back.exists() {
-            // A newer delivery of the same name arrived meanwhile; keep both.
-            let _ = move_to(reading, inbox, None);
-        } else if let Err(e) = std::fs::rename(reading, &back) {
-            tracing::error!(file = %reading.display(), error = %e, "cannot return a file to its inbox");
-        }
+    // A newer delivery of the same name that arrived meanwhile is kept too (see `move_to`).
+    if let Err(e) = move_to(reading, inbox, None) {
+        tracing::error!(file = %reading.display(), error = %e, "cannot return a file to its inbox");
     }
 }
 
@@ -888,11 +936,17 @@ fn move_to(f: &Path, dir: &Path, reason: Option<&str>) -> Result<String, IngestE
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut target = dir.join(&name);
-    if target.exists() {
+    if target.exists() || documents::folder_of(&target).exists() {
         // Keep every delivery: a later file of the same name gets a timestamp suffix.
         target = dir.join(format!("{name}.{}", Utc::now().format("%Y%m%dT%H%M%S%.3f")));
     }
     std::fs::rename(f, &target).map_err(err)?;
+    // Its documents follow it, after it: should the gateway stop in between, the folder is
+    // still beside the file's old place, where a file moved back to read it again finds it.
+    let folder = documents::folder_of(f);
+    if std::fs::symlink_metadata(&folder).is_ok_and(|m| m.is_dir()) {
+        std::fs::rename(&folder, documents::folder_of(&target)).map_err(err)?;
+    }
     if let Some(r) = reason {
         let mut rp = target.clone().into_os_string();
         rp.push(".reason");
@@ -985,6 +1039,18 @@ pub fn retry_quarantined(
         values,
         cut: Vec::new(),
     };
+    if adapter.names_documents(&rec) {
+        // The documents are read from beside the export, which has moved on since.
+        return Ok(Some(RetryOutcome {
+            id,
+            accepted: false,
+            reasons: vec![adapter.document_reason(format!(
+                "the record names documents, which are read with their export: correct the \
+                 source and deliver the export again with its {} folder beside it",
+                documents::FOLDER_SUFFIX
+            ))],
+        }));
+    }
     let today = chrono::Local::now().date_naive();
     match adapter.map_record(&rec, &entry.file, Utc::now(), today) {
         Ok(mut case) => {
@@ -1270,6 +1336,149 @@ mod tests {
             expected
         );
         assert_eq!(store.outbox_len().unwrap(), expected as u64);
+    }
+
+    /// The documents of a generated inspection export, by the case number that names them.
+    fn documents_by_case(folder: &Path) -> std::collections::BTreeMap<String, Vec<PathBuf>> {
+        let mut by_case = std::collections::BTreeMap::<String, Vec<PathBuf>>::new();
+        for e in std::fs::read_dir(folder).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let case = name
+                .split_once("-检查")
+                .or(name.split_once("-现场"))
+                .unwrap()
+                .0;
+            by_case.entry(case.to_string()).or_default().push(p);
+        }
+        by_case
+    }
+
+    #[test]
+    fn documents_follow_their_export_and_a_bad_one_quarantines_only_its_record() {
+        use sha2::Digest;
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let store = Store::open(&data).unwrap();
+        let adapter = super::super::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/market-inspection"),
+        )
+        .unwrap();
+        let inbox = inbox_dir(&adapter, &data);
+        std::fs::create_dir_all(&inbox).unwrap();
+        let export = inbox.join("r.xlsx");
+        crate::sample::write_inspection_xlsx(&export, 150, 0.0, 5).unwrap();
+        let folder = documents::folder_of(&export);
+        let by_case = documents_by_case(&folder);
+        assert!(by_case.len() >= 4, "{by_case:?}");
+        let mut cases = by_case.iter();
+        // One case's record goes missing, another's becomes a link to a file outside.
+        let (missing_case, missing) = cases.next().unwrap();
+        let kept = std::fs::read(&missing[0]).unwrap();
+        std::fs::remove_file(&missing[0]).unwrap();
+        let (linked_case, linked) = cases.next().unwrap();
+        let linked_bytes = std::fs::read(&linked[0]).unwrap();
+        let outside = tmp.path().join("outside.pdf");
+        std::fs::write(&outside, b"%PDF-1.4 not this case's").unwrap();
+        std::fs::remove_file(&linked[0]).unwrap();
+        symlink(&outside, &linked[0]).unwrap();
+        let run = || {
+            let out = scan_inbox(&adapter, &data, &store, RunOptions::default(), &|_| {}).unwrap();
+            assert_eq!(out.len(), 1, "{out:?}");
+            out.into_iter().next().unwrap()
+        };
+        let first = run();
+        let sum = first.summary.unwrap();
+        assert_eq!((sum.rows, sum.rejected), (150, 2), "{sum:?}");
+        assert_eq!(sum.accepted, 148);
+        // The folder went to done/ with its export.
+        let done = inbox.join("done");
+        assert_eq!(first.moved_to.as_deref(), done.join("r.xlsx").to_str());
+        assert!(!folder.exists());
+        let done_folder = documents::folder_of(&done.join("r.xlsx"));
+        assert!(done_folder.is_dir());
+        // Each refusal names the field, the column and the file; the row is the entry's location.
+        let q = store.quarantine_list(None, 10).unwrap();
+        assert_eq!(q.len(), 2);
+        for (case, path, says) in [
+            (missing_case, &missing[0], "is not in r.xlsx.files/"),
+            (linked_case, &linked[0], "is a symbolic link"),
+        ] {
+            let name = path.file_name().unwrap().to_string_lossy();
+            let e = q
+                .iter()
+                .find(|e| {
+                    e.raw
+                        .iter()
+                        .any(|(_, v)| v.as_deref() == Some(case.as_str()))
+                })
+                .unwrap();
+            assert!(e.location.starts_with("row "), "{e:?}");
+            let r = &e.reasons[0];
+            assert_eq!(
+                (r.field.as_str(), r.column.as_deref()),
+                ("documents", Some("检查记录文件"))
+            );
+            assert!(
+                r.reason.contains(&*name) && r.reason.contains(says),
+                "{r:?}"
+            );
+        }
+        // An accepted case lists its documents, stored under the digest of the files' bytes.
+        let unit = crate::model::Uscc::parse("11320102526018159L").unwrap();
+        let (case_id, paths) = by_case.iter().nth(2).unwrap();
+        let case = store
+            .get_case(&unit, &crate::model::CaseId::parse(case_id).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(case.documents.len(), paths.len());
+        for d in &case.documents {
+            let bytes = std::fs::read(done_folder.join(&d.doc_id)).unwrap();
+            assert_eq!(d.sha256, hex::encode(sha2::Sha256::digest(&bytes)));
+            assert_eq!(store.get_document(&d.sha256).unwrap().unwrap(), bytes);
+            assert_eq!(d.kind, "检查记录文件");
+        }
+        let changes = store.change_count().unwrap();
+
+        // Delivered again with the files corrected: the two records go in, nothing else changes.
+        let redeliver = |edit: &dyn Fn(&Path)| {
+            let again = documents::folder_of(&export);
+            std::fs::create_dir_all(&again).unwrap();
+            for e in std::fs::read_dir(&done_folder).unwrap() {
+                let e = e.unwrap();
+                std::fs::copy(e.path(), again.join(e.file_name())).unwrap();
+            }
+            std::fs::write(again.join(missing[0].file_name().unwrap()), &kept).unwrap();
+            std::fs::write(again.join(linked[0].file_name().unwrap()), &linked_bytes).unwrap();
+            edit(&again);
+            std::fs::copy(done.join("r.xlsx"), &export).unwrap();
+        };
+        redeliver(&|_| {});
+        let second = run().summary.unwrap();
+        assert_eq!(
+            (
+                second.accepted,
+                second.unchanged,
+                second.updated,
+                second.rejected
+            ),
+            (2, 148, 0, 0),
+            "{second:?}"
+        );
+        assert_eq!(store.change_count().unwrap(), changes + 2);
+        // The same name already in done/: both get the suffix.
+        assert_eq!(std::fs::read_dir(&done).unwrap().count(), 4);
+
+        // A file whose bytes change under the same name makes a new version of its case.
+        let changed = paths[0].file_name().unwrap().to_owned();
+        redeliver(&|again| {
+            let mut bytes = std::fs::read(again.join(&changed)).unwrap();
+            bytes.extend_from_slice(b"% amended\n");
+            std::fs::write(again.join(&changed), bytes).unwrap();
+        });
+        let third = run().summary.unwrap();
+        assert_eq!((third.updated, third.unchanged), (1, 149), "{third:?}");
     }
 
     #[test]

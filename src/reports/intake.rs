@@ -1,7 +1,8 @@
 //! Taking in a submitted report: who may submit (a configured submitter without a feed, for a
 //! quarter that has ended), decoding and checking it ([`super::submit`]), keeping the file and
-//! its documents content-addressed, and storing it as the unit's next report version. A
-//! resubmission of the same content is recognised and stores nothing new.
+//! its document copies (文书副本, checked as every document is: [`crate::ingest::documents`])
+//! content-addressed, and storing it as the unit's next report version. A resubmission of the
+//! same content is recognised and stores nothing new.
 
 use std::path::Path;
 
@@ -11,6 +12,7 @@ use super::model::{Origin, QuarterlyReport, ReportDocument};
 use super::submit::{self, SubmitError};
 use crate::config::ReportsConfig;
 use crate::ingest::Adapter;
+use crate::ingest::documents::{self, DocumentError};
 use crate::model::{Quarter, Uscc};
 use crate::store::{ReportStored, Store, StoreError};
 
@@ -56,6 +58,13 @@ pub enum IntakeError {
     /// The submission could not be audited, so it was not taken.
     #[error("not taken, because it could not be audited: {0}")]
     Audit(#[from] crate::audit::AuditError),
+    /// Document copies that cannot be taken (every problem listed); nothing was stored.
+    #[error("the document copies are refused with {} problem(s):{}", .0.len(), listed(.0))]
+    Documents(Vec<DocumentError>),
+}
+
+fn listed(problems: &[DocumentError]) -> String {
+    problems.iter().map(|p| format!("\n  {p}")).collect()
 }
 
 /// One submission.
@@ -71,8 +80,8 @@ pub struct Submission<'a> {
     pub bytes: &'a [u8],
     /// Who submits (administrator or API client).
     pub by: String,
-    /// Documents: (file name, bytes).
-    pub documents: Vec<(String, Vec<u8>)>,
+    /// The directory of its document copies, if any: every file in it is one.
+    pub documents: Option<&'a Path>,
 }
 
 /// Checks, decodes and stores a submission (a new version is queued for `destinations`).
@@ -101,17 +110,27 @@ pub fn accept(
             ends: s.quarter.last_day(),
         });
     }
+    // Every copy is checked before the report is, and read again (checked again) one at a time
+    // as it is stored: memory holds one document at most.
+    let limits = decoder.limits();
+    let names = match s.documents {
+        Some(dir) => documents::check_folder(dir, limits).map_err(IntakeError::Documents)?,
+        None => Vec::new(),
+    };
     let parsed = submit::parse(decoder, formats, s.path, s.unit, &name, s.quarter, today)?;
-    let file_sha256 = store.put_document(s.bytes)?;
-    let mut documents = Vec::new();
-    for (doc_name, doc) in &s.documents {
-        documents.push(ReportDocument {
-            name: doc_name.clone(),
-            sha256: store.put_document(doc)?,
-            size: doc.len() as u64,
-        });
+    let mut documents = Vec::with_capacity(names.len());
+    if let Some(dir) = s.documents {
+        for doc_name in &names {
+            let doc = documents::read(dir, doc_name, limits.document_bytes)
+                .map_err(|e| IntakeError::Documents(vec![e]))?;
+            documents.push(ReportDocument {
+                name: doc.name,
+                sha256: store.put_document(&doc.bytes)?,
+                size: doc.bytes.len() as u64,
+            });
+        }
     }
-    documents.sort_by(|a, b| a.name.cmp(&b.name));
+    let file_sha256 = store.put_document(s.bytes)?;
     let origin = Origin::Submitted {
         by: s.by,
         file_name: s
@@ -132,25 +151,4 @@ pub fn accept(
     );
     let stored = store.report_put(&mut report, destinations)?;
     Ok((report, stored))
-}
-
-/// Reads every regular file of `dir` as a document (file name, bytes), sorted by name.
-pub fn read_documents(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, IntakeError> {
-    let io = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| IntakeError::Io { path, source }
-    };
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).map_err(io(dir))? {
-        let p = e.map_err(io(dir))?.path();
-        if p.is_file() {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            out.push((name, std::fs::read(&p).map_err(io(&p))?));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
 }

@@ -197,12 +197,19 @@ impl Store {
     }
 
     /// Stores a document's bytes under their SHA-256 and returns the digest (lowercase hex).
+    /// Bytes already held are not written again (a re-read export rewrites nothing).
     pub fn put_document(&self, bytes: &[u8]) -> Result<String, StoreError> {
         use sha2::{Digest, Sha256};
         let digest = hex::encode(Sha256::digest(bytes));
-        self.documents
-            .insert(digest.as_bytes(), bytes)
-            .map_err(sled_err("document write"))?;
+        let held = self
+            .documents
+            .contains_key(digest.as_bytes())
+            .map_err(sled_err("document read"))?;
+        if !held {
+            self.documents
+                .insert(digest.as_bytes(), bytes)
+                .map_err(sled_err("document write"))?;
+        }
         Ok(digest)
     }
 

@@ -18,16 +18,6 @@ pub const MAX_BODY: usize = MAX_DOCUMENTS * MAX_DOCUMENT * 4 / 3 + 64 * 1024;
 /// Most lead keys one action names.
 const MAX_LEADS: usize = 64;
 
-/// The media types a supervision document may have: what the units' and the procuratorate's
-/// document systems exchange (OFD is the national format for official documents, GB/T 33190).
-pub const MEDIA_TYPES: &[&str] = &[
-    "application/pdf",
-    "application/ofd",
-    "image/jpeg",
-    "image/png",
-    "text/plain",
-];
-
 /// What the procuratorate does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -264,16 +254,6 @@ fn document(i: usize, d: RawDocument) -> Result<NewDocument, Invalid> {
             "must be a file name of 1 to 128 characters, without a path, control characters or a leading dot",
         ));
     }
-    if !MEDIA_TYPES.contains(&d.media_type.as_str()) {
-        return Err(invalid(
-            at("media_type"),
-            format!(
-                "{:?} is not taken; one of {}",
-                d.media_type.chars().take(64).collect::<String>(),
-                MEDIA_TYPES.join(", ")
-            ),
-        ));
-    }
     if d.content_base64.len() > MAX_DOCUMENT.div_ceil(3) * 4 {
         return Err(invalid(
             at("content_base64"),
@@ -284,8 +264,18 @@ fn document(i: usize, d: RawDocument) -> Result<NewDocument, Invalid> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(d.content_base64.as_bytes())
         .map_err(|e| invalid(at("content_base64"), format!("is not base64: {e}")))?;
-    if bytes.is_empty() {
-        return Err(invalid(at("content_base64"), "is empty"));
+    // The type is the name's and the content's, and the declared one must agree: a file is
+    // never served as what it is not (the same check as an adapter's documents).
+    let found = crate::ingest::documents::media_type_of_bytes(name, &bytes)
+        .map_err(|e| invalid(at("content_base64"), format!("{name} {e}")))?;
+    if d.media_type != found {
+        return Err(invalid(
+            at("media_type"),
+            format!(
+                "{:?} is not the type of {name} ({found})",
+                d.media_type.chars().take(64).collect::<String>()
+            ),
+        ));
     }
     Ok(NewDocument {
         name: name.to_string(),
@@ -403,19 +393,6 @@ impl AnswerRequest {
     }
 }
 
-/// The media type of a file by its extension, for documents read from a directory.
-pub fn media_type_of(name: &str) -> Option<&'static str> {
-    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
-    Some(match ext.as_str() {
-        "pdf" => "application/pdf",
-        "ofd" => "application/ofd",
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "txt" => "text/plain",
-        _ => return None,
-    })
-}
-
 /// Stores `docs` content-addressed and returns their references, numbered from `first`
 /// (`prefix-1`, `prefix-2`, …) so they are told apart from the case's own documents.
 pub fn store_documents(
@@ -476,11 +453,19 @@ mod tests {
                 "text",
             ),
             (
-                serde_json::json!({"kind": "note", "text": "x", "documents": [{"name": "../a.pdf", "media_type": "application/pdf", "content_base64": "AA=="}]}),
+                serde_json::json!({"kind": "note", "text": "x", "documents": [{"name": "../a.pdf", "media_type": "application/pdf", "content_base64": "JVBERi0xLjQK"}]}),
                 "documents[0].name",
             ),
             (
                 serde_json::json!({"kind": "note", "text": "x", "documents": [{"name": "a.exe", "media_type": "application/x-msdownload", "content_base64": "AA=="}]}),
+                "documents[0].content_base64",
+            ),
+            (
+                serde_json::json!({"kind": "note", "text": "x", "documents": [{"name": "a.pdf", "media_type": "application/pdf", "content_base64": "PGh0bWw+"}]}),
+                "documents[0].content_base64",
+            ),
+            (
+                serde_json::json!({"kind": "note", "text": "x", "documents": [{"name": "a.pdf", "media_type": "image/png", "content_base64": "JVBERi0xLjQK"}]}),
                 "documents[0].media_type",
             ),
             (
@@ -503,7 +488,7 @@ mod tests {
         let e = Request::parse(br#"{"kind":"note","text":"x","extra":1}"#).unwrap_err();
         assert!(e.reason.contains("extra"), "{e}");
         let many: Vec<serde_json::Value> = (0..=MAX_DOCUMENTS)
-            .map(|_| serde_json::json!({"name": "a.pdf", "media_type": "application/pdf", "content_base64": "AA=="}))
+            .map(|_| serde_json::json!({"name": "a.pdf", "media_type": "application/pdf", "content_base64": "JVBERi0xLjQK"}))
             .collect();
         let e =
             parse(serde_json::json!({"kind": "note", "text": "x", "documents": many})).unwrap_err();

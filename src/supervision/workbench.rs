@@ -662,7 +662,7 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("rule:tax-evasion-201"), "{e}");
         let req = Request::parse(
-            r#"{"kind":"recommend_transfer","text":"建议移送","documents":[{"name":"a.pdf","media_type":"application/pdf","content_base64":"JVBERg=="}]}"#
+            r#"{"kind":"recommend_transfer","text":"建议移送","documents":[{"name":"a.pdf","media_type":"application/pdf","content_base64":"JVBERi0="}]}"#
                 .as_bytes(),
         )
         .unwrap();
@@ -689,7 +689,7 @@ mod tests {
         assert_eq!(docs.len(), 1);
         assert_eq!(
             store.get_document(&docs[0].sha256).unwrap().unwrap(),
-            b"%PDF"
+            b"%PDF-"
         );
 
         let answered = answer(&store, a.id, "admin:unit-officer", "已移送".into(), &[], t).unwrap();

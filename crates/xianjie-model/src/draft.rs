@@ -139,6 +139,7 @@ targets! {
     Status = "status", Code;
     Disclosure = "disclosure", Code;
     Remarks = "remarks", Text;
+    Documents = "documents", TextList;
 }
 
 impl Target {
@@ -506,6 +507,8 @@ impl Parser {
                 .code(T::Disclosure, Disclosure::parse)
                 .unwrap_or(Disclosure::Public),
             remarks: self.text(T::Remarks),
+            // The `documents` target names files: ingest reads them from beside the export,
+            // stores them and lists them here (a draft holds text only).
             documents: Vec::new(),
             source: Source {
                 adapter: ctx.adapter.to_string(),

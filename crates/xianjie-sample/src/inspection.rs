@@ -1,8 +1,12 @@
 //! The market-supervision double-random inspection system's results (`market-inspection`
 //! adapter): an XLSX workbook with one sheet, 抽查结果, one row per inspected market entity.
-//! All cells are text, so codes such as `01` keep their leading zero.
+//! All cells are text, so codes such as `01` keep their leading zero. An inspection that found a
+//! problem and had it corrected or filed names its documents in 检查记录文件 — the record (检查笔录,
+//! a PDF) and for a correction a photo (现场照片, a PNG) — written to the folder
+//! `<workbook>.files/` beside the workbook, where the adapter reads them.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -17,7 +21,7 @@ use super::{INSPECTION, SampleError, SampleFile};
 pub(crate) const SHEET: &str = "抽查结果";
 
 /// The header row: the adapter's source columns plus the result text.
-pub(crate) const HEADER: [&str; 13] = [
+pub(crate) const HEADER: [&str; 14] = [
     "检查编号",
     "抽查批次号",
     "抽查任务名称",
@@ -31,12 +35,16 @@ pub(crate) const HEADER: [&str; 13] = [
     "检查完成日期",
     "检查结果代码",
     "检查结果",
+    "检查记录文件",
 ];
 
 /// Column widths in characters, by header position.
-const WIDTHS: [f64; 13] = [
-    16.0, 20.0, 40.0, 28.0, 24.0, 36.0, 14.0, 22.0, 10.0, 16.0, 14.0, 12.0, 34.0,
+const WIDTHS: [f64; 14] = [
+    16.0, 20.0, 40.0, 28.0, 24.0, 36.0, 14.0, 22.0, 10.0, 16.0, 14.0, 12.0, 34.0, 48.0,
 ];
+
+/// What separates the names in 检查记录文件.
+pub(crate) const DOCUMENT_SEPARATOR: &str = "；";
 
 /// The inspecting unit (the adapter's only unit).
 const UNIT: (&str, &str) = ("11320102526018159L", "南京市玄武区市场监督管理局");
@@ -135,10 +143,11 @@ const KINDS: [BadKind; 7] = [
 ];
 
 /// A generated row, as cells in [`HEADER`] order.
-type Row = [String; 13];
+type Row = [String; 14];
 
 /// Column positions used when a row is made bad.
 const ID: usize = 0;
+const BATCH: usize = 1;
 const UNIT_NAME: usize = 3;
 const UNIT_CODE: usize = 4;
 const PARTY: usize = 5;
@@ -146,6 +155,58 @@ const PARTY_KIND: usize = 6;
 const PARTY_CODE: usize = 7;
 const DATE: usize = 10;
 const RESULT_CODE: usize = 11;
+const DOCUMENTS: usize = 13;
+
+/// The documents an inspection leaves: the record of one that found a problem and had it
+/// corrected (07) or filed (13), and for a correction a photo of the premises.
+fn documents_of(case_id: &str, result: &str) -> Vec<String> {
+    let record = format!("{case_id}-检查笔录.pdf");
+    match result {
+        "07" => vec![record, format!("{case_id}-现场照片.png")],
+        "13" => vec![record],
+        _ => Vec::new(),
+    }
+}
+
+/// The folder of `workbook`'s documents: `<workbook>.files`, as the adapter reads it.
+pub(crate) fn documents_folder(workbook: &Path) -> PathBuf {
+    let mut s = workbook.as_os_str().to_owned();
+    s.push(".files");
+    PathBuf::from(s)
+}
+
+/// Writes the documents `row` names into `folder`, each name once per workbook (a duplicated
+/// case number names the same files: the first row's stay).
+fn write_documents(
+    folder: &Path,
+    row: &Row,
+    written: &mut HashSet<String>,
+) -> Result<(), SampleError> {
+    let names = row[DOCUMENTS]
+        .split(DOCUMENT_SEPARATOR)
+        .filter(|n| !n.is_empty());
+    for name in names {
+        if !written.insert(name.to_string()) {
+            continue;
+        }
+        let bytes = if name.ends_with(".pdf") {
+            super::documents::pdf(&[
+                "Market supervision inspection record".into(),
+                format!("Inspection number: {}", row[ID]),
+                format!("Batch: {}", row[BATCH]),
+                format!("Inspected entity USCC: {}", row[PARTY_CODE]),
+                format!("Completed: {}", row[DATE]),
+                format!("Result code: {}", row[RESULT_CODE]),
+            ])
+        } else {
+            super::documents::png(name)
+        };
+        std::fs::create_dir_all(folder).map_err(SampleError::io(folder))?;
+        let path = folder.join(name);
+        std::fs::write(&path, bytes).map_err(SampleError::io(&path))?;
+    }
+    Ok(())
+}
 
 struct Generator {
     rng: ChaCha8Rng,
@@ -205,6 +266,7 @@ impl Generator {
                 format!("JC{year}-{:06}", *slot)
             }
         };
+        let documents = documents_of(&case_id, result.0).join(DOCUMENT_SEPARATOR);
         Ok([
             case_id,
             batch,
@@ -219,6 +281,7 @@ impl Generator {
             done.format("-"),
             result.0.into(),
             result.1.into(),
+            documents,
         ])
     }
 
@@ -330,8 +393,11 @@ pub(crate) fn write(
         keys: KeyRing::new(),
     };
     let mut picker = BadPicker::new(&KINDS, bad_fraction);
+    let folder = documents_folder(path);
+    let mut written = HashSet::new();
     for r in 1..=rows {
         let row = generator.next_row(&mut picker)?;
+        write_documents(&folder, &row, &mut written)?;
         // `rows` is below the sheet limit, so the row number fits.
         let r = u32::try_from(r).map_err(|e| SampleError::Internal(e.to_string()))?;
         for (col, value) in (0u16..).zip(row) {
@@ -445,6 +511,91 @@ mod tests {
             assert!(day <= chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
             assert_eq!(r[9].split('，').count(), 2);
         }
+    }
+
+    #[test]
+    fn corrected_and_filed_inspections_name_documents_written_beside_the_workbook() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.xlsx");
+        write_inspection_xlsx(&path, 300, 0.0, 5).unwrap();
+        let folder = documents_folder(&path);
+        let rows = read_back(&path);
+        let mut named = 0;
+        for r in &rows[1..] {
+            let names: Vec<&str> = r[DOCUMENTS]
+                .split(DOCUMENT_SEPARATOR)
+                .filter(|n| !n.is_empty())
+                .collect();
+            let expected = match r[RESULT_CODE].as_str() {
+                "07" => 2,
+                "13" => 1,
+                _ => 0,
+            };
+            assert_eq!(names.len(), expected, "{r:?}");
+            for n in names {
+                assert!(n.starts_with(&format!("{}-", r[ID])), "{n}");
+                let bytes = std::fs::read(folder.join(n)).unwrap();
+                let magic: &[u8] = if n.ends_with(".pdf") {
+                    b"%PDF-"
+                } else {
+                    b"\x89PNG"
+                };
+                assert!(bytes.starts_with(magic), "{n}");
+                named += 1;
+            }
+        }
+        assert!(named >= 10, "{named}");
+        // Nothing else is in the folder, and the same seed writes the same bytes.
+        assert_eq!(std::fs::read_dir(&folder).unwrap().count(), named);
+        let again = dir.path().join("again.xlsx");
+        write_inspection_xlsx(&again, 300, 0.0, 5).unwrap();
+        for e in std::fs::read_dir(&folder).unwrap() {
+            let e = e.unwrap();
+            let other = documents_folder(&again).join(e.file_name());
+            assert_eq!(
+                std::fs::read(e.path()).unwrap(),
+                std::fs::read(other).unwrap()
+            );
+        }
+    }
+
+    /// The shipped sample is what `xianjie sample --cases 200 --seed 1 --bad-fraction 0.05`
+    /// writes, its folder of documents included.
+    #[test]
+    fn the_shipped_sample_is_the_generators() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../adapters/market-inspection/samples/inspection-results.xlsx");
+        let dir = tempfile::tempdir().unwrap();
+        let opts = crate::SampleOptions {
+            cases: 200,
+            bad_fraction: 0.05,
+            seed: 1,
+        };
+        let files = crate::generate(dir.path(), &opts).unwrap();
+        let made = files.into_iter().find(|f| f.adapter == INSPECTION).unwrap();
+        assert!(
+            std::fs::read(&made.path).unwrap() == std::fs::read(&shipped).unwrap(),
+            "{} is not what the generator writes; regenerate it",
+            shipped.display()
+        );
+        let documents = |workbook: &Path| {
+            let mut v: Vec<(std::ffi::OsString, Vec<u8>)> =
+                std::fs::read_dir(documents_folder(workbook))
+                    .unwrap()
+                    .map(|e| {
+                        let e = e.unwrap();
+                        (e.file_name(), std::fs::read(e.path()).unwrap())
+                    })
+                    .collect();
+            v.sort();
+            v
+        };
+        let made_documents = documents(&made.path);
+        assert!(!made_documents.is_empty());
+        assert!(
+            made_documents == documents(&shipped),
+            "the shipped sample's documents are not what the generator writes; regenerate them"
+        );
     }
 
     #[test]

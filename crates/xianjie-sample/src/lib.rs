@@ -3,7 +3,8 @@
 //!
 //! - `sunshine`: the district power-sunshine system's GB18030 CSV export (`sunshine-export.csv`).
 //! - `market-inspection`: the double-random inspection system's XLSX workbook
-//!   (`inspection-results.xlsx`, sheet 抽查结果).
+//!   (`inspection-results.xlsx`, sheet 抽查结果), with the documents its rows name (a small PDF
+//!   record, a PNG photo) in `inspection-results.xlsx.files/` beside it.
 //! - `tax`: the tax bureau's 双公示 XML (`tax-sgs.xml`, records `SGS_DATA/RECORDS/XZCF|XZXK`).
 //!
 //! Output is deterministic: the same seed and options give byte-identical files (all dates are
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 mod bad;
 mod calendar;
+mod documents;
 mod inspection;
 mod names;
 mod sunshine;
