@@ -49,6 +49,15 @@ impl Day {
         self.ymd().0
     }
 
+    /// Parses `YYYY-MM-DD` (an out-of-range day rolls over, as in [`Day::from_ymd`]).
+    pub(crate) fn parse(s: &str) -> Option<Day> {
+        let mut parts = s.splitn(3, '-');
+        let year = parts.next()?.parse().ok()?;
+        let month = parts.next()?.parse().ok()?;
+        let day = parts.next()?.parse().ok()?;
+        Some(Day::from_ymd(year, month, day))
+    }
+
     /// This day plus `days` (may be negative).
     pub(crate) fn plus(self, days: i32) -> Day {
         Day(self.0 + days)
@@ -77,6 +86,44 @@ impl Day {
     pub(crate) fn chinese(self) -> String {
         let (y, m, d) = self.ymd();
         format!("{y}年{m}月{d}日")
+    }
+}
+
+/// A moment to the minute (China Standard Time), for the transfer timeline: minutes since
+/// 1970-01-01 00:00, so hours add across midnight without a calendar library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct At(i64);
+
+impl At {
+    /// `day` at `minute` minutes past midnight.
+    pub(crate) fn on(day: Day, minute: u32) -> At {
+        At(i64::from(day.0) * 1_440 + i64::from(minute))
+    }
+
+    /// This moment plus `minutes` (may be negative).
+    pub(crate) fn plus_minutes(self, minutes: i64) -> At {
+        At(self.0 + minutes)
+    }
+
+    /// The day it falls on.
+    pub(crate) fn day(self) -> Day {
+        Day(self.0.div_euclid(1_440) as i32)
+    }
+
+    /// Minutes past midnight.
+    pub(crate) fn minute_of_day(self) -> u32 {
+        self.0.rem_euclid(1_440) as u32
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS`, as source systems write a time.
+    pub(crate) fn format(self) -> String {
+        let minute = self.minute_of_day();
+        format!(
+            "{} {:02}:{:02}:00",
+            self.day().format("-"),
+            minute / 60,
+            minute % 60
+        )
     }
 }
 
@@ -137,6 +184,12 @@ mod tests {
             "2025-02-28"
         );
         assert_eq!(Day::from_ymd(2025, 3, 12).chinese(), "2025年3月12日");
+        assert_eq!(Day::parse("2025-03-12"), Some(Day::from_ymd(2025, 3, 12)));
+        assert_eq!(Day::parse("2025-03"), None);
+        let at = At::on(Day::from_ymd(2025, 3, 12), 23 * 60 + 30);
+        assert_eq!(at.format(), "2025-03-12 23:30:00");
+        assert_eq!(at.plus_minutes(45).format(), "2025-03-13 00:15:00");
+        assert_eq!(at.plus_minutes(-24 * 60).day(), Day::from_ymd(2025, 3, 11));
     }
 
     #[test]

@@ -410,6 +410,8 @@ pub(crate) fn write(
         path: path.to_path_buf(),
         rows,
         bad_rows: picker.total(),
+        // Inspections are not penalties: no starter rule reads them, nothing is planted.
+        planted: Vec::new(),
     };
     Ok((file, picker.counts()))
 }

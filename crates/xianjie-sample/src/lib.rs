@@ -11,6 +11,13 @@
 //! fixed, none is taken from the clock). The CSV and XML writers stream row by row, so a
 //! million-row file costs no more memory than a ten-row one.
 //!
+//! The records carry the facts supervision rules read (`rules/`): amounts (涉案金额, 货值金额,
+//! 销售金额, 违法所得; 逃避缴纳税款数额 and its share of the tax due), an accident's harm, and a
+//! transfer's moments and police decision. They stay under every starter rule's threshold, or the
+//! case was transferred in time, except for a number of planted leads that follows from the row
+//! count: cases meeting a rule without a transfer, transfers breaking each 310号令
+//! deadline, major decisions without legal review. [`generate`] lists them in [`MANIFEST`].
+//!
 //! A bad row carries exactly one defect, and the defects cycle through the kinds that apply to the
 //! format: a USCC with a wrong check character, a resident ID with a wrong check character, an
 //! impossible date, an empty required value, an unknown code value, a duplicated case id, money
@@ -30,11 +37,13 @@ mod calendar;
 mod documents;
 mod inspection;
 mod names;
+mod plant;
 mod sunshine;
 mod sunshine_units;
 mod tax;
 
 pub use inspection::write_inspection_xlsx;
+pub use plant::{MANIFEST, Planted};
 pub use sunshine::write_sunshine_csv;
 pub use tax::write_tax_xml;
 
@@ -60,6 +69,8 @@ pub struct SampleFile {
     pub rows: u64,
     /// Records made deliberately invalid.
     pub bad_rows: u64,
+    /// The valid records planted to raise a lead, in file order.
+    pub planted: Vec<Planted>,
 }
 
 /// Why sample files could not be written.
@@ -112,6 +123,7 @@ const TAX: &str = "tax";
 /// adapter, named after it): `sunshine/sunshine-export.csv`,
 /// `market-inspection/inspection-results.xlsx` and `tax/tax-sgs.xml`. The `cases` are split about
 /// 60% sunshine, 20% market-inspection and 20% tax, each getting at least one when `cases >= 3`.
+/// The planted leads of all files are listed in `out/`[`MANIFEST`].
 pub fn generate(out: &Path, opts: &SampleOptions) -> Result<Vec<SampleFile>, SampleError> {
     check_fraction(opts.bad_fraction)?;
     let (sunshine_rows, inspection_rows, tax_rows) = split(opts.cases);
@@ -138,7 +150,10 @@ pub fn generate(out: &Path, opts: &SampleOptions) -> Result<Vec<SampleFile>, Sam
         opts.bad_fraction,
         derive_seed(opts.seed, 3),
     )?;
-    Ok(vec![sunshine, inspection, tax])
+    let files = vec![sunshine, inspection, tax];
+    let planted: Vec<&Planted> = files.iter().flat_map(|f| &f.planted).collect();
+    plant::write_manifest(&out.join(MANIFEST), &planted)?;
+    Ok(files)
 }
 
 /// Rows per adapter: (sunshine, market-inspection, tax).
@@ -239,6 +254,10 @@ mod tests {
             dir.path().join("market-inspection/inspection-results.xlsx")
         );
         assert_eq!(files[2].path, dir.path().join("tax/tax-sgs.xml"));
+        // The manifest lists every planted lead (30 sunshine rows plant one rule lead).
+        let planted: usize = files.iter().map(|f| f.planted.len()).sum();
+        let manifest = fs::read_to_string(dir.path().join(MANIFEST)).unwrap();
+        assert_eq!((planted, manifest.lines().count()), (1, 2), "{manifest}");
         for f in &files {
             assert!(f.path.is_file(), "{}", f.path.display());
             assert!(f.bad_rows <= f.rows);

@@ -11,17 +11,20 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::bad::{BadCounts, BadKind, BadPicker, KeyRing};
-use super::calendar::{self, Day, FIRST, LAST};
+use super::calendar::{self, At, Day, FIRST, LAST};
 use super::names::{self, pick};
+use super::plant::{self, Plants};
 use super::sunshine_units::{
-    FOREIGN_UNITS, LicenseItem, PenaltyCase, RECEIVING_ORGANS, UNITS, Unit,
+    Amount, FOREIGN_UNITS, Facts, Harm, LicenseItem, Over, PenaltyCase, RECEIVING_ORGANS, UNITS,
+    Unit, facts_of, rule_kinds,
 };
 use super::{SUNSHINE, SampleError, SampleFile};
 
-/// The CSV header: every source column named in the adapter's `[fields]` table. The last five
-/// (the 双公示 items the system added later) come after the older ones, so an export of the older
-/// layout is a prefix of this one and still reads (the adapter marks them `optional`).
-pub(crate) const HEADER: [&str; 44] = [
+/// The CSV header: every source column named in the adapter's `[fields]` table. The 双公示 items
+/// the system added later (许可决定文书名称 to 许可状态), then the supervision facts it added after
+/// them (amounts, harm and the transfer's moments), come after the older ones, so an export of an
+/// older layout is a prefix of this one and still reads (the adapter marks them `optional`).
+pub(crate) const HEADER: [&str; 58] = [
     "办件编号",
     "办件名称",
     "办件类型",
@@ -66,6 +69,20 @@ pub(crate) const HEADER: [&str; 44] = [
     "公示截止期",
     "备注",
     "许可状态",
+    "涉案金额（元）",
+    "货值金额（元）",
+    "销售金额（元）",
+    "违法所得（元）",
+    "死亡人数",
+    "重伤人数",
+    "直接经济损失（元）",
+    "批准移送时间",
+    "移送时间",
+    "公安受理时间",
+    "公安立案决定",
+    "公安立案决定日期",
+    "提请复议日期",
+    "复议决定日期",
 ];
 
 /// The kind of enforcement action of a row.
@@ -193,11 +210,27 @@ struct Row {
     publicity_until: String,
     remarks: String,
     license_state: String,
+    involved: String,
+    goods_value: String,
+    sales: String,
+    illegal_gains: String,
+    deaths: String,
+    injuries: String,
+    direct_loss: String,
+    approved_at: String,
+    transferred_at: String,
+    accepted_at: String,
+    police_decision: String,
+    police_decided_on: String,
+    reconsideration_requested_on: String,
+    reconsideration_decided_on: String,
+    /// The day it was handed over (移送日期), when it was.
+    transferred: Option<Day>,
 }
 
 impl Row {
     /// The cells in [`HEADER`] order.
-    fn cells(&self) -> [&str; 44] {
+    fn cells(&self) -> [&str; 58] {
         [
             &self.case_id,
             &self.title,
@@ -243,11 +276,36 @@ impl Row {
             &self.publicity_until,
             &self.remarks,
             &self.license_state,
+            &self.involved,
+            &self.goods_value,
+            &self.sales,
+            &self.illegal_gains,
+            &self.deaths,
+            &self.injuries,
+            &self.direct_loss,
+            &self.approved_at,
+            &self.transferred_at,
+            &self.accepted_at,
+            &self.police_decision,
+            &self.police_decided_on,
+            &self.reconsideration_requested_on,
+            &self.reconsideration_decided_on,
         ]
+    }
+
+    /// The amount column of `amount`.
+    fn amount(&mut self, amount: Amount) -> &mut String {
+        match amount {
+            Amount::Involved => &mut self.involved,
+            Amount::GoodsValue => &mut self.goods_value,
+            Amount::Sales => &mut self.sales,
+            Amount::IllegalGains => &mut self.illegal_gains,
+        }
     }
 }
 
-/// What a bad row needs from the generated row before its defect is applied.
+/// What a bad or planted row needs from the generated row before its defect or its lead is
+/// applied.
 #[derive(Default)]
 struct Plan {
     action: Option<Action>,
@@ -255,6 +313,12 @@ struct Plan {
     unit: Option<usize>,
     case_id: Option<String>,
     needs_fine: bool,
+    /// The violation, an index into the unit's penalties.
+    case: Option<usize>,
+    /// Whether the case is a suspected crime, and its transfer status.
+    transfer: Option<&'static str>,
+    /// A planted row: a standing decision (not revoked) whose transfer goes to the police.
+    planted: bool,
 }
 
 /// A generated party.
@@ -273,6 +337,11 @@ struct Generator {
     /// The draws of the appended columns (许可决定文书名称 onwards): another stream of the same
     /// seed, so adding them left every earlier column of every row as it was for that seed.
     extra: ChaCha8Rng,
+    /// The draws of the supervision facts (amounts, harm, the transfer's moments): a third stream,
+    /// so adding them left the earlier columns as they were.
+    facts: ChaCha8Rng,
+    /// The leads to plant, and those planted.
+    plants: Plants,
     /// Case sequence per unit and year.
     case_seq: [[u32; 3]; 12],
     /// Document sequence per unit, document kind and year.
@@ -291,12 +360,29 @@ fn yes_no(b: bool) -> String {
 }
 
 impl Generator {
-    fn new(seed: u64) -> Self {
+    /// A generator of `rows` rows (the number of planted leads follows from it).
+    fn new(seed: u64, rows: u64) -> Self {
         let mut extra = ChaCha8Rng::seed_from_u64(seed);
         extra.set_stream(1);
+        let mut facts = ChaCha8Rng::seed_from_u64(seed);
+        facts.set_stream(2);
+        let rules: Vec<String> = rule_kinds()
+            .into_iter()
+            .map(|(rule, ..)| plant::rule_key(rule))
+            .collect();
+        let mut others = vec![plant::MAJOR];
+        others.extend(plant::DEADLINES);
         Self {
             rng: ChaCha8Rng::seed_from_u64(seed),
             extra,
+            facts,
+            plants: Plants::new(
+                SUNSHINE,
+                &rules,
+                plant::rule_leads(rows),
+                &others,
+                plant::other_leads(rows),
+            ),
             case_seq: [[0; 3]; 12],
             doc_seq: [[[0; 3]; 7]; 12],
             foreign_seq: 0,
@@ -544,11 +630,63 @@ impl Generator {
                         .replacen(&format!("玄武{}", UNITS[variant].abbr), doc, 1);
             }
         }
+        self.supervision_facts(&mut row, bad.is_none(), None);
+        Ok(row)
+    }
+
+    /// The next planted lead, on a row made for it (once only as many rows are left as leads
+    /// still to plant): a case of the rule's kind over its threshold and not transferred, a
+    /// transfer breaking the deadline, or a major decision without legal review.
+    fn planted_row(&mut self) -> Result<Row, SampleError> {
+        let Some(key) = self.plants.next() else {
+            return Err(SampleError::Internal("no lead left to plant".into()));
+        };
+        let mut plan = Plan {
+            action: Some(Action::Penalty),
+            planted: true,
+            transfer: Some("未移送"),
+            ..Plan::default()
+        };
+        let at = |short: &str, cause: &str| -> Option<(usize, usize)> {
+            let u = UNITS.iter().position(|u| u.short == short)?;
+            let c = UNITS[u].penalties.iter().position(|p| p.cause == cause)?;
+            Some((u, c))
+        };
+        let target = if let Some(rule) = key.strip_prefix("rule:") {
+            rule_kinds()
+                .into_iter()
+                .find(|(r, ..)| *r == rule)
+                .map(|(_, u, c)| (u, c))
+        } else if key == plant::MAJOR {
+            at("ZJJ", "未取得施工许可证擅自施工")
+        } else {
+            // Each deadline on a suspected crime of another unit; the police decision is either
+            // never taken (已受理) or taken late (已立案), alternately.
+            let (short, cause, status) = match key.as_str() {
+                "310:transfer" => ("SJJ", "销售不合格产品", "已移送"),
+                "310:police-decision" if self.plants.count(&key).is_multiple_of(2) => {
+                    ("RSJ", "拖欠劳动者工资", "已受理")
+                }
+                "310:police-decision" => ("RSJ", "拖欠劳动者工资", "已立案"),
+                "310:reconsideration-request" => ("SWJ", "向水体排放含油污水", "不予立案"),
+                _ => ("WJW", "非法行医", "不予立案"),
+            };
+            plan.transfer = Some(status);
+            at(short, cause)
+        };
+        let Some((u, c)) = target else {
+            return Err(SampleError::Internal(format!("no kind of case for {key}")));
+        };
+        plan.unit = Some(u);
+        plan.case = Some(c);
+        let mut row = self.row(plan)?;
+        self.keys.push((row.unit, row.case_id.clone()));
+        self.supervision_facts(&mut row, true, Some(&key));
         Ok(row)
     }
 
     /// A valid row shaped by `plan`.
-    fn row(&mut self, plan: Plan) -> Result<Row, SampleError> {
+    fn row(&mut self, mut plan: Plan) -> Result<Row, SampleError> {
         let action = match plan.action {
             Some(a) => a,
             None => self.random_action(),
@@ -572,7 +710,7 @@ impl Generator {
         let party = self.party(kind, unit, licence)?;
         let (filed, decided, closed) = self.dates(action);
         let year = filed.year();
-        let case_id = match plan.case_id {
+        let case_id = match plan.case_id.take() {
             Some(id) => id,
             None => {
                 let slot = &mut self.case_seq[u][year_index(year)];
@@ -610,7 +748,7 @@ impl Generator {
             ..Row::default()
         };
         match action {
-            Action::Penalty => self.penalty(&mut row, u, filed, decided, closed, plan.needs_fine),
+            Action::Penalty => self.penalty(&mut row, u, (filed, decided, closed), &plan),
             Action::Licensing => {
                 if let Some(item) = licence {
                     self.licensing(&mut row, u, item, decided);
@@ -628,6 +766,9 @@ impl Generator {
             _ => "正常",
         }
         .into();
+        if plan.planted {
+            row.status = "正常".into();
+        }
         let restricted = match (natural, action) {
             (true, _) => 0.35,
             (false, Action::Penalty | Action::Licensing) => 0.06,
@@ -707,13 +848,12 @@ impl Generator {
         &mut self,
         row: &mut Row,
         u: usize,
-        filed: Day,
-        decided: Day,
-        closed: Day,
-        needs_fine: bool,
+        (filed, decided, closed): (Day, Day, Day),
+        plan: &Plan,
     ) {
         let unit = &UNITS[u];
         let rng = &mut self.rng;
+        let needs_fine = plan.needs_fine;
         let has_fine = |c: &PenaltyCase| c.kinds.iter().any(|k| k.contains("罚款"));
         let suspect = rng.gen_bool(0.03);
         let mut cases: Vec<&PenaltyCase> = unit
@@ -732,7 +872,11 @@ impl Generator {
             cases = unit.penalties.iter().collect();
         }
         let case = *pick(rng, &cases);
-        let suspect = suspect && !case.crime.is_empty();
+        let case = plan.case.map_or(case, |c| &unit.penalties[c]);
+        let suspect = match plan.transfer {
+            Some(status) => status != "未移送",
+            None => suspect && !case.crime.is_empty(),
+        };
         let combos: Vec<&str> = case
             .kinds
             .iter()
@@ -815,18 +959,295 @@ impl Generator {
                 80..85 => "已退回",
                 _ => "建议移送",
             };
+            let status = plan.transfer.unwrap_or(status);
             row.suspected = yes_no(true);
             row.transfer_status = status.into();
             row.charge = case.crime.into();
             if status != "建议移送" {
-                let on = calendar::between(rng, filed, closed);
-                row.transferred_on = on.format("-");
-                row.receiving_organ = (*pick(rng, &RECEIVING_ORGANS)).into();
-                let n = self.next_doc(u, TRANSFER_DOC, on.year());
-                row.transfer_doc = format!("玄武{}移〔{}〕{n}号", unit.abbr, on.year());
+                // A planted transfer leaves room after it for its late steps before the export.
+                let last = if plan.planted {
+                    closed.min(LAST.plus(-70))
+                } else {
+                    closed
+                };
+                let on = calendar::between(rng, filed, last);
+                let organ = *pick(rng, &RECEIVING_ORGANS);
+                let organ = if plan.planted {
+                    RECEIVING_ORGANS[0]
+                } else {
+                    organ
+                };
+                self.hand_over(row, u, on, organ);
             }
         }
         row.decision_number = self.doc_number(u, Action::Penalty, decided.year());
+    }
+
+    /// Hands a suspected crime over to `organ` on `on`: the transfer's date, organ and document.
+    fn hand_over(&mut self, row: &mut Row, u: usize, on: Day, organ: &str) {
+        row.transferred_on = on.format("-");
+        row.transferred = Some(on);
+        row.receiving_organ = organ.into();
+        let n = self.next_doc(u, TRANSFER_DOC, on.year());
+        row.transfer_doc = format!("玄武{}移〔{}〕{n}号", UNITS[u].abbr, on.year());
+    }
+
+    /// The supervision facts of a penalty row — its amounts, an accident's harm, its transfer's
+    /// moments — and whether it is planted as a lead. Only a `valid` row is planted; `forced`
+    /// names the lead of a row made for one. A case of a kind at the crime's level is either
+    /// transferred or planted; the others stay under every starter rule's threshold.
+    fn supervision_facts(&mut self, row: &mut Row, valid: bool, forced: Option<&str>) {
+        if row.action != Action::Penalty.label() {
+            return;
+        }
+        let kind = facts_of(&row.cause);
+        let over = kind.and_then(|k| k.over.as_ref());
+        let revoked = row.status == "已撤销";
+        // A case the police accepted is decided in time: undecided (已受理) it would be overdue
+        // by the export date, so only a planted late decision keeps that status.
+        if forced.is_none() && row.transfer_status == "已受理" {
+            row.transfer_status = "已立案".into();
+        }
+        let mut planted: Option<(String, String)> = None;
+        let wanted = over.is_some_and(|o| self.plants.wants(&plant::rule_key(o.rule)));
+        match (kind, over) {
+            (Some(kind), Some(over)) if forced.is_some_and(|k| k.starts_with("rule:")) => {
+                let why = self.over(row, kind, over);
+                planted = Some((plant::rule_key(over.rule), why));
+            }
+            // Transferred, as cases at the crime's level are.
+            (Some(kind), Some(over)) if row.transferred.is_some() => {
+                self.over(row, kind, over);
+            }
+            (Some(kind), Some(over)) if valid && !revoked && forced.is_none() && wanted => {
+                let why = self.over(row, kind, over);
+                planted = Some((plant::rule_key(over.rule), why));
+            }
+            // Every case of this kind not transferred is a lead: beyond the planted ones, they
+            // are transferred.
+            (Some(kind), Some(over)) if !revoked && over.by_words() => {
+                self.transfer_now(row);
+                self.over(row, kind, over);
+            }
+            (Some(kind), _) => self.ordinary(row, kind),
+            (None, _) => {}
+        }
+        if row.penalty_kinds.contains("没收违法所得") && row.illegal_gains.is_empty() {
+            row.illegal_gains.clone_from(&row.confiscated);
+        }
+        let late = forced.filter(|k| k.starts_with("310:"));
+        if let Some(why) = self.moments(row, late)
+            && let Some(key) = late
+        {
+            planted = Some((key.to_string(), why));
+        }
+        let major = forced == Some(plant::MAJOR)
+            || (forced.is_none()
+                && valid
+                && planted.is_none()
+                && !revoked
+                && row.major == "是"
+                && row.suspected == "否"
+                && self.plants.wants(plant::MAJOR));
+        if major {
+            row.major = yes_no(true);
+            row.collective = yes_no(true);
+            row.legal_review = yes_no(false);
+            planted = Some((plant::MAJOR.into(), "重大执法决定，未经法制审核".into()));
+        }
+        if let Some((key, why)) = planted {
+            self.plants.plant(&row.unit_code, &row.case_id, &key, why);
+        }
+    }
+
+    /// The ordinary facts of a kind of case: its amounts (most recorded), sometimes an
+    /// accident's harm, all under the thresholds.
+    fn ordinary(&mut self, row: &mut Row, kind: &Facts) {
+        for &(amount, lo, hi) in kind.amounts {
+            if self.facts.gen_bool(0.9) {
+                *row.amount(amount) = self.yuan(lo, hi);
+            }
+        }
+        if let Some((share, harm)) = &kind.accident
+            && self.facts.gen_bool(*share)
+        {
+            self.harm(row, harm);
+        }
+    }
+
+    /// The facts of a case at the crime's level; returns what puts it there.
+    fn over(&mut self, row: &mut Row, kind: &Facts, over: &Over) -> String {
+        let amounts = if over.amounts.is_empty() {
+            kind.amounts
+        } else {
+            over.amounts
+        };
+        for &(amount, lo, hi) in amounts {
+            *row.amount(amount) = self.yuan(lo, hi);
+        }
+        if let Some(harm) = &over.harm {
+            let (deaths, injuries) = self.harm(row, harm);
+            return if deaths > 0 {
+                format!("死亡人数 {deaths}")
+            } else {
+                format!("重伤人数 {injuries}")
+            };
+        }
+        match over.amounts.first() {
+            Some(&(amount, ..)) => {
+                let value = row.amount(amount).clone();
+                format!("{} {value} 元", amount.label())
+            }
+            None => format!("法律依据 {}", row.legal_basis),
+        }
+    }
+
+    /// An amount in `lo..=hi` yuan, to the fen.
+    fn yuan(&mut self, lo: u64, hi: u64) -> String {
+        names::yuan_2dp(self.facts.gen_range(lo * 100..=hi * 100))
+    }
+
+    /// Writes an accident's harm and tells it in the facts; returns (deaths, serious injuries).
+    fn harm(&mut self, row: &mut Row, harm: &Harm) -> (u32, u32) {
+        let rng = &mut self.facts;
+        let deaths = rng.gen_range(harm.deaths.0..=harm.deaths.1);
+        let injuries = rng.gen_range(harm.injuries.0..=harm.injuries.1);
+        let loss = rng.gen_range(harm.loss.0 * 100..=harm.loss.1 * 100);
+        row.deaths = deaths.to_string();
+        row.injuries = injuries.to_string();
+        row.direct_loss = names::yuan_2dp(loss);
+        // The clause's parts naming a count of nobody are left out.
+        let clause: String = harm
+            .clause
+            .split('，')
+            .filter(|part| {
+                let nobody = (part.contains("{d}") && deaths == 0)
+                    || (part.contains("{i}") && injuries == 0);
+                !part.is_empty() && !nobody
+            })
+            .map(|part| {
+                format!(
+                    "，{}",
+                    part.replace("{d}", &deaths.to_string())
+                        .replace("{i}", &injuries.to_string())
+                )
+            })
+            .collect();
+        row.facts = row
+            .facts
+            .replacen("。上述行为", &format!("{clause}。上述行为"), 1);
+        (deaths, injuries)
+    }
+
+    /// Hands over now a suspected crime of a kind the rules read by its words alone, when it is
+    /// not one of the planted leads: to the police, filed or not yet accepted.
+    fn transfer_now(&mut self, row: &mut Row) {
+        let u = row.unit;
+        let crime = UNITS[u]
+            .penalties
+            .iter()
+            .find(|p| p.cause == row.cause)
+            .map_or("", |p| p.crime);
+        let day = |s: &str| Day::parse(s).unwrap_or(LAST.plus(-30));
+        let (filed, closed) = (day(&row.filed_on), day(&row.closed_on));
+        let on = calendar::between(&mut self.facts, filed, closed);
+        let status = *pick(&mut self.facts, &["已移送", "已立案", "已立案"]);
+        row.suspected = yes_no(true);
+        row.transfer_status = status.into();
+        row.charge = crime.into();
+        row.major = yes_no(true);
+        row.legal_review = yes_no(true);
+        row.collective = yes_no(true);
+        self.hand_over(row, u, on, RECEIVING_ORGANS[0]);
+    }
+
+    /// The transfer's moments, when it was handed over: approved and handed over within 24
+    /// hours, accepted, decided within 3 days, a refusal put to reconsideration within 3 days
+    /// and decided within 3 days — except the step `late` (a 310号令 lead key), which is done
+    /// late or not at all. Returns what breaks the deadline.
+    fn moments(&mut self, row: &mut Row, late: Option<&str>) -> Option<String> {
+        let on = row.transferred?;
+        // Overdue (never done) and late alternate among the planted leads of a step.
+        let never = late.is_some_and(|k| self.plants.count(k).is_multiple_of(2));
+        let rng = &mut self.facts;
+        // Everything happens in office hours (08:30–18:00).
+        let handed = At::on(on, rng.gen_range(9 * 60..=17 * 60 + 30));
+        let handed_tod = handed.minute_of_day();
+        let approved = if late == Some("310:transfer") {
+            At::on(on.plus(-rng.gen_range(2..=6)), rng.gen_range(510..=1_080))
+        } else if handed_tod >= 10 * 60 && rng.gen_bool(0.6) {
+            // Earlier the same day.
+            At::on(on, rng.gen_range(510..=handed_tod - 60))
+        } else {
+            // The afternoon before, less than 24 hours earlier.
+            At::on(on.plus(-1), rng.gen_range(handed_tod + 10..=1_080))
+        };
+        row.approved_at = approved.format();
+        row.transferred_at = handed.format();
+        if late == Some("310:transfer") {
+            return Some(format!(
+                "批准移送 {}，移送 {}",
+                row.approved_at, row.transferred_at
+            ));
+        }
+        let status = row.transfer_status.as_str();
+        if row.receiving_organ != RECEIVING_ORGANS[0] || matches!(status, "已移送" | "已退回")
+        {
+            return None;
+        }
+        let accepted = match rng.gen_range(0..3) {
+            0 if handed_tod <= 17 * 60 => handed.plus_minutes(rng.gen_range(30..=60)),
+            n => At::on(on.plus(n.max(1)), rng.gen_range(510..=1_080)),
+        };
+        row.accepted_at = accepted.format();
+        if status == "已受理" {
+            return Some(format!("公安受理 {}，未作出立案决定", row.accepted_at));
+        }
+        let step = |key: &str, rng: &mut ChaCha8Rng| -> i32 {
+            if late == Some(key) {
+                rng.gen_range(14..=30)
+            } else {
+                rng.gen_range(1..=3)
+            }
+        };
+        let decided = accepted.day().plus(step("310:police-decision", rng));
+        let refused = status == "不予立案";
+        row.police_decision = if refused { "不予立案" } else { "立案" }.into();
+        row.police_decided_on = decided.format("-");
+        if late == Some("310:police-decision") {
+            return Some(format!(
+                "公安受理 {}，立案决定 {}",
+                row.accepted_at, row.police_decided_on
+            ));
+        }
+        if !refused {
+            return None;
+        }
+        if late == Some("310:reconsideration-request") && never {
+            return Some(format!("不予立案 {}，未提请复议", row.police_decided_on));
+        }
+        let requested = decided.plus(step("310:reconsideration-request", rng));
+        row.reconsideration_requested_on = requested.format("-");
+        if late == Some("310:reconsideration-decision") && never {
+            return Some(format!(
+                "提请复议 {}，未作出复议决定",
+                row.reconsideration_requested_on
+            ));
+        }
+        // A request made late is still decided in time.
+        let redecided = requested.plus(step("310:reconsideration-decision", rng));
+        row.reconsideration_decided_on = redecided.format("-");
+        match late {
+            Some("310:reconsideration-request") => Some(format!(
+                "不予立案 {}，提请复议 {}",
+                row.police_decided_on, row.reconsideration_requested_on
+            )),
+            Some(_) => Some(format!(
+                "提请复议 {}，复议决定 {}",
+                row.reconsideration_requested_on, row.reconsideration_decided_on
+            )),
+            None => None,
+        }
     }
 
     fn licensing(&mut self, row: &mut Row, u: usize, item: &LicenseItem, decided: Day) {
@@ -1044,10 +1465,15 @@ pub(crate) fn write(
     let file = File::create(path).map_err(SampleError::io(path))?;
     let mut csv = Gb18030Csv::new(BufWriter::with_capacity(1 << 20, file));
     csv.record(&HEADER).map_err(SampleError::io(path))?;
-    let mut generator = Generator::new(seed);
+    let mut generator = Generator::new(seed, rows);
     let mut picker = BadPicker::new(&BadKind::ALL, bad_fraction);
-    for _ in 0..rows {
-        let row = generator.next_row(&mut picker)?;
+    for i in 0..rows {
+        // The last rows plant what the ordinary ones did not (every deadline lead, at least).
+        let row = if rows - i <= generator.plants.outstanding() {
+            generator.planted_row()?
+        } else {
+            generator.next_row(&mut picker)?
+        };
         csv.record(&row.cells()).map_err(SampleError::io(path))?;
     }
     csv.out.flush().map_err(SampleError::io(path))?;
@@ -1056,6 +1482,7 @@ pub(crate) fn write(
         path: path.to_path_buf(),
         rows,
         bad_rows: picker.total(),
+        planted: generator.plants.into_planted(),
     };
     Ok((file, picker.counts()))
 }
@@ -1348,6 +1775,193 @@ mod tests {
         assert!(licence_states.len() == 2, "{licence_states:?}");
     }
 
+    /// The supervision facts keep every case that was not planted under the starter rules'
+    /// thresholds (or transferred) and every transfer that was not planted within its 310号令
+    /// deadlines; the planted ones are what the manifest says. Checked on the file itself, with the
+    /// thresholds restated here.
+    #[test]
+    fn only_planted_cases_cross_a_threshold_or_a_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("facts.csv");
+        let (file, _) = write(&path, 3_000, 0.0, 11).unwrap();
+        let (_, rows) = read_back(&path);
+        let planted: HashMap<&str, &str> = file
+            .planted
+            .iter()
+            .map(|p| (p.case_id.as_str(), p.lead.as_str()))
+            .collect();
+        assert_eq!(
+            planted.len(),
+            file.planted.len(),
+            "one lead per planted case"
+        );
+        assert_eq!(
+            file.planted.len() as u64,
+            plant::rule_leads(3_000) + 5 * plant::other_leads(3_000)
+        );
+        let yuan = |r: &HashMap<String, String>, c: &str| -> u64 {
+            let v = &r[c];
+            if v.is_empty() {
+                0
+            } else {
+                Fen::parse(v, MoneyUnit::Yuan).unwrap().get() / 100
+            }
+        };
+        let count = |r: &HashMap<String, String>, c: &str| -> u32 {
+            if r[c].is_empty() {
+                0
+            } else {
+                r[c].parse().unwrap()
+            }
+        };
+        let time = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let mut kinds: HashMap<&str, usize> = HashMap::new();
+        let (mut timed, mut refused, mut amounts, mut accidents) = (0, 0, 0, 0);
+        for r in &rows {
+            let id = r["办件编号"].as_str();
+            let lead = planted.get(id).copied();
+            *kinds.entry(lead.unwrap_or("none")).or_default() += 1;
+            let penalty = r["办件类型"] == "行政处罚";
+            for c in [
+                "涉案金额（元）",
+                "货值金额（元）",
+                "销售金额（元）",
+                "违法所得（元）",
+            ] {
+                assert!(penalty || r[c].is_empty(), "{id}: {c}");
+                amounts += usize::from(!r[c].is_empty());
+            }
+            let harm = ["死亡人数", "重伤人数", "直接经济损失（元）"];
+            assert!(
+                harm.iter().all(|c| r[*c].is_empty()) || harm.iter().all(|c| !r[*c].is_empty()),
+                "{id}"
+            );
+            accidents += usize::from(!r["死亡人数"].is_empty());
+            // The moments: only on a case handed over, in their order, the hand-over on 移送日期.
+            let status = r["移送状态"].as_str();
+            let handed = !r["移送日期"].is_empty();
+            assert_eq!(handed, !r["移送时间"].is_empty(), "{id}");
+            assert_eq!(handed, !r["批准移送时间"].is_empty(), "{id}");
+            if handed {
+                timed += 1;
+                let (approved, moved) = (time(&r["批准移送时间"]), time(&r["移送时间"]));
+                assert_eq!(moved.date(), day(&r["移送日期"]), "{id}");
+                assert!(approved < moved, "{id}");
+                let police = r["接收机关"] == RECEIVING_ORGANS[0];
+                let accepted = police && matches!(status, "已受理" | "已立案" | "不予立案");
+                assert_eq!(accepted, !r["公安受理时间"].is_empty(), "{id}");
+                let decided = accepted && status != "已受理";
+                assert_eq!(decided, !r["公安立案决定日期"].is_empty(), "{id}");
+                if decided {
+                    let refusal = status == "不予立案";
+                    assert_eq!(r["公安立案决定"], if refusal { "不予立案" } else { "立案" });
+                    refused += usize::from(refusal);
+                }
+                if lead.is_none() {
+                    // 24 hours by the clock; 3 calendar days for each later step.
+                    assert!(moved - approved <= chrono::Duration::hours(24), "{id}");
+                    assert_ne!(status, "已受理", "{id}: undecided");
+                    let within = |from: chrono::NaiveDate, to: &str| {
+                        let to = day(to);
+                        assert!(from < to && to <= from + chrono::Days::new(3), "{id}");
+                        to
+                    };
+                    if decided {
+                        let d = within(time(&r["公安受理时间"]).date(), &r["公安立案决定日期"]);
+                        if status == "不予立案" {
+                            let asked = within(d, &r["提请复议日期"]);
+                            within(asked, &r["复议决定日期"]);
+                        }
+                    }
+                }
+            } else {
+                for c in [
+                    "公安受理时间",
+                    "公安立案决定",
+                    "公安立案决定日期",
+                    "提请复议日期",
+                    "复议决定日期",
+                ] {
+                    assert!(r[c].is_empty(), "{id}: {c}");
+                }
+            }
+            // Not transferred and not planted: under every threshold the starter rules set.
+            let standing = r["办件状态"] != "已撤销";
+            if penalty && !handed && standing && lead.is_none() {
+                let (sales, goods) = (yuan(r, "销售金额（元）"), yuan(r, "货值金额（元）"));
+                assert!(
+                    sales < 50_000 && goods < 150_000 && 3 * sales + goods < 150_000,
+                    "{id}"
+                );
+                assert!(yuan(r, "违法所得（元）") < 300_000, "{id}");
+                let (deaths, injuries) = (count(r, "死亡人数"), count(r, "重伤人数"));
+                // 直接经济损失: 30万 for pollution (城管), 50万 for a fire, 100万 for an accident.
+                let loss = match r["执法主体名称"].as_str() {
+                    "南京市玄武区城市管理局" => 300_000,
+                    "南京市玄武区消防救援大队" => 500_000,
+                    _ => 1_000_000,
+                };
+                assert!(
+                    deaths == 0 && injuries < 3 && yuan(r, "直接经济损失（元）") < loss,
+                    "{id}"
+                );
+                if r["案由"] == "非法行医" {
+                    assert_eq!(injuries, 0, "{id}");
+                }
+                assert_ne!(r["案由"], "无证经营危险化学品", "{id}: a lead, not planted");
+                assert!(
+                    r["是否重大执法决定"] == "否" || r["是否法制审核"] == "是",
+                    "{id}"
+                );
+            }
+            match lead {
+                Some(l) if l.starts_with("rule:") || l == plant::MAJOR => {
+                    assert!(penalty && standing && !handed, "{id}");
+                    let unreviewed = r["是否重大执法决定"] == "是" && r["是否法制审核"] == "否";
+                    assert_eq!(l == plant::MAJOR, unreviewed, "{id}");
+                }
+                Some(l) => assert!(handed && l.starts_with("310:"), "{id}"),
+                None => {}
+            }
+        }
+        // Every kind of lead, every rule with a planted kind of case; facts in many rows.
+        for (rule, ..) in rule_kinds() {
+            assert!(
+                kinds.contains_key(plant::rule_key(rule).as_str()),
+                "{rule}: {kinds:?}"
+            );
+        }
+        for k in plant::DEADLINES.iter().chain([&plant::MAJOR]) {
+            assert!(kinds.contains_key(k), "{k}: {kinds:?}");
+        }
+        assert!(
+            timed > 30 && refused > 3 && amounts > 300 && accidents > 10,
+            "{timed} {refused} {amounts} {accidents}"
+        );
+    }
+
+    /// The shipped sample is what `xianjie sample --cases 200 --seed 1 --bad-fraction 0.05`
+    /// writes.
+    #[test]
+    fn the_shipped_sample_is_the_generators() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../adapters/sunshine/samples/sunshine-export.csv");
+        let dir = tempfile::tempdir().unwrap();
+        let opts = crate::SampleOptions {
+            cases: 200,
+            bad_fraction: 0.05,
+            seed: 1,
+        };
+        let files = crate::generate(dir.path(), &opts).unwrap();
+        let file = files.iter().find(|f| f.adapter == SUNSHINE).unwrap();
+        assert!(
+            std::fs::read(&file.path).unwrap() == std::fs::read(&shipped).unwrap(),
+            "{} is not what the generator writes; regenerate it",
+            shipped.display()
+        );
+    }
+
     /// The appended 双公示 columns are optional in the adapter, so an export of the older layout
     /// (the header without them) still loads.
     #[test]
@@ -1381,7 +1995,7 @@ mod tests {
     /// issued before the decision.
     #[test]
     fn licence_held_is_one_the_unit_grants() {
-        let mut generator = Generator::new(3);
+        let mut generator = Generator::new(3, 0);
         let decided = Day::from_ymd(2025, 6, 1);
         for (u, unit) in UNITS.iter().enumerate() {
             for kind in [PartyKind::Legal, PartyKind::Individual, PartyKind::Org] {

@@ -1092,3 +1092,297 @@ pub(super) const FOREIGN_UNITS: [(&str, &str, &str, &str); 2] = [
 
 /// The organ that receives transferred cases.
 pub(super) const RECEIVING_ORGANS: [&str; 2] = ["南京市公安局玄武分局", "南京市玄武区人民检察院"];
+
+/// An amount column of the export (and the canonical amount it fills).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Amount {
+    /// 涉案金额（元）.
+    Involved,
+    /// 货值金额（元）.
+    GoodsValue,
+    /// 销售金额（元）.
+    Sales,
+    /// 违法所得（元）.
+    IllegalGains,
+}
+
+impl Amount {
+    /// What the export calls it.
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Amount::Involved => "涉案金额",
+            Amount::GoodsValue => "货值金额",
+            Amount::Sales => "销售金额",
+            Amount::IllegalGains => "违法所得",
+        }
+    }
+}
+
+/// An accident's harm, and how the facts tell it.
+pub(super) struct Harm {
+    /// Clause added to the facts; `{d}` is replaced by the deaths, `{i}` by the serious injuries.
+    pub(super) clause: &'static str,
+    /// Deaths, a range.
+    pub(super) deaths: (u32, u32),
+    /// Serious injuries, a range.
+    pub(super) injuries: (u32, u32),
+    /// Direct economic loss in yuan, a range.
+    pub(super) loss: (u64, u64),
+}
+
+/// A case of the kind at the crime's level: the starter rule it meets and the facts that make it
+/// meet it. Such a case is transferred, or planted as a lead (有案不移).
+pub(super) struct Over {
+    /// Id of the starter rule (`rules/<id>.toml`).
+    pub(super) rule: &'static str,
+    /// Amounts over the rule's threshold, ranges in yuan (empty: the kind's own amounts).
+    pub(super) amounts: &'static [(Amount, u64, u64)],
+    /// Harm over the rule's threshold.
+    pub(super) harm: Option<Harm>,
+}
+
+impl Over {
+    /// Whether the rule matches such a case on its words alone, whatever its amounts: every one
+    /// not transferred is a lead.
+    pub(super) fn by_words(&self) -> bool {
+        self.amounts.is_empty() && self.harm.is_none()
+    }
+}
+
+/// What the records of one kind of violation hold besides the penalty.
+pub(super) struct Facts {
+    /// The violation (a [`PenaltyCase`]'s cause).
+    pub(super) cause: &'static str,
+    /// Amounts recorded, ranges in yuan, below every starter rule's threshold.
+    pub(super) amounts: &'static [(Amount, u64, u64)],
+    /// An accident some of these cases follow (the share of them) with harm below every threshold.
+    pub(super) accident: Option<(f64, Harm)>,
+    /// The crime-level case.
+    pub(super) over: Option<Over>,
+}
+
+/// [`Facts`] of the violations that have any, by cause. Ranges keep the ordinary cases under the
+/// starter rules (e.g. 140: 销售金额 < 5万, 货值金额 < 15万 and 3 × 销售 + 货值 < 15万; 338: 违法所得
+/// < 30万; 134/137: fewer than three serious injuries, no death, loss < 100万; 115: no casualty,
+/// loss < 50万). 违法所得 is also taken from 没收金额 where the penalty confiscates it.
+pub(super) static FACTS: [Facts; 16] = [
+    Facts {
+        cause: "销售过期食品",
+        amounts: &[
+            (Amount::GoodsValue, 300, 20_000),
+            (Amount::Sales, 200, 12_000),
+        ],
+        accident: None,
+        over: Some(Over {
+            rule: "market-fake-inferior-products-140",
+            amounts: &[
+                (Amount::Sales, 52_000, 180_000),
+                (Amount::GoodsValue, 10_000, 60_000),
+            ],
+            harm: None,
+        }),
+    },
+    Facts {
+        cause: "销售不合格产品",
+        amounts: &[
+            (Amount::GoodsValue, 2_000, 40_000),
+            (Amount::Sales, 1_000, 30_000),
+        ],
+        accident: None,
+        over: Some(Over {
+            rule: "market-fake-inferior-products-140",
+            amounts: &[
+                (Amount::Sales, 60_000, 260_000),
+                (Amount::GoodsValue, 20_000, 120_000),
+            ],
+            harm: None,
+        }),
+    },
+    Facts {
+        cause: "销售侵犯注册商标专用权的商品",
+        amounts: &[(Amount::Involved, 3_000, 45_000)],
+        accident: None,
+        over: None,
+    },
+    Facts {
+        // 工程造价 of the unauthorised building.
+        cause: "违法建设",
+        amounts: &[(Amount::Involved, 100_000, 3_000_000)],
+        accident: None,
+        over: None,
+    },
+    Facts {
+        cause: "随意倾倒建筑垃圾",
+        amounts: &[(Amount::IllegalGains, 2_000, 80_000)],
+        accident: None,
+        over: Some(Over {
+            rule: "urban-pollution-338",
+            amounts: &[(Amount::IllegalGains, 310_000, 900_000)],
+            harm: None,
+        }),
+    },
+    Facts {
+        cause: "非法行医",
+        amounts: &[],
+        accident: None,
+        over: Some(Over {
+            rule: "health-illegal-practice-harm-336",
+            amounts: &[],
+            harm: Some(Harm {
+                clause: "，致{i}名就诊人重伤",
+                deaths: (0, 0),
+                injuries: (1, 1),
+                loss: (20_000, 200_000),
+            }),
+        }),
+    },
+    Facts {
+        cause: "违规进行有限空间作业",
+        amounts: &[],
+        accident: Some((
+            0.2,
+            Harm {
+                clause: "，导致发生一起中毒窒息事故，造成{i}人重伤",
+                deaths: (0, 0),
+                injuries: (1, 2),
+                loss: (50_000, 600_000),
+            },
+        )),
+        over: Some(Over {
+            rule: "safety-major-liability-accident-134",
+            amounts: &[],
+            harm: Some(Harm {
+                clause: "，导致发生一起中毒窒息生产安全事故，造成{d}人死亡",
+                deaths: (1, 2),
+                injuries: (0, 1),
+                loss: (800_000, 1_800_000),
+            }),
+        }),
+    },
+    Facts {
+        // 经营额 of the chemicals sold.
+        cause: "无证经营危险化学品",
+        amounts: &[(Amount::Involved, 20_000, 400_000)],
+        accident: None,
+        over: Some(Over {
+            rule: "safety-dangerous-operation-134-1",
+            amounts: &[],
+            harm: None,
+        }),
+    },
+    Facts {
+        // 工程合同价款 (the fine is 1%–2% of it).
+        cause: "未取得施工许可证擅自施工",
+        amounts: &[(Amount::Involved, 1_000_000, 30_000_000)],
+        accident: None,
+        over: None,
+    },
+    Facts {
+        // Its words (no 事故) keep a collapse out of the 134 rule, which is for operating errors.
+        cause: "违反建设工程质量管理规定",
+        amounts: &[],
+        accident: Some((
+            0.15,
+            Harm {
+                clause: "，造成在建工程局部坍塌，致{i}人重伤",
+                deaths: (0, 0),
+                injuries: (0, 2),
+                loss: (100_000, 800_000),
+            },
+        )),
+        over: Some(Over {
+            rule: "construction-major-safety-accident-137",
+            amounts: &[],
+            harm: Some(Harm {
+                clause: "，造成在建工程局部坍塌，致{i}人重伤",
+                deaths: (0, 0),
+                injuries: (3, 5),
+                loss: (1_200_000, 3_000_000),
+            }),
+        }),
+    },
+    Facts {
+        cause: "拒不改正火灾隐患",
+        amounts: &[],
+        accident: Some((
+            0.1,
+            Harm {
+                clause: "，后该场所发生火灾",
+                deaths: (0, 0),
+                injuries: (0, 0),
+                loss: (10_000, 300_000),
+            },
+        )),
+        over: Some(Over {
+            rule: "fire-negligent-fire-115",
+            amounts: &[],
+            harm: Some(Harm {
+                clause: "，后该场所发生火灾，造成{d}人死亡",
+                deaths: (1, 2),
+                injuries: (0, 2),
+                // Under the 50万 of the loss rule (fire-negligent-fire-loss-115).
+                loss: (50_000, 400_000),
+            }),
+        }),
+    },
+    Facts {
+        // 经营数额 of the pirated books.
+        cause: "销售侵权盗版出版物",
+        amounts: &[(Amount::Involved, 2_000, 45_000)],
+        accident: None,
+        over: None,
+    },
+    Facts {
+        // 拖欠工资数额.
+        cause: "拖欠劳动者工资",
+        amounts: &[(Amount::Involved, 30_000, 600_000)],
+        accident: None,
+        over: None,
+    },
+    Facts {
+        // 吸收资金数额.
+        cause: "以预收费名义非法集资",
+        amounts: &[(Amount::Involved, 200_000, 3_000_000)],
+        accident: None,
+        over: None,
+    },
+    Facts {
+        cause: "养老机构非法集资",
+        amounts: &[(Amount::Involved, 300_000, 5_000_000)],
+        accident: None,
+        over: None,
+    },
+    Facts {
+        cause: "收购废旧金属未如实登记",
+        amounts: &[(Amount::Involved, 1_000, 50_000)],
+        accident: None,
+        over: None,
+    },
+];
+
+/// The facts of a violation, if its records hold any.
+pub(super) fn facts_of(cause: &str) -> Option<&'static Facts> {
+    FACTS.iter().find(|f| f.cause == cause)
+}
+
+/// The rules planted cases meet, in the order rule leads are shared out, each with the (unit,
+/// violation) of the first kind of case that meets it.
+pub(super) fn rule_kinds() -> Vec<(&'static str, usize, usize)> {
+    let mut out: Vec<(&'static str, usize, usize)> = Vec::new();
+    for f in &FACTS {
+        let Some(over) = &f.over else { continue };
+        if out.iter().any(|(r, ..)| *r == over.rule) {
+            continue;
+        }
+        let at = UNITS.iter().enumerate().find_map(|(u, unit)| {
+            let c = unit.penalties.iter().position(|p| p.cause == f.cause)?;
+            Some((u, c))
+        });
+        if let Some((u, c)) = at {
+            out.push((over.rule, u, c));
+        }
+    }
+    // The keyword rule first: its cases are leads unless transferred, so it always gets one.
+    out.sort_by_key(|(r, ..)| *r != "safety-dangerous-operation-134-1");
+    out
+}

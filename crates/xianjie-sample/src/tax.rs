@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use super::bad::{BadCounts, BadKind, BadPicker, KeyRing};
 use super::calendar::{self, Day, EXPORT_DATE, FIRST, LAST};
 use super::names::{self, pick};
+use super::plant::{self, Plants};
 use super::{SampleError, SampleFile, TAX};
 
 /// The bureau (the adapter's only unit).
@@ -179,6 +180,19 @@ const CASES: [TaxCase; 9] = [
     },
 ];
 
+/// Items the bureau's own system writes after the 双公示 ones, for the supervision of transfers:
+/// 逃避缴纳税款数额 (万元, like 罚款金额) and its share of the tax due (占应纳税额比例, a percent),
+/// and 虚开金额 (the invoices' face value, 万元).
+const EVADED: &str = "CF_TBSE";
+const EVADED_SHARE: &str = "CF_TBSEBL";
+const INVOICED: &str = "CF_XKJE";
+
+/// The starter rules a tax penalty may meet, with the violation (CF_WFXW) of their cases.
+const RULES: [(&str, &str); 2] = [
+    ("tax-evasion-201", "逃避缴纳税款"),
+    ("tax-invoice-fraud-205-1", "虚开发票"),
+];
+
 /// 行政许可决定文书名称 of every licence the bureau grants.
 const LICENCE_DOCUMENT: &str = "准予税务行政许可决定书";
 /// 备注 of a licence whose period has ended.
@@ -283,19 +297,36 @@ impl Record {
             None => self.fields.push((name, value)),
         }
     }
+
+    /// Adds an element before `next` (at the end when there is none).
+    fn insert_before(&mut self, next: &str, name: &'static str, value: String) {
+        let at = self
+            .fields
+            .iter()
+            .position(|(n, _)| *n == next)
+            .unwrap_or(self.fields.len());
+        self.fields.insert(at, (name, value));
+    }
 }
 
-/// What a bad record needs from the generated record.
+/// What a bad or planted record needs from the generated record.
 #[derive(Default)]
 struct Plan {
     penalty: Option<bool>,
     party: Option<PartyKind>,
     wsh: Option<String>,
     needs_fine: bool,
+    /// The violation, an index into [`CASES`].
+    case: Option<usize>,
 }
 
 struct Generator {
     rng: ChaCha8Rng,
+    /// The draws of the supervision amounts: another stream of the same seed, so adding them
+    /// left every other element of every record as it was.
+    facts: ChaCha8Rng,
+    /// The leads to plant, and those planted.
+    plants: Plants,
     /// Document sequence per (penalty, licensing) and year.
     seq: [[u32; 3]; 2],
     foreign_seq: u32,
@@ -339,7 +370,7 @@ impl Generator {
         let mut fields: Vec<(&'static str, String)> = Vec::with_capacity(22);
         fields.push((el.wsh, wsh.clone()));
         if penalty {
-            penalty_fields(rng, &mut fields, kind, decided, plan.needs_fine);
+            penalty_fields(rng, &mut fields, kind, decided, plan.needs_fine, plan.case);
         } else {
             licensing_fields(rng, &mut fields, kind, decided, &wsh);
         }
@@ -441,8 +472,113 @@ impl Generator {
                 }
             }
         }
+        self.amounts(&mut record, bad.is_none(), None);
         Ok(record)
     }
+
+    /// The next planted lead, on a record made for it (once only as many records are left as
+    /// leads still to plant): a legal person's penalty of the rule's violation, over its threshold.
+    fn planted_record(&mut self) -> Result<Record, SampleError> {
+        let key = self.plants.next();
+        let case = key.as_deref().and_then(|k| {
+            let (_, cause) = RULES.iter().find(|(r, _)| plant::rule_key(r) == k)?;
+            CASES.iter().position(|c| c.cause == *cause)
+        });
+        let (Some(key), Some(case)) = (key, case) else {
+            return Err(SampleError::Internal("no tax lead left to plant".into()));
+        };
+        // A fine too small for the evaded tax to reach the threshold is drawn again.
+        for _ in 0..1_000 {
+            let mut record = self.record(Plan {
+                penalty: Some(true),
+                party: Some(PartyKind::Legal),
+                case: Some(case),
+                ..Plan::default()
+            })?;
+            if self.amounts(&mut record, true, Some(&key)) {
+                self.keys
+                    .push((record.penalty, record.get(PENALTY.wsh).to_string()));
+                return Ok(record);
+            }
+        }
+        Err(SampleError::Internal(format!("cannot plant {key}")))
+    }
+
+    /// The amounts of a penalty whose violation a starter rule reads (逃避缴纳税款, 虚开发票) and
+    /// whether it is planted as a lead: a `valid` record when that rule's leads are still to
+    /// plant, or the record made for `forced`. The others stay under the threshold. Returns
+    /// whether it was planted.
+    fn amounts(&mut self, record: &mut Record, valid: bool, forced: Option<&str>) -> bool {
+        let Some((rule, cause)) = RULES
+            .iter()
+            .find(|(_, cause)| record.penalty && record.get("CF_WFXW") == *cause)
+        else {
+            return false;
+        };
+        let key = plant::rule_key(rule);
+        let plant =
+            forced == Some(key.as_str()) || (forced.is_none() && valid && self.plants.wants(&key));
+        let rng = &mut self.facts;
+        let why = if *cause == "逃避缴纳税款" {
+            // A fine more precise than 万元 allow (a bad record) says nothing of the tax.
+            let Some(fine) = fen_of_wanyuan(record.get("CF_NR_FK")) else {
+                return false;
+            };
+            // 征管法第六十三条: the fine is 50% to 5 times the tax evaded (in percent here).
+            let times: Vec<u64> = [50, 50, 60, 80, 100, 100, 150, 200, 300, 500]
+                .into_iter()
+                .filter(|t| !plant || fine * 100 / t >= 10_000_000)
+                .collect();
+            if times.is_empty() {
+                if forced.is_some() {
+                    return false;
+                }
+                return self.amounts(record, false, None);
+            }
+            let evaded = fine * 100 / *pick(rng, &times);
+            // 占应纳税额比例 in hundredths of a percent: from 10 % for a planted lead; under 10 %
+            // where the tax evaded reaches 10万, so that no other case meets the rule.
+            let share: u64 = if plant {
+                rng.gen_range(1_050..=4_500)
+            } else if evaded >= 10_000_000 {
+                rng.gen_range(80..=950)
+            } else {
+                rng.gen_range(300..=6_000)
+            };
+            let share = format!("{}.{:02}", share / 100, share % 100);
+            record.insert_before("CF_GSJZQ", EVADED, names::wanyuan(evaded));
+            record.insert_before("CF_GSJZQ", EVADED_SHARE, share.clone());
+            format!(
+                "逃避缴纳税款 {} 元，占应纳税额 {share}%",
+                names::yuan_2dp(evaded)
+            )
+        } else {
+            let (lo, hi) = if plant {
+                (520_000, 3_000_000)
+            } else {
+                (12_000, 480_000)
+            };
+            let invoiced = rng.gen_range(lo * 100..=hi * 100);
+            record.insert_before("CF_GSJZQ", INVOICED, names::wanyuan(invoiced));
+            format!("虚开金额 {} 元", names::yuan_2dp(invoiced))
+        };
+        if plant {
+            let case_id = record.get(PENALTY.wsh).to_string();
+            self.plants.plant(BUREAU.0, &case_id, &key, why);
+        }
+        plant
+    }
+}
+
+/// An amount of 万元 with at most six decimals, in fen.
+fn fen_of_wanyuan(s: &str) -> Option<u64> {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let whole: u64 = whole.parse().ok()?;
+    let frac: u64 = format!("{frac:0<6}").parse().ok()?;
+    Some(whole * 1_000_000 + frac)
 }
 
 /// The penalty elements of an XZCF record.
@@ -452,6 +588,7 @@ fn penalty_fields<R: Rng>(
     kind: PartyKind,
     decided: Day,
     needs_fine: bool,
+    forced: Option<usize>,
 ) {
     let cases: Vec<&TaxCase> = CASES
         .iter()
@@ -463,6 +600,7 @@ fn penalty_fields<R: Rng>(
     } else {
         *pick(rng, &cases)
     };
+    let case = forced.map_or(case, |i| &CASES[i]);
     let options: Vec<&str> = case
         .kinds
         .iter()
@@ -625,16 +763,26 @@ pub(crate) fn write(
     );
     out.write_all(head.as_bytes())
         .map_err(SampleError::io(path))?;
+    let mut facts = ChaCha8Rng::seed_from_u64(seed);
+    facts.set_stream(2);
+    let rules: Vec<String> = RULES.iter().map(|(r, _)| plant::rule_key(r)).collect();
     let mut generator = Generator {
         rng: ChaCha8Rng::seed_from_u64(seed),
+        facts,
+        plants: Plants::new(TAX, &rules, plant::rule_leads(rows), &[], 0),
         seq: [[0; 3]; 2],
         foreign_seq: 0,
         keys: KeyRing::new(),
     };
     let mut picker = BadPicker::new(&BadKind::ALL, bad_fraction);
     let mut buf = String::new();
-    for _ in 0..rows {
-        let record = generator.next_record(&mut picker)?;
+    for i in 0..rows {
+        // The last records plant what the ordinary ones did not.
+        let record = if rows - i <= generator.plants.outstanding() {
+            generator.planted_record()?
+        } else {
+            generator.next_record(&mut picker)?
+        };
         let tag = record.elements().record;
         buf.clear();
         buf.push_str("    <");
@@ -663,6 +811,7 @@ pub(crate) fn write(
         path: path.to_path_buf(),
         rows,
         bad_rows: picker.total(),
+        planted: generator.plants.into_planted(),
     };
     Ok((file, picker.counts()))
 }
@@ -804,7 +953,7 @@ mod tests {
     #[test]
     fn deterministic_and_valid() {
         let dir = tempfile::tempdir().unwrap();
-        let a = write_tax_xml(&dir.path().join("a.xml"), 500, 0.0, 13).unwrap();
+        let (a, _) = write(&dir.path().join("a.xml"), 500, 0.0, 13).unwrap();
         let b = write_tax_xml(&dir.path().join("b.xml"), 500, 0.0, 13).unwrap();
         let c = write_tax_xml(&dir.path().join("c.xml"), 500, 0.0, 14).unwrap();
         let bytes = std::fs::read(&a.path).unwrap();
@@ -834,6 +983,13 @@ mod tests {
             "其他",
         ];
         let (mut expired, mut serious) = (0, 0);
+        let planted: HashMap<&str, &str> = a
+            .planted
+            .iter()
+            .map(|p| (p.case_id.as_str(), p.lead.as_str()))
+            .collect();
+        assert_eq!(planted.len() as u64, plant::rule_leads(500));
+        let mut leads: HashMap<&str, usize> = HashMap::new();
         let mut wsh = HashSet::new();
         let (mut penalties, mut natural) = (0, 0);
         for (tag, f) in &records {
@@ -899,6 +1055,36 @@ mod tests {
                 );
                 assert_eq!(until, end - chrono::Days::new(1), "{decided}");
                 assert!(!f.contains_key("BZ"));
+                // The amounts a rule reads: over its threshold only where planted.
+                let lead = planted.get(f["CF_WSH"].as_str()).copied();
+                *leads.entry(lead.unwrap_or("none")).or_default() += 1;
+                let fen = |k: &str| {
+                    f.get(k)
+                        .map(|v| Fen::parse(v, MoneyUnit::Wanyuan).unwrap().get())
+                };
+                match f["CF_WFXW"].as_str() {
+                    "逃避缴纳税款" => {
+                        let (fine, evaded) = (fen("CF_NR_FK").unwrap(), fen(EVADED).unwrap());
+                        // 征管法第六十三条: 50% to 5 times the tax evaded.
+                        assert!(
+                            2 * fine >= evaded && fine <= 5 * evaded + 5,
+                            "{fine} {evaded}"
+                        );
+                        let share: f64 = f[EVADED_SHARE].parse().unwrap();
+                        let over = evaded >= 10_000_000 && share >= 10.0;
+                        assert_eq!(over, lead == Some("rule:tax-evasion-201"), "{f:?}");
+                    }
+                    "虚开发票" => {
+                        let over = fen(INVOICED).unwrap() >= 50_000_000;
+                        assert_eq!(over, lead == Some("rule:tax-invoice-fraud-205-1"), "{f:?}");
+                    }
+                    _ => {
+                        assert!(lead.is_none());
+                        for k in [EVADED, EVADED_SHARE, INVOICED] {
+                            assert!(!f.contains_key(k), "{k}");
+                        }
+                    }
+                }
             } else {
                 assert!(["普通", "核准"].contains(&f["XK_XKLB"].as_str()));
                 assert!(!f["XK_XKBH"].is_empty());
@@ -918,6 +1104,8 @@ mod tests {
         assert!((250..350).contains(&penalties), "{penalties}");
         assert!(natural > 10, "{natural}");
         assert!(expired > 10 && serious > 5, "{expired} {serious}");
+        assert_eq!(leads.values().sum::<usize>(), penalties);
+        assert_eq!(leads.len(), 3, "both rules planted: {leads:?}");
     }
 
     /// The shipped sample is what `xianjie sample --cases 200 --seed 1 --bad-fraction 0.05`
@@ -948,6 +1136,20 @@ mod tests {
             (first["CF_WFXW"].as_str(), first["CF_NR_FK"].as_str()),
             ("逃避缴纳税款", "67.378055")
         );
+        // ... planted as a lead of the tax evasion rule: the tax evaded at least 10万 and 10%.
+        let planted = write(&dir.path().join("t.xml"), 40, 0.0, crate::derive_seed(1, 3))
+            .unwrap()
+            .0
+            .planted;
+        assert_eq!(planted[0].case_id, first["CF_WSH"]);
+        assert_eq!(planted[0].lead, "rule:tax-evasion-201");
+        assert!(
+            Fen::parse(&first[EVADED], MoneyUnit::Wanyuan)
+                .unwrap()
+                .get()
+                >= 10_000_000
+        );
+        assert!(first[EVADED_SHARE].parse::<f64>().unwrap() >= 10.0);
     }
 
     #[test]
