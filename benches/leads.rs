@@ -49,10 +49,10 @@ fn run(
     let mut open = 0;
     if let Some(rules) = rules {
         let t = Instant::now();
-        let r = leads::refresh(&store, rules, cal, chrono::Utc::now(), &|| false)
+        leads::refresh(&store, rules, cal, chrono::Utc::now(), &|| false)
             .unwrap_or_else(|e| fail("refresh", e));
         refresh = t.elapsed().as_secs_f64();
-        open = r.open;
+        open = open_leads(&store);
     }
     store.flush().unwrap_or_else(|e| fail("flush", e));
     let secs = start.elapsed().as_secs_f64();
@@ -62,6 +62,14 @@ fn run(
         s.rows
     );
     (rate, refresh, store)
+}
+
+/// The leads stored open or recommended.
+fn open_leads(store: &Store) -> usize {
+    store
+        .all_leads::<leads::Lead>()
+        .filter(|l| l.as_ref().is_ok_and(|(_, l)| l.status.is_open()))
+        .count()
 }
 
 fn main() {
@@ -119,13 +127,13 @@ fn main() {
     );
     for run in 1..=2 {
         let t = Instant::now();
-        let r = leads::rebuild(&store, &rules, &cal, chrono::Utc::now(), &|| false)
+        leads::rebuild(&store, &rules, &cal, chrono::Utc::now(), &|| false)
             .unwrap_or_else(|e| fail("rebuild", e));
         println!(
             "leads rebuild {run}: {} cases in {:.2} s, {} leads open (target ≤ 10 s over 1,000,000)",
             store.case_count(),
             t.elapsed().as_secs_f64(),
-            r.open
+            open_leads(&store)
         );
     }
 }
