@@ -107,22 +107,6 @@ pub fn party_id(case: &Case) -> Vec<u8> {
     }
 }
 
-/// The `case_party` value of a case: the party id's length (u16 BE), the id, the party's name.
-fn party_entry(case: &Case) -> Vec<u8> {
-    let id = party_id(case);
-    let mut v = Vec::with_capacity(2 + id.len() + case.party.name.len());
-    v.extend_from_slice(&(id.len() as u16).to_be_bytes());
-    v.extend_from_slice(&id);
-    v.extend_from_slice(case.party.name.as_bytes());
-    v
-}
-
-/// The party id and name of a `case_party` value.
-fn split_party_entry(v: &[u8]) -> Option<(&[u8], &[u8])> {
-    let n = usize::from(u16::from_be_bytes([*v.first()?, *v.get(1)?]));
-    Some((v.get(2..2 + n)?, v.get(2 + n..)?))
-}
-
 /// The `parties` key of a case: the party id, a 0 byte, the case key.
 fn party_key(id: &[u8], case_key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(id.len() + 1 + case_key.len());
@@ -509,27 +493,28 @@ impl Store {
         Ok(out)
     }
 
-    /// The cases of `unit` whose party name contains `needle`, at most `limit`, in case-number
-    /// order: a scan of the unit's short index entries, never of the cases themselves.
-    pub fn unit_cases_by_party_name(
+    /// The keys of the cases whose party name, as indexed, contains `needle` and that `keep`
+    /// accepts (the ports a caller may read), at most `limit`, in index order: a scan of the
+    /// index's short entries, never of the cases themselves. An entry may be stale (see
+    /// [`Store::index_parties`]): callers check the case they read.
+    pub fn cases_by_party_name(
         &self,
-        unit: &Uscc,
         needle: &str,
         limit: usize,
-    ) -> Result<Vec<CaseId>, StoreError> {
-        let mut prefix = unit.as_str().as_bytes().to_vec();
-        prefix.push(0);
-        let mut out = Vec::new();
-        for kv in self.case_party.scan_prefix(&prefix) {
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        for kv in self.parties.iter() {
             let (k, v) = kv.map_err(sled_err("party name scan"))?;
-            let Some((_, name)) = split_party_entry(&v) else {
+            if !std::str::from_utf8(&v).is_ok_and(|n| n.contains(needle)) {
+                continue;
+            }
+            let Some(cut) = k.iter().position(|b| *b == 0) else {
                 continue;
             };
-            if std::str::from_utf8(name).is_ok_and(|n| n.contains(needle))
-                && let Ok(id) = std::str::from_utf8(&k[prefix.len()..])
-                && let Ok(id) = CaseId::parse(id)
-            {
-                out.push(id);
+            let case = &k[cut + 1..];
+            if keep(case) && !out.iter().any(|o| o == case) {
+                out.push(case.to_vec());
                 if out.len() >= limit {
                     break;
                 }
@@ -538,37 +523,24 @@ impl Store {
         Ok(out)
     }
 
-    /// Brings the party index up to date with `cases` (their current versions): a case whose
-    /// party changed moves its entry. Not part of the case transaction — a first ingest pays
-    /// for no index writes — but run right after it, by the leads refresh, which follows the
-    /// change log and so repeats after a stop whatever a stop cut short.
+    /// Indexes `cases` (their current versions) by party: one entry per case under its party's
+    /// id (empty for a party without a document), holding the party's name — one write per
+    /// case, no read. Not part of the case transaction (a first ingest pays for no index
+    /// writes) but run right after it, by the leads refresh, which follows the change log and
+    /// so repeats after a stop whatever a stop cut short. When a new version names another
+    /// party, the entry under the old id stays (the index keeps no record of it): readers
+    /// check the case they find ([`party_id`], its name), which costs them nothing more since
+    /// they decode it anyway, and spares every new case a read and a second write.
     pub fn index_parties(&self, cases: &[Case]) -> Result<(), StoreError> {
-        let mut parties = sled::Batch::default();
-        let mut entries = sled::Batch::default();
+        let mut batch = sled::Batch::default();
         for case in cases {
-            let key = case.key();
-            let entry = party_entry(case);
-            let old = self.case_party.get(&key).map_err(sled_err("party index"))?;
-            if old.as_deref() == Some(entry.as_slice()) {
-                continue;
-            }
-            if let Some((id, _)) = old.as_deref().and_then(split_party_entry)
-                && !id.is_empty()
-            {
-                parties.remove(party_key(id, &key));
-            }
-            if let Some((id, _)) = split_party_entry(&entry)
-                && !id.is_empty()
-            {
-                parties.insert(party_key(id, &key), &[][..]);
-            }
-            entries.insert(key, entry);
+            batch.insert(
+                party_key(&party_id(case), &case.key()),
+                case.party.name.as_bytes(),
+            );
         }
         self.parties
-            .apply_batch(parties)
-            .map_err(sled_err("party index"))?;
-        self.case_party
-            .apply_batch(entries)
+            .apply_batch(batch)
             .map_err(sled_err("party index"))
     }
 
@@ -681,9 +653,15 @@ impl Store {
         })
     }
 
-    /// Decodes a case [`Store::all_cases_stored`] gave.
+    /// Decodes a case [`Store::all_cases_stored`] gave, for judging it: its provenance is left
+    /// neutral (rules never read it), which spares a decode per case in a rebuild.
     pub fn decode_stored(key: &[u8], value: &[u8]) -> Result<Case, StoreError> {
-        decode_case(key, value)
+        let s = split(key, value)?;
+        let mut case: Case =
+            serde_json::from_slice(s.content).map_err(|e| corrupt(key, e.to_string()))?;
+        case.version = s.version;
+        case.updated_at = s.updated_at;
+        Ok(case)
     }
 
     /// Every case's store key, in key order.
@@ -909,18 +887,24 @@ mod tests {
         assert_eq!(store.cases_of_party(&org, 1).unwrap().len(), 1);
         assert!(store.cases_of_party(b"", 10).unwrap().is_empty());
 
-        // Name search stays within the unit asked about.
+        // Name search keeps only what `keep` accepts (the caller's ports).
         let unit = cases[0].unit_code.clone();
         let name: String = cases[0].party.name.chars().skip(1).take(3).collect();
-        let hits = store.unit_cases_by_party_name(&unit, &name, 10).unwrap();
+        let of_unit = |k: &[u8]| k.starts_with(unit.as_str().as_bytes());
+        let hits = store.cases_by_party_name(&name, 10, of_unit).unwrap();
         assert!(
-            hits.contains(&cases[0].case_id) && hits.contains(&cases[1].case_id),
+            hits.contains(&cases[0].key()) && hits.contains(&cases[1].key()),
             "{hits:?}"
         );
+        assert_eq!(
+            store.cases_by_party_name(&name, 1, of_unit).unwrap().len(),
+            1
+        );
         let other = Uscc::parse("91350200776049653A").unwrap();
+        let of_other = |k: &[u8]| k.starts_with(other.as_str().as_bytes());
         assert!(
             store
-                .unit_cases_by_party_name(&other, &name, 10)
+                .cases_by_party_name(&name, 10, of_other)
                 .unwrap()
                 .is_empty()
         );
@@ -937,20 +921,22 @@ mod tests {
             .upsert_cases(&cases[1..2], &|_, _| Vec::new())
             .unwrap();
         store.index_parties(&cases[1..2]).unwrap();
-        assert_eq!(
-            store.cases_of_party(&org, 10).unwrap(),
-            vec![cases[0].key()]
-        );
         let mut both = vec![cases[1].key(), cases[2].key()];
         both.sort();
         assert_eq!(store.cases_of_party(&person, 10).unwrap(), both);
+        // The entry under the old id stays; the case it points at says it is stale.
+        let org_keys = store.cases_of_party(&org, 10).unwrap();
+        assert_eq!(org_keys, vec![cases[0].key(), cases[1].key()]);
+        let current: Vec<Vec<u8>> = org_keys
+            .iter()
+            .filter(|k| party_id(&store.get_case_by_key(k).unwrap().unwrap()) == org)
+            .cloned()
+            .collect();
+        assert_eq!(current, vec![cases[0].key()]);
 
         // Indexing the same cases again changes nothing.
         store.index_parties(&cases).unwrap();
         assert_eq!(store.cases_of_party(&person, 10).unwrap(), both);
-        assert_eq!(
-            store.cases_of_party(&org, 10).unwrap(),
-            vec![cases[0].key()]
-        );
+        assert_eq!(store.cases_of_party(&org, 10).unwrap(), org_keys);
     }
 }

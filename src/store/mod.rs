@@ -18,11 +18,11 @@
 //!   acknowledged (u64 BE), so revocations reach exactly the destinations that hold the record
 //! - `dead`: `id (u64 BE)` → [`DeadLetter`] JSON (records a destination refused)
 //! - `reports`: `quarter 0x00 unit_code 0x00 version (u64 BE)` → quarterly report JSON, every version
-//! - `parties`: `party id 0x00 unit_code 0x00 case_id` → empty: the cases of one party (its USCC,
-//!   resident ID or other document), brought up to date right after each case transaction by the
-//!   leads refresh (see `supervision::leads`), which follows the change log
-//! - `case_party`: `unit_code 0x00 case_id` → the party id's length (u16 BE), the id and the
-//!   party's name: what the index holds for the case, so a change of party moves its entry
+//! - `parties`: `party id 0x00 unit_code 0x00 case_id` → the party's name: the cases of one
+//!   party (its USCC, resident ID or other document; an empty id for a party without one),
+//!   written right after each case transaction by the leads refresh (see `supervision::leads`),
+//!   which follows the change log; an entry a change of party leaves behind is filtered by its
+//!   readers
 //! - `leads`: `unit_code 0x00 case_id 0x00 lead key` → lead JSON (see `leads.rs`)
 //! - `supervision`, `case_supervision`, `transfers`, `case_versions`, `supervision_outbox`: the procuratorate's actions
 //!   and the workbench's indexes (see `supervision.rs`)
@@ -126,7 +126,6 @@ pub struct Store {
     dead: sled::Tree,
     reports: sled::Tree,
     parties: sled::Tree,
-    case_party: sled::Tree,
     leads: sled::Tree,
     supervision: sled::Tree,
     case_supervision: sled::Tree,
@@ -168,7 +167,6 @@ impl Store {
             dead: tree("dead")?,
             reports: tree("reports")?,
             parties: tree("parties")?,
-            case_party: tree("case_party")?,
             leads: tree("leads")?,
             supervision: tree("supervision")?,
             case_supervision: tree("case_supervision")?,

@@ -291,10 +291,12 @@ fn refresh_party(
 fn party_of(store: &Store, case: &Case, rules: &[Rule]) -> Result<Vec<Case>, StoreError> {
     let mut party = Vec::new();
     if rules.iter().any(|r| r.involves_party(case)) {
-        let key = case.key();
-        for k in store.cases_of_party(&party_id(case), PARTY_CASES)? {
+        let (key, id) = (case.key(), party_id(case));
+        for k in store.cases_of_party(&id, PARTY_CASES)? {
+            // An entry left under this id by a case that now names another party is skipped.
             if k != key
                 && let Some(c) = store.get_case_by_key(&k)?
+                && party_id(&c) == id
             {
                 party.push(c);
             }

@@ -13,7 +13,7 @@ use super::deadlines::{self, Deadline};
 use super::leads::{Lead, LeadStatus, cst};
 use crate::model::{Case, CaseId, IdType, Moment, ResidentId, Transfer, Uscc};
 use crate::push::calendar::WorkCalendar;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, party_id};
 
 /// Why a workbench operation did nothing.
 #[derive(Debug, thiserror::Error)]
@@ -526,45 +526,52 @@ pub fn search(
     limit: usize,
 ) -> Result<(Vec<Found>, bool), StoreError> {
     let readable: BTreeSet<&[u8]> = units.iter().map(|u| u.as_str().as_bytes()).collect();
-    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let keep = |k: &[u8]| readable.contains(k.split(|b| *b == 0).next().unwrap_or_default());
+    // Index entries can be stale (a new version naming another party): each case read is
+    // checked for what was looked for.
+    let mut keys: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
     match by {
         SearchBy::Uscc(u) => {
             let id = [b"U", u.as_str().as_bytes()].concat();
-            keys = store.cases_of_party_where(&id, limit + 1, |k| {
-                readable.contains(k.split(|b| *b == 0).next().unwrap_or_default())
-            })?;
+            for k in store.cases_of_party_where(&id, limit + 1, keep)? {
+                keys.push((k, Some(id.clone())));
+            }
         }
         SearchBy::IdNumber(n) => {
             for id in index_ids(n) {
-                let more = store.cases_of_party_where(&id, limit + 1 - keys.len(), |k| {
-                    readable.contains(k.split(|b| *b == 0).next().unwrap_or_default())
-                })?;
-                keys.extend(more);
+                for k in store.cases_of_party_where(&id, limit + 1 - keys.len(), keep)? {
+                    keys.push((k, Some(id.clone())));
+                }
                 if keys.len() > limit {
                     break;
                 }
             }
         }
         SearchBy::PartyName(needle) => {
-            for u in units {
-                for id in store.unit_cases_by_party_name(u, needle, limit + 1 - keys.len())? {
-                    keys.push(crate::model::case_key(u, &id));
-                }
-                if keys.len() > limit {
-                    break;
-                }
+            for k in store.cases_by_party_name(needle, limit + 1, keep)? {
+                keys.push((k, None));
             }
         }
     }
-    let more = keys.len() > limit;
-    keys.truncate(limit);
-    let mut out = Vec::with_capacity(keys.len());
-    for k in keys {
-        if let Some(c) = store.get_case_by_key(&k)?
-            && readable.contains(c.unit_code.as_str().as_bytes())
-        {
-            out.push(Found::from(c));
+    let mut out = Vec::with_capacity(keys.len().min(limit));
+    let mut more = false;
+    for (k, id) in keys {
+        let Some(c) = store.get_case_by_key(&k)? else {
+            continue;
+        };
+        let matches = match (&id, by) {
+            (Some(id), _) => party_id(&c) == *id,
+            (None, SearchBy::PartyName(needle)) => c.party.name.contains(needle.as_str()),
+            (None, _) => false,
+        };
+        if !matches || !readable.contains(c.unit_code.as_str().as_bytes()) {
+            continue;
         }
+        if out.len() == limit {
+            more = true;
+            break;
+        }
+        out.push(Found::from(c));
     }
     Ok((out, more))
 }
@@ -640,6 +647,26 @@ mod tests {
         assert!(ids(&SearchBy::PartyName("丙丁".into()), &readable).is_empty());
         let (one, more) = search(&store, &readable, &SearchBy::Uscc(uscc(PARTY)), 1).unwrap();
         assert_eq!((one.len(), more), (1, true));
+        // A new version naming another company: found under the new one only, by any key.
+        let mut moved = case(MARKET, "M-1");
+        moved.party.id = Some(PartyId::Uscc(uscc("91320102MA1MXXX008")));
+        moved.party.name = "南京丙丁建材有限公司".into();
+        store.upsert_cases(&[moved], &|_, _| Vec::new()).unwrap();
+        leads::refresh(
+            &store,
+            &rules(),
+            &WorkCalendar::official().unwrap(),
+            Utc::now(),
+            &|| false,
+        )
+        .unwrap();
+        assert_eq!(ids(&SearchBy::Uscc(uscc(PARTY)), &readable), ["T-1"]);
+        assert_eq!(ids(&SearchBy::PartyName("甲乙".into()), &readable), ["T-1"]);
+        assert_eq!(ids(&SearchBy::PartyName("丙丁".into()), &readable), ["M-1"]);
+        assert_eq!(
+            ids(&SearchBy::IdNumber("91320102MA1MXXX008".into()), &readable),
+            ["M-1"]
+        );
     }
 
     #[test]
