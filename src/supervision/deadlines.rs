@@ -300,7 +300,24 @@ mod tests {
             (d[1].state, d[2].step, d[2].state),
             (State::Met, Step::ReconsiderationDecision, State::Open)
         );
+        // Requested Thursday 03-06: the police's 3 days end Sunday 03-09, so Monday 03-10.
+        t.reconsideration_requested_at = Some(m("2025-03-06"));
+        t.reconsideration_decided_at = Some(m("2025-03-10T16:00:00"));
+        let d = of(&t, &cal(), later);
+        assert_eq!(
+            (d[2].step, d[2].due.date(), d[2].state),
+            (
+                Step::ReconsiderationDecision,
+                NaiveDate::from_ymd_opt(2025, 3, 10).unwrap(),
+                State::Met
+            )
+        );
+        t.reconsideration_decided_at = Some(m("2025-03-11T09:00:00"));
+        assert_eq!(of(&t, &cal(), later)[2].state, State::Late);
+        t.reconsideration_decided_at = None;
+        assert_eq!(of(&t, &cal(), later)[2].state, State::Overdue);
         // A filed case has no reconsideration.
+        t.reconsideration_decided_at = None;
         t.police_decision = Some(PoliceDecision::Filed);
         t.reconsideration_requested_at = None;
         assert_eq!(of(&t, &cal(), later).len(), 1);
