@@ -70,6 +70,29 @@ impl Store {
             .map_err(tx_err("lead write"))
     }
 
+    /// Stores the first leads of a case that has none (the common case of a new lead): a batch,
+    /// with no scan and no transaction.
+    pub fn add_case_leads<T: Serialize>(
+        &self,
+        case_key: &[u8],
+        leads: &[(String, T)],
+    ) -> Result<(), StoreError> {
+        let p = prefix(case_key);
+        let mut batch = sled::Batch::default();
+        for (k, v) in leads {
+            let mut key = p.clone();
+            key.extend_from_slice(k.as_bytes());
+            let value = serde_json::to_vec(v).map_err(|e| StoreError::Corrupt {
+                what: "lead".into(),
+                reason: e.to_string(),
+            })?;
+            batch.insert(key, value);
+        }
+        self.leads
+            .apply_batch(batch)
+            .map_err(sled_err("lead write"))
+    }
+
     /// Every stored lead with its case key, in key order (unit, case, lead).
     pub fn all_leads<T: DeserializeOwned>(
         &self,

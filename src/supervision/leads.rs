@@ -324,11 +324,16 @@ fn judge(
         // Nothing raised, nothing to close: no write (most cases).
         return Ok(());
     }
+    let first = stored.is_empty();
     let merged = merge(c, stored.clone(), raised, now);
     out.open += merged.iter().filter(|l| l.status.is_open()).count() as u64;
     if merged != stored {
         let keyed: Vec<(String, &Lead)> = merged.iter().map(|l| (l.key.clone(), l)).collect();
-        store.put_case_leads(&c.key(), &keyed)?;
+        if first {
+            store.add_case_leads(&c.key(), &keyed)?;
+        } else {
+            store.put_case_leads(&c.key(), &keyed)?;
+        }
     }
     Ok(())
 }
