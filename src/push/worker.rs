@@ -788,38 +788,12 @@ impl Pusher {
                 details: vec![("cases", r.summary.total.into())],
                 in_flight: r.summary.total,
             };
-            let store = self.store.clone();
-            let audit = self.audit.clone();
-            let (name2, actor2, id2) = (name.clone(), actor.clone(), id.clone());
-            let mut settle =
-                move |a: &Answer, report: &mut CycleReport| -> Result<Settle, PushError> {
-                    let event = Event::new(actor2.clone(), "push.receipt", &name2)
-                        .detail("report", id2.as_str())
-                        .detail("status", u64::from(a.status));
-                    match a.status {
-                        200..=299 => {
-                            audit.append(&event)?;
-                            store.report_outbox_done(&name2, q, &unit, version)?;
-                            report.reports += 1;
-                            Ok(Settle::Done)
-                        }
-                        408 | 429 | 500..=599 => {
-                            audit.append(&event.outcome("failed"))?;
-                            Ok(Settle::Retry(
-                                a.retry_after,
-                                format!("HTTP {} from the receiver", a.status),
-                            ))
-                        }
-                        status => {
-                            audit.append(&event.outcome("refused"))?;
-                            let text: String =
-                                String::from_utf8_lossy(&a.body).chars().take(200).collect();
-                            Ok(Settle::Hold(format!(
-                                "the receiver refused report {id2} with HTTP {status}: {text}"
-                            )))
-                        }
-                    }
-                };
+            let (store, name2) = (self.store.clone(), name.clone());
+            let mut settle = self.settle_alone(actor, &name, "report", &id, move |report| {
+                store.report_outbox_done(&name2, q, &unit, version)?;
+                report.reports += 1;
+                Ok(())
+            });
             if !self
                 .deliver(d, actor, &out, started, report, &mut settle)
                 .await?
@@ -828,6 +802,52 @@ impl Pusher {
             }
         }
         Ok(true)
+    }
+
+    /// How a document sent alone (a report version, a notice) is settled: a 2xx is delivered
+    /// (`done` takes it out of its queue and counts it), 408, 429 and 5xx are retried, any other
+    /// answer holds the queue with the receiver's words; each answer audited as `push.receipt`
+    /// naming the `what` and its `id`.
+    fn settle_alone(
+        &self,
+        actor: &Actor,
+        destination: &str,
+        what: &'static str,
+        id: &str,
+        mut done: impl FnMut(&mut CycleReport) -> Result<(), PushError> + Send,
+    ) -> impl FnMut(&Answer, &mut CycleReport) -> Result<Settle, PushError> + Send {
+        let (audit, actor, destination, id) = (
+            self.audit.clone(),
+            actor.clone(),
+            destination.to_string(),
+            id.to_string(),
+        );
+        move |a: &Answer, report: &mut CycleReport| {
+            let event = Event::new(actor.clone(), "push.receipt", &destination)
+                .detail(what, id.as_str())
+                .detail("status", u64::from(a.status));
+            match a.status {
+                200..=299 => {
+                    audit.append(&event)?;
+                    done(report)?;
+                    Ok(Settle::Done)
+                }
+                408 | 429 | 500..=599 => {
+                    audit.append(&event.outcome("failed"))?;
+                    Ok(Settle::Retry(
+                        a.retry_after,
+                        format!("HTTP {} from the receiver", a.status),
+                    ))
+                }
+                status => {
+                    audit.append(&event.outcome("refused"))?;
+                    let text: String = String::from_utf8_lossy(&a.body).chars().take(200).collect();
+                    Ok(Settle::Hold(format!(
+                        "the receiver refused {what} {id} with HTTP {status}: {text}"
+                    )))
+                }
+            }
+        }
     }
 
     /// Sends the supervision notices queued for `d`, oldest first; like reports, one at a time,
@@ -877,40 +897,12 @@ impl Pusher {
                 details: vec![("case", format!("{}/{}", a.unit_code, a.case_id).into())],
                 in_flight: 1,
             };
-            let store = self.store.clone();
-            let audit = self.audit.clone();
-            let (name2, actor2, nid2) = (name.clone(), actor.clone(), nid.clone());
-            let mut settle =
-                move |ans: &Answer, report: &mut CycleReport| -> Result<Settle, PushError> {
-                    let event = Event::new(actor2.clone(), "push.receipt", &name2)
-                        .detail("notice", nid2.as_str())
-                        .detail("status", u64::from(ans.status));
-                    match ans.status {
-                        200..=299 => {
-                            audit.append(&event)?;
-                            store.supervision_outbox_done(&name2, id)?;
-                            report.notices += 1;
-                            Ok(Settle::Done)
-                        }
-                        408 | 429 | 500..=599 => {
-                            audit.append(&event.outcome("failed"))?;
-                            Ok(Settle::Retry(
-                                ans.retry_after,
-                                format!("HTTP {} from the receiver", ans.status),
-                            ))
-                        }
-                        status => {
-                            audit.append(&event.outcome("refused"))?;
-                            let text: String = String::from_utf8_lossy(&ans.body)
-                                .chars()
-                                .take(200)
-                                .collect();
-                            Ok(Settle::Hold(format!(
-                                "the receiver refused notice {nid2} with HTTP {status}: {text}"
-                            )))
-                        }
-                    }
-                };
+            let (store, name2) = (self.store.clone(), name.clone());
+            let mut settle = self.settle_alone(actor, &name, "notice", &nid, move |report| {
+                store.supervision_outbox_done(&name2, id)?;
+                report.notices += 1;
+                Ok(())
+            });
             if !self
                 .deliver(d, actor, &out, started, report, &mut settle)
                 .await?
