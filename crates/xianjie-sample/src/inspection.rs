@@ -565,20 +565,11 @@ mod tests {
     /// writes, its folder of documents included.
     #[test]
     fn the_shipped_sample_is_the_generators() {
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../adapters/market-inspection/samples/inspection-results.xlsx");
         let dir = tempfile::tempdir().unwrap();
-        let opts = crate::SampleOptions {
-            cases: 200,
-            bad_fraction: 0.05,
-            seed: 1,
-        };
-        let files = crate::generate(dir.path(), &opts).unwrap();
-        let made = files.into_iter().find(|f| f.adapter == INSPECTION).unwrap();
-        assert!(
-            std::fs::read(&made.path).unwrap() == std::fs::read(&shipped).unwrap(),
-            "{} is not what the generator writes; regenerate it",
-            shipped.display()
+        let (made, shipped) = crate::check_shipped(
+            dir.path(),
+            INSPECTION,
+            "market-inspection/samples/inspection-results.xlsx",
         );
         let documents = |workbook: &Path| {
             let mut v: Vec<(std::ffi::OsString, Vec<u8>)> =
@@ -592,7 +583,7 @@ mod tests {
             v.sort();
             v
         };
-        let made_documents = documents(&made.path);
+        let made_documents = documents(&made);
         assert!(!made_documents.is_empty());
         assert!(
             made_documents == documents(&shipped),

@@ -195,6 +195,33 @@ fn create_parent(path: &Path) -> Result<(), SampleError> {
     }
 }
 
+/// Test support: writes the shipped sample (`xianjie sample --cases 200 --seed 1
+/// --bad-fraction 0.05`) under `dir`, asserts that `adapter`'s file is byte for byte the shipped
+/// one (`shipped`, a path under `adapters/`), and returns both paths.
+#[cfg(test)]
+pub(crate) fn check_shipped(dir: &Path, adapter: &str, shipped: &str) -> (PathBuf, PathBuf) {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../adapters")
+        .join(shipped);
+    let opts = SampleOptions {
+        cases: 200,
+        bad_fraction: 0.05,
+        seed: 1,
+    };
+    let files = generate(dir, &opts).expect("the sample is written");
+    let made = files
+        .into_iter()
+        .find(|f| f.adapter == adapter)
+        .expect("the adapter's file")
+        .path;
+    assert!(
+        fs::read(&made).ok() == fs::read(&shipped).ok(),
+        "{} is not what the generator writes; regenerate it",
+        shipped.display()
+    );
+    (made, shipped)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
