@@ -789,13 +789,13 @@ impl Pusher {
                 in_flight: r.summary.total,
             };
             let (store, name2) = (self.store.clone(), name.clone());
-            let mut settle = self.settle_alone(actor, &name, "report", &id, move |report| {
+            let done = move |report: &mut CycleReport| {
                 store.report_outbox_done(&name2, q, &unit, version)?;
                 report.reports += 1;
                 Ok(())
-            });
+            };
             if !self
-                .deliver(d, actor, &out, started, report, &mut settle)
+                .deliver_alone(d, actor, &out, started, report, done)
                 .await?
             {
                 return Ok(false);
@@ -804,25 +804,24 @@ impl Pusher {
         Ok(true)
     }
 
-    /// How a document sent alone (a report version, a notice) is settled: a 2xx is delivered
-    /// (`done` takes it out of its queue and counts it), 408, 429 and 5xx are retried, any other
-    /// answer holds the queue with the receiver's words; each answer audited as `push.receipt`
-    /// naming the `what` and its `id`.
-    fn settle_alone(
+    /// Delivers a document sent alone (a report version, a notice, named by `out.kind` and
+    /// `out.id`) until it is settled: a 2xx is delivered (`done` takes it out of its queue and
+    /// counts it), 408, 429 and 5xx are retried, any other answer holds the queue with the
+    /// receiver's words; each answer audited as `push.receipt`. Returns false when the cycle
+    /// must end.
+    async fn deliver_alone(
         &self,
+        d: &Arc<Dest>,
         actor: &Actor,
-        destination: &str,
-        what: &'static str,
-        id: &str,
+        out: &Outgoing<'_>,
+        started: Instant,
+        report: &mut CycleReport,
         mut done: impl FnMut(&mut CycleReport) -> Result<(), PushError> + Send,
-    ) -> impl FnMut(&Answer, &mut CycleReport) -> Result<Settle, PushError> + Send {
-        let (audit, actor, destination, id) = (
-            self.audit.clone(),
-            actor.clone(),
-            destination.to_string(),
-            id.to_string(),
-        );
-        move |a: &Answer, report: &mut CycleReport| {
+    ) -> Result<bool, PushError> {
+        let (audit, destination) = (self.audit.clone(), d.config.name.clone());
+        let (what, id, who) = (out.kind, out.id.to_string(), actor.clone());
+        let mut settle = move |a: &Answer, report: &mut CycleReport| {
+            let actor = &who;
             let event = Event::new(actor.clone(), "push.receipt", &destination)
                 .detail(what, id.as_str())
                 .detail("status", u64::from(a.status));
@@ -847,7 +846,9 @@ impl Pusher {
                     )))
                 }
             }
-        }
+        };
+        self.deliver(d, actor, out, started, report, &mut settle)
+            .await
     }
 
     /// Sends the supervision notices queued for `d`, oldest first; like reports, one at a time,
@@ -898,13 +899,13 @@ impl Pusher {
                 in_flight: 1,
             };
             let (store, name2) = (self.store.clone(), name.clone());
-            let mut settle = self.settle_alone(actor, &name, "notice", &nid, move |report| {
+            let done = move |report: &mut CycleReport| {
                 store.supervision_outbox_done(&name2, id)?;
                 report.notices += 1;
                 Ok(())
-            });
+            };
             if !self
-                .deliver(d, actor, &out, started, report, &mut settle)
+                .deliver_alone(d, actor, &out, started, report, done)
                 .await?
             {
                 return Ok(false);

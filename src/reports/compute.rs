@@ -31,12 +31,15 @@ pub fn compute(
         })
         .collect();
     let units: Vec<Uscc> = store.unit_counts()?.into_keys().collect();
+    let actions = store
+        .all_supervision::<crate::supervision::actions::Action>()
+        .collect::<Result<Vec<_>, _>>()?;
     // Units are independent: two workers take every other unit (the machine has two cores).
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
     let results: Vec<Result<Vec<QuarterlyReport>, StoreError>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|w| {
-                let (units, needles) = (&units, &needles);
+                let (units, needles, actions) = (&units, &needles, &actions);
                 s.spawn(move || {
                     let finders: Vec<memchr::memmem::Finder<'_>> = needles
                         .iter()
@@ -46,7 +49,7 @@ pub fn compute(
                         .iter()
                         .skip(w)
                         .step_by(workers)
-                        .map(|unit| unit_report(store, q, unit, &finders, cal, now))
+                        .map(|unit| unit_report(store, q, unit, &finders, actions, cal, now))
                         .filter_map(Result::transpose)
                         .collect::<Result<Vec<_>, _>>()
                 })
@@ -78,6 +81,7 @@ fn unit_report(
     q: Quarter,
     unit: &Uscc,
     finders: &[memchr::memmem::Finder<'_>],
+    actions: &[crate::supervision::actions::Action],
     cal: &WorkCalendar,
     now: DateTime<Utc>,
 ) -> Result<Option<QuarterlyReport>, StoreError> {
@@ -107,7 +111,7 @@ fn unit_report(
     };
     let mut r = QuarterlyReport::new(q, unit.clone(), name, Origin::Computed, details, Vec::new());
     r.supervision = Some(super::supervision::figures(
-        store, unit, q, &facts, cal, now,
+        store, unit, q, &facts, actions, cal, now,
     )?);
     r.digest = r.content_digest();
     Ok(Some(r))

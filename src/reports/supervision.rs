@@ -80,12 +80,14 @@ fn transferred(t: &Transfer) -> bool {
         || t.transferred_at.is_some()
 }
 
-/// The figures of `unit`'s quarter `q`, whose decided cases are `cases`, as of `now`.
+/// The figures of `unit`'s quarter `q`, whose decided cases are `cases`, as of `now`; `actions`
+/// are every supervision action stored (read once for all units).
 pub fn figures(
     store: &Store,
     unit: &Uscc,
     q: Quarter,
     cases: &[CaseFacts],
+    actions: &[Action],
     cal: &WorkCalendar,
     now: DateTime<Utc>,
 ) -> Result<SupervisionFigures, StoreError> {
@@ -130,8 +132,7 @@ pub fn figures(
         .into_iter()
         .map(|(key, count)| LeadCount { key, count })
         .collect();
-    for a in store.all_supervision::<Action>() {
-        let a = a?;
+    for a in actions {
         if a.unit_code != *unit || !q.contains(cst(a.at).date()) || !a.kind.asks_answer() {
             continue;
         }
