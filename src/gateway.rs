@@ -246,12 +246,19 @@ impl Gateway {
                     .map(|d| d.name.clone())
                     .collect()
             };
+            // Leads are judged as the cases are mapped and stored in their own transaction;
+            // the refresh that follows takes only what needs a party's other decisions.
+            let now = chrono::Utc::now();
+            let judge = |c: &crate::model::Case| {
+                crate::supervision::leads::judge_new(c, &gw.config.rules, &gw.config.calendar, now)
+            };
             let opts = RunOptions {
                 batch_size: gw.config.batch_size,
                 shutdown: Some(gw.shutdown.flag()),
                 gate: Some(&gate),
                 routes: Some(&routes),
                 decoder: Some(&gw.decoder),
+                judge: Some(&judge),
             };
             let progress = |s: &Summary| {
                 let _ = ev.try_send(IngestEvent::Progress(*s));

@@ -12,6 +12,6 @@ mod run;
 pub use adapter::{Adapter, AdapterError, FieldMap, FieldSource, Transport, load, load_all};
 pub use limits::{LimitError, Limits};
 pub use run::{
-    FileOutcome, IngestError, PROCESSING, Progress, RetryOutcome, RunOptions, Summary, inbox_dir,
-    ingest_file, ingest_path, retry_quarantined, scan_inbox, set_aside_interrupted,
+    FileOutcome, IngestError, Judge, PROCESSING, Progress, RetryOutcome, RunOptions, Summary,
+    inbox_dir, ingest_file, ingest_path, retry_quarantined, scan_inbox, set_aside_interrupted,
 };

@@ -18,7 +18,7 @@ use super::decode::{self, Decoder, FileError, Location, RawRecord};
 use super::documents::{self, Attached};
 use crate::model::{Case, Target};
 use crate::store::{
-    PreparedCase, QuarantineEntry, QuarantineReason, Store, StoreError, UpsertOutcome,
+    JudgedLeads, PreparedCase, QuarantineEntry, QuarantineReason, Store, StoreError, UpsertOutcome,
 };
 
 /// Counts of one run. `accepted + updated + unchanged + rejected == rows`.
@@ -125,6 +125,10 @@ pub type Gate<'a> = &'a (dyn Fn(&Path) -> Result<(), String> + Sync);
 /// The destinations a new case version is queued for (by unit and action).
 pub type Routes<'a> = &'a (dyn Fn(&crate::model::Uscc, crate::model::Action) -> Vec<String> + Sync);
 
+/// Judges a new case's leads before it is written (see `supervision::leads::judge_new`):
+/// `None` leaves them to the leads refresh.
+pub type Judge<'a> = &'a (dyn Fn(&Case) -> Option<JudgedLeads> + Sync);
+
 /// Options of a run.
 #[derive(Clone, Copy)]
 pub struct RunOptions<'a> {
@@ -140,6 +144,9 @@ pub struct RunOptions<'a> {
     pub routes: Option<Routes<'a>>,
     /// How files are decoded; `None` decodes in this process under the default limits.
     pub decoder: Option<&'a Decoder>,
+    /// Judges each new case's leads on the mapping thread, so they are stored in the case's
+    /// own transaction; `None` leaves every case to the leads refresh.
+    pub judge: Option<Judge<'a>>,
 }
 
 impl Default for RunOptions<'_> {
@@ -150,6 +157,7 @@ impl Default for RunOptions<'_> {
             gate: None,
             routes: None,
             decoder: None,
+            judge: None,
         }
     }
 }
@@ -512,6 +520,7 @@ impl<'a> Sifter<'a> {
         &mut self,
         item: Decoded,
         store: &Store,
+        judge: Option<Judge<'_>>,
         batch: &mut Batch,
     ) -> Result<(), StoreError> {
         batch.rows += 1;
@@ -536,7 +545,12 @@ impl<'a> Sifter<'a> {
             }
         }
         match self.map(&rec, &mut |d| store.put_document(&d.bytes).map(drop))? {
-            Ok(case) => batch.cases.push(PreparedCase::new(case, Some(raw))),
+            Ok(case) => {
+                let leads = judge.and_then(|j| j(&case));
+                batch
+                    .cases
+                    .push(PreparedCase::new(case, Some(raw)).judged(leads));
+            }
             Err(q) => batch.rejects.push(q),
         }
         Ok(())
@@ -681,7 +695,7 @@ fn ingest_as(
         let mut failed = None;
         'chunks: for chunk in rec_rx {
             for item in chunk {
-                if let Err(e) = sifter.sift_into(item, store, &mut batch) {
+                if let Err(e) = sifter.sift_into(item, store, opts.judge, &mut batch) {
                     failed = Some(e);
                     break 'chunks;
                 }

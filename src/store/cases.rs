@@ -79,8 +79,13 @@ pub struct UnitCounts {
     pub total: u64,
 }
 
+/// A case's leads as judged by the caller before it is written, each with its key and JSON
+/// (their type belongs to `supervision`).
+pub type JudgedLeads = Vec<(String, Vec<u8>)>;
+
 /// A case serialized for the store once, off the writer's path: its key, content JSON and digest,
-/// provenance JSON, and the digest of the raw record it was mapped from.
+/// provenance JSON, the digest of the raw record it was mapped from, what the workbench's indexes
+/// take from it, and its leads when the caller judged them.
 #[derive(Debug, Clone)]
 pub struct PreparedCase {
     key: Vec<u8>,
@@ -91,29 +96,12 @@ pub struct PreparedCase {
     raw: [u8; 16],
     content: Vec<u8>,
     source: Vec<u8>,
-}
-
-/// The party index id of a case's party: `U` and the USCC, `R` and the resident ID number, or
-/// `O`, the document type's code, `:` and the number; empty when the party has no document.
-pub fn party_id(case: &Case) -> Vec<u8> {
-    use crate::model::PartyId;
-    match &case.party.id {
-        Some(PartyId::Uscc(u)) => [b"U", u.as_str().as_bytes()].concat(),
-        Some(PartyId::Resident(r)) => [b"R", r.as_str().as_bytes()].concat(),
-        Some(PartyId::Other { id_type, number }) => {
-            format!("O{}:{number}", id_type.code()).into_bytes()
-        }
-        None => Vec::new(),
-    }
-}
-
-/// The `parties` key of a case: the party id, a 0 byte, the case key.
-fn party_key(id: &[u8], case_key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(id.len() + 1 + case_key.len());
-    k.extend_from_slice(id);
-    k.push(0);
-    k.extend_from_slice(case_key);
-    k
+    /// The party index id and the party's name.
+    party: (Vec<u8>, String),
+    /// Whether the case belongs in the `transfers` index.
+    watched: bool,
+    /// Its leads judged as a new case on its own; `None`: the leads refresh judges it.
+    leads: Option<JudgedLeads>,
 }
 
 impl PreparedCase {
@@ -124,8 +112,13 @@ impl PreparedCase {
         let key = case.key();
         let (unit_code, case_id, action) =
             (case.unit_code.clone(), case.case_id.clone(), case.action);
+        let party = (super::parties::party_id(&case), case.party.name.clone());
+        let watched = case.transfer.is_watched();
         let (content, source) = case.into_content();
         Self {
+            party,
+            watched,
+            leads: None,
             key,
             unit_code,
             case_id,
@@ -135,6 +128,14 @@ impl PreparedCase {
             content,
             source: serde_json::to_vec(&source).unwrap_or_default(),
         }
+    }
+
+    /// The case with its leads as judged by the caller, as if it were new: stored with the case
+    /// when it is new, and when it is not (its stored leads must be merged) left to the leads
+    /// refresh as if not judged. `None`: not judged (a rule needs the party's other decisions).
+    pub fn judged(mut self, leads: Option<JudgedLeads>) -> Self {
+        self.leads = leads;
+        self
     }
 
     /// The store key.
@@ -182,6 +183,11 @@ fn header(v: &[u8]) -> Option<(&[u8], u8, u64)> {
     Some((v.get(..32)?, *v.get(48)?, version))
 }
 
+/// The update time in a stored value's header (microseconds, as stored).
+fn updated_micros(v: &[u8]) -> Option<[u8; 8]> {
+    v.get(57..65)?.try_into().ok()
+}
+
 /// A stored case value split into its parts (layout above [`HEADER`]).
 struct Stored<'a> {
     action: u8,
@@ -201,9 +207,7 @@ fn corrupt(key: &[u8], reason: impl Into<String>) -> StoreError {
 fn split<'v>(key: &[u8], v: &'v [u8]) -> Result<Stored<'v>, StoreError> {
     let short = || corrupt(key, "value shorter than its header");
     let (_, action, version) = header(v).ok_or_else(short)?;
-    let micros = v
-        .get(57..65)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+    let micros = updated_micros(v)
         .map(i64::from_be_bytes)
         .ok_or_else(short)?;
     let len = v
@@ -363,20 +367,45 @@ impl Store {
     /// thread, off the writer's path). The batch's change-log entries are stored as one value keyed
     /// by the batch's first sequence number, and so are each destination's outbox entries: one
     /// write per batch instead of one per case.
+    ///
+    /// The workbench's indexes are written in the same transaction, so they never lag the
+    /// cases: the party entry of each new version, the transfer index, the time of the version
+    /// it replaces. So are the leads: a new case judged by the caller has its leads (if any)
+    /// stored with it; any other new version is marked for the leads refresh (`leads_pending`).
     pub fn upsert_prepared(
         &self,
         cases: &[PreparedCase],
         route: Route<'_>,
     ) -> Result<Vec<UpsertOutcome>, StoreError> {
         let now = Utc::now();
-        let result = (
+        let result = [
             &self.cases,
             &self.changes,
             &self.outbox,
             &self.counts,
             &self.meta,
-        )
-            .transaction(|(tc, tch, tout, tcount, tmeta)| {
+            &self.parties,
+            &self.transfers,
+            &self.case_versions,
+            &self.leads,
+            &self.leads_pending,
+        ][..]
+            .transaction(|t| {
+                let [
+                    tc,
+                    tch,
+                    tout,
+                    tcount,
+                    tmeta,
+                    tparty,
+                    ttransfer,
+                    tversion,
+                    tlead,
+                    tpending,
+                ] = t.as_slice()
+                else {
+                    return Err(abort("case transaction", "trees missing"));
+                };
                 let first: u64 = match tmeta.get(NEXT_SEQ)? {
                     Some(v) => {
                         serde_json::from_slice(&v).map_err(|e| abort("change sequence", e))?
@@ -393,6 +422,9 @@ impl Store {
                 // the entries themselves are already in the change log.
                 let mut outbox: BTreeMap<String, Vec<u32>> = BTreeMap::new();
                 let mut counts: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+                // The batch's party index entries, one value per bucket (see `parties` in the
+                // store's trees): a few hundred writes per batch instead of one per case.
+                let mut parties: BTreeMap<[u8; 2], Vec<u8>> = BTreeMap::new();
                 for p in cases {
                     let old = tc.get(&p.key)?;
                     let (version, old_action) = match old.as_deref().map(header) {
@@ -420,6 +452,34 @@ impl Store {
                     value.extend_from_slice(&p.content);
                     value.extend_from_slice(&p.source);
                     tc.insert(p.key.as_slice(), value)?;
+                    let (id, name) = &p.party;
+                    super::parties::push_entry(
+                        parties.entry(super::parties::bucket(id)).or_default(),
+                        id,
+                        &p.key,
+                        name,
+                    );
+                    if p.watched {
+                        ttransfer.insert(p.key.as_slice(), &[][..])?;
+                    } else if version > 1 {
+                        ttransfer.remove(p.key.as_slice())?;
+                    }
+                    if let Some(at) = old.as_deref().and_then(updated_micros) {
+                        tversion.insert(
+                            super::supervision::version_key(&p.key, version - 1),
+                            &at[..],
+                        )?;
+                    }
+                    match (&p.leads, version) {
+                        (Some(leads), 1) => {
+                            for (k, v) in leads {
+                                tlead.insert(super::leads::lead_key(&p.key, k), v.as_slice())?;
+                            }
+                        }
+                        _ => {
+                            tpending.insert(p.key.as_slice(), &version.to_be_bytes())?;
+                        }
+                    }
 
                     changes
                         .entries
@@ -444,6 +504,11 @@ impl Store {
                     return Ok(outcomes);
                 }
                 tch.insert(&first.to_be_bytes(), json("change log", &changes)?)?;
+                for (bucket, entries) in parties {
+                    let mut k = bucket.to_vec();
+                    k.extend_from_slice(&first.to_be_bytes());
+                    tparty.insert(k, entries)?;
+                }
                 for (dest, entries) in outbox {
                     let mut k = dest.into_bytes();
                     k.push(0);
@@ -458,90 +523,6 @@ impl Store {
                 Ok(outcomes)
             });
         result.map_err(tx_err("case transaction"))
-    }
-
-    /// The keys of the cases whose party has the index id `id` (see [`party_id`]), at most
-    /// `limit`, in key order (unit, then case number).
-    pub fn cases_of_party(&self, id: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.cases_of_party_where(id, limit, |_| true)
-    }
-
-    /// [`Store::cases_of_party`], keeping only the case keys `keep` accepts (the ports a caller
-    /// may read) before the limit counts.
-    pub fn cases_of_party_where(
-        &self,
-        id: &[u8],
-        limit: usize,
-        keep: impl Fn(&[u8]) -> bool,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
-        if id.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut prefix = id.to_vec();
-        prefix.push(0);
-        let mut out = Vec::new();
-        for k in self.parties.scan_prefix(&prefix).keys() {
-            if out.len() >= limit {
-                break;
-            }
-            let k = k.map_err(sled_err("party index scan"))?;
-            let case = &k[prefix.len()..];
-            if keep(case) {
-                out.push(case.to_vec());
-            }
-        }
-        Ok(out)
-    }
-
-    /// The keys of the cases whose party name, as indexed, contains `needle` and that `keep`
-    /// accepts (the ports a caller may read), at most `limit`, in index order: a scan of the
-    /// index's short entries, never of the cases themselves. An entry may be stale (see
-    /// [`Store::index_parties`]): callers check the case they read.
-    pub fn cases_by_party_name(
-        &self,
-        needle: &str,
-        limit: usize,
-        keep: impl Fn(&[u8]) -> bool,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut out: Vec<Vec<u8>> = Vec::new();
-        for kv in self.parties.iter() {
-            let (k, v) = kv.map_err(sled_err("party name scan"))?;
-            if !std::str::from_utf8(&v).is_ok_and(|n| n.contains(needle)) {
-                continue;
-            }
-            let Some(cut) = k.iter().position(|b| *b == 0) else {
-                continue;
-            };
-            let case = &k[cut + 1..];
-            if keep(case) && !out.iter().any(|o| o == case) {
-                out.push(case.to_vec());
-                if out.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Indexes `cases` (their current versions) by party: one entry per case under its party's
-    /// id (empty for a party without a document), holding the party's name — one write per
-    /// case, no read. Not part of the case transaction (a first ingest pays for no index
-    /// writes) but run right after it, by the leads refresh, which follows the change log and
-    /// so repeats after a stop whatever a stop cut short. When a new version names another
-    /// party, the entry under the old id stays (the index keeps no record of it): readers
-    /// check the case they find ([`party_id`], its name), which costs them nothing more since
-    /// they decode it anyway, and spares every new case a read and a second write.
-    pub fn index_parties(&self, cases: &[Case]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for case in cases {
-            batch.insert(
-                party_key(&party_id(case), &case.key()),
-                case.party.name.as_bytes(),
-            );
-        }
-        self.parties
-            .apply_batch(batch)
-            .map_err(sled_err("party index"))
     }
 
     /// Whether the case stored under `key` was mapped from a raw record with digest `raw` — then
@@ -846,6 +827,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::model::{PartyId, ResidentId};
+    use crate::store::party_id;
 
     fn cases() -> Vec<Case> {
         let golden = crate::ingest::golden::golden_cases();
@@ -869,12 +851,11 @@ mod tests {
     }
 
     #[test]
-    fn the_party_index_follows_the_cases_it_is_given() {
+    fn the_party_index_follows_each_case_write() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
         let mut cases = cases();
         store.upsert_cases(&cases, &|_, _| Vec::new()).unwrap();
-        store.index_parties(&cases).unwrap();
         let org = party_id(&cases[0]);
         assert_eq!(org[0], b'U');
         let found = store.cases_of_party(&org, 10).unwrap();
@@ -920,7 +901,6 @@ mod tests {
         store
             .upsert_cases(&cases[1..2], &|_, _| Vec::new())
             .unwrap();
-        store.index_parties(&cases[1..2]).unwrap();
         let mut both = vec![cases[1].key(), cases[2].key()];
         both.sort();
         assert_eq!(store.cases_of_party(&person, 10).unwrap(), both);
@@ -934,9 +914,54 @@ mod tests {
             .collect();
         assert_eq!(current, vec![cases[0].key()]);
 
-        // Indexing the same cases again changes nothing.
-        store.index_parties(&cases).unwrap();
+        // Writing the same cases again changes nothing.
+        store.upsert_cases(&cases, &|_, _| Vec::new()).unwrap();
         assert_eq!(store.cases_of_party(&person, 10).unwrap(), both);
         assert_eq!(store.cases_of_party(&org, 10).unwrap(), org_keys);
+    }
+
+    #[test]
+    fn judged_leads_of_a_new_case_are_stored_with_it_and_anything_else_waits_for_the_refresh() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let none = |_: &Uscc, _: Action| Vec::new();
+        let mut cases = cases();
+        let lead = |c: &Case| -> JudgedLeads {
+            vec![("k".into(), format!("\"{}\"", c.case_id).into_bytes())]
+        };
+        // New and judged: its leads are stored, nothing is pending. New and not judged: pending.
+        let judged = PreparedCase::new(cases[0].clone(), None).judged(Some(lead(&cases[0])));
+        let quiet = PreparedCase::new(cases[1].clone(), None).judged(Some(Vec::new()));
+        let unjudged = PreparedCase::new(cases[2].clone(), None);
+        store
+            .upsert_prepared(&[judged, quiet, unjudged], &none)
+            .unwrap();
+        let stored: Vec<String> = store.case_leads(&cases[0].key()).unwrap();
+        assert_eq!(stored, vec![cases[0].case_id.to_string()]);
+        assert!(
+            store
+                .case_leads::<String>(&cases[1].key())
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.pending_leads(10).unwrap(), vec![(cases[2].key(), 1)]);
+
+        // A new version, even judged, waits for the refresh (its stored leads must be merged);
+        // its leads as judged alone are not written over the stored ones.
+        cases[0].title.push_str("（更正）");
+        let again = PreparedCase::new(cases[0].clone(), None).judged(Some(Vec::new()));
+        store.upsert_prepared(&[again], &none).unwrap();
+        assert_eq!(
+            store.case_leads::<String>(&cases[0].key()).unwrap().len(),
+            1
+        );
+        let mut want = vec![(cases[0].key(), 2), (cases[2].key(), 1)];
+        want.sort();
+        assert_eq!(store.pending_leads(10).unwrap(), want);
+
+        // Cleared only at the version judged: a newer one written meanwhile stays marked.
+        assert!(!store.leads_judged(&cases[0].key(), 1).unwrap());
+        assert!(store.leads_judged(&cases[0].key(), 2).unwrap());
+        assert_eq!(store.pending_leads(10).unwrap(), vec![(cases[2].key(), 1)]);
     }
 }

@@ -1,19 +1,26 @@
-//! Leads, kept per case: `leads`: `unit_code 0x00 case_id 0x00 lead key` → the lead's JSON (its
-//! type belongs to `supervision`; the store only keeps bytes in order). Which change-log entry
-//! leads were last brought up to is in `meta` (`leads_seq`), so the cases written since are
-//! found from the change log itself, with no write on the ingest path.
+//! Leads, kept per case, and the cases whose leads are still to be judged:
+//! - `leads`: `unit_code 0x00 case_id 0x00 lead key` → the lead's JSON (its type belongs to
+//!   `supervision`; the store only keeps bytes in order)
+//! - `leads_pending`: `case key` → the version (u64 BE) written without its leads judged,
+//!   marked in the case transaction (see `cases.rs`) and cleared by the leads refresh once it
+//!   has judged that version, so nothing a stop cuts short is forgotten
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Store, StoreError, sled_err, tx_err};
 
-const LEADS_SEQ: &str = "leads_seq";
-
 fn prefix(case_key: &[u8]) -> Vec<u8> {
     let mut p = case_key.to_vec();
     p.push(0);
     p
+}
+
+/// The `leads` key of a case's lead.
+pub(super) fn lead_key(case_key: &[u8], key: &str) -> Vec<u8> {
+    let mut k = prefix(case_key);
+    k.extend_from_slice(key.as_bytes());
+    k
 }
 
 impl Store {
@@ -47,10 +54,8 @@ impl Store {
             .map_err(sled_err("lead scan"))?;
         let mut values = Vec::with_capacity(leads.len());
         for (k, v) in leads {
-            let mut key = p.clone();
-            key.extend_from_slice(k.as_bytes());
             values.push((
-                key,
+                lead_key(case_key, k),
                 serde_json::to_vec(v).map_err(|e| StoreError::Corrupt {
                     what: "lead".into(),
                     reason: e.to_string(),
@@ -77,11 +82,9 @@ impl Store {
         case_key: &[u8],
         leads: &[(String, T)],
     ) -> Result<(), StoreError> {
-        let p = prefix(case_key);
         let mut batch = sled::Batch::default();
         for (k, v) in leads {
-            let mut key = p.clone();
-            key.extend_from_slice(k.as_bytes());
+            let key = lead_key(case_key, k);
             let value = serde_json::to_vec(v).map_err(|e| StoreError::Corrupt {
                 what: "lead".into(),
                 reason: e.to_string(),
@@ -138,14 +141,31 @@ impl Store {
         })
     }
 
-    /// The change-log position leads were last brought up to.
-    pub fn leads_seq(&self) -> Result<u64, StoreError> {
-        Ok(self.get_meta(LEADS_SEQ)?.unwrap_or(0))
+    /// Up to `limit` cases whose leads are still to be judged, in key order, each with the
+    /// version that was written.
+    pub fn pending_leads(&self, limit: usize) -> Result<Vec<(Vec<u8>, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.leads_pending.iter().take(limit) {
+            let (k, v) = kv.map_err(sled_err("pending leads"))?;
+            let version = <[u8; 8]>::try_from(v.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    what: "pending lead entry".into(),
+                    reason: "wrong length".into(),
+                })?;
+            out.push((k.to_vec(), version));
+        }
+        Ok(out)
     }
 
-    /// Records that leads are up to date with the change log through `seq`.
-    pub fn set_leads_seq(&self, seq: u64) -> Result<(), StoreError> {
-        self.set_meta(LEADS_SEQ, &seq)
+    /// Records that the leads of version `version` of the case under `case_key` are judged.
+    /// A newer version written meanwhile stays marked (then this returns false).
+    pub fn leads_judged(&self, case_key: &[u8], version: u64) -> Result<bool, StoreError> {
+        let r = self
+            .leads_pending
+            .compare_and_swap(case_key, Some(&version.to_be_bytes()[..]), None::<&[u8]>)
+            .map_err(sled_err("pending leads"))?;
+        Ok(r.is_ok())
     }
 
     /// Removes every lead (before a rebuild).

@@ -18,17 +18,16 @@
 //!   acknowledged (u64 BE), so revocations reach exactly the destinations that hold the record
 //! - `dead`: `id (u64 BE)` → [`DeadLetter`] JSON (records a destination refused)
 //! - `reports`: `quarter 0x00 unit_code 0x00 version (u64 BE)` → quarterly report JSON, every version
-//! - `parties`: `party id 0x00 unit_code 0x00 case_id` → the party's name: the cases of one
-//!   party (its USCC, resident ID or other document; an empty id for a party without one),
-//!   written right after each case transaction by the leads refresh (see `supervision::leads`),
-//!   which follows the change log; an entry a change of party leaves behind is filtered by its
-//!   readers
-//! - `leads`: `unit_code 0x00 case_id 0x00 lead key` → lead JSON (see `leads.rs`)
+//! - `parties`, `parties_sorted`: the party index, recent entries written in each case
+//!   transaction and the same merged into sorted chunks by the leads refresh (see `parties.rs`)
+//! - `leads`, `leads_pending`: each case's leads, and the case versions whose leads are still to
+//!   be judged (see `leads.rs`)
 //! - `supervision`, `case_supervision`, `transfers`, `case_versions`, `supervision_outbox`: the procuratorate's actions
 //!   and the workbench's indexes (see `supervision.rs`)
 
 mod cases;
 mod leads;
+mod parties;
 mod ports;
 mod push;
 mod quarantine;
@@ -38,8 +37,9 @@ mod supervision;
 use std::path::Path;
 
 pub use cases::{
-    Change, OutboxEntry, PreparedCase, RawCase, Route, UnitCounts, UpsertOutcome, party_id,
+    Change, JudgedLeads, OutboxEntry, PreparedCase, RawCase, Route, UnitCounts, UpsertOutcome,
 };
+pub use parties::party_id;
 pub use ports::PortGrant;
 pub use push::{DeadLetter, OutboxSummary, PushCommit};
 pub use quarantine::{QuarantineEntry, QuarantineReason};
@@ -92,7 +92,7 @@ pub enum StoreError {
 }
 
 /// The layout of keys and values this version writes; raised whenever an encoding changes.
-const LAYOUT: u32 = 2;
+const LAYOUT: u32 = 3;
 const LAYOUT_KEY: &str = "store_layout";
 
 fn sled_err(op: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
@@ -126,7 +126,9 @@ pub struct Store {
     dead: sled::Tree,
     reports: sled::Tree,
     parties: sled::Tree,
+    parties_sorted: sled::Tree,
     leads: sled::Tree,
+    leads_pending: sled::Tree,
     supervision: sled::Tree,
     case_supervision: sled::Tree,
     transfers: sled::Tree,
@@ -167,7 +169,9 @@ impl Store {
             dead: tree("dead")?,
             reports: tree("reports")?,
             parties: tree("parties")?,
+            parties_sorted: tree("parties_sorted")?,
             leads: tree("leads")?,
+            leads_pending: tree("leads_pending")?,
             supervision: tree("supervision")?,
             case_supervision: tree("case_supervision")?,
             transfers: tree("transfers")?,

@@ -5,20 +5,19 @@
 //! - `case_supervision`: `case key 0x00 id (u64 BE)` → empty: a case's actions, for its timeline
 //! - `transfers`: `case key` → empty: the cases that carry any transfer information, so the
 //!   overdue-transfer list reads dozens of cases, not every case
-//! - `case_versions`: `case key 0x00 version (u64 BE)` → change-log sequence (u64 BE) and time
-//!   (milliseconds, i64 BE): a case's versions, for its timeline
+//! - `case_versions`: `case key 0x00 version (u64 BE)` → the time it was stored (microseconds,
+//!   i64 BE), written when a later version replaces it: a case's earlier versions, for its
+//!   timeline (a case never updated costs no entry)
 //! - `supervision_outbox`: `destination 0x00 id (u64 BE)` → empty: the notices a destination that
 //!   takes supervision must still be sent, queued in the action's transaction
 //!
-//! The indexes are written right after the case transaction, by the leads refresh (which follows
-//! the change log), never inside it: a first ingest pays nothing for them.
+//! The two indexes are written in the case transaction itself (see `cases.rs`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Change, Store, StoreError, sled_err, tx_err};
-use crate::model::case_key;
+use super::{Store, StoreError, sled_err, tx_err};
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt {
@@ -41,15 +40,18 @@ fn prefix(case_key: &[u8]) -> Vec<u8> {
     p
 }
 
-/// A version of a case as the change log recorded it.
+/// A version of a case and when it was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VersionEntry {
     /// The version.
     pub version: u64,
-    /// Its change-log position.
-    pub seq: u64,
     /// When it was stored.
     pub at: DateTime<Utc>,
+}
+
+/// The `case_versions` key of a case's version.
+pub(super) fn version_key(case_key: &[u8], version: u64) -> Vec<u8> {
+    suffixed(case_key, version)
 }
 
 impl Store {
@@ -204,32 +206,6 @@ impl Store {
         Ok(())
     }
 
-    /// Records which of `cases` carry transfer information (`(key, carries)`): the overdue list
-    /// reads only those.
-    pub fn index_transfers(&self, cases: &[(Vec<u8>, bool)]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        let mut any = false;
-        for (key, carries) in cases {
-            if *carries {
-                batch.insert(key.as_slice(), &[][..]);
-                any = true;
-            } else if self
-                .transfers
-                .contains_key(key)
-                .map_err(sled_err("transfer index"))?
-            {
-                batch.remove(key.as_slice());
-                any = true;
-            }
-        }
-        if any {
-            self.transfers
-                .apply_batch(batch)
-                .map_err(sled_err("transfer index"))?;
-        }
-        Ok(())
-    }
-
     /// The keys of the cases that carry transfer information, in key order.
     pub fn transfer_case_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         self.transfers
@@ -239,39 +215,22 @@ impl Store {
             .collect()
     }
 
-    /// Records change-log entries in the per-case version index.
-    pub fn index_versions(&self, changes: &[Change]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for c in changes {
-            let mut v = [0u8; 16];
-            v[..8].copy_from_slice(&c.seq.to_be_bytes());
-            v[8..].copy_from_slice(&c.at.timestamp_millis().to_be_bytes());
-            batch.insert(
-                suffixed(&case_key(&c.unit_code, &c.case_id), c.version),
-                &v[..],
-            );
-        }
-        self.case_versions
-            .apply_batch(batch)
-            .map_err(sled_err("version index"))
-    }
-
-    /// The versions of the case under `case_key` the change log recorded, oldest first.
+    /// The earlier versions of the case under `case_key`, oldest first, each with the time it
+    /// was stored (the current version's time is on the case).
     pub fn case_versions(&self, case_key: &[u8]) -> Result<Vec<VersionEntry>, StoreError> {
         let p = prefix(case_key);
         let mut out = Vec::new();
         for kv in self.case_versions.scan_prefix(&p) {
             let (k, v) = kv.map_err(sled_err("version index"))?;
             let n = |b: Option<&[u8]>| b.and_then(|b| <[u8; 8]>::try_from(b).ok());
-            let (Some(version), Some(seq), Some(ms)) =
-                (n(k.get(p.len()..)), n(v.get(..8)), n(v.get(8..16)))
-            else {
+            let (Some(version), Some(micros)) = (n(k.get(p.len()..)), n(v.get(..8))) else {
                 return Err(corrupt("version index entry", "wrong length"));
             };
+            let micros = i64::from_be_bytes(micros);
             out.push(VersionEntry {
                 version: u64::from_be_bytes(version),
-                seq: u64::from_be_bytes(seq),
-                at: DateTime::from_timestamp_millis(i64::from_be_bytes(ms)).unwrap_or_default(),
+                at: DateTime::from_timestamp_micros(micros)
+                    .ok_or_else(|| corrupt("version index entry", "time out of range"))?,
             });
         }
         Ok(out)
@@ -331,17 +290,40 @@ mod tests {
     }
 
     #[test]
-    fn the_transfer_index_follows_what_cases_carry() {
+    fn the_transfer_and_version_indexes_follow_each_case_write() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (a, b) = (b"U\0a".to_vec(), b"U\0b".to_vec());
-        store
-            .index_transfers(&[(a.clone(), true), (b.clone(), false)])
-            .unwrap();
-        assert_eq!(store.transfer_case_keys().unwrap(), vec![a.clone()]);
-        store
-            .index_transfers(&[(a.clone(), false), (b.clone(), true)])
-            .unwrap();
-        assert_eq!(store.transfer_case_keys().unwrap(), vec![b]);
+        let none = |_: &crate::model::Uscc, _: crate::model::Action| Vec::new();
+        let golden = crate::ingest::golden::golden_cases();
+        let clear = |c: &mut crate::model::Case| {
+            c.transfer.suspected_crime = false;
+            c.transfer.status = crate::model::TransferStatus::None;
+            c.transfer.transferred_on = None;
+            c.transfer.approved_at = None;
+        };
+        let mut a = golden[0].clone();
+        clear(&mut a);
+        a.transfer.suspected_crime = true;
+        let mut b = a.clone();
+        b.case_id = crate::model::CaseId::parse("INDEX-B").unwrap();
+        clear(&mut b);
+        store.upsert_cases(&[a.clone(), b.clone()], &none).unwrap();
+        assert_eq!(store.transfer_case_keys().unwrap(), vec![a.key()]);
+        // A case never updated has no earlier versions.
+        assert!(store.case_versions(&a.key()).unwrap().is_empty());
+        let v1 = store.get_case_by_key(&a.key()).unwrap().unwrap().updated_at;
+
+        // The transfer moves from a to b; a's first version keeps its time.
+        clear(&mut a);
+        b.transfer.status = crate::model::TransferStatus::Transferred;
+        store.upsert_cases(&[a.clone(), b.clone()], &none).unwrap();
+        assert_eq!(store.transfer_case_keys().unwrap(), vec![b.key()]);
+        let versions = store.case_versions(&a.key()).unwrap();
+        assert_eq!(versions, vec![VersionEntry { version: 1, at: v1 }]);
+
+        // Unchanged: nothing moves.
+        store.upsert_cases(&[a.clone(), b.clone()], &none).unwrap();
+        assert_eq!(store.transfer_case_keys().unwrap(), vec![b.key()]);
+        assert_eq!(store.case_versions(&a.key()).unwrap().len(), 1);
     }
 }

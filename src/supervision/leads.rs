@@ -16,7 +16,7 @@ use super::deadlines::{self, Step};
 use super::rules::{Matched, Rule};
 use crate::model::{Case, TransferStatus};
 use crate::push::calendar::WorkCalendar;
-use crate::store::{Store, StoreError, party_id};
+use crate::store::{JudgedLeads, Store, StoreError, party_id};
 
 /// Where a lead stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,17 +203,7 @@ pub fn merge(case: &Case, stored: Vec<Lead>, raised: Vec<Raised>, now: DateTime<
                 l.review = r.review;
                 out.push(l);
             }
-            None => out.push(Lead {
-                key: r.key,
-                title: r.title,
-                source: r.source,
-                facts: r.facts,
-                review: r.review,
-                status: LeadStatus::Open,
-                case_version: case.version,
-                detected_at: now,
-                updated_at: now,
-            }),
+            None => out.push(opened(r, case.version, now)),
         }
     }
     for mut l in stored {
@@ -230,6 +220,45 @@ pub fn merge(case: &Case, stored: Vec<Lead>, raised: Vec<Raised>, now: DateTime<
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
     out
+}
+
+/// A lead raised for the first time.
+fn opened(r: Raised, case_version: u64, now: DateTime<Utc>) -> Lead {
+    Lead {
+        key: r.key,
+        title: r.title,
+        source: r.source,
+        facts: r.facts,
+        review: r.review,
+        status: LeadStatus::Open,
+        case_version,
+        detected_at: now,
+        updated_at: now,
+    }
+}
+
+/// The leads of `case` judged on its own as a new case, ready for the store to keep with it
+/// (ingest calls this on its mapping thread, so the leads are written in the case's own
+/// transaction and nothing reads the case again). `None` when a rule counts the party's other
+/// decisions (多次) and could judge or count `case`: the leads refresh then judges it with the
+/// party once it is stored.
+pub fn judge_new(
+    case: &Case,
+    rules: &[Rule],
+    cal: &WorkCalendar,
+    now: DateTime<Utc>,
+) -> Option<JudgedLeads> {
+    if rules.iter().any(|r| r.involves_party(case)) {
+        return None;
+    }
+    let mut out = Vec::new();
+    for r in evaluate(case, &[], rules, cal, cst(now)) {
+        // A new case is stored as version 1.
+        let lead = opened(r, 1, now);
+        out.push((lead.key.clone(), serde_json::to_vec(&lead).ok()?));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Some(out)
 }
 
 /// The most decisions of one party read to evaluate a case (a party with more is a registry
@@ -264,7 +293,7 @@ fn refresh_party(
     mut done: Option<&mut std::collections::BTreeSet<Vec<u8>>>,
     out: &mut Refreshed,
 ) -> Result<(), StoreError> {
-    let mut party = party_of(store, &case, rules)?;
+    let mut party = party_of(store, &case, reads_party(&case, rules))?;
     party.push(case);
     let n = party.len();
     let on = party[n - 1].decided_on;
@@ -286,11 +315,23 @@ fn refresh_party(
     Ok(())
 }
 
-/// The other decisions of `case`'s party, read only when a rule counts them (多次) and could
-/// judge or count `case`.
-fn party_of(store: &Store, case: &Case, rules: &[Rule]) -> Result<Vec<Case>, StoreError> {
+/// Whether a rule needs `case`'s party's other decisions to judge it or the party's later
+/// decisions after it changed. A case's first version needs them only when a rule could judge
+/// or count it ([`Rule::involves_party`]); a later version whenever a rule counts decisions,
+/// since the version it replaces may have been counted for a later decision and no longer is.
+fn reads_party(case: &Case, rules: &[Rule]) -> bool {
+    if case.version > 1 {
+        rules.iter().any(Rule::needs_earlier)
+    } else {
+        rules.iter().any(|r| r.involves_party(case))
+    }
+}
+
+/// The other decisions of `case`'s party, read only when `needed` says so (they are not
+/// needed by most cases).
+fn party_of(store: &Store, case: &Case, needed: bool) -> Result<Vec<Case>, StoreError> {
     let mut party = Vec::new();
-    if rules.iter().any(|r| r.involves_party(case)) {
+    if needed {
         let (key, id) = (case.key(), party_id(case));
         for k in store.cases_of_party(&id, PARTY_CASES)? {
             // An entry left under this id by a case that now names another party is skipped.
@@ -338,25 +379,6 @@ fn judge(
     Ok(())
 }
 
-/// Whether a case says anything about a transfer (then its 310号令 deadlines are watched).
-pub fn carries_transfer(c: &Case) -> bool {
-    let t = &c.transfer;
-    t.suspected_crime
-        || t.status != TransferStatus::None
-        || t.transferred_on.is_some()
-        || t.approved_at.is_some()
-}
-
-/// Brings the party and transfer indexes up to date with `cases`.
-fn index(store: &Store, cases: &[Case]) -> Result<(), StoreError> {
-    store.index_parties(cases)?;
-    let carries: Vec<(Vec<u8>, bool)> = cases
-        .iter()
-        .map(|c| (c.key(), carries_transfer(c)))
-        .collect();
-    store.index_transfers(&carries)
-}
-
 /// Re-evaluates the cases with a transfer step still to be done: time alone turns an open
 /// 310号令 deadline into a broken one, with no new version of the case to say so.
 fn refresh_deadlines(
@@ -384,36 +406,11 @@ fn refresh_deadlines(
     Ok(())
 }
 
-/// Indexes the parties of the cases under `keys`, then evaluates each with its party.
-#[allow(clippy::too_many_arguments)]
-fn refresh_keys(
-    store: &Store,
-    keys: &[Vec<u8>],
-    rules: &[Rule],
-    cal: &WorkCalendar,
-    now: DateTime<Utc>,
-    stop: &dyn Fn() -> bool,
-    done: &mut std::collections::BTreeSet<Vec<u8>>,
-    out: &mut Refreshed,
-) -> Result<bool, StoreError> {
-    let cases = keys
-        .iter()
-        .filter_map(|k| store.get_case_by_key(k).transpose())
-        .collect::<Result<Vec<_>, _>>()?;
-    index(store, &cases)?;
-    for c in cases {
-        if stop() {
-            return Ok(false);
-        }
-        refresh_party(store, c, rules, cal, now, Some(done), out)?;
-    }
-    Ok(true)
-}
-
-/// Brings the party index and the leads up to date with every case written since the last
-/// refresh (the change log says which), then records how far it got; `stop` is asked between
-/// cases, and a stopped refresh resumes where its last completed chunk ended. Called right
-/// after ingest commits.
+/// Judges the leads of every case version written without them (ingest judges a new case
+/// itself unless a rule counts its party's decisions; other writes leave it to this), then the
+/// cases whose 310号令 deadlines time alone may have broken. `stop` is asked between cases;
+/// what a stop cuts short stays marked and is taken up by the next refresh. Called right after
+/// ingest commits and every quarter of an hour.
 pub fn refresh(
     store: &Store,
     rules: &[Rule],
@@ -421,34 +418,41 @@ pub fn refresh(
     now: DateTime<Utc>,
     stop: &dyn Fn() -> bool,
 ) -> Result<Refreshed, StoreError> {
-    let mut after = store.leads_seq()?;
     let mut out = Refreshed::default();
+    // The party index first: the cases judged with their party find each other through it.
+    store.merge_party_index()?;
     loop {
-        let changes = store.changes_after(after, 10_000)?;
-        let Some(last) = changes.last().map(|c| c.seq) else {
-            let mut done = std::collections::BTreeSet::new();
-            refresh_deadlines(store, rules, cal, now, &mut done, &mut out)?;
-            return Ok(out);
-        };
-        store.index_versions(&changes)?;
-        let mut keys: Vec<Vec<u8>> = changes
-            .iter()
-            .map(|c| crate::model::case_key(&c.unit_code, &c.case_id))
-            .collect();
-        keys.sort();
-        keys.dedup();
-        // Per chunk: a case written again while the refresh runs is judged again.
-        let mut done = std::collections::BTreeSet::new();
-        if !refresh_keys(store, &keys, rules, cal, now, stop, &mut done, &mut out)? {
-            return Ok(out);
+        let pending = store.pending_leads(10_000)?;
+        if pending.is_empty() {
+            break;
         }
-        store.set_leads_seq(last)?;
-        after = last;
+        // Per chunk: a case written again while the refresh runs stays marked with its new
+        // version and is judged again in a later chunk.
+        let mut done = std::collections::BTreeSet::new();
+        let mut cleared = false;
+        for (k, version) in pending {
+            if stop() {
+                return Ok(out);
+            }
+            if !done.contains(&k)
+                && let Some(case) = store.get_case_by_key(&k)?
+            {
+                refresh_party(store, case, rules, cal, now, Some(&mut done), &mut out)?;
+            }
+            cleared |= store.leads_judged(&k, version)?;
+        }
+        if !cleared {
+            // Every one was written again meanwhile: the next refresh takes them.
+            break;
+        }
     }
+    let mut done = std::collections::BTreeSet::new();
+    refresh_deadlines(store, rules, cal, now, &mut done, &mut out)?;
+    Ok(out)
 }
 
 /// Re-evaluates every stored case (after the rules changed), keeping what people did with
-/// each lead; what the indexes lack (a store from before them) is caught up first.
+/// each lead.
 pub fn rebuild(
     store: &Store,
     rules: &[Rule],
@@ -456,9 +460,7 @@ pub fn rebuild(
     now: DateTime<Utc>,
     stop: &dyn Fn() -> bool,
 ) -> Result<Refreshed, StoreError> {
-    // The indexes follow the change log: whatever is not yet indexed is first (a store from
-    // before leads: everything), so a party's earlier decisions are known before any case is
-    // judged. Usually there is nothing to catch up.
+    // What is still to be judged is judged first. Usually there is nothing.
     let caught_up = refresh(store, rules, cal, now, stop)?;
     // One thread reads the stored cases in key order, two decode and judge them and write what
     // changed (the machine has two cores; cases are independent once the index is complete).
@@ -479,7 +481,10 @@ pub fn rebuild(
                         };
                         for ((k, v), stored) in chunk {
                             let c = Store::decode_stored(&k, &v)?;
-                            let mut party = party_of(store, &c, rules)?;
+                            // Every case is judged in its turn: the party is read only when
+                            // judging this one needs it.
+                            let needed = rules.iter().any(|r| r.needs_party_to_judge(&c));
+                            let mut party = party_of(store, &c, needed)?;
                             party.push(c);
                             let c = &party[party.len() - 1];
                             judge(store, c, &party, stored, rules, cal, now, &mut out)?;
@@ -662,7 +667,7 @@ mod tests {
     }
 
     #[test]
-    fn refresh_follows_the_change_log_and_rebuild_keeps_what_people_did() {
+    fn refresh_judges_what_was_written_unjudged_and_rebuild_keeps_what_people_did() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
         let rules = rules();
@@ -693,7 +698,7 @@ mod tests {
         store.upsert_cases(&all[..all.len() - 1], &none).unwrap();
         let first = refresh(&store, &rules, &cal, t0, &|| false).unwrap();
         assert_eq!(first.open, 0, "{first:?}");
-        assert_eq!(store.leads_seq().unwrap(), store.change_count().unwrap());
+        assert!(store.pending_leads(10).unwrap().is_empty());
         // The third decision arrives: a lead on it.
         store.upsert_cases(&all[all.len() - 1..], &none).unwrap();
         refresh(&store, &rules, &cal, t0, &|| false).unwrap();

@@ -225,9 +225,22 @@ impl Rule {
     }
 
     /// Whether the party's other decisions matter when `case` is judged or changes under this
-    /// rule: it counts earlier decisions, and either judges `case` or could count it.
+    /// rule: it counts earlier decisions, and either needs them to judge `case` or could count
+    /// `case` for a later decision of the party.
     pub fn involves_party(&self, case: &Case) -> bool {
-        self.needs_earlier() && (self.applies_to(case) || self.same_kind(case))
+        self.needs_earlier() && (self.needs_party_to_judge(case) || self.same_kind(case))
+    }
+
+    /// Whether judging `case` under this rule needs the party's earlier decisions: the rule
+    /// counts them (多次), applies to `case`, and every other condition holds — otherwise the
+    /// case does not meet the rule whatever its party did before.
+    pub fn needs_party_to_judge(&self, case: &Case) -> bool {
+        self.needs_earlier()
+            && self.applies_to(case)
+            && self
+                .when
+                .iter()
+                .all(|c| self.holds(c, case, None, &mut Vec::new()))
     }
 
     /// Whether `case` meets the rule; `earlier` are the party's other decisions (any order).
@@ -238,7 +251,7 @@ impl Rule {
         }
         let mut out = Vec::new();
         for c in &self.when {
-            if !self.holds(c, case, earlier, &mut out) {
+            if !self.holds(c, case, Some(earlier), &mut out) {
                 return None;
             }
         }
@@ -268,7 +281,15 @@ impl Rule {
         self.actions.contains(&c.action) && self.when.iter().all(|x| texts(x, c))
     }
 
-    fn holds(&self, c: &Condition, case: &Case, earlier: &[Case], out: &mut Vec<Matched>) -> bool {
+    /// Whether condition `c` holds for `case`; `earlier: None` takes a count of earlier
+    /// decisions (多次) as met, to ask whether the rest holds.
+    fn holds(
+        &self,
+        c: &Condition,
+        case: &Case,
+        earlier: Option<&[Case]>,
+        out: &mut Vec<Matched>,
+    ) -> bool {
         match c {
             Condition::AtLeast(t, th) => match fact(case, *t) {
                 Some(v) if v >= th.value => {
@@ -344,6 +365,9 @@ impl Rule {
                 }
             }
             Condition::Earlier { n, days } => {
+                let Some(earlier) = earlier else {
+                    return true;
+                };
                 let Some(on) = case.decided_on else {
                     return false;
                 };

@@ -300,15 +300,13 @@ pub fn timeline(
             out.push(entry(order, at, kind, title.into(), None, None));
         }
     }
+    // The index holds the earlier versions; the case says when its current one was stored.
     let mut versions = store.case_versions(&key)?;
-    if !versions.iter().any(|v| v.version == case.version) {
-        // Not yet indexed (the refresh runs right after the ingest): the case says when.
-        versions.push(crate::store::VersionEntry {
-            version: case.version,
-            seq: 0,
-            at: case.updated_at,
-        });
-    }
+    versions.retain(|v| v.version < case.version);
+    versions.push(crate::store::VersionEntry {
+        version: case.version,
+        at: case.updated_at,
+    });
     for v in versions {
         let (order, at) = at_utc(v.at);
         out.push(entry(

@@ -288,6 +288,17 @@ pub struct Transfer {
     pub reconsideration_decided_at: Option<Moment>,
 }
 
+impl Transfer {
+    /// Whether the record says anything about a transfer: then its 310号令 deadlines are
+    /// watched and it is listed among the transfers.
+    pub fn is_watched(&self) -> bool {
+        self.suspected_crime
+            || self.status != TransferStatus::None
+            || self.transferred_on.is_some()
+            || self.approved_at.is_some()
+    }
+}
+
 /// A document attached to a case; the bytes live content-addressed in the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
