@@ -55,8 +55,13 @@ fn run(
     let mut refresh = 0.0;
     let mut open = 0;
     let pending = store.pending_leads(usize::MAX).map_or(0, |p| p.len());
+    let mut merge = 0.0;
     if let Some(rules) = rules {
         let t = Instant::now();
+        store
+            .merge_party_index()
+            .unwrap_or_else(|e| fail("party index", e));
+        merge = t.elapsed().as_secs_f64();
         leads::refresh(&store, rules, cal, chrono::Utc::now(), &|| false)
             .unwrap_or_else(|e| fail("refresh", e));
         refresh = t.elapsed().as_secs_f64();
@@ -66,7 +71,7 @@ fn run(
     let secs = start.elapsed().as_secs_f64();
     let rate = s.rows as f64 / secs;
     println!(
-        "{label:<34} {:>9} rows in {secs:>6.2} s = {rate:>9.0} rows/s  (ingest {ingested:.2} s, refresh {refresh:.2} s of {pending} cases, {open} leads open)",
+        "{label:<34} {:>9} rows in {secs:>6.2} s = {rate:>9.0} rows/s  (ingest {ingested:.2} s, refresh {refresh:.2} s of {pending} cases, party index merge {merge:.2} s of it, {open} leads open)",
         s.rows
     );
     (rate, refresh, store)

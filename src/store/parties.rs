@@ -16,7 +16,9 @@
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use super::{Store, StoreError, sled_err};
+use sled::Transactional;
+
+use super::{Store, StoreError, sled_err, tx_err};
 use crate::model::Case;
 
 /// How many buckets the recent entries are spread over: a batch writes at most this many values.
@@ -25,8 +27,12 @@ const BUCKETS: u64 = 64;
 /// The most entries in a sorted chunk.
 pub const CHUNK: usize = 128;
 
-/// The most recent entries merged at once (memory of a merge stays near 50 MB).
+/// The most recent entries merged at once, give or take a bucket (memory of a merge stays near
+/// 100 MB).
 const SLICE: usize = 500_000;
+
+/// The `meta` entry holding, per bucket, the last write batch merged.
+const MERGED: &str = "party_index_merged";
 
 /// The party index id of a case's party: `U` and the USCC, `R` and the resident ID number, or
 /// `O`, the document type's code, `:` and the number; empty when the party has no document.
@@ -167,8 +173,10 @@ impl Store {
                 }
             }
         }
-        for v in self.parties.scan_prefix(bucket(id)).values() {
-            let v = v.map_err(sled_err("party index"))?;
+        let through = self.merged_through()?;
+        let b = u16::from_be_bytes(bucket(id));
+        for kv in self.unmerged(b, &through) {
+            let (_, v) = kv.map_err(sled_err("party index"))?;
             for e in entries(&v) {
                 let [of, case, _] = e?;
                 if of == id && keep(case) {
@@ -190,7 +198,9 @@ impl Store {
         keep: impl Fn(&[u8]) -> bool,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut out: Vec<Vec<u8>> = Vec::new();
-        for v in self.parties_sorted.iter().chain(self.parties.iter()) {
+        let through = self.merged_through()?;
+        let recent = (0..BUCKETS as u16).flat_map(|b| self.unmerged(b, &through));
+        for v in self.parties_sorted.iter().chain(recent) {
             let (_, v) = v.map_err(sled_err("party name scan"))?;
             for e in entries(&v) {
                 let [_, case, name] = e?;
@@ -208,24 +218,52 @@ impl Store {
         Ok(out)
     }
 
-    /// Merges the recent entries into the sorted chunks, a slice at a time, so lookups read a
-    /// chunk or two; a stop loses nothing. Returns the entries merged.
+    /// Per bucket, the last write batch whose recent entries are merged into the sorted chunks.
+    fn merged_through(&self) -> Result<Vec<u64>, StoreError> {
+        Ok(self
+            .get_meta::<Vec<u64>>(MERGED)?
+            .filter(|w| w.len() == BUCKETS as usize)
+            .unwrap_or_else(|| vec![0; BUCKETS as usize]))
+    }
+
+    /// The recent values of `bucket` not yet merged.
+    fn unmerged(&self, bucket: u16, merged: &[u64]) -> sled::Iter {
+        let after = merged.get(usize::from(bucket)).copied().unwrap_or(0);
+        let mut start = bucket.to_be_bytes().to_vec();
+        start.extend_from_slice(&after.saturating_add(1).to_be_bytes());
+        // Keys are two bucket bytes then the sequence: everything below the next bucket.
+        let end = bucket.saturating_add(1).to_be_bytes().to_vec();
+        self.parties.range(start..end)
+    }
+
+    /// Merges the recent entries into the sorted chunks, a slice of whole buckets at a time, so
+    /// lookups read a chunk or two. The chunks and how far each bucket is merged are written in
+    /// one transaction; merged recent values are left where they are (removing them one by one
+    /// cost sled more than the merge itself). Returns the entries merged.
     pub fn merge_party_index(&self) -> Result<u64, StoreError> {
         let mut merged = 0;
+        let mut through = self.merged_through()?;
         loop {
-            let mut consumed = Vec::new();
+            let mut next = through.clone();
             let mut new: Vec<Held> = Vec::new();
-            for kv in self.parties.iter() {
-                let (k, v) = kv.map_err(sled_err("party index"))?;
-                for e in entries(&v) {
-                    new.push(held(e?));
-                }
-                consumed.push(k);
+            for b in 0..BUCKETS as u16 {
                 if new.len() >= SLICE {
                     break;
                 }
+                for kv in self.unmerged(b, &through) {
+                    let (k, v) = kv.map_err(sled_err("party index"))?;
+                    let seq = k
+                        .get(2..10)
+                        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+                        .map(u64::from_be_bytes)
+                        .ok_or_else(cut_short)?;
+                    for e in entries(&v) {
+                        new.push(held(e?));
+                    }
+                    next[usize::from(b)] = seq;
+                }
             }
-            if consumed.is_empty() {
+            if next == through {
                 return Ok(merged);
             }
             merged += new.len() as u64;
@@ -240,26 +278,23 @@ impl Store {
                 same
             });
             let (removed, written) = self.merge_into_chunks(new)?;
-            // The chunks first, in one atomic batch, then the recent values they took in: a stop
-            // between the two leaves entries in both trees, which readers take once and the next
-            // merge merges again to the same chunks.
-            let mut sorted = sled::Batch::default();
-            for k in removed {
-                sorted.remove(k);
-            }
-            for (k, v) in written {
-                sorted.insert(k, v);
-            }
-            self.parties_sorted
-                .apply_batch(sorted)
-                .map_err(sled_err("party index merge"))?;
-            let mut recent = sled::Batch::default();
-            for k in consumed {
-                recent.remove(k);
-            }
-            self.parties
-                .apply_batch(recent)
-                .map_err(sled_err("party index merge"))?;
+            let marks = serde_json::to_vec(&next).map_err(|e| StoreError::Corrupt {
+                what: "party index marks".into(),
+                reason: e.to_string(),
+            })?;
+            (&self.parties_sorted, &self.meta)
+                .transaction(|(sorted, meta)| {
+                    for k in &removed {
+                        sorted.remove(k)?;
+                    }
+                    for (k, v) in &written {
+                        sorted.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    meta.insert(MERGED, marks.as_slice())?;
+                    Ok(())
+                })
+                .map_err(tx_err("party index merge"))?;
+            through = next;
         }
     }
 
@@ -400,7 +435,7 @@ mod tests {
             if round % 2 == 1 {
                 let merged = store.merge_party_index().unwrap();
                 assert!(merged >= 701, "{merged}");
-                assert!(store.parties.is_empty());
+                assert_eq!(store.merge_party_index().unwrap(), 0, "merged once");
                 check("after the merge");
             }
         }
