@@ -18,7 +18,7 @@
 //!   acknowledged (u64 BE), so revocations reach exactly the destinations that hold the record
 //! - `dead`: `id (u64 BE)` → [`DeadLetter`] JSON (records a destination refused)
 //! - `reports`: `quarter 0x00 unit_code 0x00 version (u64 BE)` → quarterly report JSON, every version
-//! - `parties`, `parties_sorted`: the party index, recent entries written in each case
+//! - `parties`, `parties_sorted`, `party_watch`: the party index, recent entries written in each case
 //!   transaction and the same merged into sorted chunks by the leads refresh (see `parties.rs`)
 //! - `leads`, `leads_pending`: each case's leads, and the case versions whose leads are still to
 //!   be judged (see `leads.rs`)
@@ -39,7 +39,7 @@ use std::path::Path;
 pub use cases::{
     Change, JudgedLeads, OutboxEntry, PreparedCase, RawCase, Route, UnitCounts, UpsertOutcome,
 };
-pub use parties::party_id;
+pub use parties::{Merged, party_id};
 pub use ports::PortGrant;
 pub use push::{DeadLetter, OutboxSummary, PushCommit};
 pub use quarantine::{QuarantineEntry, QuarantineReason};
@@ -127,6 +127,7 @@ pub struct Store {
     reports: sled::Tree,
     parties: sled::Tree,
     parties_sorted: sled::Tree,
+    party_watch: sled::Tree,
     leads: sled::Tree,
     leads_pending: sled::Tree,
     supervision: sled::Tree,
@@ -170,6 +171,7 @@ impl Store {
             reports: tree("reports")?,
             parties: tree("parties")?,
             parties_sorted: tree("parties_sorted")?,
+            party_watch: tree("party_watch")?,
             leads: tree("leads")?,
             leads_pending: tree("leads_pending")?,
             supervision: tree("supervision")?,

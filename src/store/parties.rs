@@ -9,6 +9,11 @@
 //!   that order: the same entries merged by [`Store::merge_party_index`] (the leads refresh calls
 //!   it right after ingest) so a lookup reads a chunk or two instead of a bucket.
 //!
+//! - `party_watch`: `party id 0x00 case key` → empty: the cases a rule judges with their party's
+//!   other decisions (多次). A merge names those whose party has new entries, so a decision
+//!   stored later than the one that counts it still gets it judged again, while the decisions
+//!   that could only be counted are judged on their own at ingest and never read again.
+//!
 //! An entry is a party id, a case key and a name, each after its length (u16 BE). One is written
 //! per case version; readers drop repeats, and an entry a later version leaves behind (the case
 //! now names another party) is filtered by readers, who check the case they read.
@@ -125,6 +130,49 @@ fn encode(chunk: &[Held]) -> Vec<u8> {
     v
 }
 
+/// What a merge of the party index did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Merged {
+    /// Entries merged.
+    pub entries: u64,
+    /// The watched cases whose party has new entries, in key order, each once.
+    pub watched: BTreeSet<Vec<u8>>,
+}
+
+/// Adds to `out` the watched case keys (`watch`: sorted `party_watch` keys) whose party id has
+/// an entry in `new` (sorted): one pass over both.
+fn watched(watch: &[sled::IVec], new: &[Held], out: &mut BTreeSet<Vec<u8>>) {
+    // Watch keys are `id 0x00 case key`; ids hold no 0 byte, so key order is id order.
+    let id_of = |x: &[u8]| -> (usize, bool) {
+        x.iter()
+            .position(|b| *b == 0)
+            .map_or((x.len(), false), |at| (at, true))
+    };
+    let mut w = 0;
+    let mut last: Option<&[u8]> = None;
+    for (k, cut, _) in new {
+        let id = &k[..*cut];
+        if last == Some(id) {
+            continue;
+        }
+        last = Some(id);
+        while let Some(x) = watch.get(w)
+            && &x[..id_of(x).0] < id
+        {
+            w += 1;
+        }
+        for x in &watch[w..] {
+            let (at, cased) = id_of(x);
+            if &x[..at] != id {
+                break;
+            }
+            if cased {
+                out.insert(x[at + 1..].to_vec());
+            }
+        }
+    }
+}
+
 /// Keeps the `limit` smallest case keys `keep` accepts.
 fn keep_smallest(out: &mut BTreeSet<Vec<u8>>, case: &[u8], limit: usize) {
     if out.len() < limit {
@@ -236,12 +284,28 @@ impl Store {
         self.parties.range(start..end)
     }
 
+    /// Records that `case_key` is judged with its party's other decisions (see `party_watch`).
+    pub fn watch_party(&self, id: &[u8], case_key: &[u8]) -> Result<(), StoreError> {
+        self.party_watch
+            .insert(sort_key(id, case_key), &[][..])
+            .map(drop)
+            .map_err(sled_err("party watch"))
+    }
+
     /// Merges the recent entries into the sorted chunks, a slice of whole buckets at a time, so
     /// lookups read a chunk or two. The chunks and how far each bucket is merged are written in
     /// one transaction; merged recent values are left where they are (removing them one by one
-    /// cost sled more than the merge itself). Returns the entries merged.
-    pub fn merge_party_index(&self) -> Result<u64, StoreError> {
-        let mut merged = 0;
+    /// cost sled more than the merge itself). The watched cases (see `party_watch`) whose party
+    /// has new entries are marked for the leads refresh. Returns the entries merged and those
+    /// cases.
+    pub fn merge_party_index(&self) -> Result<Merged, StoreError> {
+        let mut merged = Merged::default();
+        let watch: Vec<sled::IVec> = self
+            .party_watch
+            .iter()
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(sled_err("party watch"))?;
         let mut through = self.merged_through()?;
         loop {
             let mut next = through.clone();
@@ -266,7 +330,7 @@ impl Store {
             if next == through {
                 return Ok(merged);
             }
-            merged += new.len() as u64;
+            merged.entries += new.len() as u64;
             // The same case under the same party twice (two versions): one entry, the later
             // written (recent values are read in write order within a bucket; any is current).
             new.sort_by(|a, b| a.0.cmp(&b.0));
@@ -277,13 +341,17 @@ impl Store {
                 }
                 same
             });
+            let mut woken = BTreeSet::new();
+            watched(&watch, &new, &mut woken);
             let (removed, written) = self.merge_into_chunks(new)?;
             let marks = serde_json::to_vec(&next).map_err(|e| StoreError::Corrupt {
                 what: "party index marks".into(),
                 reason: e.to_string(),
             })?;
-            (&self.parties_sorted, &self.meta)
-                .transaction(|(sorted, meta)| {
+            // The woken cases are marked for the leads refresh in the same transaction (version 0
+            // unless a version is already marked), so a stop right after loses none of them.
+            (&self.parties_sorted, &self.meta, &self.leads_pending)
+                .transaction(|(sorted, meta, pending)| {
                     for k in &removed {
                         sorted.remove(k)?;
                     }
@@ -291,9 +359,15 @@ impl Store {
                         sorted.insert(k.as_slice(), v.as_slice())?;
                     }
                     meta.insert(MERGED, marks.as_slice())?;
+                    for k in &woken {
+                        if pending.get(k)?.is_none() {
+                            pending.insert(k.as_slice(), &0u64.to_be_bytes())?;
+                        }
+                    }
                     Ok(())
                 })
                 .map_err(tx_err("party index merge"))?;
+            merged.watched.extend(woken);
             through = next;
         }
     }
@@ -433,9 +507,9 @@ mod tests {
             };
             check("before the merge");
             if round % 2 == 1 {
-                let merged = store.merge_party_index().unwrap();
+                let merged = store.merge_party_index().unwrap().entries;
                 assert!(merged >= 701, "{merged}");
-                assert_eq!(store.merge_party_index().unwrap(), 0, "merged once");
+                assert_eq!(store.merge_party_index().unwrap().entries, 0, "merged once");
                 check("after the merge");
             }
         }

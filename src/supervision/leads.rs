@@ -239,16 +239,17 @@ fn opened(r: Raised, case_version: u64, now: DateTime<Utc>) -> Lead {
 
 /// The leads of `case` judged on its own as a new case, ready for the store to keep with it
 /// (ingest calls this on its mapping thread, so the leads are written in the case's own
-/// transaction and nothing reads the case again). `None` when a rule counts the party's other
-/// decisions (多次) and could judge or count `case`: the leads refresh then judges it with the
-/// party once it is stored.
+/// transaction and nothing reads the case again). `None` when judging it needs the party's
+/// other decisions (a rule counts them, 多次, and all its other conditions hold): the leads
+/// refresh then judges it with the party once it is stored. A case a rule could only count is
+/// judged here; the later decisions that count it are watched (see [`Store::watch_party`]).
 pub fn judge_new(
     case: &Case,
     rules: &[Rule],
     cal: &WorkCalendar,
     now: DateTime<Utc>,
 ) -> Option<JudgedLeads> {
-    if rules.iter().any(|r| r.involves_party(case)) {
+    if rules.iter().any(|r| r.needs_party_to_judge(case)) {
         return None;
     }
     let mut out = Vec::new();
@@ -293,6 +294,9 @@ fn refresh_party(
     mut done: Option<&mut std::collections::BTreeSet<Vec<u8>>>,
     out: &mut Refreshed,
 ) -> Result<(), StoreError> {
+    if rules.iter().any(|r| r.needs_party_to_judge(&case)) {
+        store.watch_party(&party_id(&case), &case.key())?;
+    }
     let mut party = party_of(store, &case, reads_party(&case, rules))?;
     party.push(case);
     let n = party.len();
@@ -419,7 +423,9 @@ pub fn refresh(
     stop: &dyn Fn() -> bool,
 ) -> Result<Refreshed, StoreError> {
     let mut out = Refreshed::default();
-    // The party index first: the cases judged with their party find each other through it.
+    // The party index first: the cases judged with their party find each other through it,
+    // and a watched case whose party has new decisions is marked to be judged again (one of
+    // them may count for it).
     store.merge_party_index()?;
     loop {
         let pending = store.pending_leads(10_000)?;
@@ -484,6 +490,9 @@ pub fn rebuild(
                             // Every case is judged in its turn: the party is read only when
                             // judging this one needs it.
                             let needed = rules.iter().any(|r| r.needs_party_to_judge(&c));
+                            if needed {
+                                store.watch_party(&party_id(&c), &c.key())?;
+                            }
                             let mut party = party_of(store, &c, needed)?;
                             party.push(c);
                             let c = &party[party.len() - 1];
@@ -666,34 +675,50 @@ mod tests {
         assert!(evaluate(&c, &[], &[], &cal, now()).is_empty());
     }
 
-    #[test]
-    fn refresh_judges_what_was_written_unjudged_and_rebuild_keeps_what_people_did() {
+    /// A fresh store, the starter rules, and a 多次 rule's golden case that meets it with its
+    /// earlier decisions, as cases of one party (by its USCC: the index ties them together),
+    /// the one that meets it last.
+    type OneParty = (
+        tempfile::TempDir,
+        Store,
+        Vec<Rule>,
+        WorkCalendar,
+        Rule,
+        Vec<Case>,
+    );
+
+    /// Routes nothing.
+    fn none(_: &crate::model::Uscc, _: crate::model::Action) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn one_party(rule: &str, prefix: &str) -> OneParty {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
         let rules = rules();
-        let cal = WorkCalendar::official().unwrap();
-        let none = |_: &crate::model::Uscc, _: crate::model::Action| Vec::new();
-        let t0 = Utc::now();
-
-        // The 非法行医 repeat rule's golden "third time": earlier decisions as cases of their own.
-        let r = rules
-            .iter()
-            .find(|r| r.id == "health-illegal-practice-repeat-336")
-            .unwrap();
+        let r = rules.iter().find(|r| r.id == rule).unwrap().clone();
         let g = r
             .cases
             .iter()
-            .find(|g| g.expect && !g.earlier.is_empty())
+            .find(|g| g.expect && g.earlier.len() >= 2)
             .unwrap();
-        // One individual business, by its USCC: the index ties its decisions together.
-        let person =
+        let party =
             crate::model::PartyId::Uscc(crate::model::Uscc::parse("91320102MA60876NU7").unwrap());
         let mut all: Vec<Case> = g.earlier.to_vec();
         all.push(g.case.clone());
         for (i, c) in all.iter_mut().enumerate() {
-            c.case_id = crate::model::CaseId::parse(&format!("HX-{i}")).unwrap();
-            c.party.id = Some(person.clone());
+            c.case_id = crate::model::CaseId::parse(&format!("{prefix}-{i}")).unwrap();
+            c.party.id = Some(party.clone());
         }
+        (tmp, store, rules, WorkCalendar::official().unwrap(), r, all)
+    }
+
+    #[test]
+    fn refresh_judges_what_was_written_unjudged_and_rebuild_keeps_what_people_did() {
+        // The 非法行医 repeat rule's golden "third time": earlier decisions as cases of their own.
+        let (_tmp, store, rules, cal, rule, all) =
+            one_party("health-illegal-practice-repeat-336", "HX");
+        let (r, t0) = (&rule, Utc::now());
         // Only the earlier ones first: no lead yet.
         store.upsert_cases(&all[..all.len() - 1], &none).unwrap();
         let first = refresh(&store, &rules, &cal, t0, &|| false).unwrap();
@@ -783,5 +808,45 @@ mod tests {
         assert_eq!(leads.len(), 1, "{leads:?}");
         assert_eq!(leads[0].key, MAJOR_WITHOUT_REVIEW);
         assert!(store.case_leads::<Lead>(&later.key()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_earlier_decision_stored_after_the_one_that_counts_it_still_raises_the_lead() {
+        let (_tmp, store, rules, cal, rule, all) = one_party("tax-evasion-repeat-201", "LATE");
+        let (r, t0) = (&rule, Utc::now());
+        // As ingest writes them: each judged on the mapping thread.
+        let ingest = |cases: &[Case]| {
+            let prepared: Vec<crate::store::PreparedCase> = cases
+                .iter()
+                .map(|c| {
+                    let leads = judge_new(c, &rules, &cal, t0);
+                    crate::store::PreparedCase::new(c.clone(), None).judged(leads)
+                })
+                .collect();
+            store.upsert_prepared(&prepared, &none).unwrap();
+            refresh(&store, &rules, &cal, t0, &|| false).unwrap();
+        };
+        let (third, earlier) = all.split_last().unwrap();
+        // The earlier decisions can only be counted: judged at ingest, never left to the refresh.
+        assert!(
+            earlier
+                .iter()
+                .all(|c| judge_new(c, &rules, &cal, t0).is_some())
+        );
+        assert!(judge_new(third, &rules, &cal, t0).is_none());
+        // The third decision and all but one earlier one first: not yet a repeat.
+        let mut first = earlier[1..].to_vec();
+        first.push(third.clone());
+        ingest(&first);
+        let key = rule_key(r);
+        let leads: Vec<Lead> = store.case_leads(&third.key()).unwrap();
+        assert!(!leads.iter().any(|l| l.key == key), "{leads:?}");
+        assert!(store.pending_leads(10).unwrap().is_empty());
+        // The missing earlier decision arrives in a later run: the third is judged again.
+        ingest(&earlier[..1]);
+        let leads: Vec<Lead> = store.case_leads(&third.key()).unwrap();
+        let lead = leads.iter().find(|l| l.key == key).expect("a repeat now");
+        assert!(lead.facts.iter().any(|f| f.fact == "earlier"), "{lead:?}");
+        assert!(store.pending_leads(10).unwrap().is_empty());
     }
 }
