@@ -5,7 +5,7 @@
 //!   transaction. sled spends about ten microseconds on any key it inserts, a third of what a
 //!   whole case costs to ingest, so the transaction writes a few dozen values per batch of a
 //!   thousand cases, never one key per case.
-//! - `parties_sorted`: `the first entry's party id 0x00 case key` → up to [`CHUNK`] entries in
+//! - `parties_sorted`: `the last entry's party id 0x00 case key` → up to [`CHUNK`] entries in
 //!   that order: the same entries merged by [`Store::merge_party_index`] (the leads refresh calls
 //!   it right after ingest) so a lookup reads a chunk or two instead of a bucket.
 //!
@@ -19,7 +19,6 @@
 //! now names another party) is filtered by readers, who check the case they read.
 
 use std::collections::BTreeSet;
-use std::ops::Bound;
 
 use sled::Transactional;
 
@@ -204,12 +203,9 @@ impl Store {
         }
         let mut out = BTreeSet::new();
         let start = sort_key(id, b"");
-        // The chunk holding the first entry at or after `start` begins at or before it.
-        let from = match self.parties_sorted.range(..=start.as_slice()).next_back() {
-            Some(kv) => kv.map_err(sled_err("party index"))?.0,
-            None => sled::IVec::from(start.as_slice()),
-        };
-        'chunks: for kv in self.parties_sorted.range(from..) {
+        // Chunks are keyed by their last entry: the first chunk ending at or after `start` holds
+        // the party's first entry (a forward seek; sled's backward ones are slow).
+        'chunks: for kv in self.parties_sorted.range(start.as_slice()..) {
             let (_, v) = kv.map_err(sled_err("party index"))?;
             for e in entries(&v) {
                 let [of, case, _] = e?;
@@ -375,6 +371,7 @@ impl Store {
     /// The chunks to remove and to write so that they hold `new` (sorted, distinct) as well as
     /// what they hold now: each chunk a new entry falls in is read once and rewritten, split
     /// into pieces of at most [`CHUNK`] entries; a new entry equal to a held one replaces it.
+    /// Chunks are keyed by their last entry; entries after every chunk make new chunks.
     #[allow(clippy::type_complexity)]
     fn merge_into_chunks(
         &self,
@@ -383,38 +380,25 @@ impl Store {
         let (mut removed, mut written) = (Vec::new(), Vec::new());
         let mut new = new.into_iter().peekable();
         while let Some(first) = new.peek() {
-            // The chunk this entry falls in: the last one starting at or before it, else the
-            // first one (the entry then becomes its start).
-            let found = match self.parties_sorted.range(..=first.0.as_slice()).next_back() {
-                Some(kv) => Some(kv.map_err(sled_err("party index"))?),
-                None => self
-                    .parties_sorted
-                    .iter()
-                    .next()
-                    .transpose()
-                    .map_err(sled_err("party index"))?,
+            // The chunk this entry falls in: the first one ending at or after it.
+            let found = self
+                .parties_sorted
+                .range(first.0.as_slice()..)
+                .next()
+                .transpose()
+                .map_err(sled_err("party index"))?;
+            let held_now = match &found {
+                Some((_, v)) => entries(v)
+                    .map(|e| e.map(held))
+                    .collect::<Result<Vec<_>, _>>()?,
+                None => Vec::new(),
             };
-            let (held_now, next) = match &found {
-                Some((k, v)) => {
-                    let held_now = entries(v)
-                        .map(|e| e.map(held))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let next = self
-                        .parties_sorted
-                        .range::<&[u8], _>((Bound::Excluded(k.as_ref()), Bound::Unbounded))
-                        .next()
-                        .transpose()
-                        .map_err(sled_err("party index"))?
-                        .map(|(k, _)| k);
-                    (held_now, next)
-                }
-                None => (Vec::new(), None),
-            };
-            // The new entries before the next chunk's start belong here.
+            let end = found.as_ref().map(|(k, _)| k.clone());
             let mut mine = Vec::new();
-            while let Some(e) =
-                new.next_if(|e| next.as_ref().is_none_or(|n| e.0.as_slice() < n.as_ref()))
-            {
+            while let Some(e) = new.next_if(|e| {
+                end.as_ref()
+                    .is_none_or(|end| e.0.as_slice() <= end.as_ref())
+            }) {
                 mine.push(e);
             }
             let mut all = Vec::with_capacity(held_now.len() + mine.len());
@@ -436,13 +420,13 @@ impl Store {
                     }
                 }
             }
-            if let Some((k, _)) = found {
+            if let Some(k) = end {
                 removed.push(k);
             }
             // Even pieces, so a chunk that overflows by one does not leave a chunk of one.
             let size = all.len().div_ceil(all.len().div_ceil(CHUNK).max(1)).max(1);
             for piece in all.chunks(size) {
-                written.push((piece[0].0.clone(), encode(piece)));
+                written.push((piece[piece.len() - 1].0.clone(), encode(piece)));
             }
         }
         // The transaction removes before it writes: a chunk rewritten under its own key stays.
@@ -513,7 +497,7 @@ mod tests {
                 check("after the merge");
             }
         }
-        // Many chunks, none larger than CHUNK, in key order, each starting at its first entry.
+        // Many chunks, none larger than CHUNK, in key order, each keyed by its last entry.
         let mut prev: Option<Vec<u8>> = None;
         let mut chunks = 0;
         for kv in store.parties_sorted.iter() {
@@ -523,7 +507,7 @@ mod tests {
                 .collect::<Result<_, _>>()
                 .unwrap();
             assert!(!held.is_empty() && held.len() <= CHUNK);
-            assert_eq!(held[0].0.as_slice(), k.as_ref());
+            assert_eq!(held[held.len() - 1].0.as_slice(), k.as_ref());
             assert!(held.windows(2).all(|w| w[0].0 < w[1].0));
             if let Some(p) = &prev {
                 assert!(p < &held[0].0);
