@@ -422,8 +422,8 @@ impl Store {
                 // the entries themselves are already in the change log.
                 let mut outbox: BTreeMap<String, Vec<u32>> = BTreeMap::new();
                 let mut counts: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
-                // The batch's party index entries, one value per bucket (see `parties` in the
-                // store's trees): a few hundred writes per batch instead of one per case.
+                // The batch's party index entries, one value per bucket (see `store/parties.rs`):
+                // at most 64 writes per batch instead of one per case.
                 let mut parties: BTreeMap<[u8; 2], Vec<u8>> = BTreeMap::new();
                 for p in cases {
                     let old = tc.get(&p.key)?;
