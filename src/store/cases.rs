@@ -99,7 +99,7 @@ pub struct PreparedCase {
     /// The party index id and the party's name.
     party: (Vec<u8>, String),
     /// Whether the case belongs in the `transfers` index.
-    watched: bool,
+    in_transfers: bool,
     /// Its leads judged as a new case on its own; `None`: the leads refresh judges it.
     leads: Option<JudgedLeads>,
 }
@@ -113,11 +113,11 @@ impl PreparedCase {
         let (unit_code, case_id, action) =
             (case.unit_code.clone(), case.case_id.clone(), case.action);
         let party = (super::parties::party_id(&case), case.party.name.clone());
-        let watched = case.transfer.is_watched();
+        let in_transfers = case.transfer.is_watched();
         let (content, source) = case.into_content();
         Self {
             party,
-            watched,
+            in_transfers,
             leads: None,
             key,
             unit_code,
@@ -459,7 +459,7 @@ impl Store {
                         &p.key,
                         name,
                     );
-                    if p.watched {
+                    if p.in_transfers {
                         ttransfer.insert(p.key.as_slice(), &[][..])?;
                     } else if version > 1 {
                         ttransfer.remove(p.key.as_slice())?;

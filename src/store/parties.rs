@@ -296,12 +296,8 @@ impl Store {
     /// cases.
     pub fn merge_party_index(&self) -> Result<Merged, StoreError> {
         let mut merged = Merged::default();
-        let watch: Vec<sled::IVec> = self
-            .party_watch
-            .iter()
-            .keys()
-            .collect::<Result<_, _>>()
-            .map_err(sled_err("party watch"))?;
+        // Read once, and only when there is something to merge (most refreshes have nothing).
+        let mut watch: Option<Vec<sled::IVec>> = None;
         let mut through = self.merged_through()?;
         loop {
             let mut next = through.clone();
@@ -338,7 +334,17 @@ impl Store {
                 same
             });
             let mut woken = BTreeSet::new();
-            watched(&watch, &new, &mut woken);
+            let watch = match &mut watch {
+                Some(w) => w,
+                None => watch.insert(
+                    self.party_watch
+                        .iter()
+                        .keys()
+                        .collect::<Result<_, _>>()
+                        .map_err(sled_err("party watch"))?,
+                ),
+            };
+            watched(watch, &new, &mut woken);
             let (removed, written) = self.merge_into_chunks(new)?;
             let marks = serde_json::to_vec(&next).map_err(|e| StoreError::Corrupt {
                 what: "party index marks".into(),
