@@ -79,9 +79,16 @@ pub struct UnitCounts {
     pub total: u64,
 }
 
-/// A case's leads as judged by the caller before it is written, each with its key and JSON
-/// (their type belongs to `supervision`).
-pub type JudgedLeads = Vec<(String, Vec<u8>)>;
+/// What the caller found judging a case before it is written: its leads, each with its key and
+/// JSON (their type belongs to `supervision`), and what its 310号令 deadlines need next.
+#[derive(Debug, Clone, Default)]
+pub struct JudgedLeads {
+    /// Key and JSON of each lead.
+    pub leads: Vec<(String, Vec<u8>)>,
+    /// When a leads refresh must read the case again for its deadlines (kept when the case is in
+    /// the transfer index).
+    pub transfer: super::TransferCheck,
+}
 
 /// A case serialized for the store once, off the writer's path: its key, content JSON and digest,
 /// provenance JSON, the digest of the raw record it was mapped from, what the workbench's indexes
@@ -460,7 +467,16 @@ impl Store {
                         name,
                     );
                     if p.in_transfers {
-                        ttransfer.insert(p.key.as_slice(), &[][..])?;
+                        // What its judging found of its deadlines; a version left to the refresh
+                        // is unchecked.
+                        let check = match (&p.leads, version) {
+                            (Some(j), 1) => j.transfer,
+                            _ => super::TransferCheck::Unchecked,
+                        };
+                        ttransfer.insert(
+                            p.key.as_slice(),
+                            super::supervision::transfer_value(version, check),
+                        )?;
                     } else if version > 1 {
                         ttransfer.remove(p.key.as_slice())?;
                     }
@@ -471,8 +487,8 @@ impl Store {
                         )?;
                     }
                     match (&p.leads, version) {
-                        (Some(leads), 1) => {
-                            for (k, v) in leads {
+                        (Some(judged), 1) => {
+                            for (k, v) in &judged.leads {
                                 tlead.insert(super::leads::lead_key(&p.key, k), v.as_slice())?;
                             }
                         }
@@ -926,12 +942,13 @@ mod tests {
         let store = Store::open(tmp.path()).unwrap();
         let none = |_: &Uscc, _: Action| Vec::new();
         let mut cases = cases();
-        let lead = |c: &Case| -> JudgedLeads {
-            vec![("k".into(), format!("\"{}\"", c.case_id).into_bytes())]
+        let lead = |c: &Case| JudgedLeads {
+            leads: vec![("k".into(), format!("\"{}\"", c.case_id).into_bytes())],
+            ..Default::default()
         };
         // New and judged: its leads are stored, nothing is pending. New and not judged: pending.
         let judged = PreparedCase::new(cases[0].clone(), None).judged(Some(lead(&cases[0])));
-        let quiet = PreparedCase::new(cases[1].clone(), None).judged(Some(Vec::new()));
+        let quiet = PreparedCase::new(cases[1].clone(), None).judged(Some(JudgedLeads::default()));
         let unjudged = PreparedCase::new(cases[2].clone(), None);
         store
             .upsert_prepared(&[judged, quiet, unjudged], &none)
@@ -949,7 +966,7 @@ mod tests {
         // A new version, even judged, waits for the refresh (its stored leads must be merged);
         // its leads as judged alone are not written over the stored ones.
         cases[0].title.push_str("（更正）");
-        let again = PreparedCase::new(cases[0].clone(), None).judged(Some(Vec::new()));
+        let again = PreparedCase::new(cases[0].clone(), None).judged(Some(JudgedLeads::default()));
         store.upsert_prepared(&[again], &none).unwrap();
         assert_eq!(
             store.case_leads::<String>(&cases[0].key()).unwrap().len(),

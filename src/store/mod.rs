@@ -44,7 +44,7 @@ pub use ports::PortGrant;
 pub use push::{DeadLetter, OutboxSummary, PushCommit};
 pub use quarantine::{QuarantineEntry, QuarantineReason};
 pub use reports::{ReportGrant, ReportRight, ReportStored, ReportWindow};
-pub use supervision::VersionEntry;
+pub use supervision::{TransferCheck, TransferEntry, VersionEntry};
 
 /// A store failure. Messages say what failed; the underlying sled error is kept as the source.
 #[derive(Debug, thiserror::Error)]

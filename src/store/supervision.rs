@@ -3,8 +3,10 @@
 //!
 //! - `supervision`: `id (u64 BE)` → action JSON, its answers inside
 //! - `case_supervision`: `case key 0x00 id (u64 BE)` → empty: a case's actions, for its timeline
-//! - `transfers`: `case key` → empty: the cases that carry any transfer information, so the
-//!   overdue-transfer list reads dozens of cases, not every case
+//! - `transfers`: `case key` → the case version (u64 BE), then what the leads refresh last found
+//!   of its 310号令 deadlines (see [`TransferCheck`]): the cases that carry any transfer
+//!   information, so the overdue-transfer list reads dozens of cases, not every case, and the
+//!   refresh reads only those whose deadlines time can still break
 //! - `case_versions`: `case key 0x00 version (u64 BE)` → the time it was stored (microseconds,
 //!   i64 BE), written when a later version replaces it: a case's earlier versions, for its
 //!   timeline (a case never updated costs no entry)
@@ -18,6 +20,46 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Store, StoreError, sled_err, tx_err};
+
+/// What the leads refresh (or ingest, judging a new case) last found of a transferred case's
+/// 310号令 deadlines, so that later refreshes read only the cases whose deadlines time alone can
+/// still break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransferCheck {
+    /// Not checked since this version was stored.
+    #[default]
+    Unchecked,
+    /// No deadline is open: only a new version of the case can change its deadline leads.
+    Settled,
+    /// The earliest open deadline falls due at this moment (China Standard Time, as
+    /// microseconds since 1970 read as if it were UTC).
+    OpenUntil(i64),
+}
+
+/// A case in the transfer index, as [`Store::transfer_checks`] read it.
+#[derive(Debug, Clone)]
+pub struct TransferEntry {
+    /// The case key.
+    pub key: Vec<u8>,
+    /// What the last refresh found.
+    pub check: TransferCheck,
+    /// The stored value, compared when a new check is recorded.
+    raw: sled::IVec,
+}
+
+/// A transfer index value: the case version, then `check` (nothing when unchecked).
+pub(super) fn transfer_value(version: u64, check: TransferCheck) -> Vec<u8> {
+    let mut value = version.to_be_bytes().to_vec();
+    match check {
+        TransferCheck::Unchecked => {}
+        TransferCheck::Settled => value.push(0),
+        TransferCheck::OpenUntil(due) => {
+            value.push(1);
+            value.extend_from_slice(&due.to_be_bytes());
+        }
+    }
+    value
+}
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt {
@@ -213,6 +255,51 @@ impl Store {
             .keys()
             .map(|k| k.map(|k| k.to_vec()).map_err(sled_err("transfer index")))
             .collect()
+    }
+
+    /// The cases that carry transfer information, each with what the leads refresh last found
+    /// of its deadlines, in key order.
+    pub fn transfer_checks(&self) -> Result<Vec<TransferEntry>, StoreError> {
+        self.transfers
+            .iter()
+            .map(|kv| {
+                let (k, raw) = kv.map_err(sled_err("transfer index"))?;
+                let check = match raw.get(8..) {
+                    // A version alone, or nothing (a store written before checks were kept).
+                    None | Some([]) => TransferCheck::Unchecked,
+                    Some([0]) => TransferCheck::Settled,
+                    Some([1, due @ ..]) => <[u8; 8]>::try_from(due)
+                        .map(|d| TransferCheck::OpenUntil(i64::from_be_bytes(d)))
+                        .map_err(|_| corrupt("transfer index entry", "cut short"))?,
+                    Some(_) => return Err(corrupt("transfer index entry", "unknown check")),
+                };
+                Ok(TransferEntry {
+                    key: k.to_vec(),
+                    check,
+                    raw,
+                })
+            })
+            .collect()
+    }
+
+    /// Records `check` for `entry`'s case unless the case was written since `entry` was read (a
+    /// new version is checked afresh). Returns whether it was recorded.
+    pub fn set_transfer_check(
+        &self,
+        entry: &TransferEntry,
+        check: TransferCheck,
+    ) -> Result<bool, StoreError> {
+        let version = entry
+            .raw
+            .get(..8)
+            .and_then(|v| <[u8; 8]>::try_from(v).ok())
+            .map_or(0, u64::from_be_bytes);
+        let value = transfer_value(version, check);
+        Ok(self
+            .transfers
+            .compare_and_swap(&entry.key, Some(&entry.raw), Some(value))
+            .map_err(sled_err("transfer index"))?
+            .is_ok())
     }
 
     /// The earlier versions of the case under `case_key`, oldest first, each with the time it

@@ -16,7 +16,7 @@ use super::deadlines::{self, Step};
 use super::rules::{Matched, Rule};
 use crate::model::{Case, TransferStatus};
 use crate::push::calendar::WorkCalendar;
-use crate::store::{JudgedLeads, Store, StoreError, party_id};
+use crate::store::{JudgedLeads, Store, StoreError, TransferCheck, party_id};
 
 /// Where a lead stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,14 +252,35 @@ pub fn judge_new(
     if rules.iter().any(|r| r.needs_party_to_judge(case)) {
         return None;
     }
-    let mut out = Vec::new();
+    let mut out = JudgedLeads::default();
     for r in evaluate(case, &[], rules, cal, cst(now)) {
         // A new case is stored as version 1.
         let lead = opened(r, 1, now);
-        out.push((lead.key.clone(), serde_json::to_vec(&lead).ok()?));
+        out.leads
+            .push((lead.key.clone(), serde_json::to_vec(&lead).ok()?));
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.leads.sort_by(|a, b| a.0.cmp(&b.0));
+    if case.transfer.is_watched() {
+        out.transfer = deadline_check(case, cal, cst(now)).0;
+    }
     Some(out)
+}
+
+/// When a leads refresh must read `case` again for its 310号令 deadlines, as of `at` (China
+/// Standard Time): at its earliest open deadline, or only when a new version comes. Also
+/// whether any deadline is open or overdue (a case judged earlier may have missed one since).
+fn deadline_check(case: &Case, cal: &WorkCalendar, at: NaiveDateTime) -> (TransferCheck, bool) {
+    let all = deadlines::of(&case.transfer, cal, at);
+    let open = all
+        .iter()
+        .filter(|d| d.state == deadlines::State::Open)
+        .map(|d| d.due.and_utc().timestamp_micros())
+        .min();
+    let waiting = open.is_some() || all.iter().any(|d| d.state == deadlines::State::Overdue);
+    (
+        open.map_or(TransferCheck::Settled, TransferCheck::OpenUntil),
+        waiting,
+    )
 }
 
 /// The most decisions of one party read to evaluate a case (a party with more is a registry
@@ -393,19 +414,25 @@ fn refresh_deadlines(
     done: &mut std::collections::BTreeSet<Vec<u8>>,
     out: &mut Refreshed,
 ) -> Result<(), StoreError> {
-    for k in store.transfer_case_keys()? {
-        if done.contains(&k) {
-            continue;
-        }
-        let Some(case) = store.get_case_by_key(&k)? else {
+    let at = cst(now);
+    for e in store.transfer_checks()? {
+        // Only an open deadline changes with time alone; a settled case waits for a new version,
+        // and an open one for its due moment.
+        let due = match e.check {
+            TransferCheck::Settled => continue,
+            TransferCheck::OpenUntil(due) if due >= at.and_utc().timestamp_micros() => continue,
+            TransferCheck::OpenUntil(_) => true,
+            TransferCheck::Unchecked => false,
+        };
+        let Some(case) = store.get_case_by_key(&e.key)? else {
             continue;
         };
-        let waiting = deadlines::of(&case.transfer, cal, cst(now))
-            .iter()
-            .any(|d| d.state == deadlines::State::Open || d.state == deadlines::State::Overdue);
-        if waiting {
+        let (check, waiting) = deadline_check(&case, cal, at);
+        // An unchecked version may have been judged before a deadline passed.
+        if (due || waiting) && !done.contains(&e.key) {
             refresh_party(store, case, rules, cal, now, Some(done), out)?;
         }
+        store.set_transfer_check(&e, check)?;
     }
     Ok(())
 }
@@ -673,6 +700,112 @@ mod tests {
         c.transfer.transferred_at = Some(Moment::parse("2025-03-08T15:00:00").unwrap());
         c.transfer.transferred_on = chrono::NaiveDate::from_ymd_opt(2025, 3, 8);
         assert!(evaluate(&c, &[], &[], &cal, now()).is_empty());
+    }
+
+    #[test]
+    fn a_refresh_reads_a_transfer_again_only_when_time_can_break_one_of_its_deadlines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let cal = WorkCalendar::official().unwrap();
+        let at = |s: &str| Some(Moment::parse(s).unwrap());
+        // Accepted by the police on a Friday, no decision yet: open until the third working day.
+        let mut open = tax_case();
+        open.amounts = Default::default();
+        open.transfer.suspected_crime = true;
+        open.transfer.status = TransferStatus::Transferred;
+        open.transfer.approved_at = at("2025-03-06T10:00:00");
+        open.transfer.transferred_at = at("2025-03-06T15:00:00");
+        open.transfer.accepted_at = at("2025-03-07T16:00:00");
+        // Transferred in time, nothing accepted yet: nothing time can break.
+        let mut met = open.clone();
+        met.case_id = crate::model::CaseId::parse("DEADLINE-MET").unwrap();
+        met.transfer.accepted_at = None;
+        store
+            .upsert_cases(&[open.clone(), met.clone()], &none)
+            .unwrap();
+        let utc = |s: &str| format!("{s}Z").parse::<DateTime<Utc>>().unwrap();
+        let checks = |store: &Store| {
+            let mut v: Vec<(Vec<u8>, TransferCheck)> = store
+                .transfer_checks()
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.key, e.check))
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        let police = deadline_key(Step::PoliceDecision);
+        let police_lead = |store: &Store| {
+            store
+                .case_leads::<Lead>(&open.key())
+                .unwrap()
+                .into_iter()
+                .any(|l| l.key == police && l.status.is_open())
+        };
+        assert!(
+            checks(&store)
+                .iter()
+                .all(|(_, c)| *c == TransferCheck::Unchecked)
+        );
+
+        refresh(&store, &[], &cal, utc("2025-03-10T02:00:00"), &|| false).unwrap();
+        let due = deadlines::of(&open.transfer, &cal, cst(utc("2025-03-10T02:00:00")))
+            .into_iter()
+            .find(|d| d.step == Step::PoliceDecision)
+            .unwrap()
+            .due;
+        let mut want = vec![
+            (
+                open.key(),
+                TransferCheck::OpenUntil(due.and_utc().timestamp_micros()),
+            ),
+            (met.key(), TransferCheck::Settled),
+        ];
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(checks(&store), want);
+        assert!(!police_lead(&store));
+
+        // Past the due moment the case is read again, its lead raised, and it is settled.
+        refresh(&store, &[], &cal, utc("2025-03-20T02:00:00"), &|| false).unwrap();
+        assert!(police_lead(&store));
+        assert!(
+            checks(&store)
+                .iter()
+                .all(|(_, c)| *c == TransferCheck::Settled)
+        );
+
+        // A new version is checked afresh.
+        open.transfer.police_decision = Some(crate::model::PoliceDecision::Filed);
+        open.transfer.police_decided_at = at("2025-03-21T09:00:00");
+        store
+            .upsert_cases(std::slice::from_ref(&open), &none)
+            .unwrap();
+        let now = checks(&store);
+        assert!(
+            now.contains(&(open.key(), TransferCheck::Unchecked)),
+            "{now:?}"
+        );
+        assert!(
+            now.contains(&(met.key(), TransferCheck::Settled)),
+            "{now:?}"
+        );
+
+        // A new case judged as ingest judges it is checked as it is written.
+        let mut fresh = open.clone();
+        fresh.case_id = crate::model::CaseId::parse("DEADLINE-NEW").unwrap();
+        fresh.transfer.police_decision = None;
+        fresh.transfer.police_decided_at = None;
+        let judged = judge_new(&fresh, &[], &cal, utc("2025-03-10T02:00:00"));
+        let prepared = crate::store::PreparedCase::new(fresh.clone(), None).judged(judged);
+        store.upsert_prepared(&[prepared], &none).unwrap();
+        let now = checks(&store);
+        assert!(
+            now.contains(&(
+                fresh.key(),
+                TransferCheck::OpenUntil(due.and_utc().timestamp_micros())
+            )),
+            "{now:?}"
+        );
     }
 
     /// A fresh store, the starter rules, and a 多次 rule's golden case that meets it with its

@@ -237,10 +237,7 @@ impl Rule {
     pub fn needs_party_to_judge(&self, case: &Case) -> bool {
         self.needs_earlier()
             && self.applies_to(case)
-            && self
-                .when
-                .iter()
-                .all(|c| self.holds(c, case, None, &mut Vec::new()))
+            && self.when.iter().all(|c| self.holds(c, case, None, None))
     }
 
     /// Whether `case` meets the rule; `earlier` are the party's other decisions (any order).
@@ -249,11 +246,17 @@ impl Rule {
         if !self.applies_to(case) {
             return None;
         }
+        // Most cases fail a condition: ask first without writing the matched facts down.
+        if !self
+            .when
+            .iter()
+            .all(|c| self.holds(c, case, Some(earlier), None))
+        {
+            return None;
+        }
         let mut out = Vec::new();
         for c in &self.when {
-            if !self.holds(c, case, Some(earlier), &mut out) {
-                return None;
-            }
+            self.holds(c, case, Some(earlier), Some(&mut out));
         }
         Some(out)
     }
@@ -262,7 +265,7 @@ impl Rule {
     fn same_kind(&self, c: &Case) -> bool {
         fn texts(c: &Condition, case: &Case) -> bool {
             match c {
-                Condition::Contains(..) => holds_text(c, case).is_some(),
+                Condition::Contains(..) => text_match(c, case).is_some(),
                 Condition::All(v) => v.iter().all(|x| texts(x, case)),
                 Condition::Any(v) => {
                     let t: Vec<&Condition> = v.iter().filter(|x| has_text(x)).collect();
@@ -282,18 +285,19 @@ impl Rule {
     }
 
     /// Whether condition `c` holds for `case`; `earlier: None` takes a count of earlier
-    /// decisions (多次) as met, to ask whether the rest holds.
+    /// decisions (多次) as met, to ask whether the rest holds. The facts that matched are
+    /// pushed to `out` when it is given (building them costs more than the check).
     fn holds(
         &self,
         c: &Condition,
         case: &Case,
         earlier: Option<&[Case]>,
-        out: &mut Vec<Matched>,
+        mut out: Option<&mut Vec<Matched>>,
     ) -> bool {
         match c {
             Condition::AtLeast(t, th) => match fact(case, *t) {
                 Some(v) if v >= th.value => {
-                    out.push(Matched {
+                    note(&mut out, || Matched {
                         fact: t.path().into(),
                         value: show(th.kind, v),
                         threshold: format!("≥ {}", th.display()),
@@ -314,23 +318,27 @@ impl Rule {
                 if !any || sum < th.value {
                     return false;
                 }
-                let what: Vec<String> = terms
-                    .iter()
-                    .map(|(t, k)| match k {
-                        1 => t.path().to_string(),
-                        k => format!("{k} × {}", t.path()),
-                    })
-                    .collect();
-                out.push(Matched {
-                    fact: what.join(" + "),
+                note(&mut out, || Matched {
+                    fact: terms
+                        .iter()
+                        .map(|(t, k)| match k {
+                            1 => t.path().to_string(),
+                            k => format!("{k} × {}", t.path()),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" + "),
                     value: show(th.kind, sum),
                     threshold: format!("≥ {}", th.display()),
                 });
                 true
             }
-            Condition::Contains(..) => match holds_text(c, case) {
-                Some(m) => {
-                    out.push(m);
+            Condition::Contains(_, words) => match text_match(c, case) {
+                Some((field, word)) => {
+                    note(&mut out, || Matched {
+                        fact: field.into(),
+                        value: word.into(),
+                        threshold: format!("contains one of {}", words.join(", ")),
+                    });
                     true
                 }
                 None => false,
@@ -338,7 +346,7 @@ impl Rule {
             Condition::PartyKind(kinds) => {
                 let ok = kinds.contains(&case.party.kind);
                 if ok {
-                    out.push(Matched {
+                    note(&mut out, || Matched {
                         fact: "party.kind".into(),
                         value: case.party.kind.label().into(),
                         threshold: label_list(kinds.iter().map(|k| k.label())),
@@ -354,7 +362,7 @@ impl Rule {
                     .unwrap_or(&[]);
                 match have.iter().find(|k| kinds.contains(k)) {
                     Some(k) => {
-                        out.push(Matched {
+                        note(&mut out, || Matched {
                             fact: "penalty.kinds".into(),
                             value: k.label().into(),
                             threshold: label_list(kinds.iter().map(|k| k.label())),
@@ -382,7 +390,7 @@ impl Rule {
                     .count();
                 let ok = count >= *n as usize;
                 if ok {
-                    out.push(Matched {
+                    note(&mut out, || Matched {
                         fact: "earlier".into(),
                         value: count.to_string(),
                         threshold: format!("≥ {n} within {days} days"),
@@ -390,24 +398,25 @@ impl Rule {
                 }
                 ok
             }
+            // Asked first without `out`: an inner condition that fails leaves nothing behind.
             Condition::All(v) => {
-                let mut inner = Vec::new();
-                let ok = v.iter().all(|x| self.holds(x, case, earlier, &mut inner));
-                if ok {
-                    out.extend(inner);
+                let ok = v.iter().all(|x| self.holds(x, case, earlier, None));
+                if ok && let Some(out) = out {
+                    for x in v {
+                        self.holds(x, case, earlier, Some(out));
+                    }
                 }
                 ok
             }
-            Condition::Any(v) => {
-                for x in v {
-                    let mut inner = Vec::new();
-                    if self.holds(x, case, earlier, &mut inner) {
-                        out.extend(inner);
-                        return true;
+            Condition::Any(v) => match v.iter().find(|x| self.holds(x, case, earlier, None)) {
+                Some(x) => {
+                    if let Some(out) = out {
+                        self.holds(x, case, earlier, Some(out));
                     }
+                    true
                 }
-                false
-            }
+                None => false,
+            },
         }
     }
 }
@@ -416,21 +425,25 @@ fn label_list<'a>(labels: impl Iterator<Item = &'a str>) -> String {
     format!("one of {}", labels.collect::<Vec<_>>().join(", "))
 }
 
-fn holds_text(c: &Condition, case: &Case) -> Option<Matched> {
+/// The field and the keyword by which `case` meets keyword condition `c`, if it does.
+fn text_match<'a>(c: &'a Condition, case: &Case) -> Option<(&'static str, &'a str)> {
     let Condition::Contains(fields, words) = c else {
         return None;
     };
     for f in fields {
         let Some(text) = f.of(case) else { continue };
         if let Some(w) = words.iter().find(|w| text.contains(w.as_str())) {
-            return Some(Matched {
-                fact: f.name().into(),
-                value: w.clone(),
-                threshold: format!("contains one of {}", words.join(", ")),
-            });
+            return Some((f.name(), w));
         }
     }
     None
+}
+
+/// Pushes the matched fact `m` builds when the caller asked for them.
+fn note(out: &mut Option<&mut Vec<Matched>>, m: impl FnOnce() -> Matched) {
+    if let Some(out) = out {
+        out.push(m());
+    }
 }
 
 /// A fact's value in its own unit: fen, people, basis points.
