@@ -25,6 +25,23 @@ use xianjie::push::calendar::WorkCalendar;
 use xianjie::store::Store;
 use xianjie::supervision::{Rule, leads};
 
+/// CPU seconds this process has used, user and system, all threads (sled's own included): a
+/// steadier figure than wall time on a VM whose speed moves between runs. Read from
+/// `/proc/self/stat` (fields 14 and 15, in USER_HZ, 100 a second on Linux).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) may hold spaces; the fields after it are plain numbers.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let field = |n: usize| -> f64 {
+        after
+            .split_whitespace()
+            .nth(n - 3)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    (field(14) + field(15)) / 100.0
+}
+
 fn fail(what: &str, e: impl std::fmt::Display) -> ! {
     eprintln!("{what}: {e}");
     std::process::exit(1);
@@ -32,7 +49,7 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
 
 /// Ingests `file` into a fresh store under `dir`, judging leads under `rules` as the gateway
 /// does and refreshing them after (none: leads skipped); returns rows/s of the whole and the
-/// seconds of the refresh.
+/// seconds of the refresh and the CPU seconds of the whole.
 fn run(
     label: &str,
     adapter: &ingest::Adapter,
@@ -40,7 +57,7 @@ fn run(
     dir: &Path,
     rules: Option<&[Rule]>,
     cal: &WorkCalendar,
-) -> (f64, f64, Store) {
+) -> (f64, f64, f64, Store) {
     let _ = std::process::Command::new("sync").status();
     let store = Store::open(dir).unwrap_or_else(|e| fail("store", e));
     let now = chrono::Utc::now();
@@ -51,7 +68,7 @@ fn run(
         judge: Some(judge),
         ..RunOptions::default()
     };
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_seconds());
     let s = ingest::ingest_file(adapter, file, &store, opts, &|_: &Summary| {})
         .unwrap_or_else(|e| fail("ingest", e));
     let ingested = start.elapsed().as_secs_f64();
@@ -73,12 +90,13 @@ fn run(
     }
     store.flush().unwrap_or_else(|e| fail("flush", e));
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
     let rate = s.rows as f64 / secs;
     println!(
-        "{label:<34} {:>9} rows in {secs:>6.2} s = {rate:>9.0} rows/s  (ingest {ingested:.2} s, party index merge {merge:.2} s, leads refresh {refresh:.2} s of {pending} cases, {open} leads open)",
+        "{label:<34} {:>9} rows in {secs:>6.2} s = {rate:>9.0} rows/s, {cpu:.1} CPU s  (ingest {ingested:.2} s, party index merge {merge:.2} s, leads refresh {refresh:.2} s of {pending} cases, {open} leads open)",
         s.rows
     );
-    (rate, refresh, store)
+    (rate, refresh, cpu, store)
 }
 
 /// The leads stored open or recommended.
@@ -132,11 +150,11 @@ fn main() {
             ("ingest with leads, no rules", Some(&[])),
             ("ingest with leads, starter rules", Some(&rules)),
         ];
-        let mut rates = [0.0; 3];
+        let (mut rates, mut cpus) = ([0.0; 3], [0.0; 3]);
         let mut store = None;
         for i in (0..3).map(|i| (i + round - 1) % 3) {
             let (label, rules) = sides[i];
-            let (rate, _, s) = run(
+            let (rate, _, cpu, s) = run(
                 label,
                 &adapter,
                 &file,
@@ -145,6 +163,7 @@ fn main() {
                 &cal,
             );
             rates[i] = rate;
+            cpus[i] = cpu;
             if i == 2 {
                 store = Some(s);
             }
@@ -154,12 +173,13 @@ fn main() {
             return;
         };
         println!(
-            "ratios: with leads and rules / without leads {:.2} (target ≥ 0.9); no rules / without leads {:.2}; with the rules / without them {:.2} (target ≥ 0.9)",
+            "ratios: with leads and rules / without leads {:.2} (target ≥ 0.9; in CPU time {:.2}); no rules / without leads {:.2}; with the rules / without them {:.2} (target ≥ 0.9)",
             ruled / alone,
+            cpus[0] / cpus[2],
             indexed / alone,
             ruled / indexed
         );
-        ratios.push((ruled / alone, ruled / indexed));
+        ratios.push([ruled / alone, cpus[0] / cpus[2], ruled / indexed]);
         // The stores of earlier rounds are removed (a 1M store is over a GiB); the last is
         // rebuilt below.
         if let Some((old, _)) = last.replace((here, store)) {
@@ -167,24 +187,18 @@ fn main() {
         }
     }
     if rounds > 1 {
-        let median = |mut v: Vec<f64>| {
+        // The median of one ratio over the rounds, and each round's.
+        let column = |i: usize| {
+            let mut v: Vec<f64> = ratios.iter().map(|r: &[f64; 3]| r[i]).collect();
+            let each: Vec<String> = v.iter().map(|r| format!("{r:.2}")).collect();
             v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
+            format!("{:.2} (each: {})", v[v.len() / 2], each.join(", "))
         };
         println!(
-            "median of {rounds} rounds: with leads and rules / without leads {:.2} (each: {}); with the rules / without them {:.2} (each: {})",
-            median(ratios.iter().map(|r| r.0).collect()),
-            ratios
-                .iter()
-                .map(|r| format!("{:.2}", r.0))
-                .collect::<Vec<_>>()
-                .join(", "),
-            median(ratios.iter().map(|r| r.1).collect()),
-            ratios
-                .iter()
-                .map(|r| format!("{:.2}", r.1))
-                .collect::<Vec<_>>()
-                .join(", "),
+            "median of {rounds} rounds: with leads and rules / without leads {}; in CPU time {}; with the rules / without them {}",
+            column(0),
+            column(1),
+            column(2)
         );
     }
     let Some((_, store)) = last else {

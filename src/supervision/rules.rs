@@ -121,6 +121,50 @@ impl TextField {
     }
 }
 
+/// The words of a text condition, with a matcher built once when the rule is loaded: every
+/// case ingest stores is checked against every rule, and building a searcher for each word at
+/// each check cost more than the rest of judging.
+#[derive(Clone)]
+pub struct Words {
+    list: Vec<String>,
+    any: aho_corasick::AhoCorasick,
+}
+
+impl Words {
+    /// The matcher for `list` (not empty); an error when it cannot be built (too large).
+    fn new(list: Vec<String>) -> Result<Self, String> {
+        let any = aho_corasick::AhoCorasick::new(&list).map_err(|e| e.to_string())?;
+        Ok(Self { list, any })
+    }
+
+    /// Whether `text` contains any of the words.
+    fn in_text(&self, text: &str) -> bool {
+        self.any.is_match(text)
+    }
+
+    /// The first of the words, in the rule's order, that `text` contains.
+    fn first_in(&self, text: &str) -> Option<&str> {
+        self.list
+            .iter()
+            .find(|w| text.contains(w.as_str()))
+            .map(String::as_str)
+    }
+}
+
+impl PartialEq for Words {
+    fn eq(&self, other: &Self) -> bool {
+        self.list == other.list
+    }
+}
+
+impl Eq for Words {}
+
+impl std::fmt::Debug for Words {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.list.fmt(f)
+    }
+}
+
 /// One condition of a rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Condition {
@@ -129,7 +173,7 @@ pub enum Condition {
     /// A weighted sum of amounts at or above a threshold (e.g. 销售金额 × 3 + 货值金额).
     Sum(Vec<(Target, u64)>, Threshold),
     /// One of the words in one of the fields.
-    Contains(Vec<TextField>, Vec<String>),
+    Contains(Vec<TextField>, Words),
     /// The party is of one of these kinds.
     PartyKind(Vec<PartyKind>),
     /// The penalty includes one of these kinds.
@@ -175,6 +219,9 @@ pub struct Rule {
     pub cases: Vec<GoldenCase>,
     /// The file it came from.
     pub file: PathBuf,
+    /// Whether a condition counts earlier decisions (see [`Rule::needs_earlier`]), found once
+    /// at load: it is asked of every case ingest stores.
+    counts_earlier: bool,
 }
 
 /// A rule's own example: facts, earlier decisions, and whether the rule must match.
@@ -214,14 +261,7 @@ impl Rule {
 
     /// Whether the rule counts the party's earlier decisions (多次): only then must they be read.
     pub fn needs_earlier(&self) -> bool {
-        fn any(c: &Condition) -> bool {
-            match c {
-                Condition::Earlier { .. } => true,
-                Condition::All(v) | Condition::Any(v) => v.iter().any(any),
-                _ => false,
-            }
-        }
-        self.when.iter().any(any)
+        self.counts_earlier
     }
 
     /// Whether the party's other decisions matter when `case` is judged or changes under this
@@ -265,7 +305,7 @@ impl Rule {
     fn same_kind(&self, c: &Case) -> bool {
         fn texts(c: &Condition, case: &Case) -> bool {
             match c {
-                Condition::Contains(..) => text_match(c, case).is_some(),
+                Condition::Contains(..) => text_holds(c, case),
                 Condition::All(v) => v.iter().all(|x| texts(x, case)),
                 Condition::Any(v) => {
                     let t: Vec<&Condition> = v.iter().filter(|x| has_text(x)).collect();
@@ -332,17 +372,20 @@ impl Rule {
                 });
                 true
             }
-            Condition::Contains(_, words) => match text_match(c, case) {
-                Some((field, word)) => {
+            Condition::Contains(_, words) => {
+                let ok = text_holds(c, case);
+                if ok
+                    && let Some((field, word)) =
+                        out.is_some().then(|| text_match(c, case)).flatten()
+                {
                     note(&mut out, || Matched {
                         fact: field.into(),
                         value: word.into(),
-                        threshold: format!("contains one of {}", words.join(", ")),
+                        threshold: format!("contains one of {}", words.list.join(", ")),
                     });
-                    true
                 }
-                None => false,
-            },
+                ok
+            }
             Condition::PartyKind(kinds) => {
                 let ok = kinds.contains(&case.party.kind);
                 if ok {
@@ -432,11 +475,21 @@ fn text_match<'a>(c: &'a Condition, case: &Case) -> Option<(&'static str, &'a st
     };
     for f in fields {
         let Some(text) = f.of(case) else { continue };
-        if let Some(w) = words.iter().find(|w| text.contains(w.as_str())) {
+        if let Some(w) = words.first_in(text) {
             return Some((f.name(), w));
         }
     }
     None
+}
+
+/// Whether `case` meets keyword condition `c` (what [`text_match`] finds, without saying which).
+fn text_holds(c: &Condition, case: &Case) -> bool {
+    let Condition::Contains(fields, words) = c else {
+        return false;
+    };
+    fields
+        .iter()
+        .any(|f| f.of(case).is_some_and(|t| words.in_text(t)))
 }
 
 /// Pushes the matched fact `m` builds when the caller asked for them.
@@ -732,7 +785,15 @@ fn parse_rule(t: &toml::Table, path: &Path, e: &mut Errs) -> Option<Rule> {
             String::new()
         }
     };
+    fn counts_earlier(c: &Condition) -> bool {
+        match c {
+            Condition::Earlier { .. } => true,
+            Condition::All(v) | Condition::Any(v) => v.iter().any(counts_earlier),
+            _ => false,
+        }
+    }
     let mut rule = Rule {
+        counts_earlier: when.iter().any(counts_earlier),
         id: id?,
         title: title?,
         charge: charge?,
@@ -903,7 +964,13 @@ fn condition(v: &Value, at: &str, depth: usize, e: &mut Errs) -> Option<Conditio
                 );
                 return None;
             }
-            Some(Condition::Contains(fields, words))
+            match Words::new(words) {
+                Ok(words) => Some(Condition::Contains(fields, words)),
+                Err(why) => {
+                    e.push(at, format!("the words cannot be matched: {why}"));
+                    None
+                }
+            }
         }
         "party_kind" => {
             unknown_keys(t, &["party_kind"], at, e);
@@ -1304,6 +1371,32 @@ earlier = [
   { decided_on = "2024-06-01", facts = { cause = "占道经营" } },
 ]
 "#;
+
+    #[test]
+    fn words_are_found_as_str_contains_finds_them_and_named_in_the_rule_s_order() {
+        let w = Words::new(vec!["偷税".into(), "逃税".into(), "tax".into()]).unwrap();
+        for text in [
+            "",
+            "逃税",
+            "先逃税后偷税",
+            "偷",
+            "税",
+            "syntax",
+            "逃 税",
+            "TAX",
+        ] {
+            let want = ["偷税", "逃税", "tax"]
+                .into_iter()
+                .find(|x| text.contains(x));
+            assert_eq!(w.in_text(text), want.is_some(), "{text}");
+            assert_eq!(w.first_in(text), want, "{text}");
+        }
+        assert_eq!(
+            w,
+            Words::new(vec!["偷税".into(), "逃税".into(), "tax".into()]).unwrap()
+        );
+        assert_ne!(w, Words::new(vec!["逃税".into()]).unwrap());
+    }
 
     #[test]
     fn thresholds_match_on_their_side_with_the_facts_shown() {
