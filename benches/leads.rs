@@ -166,6 +166,10 @@ fn main() {
             cpus[i] = cpu;
             if i == 2 {
                 store = Some(s);
+            } else {
+                // A 1M store takes gigabytes of disk: only the last is kept (rebuilt below).
+                drop(s);
+                let _ = std::fs::remove_dir_all(here.join(i.to_string()));
             }
         }
         let [alone, indexed, ruled] = rates;
@@ -180,8 +184,7 @@ fn main() {
             ruled / indexed
         );
         ratios.push([ruled / alone, cpus[0] / cpus[2], ruled / indexed]);
-        // The stores of earlier rounds are removed (a 1M store is over a GiB); the last is
-        // rebuilt below.
+        // The last round's store is rebuilt below.
         if let Some((old, _)) = last.replace((here, store)) {
             let _ = std::fs::remove_dir_all(old);
         }
