@@ -724,15 +724,14 @@ mod tests {
             .upsert_cases(&[open.clone(), met.clone()], &none)
             .unwrap();
         let utc = |s: &str| format!("{s}Z").parse::<DateTime<Utc>>().unwrap();
-        let checks = |store: &Store| {
-            let mut v: Vec<(Vec<u8>, TransferCheck)> = store
+        // In key order, as the index keeps them.
+        let checks = |store: &Store| -> Vec<(Vec<u8>, TransferCheck)> {
+            store
                 .transfer_checks()
                 .unwrap()
                 .into_iter()
                 .map(|e| (e.key, e.check))
-                .collect();
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-            v
+                .collect()
         };
         let police = deadline_key(Step::PoliceDecision);
         let police_lead = |store: &Store| {

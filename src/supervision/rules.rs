@@ -372,20 +372,19 @@ impl Rule {
                 });
                 true
             }
-            Condition::Contains(_, words) => {
-                let ok = text_holds(c, case);
-                if ok
-                    && let Some((field, word)) =
-                        out.is_some().then(|| text_match(c, case)).flatten()
-                {
+            // The automaton answers whether; which word (in the rule's order) only when asked.
+            Condition::Contains(..) if out.is_none() => text_holds(c, case),
+            Condition::Contains(_, words) => match text_match(c, case) {
+                Some((field, word)) => {
                     note(&mut out, || Matched {
                         fact: field.into(),
                         value: word.into(),
                         threshold: format!("contains one of {}", words.list.join(", ")),
                     });
+                    true
                 }
-                ok
-            }
+                None => false,
+            },
             Condition::PartyKind(kinds) => {
                 let ok = kinds.contains(&case.party.kind);
                 if ok {
