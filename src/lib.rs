@@ -21,6 +21,7 @@ pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod gateway;
 pub mod ingest;
 pub mod keys;
