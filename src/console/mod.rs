@@ -1,7 +1,8 @@
 //! The web console for procuratorate analysts, unit staff and district administrators (issue
 //! 15), served under `/console/` on the gateway's own listener. So far: how a person's sign-in is
-//! checked ([`auth`]) and how its session is held ([`session`]); the pages and the user store come
-//! next.
+//! checked ([`auth`]), how its session is held ([`session`]), and who may sign in ([`users`]); the
+//! pages and the user store come next.
 
 pub mod auth;
 pub mod session;
+pub mod users;
