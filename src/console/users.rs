@@ -29,12 +29,7 @@ pub struct UserName(String);
 impl UserName {
     /// `name` if it is 1–64 characters of A–Z, a–z, 0–9, '-', '_' or '.' (as client names).
     pub fn parse(name: &str) -> Result<Self, UserError> {
-        let ok = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if ok {
+        if crate::keys::custody::plain_name(name) {
             Ok(Self(name.to_string()))
         } else {
             Err(UserError::Name(name.to_string()))

@@ -229,13 +229,18 @@ fn meta(actor: &Actor, note: Option<String>) -> RecordMeta {
     }
 }
 
-fn valid_name(kind: &str, name: &str) -> Result<(), CustodyError> {
-    let ok = !name.is_empty()
+/// Whether `name` has the form of a client, destination or console user name: 1–64 characters of
+/// A–Z, a–z, 0–9, '-', '_' or '.' (safe in paths, logs, audit entries and URLs).
+pub fn plain_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 64
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn valid_name(kind: &str, name: &str) -> Result<(), CustodyError> {
+    if plain_name(name) {
         Ok(())
     } else {
         Err(CustodyError::Invalid(format!(
