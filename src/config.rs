@@ -125,6 +125,7 @@ struct RawServer {
     data_concurrency: Option<u64>,
     token_attempts_per_min: Option<u64>,
     token_attempts_burst: Option<u64>,
+    console_idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -358,6 +359,8 @@ pub struct ServerConfig {
     pub token_attempts_per_min: u32,
     /// Burst of token attempts allowed at once.
     pub token_attempts_burst: u32,
+    /// A console session ends after this long without a request (at most 30 minutes).
+    pub console_idle: Duration,
 }
 
 /// Default listen address of the port API.
@@ -769,7 +772,14 @@ impl Config {
                     1..=100_000,
                     10,
                 ) as u32;
+                let console_idle = secs(num(
+                    "console_idle_timeout_secs",
+                    server_raw.console_idle_timeout_secs,
+                    1..=1800,
+                    1800,
+                ));
                 Some(ServerConfig {
+                    console_idle,
                     limits,
                     data_concurrency,
                     token_attempts_per_min,

@@ -35,6 +35,9 @@ pub enum GatewayError {
         #[source]
         source: std::io::Error,
     },
+    /// The console's user directory could not be prepared.
+    #[error("console users: {0}")]
+    Console(#[from] crate::console::directory::DirectoryError),
     /// Another gateway answers on the admin socket.
     #[error("another xianjie gateway is already running on {0}")]
     AlreadyRunning(String),
@@ -91,6 +94,8 @@ pub struct Gateway {
     pub push: Arc<crate::push::worker::Pusher>,
     /// Decodes every source file and submission in a separate process under `[ingest.limits]`.
     pub decoder: crate::ingest::decode::Decoder,
+    /// The console's users (kept in the keystore).
+    pub users: Arc<crate::console::directory::Directory>,
     /// One lock per adapter, so an adapter's inbox is never read by two runs at once.
     locks: HashMap<String, Arc<Mutex<()>>>,
     /// One leads refresh at a time (after an ingest, at start, a rebuild).
@@ -157,7 +162,9 @@ impl Gateway {
             config.ingest_limits.clone(),
             PathBuf::from("/proc/self/exe"),
         );
+        let users = Arc::new(crate::console::directory::Directory::new(custody.clone())?);
         Ok(Arc::new(Self {
+            users,
             decoder,
             config,
             store,
@@ -191,6 +198,7 @@ impl Gateway {
             rules: self.config.rules.clone(),
             calendar: self.config.calendar.clone(),
             leads_lock: self.leads_lock.clone(),
+            users: self.users.clone(),
         })
     }
 
@@ -580,6 +588,7 @@ impl Gateway {
             submissions: self.clone(),
             destinations: self.config.destinations.clone(),
             leads_lock: self.leads_lock.clone(),
+            users: self.users.clone(),
         };
         let (tls, shutdown) = (tls.clone(), self.shutdown.clone());
         Ok(Some(tokio::spawn(async move {

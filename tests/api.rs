@@ -25,32 +25,13 @@ struct Env {
     addr: String,
 }
 
-fn config(dir: &Path, data: &Path, certs: &Path, extra: &str) -> PathBuf {
-    let cfg = dir.join("xianjie.toml");
-    let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
-    std::fs::write(
-        &cfg,
-        format!(
-            "data_dir = {:?}\nadapters_dir = {:?}\nrules_dir = {:?}\n[log]\nlevel = \"info\"\n[server]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n{extra}",
-            data.display().to_string(),
-            adapters.display().to_string(),
-            adapters.with_file_name("rules").display().to_string(),
-            certs.join("server.pem").display().to_string(),
-            certs.join("server-key.pem").display().to_string(),
-            certs.join("ca.pem").display().to_string(),
-        ),
-    )
-    .unwrap();
-    cfg
-}
-
 /// A gateway with the API on and no data: certificates for `procuratorate` and `other`.
 fn setup_bare(extra: &str) -> Env {
     let tmp = tempfile::tempdir().unwrap();
     let certs = tmp.path().join("certs");
     xianjie_devca::generate_dev(&certs, &["procuratorate".into(), "other".into()], false).unwrap();
     let data = tmp.path().join("data");
-    let cfg = config(tmp.path(), &data, &certs, extra);
+    let cfg = common::api_config(tmp.path(), &data, &certs, extra);
     let pass = secret_file(&tmp.path().join("pass"), PASS);
     let gw = Gateway::start_with(&cfg, &data, &["--passphrase-file", pass.to_str().unwrap()]);
     let addr = std::fs::read_to_string(data.join("api.addr"))
@@ -1060,7 +1041,7 @@ fn setup_with_store_and(fill: impl FnOnce(&xianjie::store::Store), extra: &str) 
         fill(&store);
         store.flush().unwrap();
     }
-    let cfg = config(tmp.path(), &data, &certs, extra);
+    let cfg = common::api_config(tmp.path(), &data, &certs, extra);
     let pass = secret_file(&tmp.path().join("pass"), PASS);
     let gw = Gateway::start_with(&cfg, &data, &["--passphrase-file", pass.to_str().unwrap()]);
     let addr = std::fs::read_to_string(data.join("api.addr"))
@@ -2318,7 +2299,7 @@ fn an_unbound_token_stops_working_when_certificates_are_required() {
     } = env;
     gw.stop();
     let data = tmp.path().join("data");
-    let cfg = config(tmp.path(), &data, &certs, "client_auth = \"required\"\n");
+    let cfg = common::api_config(tmp.path(), &data, &certs, "client_auth = \"required\"\n");
     let pass = tmp.path().join("pass");
     let gw = Gateway::start_with(&cfg, &data, &["--passphrase-file", pass.to_str().unwrap()]);
     let addr = std::fs::read_to_string(data.join("api.addr"))

@@ -155,17 +155,7 @@ impl AdminClient {
 }
 
 /// Header values are ASCII: a Chinese administrator name travels percent-encoded.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
+use crate::api::query::percent_encode;
 
 async fn decode<T: DeserializeOwned>(resp: Response<Incoming>) -> Result<T, ClientError> {
     let bytes = resp

@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use base64::Engine;
 use serde::Deserialize;
 
+use super::grants::{Grant, GrantError};
 use super::server::{Admin, Resp, Services, blocking, blocking_json, error, internal, json};
 use super::{
     ChangePassphraseRequest, ClientRequest, CredentialRequest, Done, ExportRequest, PortRequest,
@@ -295,27 +296,6 @@ pub(super) async fn consistency(State(s): Services, Query(q): Query<ConsistencyQ
     .await
 }
 
-/// What a client is granted on a unit.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Grant {
-    /// Reading its cases (`port:<unit>:read`).
-    Port,
-    /// Submitting its quarterly reports (`submit:<unit>`).
-    Submit,
-    /// Reading its quarterly reports without its port (ID numbers masked in the detail lines).
-    ReadReports,
-}
-
-impl Grant {
-    /// The store's right for a report grant (ports are kept apart).
-    fn report_right(self) -> crate::store::ReportRight {
-        match self {
-            Grant::ReadReports => crate::store::ReportRight::Read,
-            Grant::Port | Grant::Submit => crate::store::ReportRight::Submit,
-        }
-    }
-}
-
 /// Opens or closes a port (`POST /ports/open`, `/ports/close`), or allows or denies submissions
 /// (`POST /reports/submitters/allow`, `/deny`) or report reading (`POST /reports/readers/allow`,
 /// `/deny`): audited before and after, then a checkpoint.
@@ -329,63 +309,23 @@ pub(super) async fn grant(
     let res = blocking(move || {
         let unit = crate::model::Uscc::parse(&r.unit)
             .map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
-        let known = s.custody.clients().map_err(custody_err)?;
-        if open
-            && !known
-                .iter()
-                .any(|c| c.name == r.client && c.revoked_at.is_none())
-        {
-            return Err(error(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "no active client {} (add it with `xianjie clients add {}`)",
-                    r.client, r.client
-                ),
-            ));
-        }
-        let action = match (kind, open) {
-            (Grant::Port, true) => "port.open",
-            (Grant::Port, false) => "port.close",
-            (Grant::Submit, true) => "submit.allow",
-            (Grant::Submit, false) => "submit.deny",
-            (Grant::ReadReports, true) => "reports.read_allow",
-            (Grant::ReadReports, false) => "reports.read_deny",
-        };
-        let target = format!("{unit}/{}", r.client);
-        let mut started =
-            crate::audit::Event::new(actor.clone(), action, &target).outcome("started");
-        if r.supervise {
-            started = started.detail("supervise", true);
-        }
-        s.audit.append(&started).map_err(audit_err)?;
-        let changed = match (kind, open) {
-            (Grant::Port, true) => s.store.port_open(&crate::store::PortGrant {
-                unit_code: unit.clone(),
-                client: r.client.clone(),
-                opened_by: actor.id.clone(),
-                opened_at: chrono::Utc::now(),
-                supervise: r.supervise,
-            }),
-            (Grant::Port, false) => s.store.port_close(&unit, &r.client),
-            (Grant::Submit | Grant::ReadReports, true) => s.store.report_grant(
-                kind.report_right(),
-                &crate::store::ReportGrant {
-                    unit_code: unit.clone(),
-                    client: r.client.clone(),
-                    granted_by: actor.id.clone(),
-                    granted_at: chrono::Utc::now(),
-                },
-            ),
-            (Grant::Submit | Grant::ReadReports, false) => {
-                s.store.report_revoke(kind.report_right(), &r.client, &unit)
-            }
-        }
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        s.audit
-            .append(&crate::audit::Event::new(actor, action, &target).detail("changed", changed))
-            .map_err(audit_err)?;
-        s.audit.checkpoint().map_err(audit_err)?;
-        Ok(changed)
+        super::grants::change(
+            &s.store,
+            &s.audit,
+            &s.custody,
+            actor,
+            &unit,
+            &r.client,
+            r.supervise,
+            open,
+            kind,
+        )
+        .map_err(|e| match e {
+            GrantError::NoClient(_) => error(StatusCode::NOT_FOUND, e.to_string()),
+            GrantError::Custody(e) => custody_err(e),
+            GrantError::Audit(e) => audit_err(e),
+            GrantError::Store(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        })
     })
     .await;
     let what = match kind {

@@ -2,12 +2,14 @@
 //! gateway's own OS user). [`server`] serves it inside the gateway; [`client`] is what the CLI uses.
 
 pub mod client;
+pub mod grants;
 mod keys;
 pub mod leads;
 pub mod push;
 pub mod reports;
 pub mod server;
 pub mod supervision;
+pub mod users;
 
 use serde::{Deserialize, Serialize};
 

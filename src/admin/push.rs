@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use super::Done;
 use super::server::{Admin, Resp, Services, blocking_json, error, found, internal, json};
-use crate::audit::Event;
 use crate::push::worker::PushError;
 
 /// `POST /push/run`.
@@ -135,18 +134,10 @@ pub(super) async fn requeue(
                 "name dead-letter ids, or --all",
             ));
         }
-        let listed = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-        s.audit
-            .append(
-                &Event::new(
-                    actor.clone(),
-                    "push.requeue",
-                    r.destination.as_deref().unwrap_or("*"),
-                )
-                .detail("ids", listed.as_str()),
-            )
-            .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-        let moved = s.store.dead_requeue(&ids).map_err(internal)?;
+        let moved = s
+            .push
+            .requeue(&ids, r.destination.as_deref(), &actor)
+            .map_err(|e| error(push_status(&e), e.to_string()))?;
         let missing: Vec<String> = ids
             .iter()
             .filter(|id| !moved.iter().any(|d| d.id == **id))

@@ -29,6 +29,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tracing::warn;
 
+use super::grants::Grant;
 use super::{
     ApiError, IngestEvent, IngestRequest, RetryRequest, ScanRequest, Status, UnitStatus, keys,
     push, reports,
@@ -43,7 +44,6 @@ use crate::reports::QuarterlyReport;
 use crate::reports::intake::IntakeError;
 use crate::shutdown::Shutdown;
 use crate::store::{ReportStored, Store};
-use keys::Grant;
 
 /// An admin answer.
 pub(super) type Resp = Response;
@@ -126,6 +126,8 @@ pub struct AdminServices {
     pub calendar: crate::push::calendar::WorkCalendar,
     /// Held while leads are refreshed or rebuilt: one at a time.
     pub leads_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The console's users.
+    pub users: Arc<crate::console::directory::Directory>,
 }
 
 impl AdminServices {
@@ -176,6 +178,9 @@ fn router(services: Arc<AdminServices>) -> Router {
         .route("/clients/{name}/rotate-secret", post(keys::rotate_client))
         .route("/clients/{name}/revoke", post(keys::revoke_client))
         .route("/ports", get(keys::ports))
+        .route("/users", get(super::users::list).post(super::users::add))
+        .route("/users/{name}/reset", post(super::users::reset))
+        .route("/users/{name}/disable", post(super::users::disable))
         .route(
             "/ports/open",
             post(|s, a, r| keys::grant(s, a, r, true, Grant::Port)),

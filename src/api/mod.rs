@@ -12,7 +12,7 @@ mod server;
 mod supervision;
 pub mod xml;
 
-pub use routes::paths;
+pub use routes::{RequestId, keys_digest, paths};
 pub use server::{ConnLimits, DropConnection, Peer, media_type, serve_tls};
 
 /// What a submission through the API becomes: the report and whether it is a new version, or
@@ -58,6 +58,8 @@ pub struct ApiServices {
     /// Held while leads are refreshed or written, so a status a person sets is never
     /// overwritten by a refresh that read the lead before.
     pub leads_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The console's users.
+    pub users: std::sync::Arc<crate::console::directory::Directory>,
 }
 
 /// Serves the port API on `listener` until `shutdown`; returns when every connection has

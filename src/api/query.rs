@@ -82,6 +82,20 @@ pub fn unique_pairs(query: &str) -> Result<Vec<(String, String)>, Problem> {
     Ok(all)
 }
 
+/// Percent-encodes every byte but RFC 3986's unreserved characters (A–Z, a–z, 0–9, `-._~`), so the
+/// result is safe in a path segment, a query value and a header.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Decodes `%XX` escapes (a path segment; in a query `+` is a space and is replaced first).
 pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();

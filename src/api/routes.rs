@@ -323,7 +323,7 @@ pub struct Ctx {
 
 /// The request id of a request (hex), echoed in `x-request-id` and recorded in audit entries.
 #[derive(Debug, Clone)]
-struct RequestId(String);
+pub struct RequestId(pub String);
 
 /// The port API's route table: every path template with the methods it takes. The router, the
 /// metrics' route labels (from `MatchedPath`), the 405s with their `Allow` and the OpenAPI
@@ -369,9 +369,14 @@ pub fn paths() -> Vec<&'static str> {
     table().into_iter().map(|(p, _)| p).collect()
 }
 
-/// The port API.
+/// The listener's one router: the port API's table and the console's (`console::web`), each
+/// request labelled and counted by [`observe`].
 pub fn router(svc: Arc<ApiServices>) -> Router {
     let state = Arc::new(ApiState::new(&svc));
+    let console = Arc::new(crate::console::web::Console::new(
+        svc.clone(),
+        svc.users.clone(),
+    ));
     let ctx = Arc::new(Ctx { svc, state });
     table()
         .into_iter()
@@ -380,8 +385,9 @@ pub fn router(svc: Arc<ApiServices>) -> Router {
         .fallback(|uri: axum::http::Uri| async move {
             Problem::NotFound(format!("no route {}", uri.path()))
         })
-        .layer(axum::middleware::from_fn_with_state(ctx.clone(), observe))
-        .with_state(ctx)
+        .with_state(ctx.clone())
+        .merge(crate::console::web::router(console))
+        .layer(axum::middleware::from_fn_with_state(ctx, observe))
 }
 
 /// Around every request: its id (in the extensions, for audit entries, and in `x-request-id`)
@@ -1254,7 +1260,7 @@ pub(super) fn store_problem(e: crate::store::StoreError) -> Problem {
 
 /// The audit digest of a response's records: SHA-256 over each store key, version and a line
 /// feed, with the number of records.
-pub(super) fn keys_digest(keys: impl Iterator<Item = (Vec<u8>, u64)>) -> (u64, String) {
+pub fn keys_digest(keys: impl Iterator<Item = (Vec<u8>, u64)>) -> (u64, String) {
     let mut h = Sha256::new();
     let mut n = 0;
     for (key, version) in keys {

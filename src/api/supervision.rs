@@ -21,7 +21,7 @@ use super::routes::{
 use crate::audit::Event;
 use crate::model::{CaseId, Uscc};
 use crate::supervision::actions::{self, Request};
-use crate::supervision::leads::Lead;
+use crate::supervision::leads::{Lead, LeadStatus};
 use crate::supervision::workbench::{self, SearchBy, WorkError};
 
 /// Most entries of a search or transfer list (no cursor: a party or a district's transfers
@@ -95,14 +95,6 @@ impl LeadFilter {
     }
 }
 
-const STATUSES: [&str; 5] = [
-    "open",
-    "recommended",
-    "transferred",
-    "dismissed",
-    "resolved",
-];
-
 /// The cursor's MAC input: the filter and the last key, each with its length.
 fn lead_cursor_payload(f: &LeadFilter, last: &str) -> Vec<u8> {
     let d = f.describe();
@@ -137,10 +129,10 @@ fn list_leads(
                 f.rule = Some(v);
             }
             "status" => {
-                if !STATUSES.contains(&v.as_str()) {
+                if !LeadStatus::CODES.contains(&v.as_str()) {
                     return Err(bad(
                         "status",
-                        format!("{v:?} is not one of {}", STATUSES.join(", ")),
+                        format!("{v:?} is not one of {}", LeadStatus::CODES.join(", ")),
                     ));
                 }
                 f.status = Some(v);

@@ -36,8 +36,9 @@ pub struct Cut {
 /// Who did it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
-    /// `admin` (a person at the admin socket), `client` (an API client), `system` (the gateway
-    /// itself: schedules, startup), `destination` (a push receiver's answer).
+    /// `admin` (a person at the admin socket), `user` (a person in the web console), `client`
+    /// (an API client), `system` (the gateway itself: schedules, startup), `destination` (a push
+    /// receiver's answer).
     pub kind: String,
     /// The administrator's name, the client id, or the job's name.
     pub id: String,
@@ -61,6 +62,15 @@ impl Actor {
         Actor {
             kind: "system".into(),
             id: job.into(),
+            key_id: None,
+        }
+    }
+
+    /// A person signed in to the web console.
+    pub fn user(name: &str) -> Self {
+        Actor {
+            kind: "user".into(),
+            id: name.into(),
             key_id: None,
         }
     }

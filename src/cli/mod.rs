@@ -9,6 +9,7 @@ mod ops;
 mod push;
 mod reports;
 mod supervision;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -95,6 +96,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: ClientsCommand,
+    },
+    /// People who sign in to the web console (analysts, unit staff, administrators).
+    Users {
+        /// What to do.
+        #[command(subcommand)]
+        command: UsersCommand,
     },
     /// Ports: which client may read which enforcement unit's cases (closed until opened).
     Ports {
@@ -321,6 +328,43 @@ pub enum ClientsCommand {
     /// Revoke a client: its secrets and tokens stop working at once.
     Revoke {
         /// Client name.
+        name: String,
+    },
+}
+
+/// `users` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Add a console user; prints a one-time password and a TOTP enrolment (URI and QR code).
+    Add {
+        /// Sign-in name (A–Z, a–z, 0–9, '-', '_', '.').
+        name: String,
+        /// analyst (acts through an API client's ports), unit (one unit's own data) or admin
+        /// (the district view).
+        #[arg(long)]
+        role: String,
+        /// The API client an analyst acts through.
+        #[arg(long)]
+        client: Option<String>,
+        /// The unit (USCC) of a unit user.
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// List console users.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new one-time password and TOTP enrolment (a lost phone, a forgotten password); ends a
+    /// lock.
+    Reset {
+        /// Sign-in name.
+        name: String,
+    },
+    /// Disable a user: no more sign-ins, and their sessions end at their next request.
+    Disable {
+        /// Sign-in name.
         name: String,
     },
 }
@@ -776,6 +820,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { ref command } => keys::keys(&cli, command).await,
         Command::Credentials { ref command } => keys::credentials(&cli, command).await,
         Command::Clients { ref command } => keys::clients(&cli, command).await,
+        Command::Users { ref command } => users::users(&cli, command).await,
         Command::Audit { ref command } => keys::audit(&cli, command).await,
         Command::Ports { ref command } => keys::ports(&cli, command).await,
         Command::Demo { cases } => demo::run(&cli, cases).await,

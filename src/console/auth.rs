@@ -7,6 +7,8 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use subtle::ConstantTimeEq;
+
+use crate::api::query::percent_encode;
 use zeroize::Zeroizing;
 
 use crate::keys::secret::{SecretBytes, SecretString};
@@ -154,16 +156,24 @@ impl TotpSecret {
         })
     }
 
+    /// The code for `unix_time` (what a person's authenticator shows; for tests).
+    #[cfg(test)]
+    pub(crate) fn code_at(&self, unix_time: u64) -> String {
+        self.totp()
+            .map(|t| t.generate(unix_time))
+            .unwrap_or_default()
+    }
+
     /// The enrolment URI an authenticator app scans (Key Uri Format):
     /// `otpauth://totp/ISSUER:ACCOUNT?secret=…&issuer=ISSUER&algorithm=SHA1&digits=6&period=30`.
     pub fn otpauth_uri(&self, issuer: &str, account: &str) -> SecretString {
         let secret = base32_no_padding(self.0.expose());
         SecretString::new(format!(
             "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm=SHA1&digits={DIGITS}&period={STEP}",
-            percent(issuer),
-            percent(account),
+            percent_encode(issuer),
+            percent_encode(account),
             secret.as_str(),
-            percent(issuer),
+            percent_encode(issuer),
         ))
     }
 }
@@ -173,19 +183,6 @@ fn base32_no_padding(bytes: &[u8]) -> Zeroizing<String> {
     let totp =
         totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, DIGITS, SKEW, STEP, bytes.to_vec());
     Zeroizing::new(totp.get_secret_base32())
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters (UTF-8 bytes each encoded).
-fn percent(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

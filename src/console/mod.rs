@@ -4,5 +4,8 @@
 //! pages and the user store come next.
 
 pub mod auth;
+pub mod directory;
+pub mod pages;
 pub mod session;
 pub mod users;
+pub mod web;

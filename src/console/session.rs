@@ -15,6 +15,9 @@ use crate::keys::secret::SecretBytes;
 /// The cookie's name. `__Host-` makes the browser refuse it unless it is `Secure`, has path `/`
 /// and names no domain: a sibling host cannot set or shadow it.
 pub const COOKIE: &str = "__Host-xianjie";
+/// The cookie of the sign-in form: a random value its CSRF token is made from, so the form
+/// needs no server state before anyone has signed in.
+pub const LOGIN_COOKIE: &str = "__Host-xianjie-login";
 /// A session ends after this long without a request.
 pub const IDLE: Duration = Duration::minutes(30);
 /// And this long after sign-in, however busy.
@@ -44,8 +47,13 @@ impl SessionId {
 
     /// The `Set-Cookie` value that hands this id to the browser.
     pub fn set_cookie(&self) -> String {
+        self.set_cookie_as(COOKIE)
+    }
+
+    /// The `Set-Cookie` value that hands this id to the browser as cookie `name`.
+    pub fn set_cookie_as(&self, name: &str) -> String {
         format!(
-            "{COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
+            "{name}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
             B64.encode(self.0.expose())
         )
     }
@@ -53,13 +61,18 @@ impl SessionId {
     /// The session's id from a request's `Cookie` header, if it carries one of the right form.
     /// Anything else (too long, malformed, another length) is no session, never an error.
     pub fn from_cookie_header(header: &str) -> Option<Self> {
+        Self::from_cookie_header_as(header, COOKIE)
+    }
+
+    /// [`SessionId::from_cookie_header`] for cookie `name`.
+    pub fn from_cookie_header_as(header: &str, name: &str) -> Option<Self> {
         if header.len() > MAX_COOKIE_HEADER {
             return None;
         }
         let value = header
             .split(';')
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == COOKIE)
+            .find(|(n, _)| *n == name)
             .map(|(_, v)| v)?;
         // 32 bytes are 43 characters unpadded; decode nothing longer.
         if value.len() != 43 {
@@ -131,16 +144,111 @@ impl Times {
         }
     }
 
-    /// Whether the session may serve a request at `now` (a clock set back counts as idle time
-    /// of zero, never as a longer life).
-    pub fn liveness(&self, now: DateTime<Utc>) -> Liveness {
+    /// Whether the session may serve a request at `now` after `idle` without one (never more
+    /// than [`IDLE`]); a clock set back counts as idle time of zero, never as a longer life.
+    pub fn liveness(&self, now: DateTime<Utc>, idle: Duration) -> Liveness {
         if now - self.started >= ABSOLUTE {
             Liveness::Expired
-        } else if now - self.last_seen >= IDLE {
+        } else if now - self.last_seen >= idle.min(IDLE) {
             Liveness::Idle
         } else {
             Liveness::Live
         }
+    }
+}
+
+/// A signed-in session as the gateway holds it.
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// Who, with their grant as of `epoch`.
+    pub user: super::directory::SignedIn,
+    /// Sign-in and last request.
+    pub times: Times,
+    /// The keystore epoch the grant was read at: when it moves (a user disabled, a client
+    /// revoked), the grant is read again.
+    pub epoch: u64,
+    /// The client certificate (SHA-256) the session was signed in with, when one was shown: the
+    /// session then works only over connections that show it again.
+    pub certificate: Option<String>,
+}
+
+/// Why a session cookie serves no request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gone {
+    /// Not a session this gateway holds (never was, signed out, or the gateway restarted).
+    Unknown,
+    /// Ended by time.
+    Ended(Liveness),
+}
+
+/// Most sessions held at once; a sign-in beyond it first drops ended sessions, then is refused.
+pub const MAX_SESSIONS: usize = 10_000;
+
+/// The sessions of this gateway, in memory by the SHA-256 of their ids: a restart signs
+/// everyone out, and nothing on disk can be replayed.
+#[derive(Debug)]
+pub struct Sessions {
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], Held>>,
+    idle: Duration,
+}
+
+impl Sessions {
+    /// Sessions that end after `idle` without a request (at most [`IDLE`]).
+    pub fn new(idle: Duration) -> Self {
+        Self {
+            map: std::sync::Mutex::default(),
+            idle: idle.min(IDLE),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], Held>> {
+        self.map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Holds `held` under `id`; `false` when [`MAX_SESSIONS`] live sessions are held already.
+    pub fn insert(&self, id: &SessionId, held: Held, now: DateTime<Utc>) -> bool {
+        let mut m = self.lock();
+        if m.len() >= MAX_SESSIONS {
+            let idle = self.idle;
+            m.retain(|_, h| h.times.liveness(now, idle) == Liveness::Live);
+        }
+        if m.len() >= MAX_SESSIONS {
+            return false;
+        }
+        m.insert(id.digest(), held);
+        true
+    }
+
+    /// The session `id` at `now`, its last request moved to `now`; an ended one is dropped.
+    pub fn touch(&self, id: &SessionId, now: DateTime<Utc>) -> Result<Held, Gone> {
+        let key = id.digest();
+        let mut m = self.lock();
+        let h = m.get_mut(&key).ok_or(Gone::Unknown)?;
+        match h.times.liveness(now, self.idle) {
+            Liveness::Live => {
+                h.times.last_seen = h.times.last_seen.max(now);
+                Ok(h.clone())
+            }
+            ended => {
+                m.remove(&key);
+                Err(Gone::Ended(ended))
+            }
+        }
+    }
+
+    /// Replaces the user of session `id` (a grant read again, a password chosen).
+    pub fn set_user(&self, id: &SessionId, user: super::directory::SignedIn, epoch: u64) {
+        if let Some(h) = self.lock().get_mut(&id.digest()) {
+            h.user = user;
+            h.epoch = epoch;
+        }
+    }
+
+    /// Ends session `id`.
+    pub fn remove(&self, id: &SessionId) -> Option<Held> {
+        self.lock().remove(&id.digest())
     }
 }
 
@@ -208,19 +316,30 @@ mod tests {
     #[test]
     fn a_session_ends_after_thirty_idle_minutes_or_eight_hours() {
         let mut t = Times::new(at("2026-12-01T01:00:00Z"));
-        assert_eq!(t.liveness(at("2026-12-01T01:29:59Z")), Liveness::Live);
-        assert_eq!(t.liveness(at("2026-12-01T01:30:00Z")), Liveness::Idle);
+        assert_eq!(t.liveness(at("2026-12-01T01:29:59Z"), IDLE), Liveness::Live);
+        assert_eq!(t.liveness(at("2026-12-01T01:30:00Z"), IDLE), Liveness::Idle);
         // Busy all day: every request within 30 minutes of the last, still over at 8 hours.
         let mut now = t.started;
         while now < at("2026-12-01T08:59:00Z") {
             now += Duration::minutes(20);
-            if t.liveness(now) == Liveness::Live {
+            if t.liveness(now, IDLE) == Liveness::Live {
                 t.last_seen = now;
             }
         }
-        assert_eq!(t.liveness(at("2026-12-01T08:59:59Z")), Liveness::Live);
-        assert_eq!(t.liveness(at("2026-12-01T09:00:00Z")), Liveness::Expired);
+        assert_eq!(t.liveness(at("2026-12-01T08:59:59Z"), IDLE), Liveness::Live);
+        assert_eq!(
+            t.liveness(at("2026-12-01T09:00:00Z"), IDLE),
+            Liveness::Expired
+        );
         // A clock set back does not lengthen a session.
-        assert_eq!(t.liveness(at("2026-12-01T00:00:00Z")), Liveness::Live);
+        assert_eq!(t.liveness(at("2026-12-01T00:00:00Z"), IDLE), Liveness::Live);
+        // A shorter configured idle time ends it sooner; a longer one is held to 30 minutes.
+        let t = Times::new(at("2026-12-01T01:00:00Z"));
+        let five = Duration::minutes(5);
+        assert_eq!(t.liveness(at("2026-12-01T01:05:00Z"), five), Liveness::Idle);
+        assert_eq!(
+            t.liveness(at("2026-12-01T01:30:00Z"), Duration::hours(2)),
+            Liveness::Idle
+        );
     }
 }

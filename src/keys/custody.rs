@@ -35,6 +35,22 @@ const JWT_PREFIX: &str = "jwt/";
 const CLIENT_PREFIX: &str = "client/";
 const CREDENTIAL_PREFIX: &str = "credential/";
 
+/// Records that another module owns and formats, kept in the keystore (encrypted, versioned and
+/// audited like the rest) under their own prefix. Custody only stores them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnedKind {
+    /// Console users (`console::users`): password hash and TOTP secret.
+    ConsoleUser,
+}
+
+impl OwnedKind {
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::ConsoleUser => "console-user/",
+        }
+    }
+}
+
 /// Custody failures. None of them carries secret material.
 #[derive(Debug, thiserror::Error)]
 pub enum CustodyError {
@@ -982,6 +998,48 @@ impl Custody {
         self.audit
             .append(&Event::new(actor.clone(), "client.revoke", name))?;
         Ok(())
+    }
+
+    /// The record `name` of `kind`, decrypted, if there is one.
+    pub fn owned(&self, kind: OwnedKind, name: &str) -> Result<Option<SecretBytes>, CustodyError> {
+        let g = self.read();
+        let ks = g.as_ref().ok_or(CustodyError::Sealed)?;
+        Ok(ks
+            .get(&format!("{}{name}", kind.prefix()))?
+            .map(|(bytes, _)| bytes))
+    }
+
+    /// Every record of `kind`, by name (without the prefix), in name order.
+    pub fn owned_all(&self, kind: OwnedKind) -> Result<Vec<(String, SecretBytes)>, CustodyError> {
+        let g = self.read();
+        let ks = g.as_ref().ok_or(CustodyError::Sealed)?;
+        let mut out = Vec::new();
+        for r in ks.list_prefix(kind.prefix()) {
+            if let Some((bytes, _)) = ks.get(&r.name)? {
+                let name = r.name.strip_prefix(kind.prefix()).unwrap_or(&r.name);
+                out.push((name.to_string(), bytes));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the record `name` of `kind` as `f` makes it from the current one (`None` if there
+    /// is none), under the keystore's lock, so two changes never overwrite each other. The caller
+    /// audits what the change means; the keystore change itself is audited here.
+    pub fn update_owned(
+        &self,
+        kind: OwnedKind,
+        name: &str,
+        actor: &Actor,
+        f: impl FnOnce(Option<SecretBytes>) -> Result<SecretBytes, CustodyError>,
+    ) -> Result<(), CustodyError> {
+        let key = format!("{}{name}", kind.prefix());
+        self.mutate(actor, |ks| {
+            let current = ks.get(&key)?.map(|(bytes, _)| bytes);
+            let next = f(current)?;
+            ks.put(&key, &next, meta(actor, None))?;
+            Ok(())
+        })
     }
 
     /// Every client.

@@ -1068,6 +1068,22 @@ impl Pusher {
         Ok(Settle::Done)
     }
 
+    /// Puts dead letters `ids` back in their outboxes (audited first, as `push.requeue` on
+    /// `destination` or `*`); returns those moved. Ids that are not dead letters are skipped.
+    pub fn requeue(
+        &self,
+        ids: &[u64],
+        destination: Option<&str>,
+        actor: &crate::audit::Actor,
+    ) -> Result<Vec<crate::store::DeadLetter>, PushError> {
+        let listed = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        self.audit.append(
+            &crate::audit::Event::new(actor.clone(), "push.requeue", destination.unwrap_or("*"))
+                .detail("ids", listed.as_str()),
+        )?;
+        Ok(self.store.dead_requeue(ids)?)
+    }
+
     /// Every destination's status (deadlines are recomputed at most every few seconds).
     pub fn status(&self) -> Result<Vec<DestinationStatus>, PushError> {
         let now = Utc::now();

@@ -38,6 +38,15 @@ pub enum LeadStatus {
 }
 
 impl LeadStatus {
+    /// Every status's code, in the order a lead goes through them.
+    pub const CODES: [&'static str; 5] = [
+        "open",
+        "recommended",
+        "transferred",
+        "dismissed",
+        "resolved",
+    ];
+
     /// The status's code.
     pub fn code(&self) -> &'static str {
         match self {

@@ -27,6 +27,28 @@ pub fn write_config(dir: &Path, data: &Path) -> PathBuf {
     cfg
 }
 
+/// Writes a config with the port API on (HTTPS on 127.0.0.1:0 with `certs`' server certificate and
+/// client CA), the repository's adapters and rules, `data` as data directory, and `extra` appended
+/// under `[server]`.
+pub fn api_config(dir: &Path, data: &Path, certs: &Path, extra: &str) -> PathBuf {
+    let cfg = dir.join("xianjie.toml");
+    let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = {:?}\nadapters_dir = {:?}\nrules_dir = {:?}\n[log]\nlevel = \"info\"\n[server]\nlisten = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n{extra}",
+            data.display().to_string(),
+            adapters.display().to_string(),
+            adapters.with_file_name("rules").display().to_string(),
+            certs.join("server.pem").display().to_string(),
+            certs.join("server-key.pem").display().to_string(),
+            certs.join("ca.pem").display().to_string(),
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
 /// Writes `text` to a new file of mode 0600 (a passphrase file).
 pub fn secret_file(path: &Path, text: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -278,3 +300,4 @@ pub fn https(
     })
 }
 pub mod fixtures;
+pub mod webdriver;
