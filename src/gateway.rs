@@ -589,6 +589,8 @@ impl Gateway {
             destinations: self.config.destinations.clone(),
             leads_lock: self.leads_lock.clone(),
             users: self.users.clone(),
+            adapters: self.config.adapters.clone(),
+            reports: self.config.reports.clone(),
         };
         let (tls, shutdown) = (tls.clone(), self.shutdown.clone());
         Ok(Some(tokio::spawn(async move {

@@ -50,6 +50,8 @@ impl Enrolled {
 struct Env {
     tmp: tempfile::TempDir,
     gw: Gateway,
+    /// The provincial simulator, when the test pushes.
+    _sim: Option<common::Sim>,
     base: String,
     /// The unit whose port is open to the analyst's client, with supervision.
     unit: String,
@@ -88,6 +90,12 @@ fn write_gbk_rows(path: &Path, rows: &[Vec<String>]) {
 /// A gateway with the console on: sample data (one party renamed to a script tag), clients
 /// `procuratorate` (port `unit` open with supervision) and `other` (port `other_unit`).
 fn setup(extra: &str) -> Env {
+    setup_with(|_, _| (extra.to_string(), None))
+}
+
+/// [`setup`], with `more(tmp, certs)` giving the configuration's last lines (and a simulator to
+/// keep running).
+fn setup_with(more: impl FnOnce(&Path, &Path) -> (String, Option<common::Sim>)) -> Env {
     let tmp = tempfile::tempdir().unwrap();
     let certs = tmp.path().join("certs");
     xianjie_devca::generate_dev(&certs, &["procuratorate".into(), "other".into()], false).unwrap();
@@ -146,6 +154,7 @@ fn setup(extra: &str) -> Env {
     std::fs::write(tmp.path().join("xss-case"), &xss_case).unwrap();
 
     let data = tmp.path().join("data");
+    let (extra, sim) = more(tmp.path(), &certs);
     let cfg = common::api_config(
         tmp.path(),
         &data,
@@ -177,6 +186,7 @@ fn setup(extra: &str) -> Env {
     Env {
         tmp,
         gw,
+        _sim: sim,
         base: format!("https://{addr}"),
         unit,
         other_unit,
@@ -346,6 +356,23 @@ fn an_analyst_recommends_on_a_lead_and_the_unit_answers_it() {
     );
     b.screenshot("script-name-as-text");
 
+    // The district administrator's pages are not an analyst's.
+    for page in [
+        "/console/push",
+        "/console/ports",
+        "/console/audit",
+        "/console/quarantine",
+    ] {
+        b.goto(&env.url(page));
+        assert!(
+            b.text("h1").contains("无权访问"),
+            "{page}: {}",
+            b.text("main")
+        );
+    }
+    b.goto(&env.url("/console/transfers"));
+    assert!(b.has("#transfers"), "{}", b.text("main"));
+
     // Neither by link nor by search does another port's case show.
     b.goto(&env.url(&format!(
         "/console/cases/{}/{}",
@@ -478,6 +505,58 @@ fn forms_need_their_token_idle_sessions_end_and_guessing_locks_the_account() {
     b.screenshot("locked");
     let listed = env.gw.ok(&["users", "list"]);
     assert!(listed.contains("locked until"), "{listed}");
+
+    // `users reset` ends the lock with a new one-time password and TOTP secret; the old
+    // password is gone.
+    let out = env.gw.ok(&["users", "reset", "ana"]);
+    assert!(out.contains("one-time password:"), "{out}");
+    let reset = Enrolled {
+        password: out
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("one-time password:")
+                    .map(|v| v.trim().to_string())
+            })
+            .unwrap(),
+        secret: totp_rs::Secret::Encoded(
+            out.split(['?', '&'])
+                .find_map(|p| p.strip_prefix("secret="))
+                .unwrap()
+                .to_string(),
+        )
+        .to_bytes()
+        .unwrap(),
+        name: "ana".into(),
+    };
+    let mine = first_sign_in(&mut b, &env, &reset, &mut None);
+    b.screenshot("after-reset");
+
+    // `users disable` ends the session at its next request, and no sign-in works after it.
+    let out = env.gw.ok(&["users", "disable", "ana"]);
+    assert!(out.contains("disabled"), "{out}");
+    b.goto(&env.url("/console/"));
+    assert!(b.url().contains("/console/login"), "{}", b.url());
+    let at = sign_in(&mut b, &env, &reset, &mine, &mut None);
+    assert!(at.contains("/console/login") && b.text("#message").contains("不正确"));
+    let listed = env.gw.json(&["users", "list", "--json"]);
+    assert!(listed[0]["disabled_at"].is_string(), "{listed}");
+    assert!(
+        env.gw
+            .fails(&["users", "reset", "ana"])
+            .contains("disabled")
+    );
+    assert!(
+        env.gw
+            .fails(&["users", "add", "x", "--role", "analyst"])
+            .contains("client")
+    );
+    assert!(
+        env.gw
+            .fails(&[
+                "users", "add", "x", "--role", "analyst", "--client", "nobody"
+            ])
+            .contains("does not exist")
+    );
     let audit = env.audit(200);
     assert!(
         audit
@@ -489,4 +568,134 @@ fn forms_need_their_token_idle_sessions_end_and_guessing_locks_the_account() {
             .iter()
             .any(|e| e["action"] == "console.login" && e["outcome"] == "denied")
     );
+    for action in [
+        "console.user.add",
+        "console.user.reset",
+        "console.user.disable",
+    ] {
+        assert!(
+            audit
+                .iter()
+                .any(|e| e["action"] == action && e["actor"]["kind"] == "admin"),
+            "{action}"
+        );
+    }
+}
+
+#[test]
+fn an_administrator_requeues_a_dead_letter_and_opens_a_port() {
+    if skip() {
+        return;
+    }
+    // The platform refuses every package, so every record sent ends as a dead letter.
+    let env = setup_with(|tmp, certs| {
+        let sim = common::start_sim(tmp, certs, "400x1000000");
+        let dest = format!(
+            "[[destinations]]\nname = \"province\"\nurl = \"https://{}/packages\"\nca = {:?}\nactions = [\"inspection\", \"penalty\", \"licensing\"]\ncredential = \"province\"\nauth = \"bearer\"\nschedule = \"0 0 0 1 1 *\"\nbatch_size = 200\nretry_initial_ms = 20\nretry_max_ms = 200\ntimeout_secs = 10\ngive_up_secs = 120\n",
+            sim.addr,
+            certs.join("ca.pem").display().to_string()
+        );
+        (dest, Some(sim))
+    });
+    let out = env
+        .gw
+        .cli_stdin(&["credentials", "set", "province"], common::CREDENTIAL);
+    assert!(out.status.success(), "{out:?}");
+    let report = env.gw.json(&["push", "run", "--json"]);
+    let dead = report[0]["dead_lettered"].as_u64().unwrap();
+    assert!(dead > 1, "{report}");
+    let admin = env.add_user("boss", &["--role", "admin"]);
+    let mut b = Browser::start("administrator");
+    first_sign_in(&mut b, &env, &admin, &mut None);
+    assert!(b.text("main").contains("推送死信"), "{}", b.text("main"));
+    b.screenshot("admin-dashboard");
+
+    // The push page lists the dead letters; one is requeued.
+    b.goto(&env.url("/console/push"));
+    let rows = b.text("#dead-letters");
+    assert!(rows.contains("HTTP-400"), "{rows}");
+    b.screenshot("push-dead-letters");
+    let first = env.gw.json(&["push", "dead", "list", "--json"])[0]["id"]
+        .as_u64()
+        .unwrap();
+    b.click_and_wait(&format!("#dead-{first} button"));
+    assert!(
+        b.text("#notice").contains("已重新排队"),
+        "{}",
+        b.text("main")
+    );
+    assert!(
+        !b.has(&format!("#dead-{first}")),
+        "requeued: gone from the list"
+    );
+    b.screenshot("push-requeued");
+    let status = env.gw.json(&["push", "status", "--json"]);
+    assert_eq!(status[0]["dead_letters"], dead - 1, "{status}");
+    assert_eq!(status[0]["queued"], 1, "{status}");
+    let shown = env.gw.cli(&["push", "dead", "show", &first.to_string()]);
+    assert!(!shown.status.success(), "no dead letter {first} any more");
+
+    // A port opened from the ports page, with supervision.
+    b.goto(&env.url("/console/ports"));
+    b.screenshot("ports");
+    b.select("#unit", &env.other_unit);
+    b.select("#client", "procuratorate");
+    b.click("#supervise");
+    b.click_and_wait("#open");
+    assert!(
+        b.text("#notice").contains("端口已开放"),
+        "{}",
+        b.text("main")
+    );
+    let ports = b.text("#ports");
+    assert!(
+        ports.contains(&env.other_unit) && ports.contains("boss"),
+        "{ports}"
+    );
+    b.screenshot("port-opened");
+    let listed = env.gw.json(&["ports", "list", "--json"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["unit_code"] == env.other_unit.as_str()
+                && p["client"] == "procuratorate"
+                && p["supervise"] == true
+                && p["opened_by"] == "boss"),
+        "{listed}"
+    );
+
+    // The administrator sees no case: the district view has counts, not case files.
+    b.goto(&env.url(&format!("/console/cases/{}/{}", env.unit, env.lead_case)));
+    assert!(b.text("h1").contains("无权查看"), "{}", b.text("main"));
+
+    // Quarantine and quarterly reports.
+    b.goto(&env.url("/console/quarantine"));
+    assert!(b.has("#quarantine"), "{}", b.text("main"));
+    b.goto(&env.url("/console/reports"));
+    assert!(b.has("#report-status"), "{}", b.text("main"));
+    b.screenshot("reports");
+
+    // The audit log page: the latest signed checkpoint, and an entry proved on the server.
+    b.goto(&env.url("/console/audit?action=port."));
+    assert!(
+        b.text("#entries").contains("port.open"),
+        "{}",
+        b.text("#entries")
+    );
+    b.fill("#index", "3");
+    b.click_and_wait("#prove");
+    assert!(b.text("#proof").contains("包含在"), "{}", b.text("main"));
+    b.screenshot("audit-proof");
+
+    let audit = env.audit(100);
+    for action in ["push.requeue", "port.open"] {
+        assert!(
+            audit.iter().any(|e| e["action"] == action
+                && e["actor"]["id"] == "boss"
+                && e["actor"]["kind"] == "user"),
+            "{action}"
+        );
+    }
 }

@@ -10,62 +10,13 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Gateway, Reply, bin, secret_file};
+use common::{CREDENTIAL, Gateway, Reply, Sim, bin, secret_file, start_sim};
 use serde_json::Value;
 
 const PASS: &str = "push test passphrase 42";
-const CREDENTIAL: &str = "province-token-7f3a9c";
-
-struct Sim {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sim(dir: &Path, certs: &Path, faults: &str) -> Sim {
-    let addr_file = dir.join("sim.addr");
-    let _ = std::fs::remove_file(&addr_file);
-    let mut sim = Sim {
-        child: Command::new(bin())
-            .args(["province-sim", "--listen", "127.0.0.1:0", "--certs"])
-            .arg(certs)
-            .args([
-                "--credential",
-                CREDENTIAL,
-                "--faults",
-                faults,
-                "--addr-file",
-            ])
-            .arg(&addr_file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("sim.log")).unwrap())
-            .spawn()
-            .unwrap(),
-        addr: String::new(),
-    };
-    // On a panic below, dropping `sim` kills and reaps the process.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(a) = std::fs::read_to_string(&addr_file)
-            && a.ends_with('\n')
-        {
-            sim.addr = a.trim().to_string();
-            return sim;
-        }
-        assert!(Instant::now() < deadline, "simulator did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 struct Env {
     dir: tempfile::TempDir,

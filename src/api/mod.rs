@@ -60,6 +60,10 @@ pub struct ApiServices {
     pub leads_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The console's users.
     pub users: std::sync::Arc<crate::console::directory::Directory>,
+    /// The adapters (the console's quarantine retry maps a record again with its adapter).
+    pub adapters: Vec<crate::ingest::Adapter>,
+    /// The quarterly statistics settings (the console's report status).
+    pub reports: crate::config::ReportsConfig,
 }
 
 /// Serves the port API on `listener` until `shutdown`; returns when every connection has

@@ -489,31 +489,44 @@ impl AuditLog {
             .ok_or(AuditError::NoCheckpoint)
     }
 
-    /// The last `n` entries, oldest first.
-    pub fn tail(&self, n: usize) -> Result<Vec<Entry>, AuditError> {
+    /// The latest signed checkpoint note, without signing a new one.
+    pub fn last_signed(&self) -> Option<String> {
+        lock(&self.signed).last.as_ref().map(|(_, n)| n.clone())
+    }
+
+    /// Entries `start..end` (clamped to the log), oldest first, each with its index.
+    pub fn range(&self, start: u64, end: u64) -> Result<Vec<(u64, Entry)>, AuditError> {
         let path = self.dir.join("entries.jsonl");
-        let size = self.size();
-        let skip = size.saturating_sub(n as u64);
+        let end = end.min(self.size());
         let f = File::open(&path).map_err(io(&path))?;
-        let mut out = Vec::with_capacity(n.min(10_000));
+        let mut out = Vec::new();
         for (i, line) in BufReader::new(f).split(b'\n').enumerate() {
             let i = i as u64;
-            if i >= size {
+            if i >= end {
                 break;
             }
             let line = line.map_err(io(&path))?;
-            if i < skip {
+            if i < start {
                 continue;
             }
-            out.push(
-                serde_json::from_slice(&line).map_err(|e| AuditError::BadEntry {
-                    path: path.display().to_string(),
-                    index: i,
-                    reason: e.to_string(),
-                })?,
-            );
+            let e = serde_json::from_slice(&line).map_err(|e| AuditError::BadEntry {
+                path: path.display().to_string(),
+                index: i,
+                reason: e.to_string(),
+            })?;
+            out.push((i, e));
         }
         Ok(out)
+    }
+
+    /// The last `n` entries, oldest first.
+    pub fn tail(&self, n: usize) -> Result<Vec<Entry>, AuditError> {
+        let size = self.size();
+        Ok(self
+            .range(size.saturating_sub(n as u64), size)?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect())
     }
 
     /// The first `size` leaf hashes (from the cache, flushed first).

@@ -401,6 +401,11 @@ impl Directory {
             Ok(())
         })?;
         lock(&self.failures).remove(name.as_str());
+        // A new secret: steps used with the old one say nothing about the new one's codes.
+        self.last_step
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name.as_str());
         Ok(Enrolment {
             name: name.as_str().to_string(),
             password,

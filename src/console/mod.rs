@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod directory;
+pub mod district;
 pub mod pages;
 pub mod session;
 pub mod users;

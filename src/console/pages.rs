@@ -19,11 +19,13 @@ use base64::Engine as _;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tracing::error;
 
 use super::directory::shown_time;
 use super::users::Grant;
-use super::web::{Chrome, Console, Ctx, Viewer, csrf_ok, csrf_refused, html, message};
+use super::web::{
+    Chrome, Console, Ctx, Viewer, audited, blocking, csrf_ok, csrf_refused, failed, html, message,
+    unavailable,
+};
 use crate::audit::Event;
 use crate::model::{Case, CaseId, Fen, Uscc, case_key};
 use crate::supervision::actions::{self, Action, Kind};
@@ -162,51 +164,6 @@ fn port(c: &Console, v: &Viewer, unit: &str, target: &str) -> Result<Uscc, Respo
             ))
         }
     }
-}
-
-fn unavailable(c: &Console, v: &Viewer) -> Response {
-    message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        Some(v.chrome(c)),
-        "暂不可用",
-        "网关的密钥库已封存或审计日志不可写，请联系管理员。",
-    )
-}
-
-fn failed(c: &Console, v: &Viewer, e: impl std::fmt::Display) -> Response {
-    error!(error = %e, "console page failed");
-    message(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Some(v.chrome(c)),
-        "出错了",
-        "读取数据失败，已记录日志，请稍后重试或联系管理员。",
-    )
-}
-
-/// Records `event` before the page is sent; no entry, no page.
-fn audited(c: &Console, v: &Viewer, event: Event) -> Result<(), Response> {
-    c.svc
-        .audit
-        .append(&event.request(&v.request).detail("peer", v.peer.as_str()))
-        .map(|_| ())
-        .map_err(|e| {
-            error!(error = %e, "audit append failed; refusing to show data");
-            unavailable(c, v)
-        })
-}
-
-/// Runs a page's blocking store work off the async threads.
-async fn blocking(
-    c: Arc<Console>,
-    v: Viewer,
-    f: impl FnOnce(&Console, &Viewer) -> Result<Response, Response> + Send + 'static,
-) -> Response {
-    tokio::task::spawn_blocking(move || f(&c, &v).unwrap_or_else(|r| r))
-        .await
-        .unwrap_or_else(|e| {
-            error!(error = %e, "console task failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "内部错误").into_response()
-        })
 }
 
 fn unit_name(c: &Console, u: &Uscc) -> String {
@@ -1250,6 +1207,83 @@ pub async fn answer(
             enc(a.case_id.as_str())
         ))
         .into_response())
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transfers and their deadlines.
+
+#[derive(Template)]
+#[template(path = "console/transfers.html")]
+struct TransfersPage {
+    chrome: Option<Chrome>,
+    overdue_only: bool,
+    rows: Vec<(String, String, String, &'static str, String, bool)>,
+    truncated: bool,
+}
+
+/// Whether a transfers list shows only overdue cases.
+#[derive(Deserialize, Default)]
+pub struct TransfersQuery {
+    overdue: Option<String>,
+}
+
+/// `GET /console/transfers[?overdue=1]`: the viewer's units' transferred cases with their
+/// 310号令 deadlines (an analyst's ports; a unit's own).
+pub async fn transfers(State(c): Ctx, v: Viewer, Query(q): Query<TransfersQuery>) -> Response {
+    blocking(c, v, move |c, v| {
+        let units = readable(c, v)?;
+        let overdue = q.overdue.is_some_and(|x| x == "1");
+        let (list, truncated) = workbench::transfers(
+            &c.svc.store,
+            &units,
+            c.svc.push.calendar(),
+            Utc::now(),
+            overdue,
+            200,
+        )
+        .map_err(|e| failed(c, v, e))?;
+        let (count, digest) = crate::api::keys_digest(
+            list.iter()
+                .map(|t| (case_key(&t.unit_code, &t.case_id), t.version)),
+        );
+        audited(
+            c,
+            v,
+            Event::new(v.actor(), "console.transfers", v.user.name.as_str())
+                .digest(&digest)
+                .detail("overdue", overdue)
+                .detail("count", count),
+        )?;
+        let rows = list
+            .into_iter()
+            .map(|t| {
+                let next = t
+                    .deadlines
+                    .iter()
+                    .find(|d| d.done.is_none())
+                    .or(t.deadlines.last());
+                let due = next
+                    .map(|d| format!("{}：{}", d.step.label(), d.due.format("%Y-%m-%d %H:%M")))
+                    .unwrap_or_else(|| "—".into());
+                (
+                    unit_name(c, &t.unit_code),
+                    format!("/console/cases/{}/{}", t.unit_code, enc(t.case_id.as_str())),
+                    format!("{}（{}）", t.case_id, t.party_name),
+                    t.transfer.status.label(),
+                    due,
+                    t.overdue,
+                )
+            })
+            .collect();
+        let page = TransfersPage {
+            chrome: Some(v.chrome(c)),
+            overdue_only: overdue,
+            rows,
+            truncated,
+        };
+        Ok(html(StatusCode::OK, &page))
     })
     .await
 }

@@ -86,7 +86,7 @@ pub const MAX_FORM: usize = 64 * 1024;
 /// The console's route table (rule 11: merged into the one router of the listener, so metrics
 /// labels and 405s come from it as the API's do).
 fn table() -> Vec<(&'static str, MethodRouter<Arc<Console>>)> {
-    use super::pages;
+    use super::{district, pages};
     vec![
         ("/console", get(|| async { Redirect::to("/console/") })),
         ("/console/", get(pages::dashboard)),
@@ -103,6 +103,21 @@ fn table() -> Vec<(&'static str, MethodRouter<Arc<Console>>)> {
         ),
         ("/console/supervision/{id}/answer", post(pages::answer)),
         ("/console/search", get(pages::search)),
+        ("/console/transfers", get(pages::transfers)),
+        ("/console/push", get(district::push)),
+        ("/console/push/dead/{id}/requeue", post(district::requeue)),
+        ("/console/ports", get(district::ports)),
+        ("/console/ports/open", post(district::port_open)),
+        ("/console/ports/close", post(district::port_close)),
+        ("/console/quarantine", get(district::quarantine)),
+        ("/console/quarantine/{id}/retry", post(district::retry)),
+        ("/console/reports", get(district::reports)),
+        (
+            "/console/reports/{quarter}/{file}",
+            get(district::disclosure),
+        ),
+        ("/console/audit", get(district::audit)),
+        ("/console/audit/proof", get(district::proof)),
     ]
 }
 
@@ -238,11 +253,22 @@ impl Viewer {
     pub fn chrome(&self, c: &Console) -> Chrome {
         let mut nav = vec![("/console/", "首页")];
         match self.user.grant {
-            Grant::Analyst { .. } => {
-                nav.extend([("/console/leads", "线索"), ("/console/search", "查询")])
-            }
-            Grant::Unit { .. } => nav.extend([("/console/leads", "本单位线索")]),
-            Grant::Admin => {}
+            Grant::Analyst { .. } => nav.extend([
+                ("/console/leads", "线索"),
+                ("/console/search", "查询"),
+                ("/console/transfers?overdue=1", "逾期移送"),
+            ]),
+            Grant::Unit { .. } => nav.extend([
+                ("/console/leads", "本单位线索"),
+                ("/console/transfers", "移送期限"),
+            ]),
+            Grant::Admin => nav.extend([
+                ("/console/push", "推送"),
+                ("/console/quarantine", "隔离区"),
+                ("/console/reports", "季度统计"),
+                ("/console/ports", "端口与客户端"),
+                ("/console/audit", "审计日志"),
+            ]),
         }
         Chrome {
             user: self.user.name.as_str().to_string(),
@@ -366,6 +392,53 @@ impl FromRequestParts<Arc<Console>> for Changing {
     async fn from_request_parts(parts: &mut Parts, c: &Arc<Console>) -> Result<Self, NoViewer> {
         viewer(c, parts, true).map(Changing)
     }
+}
+
+/// The page shown when the keystore is sealed or the audit log cannot be written.
+pub(super) fn unavailable(c: &Console, v: &Viewer) -> Response {
+    message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some(v.chrome(c)),
+        "暂不可用",
+        "网关的密钥库已封存或审计日志不可写，请联系管理员。",
+    )
+}
+
+/// The page shown when reading or writing failed (the cause goes to the log, not the page).
+pub(super) fn failed(c: &Console, v: &Viewer, e: impl std::fmt::Display) -> Response {
+    error!(error = %e, "console page failed");
+    message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Some(v.chrome(c)),
+        "出错了",
+        "读取数据失败，已记录日志，请稍后重试或联系管理员。",
+    )
+}
+
+/// Records `event` before the page is sent; no entry, no page.
+pub(super) fn audited(c: &Console, v: &Viewer, event: Event) -> Result<(), Response> {
+    c.svc
+        .audit
+        .append(&event.request(&v.request).detail("peer", v.peer.as_str()))
+        .map(|_| ())
+        .map_err(|e| {
+            error!(error = %e, "audit append failed; refusing to show data");
+            unavailable(c, v)
+        })
+}
+
+/// Runs a page's blocking store work off the async threads.
+pub(super) async fn blocking(
+    c: Arc<Console>,
+    v: Viewer,
+    f: impl FnOnce(&Console, &Viewer) -> Result<Response, Response> + Send + 'static,
+) -> Response {
+    tokio::task::spawn_blocking(move || f(&c, &v).unwrap_or_else(|r| r))
+        .await
+        .unwrap_or_else(|e| {
+            error!(error = %e, "console task failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "内部错误").into_response()
+        })
 }
 
 /// The 403 of a form without its session's CSRF token.

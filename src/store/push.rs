@@ -211,6 +211,27 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `limit` dead letters with ids above `after` (all when `None`), oldest first: a page
+    /// of the list, read from its place, never from the start.
+    pub fn dead_page(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        let start = after.map_or(0, |a| a.saturating_add(1)).to_be_bytes();
+        self.dead
+            .range(start..)
+            .take(limit)
+            .map(|kv| {
+                let (_, v) = kv.map_err(sled_err("dead-letter scan"))?;
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                    what: "dead letter".into(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
     /// Dead letters of `destination`, in all.
     pub fn dead_count(&self, destination: &str) -> Result<u64, StoreError> {
         Ok(self.dead_list(Some(destination), usize::MAX)?.len() as u64)

@@ -139,6 +139,27 @@ impl Store {
         Ok(ids)
     }
 
+    /// Up to `limit` entries with ids above `after` (all when `None`), oldest first: a page read
+    /// from its place.
+    pub fn quarantine_page(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<QuarantineEntry>, StoreError> {
+        let start = after.map_or(0, |a| a.saturating_add(1)).to_be_bytes();
+        self.quarantine
+            .range(start..)
+            .take(limit)
+            .map(|kv| {
+                let (_, v) = kv.map_err(sled_err("quarantine scan"))?;
+                serde_json::from_slice(&v).map_err(|x| StoreError::Corrupt {
+                    what: "quarantine entry".into(),
+                    reason: x.to_string(),
+                })
+            })
+            .collect()
+    }
+
     /// Quarantine entries, oldest first, optionally of one adapter, at most `limit`.
     pub fn quarantine_list(
         &self,

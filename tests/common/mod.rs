@@ -57,6 +57,61 @@ pub fn secret_file(path: &Path, text: &str) -> PathBuf {
     path.to_path_buf()
 }
 
+/// The bearer credential the simulator takes.
+pub const CREDENTIAL: &str = "province-token-7f3a9c";
+
+/// A running provincial simulator (`xianjie province-sim`), killed on drop.
+pub struct Sim {
+    pub child: Child,
+    /// Its `host:port`.
+    pub addr: String,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the simulator on 127.0.0.1:0 with `certs` (from `certs dev`), the bearer credential
+/// [`CREDENTIAL`] and `faults`; waits for its address.
+pub fn start_sim(dir: &Path, certs: &Path, faults: &str) -> Sim {
+    let addr_file = dir.join("sim.addr");
+    let _ = std::fs::remove_file(&addr_file);
+    let mut sim = Sim {
+        child: Command::new(bin())
+            .args(["province-sim", "--listen", "127.0.0.1:0", "--certs"])
+            .arg(certs)
+            .args([
+                "--credential",
+                CREDENTIAL,
+                "--faults",
+                faults,
+                "--addr-file",
+            ])
+            .arg(&addr_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("sim.log")).unwrap())
+            .spawn()
+            .unwrap(),
+        addr: String::new(),
+    };
+    // On a panic below, dropping `sim` kills and reaps the process.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(a) = std::fs::read_to_string(&addr_file)
+            && a.ends_with('\n')
+        {
+            sim.addr = a.trim().to_string();
+            return sim;
+        }
+        assert!(Instant::now() < deadline, "simulator did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A running gateway process, killed on drop.
 pub struct Gateway {
     pub child: Child,
