@@ -12,38 +12,10 @@
 # limit raised out of the way. Record the figures in BENCHMARKS.md.
 set -euo pipefail
 ROWS=${1:-1000000}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
-cargo build --release --locked >/dev/null
-BIN=$ROOT/target/release/xianjie
-WORK=$(mktemp -d /tmp/xj-workbench.XXXXXX)
-trap 'kill "$GW" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-cd "$WORK"
-"$BIN" certs dev --out certs --client bench >/dev/null
-printf 'benchmark passphrase 2026' > pass && chmod 600 pass
-cat > xianjie.toml <<CFG
-data_dir = "data"
-adapters_dir = "$ROOT/adapters"
-rules_dir = "$ROOT/rules"
-[log]
-level = "warn"
-[server]
-listen = "127.0.0.1:0"
-client_auth = "optional"
-rate_per_sec = 1000000
-rate_burst = 1000000
-[ingest.limits]
-xlsx_shared_strings = 4000000
-CFG
-"$BIN" --config xianjie.toml serve --passphrase-file pass 2> serve.log &
-GW=$!
-for _ in $(seq 200); do [ -S data/admin.sock ] && break; sleep 0.1; done
-"$BIN" sample --cases "$ROWS" --out samples >/dev/null
-for a in sunshine market-inspection tax; do
-  t0=$(date +%s.%N)
-  "$BIN" --data data ingest "$a" "samples/$a" --json > "ingest-$a.json"
-  echo "ingest $a with its leads refresh: $(python3 -c "print(round($(date +%s.%N)-$t0,1))") s"
-done
+source "$(dirname "$0")/lib.sh"
+xj_serve workbench "rate_per_sec = 1000000
+rate_burst = 1000000"
+xj_ingest "$ROWS"
 CASES=$("$BIN" --data data status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["cases"])')
 t0=$(date +%s.%N)
 "$BIN" --data data leads rebuild --json > rebuild.json

@@ -150,16 +150,7 @@ impl Env {
         headers: &[(&str, String)],
         body: Vec<u8>,
     ) -> Result<Reply, String> {
-        let id = cert.map(|c| self.identity(c));
-        common::https(
-            &self.certs.join("ca.pem"),
-            id.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
-            &self.addr,
-            method,
-            path,
-            headers,
-            body,
-        )
+        common::https_as(&self.certs, cert, &self.addr, method, path, headers, body)
     }
 
     fn get(&self, cert: &str, token: &str, path: &str) -> Reply {

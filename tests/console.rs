@@ -90,11 +90,11 @@ fn write_gbk_rows(path: &Path, rows: &[Vec<String>]) {
 /// A gateway with the console on: sample data (one party renamed to a script tag), clients
 /// `procuratorate` (port `unit` open with supervision) and `other` (port `other_unit`).
 fn setup(extra: &str) -> Env {
-    setup_with(|_, _| (extra.to_string(), None))
+    setup_with(|_, _| (format!("client_auth = \"optional\"\n{extra}"), None))
 }
 
-/// [`setup`], with `more(tmp, certs)` giving the configuration's last lines (and a simulator to
-/// keep running).
+/// [`setup`], with `more(tmp, certs)` giving the configuration's last lines, under `[server]`
+/// (and a simulator to keep running).
 fn setup_with(more: impl FnOnce(&Path, &Path) -> (String, Option<common::Sim>)) -> Env {
     let tmp = tempfile::tempdir().unwrap();
     let certs = tmp.path().join("certs");
@@ -155,12 +155,7 @@ fn setup_with(more: impl FnOnce(&Path, &Path) -> (String, Option<common::Sim>)) 
 
     let data = tmp.path().join("data");
     let (extra, sim) = more(tmp.path(), &certs);
-    let cfg = common::api_config(
-        tmp.path(),
-        &data,
-        &certs,
-        &format!("client_auth = \"optional\"\n{extra}"),
-    );
+    let cfg = common::api_config(tmp.path(), &data, &certs, &extra);
     let pass = secret_file(&tmp.path().join("pass"), PASS);
     let gw = Gateway::start_with(&cfg, &data, &["--passphrase-file", pass.to_str().unwrap()]);
     gw.ok(&[
@@ -568,6 +563,29 @@ fn forms_need_their_token_idle_sessions_end_and_guessing_locks_the_account() {
             .iter()
             .any(|e| e["action"] == "console.login" && e["outcome"] == "denied")
     );
+    // Sign-ins from one address are throttled as token requests are: a burst gets 429 with
+    // Retry-After before any password is checked, audited once.
+    let form = login_form(&env, None);
+    let throttled = (0..40).find_map(|_| {
+        let r = env.post_login(None, &form, "nobody", "guess-guess-guess", "000000");
+        (r.status == 429).then_some(r)
+    });
+    let r = throttled.expect("a burst of sign-ins is throttled");
+    assert!(
+        r.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    assert!(String::from_utf8_lossy(&r.body).contains("过于频繁"));
+    let audit = env.audit(300);
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["action"] == "console.login" && e["details"]["reason"] == "throttled")
+    );
     for action in [
         "console.user.add",
         "console.user.reset",
@@ -591,7 +609,7 @@ fn an_administrator_requeues_a_dead_letter_and_opens_a_port() {
     let env = setup_with(|tmp, certs| {
         let sim = common::start_sim(tmp, certs, "400x1000000");
         let dest = format!(
-            "[[destinations]]\nname = \"province\"\nurl = \"https://{}/packages\"\nca = {:?}\nactions = [\"inspection\", \"penalty\", \"licensing\"]\ncredential = \"province\"\nauth = \"bearer\"\nschedule = \"0 0 0 1 1 *\"\nbatch_size = 200\nretry_initial_ms = 20\nretry_max_ms = 200\ntimeout_secs = 10\ngive_up_secs = 120\n",
+            "client_auth = \"optional\"\n[[destinations]]\nname = \"province\"\nurl = \"https://{}/packages\"\nca = {:?}\nactions = [\"inspection\", \"penalty\", \"licensing\"]\ncredential = \"province\"\nauth = \"bearer\"\nschedule = \"0 0 0 1 1 *\"\nbatch_size = 200\nretry_initial_ms = 20\nretry_max_ms = 200\ntimeout_secs = 10\ngive_up_secs = 120\n",
             sim.addr,
             certs.join("ca.pem").display().to_string()
         );
@@ -670,12 +688,49 @@ fn an_administrator_requeues_a_dead_letter_and_opens_a_port() {
     b.goto(&env.url(&format!("/console/cases/{}/{}", env.unit, env.lead_case)));
     assert!(b.text("h1").contains("无权查看"), "{}", b.text("main"));
 
-    // Quarantine and quarterly reports.
+    // Quarantine and quarterly reports: a quarter built, its disclosure downloaded.
     b.goto(&env.url("/console/quarantine"));
     assert!(b.has("#quarantine"), "{}", b.text("main"));
     b.goto(&env.url("/console/reports"));
-    assert!(b.has("#report-status"), "{}", b.text("main"));
+    let quarter = b
+        .text("select[name=quarter] option:checked")
+        .trim()
+        .to_string();
+    env.gw.ok(&["reports", "build", "--quarter", &quarter]);
+    b.goto(&env.url(&format!("/console/reports?quarter={quarter}")));
+    assert!(
+        b.text("#report-status").contains("网关计算"),
+        "{}",
+        b.text("main")
+    );
     b.screenshot("reports");
+    let cookie = b
+        .cookies()
+        .into_iter()
+        .find(|c| c["name"] == "__Host-xianjie")
+        .map(|c| format!("__Host-xianjie={}", c["value"].as_str().unwrap()))
+        .unwrap();
+    let href = b.attribute("#dl-xlsx", "href").unwrap();
+    let r = env.https(None, "GET", &href, &[("cookie", cookie.clone())], "");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.body.starts_with(b"PK"), "an XLSX workbook");
+    assert!(
+        r.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let r = env.https(
+        None,
+        "GET",
+        &href.replace("xlsx", "html"),
+        &[("cookie", cookie)],
+        "",
+    );
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("行政执法"),
+        "the disclosure page"
+    );
 
     // The audit log page: the latest signed checkpoint, and an entry proved on the server.
     b.goto(&env.url("/console/audit?action=port."));
@@ -690,7 +745,7 @@ fn an_administrator_requeues_a_dead_letter_and_opens_a_port() {
     b.screenshot("audit-proof");
 
     let audit = env.audit(100);
-    for action in ["push.requeue", "port.open"] {
+    for action in ["push.requeue", "port.open", "reports.disclose"] {
         assert!(
             audit.iter().any(|e| e["action"] == action
                 && e["actor"]["id"] == "boss"
@@ -698,4 +753,149 @@ fn an_administrator_requeues_a_dead_letter_and_opens_a_port() {
             "{action}"
         );
     }
+}
+
+/// The sign-in form over plain HTTPS, presenting client certificate `cert`: its cookie and its
+/// CSRF token.
+fn login_form(env: &Env, cert: Option<&str>) -> (String, String) {
+    let r = env.https(cert, "GET", "/console/login", &[], "");
+    assert_eq!(r.status, 200);
+    let cookie = set_cookie(&r, "__Host-xianjie-login");
+    let body = String::from_utf8(r.body).unwrap();
+    let csrf = body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .to_string();
+    (cookie, csrf)
+}
+
+/// The `name=value` of cookie `name` set by `r`.
+fn set_cookie(r: &common::Reply, name: &str) -> String {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_else(|| panic!("{name} set: {:?}", r.headers))
+        .to_string()
+}
+
+impl Env {
+    /// One request over plain HTTPS presenting client certificate `cert` (or none).
+    fn https(
+        &self,
+        cert: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &str,
+    ) -> common::Reply {
+        self.try_https(cert, method, path, headers, body).unwrap()
+    }
+
+    fn try_https(
+        &self,
+        cert: Option<&str>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &str,
+    ) -> Result<common::Reply, String> {
+        common::https_as(
+            &self.tmp.path().join("certs"),
+            cert,
+            self.base.trim_start_matches("https://"),
+            method,
+            path,
+            headers,
+            body.as_bytes().to_vec(),
+        )
+    }
+
+    /// Posts the sign-in form (`form` from [`login_form`]).
+    fn post_login(
+        &self,
+        cert: Option<&str>,
+        form: &(String, String),
+        name: &str,
+        password: &str,
+        code: &str,
+    ) -> common::Reply {
+        self.https(
+            cert,
+            "POST",
+            "/console/login",
+            &[
+                ("cookie", form.0.clone()),
+                ("content-type", "application/x-www-form-urlencoded".into()),
+            ],
+            &format!(
+                "csrf={}&name={name}&password={password}&code={code}",
+                form.1
+            ),
+        )
+    }
+}
+
+#[test]
+fn with_client_certificates_required_a_session_is_bound_to_its_certificate() {
+    let env = setup_with(|_, _| ("client_auth = \"required\"\n".into(), None));
+    let analyst = env.add_user("ana", &["--role", "analyst", "--client", "procuratorate"]);
+    // No certificate, no console: the handshake itself is refused.
+    assert!(
+        env.try_https(None, "GET", "/console/login", &[], "")
+            .is_err()
+    );
+    let form = login_form(&env, Some("procuratorate"));
+    let r = env.post_login(
+        Some("procuratorate"),
+        &form,
+        "ana",
+        &analyst.password,
+        &analyst.code(&mut None),
+    );
+    assert_eq!(r.status, 303, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.headers["location"], "/console/password");
+    let session = set_cookie(&r, "__Host-xianjie");
+    let get = |cert: &str| {
+        env.https(
+            Some(cert),
+            "GET",
+            "/console/password",
+            &[("cookie", session.clone())],
+            "",
+        )
+    };
+    let r = get("procuratorate");
+    assert_eq!(r.status, 200);
+    for h in [
+        "content-security-policy",
+        "referrer-policy",
+        "x-frame-options",
+        "strict-transport-security",
+    ] {
+        assert!(r.headers.contains_key(h), "{h}");
+    }
+    assert!(
+        r.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(r.headers["cache-control"], "no-store");
+    // The same cookie over a connection showing another certificate: the session ends.
+    let r = get("other");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.headers["location"], "/console/login?why=certificate");
+    assert_eq!(
+        get("procuratorate").headers["location"],
+        "/console/login?why=none"
+    );
+    let audit = env.audit(50);
+    assert!(audit.iter().any(|e| e["action"] == "console.login"
+        && e["outcome"] == "ok"
+        && e["actor"]["id"] == "ana"));
 }

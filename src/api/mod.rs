@@ -12,7 +12,7 @@ mod server;
 mod supervision;
 pub mod xml;
 
-pub use routes::{RequestId, keys_digest, paths};
+pub use routes::{ApiState, RequestId, Throttle, keys_digest, paths};
 pub use server::{ConnLimits, DropConnection, Peer, media_type, serve_tls};
 
 /// What a submission through the API becomes: the report and whether it is a new version, or

@@ -94,15 +94,21 @@ struct Attempts {
     refused: u64,
 }
 
-/// What a token-endpoint attempt met at the throttle, for its audit entries.
-enum Throttle {
+/// What a token-endpoint or console sign-in attempt met at the throttle, for its audit entries.
+pub enum Throttle {
     /// Allowed; `ended` lists the keys whose episode of refusals this attempt ends, with their
     /// counts.
-    Allowed { ended: Vec<(String, u64)> },
+    Allowed {
+        /// Keys and their refusal counts.
+        ended: Vec<(String, u64)>,
+    },
     /// Refused for `retry` seconds; `first` when this refusal starts an episode for `key`.
     Refused {
+        /// The bucket that was empty.
         key: String,
+        /// Seconds until it holds a token again.
         retry: u64,
+        /// Whether this refusal starts an episode.
         first: bool,
     },
 }
@@ -174,9 +180,9 @@ impl ApiState {
         v.tokens.insert(hash, (claims, kid));
     }
 
-    /// Counts a token-endpoint attempt against each of `keys` (the peer address, the claimed
+    /// Counts a token-endpoint or console sign-in attempt against each of `keys` (the peer address, the claimed
     /// name): refused while any of them has no attempt left, before any secret is checked.
-    fn attempt(&self, keys: &[String]) -> Throttle {
+    pub fn attempt(&self, keys: &[String]) -> Throttle {
         let mut m = self
             .attempts
             .lock()
@@ -376,6 +382,7 @@ pub fn router(svc: Arc<ApiServices>) -> Router {
     let console = Arc::new(crate::console::web::Console::new(
         svc.clone(),
         svc.users.clone(),
+        state.clone(),
     ));
     let ctx = Arc::new(Ctx { svc, state });
     table()

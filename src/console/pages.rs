@@ -64,18 +64,6 @@ fn opt_day(d: Option<NaiveDate>) -> String {
     d.map(day).unwrap_or_else(|| "—".into())
 }
 
-/// A lead's status in Chinese.
-fn status_label(code: &str) -> &'static str {
-    match code {
-        "open" => "待处理",
-        "recommended" => "已建议移送",
-        "transferred" => "已移送",
-        "dismissed" => "已排除",
-        "resolved" => "已消除",
-        _ => "未知",
-    }
-}
-
 /// The facts rules speak of, named as the thresholds' provisions name them.
 const FACT_LABELS: [(&str, &str); 16] = [
     ("amounts.involved_fen", "涉案金额"),
@@ -179,12 +167,16 @@ fn unit_name(c: &Console, u: &Uscc) -> String {
 
 /// Figures of every unit that cost a scan (open leads, their trend, actions awaiting an
 /// answer), shared by all dashboards and computed at most once a [`SUMMARY_TTL`]: a dashboard
-/// reads them, never the store's 1,000,000 cases.
-#[derive(Debug, Default)]
+/// reads them, never the store's 1,000,000 cases. Only the very first dashboard waits for them;
+/// later, stale figures are shown while a background thread computes fresh ones.
+#[derive(Debug, Default, Clone)]
 pub struct SummaryCache {
-    held: Mutex<Option<(Instant, Arc<Summary>)>>,
-    refreshing: std::sync::atomic::AtomicBool,
+    held: Arc<Mutex<Option<Held>>>,
+    refreshing: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// The figures and when they were computed.
+type Held = (Instant, Arc<Summary>);
 
 /// What [`SummaryCache`] holds.
 #[derive(Debug, Default)]
@@ -207,6 +199,7 @@ fn month_index(months: &[(i32, u32)], t: DateTime<Utc>) -> Option<usize> {
 }
 
 fn compute_summary(store: &crate::store::Store, now: DateTime<Utc>) -> Summary {
+    let started = Instant::now();
     let today = crate::supervision::leads::cst(now).date();
     let mut months: Vec<(i32, u32)> = Vec::with_capacity(12);
     let (mut y, mut m) = (today.year(), today.month());
@@ -246,12 +239,23 @@ fn compute_summary(store: &crate::store::Store, now: DateTime<Utc>) -> Summary {
             *s.awaiting.entry(a.unit_code).or_default() += 1;
         }
     }
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "console dashboard figures computed"
+    );
     s
 }
 
 impl SummaryCache {
-    /// The figures: the held ones while fresh; stale ones while a refresh runs in the
-    /// background; computed here only the first time.
+    fn set(&self, fresh: Arc<Summary>) {
+        *self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), fresh));
+    }
+
+    /// The figures: the held ones (fresh, or stale while a background refresh runs); computed
+    /// here only when there are none yet.
     pub fn get(&self, store: &crate::store::Store) -> Arc<Summary> {
         use std::sync::atomic::Ordering;
         let held = self
@@ -260,27 +264,24 @@ impl SummaryCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         match held {
-            Some((at, s)) if at.elapsed() < SUMMARY_TTL => s,
-            Some((_, s)) => {
-                if !self.refreshing.swap(true, Ordering::SeqCst) {
-                    let fresh = Arc::new(compute_summary(store, Utc::now()));
-                    *self
-                        .held
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                        Some((Instant::now(), fresh.clone()));
-                    self.refreshing.store(false, Ordering::SeqCst);
-                    return fresh;
+            Some((at, s)) => {
+                if at.elapsed() >= SUMMARY_TTL && !self.refreshing.swap(true, Ordering::SeqCst) {
+                    let (me, store) = (self.clone(), store.clone());
+                    let spawned = std::thread::Builder::new()
+                        .name("console-figures".into())
+                        .spawn(move || {
+                            me.set(Arc::new(compute_summary(&store, Utc::now())));
+                            me.refreshing.store(false, Ordering::SeqCst);
+                        });
+                    if spawned.is_err() {
+                        self.refreshing.store(false, Ordering::SeqCst);
+                    }
                 }
                 s
             }
             None => {
                 let fresh = Arc::new(compute_summary(store, Utc::now()));
-                *self
-                    .held
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                    Some((Instant::now(), fresh.clone()));
+                self.set(fresh.clone());
                 fresh
             }
         }
@@ -651,7 +652,7 @@ pub async fn leads(State(c): Ctx, v: Viewer, Query(q): Query<LeadsQuery>) -> Res
                     case_id: case,
                     title: l.title.clone(),
                     source: l.source.clone(),
-                    status: status_label(l.status.code()),
+                    status: l.status.label(),
                 });
                 keys.push((key, l.case_version));
             }
@@ -690,7 +691,7 @@ pub async fn leads(State(c): Ctx, v: Viewer, Query(q): Query<LeadsQuery>) -> Res
                 .collect(),
             status_options: LeadStatus::CODES
                 .iter()
-                .map(|s| (s.to_string(), status_label(s), Some(*s) == status))
+                .map(|s| (s.to_string(), LeadStatus::label_of(s), Some(*s) == status))
                 .collect(),
             filter_rule: rule,
             rows,
@@ -821,7 +822,7 @@ fn lead_page(
         leads: leads
             .into_iter()
             .map(|l| LeadView {
-                status: status_label(l.status.code()),
+                status: l.status.label(),
                 facts: l
                     .facts
                     .into_iter()

@@ -44,6 +44,9 @@ pub struct Console {
     require_certificate: bool,
     /// Figures of the dashboards, computed at most once a minute.
     pub(super) summary: super::pages::SummaryCache,
+    /// The listener's attempt buckets: sign-ins are throttled per address and per name as token
+    /// requests are (`server.token_attempts_*`), before any password is hashed.
+    attempts: Arc<crate::api::ApiState>,
 }
 
 impl std::fmt::Debug for Console {
@@ -54,7 +57,11 @@ impl std::fmt::Debug for Console {
 
 impl Console {
     /// The console over `svc`, its users kept by `users`.
-    pub fn new(svc: Arc<ApiServices>, users: Arc<Directory>) -> Self {
+    pub fn new(
+        svc: Arc<ApiServices>,
+        users: Arc<Directory>,
+        attempts: Arc<crate::api::ApiState>,
+    ) -> Self {
         let idle =
             chrono::Duration::from_std(svc.server.console_idle).unwrap_or(super::session::IDLE);
         let require_certificate = svc.server.tls.client_auth == crate::tls::ClientAuth::Required;
@@ -64,6 +71,7 @@ impl Console {
             csrf_key: SecretBytes::random(32),
             require_certificate,
             summary: super::pages::SummaryCache::default(),
+            attempts,
             svc,
         }
     }
@@ -557,6 +565,32 @@ async fn login(
     }
     let addr = peer.addr.map(|a| a.ip().to_string()).unwrap_or_default();
     let name = f.name.trim().chars().take(64).collect::<String>();
+    // Throttled per address and per name before any password is hashed; each episode of
+    // refusals is audited once, at its first.
+    let keys = [
+        format!("console-peer:{addr}"),
+        format!("console-user:{name}"),
+    ];
+    if let crate::api::Throttle::Refused { retry, first, .. } = c.attempts.attempt(&keys) {
+        if first {
+            let _ = c.svc.audit.append(
+                &Event::new(Actor::user(&name), "console.login", &name)
+                    .outcome("denied")
+                    .detail("reason", "throttled")
+                    .detail("peer", addr.as_str()),
+            );
+        }
+        let mut r = login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &c,
+            &name,
+            Some(format!("登录尝试过于频繁，请 {retry} 秒后再试。")),
+        );
+        if let Ok(v) = retry.to_string().parse() {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
     let password = SecretString::new(std::mem::take(&mut f.password));
     let code = f.code.trim().to_string();
     let c2 = c.clone();

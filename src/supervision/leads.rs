@@ -58,6 +58,23 @@ impl LeadStatus {
         }
     }
 
+    /// The status as people say it.
+    pub fn label(&self) -> &'static str {
+        Self::label_of(self.code())
+    }
+
+    /// The status with code `code` as people say it (one of [`LeadStatus::CODES`]).
+    pub fn label_of(code: &str) -> &'static str {
+        match code {
+            "open" => "待处理",
+            "recommended" => "已建议移送",
+            "transferred" => "已移送",
+            "dismissed" => "已排除",
+            "resolved" => "已消除",
+            _ => "未知",
+        }
+    }
+
     /// Whether the lead still asks for attention.
     pub fn is_open(&self) -> bool {
         matches!(self, LeadStatus::Open | LeadStatus::Recommended)

@@ -325,7 +325,7 @@ pub fn timeline(
             order,
             at,
             "lead",
-            format!("线索：{}（{}）", l.title, l.status.code()),
+            format!("线索：{}（{}）", l.title, l.status.label()),
             Some(l.key),
             None,
         ));
@@ -346,7 +346,7 @@ pub fn timeline(
                 order,
                 at,
                 "answer",
-                format!("{}的答复", a.unit_code),
+                format!("{}的答复（{}）", case.unit_name, x.by),
                 Some(a.id.to_string()),
                 Some(x.text),
             ));

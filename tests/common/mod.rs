@@ -305,6 +305,34 @@ pub async fn tls_connect(
         .map_err(|e| format!("handshake: {e}"))
 }
 
+/// [`https`] against a gateway whose certificates `certs_dir` holds (from `certs dev`): trusting
+/// its `ca.pem`, presenting client certificate `cert` (`NAME.pem`, `NAME-key.pem`) or none.
+pub fn https_as(
+    certs_dir: &Path,
+    cert: Option<&str>,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> Result<Reply, String> {
+    let id = cert.map(|n| {
+        (
+            certs_dir.join(format!("{n}.pem")),
+            certs_dir.join(format!("{n}-key.pem")),
+        )
+    });
+    https(
+        &certs_dir.join("ca.pem"),
+        id.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+        addr,
+        method,
+        path,
+        headers,
+        body,
+    )
+}
+
 /// One HTTPS request on a fresh connection.
 pub fn https(
     ca: &Path,
