@@ -745,6 +745,18 @@ fn an_administrator_requeues_a_dead_letter_and_opens_a_port() {
     b.screenshot("audit-proof");
 
     let audit = env.audit(100);
+    // A unit's officer watches the unit's own push queue and deadlines.
+    let officer = env.add_user("officer", &["--role", "unit", "--unit", &env.unit]);
+    b.click_and_wait("header button");
+    first_sign_in(&mut b, &env, &officer, &mut None);
+    let main = b.text("main");
+    assert!(main.contains("本单位推送逾期或临近期限"), "{main}");
+    assert!(
+        b.text("main table").contains("province") || main.contains("province"),
+        "{main}"
+    );
+    b.screenshot("unit-push-deadlines");
+
     for action in ["push.requeue", "port.open", "reports.disclose"] {
         assert!(
             audit.iter().any(|e| e["action"] == action

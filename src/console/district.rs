@@ -129,6 +129,8 @@ pub struct DeadRow {
     code: String,
     reason: String,
     at: String,
+    /// What the receiver answered (HTTP status and body), shown on request.
+    answer: String,
 }
 
 #[derive(Template)]
@@ -192,6 +194,16 @@ pub async fn push(State(c): Ctx, v: Viewer, Query(q): Query<Done>) -> Response {
                     unit: d.unit_code.to_string(),
                     case_id: d.case_id.to_string(),
                     version: d.version,
+                    answer: format!(
+                        "{}{}{}",
+                        d.http_status
+                            .map(|h| format!("HTTP {h}"))
+                            .unwrap_or_default(),
+                        d.package_id
+                            .map(|p| format!("，数据包 {p}"))
+                            .unwrap_or_default(),
+                        d.response.map(|r| format!("\n{r}")).unwrap_or_default()
+                    ),
                     code: d.code,
                     reason: d.reason,
                     at: shown_time(d.at),
@@ -216,6 +228,7 @@ pub async fn requeue(
             .push
             .requeue(&[id], None, &v.actor())
             .map_err(|e| failed(c, v, e))?;
+        c.summary.invalidate();
         let done = if moved.is_empty() {
             "not-dead"
         } else {
@@ -248,7 +261,7 @@ struct PortsPage {
     units: Vec<(String, String)>,
     active_clients: Vec<String>,
     ports: Vec<PortRow>,
-    clients: Vec<(String, String, String, String)>,
+    clients: Vec<(String, String, String, String, String)>,
 }
 
 /// `GET /console/ports`: the ports open, the form to open one, and the clients.
@@ -298,6 +311,35 @@ pub async fn ports(State(c): Ctx, v: Viewer, Query(q): Query<Done>) -> Response 
             clients: clients
                 .into_iter()
                 .map(|x| {
+                    let granted = |right| {
+                        c.svc
+                            .store
+                            .report_grants_of(right, &x.name)
+                            .unwrap_or_default()
+                            .iter()
+                            .map(&name)
+                            .collect::<Vec<_>>()
+                    };
+                    let (submit, read) = (
+                        granted(crate::store::ReportRight::Submit),
+                        granted(crate::store::ReportRight::Read),
+                    );
+                    let grants = match (submit.is_empty(), read.is_empty()) {
+                        (true, true) => "—".to_string(),
+                        _ => format!(
+                            "报送：{}；查阅：{}",
+                            if submit.is_empty() {
+                                "—".into()
+                            } else {
+                                submit.join("、")
+                            },
+                            if read.is_empty() {
+                                "—".into()
+                            } else {
+                                read.join("、")
+                            }
+                        ),
+                    };
                     (
                         x.name.clone(),
                         match (&x.cert_fingerprint, &x.cert_subject) {
@@ -312,6 +354,7 @@ pub async fn ports(State(c): Ctx, v: Viewer, Query(q): Query<Done>) -> Response 
                             Some(t) => format!("已吊销（{}）", shown_time(t)),
                             None => "有效".into(),
                         },
+                        grants,
                     )
                 })
                 .collect(),
@@ -463,6 +506,7 @@ pub async fn retry(
         )?;
         let out = crate::ingest::retry_quarantined(&c.svc.adapters, &c.svc.store, id)
             .map_err(|e| failed(c, v, e))?;
+        c.summary.invalidate();
         let done = match out {
             None => "gone",
             Some(o) if o.accepted => "accepted",

@@ -189,6 +189,22 @@ pub struct Summary {
     pub months: Vec<String>,
     /// Supervision actions awaiting the unit's answer.
     pub awaiting: BTreeMap<Uscc, u64>,
+    /// Per unit, each destination's records of the unit queued, their deadlines and the
+    /// unit's dead letters there.
+    pub push: BTreeMap<Uscc, Vec<UnitPush>>,
+}
+
+/// One unit's records queued for one destination.
+#[derive(Debug, Clone)]
+pub struct UnitPush {
+    /// The destination.
+    pub destination: String,
+    /// Records queued.
+    pub queued: u64,
+    /// Their deadlines.
+    pub deadlines: crate::push::worker::Deadlines,
+    /// The unit's dead letters there.
+    pub dead: u64,
 }
 
 fn month_index(months: &[(i32, u32)], t: DateTime<Utc>) -> Option<usize> {
@@ -198,8 +214,9 @@ fn month_index(months: &[(i32, u32)], t: DateTime<Utc>) -> Option<usize> {
         .position(|(y, m)| local.year() == *y && local.month() == *m)
 }
 
-fn compute_summary(store: &crate::store::Store, now: DateTime<Utc>) -> Summary {
+fn compute_summary(svc: &crate::api::ApiServices, now: DateTime<Utc>) -> Summary {
     let started = Instant::now();
+    let store = &svc.store;
     let today = crate::supervision::leads::cst(now).date();
     let mut months: Vec<(i32, u32)> = Vec::with_capacity(12);
     let (mut y, mut m) = (today.year(), today.month());
@@ -239,6 +256,35 @@ fn compute_summary(store: &crate::store::Store, now: DateTime<Utc>) -> Summary {
             *s.awaiting.entry(a.unit_code).or_default() += 1;
         }
     }
+    let mut dead: BTreeMap<(Uscc, String), u64> = BTreeMap::new();
+    for d in store.dead_list(None, usize::MAX).unwrap_or_default() {
+        *dead.entry((d.unit_code, d.destination)).or_default() += 1;
+    }
+    for name in svc.push.names() {
+        let by_unit = match svc.push.deadlines_by_unit(&name) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, destination = name.as_str(), "push deadlines not read");
+                continue;
+            }
+        };
+        for (unit, (queued, deadlines)) in by_unit {
+            s.push.entry(unit.clone()).or_default().push(UnitPush {
+                destination: name.clone(),
+                queued,
+                deadlines,
+                dead: dead.remove(&(unit, name.clone())).unwrap_or(0),
+            });
+        }
+    }
+    for ((unit, destination), n) in dead {
+        s.push.entry(unit).or_default().push(UnitPush {
+            destination,
+            queued: 0,
+            deadlines: crate::push::worker::Deadlines::default(),
+            dead: n,
+        });
+    }
     tracing::info!(
         ms = started.elapsed().as_millis() as u64,
         "console dashboard figures computed"
@@ -256,7 +302,7 @@ impl SummaryCache {
 
     /// The figures: the held ones (fresh, or stale while a background refresh runs); computed
     /// here only when there are none yet.
-    pub fn get(&self, store: &crate::store::Store) -> Arc<Summary> {
+    pub fn get(&self, svc: &Arc<crate::api::ApiServices>) -> Arc<Summary> {
         use std::sync::atomic::Ordering;
         let held = self
             .held
@@ -266,11 +312,11 @@ impl SummaryCache {
         match held {
             Some((at, s)) => {
                 if at.elapsed() >= SUMMARY_TTL && !self.refreshing.swap(true, Ordering::SeqCst) {
-                    let (me, store) = (self.clone(), store.clone());
+                    let (me, svc) = (self.clone(), svc.clone());
                     let spawned = std::thread::Builder::new()
                         .name("console-figures".into())
                         .spawn(move || {
-                            me.set(Arc::new(compute_summary(&store, Utc::now())));
+                            me.set(Arc::new(compute_summary(&svc, Utc::now())));
                             me.refreshing.store(false, Ordering::SeqCst);
                         });
                     if spawned.is_err() {
@@ -280,7 +326,7 @@ impl SummaryCache {
                 s
             }
             None => {
-                let fresh = Arc::new(compute_summary(store, Utc::now()));
+                let fresh = Arc::new(compute_summary(svc, Utc::now()));
                 self.set(fresh.clone());
                 fresh
             }
@@ -410,7 +456,7 @@ fn trend_chart(months: &[String], counts: &[u64; 12]) -> String {
 /// `GET /console/`: the dashboard of the viewer's role.
 pub async fn dashboard(State(c): Ctx, v: Viewer) -> Response {
     blocking(c, v, |c, v| {
-        let summary = c.summary.get(&c.svc.store);
+        let summary = c.summary.get(&c.svc);
         let counts = c.svc.store.unit_counts().map_err(|e| failed(c, v, e))?;
         let (units, heading): (Vec<Uscc>, String) = match &v.user.grant {
             Grant::Admin => {
@@ -476,7 +522,29 @@ pub async fn dashboard(State(c): Ctx, v: Viewer) -> Response {
                     alert: false,
                 });
             }
-            Grant::Unit { .. } => {
+            Grant::Unit { unit } => {
+                let mine = summary.push.get(unit).cloned().unwrap_or_default();
+                let late: u64 = mine
+                    .iter()
+                    .map(|p| p.deadlines.overdue + p.deadlines.at_risk)
+                    .sum();
+                tiles.push(Tile {
+                    value: late.to_string(),
+                    label: "本单位推送逾期或临近期限",
+                    href: None,
+                    alert: late > 0,
+                });
+                for p in mine {
+                    pushes.push(PushRow {
+                        name: p.destination,
+                        queued: p.queued,
+                        overdue: p.deadlines.overdue,
+                        at_risk: p.deadlines.at_risk,
+                        next_due: opt_day(p.deadlines.next_due),
+                        dead: p.dead,
+                        last_success: "—".into(),
+                    });
+                }
                 tiles.push(Tile {
                     value: open.to_string(),
                     label: "本单位待处理线索",

@@ -16,7 +16,7 @@
 //! platform's rules is held back and dead-lettered alone ([`package::build_checked`]). While the
 //! keystore is sealed nothing is sent and the queue holds.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -1137,6 +1137,45 @@ impl Pusher {
 
     /// The statutory deadlines of `destination`'s queued records, as of today (local time).
     pub fn deadlines(&self, destination: &str) -> Result<Deadlines, PushError> {
+        let (due, uncovered) = self.due_dates(destination)?;
+        let today = chrono::Local::now().date_naive();
+        let dates: Vec<NaiveDate> = due.into_iter().filter_map(|(_, d)| d).collect();
+        let mut out = summarize_deadlines(&self.calendar, today, &dates);
+        out.uncovered_years = uncovered.into_iter().collect();
+        Ok(out)
+    }
+
+    /// [`Pusher::deadlines`] of `destination`'s queue, per unit, with how many records of each
+    /// unit are queued (a unit's staff watch their own).
+    pub fn deadlines_by_unit(
+        &self,
+        destination: &str,
+    ) -> Result<BTreeMap<crate::model::Uscc, (u64, Deadlines)>, PushError> {
+        let (due, uncovered) = self.due_dates(destination)?;
+        let today = chrono::Local::now().date_naive();
+        let mut by_unit: BTreeMap<crate::model::Uscc, (u64, Vec<NaiveDate>)> = BTreeMap::new();
+        for (unit, d) in due {
+            let e = by_unit.entry(unit).or_default();
+            e.0 += 1;
+            e.1.extend(d);
+        }
+        Ok(by_unit
+            .into_iter()
+            .map(|(u, (n, dates))| {
+                let mut dl = summarize_deadlines(&self.calendar, today, &dates);
+                dl.uncovered_years = uncovered.iter().copied().collect();
+                (u, (n, dl))
+            })
+            .collect())
+    }
+
+    /// Every queued entry of `destination` with its unit and, when the destination will be sent
+    /// it, its due date; and the years without a holiday table those dates are counted in.
+    #[allow(clippy::type_complexity)]
+    fn due_dates(
+        &self,
+        destination: &str,
+    ) -> Result<(Vec<(crate::model::Uscc, Option<NaiveDate>)>, BTreeSet<i32>), PushError> {
         let today = chrono::Local::now().date_naive();
         let cal = &self.calendar;
         let mut due_dates = Vec::new();
@@ -1152,17 +1191,17 @@ impl Pusher {
                 .delivered_version(destination, &e.unit_code, &e.case_id)?
                 .is_some();
             // Only what the destination will be sent has a deadline.
+            let mut due = None;
             if let Some(case) = self.store.get_case(&e.unit_code, &e.case_id)?
                 && needed(&case, public, || Ok::<_, PushError>(held))?.is_some()
-                && let Some(due) = due_date(cal, &case, held)
+                && let Some(d) = due_date(cal, &case, held)
             {
-                due_dates.push(due);
-                uncovered.extend(cal.uncovered_years(case.decided_on.unwrap_or(due), due));
+                due = Some(d);
+                uncovered.extend(cal.uncovered_years(case.decided_on.unwrap_or(d), d));
             }
+            due_dates.push((e.unit_code, due));
         }
-        let mut out = summarize_deadlines(cal, today, &due_dates);
-        out.uncovered_years = uncovered.into_iter().collect();
-        Ok(out)
+        Ok((due_dates, uncovered))
     }
 
     /// The working-day calendar deadlines are counted in.
