@@ -587,6 +587,7 @@ fn forms_need_their_token_idle_sessions_end_and_guessing_locks_the_account() {
             .any(|e| e["action"] == "console.login" && e["details"]["reason"] == "throttled")
     );
     for action in [
+        "console.user.list",
         "console.user.add",
         "console.user.reset",
         "console.user.disable",

@@ -79,9 +79,19 @@ fn name(s: &str) -> Result<UserName, Resp> {
     UserName::parse(s).map_err(|e| err(e.into()))
 }
 
-/// `GET /users`.
-pub(super) async fn list(State(s): Services) -> Resp {
-    blocking_json(move || s.users.list().map_err(err)).await
+/// `GET /users` (audited: who may sign in is itself worth a record of who looked).
+pub(super) async fn list(State(s): Services, Admin(actor): Admin) -> Resp {
+    blocking_json(move || {
+        let list = s.users.list().map_err(err)?;
+        s.audit
+            .append(
+                &crate::audit::Event::new(actor, "console.user.list", "users")
+                    .detail("count", list.len() as u64),
+            )
+            .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        Ok(list)
+    })
+    .await
 }
 
 /// `POST /users`: the client an analyst acts through must exist and not be revoked, and a unit

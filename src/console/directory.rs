@@ -441,15 +441,23 @@ impl Directory {
         })
     }
 
-    /// The grant of `name` now, if they exist and are not disabled: sessions check it again
-    /// whenever the keystore changed, so a disabled user is signed out at once.
-    pub fn current(&self, name: &UserName) -> Result<Option<SignedIn>, DirectoryError> {
+    /// The grant of `name` now for a session signed in at `since`: `None` if they are gone,
+    /// disabled, or reset since (a reset answers a lost phone or a leaked password, so it ends
+    /// every session). Sessions check it whenever the keystore changed, so either takes effect
+    /// at their next request.
+    pub fn current(
+        &self,
+        name: &UserName,
+        since: DateTime<Utc>,
+    ) -> Result<Option<SignedIn>, DirectoryError> {
         Ok(match self.record(name.as_str())? {
-            Some(r) if r.disabled_at.is_none() => Some(SignedIn {
-                name: name.clone(),
-                grant: r.grant()?,
-                must_change: r.must_change,
-            }),
+            Some(r) if r.disabled_at.is_none() && r.reset_at.is_none_or(|t| t < since) => {
+                Some(SignedIn {
+                    name: name.clone(),
+                    grant: r.grant()?,
+                    must_change: r.must_change,
+                })
+            }
             _ => None,
         })
     }
@@ -728,10 +736,16 @@ mod tests {
         assert!(dir.sign_in("wang", &e.password, &code, now, "p").is_err());
         let s = dir.sign_in("wang", &r.password, &code, now, "p").unwrap();
         assert!(s.must_change);
-        assert!(dir.current(&name).unwrap().is_some());
+        // A session signed in after the reset goes on; one signed in before it ends.
+        assert!(dir.current(&name, Utc::now()).unwrap().is_some());
+        assert_eq!(
+            dir.current(&name, now - chrono::Duration::hours(1))
+                .unwrap(),
+            None
+        );
 
         dir.disable(&name, &admin).unwrap();
-        assert_eq!(dir.current(&name).unwrap(), None);
+        assert_eq!(dir.current(&name, Utc::now()).unwrap(), None);
         let code = totp(&c, "wang").code_at(unix + 30);
         assert_eq!(
             dir.sign_in(

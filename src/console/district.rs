@@ -31,7 +31,7 @@ use crate::model::{Quarter, Uscc};
 /// Rows of a list page.
 const PAGE: usize = 50;
 /// Audit entries scanned for one page of a filtered list (the log has no index: a page reads
-/// at most this many entries back from its place).
+/// at most this many entries back from its place; "earlier" goes on from there).
 const AUDIT_SCAN: u64 = 5_000;
 
 fn admin_only(c: &Console, v: &Viewer) -> Result<(), Response> {
@@ -730,30 +730,30 @@ fn audit_page(
     let before = q.before.unwrap_or(size).min(size);
     let action = q.action.trim().chars().take(64).collect::<String>();
     let actor = q.actor.trim().chars().take(64).collect::<String>();
-    // Newest first: scan back from `before`, a bounded stretch per page.
+    // Newest first: one read of a bounded stretch back from `before`, filtered.
+    let scanned = c
+        .svc
+        .audit
+        .range(before.saturating_sub(AUDIT_SCAN), before)
+        .map_err(|e| failed(c, v, e))?;
     let mut entries = Vec::new();
-    let mut end = before;
-    while entries.len() < PAGE && end > 0 && before - end < AUDIT_SCAN {
-        let start = end.saturating_sub(500);
-        let chunk = c.svc.audit.range(start, end).map_err(|e| failed(c, v, e))?;
-        for (i, e) in chunk.into_iter().rev() {
-            if (action.is_empty() || e.action.starts_with(&action))
-                && (actor.is_empty() || e.actor.id == actor)
-            {
-                entries.push((
-                    i,
-                    e.time.replace('T', " ").chars().take(19).collect(),
-                    format!("{}:{}", e.actor.kind, e.actor.id),
-                    e.action,
-                    e.target,
-                    e.outcome,
-                ));
-                if entries.len() == PAGE {
-                    end = i;
-                    break;
-                }
-            }
-            end = i;
+    let mut end = before.saturating_sub(AUDIT_SCAN);
+    for (i, e) in scanned.into_iter().rev() {
+        if entries.len() == PAGE {
+            end = i + 1;
+            break;
+        }
+        if (action.is_empty() || e.action.starts_with(&action))
+            && (actor.is_empty() || e.actor.id == actor)
+        {
+            entries.push((
+                i,
+                e.time.replace('T', " ").chars().take(19).collect(),
+                format!("{}:{}", e.actor.kind, e.actor.id),
+                e.action,
+                e.target,
+                e.outcome,
+            ));
         }
     }
     let next = (end > 0).then(|| {

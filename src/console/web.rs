@@ -355,7 +355,7 @@ fn viewer(c: &Console, parts: &Parts, allow_must_change: bool) -> Result<Viewer,
     } else {
         // The keystore changed since the grant was read: a user disabled or reset, a client
         // revoked. Read it again.
-        match c.users.current(&held.user.name) {
+        match c.users.current(&held.user.name, held.times.started) {
             Ok(Some(u)) => {
                 c.sessions.set_user(&id, u.clone(), epoch);
                 u
