@@ -305,7 +305,8 @@ impl Directory {
             disabled_at: None,
         };
         let mut existed = false;
-        self.custody
+        let written = self
+            .custody
             .update_owned(OwnedKind::ConsoleUser, name.as_str(), actor, |cur| {
                 if cur.is_some() {
                     existed = true;
@@ -319,7 +320,14 @@ impl Directory {
                 } else {
                     e.into()
                 }
-            })?;
+            });
+        if let Err(e) = written {
+            // Started, so its end is recorded too.
+            self.custody
+                .audit()
+                .append(&event.outcome("failed").detail("reason", e.to_string()))?;
+            return Err(e);
+        }
         self.custody.audit().append(&event)?;
         Ok(Enrolment {
             name: name.as_str().to_string(),
@@ -688,6 +696,7 @@ mod tests {
         for want in [
             ("console.user.add", "li.analyst", "started"),
             ("console.user.add", "li.analyst", "ok"),
+            ("console.user.add", "li.analyst", "failed"),
             ("console.login", "li.analyst", "ok"),
             ("console.login", "li.analyst", "failed"),
             ("console.user.password", "li.analyst", "ok"),
