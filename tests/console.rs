@@ -300,11 +300,7 @@ fn an_analyst_recommends_on_a_lead_and_the_unit_answers_it() {
     b.screenshot("analyst-dashboard");
 
     // The session cookie is __Host-, Secure, HttpOnly, SameSite=Strict.
-    let cookie = b
-        .cookies()
-        .into_iter()
-        .find(|c| c["name"] == "__Host-xianjie")
-        .expect("the session cookie");
+    let cookie = b.cookie("__Host-xianjie").expect("the session cookie");
     assert_eq!(cookie["secure"], true);
     assert_eq!(cookie["httpOnly"], true);
     assert_eq!(cookie["sameSite"], "Strict");
@@ -451,27 +447,18 @@ fn forms_need_their_token_idle_sessions_end_and_guessing_locks_the_account() {
     b.click_and_wait("#send");
     assert!(b.text("h1").contains("请求被拒绝"), "{}", b.text("main"));
     b.screenshot("csrf-refused");
-    let status = common::https(
-        &env.tmp.path().join("certs/ca.pem"),
-        None,
-        env.base.trim_start_matches("https://"),
-        "POST",
-        &format!("/console/cases/{}/{}/supervision", env.unit, env.lead_case),
-        &[
-            ("content-type", "application/x-www-form-urlencoded".into()),
-            (
-                "cookie",
-                b.cookies()
-                    .iter()
-                    .find(|c| c["name"] == "__Host-xianjie")
-                    .map(|c| format!("__Host-xianjie={}", c["value"].as_str().unwrap()))
-                    .unwrap(),
-            ),
-        ],
-        b"kind=note&text=x".to_vec(),
-    )
-    .unwrap()
-    .status;
+    let status = env
+        .https(
+            None,
+            "POST",
+            &format!("/console/cases/{}/{}/supervision", env.unit, env.lead_case),
+            &[
+                ("content-type", "application/x-www-form-urlencoded".into()),
+                ("cookie", session_cookie(&b)),
+            ],
+            "kind=note&text=x",
+        )
+        .status;
     assert_eq!(status, 403);
     b.goto(&env.url(&format!("/console/cases/{}/{}", env.unit, env.lead_case)));
     assert!(!b.text("#timeline").contains("无令牌的意见"));
@@ -705,12 +692,7 @@ fn an_administrator_requeues_a_dead_letter_and_opens_a_port() {
         b.text("main")
     );
     b.screenshot("reports");
-    let cookie = b
-        .cookies()
-        .into_iter()
-        .find(|c| c["name"] == "__Host-xianjie")
-        .map(|c| format!("__Host-xianjie={}", c["value"].as_str().unwrap()))
-        .unwrap();
+    let cookie = session_cookie(&b);
     let href = b.attribute("#dl-xlsx", "href").unwrap();
     let r = env.https(None, "GET", &href, &[("cookie", cookie.clone())], "");
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -782,6 +764,12 @@ fn login_form(env: &Env, cert: Option<&str>) -> (String, String) {
         .unwrap()
         .to_string();
     (cookie, csrf)
+}
+
+/// The browser's session cookie as a `Cookie` header value.
+fn session_cookie(b: &Browser) -> String {
+    let c = b.cookie("__Host-xianjie").expect("a session cookie");
+    format!("__Host-xianjie={}", c["value"].as_str().unwrap())
 }
 
 /// The `name=value` of cookie `name` set by `r`.

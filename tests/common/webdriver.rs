@@ -263,6 +263,11 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// The browser's cookie `name`, if it holds one for the current page.
+    pub fn cookie(&self, name: &str) -> Option<Value> {
+        self.cookies().into_iter().find(|c| c["name"] == name)
+    }
+
     /// Saves a screenshot of the page as `NN-name.png`; returns its path.
     pub fn screenshot(&mut self, name: &str) -> PathBuf {
         use base64::Engine;
