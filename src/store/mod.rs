@@ -29,6 +29,7 @@ mod cases;
 mod leads;
 mod parties;
 mod ports;
+pub mod postgres;
 mod push;
 mod quarantine;
 mod reports;

@@ -383,4 +383,5 @@ pub fn https(
     })
 }
 pub mod fixtures;
+pub mod pg;
 pub mod webdriver;

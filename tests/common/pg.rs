@@ -1,0 +1,149 @@
+//! A throwaway PostgreSQL cluster for tests: Debian's server binaries, `initdb` into a temporary
+//! directory, the server on a free loopback port with its socket in that directory, stopped and
+//! removed on drop. PostgreSQL refuses to run as root, so as root the cluster runs as the
+//! `postgres` user the Debian package creates.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running cluster.
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    server: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+/// The directory of Debian's PostgreSQL server binaries, if installed (the newest version).
+pub fn bin_dir() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").exists() && p.join("postgres").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// `program args…`, as the `postgres` user when we are root.
+fn command(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+impl Cluster {
+    /// A fresh cluster with superuser `xianjie` (trust authentication on loopback and the socket),
+    /// or `None` when PostgreSQL is not installed (the test then says SKIPPED).
+    pub fn start() -> Option<Cluster> {
+        let bin = bin_dir()?;
+        let dir = tempfile::tempdir().unwrap();
+        if is_root() {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "chown of the cluster directory");
+        }
+        let data = dir.path().join("data");
+        let out = command(&bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "xianjie", "-A", "trust", "--no-sync", "-E", "UTF8"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "initdb: {out:?}");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = command(&bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(dir.path())
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "full_page_writes=off",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let c = Cluster { dir, server, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL did not start: {}",
+                std::fs::read_to_string(c.dir.path().join("server.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(c)
+    }
+
+    /// A connection string for database `db`.
+    pub fn url(&self, db: &str) -> String {
+        format!("host=127.0.0.1 port={} user=xianjie dbname={db}", self.port)
+    }
+
+    /// Connects (no TLS) to database `db`; the connection runs on a task of the current runtime.
+    pub async fn connect(&self, db: &str) -> tokio_postgres::Client {
+        // The server accepts TCP a moment before it accepts logins.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match tokio_postgres::connect(&self.url(db), tokio_postgres::NoTls).await {
+                Ok((client, conn)) => {
+                    tokio::spawn(conn);
+                    return client;
+                }
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "connect: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // SIGINT to the postmaster (its pid is the first line of postmaster.pid; as root our
+        // child is `runuser`): PostgreSQL's fast shutdown. Then make sure.
+        let pid = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next().map(str::to_string));
+        if let Some(pid) = pid {
+            let _ = Command::new("kill").args(["-INT", &pid]).status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.server.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
