@@ -1,5 +1,6 @@
 //! The PostgreSQL backend against a real server (issue 16, being built): Debian's PostgreSQL in a
-//! throwaway cluster per test (`tests/common/pg.rs`). So far: the versioned migrations.
+//! throwaway cluster per test (`tests/common/pg.rs`). So far: the versioned migrations, and TLS to
+//! the database through rustls.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -108,5 +109,61 @@ async fn a_database_newer_than_the_binary_is_refused_before_anything_changes() {
         versions(&c).await.len() as i32,
         known + 1,
         "nothing changed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_the_database_checks_the_server_against_the_configured_ca() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ours, theirs) = (certs.path().join("ours"), certs.path().join("theirs"));
+    xianjie_devca::generate_dev(&ours, &[], false).unwrap();
+    xianjie_devca::generate_dev(&theirs, &[], false).unwrap();
+    let (cert, key) = (ours.join("server.pem"), ours.join("server-key.pem"));
+    let Some(cluster) = common::pg::Cluster::start_with(
+        &[
+            ("ssl", "on"),
+            ("ssl_cert_file", "{dir}/server.pem"),
+            ("ssl_key_file", "{dir}/server-key.pem"),
+        ],
+        &[("server.pem", &cert), ("server-key.pem", &key)],
+    ) else {
+        eprintln!("SKIPPED: PostgreSQL is not installed (.ci/run installs Debian's postgresql)");
+        return;
+    };
+    let connect = |ca: std::path::PathBuf, host: &'static str| {
+        let url = format!(
+            "host={host} port={} user=xianjie dbname=postgres sslmode=require",
+            cluster.port
+        );
+        async move {
+            let tls = xianjie::store::postgres::RustlsConnect(
+                xianjie::tls::database_client_config(&ca, None).unwrap(),
+            );
+            let (client, conn) = tokio_postgres::connect(&url, tls).await?;
+            tokio::spawn(conn);
+            Ok::<_, tokio_postgres::Error>(client)
+        }
+    };
+    // Wait until the server takes logins (plain connections are refused only by sslmode here).
+    drop(cluster.connect("postgres").await);
+    for host in ["localhost", "127.0.0.1"] {
+        let client = connect(ours.join("ca.pem"), host).await.unwrap();
+        let ssl: bool = client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(ssl, "{host}: the session is encrypted");
+    }
+    // A server whose certificate another CA issued is refused during the handshake.
+    let Err(e) = connect(theirs.join("ca.pem"), "localhost").await else {
+        panic!("a server certificate from another CA was accepted");
+    };
+    assert!(
+        format!("{e:?}").to_lowercase().contains("certificate"),
+        "{e:?}"
     );
 }

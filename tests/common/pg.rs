@@ -47,8 +47,21 @@ impl Cluster {
     /// A fresh cluster with superuser `xianjie` (trust authentication on loopback and the socket),
     /// or `None` when PostgreSQL is not installed (the test then says SKIPPED).
     pub fn start() -> Option<Cluster> {
+        Self::start_with(&[], &[])
+    }
+
+    /// [`Cluster::start`] with `files` copied into the cluster's directory (mode 0600, owned by
+    /// the server's user; a setting may name them as `{dir}/NAME`) and `settings` given to the
+    /// server.
+    pub fn start_with(settings: &[(&str, &str)], files: &[(&str, &Path)]) -> Option<Cluster> {
         let bin = bin_dir()?;
         let dir = tempfile::tempdir().unwrap();
+        for (name, from) in files {
+            use std::os::unix::fs::PermissionsExt;
+            let to = dir.path().join(name);
+            std::fs::copy(from, &to).unwrap();
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         if is_root() {
             let ok = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -84,6 +97,15 @@ impl Cluster {
                 "-c",
                 "full_page_writes=off",
             ])
+            .args(settings.iter().flat_map(|(k, v)| {
+                [
+                    "-c".to_string(),
+                    format!(
+                        "{k}={}",
+                        v.replace("{dir}", &dir.path().display().to_string())
+                    ),
+                ]
+            }))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())

@@ -429,6 +429,18 @@ pub fn client_config(
     client_config_with_versions(ca, identity, PROTOCOL_VERSIONS)
 }
 
+/// The client side of a connection to the database (the PostgreSQL backend): as
+/// [`client_config`], the server checked against `ca`, presenting `identity` when given, with
+/// PostgreSQL's ALPN name instead of HTTP's.
+pub fn database_client_config(
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut config = (*client_config(ca, identity)?).clone();
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// [`client_config`] restricted to some protocol versions (tests check each version alone).
 fn client_config_with_versions(
     ca: &Path,
