@@ -110,7 +110,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for DatabaseTls<S> {
 pub const MIGRATIONS: &[(i32, &str, &str)] =
     &[(1, "meta", include_str!("../../migrations/0001_meta.sql"))];
 
-/// The advisory lock key migrations hold (any fixed number; "xianjie" in ASCII, cut to 63 bits).
+/// The advisory lock key migrations hold (any fixed number: "xianjie" in ASCII).
 const MIGRATION_LOCK: i64 = 0x78_6961_6e6a_6965;
 
 /// Why the schema could not be brought up to date.
