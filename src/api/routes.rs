@@ -381,7 +381,6 @@ pub fn router(svc: Arc<ApiServices>) -> Router {
     let state = Arc::new(ApiState::new(&svc));
     let console = Arc::new(crate::console::web::Console::new(
         svc.clone(),
-        svc.users.clone(),
         state.clone(),
     ));
     let ctx = Arc::new(Ctx { svc, state });

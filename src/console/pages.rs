@@ -131,12 +131,18 @@ fn readable(c: &Console, v: &Viewer) -> Result<Vec<Uscc>, Response> {
 
 /// The unit `unit` if `v` may read its cases; else the refusal, audited.
 fn port(c: &Console, v: &Viewer, unit: &str, target: &str) -> Result<Uscc, Response> {
-    let ok = Uscc::parse(unit)
-        .ok()
-        .map(|u| readable(c, v).map(|r| r.contains(&u).then_some(u)))
-        .transpose()?
-        .flatten();
-    match ok {
+    port_among(c, v, &readable(c, v)?, unit, target)
+}
+
+/// [`port`], with the units `v` may read already at hand.
+fn port_among(
+    c: &Console,
+    v: &Viewer,
+    readable: &[Uscc],
+    unit: &str,
+    target: &str,
+) -> Result<Uscc, Response> {
+    match Uscc::parse(unit).ok().filter(|u| readable.contains(u)) {
         Some(u) => Ok(u),
         None => {
             let _ = c.svc.audit.append(
@@ -680,7 +686,7 @@ pub async fn leads(State(c): Ctx, v: Viewer, Query(q): Query<LeadsQuery>) -> Res
         let units: Vec<Uscc> = if q.unit.is_empty() {
             all.clone()
         } else {
-            vec![port(c, v, &q.unit, &q.unit)?]
+            vec![port_among(c, v, &all, &q.unit, &q.unit)?]
         };
         let status = LeadStatus::CODES.iter().find(|s| **s == q.status).copied();
         let rule = q.rule.trim().chars().take(128).collect::<String>();

@@ -28,20 +28,15 @@ use crate::api::{ApiServices, Peer};
 use crate::audit::{Actor, Event};
 use crate::keys::secret::{SecretBytes, SecretString};
 
-/// What the console's handlers work with: the port API's services (the same store, audit log
-/// and custody), the users, the sessions and the CSRF key.
+/// What the console's handlers work with: the port API's services (the same store, audit log,
+/// custody and users), the sessions and the CSRF key.
 pub struct Console {
     /// The gateway's parts the port API works with.
     pub svc: Arc<ApiServices>,
-    /// Who may sign in.
-    pub users: Arc<Directory>,
     /// Who is signed in.
     pub sessions: Sessions,
     /// The key CSRF tokens are made with (random per process, as sessions are).
     csrf_key: SecretBytes,
-    /// Whether connections must show a client certificate (`client_auth = "required"`): the
-    /// session is then bound to the certificate it signed in with.
-    require_certificate: bool,
     /// Figures of the dashboards, computed at most once a minute.
     pub(super) summary: super::pages::SummaryCache,
     /// The listener's attempt buckets: sign-ins are throttled per address and per name as token
@@ -56,24 +51,28 @@ impl std::fmt::Debug for Console {
 }
 
 impl Console {
-    /// The console over `svc`, its users kept by `users`.
-    pub fn new(
-        svc: Arc<ApiServices>,
-        users: Arc<Directory>,
-        attempts: Arc<crate::api::ApiState>,
-    ) -> Self {
+    /// The console over `svc`, sign-ins throttled with the listener's `attempts` buckets.
+    pub fn new(svc: Arc<ApiServices>, attempts: Arc<crate::api::ApiState>) -> Self {
         let idle =
             chrono::Duration::from_std(svc.server.console_idle).unwrap_or(super::session::IDLE);
-        let require_certificate = svc.server.tls.client_auth == crate::tls::ClientAuth::Required;
         Console {
             sessions: Sessions::new(idle),
-            users,
             csrf_key: SecretBytes::random(32),
-            require_certificate,
             summary: super::pages::SummaryCache::default(),
             attempts,
             svc,
         }
+    }
+
+    /// Who may sign in.
+    pub fn users(&self) -> &Directory {
+        &self.svc.users
+    }
+
+    /// Whether connections must show a client certificate (`client_auth = "required"`): a
+    /// session is then bound to the certificate it signed in with.
+    fn require_certificate(&self) -> bool {
+        self.svc.server.tls.client_auth == crate::tls::ClientAuth::Required
     }
 
     /// The CSRF token of session `id`'s forms.
@@ -355,7 +354,7 @@ fn viewer(c: &Console, parts: &Parts, allow_must_change: bool) -> Result<Viewer,
     } else {
         // The keystore changed since the grant was read: a user disabled or reset, a client
         // revoked. Read it again.
-        match c.users.current(&held.user.name, held.times.started) {
+        match c.users().current(&held.user.name, held.times.started) {
             Ok(Some(u)) => {
                 c.sessions.set_user(&id, u.clone(), epoch);
                 u
@@ -555,7 +554,7 @@ async fn login(
         );
     }
     let peer = peer.map(|p| p.0).unwrap_or_default();
-    if c.require_certificate && peer.fingerprint.is_none() {
+    if c.require_certificate() && peer.fingerprint.is_none() {
         return message(
             StatusCode::FORBIDDEN,
             None,
@@ -596,7 +595,8 @@ async fn login(
     let c2 = c.clone();
     let who = name.clone();
     let res = tokio::task::spawn_blocking(move || {
-        c2.users.sign_in(&who, &password, &code, Utc::now(), &addr)
+        c2.users()
+            .sign_in(&who, &password, &code, Utc::now(), &addr)
     })
     .await
     .unwrap_or(Err(SignInError::Unavailable));
@@ -729,7 +729,7 @@ async fn password(
     }
     let new = SecretString::new(std::mem::take(&mut f.password));
     let (c2, name) = (c.clone(), v.user.name.clone());
-    let res = tokio::task::spawn_blocking(move || c2.users.set_password(&name, &new))
+    let res = tokio::task::spawn_blocking(move || c2.users().set_password(&name, &new))
         .await
         .map_err(|e| e.to_string());
     match res {
