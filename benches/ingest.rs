@@ -2,7 +2,8 @@
 //! adapter into a fresh sled store, then the same file again (all unchanged). Prints rows/s for both
 //! and the process's peak RSS; then both again with the gateway's own decoding path, a separate
 //! `xianjie decode-worker` process under the default limits.
-//! Run with `cargo bench --bench ingest`; record results in BENCHMARKS.md.
+//! Last, both ingests into a PostgreSQL store on a throwaway local cluster, when PostgreSQL is
+//! installed. Run with `cargo bench --bench ingest`; record results in BENCHMARKS.md.
 
 use std::path::Path;
 
@@ -121,6 +122,47 @@ fn main() {
     contained_run(&adapter, &file, &dir.path().join("data-contained"), rows);
     sled_ceiling(rows, value_bytes, &dir.path().join("ceiling"));
     outbox_run(&adapter, &file, &dir.path().join("data-outbox"));
+    postgres_run(&adapter, &file, &dir.path().join("postgres"));
+}
+
+/// The same two ingests into a PostgreSQL store: a throwaway cluster of Debian's server on this
+/// machine (`.ci/pg-cluster`), sharing its two cores with the ingest (target: ≥ 50,000 rows/s
+/// for the first ingest of 1,000,000 rows).
+fn postgres_run(adapter: &ingest::Adapter, file: &Path, dir: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/pg-cluster");
+    let started = std::process::Command::new(&script)
+        .arg("start")
+        .arg(dir)
+        .output();
+    let url = match started {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        _ => {
+            println!("postgres: SKIPPED (PostgreSQL's server is not installed)");
+            return;
+        }
+    };
+    let settings = xianjie::store::PgSettings {
+        config: match format!("{url} dbname=postgres").parse() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("postgres: {e}");
+                std::process::exit(1);
+            }
+        },
+        tls: None,
+        pool_size: 4,
+    };
+    match Store::open_postgres(settings) {
+        Ok(store) => {
+            run("postgres: all new", adapter, file, &store);
+            run("postgres: unchanged", adapter, file, &store);
+        }
+        Err(e) => eprintln!("postgres: {e}"),
+    }
+    let _ = std::process::Command::new(&script)
+        .arg("stop")
+        .arg(dir)
+        .status();
 }
 
 /// The same first ingest with a push destination taking penalties, licences and inspections:

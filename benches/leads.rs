@@ -213,7 +213,7 @@ fn main() {
             .unwrap_or_else(|e| fail("rebuild", e));
         println!(
             "leads rebuild {run}: {} cases in {:.2} s, {} leads open (target ≤ 10 s over 1,000,000)",
-            store.case_count(),
+            store.case_count().unwrap_or_else(|e| fail("count", e)),
             t.elapsed().as_secs_f64(),
             open_leads(&store)
         );

@@ -48,6 +48,165 @@ struct RawConfig {
     calendar: RawCalendar,
     #[serde(default)]
     reports: RawReports,
+    #[serde(default)]
+    store: RawStore,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    kind: Option<String>,
+    url: Option<String>,
+    password_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    pool_size: Option<usize>,
+    instance: Option<String>,
+    #[serde(default)]
+    dangerous_plaintext: bool,
+}
+
+/// Where the store lives (`[store]`).
+#[derive(Debug, Clone, Default)]
+pub enum StoreConfig {
+    /// Embedded sled under the data directory (the default).
+    #[default]
+    Sled,
+    /// A PostgreSQL database, shared by every instance that names it.
+    Postgres(Box<crate::store::PgSettings>),
+}
+
+/// `[store]`, validated: the database's address parsed, its password read from its file (which
+/// must be private to the gateway's user), its TLS configured. A password over TCP to another
+/// host without TLS is refused unless `dangerous_plaintext` says otherwise.
+fn store_config(
+    raw: RawStore,
+    rel: &dyn Fn(PathBuf) -> PathBuf,
+    push: &mut dyn FnMut(&str, String),
+) -> StoreConfig {
+    match raw.kind.as_deref().unwrap_or("sled") {
+        "sled" => {
+            if raw.url.is_some() || raw.password_file.is_some() || raw.ca_file.is_some() {
+                push(
+                    "store.kind",
+                    "url, password_file and ca_file are for kind = \"postgres\"; the store is sled"
+                        .into(),
+                );
+            }
+            return StoreConfig::Sled;
+        }
+        "postgres" => {}
+        other => {
+            push(
+                "store.kind",
+                format!("{other:?} is neither \"sled\" nor \"postgres\""),
+            );
+            return StoreConfig::Sled;
+        }
+    }
+    let Some(url) = raw.url else {
+        push(
+            "store.url",
+            "missing: the database to use, e.g. \"postgresql://xianjie@db.example/xianjie\" or \
+             \"host=/var/run/postgresql dbname=xianjie\" (peer authentication over the socket)"
+                .into(),
+        );
+        return StoreConfig::Sled;
+    };
+    let mut config: tokio_postgres::Config = match url.parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // The url may hold a password: it is not repeated here.
+            push("store.url", format!("not a PostgreSQL address: {e}"));
+            return StoreConfig::Sled;
+        }
+    };
+    if config.get_password().is_some() {
+        push(
+            "store.url",
+            "holds a password: put it in store.password_file (mode 0600) instead".into(),
+        );
+    }
+    if let Some(file) = raw.password_file.map(rel) {
+        match read_private(&file) {
+            Ok(password) => {
+                config.password(password.trim_end_matches(['\r', '\n']));
+            }
+            Err(reason) => push(
+                "store.password_file",
+                format!("{}: {reason}", file.display()),
+            ),
+        }
+    }
+    let pool_size = raw.pool_size.unwrap_or(8);
+    if !(1..=256).contains(&pool_size) {
+        push("store.pool_size", format!("{pool_size} is outside 1..=256"));
+    }
+    let tls = match raw.ca_file.map(rel) {
+        Some(ca) => match crate::tls::database_client_config(&ca, None) {
+            Ok(t) => {
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                Some(t)
+            }
+            Err(e) => {
+                push("store.ca_file", e.to_string());
+                None
+            }
+        },
+        None => {
+            if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+                push(
+                    "store.url",
+                    "asks for TLS (sslmode=require): set store.ca_file to the CA that signed the \
+                     database server's certificate"
+                        .into(),
+                );
+            }
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            let remote = config.get_hosts().iter().any(|h| match h {
+                tokio_postgres::config::Host::Tcp(name) => !is_loopback(name),
+                tokio_postgres::config::Host::Unix(_) => false,
+            });
+            if remote && !raw.dangerous_plaintext {
+                push(
+                    "store.ca_file",
+                    "missing: the database is on another host and would be reached without TLS; \
+                     set ca_file (or dangerous_plaintext = true on a network you trust)"
+                        .into(),
+                );
+            }
+            None
+        }
+    };
+    if raw.dangerous_plaintext {
+        tracing::warn!(
+            "store.dangerous_plaintext is set: the database connection may be unencrypted"
+        );
+    }
+    StoreConfig::Postgres(Box::new(crate::store::PgSettings {
+        config,
+        tls,
+        pool_size,
+    }))
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A secret file's text, refused when others than its owner may read it.
+fn read_private(file: &Path) -> Result<zeroize::Zeroizing<String>, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(file).map_err(|e| format!("cannot read: {e}"))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!("mode {mode:04o} lets others read it: chmod 600 it"));
+    }
+    std::fs::read_to_string(file)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| format!("cannot read: {e}"))
 }
 
 #[derive(Deserialize, Default)]
@@ -193,6 +352,11 @@ pub struct Config {
     pub rules_dir: PathBuf,
     /// The supervision rules, loaded and validated (none when the default `./rules` is absent).
     pub rules: Vec<crate::supervision::Rule>,
+    /// Where the store lives.
+    pub store: StoreConfig,
+    /// This instance's name among those sharing a database (`store.instance`, default the host
+    /// name): `status` and `/healthz` name the leader by it.
+    pub instance: String,
     /// The file it came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -924,6 +1088,37 @@ impl Config {
         let names: Vec<&str> = (adapters.iter().chain(&reports.formats))
             .map(|a| a.name.as_str())
             .collect();
+        let instance = match raw.store.instance.clone() {
+            Some(name) => name,
+            None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default(),
+        };
+        let instance = if instance.is_empty() {
+            "xianjie".to_string()
+        } else {
+            instance
+        };
+        if instance.len() > 63
+            || !instance
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            problems.push(ConfigProblem {
+                file: shown.clone(),
+                key: "store.instance".into(),
+                reason: format!(
+                    "{instance:?} is not an instance name (at most 63 letters, digits, '.', '-', '_')"
+                ),
+            });
+        }
+        let store = store_config(raw.store, &rel, &mut |key, reason| {
+            problems.push(ConfigProblem {
+                file: shown.clone(),
+                key: key.into(),
+                reason,
+            })
+        });
         let ingest_limits = raw.ingest.limits.validate(&names, &mut |key, reason| {
             problems.push(ConfigProblem {
                 file: shown.clone(),
@@ -956,6 +1151,8 @@ impl Config {
                     })
                     .collect(),
                 adapters,
+                store,
+                instance,
                 source: chosen,
             })
         } else {
@@ -986,6 +1183,85 @@ mod tests {
             text.contains("cannot read the adapters directory"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_postgres_store_is_checked_whole_and_its_password_never_repeated() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
+        let cfg = dir.path().join("xianjie.toml");
+        let pass = dir.path().join("db-password");
+        std::fs::write(&pass, "s3cret-Pass\n").unwrap();
+        let load = |store: &str| {
+            std::fs::write(
+                &cfg,
+                format!(
+                    "adapters_dir = {:?}\n[server]\nlisten = \"off\"\n[store]\n{store}\n",
+                    adapters.display().to_string()
+                ),
+            )
+            .unwrap();
+            Config::load(Some(&cfg), None)
+        };
+        // Readable by others: refused, and so is a password in the url and a remote host
+        // without TLS; every problem at once, none repeating a password.
+        std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let errs = load(
+            "kind = \"postgres\"\nurl = \"postgresql://xj:hunter2-url@db.example.gov.cn/xj\"\npassword_file = \"db-password\"\npool_size = 0",
+        )
+        .unwrap_err();
+        let text = errs.to_string();
+        assert_eq!(errs.0.len(), 4, "{text}");
+        for needle in [
+            "store.url: holds a password: put it in store.password_file",
+            "store.password_file",
+            "mode 0644 lets others read it: chmod 600 it",
+            "store.pool_size: 0 is outside 1..=256",
+            "store.ca_file: missing: the database is on another host",
+        ] {
+            assert!(text.contains(needle), "{needle:?} not in {text}");
+        }
+        assert!(
+            !text.contains("hunter2") && !text.contains("s3cret"),
+            "{text}"
+        );
+        assert!(
+            load("kind = \"mysql\"")
+                .unwrap_err()
+                .to_string()
+                .contains("store.kind")
+        );
+        assert!(
+            load("kind = \"postgres\"")
+                .unwrap_err()
+                .to_string()
+                .contains("store.url: missing")
+        );
+        assert!(
+            load("kind = \"postgres\"\nurl = \"host=localhost sslmode=require dbname=xj\"")
+                .unwrap_err()
+                .to_string()
+                .contains("set store.ca_file")
+        );
+        // Private, on loopback: accepted, the password read (and kept out of Debug).
+        std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = load(
+            "kind = \"postgres\"\nurl = \"host=127.0.0.1 user=xj dbname=xj\"\npassword_file = \"db-password\"",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let StoreConfig::Postgres(pg) = &c.store else {
+            panic!("not postgres: {:?}", c.store)
+        };
+        assert_eq!(pg.config.get_password(), Some(&b"s3cret-Pass"[..]));
+        assert_eq!(pg.pool_size, 8);
+        assert!(!format!("{c:?}").contains("s3cret"));
+        // Remote without TLS, when the operator says so.
+        assert!(
+            load("kind = \"postgres\"\nurl = \"host=db.example.gov.cn dbname=xj\"\ndangerous_plaintext = true")
+                .is_ok()
+        );
+        assert!(matches!(load("").unwrap().store, StoreConfig::Sled));
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub struct Gateway {
     pub decoder: crate::ingest::decode::Decoder,
     /// The console's users (kept in the keystore).
     pub users: Arc<crate::console::directory::Directory>,
+    /// Whether this instance leads (runs the scheduled work); always on sled.
+    pub leader: crate::store::Leadership,
     /// One lock per adapter, so an adapter's inbox is never read by two runs at once.
     locks: HashMap<String, Arc<Mutex<()>>>,
     /// One leads refresh at a time (after an ingest, at start, a rebuild).
@@ -121,7 +123,16 @@ impl Gateway {
         };
         std::fs::create_dir_all(dir).map_err(io)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-        let store = Store::open(dir)?;
+        let (store, leader) = match &config.store {
+            crate::config::StoreConfig::Sled => (
+                Store::open(dir)?,
+                crate::store::Leadership::alone(&config.instance),
+            ),
+            crate::config::StoreConfig::Postgres(settings) => (
+                Store::open_postgres((**settings).clone())?,
+                crate::store::Leadership::shared(&config.instance, (**settings).clone()),
+            ),
+        };
         let audit = AuditLog::open(&dir.join("audit"), &config.audit_origin, config.audit_fsync)?;
         let custody = Arc::new(Custody::new(&dir.join(KEYSTORE_FILE), audit.clone()));
         let push = Arc::new(
@@ -165,6 +176,7 @@ impl Gateway {
         let users = Arc::new(crate::console::directory::Directory::new(custody.clone())?);
         Ok(Arc::new(Self {
             users,
+            leader,
             decoder,
             config,
             store,
@@ -199,6 +211,7 @@ impl Gateway {
             calendar: self.config.calendar.clone(),
             leads_lock: self.leads_lock.clone(),
             users: self.users.clone(),
+            leader: self.leader.clone(),
         })
     }
 
@@ -376,6 +389,7 @@ impl Gateway {
         let listener = bind_socket(&sock).await?;
         let mut sched = self.schedule().await?;
         spawn_signal_handler(self.shutdown.clone());
+        let campaign = tokio::spawn(self.leader.clone().campaign(self.shutdown.clone()));
         let checkpoints = self.spawn_checkpoints();
         // Whatever a stop cut short (or a store from before leads) is taken up in the background,
         // then the leads are refreshed every quarter of an hour: time alone breaks a 310号令
@@ -386,7 +400,7 @@ impl Gateway {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => gw.refresh_leads().await,
+                    _ = tick.tick() => if gw.leader.is_leader() { gw.refresh_leads().await },
                     _ = gw.shutdown.wait() => return,
                 }
             }
@@ -404,6 +418,7 @@ impl Gateway {
         }
         self.push.quiesce().await;
         let _ = checkpoints.await;
+        let _ = campaign.await;
         if let Some(api) = api {
             let _ = api.await;
         }
@@ -591,6 +606,7 @@ impl Gateway {
             users: self.users.clone(),
             adapters: self.config.adapters.clone(),
             reports: self.config.reports.clone(),
+            leader: self.leader.clone(),
         };
         let (tls, shutdown) = (tls.clone(), self.shutdown.clone());
         Ok(Some(tokio::spawn(async move {
@@ -610,6 +626,9 @@ impl Gateway {
                 tokio::select! {
                     _ = tick.tick() => {}
                     _ = gw.shutdown.wait() => return,
+                }
+                if !gw.leader.is_leader() {
+                    continue;
                 }
                 let audit = gw.audit.clone();
                 match tokio::task::spawn_blocking(move || audit.checkpoint()).await {
@@ -636,7 +655,7 @@ impl Gateway {
                 let gw = gw.clone();
                 let name = name.clone();
                 Box::pin(async move {
-                    if gw.shutdown.is_triggered() {
+                    if gw.shutdown.is_triggered() || !gw.leader.is_leader() {
                         return;
                     }
                     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
@@ -657,7 +676,7 @@ impl Gateway {
                 let gw = gw.clone();
                 let name = name.clone();
                 Box::pin(async move {
-                    if gw.shutdown.is_triggered() {
+                    if gw.shutdown.is_triggered() || !gw.leader.is_leader() {
                         return;
                     }
                     let actor = Actor::system(&format!("schedule:push:{name}"));
@@ -678,7 +697,7 @@ impl Gateway {
                 move |_, _| {
                     let gw = gw.clone();
                     Box::pin(async move {
-                        if gw.shutdown.is_triggered() {
+                        if gw.shutdown.is_triggered() || !gw.leader.is_leader() {
                             return;
                         }
                         let q = crate::model::Quarter::of(chrono::Local::now().date_naive()).previous();

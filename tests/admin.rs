@@ -398,6 +398,7 @@ fn leads_follow_ingest_and_a_rebuild_is_audited() {
         ),
     )
     .unwrap();
+    common::add_store(&cfg, &data);
     let gw = Gateway::start(&cfg, &data);
     let inbox = data.join("inbox/sunshine");
     std::fs::create_dir_all(&inbox).unwrap();

@@ -1028,7 +1028,7 @@ fn setup_with_store_and(fill: impl FnOnce(&xianjie::store::Store), extra: &str) 
     let data = tmp.path().join("data");
     {
         std::fs::create_dir_all(&data).unwrap();
-        let store = xianjie::store::Store::open(&data).unwrap();
+        let store = common::open_store(&data);
         fill(&store);
         store.flush().unwrap();
     }

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Gateway, bin, write_config};
-use xianjie::store::Store;
 
 type Snapshot = (
     BTreeMap<Vec<u8>, ([u8; 32], u64)>,
@@ -18,7 +17,7 @@ type Snapshot = (
 );
 
 fn snapshot(data: &Path) -> Snapshot {
-    let store = Store::open(data).unwrap();
+    let store = common::open_store(data);
     let cases = store
         .all_cases()
         .map(|c| c.unwrap())

@@ -127,6 +127,7 @@ fn the_demo_runs_every_stage_and_stops_cleanly() {
         ),
     )
     .unwrap();
+    common::add_store(&cfg, &data);
     let mut cmd = Command::new(common::bin());
     cmd.current_dir(repo)
         .arg("--config")

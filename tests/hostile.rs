@@ -34,6 +34,7 @@ fn config(dir: &Path, data: &Path, limits: &str) -> PathBuf {
         ),
     )
     .unwrap();
+    common::add_store(&cfg, data);
     cfg
 }
 

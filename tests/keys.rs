@@ -33,6 +33,7 @@ fn config_with(dir: &Path, data: &Path, server: &str) -> PathBuf {
         ),
     )
     .unwrap();
+    common::add_store(&cfg, data);
     cfg
 }
 

@@ -4,6 +4,8 @@
 //! names come out as it says.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +37,7 @@ fn run(cases: u64, bad_fraction: f64, seed: u64) -> Run {
         seed,
     };
     let files = generate(&samples, &opts).unwrap();
-    let store = Store::open(&tmp.path().join("data")).unwrap();
+    let store = common::open_store(&tmp.path().join("data"));
     for f in &files {
         let adapter = ingest::load(&root().join("adapters").join(&f.adapter)).unwrap();
         let s = ingest::ingest_file(

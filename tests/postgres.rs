@@ -1,4 +1,4 @@
-//! The PostgreSQL backend against a real server (issue 16, being built): Debian's PostgreSQL in a
+//! The PostgreSQL backend against a real server (issue 16): Debian's PostgreSQL in a
 //! throwaway cluster per test (`tests/common/pg.rs`). So far: the versioned migrations, and TLS to
 //! the database through rustls.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -47,7 +47,7 @@ async fn migrations_apply_once_even_from_two_instances_at_once() {
     );
     assert_eq!(versions(&c).await, (1..=known).collect::<Vec<_>>());
     c.execute(
-        "INSERT INTO meta (name, value) VALUES ('probe', '\\x7b7d')",
+        "INSERT INTO meta (key, value) VALUES ('\\x70726f6265', '\\x7b7d')",
         &[],
     )
     .await

@@ -70,6 +70,7 @@ impl Env {
             ),
         )
         .unwrap();
+        common::add_store(&cfg, &data);
         let pass = secret_file(&dir.path().join("pass"), PASS);
         let mut env = Env {
             dir,
@@ -213,7 +214,7 @@ impl Env {
     fn with_store<T>(&mut self, f: impl FnOnce(&xianjie::store::Store) -> T) -> T {
         self.stop();
         let out = {
-            let store = xianjie::store::Store::open(&self.data).unwrap();
+            let store = common::open_store(&self.data);
             let out = f(&store);
             store.flush().unwrap();
             out

@@ -131,6 +131,15 @@ pub struct Status {
     pub changes: u64,
     /// Quarantined records.
     pub quarantine: u64,
+    /// This instance's name.
+    #[serde(default)]
+    pub instance: String,
+    /// Whether this instance leads (runs the scheduled work).
+    #[serde(default)]
+    pub leading: bool,
+    /// The instance that leads, as last seen (`None`: none yet, or the database is unreachable).
+    #[serde(default)]
+    pub leader: Option<String>,
     /// Units with cases.
     pub units: Vec<UnitStatus>,
     /// Adapters.

@@ -128,6 +128,8 @@ pub struct AdminServices {
     pub leads_lock: Arc<tokio::sync::Mutex<()>>,
     /// The console's users.
     pub users: Arc<crate::console::directory::Directory>,
+    /// Leadership among the instances sharing the store.
+    pub leader: crate::store::Leadership,
 }
 
 impl AdminServices {
@@ -523,9 +525,12 @@ async fn status(State(s): Services) -> Resp {
         Ok(Status {
             version: env!("CARGO_PKG_VERSION").into(),
             data_dir: s.data_dir.display().to_string(),
-            cases: s.store.case_count() as u64,
+            cases: s.store.case_count().map_err(internal)? as u64,
             changes: s.store.change_count().unwrap_or(0),
-            quarantine: s.store.quarantine_len() as u64,
+            quarantine: s.store.quarantine_len().map_err(internal)? as u64,
+            instance: s.leader.instance().to_string(),
+            leading: s.leader.is_leader(),
+            leader: s.leader.leader(),
             units,
             adapters,
             sealed: keys.sealed,

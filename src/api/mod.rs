@@ -64,6 +64,8 @@ pub struct ApiServices {
     pub adapters: Vec<crate::ingest::Adapter>,
     /// The quarterly statistics settings (the console's report status).
     pub reports: crate::config::ReportsConfig,
+    /// Leadership among the instances sharing the store (`/healthz` names the leader).
+    pub leader: crate::store::Leadership,
 }
 
 /// Serves the port API on `listener` until `shutdown`; returns when every connection has

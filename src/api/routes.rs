@@ -637,7 +637,7 @@ fn metrics(svc: &ApiServices, state: &ApiState, push: &str) -> Resp {
         (
             "xianjie_quarantine_size",
             "Records in quarantine.",
-            svc.store.quarantine_len() as u64,
+            svc.store.quarantine_len().unwrap_or(0) as u64,
         ),
         (
             "xianjie_outbox_size",
@@ -762,6 +762,9 @@ fn health(svc: &ApiServices) -> Resp {
         "status": if sealed { "sealed" } else { "ok" },
         "sealed": sealed,
         "version": env!("CARGO_PKG_VERSION"),
+        "instance": svc.leader.instance(),
+        "leading": svc.leader.is_leader(),
+        "leader": svc.leader.leader(),
     }))
 }
 

@@ -259,6 +259,15 @@ pub async fn status(cli: &Cli, json: bool) -> anyhow::Result<()> {
 /// Prints the status as tables.
 pub fn print_status(s: &Status) {
     println!("xianjie {} — data {}", s.version, s.data_dir);
+    println!(
+        "instance {}: {}",
+        s.instance,
+        match (&s.leading, &s.leader) {
+            (true, _) => "the leader (runs scans, pushes, quarter jobs, checkpoints)".to_string(),
+            (false, Some(l)) => format!("a follower; {l} leads"),
+            (false, None) => "a follower; no leader seen yet".to_string(),
+        }
+    );
     println!("{} cases, {} quarantined records", s.cases, s.quarantine);
     println!(
         "keystore: {} · audit log: {} entries",

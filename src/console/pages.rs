@@ -565,7 +565,7 @@ pub async fn dashboard(State(c): Ctx, v: Viewer) -> Response {
                 });
             }
             Grant::Admin => {
-                let quarantined = c.svc.store.quarantine_len() as u64;
+                let quarantined = c.svc.store.quarantine_len().map_err(|e| failed(c, v, e))? as u64;
                 tiles.push(Tile {
                     value: open.to_string(),
                     label: "待处理线索（全区）",

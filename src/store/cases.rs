@@ -2,13 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use super::kv::{self, Bytes, TxError};
+use super::{Store, StoreError, db_err};
+use crate::model::{Action, Case, CaseId, Uscc, case_key};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
-
-use super::{Store, StoreError, sled_err, tx_err};
-use crate::model::{Action, Case, CaseId, Uscc, case_key};
 
 /// One entry of the change log: a case reached a new version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -326,7 +324,7 @@ pub(super) fn outbox_positions(k: &[u8], v: &[u8]) -> Result<Vec<u32>, StoreErro
     })
 }
 
-fn add_count(v: Option<sled::IVec>, delta: i64) -> u64 {
+fn add_count(v: Option<Bytes>, delta: i64) -> u64 {
     let cur = v
         .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
         .map(u64::from_be_bytes)
@@ -334,20 +332,14 @@ fn add_count(v: Option<sled::IVec>, delta: i64) -> u64 {
     cur.saturating_add_signed(delta)
 }
 
-pub(super) fn abort(
-    what: &str,
-    e: impl std::fmt::Display,
-) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(StoreError::Corrupt {
+pub(super) fn abort(what: &str, e: impl std::fmt::Display) -> TxError {
+    TxError::Abort(StoreError::Corrupt {
         what: what.into(),
         reason: e.to_string(),
     })
 }
 
-pub(super) fn json<T: Serialize + ?Sized>(
-    what: &str,
-    v: &T,
-) -> Result<Vec<u8>, ConflictableTransactionError<StoreError>> {
+pub(super) fn json<T: Serialize + ?Sized>(what: &str, v: &T) -> Result<Vec<u8>, TxError> {
     serde_json::to_vec(v).map_err(|e| abort(what, e))
 }
 
@@ -385,34 +377,33 @@ impl Store {
         route: Route<'_>,
     ) -> Result<Vec<UpsertOutcome>, StoreError> {
         let now = Utc::now();
-        let result = [
-            &self.cases,
-            &self.changes,
-            &self.outbox,
-            &self.counts,
-            &self.meta,
-            &self.parties,
-            &self.transfers,
-            &self.case_versions,
-            &self.leads,
-            &self.leads_pending,
-        ][..]
-            .transaction(|t| {
-                let [
-                    tc,
-                    tch,
-                    tout,
-                    tcount,
-                    tmeta,
-                    tparty,
-                    ttransfer,
-                    tversion,
-                    tlead,
-                    tpending,
-                ] = t.as_slice()
-                else {
-                    return Err(abort("case transaction", "trees missing"));
-                };
+        kv::transaction(
+            "case transaction",
+            [
+                &self.cases,
+                &self.changes,
+                &self.outbox,
+                &self.counts,
+                &self.meta,
+                &self.parties,
+                &self.transfers,
+                &self.case_versions,
+                &self.leads,
+                &self.leads_pending,
+            ],
+            |[
+                tc,
+                tch,
+                tout,
+                tcount,
+                tmeta,
+                tparty,
+                ttransfer,
+                tversion,
+                tlead,
+                tpending,
+            ]| {
+                tc.prefetch(cases.iter().map(|p| p.key.as_slice()))?;
                 let first: u64 = match tmeta.get(NEXT_SEQ)? {
                     Some(v) => {
                         serde_json::from_slice(&v).map_err(|e| abort("change sequence", e))?
@@ -493,7 +484,7 @@ impl Store {
                             }
                         }
                         _ => {
-                            tpending.insert(p.key.as_slice(), &version.to_be_bytes())?;
+                            tpending.insert(p.key.as_slice(), version.to_be_bytes())?;
                         }
                     }
 
@@ -519,7 +510,7 @@ impl Store {
                 if changes.entries.is_empty() {
                     return Ok(outcomes);
                 }
-                tch.insert(&first.to_be_bytes(), json("change log", &changes)?)?;
+                tch.insert(first.to_be_bytes(), json("change log", &changes)?)?;
                 for (bucket, entries) in parties {
                     let mut k = bucket.to_vec();
                     k.extend_from_slice(&first.to_be_bytes());
@@ -533,12 +524,12 @@ impl Store {
                 }
                 for (k, delta) in counts {
                     let n = add_count(tcount.get(&k)?, delta);
-                    tcount.insert(k, &n.to_be_bytes())?;
+                    tcount.insert(k, n.to_be_bytes())?;
                 }
                 tmeta.insert(NEXT_SEQ, json("change sequence", &seq)?)?;
                 Ok(outcomes)
-            });
-        result.map_err(tx_err("case transaction"))
+            },
+        )
     }
 
     /// Whether the case stored under `key` was mapped from a raw record with digest `raw` — then
@@ -548,7 +539,7 @@ impl Store {
         if raw == &NO_RAW {
             return Ok(None);
         }
-        let v = self.cases.get(key).map_err(sled_err("case read"))?;
+        let v = self.cases.get(key).map_err(db_err("case read"))?;
         Ok(v.and_then(|v| match (v.get(RAW), header(&v)) {
             (Some(r), Some((_, _, version))) if r == raw => Some(version),
             _ => None,
@@ -558,7 +549,7 @@ impl Store {
     /// One case.
     pub fn get_case(&self, unit: &Uscc, case_id: &CaseId) -> Result<Option<Case>, StoreError> {
         let key = case_key(unit, case_id);
-        match self.cases.get(&key).map_err(sled_err("case read"))? {
+        match self.cases.get(&key).map_err(db_err("case read"))? {
             None => Ok(None),
             Some(v) => decode_case(&key, &v).map(Some),
         }
@@ -566,7 +557,7 @@ impl Store {
 
     /// The case stored under its store key.
     pub fn get_case_by_key(&self, key: &[u8]) -> Result<Option<Case>, StoreError> {
-        match self.cases.get(key).map_err(sled_err("case read"))? {
+        match self.cases.get(key).map_err(db_err("case read"))? {
             None => Ok(None),
             Some(v) => decode_case(key, &v).map(Some),
         }
@@ -579,14 +570,14 @@ impl Store {
         case_id: &CaseId,
     ) -> Result<Option<RawCase>, StoreError> {
         let key = case_key(unit, case_id);
-        match self.cases.get(&key).map_err(sled_err("case read"))? {
+        match self.cases.get(&key).map_err(db_err("case read"))? {
             None => Ok(None),
             Some(v) => raw_case(&key, &v).map(Some),
         }
     }
 
     /// A unit's stored values in case-id order, starting after case id `after` when given.
-    fn unit_range(&self, unit: &Uscc, after: Option<&str>) -> sled::Iter {
+    fn unit_range(&self, unit: &Uscc, after: Option<&str>) -> kv::Iter {
         let mut start = unit.as_str().as_bytes().to_vec();
         start.push(0);
         if let Some(a) = after {
@@ -614,7 +605,7 @@ impl Store {
         after: Option<&str>,
     ) -> impl Iterator<Item = Result<Case, StoreError>> + use<> {
         self.unit_range(unit, after).map(|kv| {
-            let (k, v) = kv.map_err(sled_err("case scan"))?;
+            let (k, v) = kv.map_err(db_err("case scan"))?;
             decode_case(&k, &v)
         })
     }
@@ -626,7 +617,7 @@ impl Store {
         after: Option<&str>,
     ) -> impl Iterator<Item = Result<RawCase, StoreError>> + use<> {
         self.unit_range(unit, after).map(|kv| {
-            let (k, v) = kv.map_err(sled_err("case scan"))?;
+            let (k, v) = kv.map_err(db_err("case scan"))?;
             raw_case(&k, &v)
         })
     }
@@ -634,7 +625,7 @@ impl Store {
     /// Every case, in key order.
     pub fn all_cases(&self) -> impl Iterator<Item = Result<Case, StoreError>> + use<> {
         self.cases.iter().map(|kv| {
-            let (k, v) = kv.map_err(sled_err("case scan"))?;
+            let (k, v) = kv.map_err(db_err("case scan"))?;
             decode_case(&k, &v)
         })
     }
@@ -645,7 +636,7 @@ impl Store {
         &self,
     ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + use<> {
         self.cases.iter().map(|kv| {
-            let (k, v) = kv.map_err(sled_err("case scan"))?;
+            let (k, v) = kv.map_err(db_err("case scan"))?;
             Ok((k.to_vec(), v.to_vec()))
         })
     }
@@ -666,7 +657,7 @@ impl Store {
         self.cases
             .iter()
             .keys()
-            .map(|k| k.map(|k| k.to_vec()).map_err(sled_err("case scan")))
+            .map(|k| k.map(|k| k.to_vec()).map_err(db_err("case scan")))
     }
 
     /// Calls `f` with the content JSON of each case of `unit` that contains one of `needles`; the
@@ -679,7 +670,7 @@ impl Store {
         mut f: impl FnMut(&[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         for kv in self.unit_range(unit, None) {
-            let (k, v) = kv.map_err(sled_err("case scan"))?;
+            let (k, v) = kv.map_err(db_err("case scan"))?;
             let content = split(&k, &v)?.content;
             if needles.iter().any(|n| n.find(content).is_some()) {
                 f(content)?;
@@ -689,8 +680,8 @@ impl Store {
     }
 
     /// Number of stored cases.
-    pub fn case_count(&self) -> usize {
-        self.cases.len()
+    pub fn case_count(&self) -> Result<usize, StoreError> {
+        self.cases.len().map_err(db_err("case count"))
     }
 
     /// Number of change-log entries (sequence numbers are dense, from 1).
@@ -709,14 +700,14 @@ impl Store {
             .range(..=start.to_be_bytes())
             .next_back()
             .transpose()
-            .map_err(sled_err("change scan"))?
+            .map_err(db_err("change scan"))?
         {
             Some((k, _)) => k.to_vec(),
             None => start.to_be_bytes().to_vec(),
         };
         let mut out = Vec::new();
         for kv in self.changes.range(from..) {
-            let (k, v) = kv.map_err(sled_err("change scan"))?;
+            let (k, v) = kv.map_err(db_err("change scan"))?;
             let corrupt = |reason: String| StoreError::Corrupt {
                 what: format!("change batch {}", hex::encode(&k)),
                 reason,
@@ -751,7 +742,7 @@ impl Store {
     pub fn outbox_len(&self) -> Result<u64, StoreError> {
         let mut n = 0u64;
         for kv in self.outbox.iter() {
-            let (k, v) = kv.map_err(sled_err("outbox scan"))?;
+            let (k, v) = kv.map_err(db_err("outbox scan"))?;
             n += outbox_positions(&k, &v)?.len() as u64;
         }
         Ok(n)
@@ -767,7 +758,7 @@ impl Store {
         prefix.push(0);
         let mut out = Vec::new();
         for kv in self.outbox.scan_prefix(&prefix) {
-            let (k, v) = kv.map_err(sled_err("outbox scan"))?;
+            let (k, v) = kv.map_err(db_err("outbox scan"))?;
             let positions = outbox_positions(&k, &v)?;
             let first = k
                 .get(prefix.len()..)
@@ -780,7 +771,7 @@ impl Store {
             let batch = self
                 .changes
                 .get(first.to_be_bytes())
-                .map_err(sled_err("change read"))?
+                .map_err(db_err("change read"))?
                 .ok_or_else(|| StoreError::Corrupt {
                     what: format!("outbox batch {first}"),
                     reason: "its change-log batch is missing".into(),
@@ -823,7 +814,7 @@ impl Store {
     pub fn unit_counts(&self) -> Result<BTreeMap<Uscc, UnitCounts>, StoreError> {
         let mut out: BTreeMap<Uscc, UnitCounts> = BTreeMap::new();
         for kv in self.counts.iter() {
-            let (k, v) = kv.map_err(sled_err("count scan"))?;
+            let (k, v) = kv.map_err(db_err("count scan"))?;
             let unit = std::str::from_utf8(&k[..k.len().saturating_sub(2)])
                 .ok()
                 .and_then(|s| Uscc::parse(s).ok());

@@ -8,7 +8,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Store, StoreError, sled_err, tx_err};
+use super::kv::{self, Bytes};
+use super::{Store, StoreError, db_err};
 
 fn prefix(case_key: &[u8]) -> Vec<u8> {
     let mut p = case_key.to_vec();
@@ -30,7 +31,7 @@ impl Store {
             .scan_prefix(prefix(case_key))
             .values()
             .map(|v| {
-                let v = v.map_err(sled_err("lead scan"))?;
+                let v = v.map_err(db_err("lead scan"))?;
                 serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
                     what: "lead".into(),
                     reason: e.to_string(),
@@ -46,12 +47,12 @@ impl Store {
         leads: &[(String, T)],
     ) -> Result<(), StoreError> {
         let p = prefix(case_key);
-        let old: Vec<sled::IVec> = self
+        let old: Vec<Bytes> = self
             .leads
             .scan_prefix(&p)
             .keys()
             .collect::<Result<_, _>>()
-            .map_err(sled_err("lead scan"))?;
+            .map_err(db_err("lead scan"))?;
         let mut values = Vec::with_capacity(leads.len());
         for (k, v) in leads {
             values.push((
@@ -62,17 +63,15 @@ impl Store {
                 })?,
             ));
         }
-        self.leads
-            .transaction(|t| {
-                for k in &old {
-                    t.remove(k)?;
-                }
-                for (k, v) in &values {
-                    t.insert(k.as_slice(), v.as_slice())?;
-                }
-                Ok(())
-            })
-            .map_err(tx_err("lead write"))
+        kv::transaction("lead write", [&self.leads], |[t]| {
+            for k in &old {
+                t.remove(k)?;
+            }
+            for (k, v) in &values {
+                t.insert(k, v)?;
+            }
+            Ok(())
+        })
     }
 
     /// Stores the first leads of a case that has none (the common case of a new lead): a batch,
@@ -82,7 +81,7 @@ impl Store {
         case_key: &[u8],
         leads: &[(String, T)],
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = kv::Batch::default();
         for (k, v) in leads {
             let key = lead_key(case_key, k);
             let value = serde_json::to_vec(v).map_err(|e| StoreError::Corrupt {
@@ -91,9 +90,7 @@ impl Store {
             })?;
             batch.insert(key, value);
         }
-        self.leads
-            .apply_batch(batch)
-            .map_err(sled_err("lead write"))
+        self.leads.apply_batch(batch).map_err(db_err("lead write"))
     }
 
     /// Every stored lead with its case key, in key order (unit, case, lead).
@@ -101,7 +98,7 @@ impl Store {
         &self,
     ) -> impl Iterator<Item = Result<(Vec<u8>, T), StoreError>> + use<T> {
         self.leads.iter().map(|kv| {
-            let (k, v) = kv.map_err(sled_err("lead scan"))?;
+            let (k, v) = kv.map_err(db_err("lead scan"))?;
             // unit 0x00 case 0x00 lead key: the case key is everything before the last 0 byte.
             let cut = k.iter().rposition(|b| *b == 0).unwrap_or(k.len());
             let lead = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
@@ -132,7 +129,7 @@ impl Store {
             _ => p,
         };
         self.leads.range(start..end).map(|kv| {
-            let (k, v) = kv.map_err(sled_err("lead scan"))?;
+            let (k, v) = kv.map_err(db_err("lead scan"))?;
             let lead = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
                 what: "lead".into(),
                 reason: e.to_string(),
@@ -146,7 +143,7 @@ impl Store {
     pub fn pending_leads(&self, limit: usize) -> Result<Vec<(Vec<u8>, u64)>, StoreError> {
         let mut out = Vec::new();
         for kv in self.leads_pending.iter().take(limit) {
-            let (k, v) = kv.map_err(sled_err("pending leads"))?;
+            let (k, v) = kv.map_err(db_err("pending leads"))?;
             let version = <[u8; 8]>::try_from(v.as_ref())
                 .map(u64::from_be_bytes)
                 .map_err(|_| StoreError::Corrupt {
@@ -161,15 +158,13 @@ impl Store {
     /// Records that the leads of version `version` of the case under `case_key` are judged.
     /// A newer version written meanwhile stays marked (then this returns false).
     pub fn leads_judged(&self, case_key: &[u8], version: u64) -> Result<bool, StoreError> {
-        let r = self
-            .leads_pending
-            .compare_and_swap(case_key, Some(&version.to_be_bytes()[..]), None::<&[u8]>)
-            .map_err(sled_err("pending leads"))?;
-        Ok(r.is_ok())
+        self.leads_pending
+            .compare_and_swap(case_key, Some(&version.to_be_bytes()[..]), None)
+            .map_err(db_err("pending leads"))
     }
 
     /// Removes every lead (before a rebuild).
     pub fn clear_leads(&self) -> Result<(), StoreError> {
-        self.leads.clear().map_err(sled_err("lead clear"))
+        self.leads.clear().map_err(db_err("lead clear"))
     }
 }

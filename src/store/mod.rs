@@ -1,5 +1,7 @@
-//! The store: the only module that touches sled. It owns the named trees, their key encodings and
-//! the transactional outbox: a case write, its change-log entry and its outbox entries commit together.
+//! The store: the only module that touches sled or a database. It owns the named trees, their key
+//! encodings and the transactional outbox: a case write, its change-log entry and its outbox
+//! entries commit together. The trees live in sled (embedded, the default) or in PostgreSQL, one
+//! table each (see `kv.rs`).
 //!
 //! Trees:
 //! - `cases`: `unit_code 0x00 case_id` → a fixed header (content and raw-record digests, action,
@@ -26,6 +28,8 @@
 //!   and the workbench's indexes (see `supervision.rs`)
 
 mod cases;
+mod kv;
+mod leader;
 mod leads;
 mod parties;
 mod ports;
@@ -40,8 +44,11 @@ use std::path::Path;
 pub use cases::{
     Change, JudgedLeads, OutboxEntry, PreparedCase, RawCase, Route, UnitCounts, UpsertOutcome,
 };
+pub use kv::DbError;
+pub use leader::Leadership;
 pub use parties::{Merged, party_id};
 pub use ports::PortGrant;
+pub use postgres::{PgError, PgSettings};
 pub use push::{DeadLetter, OutboxSummary, PushCommit};
 pub use quarantine::{QuarantineEntry, QuarantineReason};
 pub use reports::{ReportGrant, ReportRight, ReportStored, ReportWindow};
@@ -61,14 +68,21 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
+    /// The database could not be opened or brought up to date.
+    #[error("cannot open the store's database: {source}")]
+    Database {
+        /// Cause.
+        #[source]
+        source: PgError,
+    },
     /// A read or write failed.
     #[error("store {op} failed: {source}")]
-    Sled {
+    Backend {
         /// Operation.
         op: &'static str,
         /// Cause.
         #[source]
-        source: sled::Error,
+        source: DbError,
     },
     /// The store was written in a layout this version does not read.
     #[error(
@@ -96,46 +110,66 @@ pub enum StoreError {
 const LAYOUT: u32 = 3;
 const LAYOUT_KEY: &str = "store_layout";
 
-fn sled_err(op: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
-    move |source| StoreError::Sled { op, source }
-}
-
-/// The store error of a failed transaction: its own abort reason, or the storage failure of `op`.
-fn tx_err(
-    op: &'static str,
-) -> impl FnOnce(sled::transaction::TransactionError<StoreError>) -> StoreError {
-    move |e| match e {
-        sled::transaction::TransactionError::Abort(e) => e,
-        sled::transaction::TransactionError::Storage(source) => StoreError::Sled { op, source },
+fn db_err<E: Into<DbError>>(op: &'static str) -> impl FnOnce(E) -> StoreError {
+    move |source| StoreError::Backend {
+        op,
+        source: source.into(),
     }
 }
+
+/// The trees, by name (PostgreSQL's tables of the same names are created by
+/// `migrations/0001_store.sql`).
+const TREES: [&str; 22] = [
+    "cases",
+    "changes",
+    "outbox",
+    "documents",
+    "quarantine",
+    "quarantine_fp",
+    "counts",
+    "meta",
+    "ports",
+    "delivered",
+    "dead",
+    "reports",
+    "parties",
+    "parties_sorted",
+    "party_watch",
+    "leads",
+    "leads_pending",
+    "supervision",
+    "case_supervision",
+    "transfers",
+    "case_versions",
+    "supervision_outbox",
+];
 
 /// The gateway's store.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    cases: sled::Tree,
-    changes: sled::Tree,
-    outbox: sled::Tree,
-    documents: sled::Tree,
-    quarantine: sled::Tree,
-    quarantine_fp: sled::Tree,
-    counts: sled::Tree,
-    meta: sled::Tree,
-    ports: sled::Tree,
-    delivered: sled::Tree,
-    dead: sled::Tree,
-    reports: sled::Tree,
-    parties: sled::Tree,
-    parties_sorted: sled::Tree,
-    party_watch: sled::Tree,
-    leads: sled::Tree,
-    leads_pending: sled::Tree,
-    supervision: sled::Tree,
-    case_supervision: sled::Tree,
-    transfers: sled::Tree,
-    case_versions: sled::Tree,
-    supervision_outbox: sled::Tree,
+    db: kv::Db,
+    cases: kv::Tree,
+    changes: kv::Tree,
+    outbox: kv::Tree,
+    documents: kv::Tree,
+    quarantine: kv::Tree,
+    quarantine_fp: kv::Tree,
+    counts: kv::Tree,
+    meta: kv::Tree,
+    ports: kv::Tree,
+    delivered: kv::Tree,
+    dead: kv::Tree,
+    reports: kv::Tree,
+    parties: kv::Tree,
+    parties_sorted: kv::Tree,
+    party_watch: kv::Tree,
+    leads: kv::Tree,
+    leads_pending: kv::Tree,
+    supervision: kv::Tree,
+    case_supervision: kv::Tree,
+    transfers: kv::Tree,
+    case_versions: kv::Tree,
+    supervision_outbox: kv::Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -145,7 +179,7 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir/store`.
+    /// Opens (or creates) the embedded store in `dir/store`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join("store");
         let db = sled::Config::new()
@@ -156,37 +190,72 @@ impl Store {
                 path: path.display().to_string(),
                 source,
             })?;
-        let tree = |name: &str| db.open_tree(name).map_err(sled_err("open tree"));
+        Self::with_trees(kv::Db::Sled(db), &path.display().to_string())
+    }
+
+    /// Opens the store in a PostgreSQL database: connects, applies the migrations this binary
+    /// knows (refusing a newer schema) and keeps up to `settings.pool_size` connections.
+    pub fn open_postgres(settings: PgSettings) -> Result<Self, StoreError> {
+        let pg = postgres::Pg::open(settings).map_err(|source| StoreError::Database { source })?;
+        Self::with_trees(kv::Db::Postgres(pg), "the database")
+    }
+
+    fn with_trees(db: kv::Db, path: &str) -> Result<Self, StoreError> {
+        let tree = |name: &'static str| db.open_tree(name).map_err(db_err("open tree"));
+        let [
+            cases,
+            changes,
+            outbox,
+            documents,
+            quarantine,
+            quarantine_fp,
+            counts,
+            meta,
+            ports,
+            delivered,
+            dead,
+            reports,
+            parties,
+            parties_sorted,
+            party_watch,
+            leads,
+            leads_pending,
+            supervision,
+            case_supervision,
+            transfers,
+            case_versions,
+            supervision_outbox,
+        ] = TREES;
         let store = Self {
-            cases: tree("cases")?,
-            changes: tree("changes")?,
-            outbox: tree("outbox")?,
-            documents: tree("documents")?,
-            quarantine: tree("quarantine")?,
-            quarantine_fp: tree("quarantine_fp")?,
-            counts: tree("counts")?,
-            meta: tree("meta")?,
-            ports: tree("ports")?,
-            delivered: tree("delivered")?,
-            dead: tree("dead")?,
-            reports: tree("reports")?,
-            parties: tree("parties")?,
-            parties_sorted: tree("parties_sorted")?,
-            party_watch: tree("party_watch")?,
-            leads: tree("leads")?,
-            leads_pending: tree("leads_pending")?,
-            supervision: tree("supervision")?,
-            case_supervision: tree("case_supervision")?,
-            transfers: tree("transfers")?,
-            case_versions: tree("case_versions")?,
-            supervision_outbox: tree("supervision_outbox")?,
+            cases: tree(cases)?,
+            changes: tree(changes)?,
+            outbox: tree(outbox)?,
+            documents: tree(documents)?,
+            quarantine: tree(quarantine)?,
+            quarantine_fp: tree(quarantine_fp)?,
+            counts: tree(counts)?,
+            meta: tree(meta)?,
+            ports: tree(ports)?,
+            delivered: tree(delivered)?,
+            dead: tree(dead)?,
+            reports: tree(reports)?,
+            parties: tree(parties)?,
+            parties_sorted: tree(parties_sorted)?,
+            party_watch: tree(party_watch)?,
+            leads: tree(leads)?,
+            leads_pending: tree(leads_pending)?,
+            supervision: tree(supervision)?,
+            case_supervision: tree(case_supervision)?,
+            transfers: tree(transfers)?,
+            case_versions: tree(case_versions)?,
+            supervision_outbox: tree(supervision_outbox)?,
             db,
         };
         let found: u32 = store.get_meta(LAYOUT_KEY).ok().flatten().unwrap_or(0);
         if found != LAYOUT {
-            if !store.cases.is_empty() || found > LAYOUT {
+            if !store.cases.is_empty().map_err(db_err("case read"))? || found > LAYOUT {
                 return Err(StoreError::Layout {
-                    path: path.display().to_string(),
+                    path: path.to_string(),
                     found,
                     expected: LAYOUT,
                 });
@@ -198,7 +267,7 @@ impl Store {
 
     /// Makes everything written so far durable. Called before a file is reported done and at shutdown.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(drop).map_err(sled_err("flush"))
+        self.db.flush().map_err(db_err("flush"))
     }
 
     /// Stores a document's bytes under their SHA-256 and returns the digest (lowercase hex).
@@ -209,11 +278,11 @@ impl Store {
         let held = self
             .documents
             .contains_key(digest.as_bytes())
-            .map_err(sled_err("document read"))?;
+            .map_err(db_err("document read"))?;
         if !held {
             self.documents
                 .insert(digest.as_bytes(), bytes)
-                .map_err(sled_err("document write"))?;
+                .map_err(db_err("document write"))?;
         }
         Ok(digest)
     }
@@ -223,7 +292,7 @@ impl Store {
         Ok(self
             .documents
             .get(sha256.as_bytes())
-            .map_err(sled_err("document read"))?
+            .map_err(db_err("document read"))?
             .map(|v| v.to_vec()))
     }
 
@@ -232,7 +301,7 @@ impl Store {
         &self,
         name: &str,
     ) -> Result<Option<T>, StoreError> {
-        match self.meta.get(name).map_err(sled_err("meta read"))? {
+        match self.meta.get(name).map_err(db_err("meta read"))? {
             None => Ok(None),
             Some(v) => serde_json::from_slice(&v)
                 .map(Some)
@@ -252,7 +321,7 @@ impl Store {
         self.meta
             .insert(name, bytes)
             .map(drop)
-            .map_err(sled_err("meta write"))
+            .map_err(db_err("meta write"))
     }
 
     /// Metas whose name starts with `prefix`.
@@ -262,7 +331,7 @@ impl Store {
     ) -> Result<Vec<(String, T)>, StoreError> {
         let mut out = Vec::new();
         for kv in self.meta.scan_prefix(prefix) {
-            let (k, v) = kv.map_err(sled_err("meta scan"))?;
+            let (k, v) = kv.map_err(db_err("meta scan"))?;
             let name = String::from_utf8_lossy(&k).into_owned();
             let value = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
                 what: format!("meta {name}"),

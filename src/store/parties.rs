@@ -20,9 +20,8 @@
 
 use std::collections::BTreeSet;
 
-use sled::Transactional;
-
-use super::{Store, StoreError, sled_err, tx_err};
+use super::kv::{self, Bytes};
+use super::{Store, StoreError, db_err};
 use crate::model::Case;
 
 /// How many buckets the recent entries are spread over: a batch writes at most this many values.
@@ -140,7 +139,7 @@ pub struct Merged {
 
 /// Adds to `out` the watched case keys (`watch`: sorted `party_watch` keys) whose party id has
 /// an entry in `new` (sorted): one pass over both.
-fn watched(watch: &[sled::IVec], new: &[Held], out: &mut BTreeSet<Vec<u8>>) {
+fn watched(watch: &[Bytes], new: &[Held], out: &mut BTreeSet<Vec<u8>>) {
     // Watch keys are `id 0x00 case key`; ids hold no 0 byte, so key order is id order.
     let id_of = |x: &[u8]| -> (usize, bool) {
         x.iter()
@@ -206,7 +205,7 @@ impl Store {
         // Chunks are keyed by their last entry: the first chunk ending at or after `start` holds
         // the party's first entry (a forward seek; sled's backward ones are slow).
         'chunks: for kv in self.parties_sorted.range(start.as_slice()..) {
-            let (_, v) = kv.map_err(sled_err("party index"))?;
+            let (_, v) = kv.map_err(db_err("party index"))?;
             for e in entries(&v) {
                 let [of, case, _] = e?;
                 match of.cmp(id) {
@@ -220,7 +219,7 @@ impl Store {
         let through = self.merged_through()?;
         let b = u16::from_be_bytes(bucket(id));
         for kv in self.unmerged(b, &through) {
-            let (_, v) = kv.map_err(sled_err("party index"))?;
+            let (_, v) = kv.map_err(db_err("party index"))?;
             for e in entries(&v) {
                 let [of, case, _] = e?;
                 if of == id && keep(case) {
@@ -245,7 +244,7 @@ impl Store {
         let through = self.merged_through()?;
         let recent = (0..BUCKETS as u16).flat_map(|b| self.unmerged(b, &through));
         for v in self.parties_sorted.iter().chain(recent) {
-            let (_, v) = v.map_err(sled_err("party name scan"))?;
+            let (_, v) = v.map_err(db_err("party name scan"))?;
             for e in entries(&v) {
                 let [_, case, name] = e?;
                 if !std::str::from_utf8(name).is_ok_and(|n| n.contains(needle)) {
@@ -271,7 +270,7 @@ impl Store {
     }
 
     /// The recent values of `bucket` not yet merged.
-    fn unmerged(&self, bucket: u16, merged: &[u64]) -> sled::Iter {
+    fn unmerged(&self, bucket: u16, merged: &[u64]) -> kv::Iter {
         let after = merged.get(usize::from(bucket)).copied().unwrap_or(0);
         let mut start = bucket.to_be_bytes().to_vec();
         start.extend_from_slice(&after.saturating_add(1).to_be_bytes());
@@ -285,7 +284,7 @@ impl Store {
         self.party_watch
             .insert(sort_key(id, case_key), &[][..])
             .map(drop)
-            .map_err(sled_err("party watch"))
+            .map_err(db_err("party watch"))
     }
 
     /// Merges the recent entries into the sorted chunks, a slice of whole buckets at a time, so
@@ -297,7 +296,7 @@ impl Store {
     pub fn merge_party_index(&self) -> Result<Merged, StoreError> {
         let mut merged = Merged::default();
         // Read once, and only when there is something to merge (most refreshes have nothing).
-        let mut watch: Option<Vec<sled::IVec>> = None;
+        let mut watch: Option<Vec<Bytes>> = None;
         let mut through = self.merged_through()?;
         loop {
             let mut next = through.clone();
@@ -307,7 +306,7 @@ impl Store {
                     break;
                 }
                 for kv in self.unmerged(b, &through) {
-                    let (k, v) = kv.map_err(sled_err("party index"))?;
+                    let (k, v) = kv.map_err(db_err("party index"))?;
                     let seq = k
                         .get(2..10)
                         .and_then(|s| <[u8; 8]>::try_from(s).ok())
@@ -341,7 +340,7 @@ impl Store {
                         .iter()
                         .keys()
                         .collect::<Result<_, _>>()
-                        .map_err(sled_err("party watch"))?,
+                        .map_err(db_err("party watch"))?,
                 ),
             };
             watched(watch, &new, &mut woken);
@@ -352,23 +351,25 @@ impl Store {
             })?;
             // The woken cases are marked for the leads refresh in the same transaction (version 0
             // unless a version is already marked), so a stop right after loses none of them.
-            (&self.parties_sorted, &self.meta, &self.leads_pending)
-                .transaction(|(sorted, meta, pending)| {
+            kv::transaction(
+                "party index merge",
+                [&self.parties_sorted, &self.meta, &self.leads_pending],
+                |[sorted, meta, pending]| {
                     for k in &removed {
                         sorted.remove(k)?;
                     }
                     for (k, v) in &written {
-                        sorted.insert(k.as_slice(), v.as_slice())?;
+                        sorted.insert(k, v)?;
                     }
-                    meta.insert(MERGED, marks.as_slice())?;
+                    meta.insert(MERGED, &marks)?;
                     for k in &woken {
                         if pending.get(k)?.is_none() {
-                            pending.insert(k.as_slice(), &0u64.to_be_bytes())?;
+                            pending.insert(k, 0u64.to_be_bytes())?;
                         }
                     }
                     Ok(())
-                })
-                .map_err(tx_err("party index merge"))?;
+                },
+            )?;
             merged.watched.extend(woken);
             through = next;
         }
@@ -382,7 +383,7 @@ impl Store {
     fn merge_into_chunks(
         &self,
         new: Vec<Held>,
-    ) -> Result<(Vec<sled::IVec>, Vec<(Vec<u8>, Vec<u8>)>), StoreError> {
+    ) -> Result<(Vec<Bytes>, Vec<(Vec<u8>, Vec<u8>)>), StoreError> {
         let (mut removed, mut written) = (Vec::new(), Vec::new());
         let mut new = new.into_iter().peekable();
         while let Some(first) = new.peek() {
@@ -392,7 +393,7 @@ impl Store {
                 .range(first.0.as_slice()..)
                 .next()
                 .transpose()
-                .map_err(sled_err("party index"))?;
+                .map_err(db_err("party index"))?;
             let held_now = match &found {
                 Some((_, v)) => entries(v)
                     .map(|e| e.map(held))

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, sled_err};
+use super::{Store, StoreError, db_err};
 use crate::model::Uscc;
 
 /// One open port.
@@ -48,10 +48,8 @@ impl Store {
             what: "port grant".into(),
             reason: e.to_string(),
         })?;
-        self.ports
-            .insert(k, value)
-            .map_err(sled_err("port write"))?;
-        self.ports.flush().map_err(sled_err("port flush"))?;
+        self.ports.insert(k, value).map_err(db_err("port write"))?;
+        self.ports.flush().map_err(db_err("port flush"))?;
         Ok(true)
     }
 
@@ -59,7 +57,7 @@ impl Store {
     pub fn port_grant(&self, unit: &Uscc, client: &str) -> Result<Option<PortGrant>, StoreError> {
         self.ports
             .get(key(unit, client))
-            .map_err(sled_err("port read"))?
+            .map_err(db_err("port read"))?
             .map(|v| {
                 serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
                     what: format!("port {unit}/{client}"),
@@ -74,8 +72,8 @@ impl Store {
         let old = self
             .ports
             .remove(key(unit, client))
-            .map_err(sled_err("port write"))?;
-        self.ports.flush().map_err(sled_err("port flush"))?;
+            .map_err(db_err("port write"))?;
+        self.ports.flush().map_err(db_err("port flush"))?;
         Ok(old.is_some())
     }
 
@@ -83,7 +81,7 @@ impl Store {
     pub fn port_is_open(&self, unit: &Uscc, client: &str) -> Result<bool, StoreError> {
         self.ports
             .contains_key(key(unit, client))
-            .map_err(sled_err("port read"))
+            .map_err(db_err("port read"))
     }
 
     /// Every open port, by unit then client.
@@ -91,7 +89,7 @@ impl Store {
         self.ports
             .iter()
             .map(|kv| {
-                let (k, v) = kv.map_err(sled_err("port scan"))?;
+                let (k, v) = kv.map_err(db_err("port scan"))?;
                 serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
                     what: format!("port {}", String::from_utf8_lossy(&k)),
                     reason: e.to_string(),

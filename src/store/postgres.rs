@@ -1,18 +1,32 @@
-//! The PostgreSQL backend (issue 16, being built): the database's schema is versioned by the SQL
-//! files under `migrations/`, compiled into the binary and applied in order at start. A database
-//! whose schema is newer than the binary knows is refused, with what to do. Connections may use
-//! TLS through rustls ([`RustlsConnect`], configured by `tls::database_client_config`). Only
-//! `store/` talks to a database.
+//! The PostgreSQL backend: each of the store's trees is a table `(key bytea PRIMARY KEY, value
+//! bytea)` holding the same bytes sled holds, so everything above `kv.rs` is shared. The schema is
+//! versioned by the SQL files under `migrations/`, compiled into the binary and applied in order at
+//! start; a database whose schema is newer than the binary knows is refused, with what to do.
+//! Connections may use TLS through rustls ([`RustlsConnect`], configured by
+//! `tls::database_client_config`). Only `store/` talks to a database.
+//!
+//! The store's callers are synchronous (they run on blocking threads), so the backend keeps its
+//! own small runtime for the connections: a call hands its query to that runtime and waits for
+//! the answer on a channel, which is safe from any thread, inside the gateway's runtime or not.
 
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::io;
+use std::ops::Bound;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, NoTls};
+
+use super::StoreError;
+use super::kv::{DbError, KeyRange, TxError};
 
 /// TLS to the database through rustls: the server's certificate checked against the CA of the
 /// configuration (`tls::database_client_config`) and the host name connected to.
@@ -108,7 +122,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for DatabaseTls<S> {
 
 /// The migrations this binary knows, in order: version, name, SQL.
 pub const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "meta", include_str!("../../migrations/0001_meta.sql"))];
+    &[(1, "store", include_str!("../../migrations/0001_store.sql"))];
 
 /// The advisory lock key migrations hold (any fixed number: "xianjie" in ASCII).
 const MIGRATION_LOCK: i64 = 0x78_6961_6e6a_6965;
@@ -197,6 +211,1012 @@ pub async fn migrate(client: &mut Client) -> Result<Migrated, MigrateError> {
     }
     tx.commit().await?;
     Ok(Migrated { from, to: known })
+}
+
+/// How to reach the database: validated from `[store]` by `config.rs`.
+#[derive(Clone)]
+pub struct PgSettings {
+    /// Where and as whom (the password, when one is used, is read from its file into here).
+    pub config: tokio_postgres::Config,
+    /// TLS to the server (`None`: no TLS, for a Unix socket or loopback).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Connections kept at most.
+    pub pool_size: usize,
+}
+
+impl std::fmt::Debug for PgSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // tokio-postgres's own Debug of the config shows the password as `_`.
+        f.debug_struct("PgSettings")
+            .field("config", &self.config)
+            .field("tls", &self.tls.is_some())
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// A failure talking to PostgreSQL.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The server answered with an error, or the connection failed.
+    #[error("{0}")]
+    Db(#[from] tokio_postgres::Error),
+    /// The schema could not be brought up to date.
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    /// The backend's runtime could not start, or is gone (the gateway is stopping).
+    #[error("the database connections are unavailable: {0}")]
+    Unavailable(String),
+    /// A transaction kept conflicting with others.
+    #[error("gave up after {0} attempts that conflicted with other writers")]
+    Conflicts(u32),
+}
+
+impl PgError {
+    /// Whether the server aborted the transaction for a conflict, so that running it again may
+    /// succeed.
+    fn is_conflict(&self) -> bool {
+        matches!(self, Self::Db(e) if e.code().is_some_and(|c| {
+            c == &SqlState::T_R_SERIALIZATION_FAILURE || c == &SqlState::T_R_DEADLOCK_DETECTED
+        }))
+    }
+}
+
+/// A key and its value.
+type Entry = (Vec<u8>, Vec<u8>);
+
+/// A transaction's writes: per (table, key), the value (`None`: removed).
+type Writes = BTreeMap<(usize, Vec<u8>), Option<Vec<u8>>>;
+
+/// Values a transaction read ahead: per (table, key), the value (`None`: absent).
+type ReadAhead = HashMap<(usize, Vec<u8>), Option<Vec<u8>>>;
+
+/// Rows read per page by a [`Cursor`].
+const PAGE: i64 = 512;
+/// How often a conflicting transaction is tried before giving up.
+const ATTEMPTS: u32 = 64;
+
+/// The connections to one database.
+#[derive(Clone)]
+pub struct Pg(Arc<Inner>);
+
+struct Inner {
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    handle: tokio::runtime::Handle,
+    settings: PgSettings,
+    pool: Mutex<PoolState>,
+    freed: Condvar,
+}
+
+struct PoolState {
+    idle: Vec<Arc<Client>>,
+    open: usize,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which is not allowed inside the gateway's own runtime.
+        if let Some(rt) = self
+            .runtime
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// A connection taken from the pool; it goes back when dropped, unless it broke.
+struct Conn<'a> {
+    pg: &'a Inner,
+    client: Arc<Client>,
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        let mut pool = self.pg.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.client.is_closed() {
+            pool.open -= 1;
+        } else {
+            pool.idle.push(self.client.clone());
+        }
+        self.pg.freed.notify_one();
+    }
+}
+
+async fn connect(settings: PgSettings) -> Result<Client, tokio_postgres::Error> {
+    fn spawn<F: Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static>(conn: F) {
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::warn!(error = %e, "a database connection ended");
+            }
+        });
+    }
+    match settings.tls {
+        Some(tls) => {
+            let (client, conn) = settings.config.connect(RustlsConnect(tls)).await?;
+            spawn(conn);
+            Ok(client)
+        }
+        None => {
+            let (client, conn) = settings.config.connect(NoTls).await?;
+            spawn(conn);
+            Ok(client)
+        }
+    }
+}
+
+impl Inner {
+    /// Runs `fut` on the backend's runtime and waits for it.
+    fn run<T, E, F>(&self, fut: F) -> Result<T, PgError>
+    where
+        T: Send + 'static,
+        E: Into<PgError> + Send + 'static,
+        F: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        match rx.recv() {
+            Ok(r) => r.map_err(Into::into),
+            Err(_) => Err(PgError::Unavailable("the runtime stopped".into())),
+        }
+    }
+
+    /// A connection: an idle one, a new one while fewer than the pool's size are open, or the
+    /// next one given back.
+    fn checkout(&self) -> Result<Conn<'_>, PgError> {
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            while let Some(client) = pool.idle.pop() {
+                if client.is_closed() {
+                    pool.open -= 1;
+                } else {
+                    return Ok(Conn { pg: self, client });
+                }
+            }
+            if pool.open < self.settings.pool_size {
+                pool.open += 1;
+                drop(pool);
+                return match self.run(connect(self.settings.clone())) {
+                    Ok(client) => Ok(Conn {
+                        pg: self,
+                        client: Arc::new(client),
+                    }),
+                    Err(e) => {
+                        self.pool
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .open -= 1;
+                        self.freed.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            pool = self
+                .freed
+                .wait(pool)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Runs `query` with `params` (each with its type) on a pooled connection; returns the rows.
+    fn query(
+        &self,
+        query: String,
+        params: Vec<(Param, Type)>,
+    ) -> Result<Vec<tokio_postgres::Row>, PgError> {
+        let conn = self.checkout()?;
+        let client = conn.client.clone();
+        self.run(async move { client.query_typed(&query, &refs(&params)).await })
+    }
+}
+
+/// A query parameter, owned so that the query can move to the backend's runtime.
+enum Param {
+    Bytes(Vec<u8>),
+    BytesArray(Vec<Vec<u8>>),
+}
+
+fn refs(params: &[(Param, Type)]) -> Vec<(&(dyn ToSql + Sync), Type)> {
+    params
+        .iter()
+        .map(|(p, t)| {
+            let r: &(dyn ToSql + Sync) = match p {
+                Param::Bytes(b) => b,
+                Param::BytesArray(b) => b,
+            };
+            (r, t.clone())
+        })
+        .collect()
+}
+
+fn bytes(b: &[u8]) -> (Param, Type) {
+    (Param::Bytes(b.to_vec()), Type::BYTEA)
+}
+
+/// The statements that write `writes` into `table`: one upsert of every set key, one delete of
+/// every removed key (later writes of a key win).
+fn write_statements(
+    table: &str,
+    writes: BTreeMap<&[u8], Option<&[u8]>>,
+) -> Vec<(String, Vec<(Param, Type)>)> {
+    let (mut keys, mut values, mut gone) = (Vec::new(), Vec::new(), Vec::new());
+    for (k, v) in writes {
+        match v {
+            Some(v) => {
+                keys.push(k.to_vec());
+                values.push(v.to_vec());
+            }
+            None => gone.push(k.to_vec()),
+        }
+    }
+    let mut out = Vec::new();
+    if !keys.is_empty() {
+        out.push((
+            format!(
+                "INSERT INTO {table} (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ),
+            vec![
+                (Param::BytesArray(keys), Type::BYTEA_ARRAY),
+                (Param::BytesArray(values), Type::BYTEA_ARRAY),
+            ],
+        ));
+    }
+    if !gone.is_empty() {
+        out.push((
+            format!("DELETE FROM {table} WHERE key = ANY($1)"),
+            vec![(Param::BytesArray(gone), Type::BYTEA_ARRAY)],
+        ));
+    }
+    out
+}
+
+/// Runs `statements` on `client` (inside whatever transaction it is in).
+async fn execute_all(
+    client: &Client,
+    statements: Vec<(String, Vec<(Param, Type)>)>,
+) -> Result<(), tokio_postgres::Error> {
+    for (sql, params) in statements {
+        client.query_typed(&sql, &refs(&params)).await?;
+    }
+    Ok(())
+}
+
+impl Pg {
+    /// Connects to the database, brings its schema up to date ([`migrate`]) and keeps up to
+    /// `pool_size` connections.
+    pub fn open(settings: PgSettings) -> Result<Pg, PgError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("xianjie-db")
+            .enable_all()
+            .build()
+            .map_err(|e| PgError::Unavailable(e.to_string()))?;
+        let pg = Pg(Arc::new(Inner {
+            handle: runtime.handle().clone(),
+            runtime: Mutex::new(Some(runtime)),
+            settings: PgSettings {
+                pool_size: settings.pool_size.max(1),
+                ..settings
+            },
+            pool: Mutex::new(PoolState {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            freed: Condvar::new(),
+        }));
+        let first = pg.0.run(connect(pg.0.settings.clone()))?;
+        let first = pg.0.run(async move {
+            let mut client = first;
+            migrate(&mut client).await?;
+            Ok::<_, PgError>(client)
+        })?;
+        {
+            let mut pool = pg.0.pool.lock().unwrap_or_else(PoisonError::into_inner);
+            pool.idle.push(Arc::new(first));
+            pool.open = 1;
+        }
+        Ok(pg)
+    }
+
+    /// The table of the tree `name`.
+    pub(super) fn table(&self, name: &'static str) -> Table {
+        Table {
+            pg: self.clone(),
+            name,
+        }
+    }
+
+    /// A new id from the store's sequence (0, 1, 2, … as sled's `generate_id`).
+    pub(super) fn generate_id(&self) -> Result<u64, PgError> {
+        let rows = self
+            .0
+            .query("SELECT nextval('xianjie_ids')".into(), Vec::new())?;
+        let id: i64 = rows.first().map_or(0, |r| r.get(0));
+        Ok(u64::try_from(id).unwrap_or(0))
+    }
+
+    /// Runs `f` in a `SERIALIZABLE` transaction over `tables`; on a conflict (the server's, or
+    /// `f`'s own) it is rolled back and run again. Writes are kept in memory until the commit
+    /// and sent then, one statement per table and kind: a batch of cases costs a few round trips
+    /// instead of one per key.
+    pub(super) fn transaction<T>(
+        &self,
+        op: &'static str,
+        tables: &[&'static str],
+        f: impl Fn(&PgTx) -> Result<T, TxError>,
+    ) -> Result<T, StoreError> {
+        let failed = |e: PgError| StoreError::Backend {
+            op,
+            source: DbError::Postgres(e),
+        };
+        for attempt in 1..=ATTEMPTS {
+            let conn = self.0.checkout().map_err(failed)?;
+            let client = conn.client.clone();
+            self.0
+                .run(async move {
+                    client
+                        .batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+                        .await
+                })
+                .map_err(failed)?;
+            let tx = PgTx {
+                pg: &self.0,
+                client: conn.client.clone(),
+                tables: tables.to_vec(),
+                writes: RefCell::new(BTreeMap::new()),
+                read_ahead: RefCell::new(HashMap::new()),
+            };
+            let outcome = match f(&tx) {
+                Ok(v) => tx.commit().map(|()| v),
+                Err(e) => Err(e),
+            };
+            let err = match outcome {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let client = conn.client.clone();
+            // The transaction is already lost; a failed rollback leaves a broken connection,
+            // which the pool drops.
+            let _ = self
+                .0
+                .run(async move { client.batch_execute("ROLLBACK").await });
+            match err {
+                TxError::Conflict => {
+                    drop(conn);
+                    // Let the other writer finish before trying again.
+                    std::thread::sleep(Duration::from_millis(u64::from(attempt.min(20))));
+                }
+                TxError::Abort(e) => return Err(e),
+                TxError::Storage(source) => return Err(StoreError::Backend { op, source }),
+            }
+        }
+        Err(failed(PgError::Conflicts(ATTEMPTS)))
+    }
+}
+
+/// One tree's table.
+#[derive(Clone)]
+pub struct Table {
+    pg: Pg,
+    name: &'static str,
+}
+
+impl Table {
+    pub(super) fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub(super) fn pg(&self) -> &Pg {
+        &self.pg
+    }
+
+    pub(super) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, PgError> {
+        let rows = self.pg.0.query(
+            format!("SELECT value FROM {} WHERE key = $1", self.name),
+            vec![bytes(key)],
+        )?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    /// Applies `writes` (`None`: remove) atomically.
+    pub(super) fn put(&self, writes: &[(&[u8], Option<&[u8]>)]) -> Result<(), PgError> {
+        let statements = write_statements(self.name, writes.iter().copied().collect());
+        let conn = self.pg.0.checkout()?;
+        let client = conn.client.clone();
+        self.pg.0.run(async move {
+            if statements.len() == 1 {
+                return execute_all(&client, statements).await;
+            }
+            client.batch_execute("BEGIN").await?;
+            execute_all(&client, statements).await?;
+            client.batch_execute("COMMIT").await
+        })
+    }
+
+    pub(super) fn remove(&self, key: &[u8]) -> Result<Option<Vec<u8>>, PgError> {
+        let rows = self.pg.0.query(
+            format!("DELETE FROM {} WHERE key = $1 RETURNING value", self.name),
+            vec![bytes(key)],
+        )?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    pub(super) fn count(&self) -> Result<usize, PgError> {
+        let rows = self
+            .pg
+            .0
+            .query(format!("SELECT count(*) FROM {}", self.name), Vec::new())?;
+        let n: i64 = rows.first().map_or(0, |r| r.get(0));
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    pub(super) fn clear(&self) -> Result<(), PgError> {
+        self.pg
+            .0
+            .query(format!("DELETE FROM {}", self.name), Vec::new())
+            .map(drop)
+    }
+
+    pub(super) fn compare_and_swap(
+        &self,
+        key: &[u8],
+        old: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, PgError> {
+        let t = self.name;
+        let (sql, params) = match (old, new) {
+            (None, None) => {
+                return self.get(key).map(|v| v.is_none());
+            }
+            (None, Some(new)) => (
+                format!(
+                    "INSERT INTO {t} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING \
+                     RETURNING 1"
+                ),
+                vec![bytes(key), bytes(new)],
+            ),
+            (Some(old), Some(new)) => (
+                format!("UPDATE {t} SET value = $3 WHERE key = $1 AND value = $2 RETURNING 1"),
+                vec![bytes(key), bytes(old), bytes(new)],
+            ),
+            (Some(old), None) => (
+                format!("DELETE FROM {t} WHERE key = $1 AND value = $2 RETURNING 1"),
+                vec![bytes(key), bytes(old)],
+            ),
+        };
+        Ok(!self.pg.0.query(sql, params)?.is_empty())
+    }
+
+    pub(super) fn cursor(&self, range: KeyRange) -> Cursor {
+        Cursor {
+            table: self.clone(),
+            lo: range.0,
+            hi: range.1,
+            front: VecDeque::new(),
+            back: VecDeque::new(),
+            exhausted: false,
+        }
+    }
+}
+
+/// A range of a table read lazily from both ends, a page at a time. Each end's next page is
+/// read strictly between what either end has already read, so the ends never return an entry
+/// twice; once a page comes back short, everything left is in the two buffers.
+pub struct Cursor {
+    table: Table,
+    lo: Bound<Vec<u8>>,
+    hi: Bound<Vec<u8>>,
+    /// Read from the front, ascending.
+    front: VecDeque<Entry>,
+    /// Read from the back, descending.
+    back: VecDeque<Entry>,
+    exhausted: bool,
+}
+
+impl Cursor {
+    fn fetch(&mut self, ascending: bool) -> Result<(), PgError> {
+        let mut conditions = Vec::new();
+        let mut params = Vec::new();
+        for (bound, inclusive, exclusive) in [(&self.lo, ">=", ">"), (&self.hi, "<=", "<")] {
+            let (op, key) = match bound {
+                Bound::Included(k) => (inclusive, k),
+                Bound::Excluded(k) => (exclusive, k),
+                Bound::Unbounded => continue,
+            };
+            params.push(bytes(key));
+            conditions.push(format!("key {op} ${}", params.len()));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let order = if ascending { "ASC" } else { "DESC" };
+        let rows = self.table.pg.0.query(
+            format!(
+                "SELECT key, value FROM {} {filter} ORDER BY key {order} LIMIT {PAGE}",
+                self.table.name
+            ),
+            params,
+        )?;
+        if (rows.len() as i64) < PAGE {
+            self.exhausted = true;
+        }
+        let page: Vec<Entry> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        if let Some((k, _)) = page.last() {
+            if ascending {
+                self.lo = Bound::Excluded(k.clone());
+            } else {
+                self.hi = Bound::Excluded(k.clone());
+            }
+        }
+        let buffer = if ascending {
+            &mut self.front
+        } else {
+            &mut self.back
+        };
+        buffer.extend(page);
+        Ok(())
+    }
+
+    fn next_from(&mut self, ascending: bool) -> Option<Result<Entry, PgError>> {
+        let own = |c: &mut Self| {
+            if ascending {
+                c.front.pop_front()
+            } else {
+                c.back.pop_front()
+            }
+        };
+        if let Some(kv) = own(self) {
+            return Some(Ok(kv));
+        }
+        if !self.exhausted {
+            if let Err(e) = self.fetch(ascending) {
+                self.exhausted = true;
+                self.front.clear();
+                self.back.clear();
+                return Some(Err(e));
+            }
+            if let Some(kv) = own(self) {
+                return Some(Ok(kv));
+            }
+        }
+        // Nothing left between the ends: what remains is what the other end has read.
+        if ascending {
+            self.back.pop_back()
+        } else {
+            self.front.pop_back()
+        }
+        .map(Ok)
+    }
+
+    pub(super) fn next_front(&mut self) -> Option<Result<Entry, PgError>> {
+        self.next_from(true)
+    }
+
+    pub(super) fn next_back(&mut self) -> Option<Result<Entry, PgError>> {
+        self.next_from(false)
+    }
+}
+
+/// An open `SERIALIZABLE` transaction: reads go to the server (seeing this transaction's
+/// snapshot) unless this transaction wrote the key; writes wait in memory for the commit.
+pub struct PgTx<'a> {
+    pg: &'a Inner,
+    client: Arc<Client>,
+    tables: Vec<&'static str>,
+    writes: RefCell<Writes>,
+    /// Values read ahead by [`PgTx::prefetch`] (`None`: absent).
+    read_ahead: RefCell<ReadAhead>,
+}
+
+fn tx_error(e: PgError) -> TxError {
+    if e.is_conflict() {
+        TxError::Conflict
+    } else {
+        TxError::Storage(DbError::Postgres(e))
+    }
+}
+
+impl PgTx<'_> {
+    pub(super) fn get(&self, table: usize, key: &[u8]) -> Result<Option<Vec<u8>>, TxError> {
+        if let Some(w) = self.writes.borrow().get(&(table, key.to_vec())) {
+            return Ok(w.clone());
+        }
+        let key = key.to_vec();
+        if let Some(v) = self.read_ahead.borrow().get(&(table, key.clone())) {
+            return Ok(v.clone());
+        }
+        let name = self.tables.get(table).copied().unwrap_or("missing");
+        let client = self.client.clone();
+        self.pg
+            .run(async move {
+                let rows = client
+                    .query_typed(
+                        &format!("SELECT value FROM {name} WHERE key = $1"),
+                        &[(&key, Type::BYTEA)],
+                    )
+                    .await?;
+                Ok::<_, tokio_postgres::Error>(rows.first().map(|r| r.get::<_, Vec<u8>>(0)))
+            })
+            .map_err(tx_error)
+    }
+
+    pub(super) fn prefetch(&self, table: usize, keys: Vec<Vec<u8>>) -> Result<(), TxError> {
+        let name = self.tables.get(table).copied().unwrap_or("missing");
+        let client = self.client.clone();
+        let asked = keys.clone();
+        let found = self
+            .pg
+            .run(async move {
+                let rows = client
+                    .query_typed(
+                        &format!("SELECT key, value FROM {name} WHERE key = ANY($1)"),
+                        &[(&asked, Type::BYTEA_ARRAY)],
+                    )
+                    .await?;
+                Ok::<_, tokio_postgres::Error>(
+                    rows.iter()
+                        .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+                        .collect::<HashMap<_, _>>(),
+                )
+            })
+            .map_err(tx_error)?;
+        let mut found = found;
+        let mut ahead = self.read_ahead.borrow_mut();
+        for k in keys {
+            let v = found.remove(&k);
+            ahead.insert((table, k), v);
+        }
+        Ok(())
+    }
+
+    pub(super) fn write(&self, table: usize, key: &[u8], value: Option<&[u8]>) {
+        self.writes
+            .borrow_mut()
+            .insert((table, key.to_vec()), value.map(<[u8]>::to_vec));
+    }
+
+    fn commit(self) -> Result<(), TxError> {
+        let writes = self.writes.into_inner();
+        let mut statements = Vec::new();
+        for (i, name) in self.tables.iter().enumerate() {
+            let of_table: BTreeMap<&[u8], Option<&[u8]>> = writes
+                .range((i, Vec::new())..(i + 1, Vec::new()))
+                .map(|((_, k), v)| (k.as_slice(), v.as_deref()))
+                .collect();
+            statements.extend(write_statements(name, of_table));
+        }
+        let client = self.client.clone();
+        self.pg
+            .run(async move {
+                execute_all(&client, statements).await?;
+                client.batch_execute("COMMIT").await
+            })
+            .map_err(tx_error)
+    }
+}
+
+/// Tests of the store on PostgreSQL, next to the same on sled. They need a running cluster named by
+/// `XIANJIE_TEST_PG` (a connection string without dbname; `.ci/run` starts one and sets it) and
+/// say SKIPPED without.
+#[cfg(test)]
+pub(crate) mod on_server {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::model::{Action, Case, CaseId, Uscc};
+    use crate::store::kv::{self, Tree};
+    use crate::store::{Change, PushCommit, Store, UpsertOutcome};
+
+    /// A store in a new, empty database of its own, or `None` without a cluster.
+    pub(crate) fn fresh_store(name: &str) -> Option<Store> {
+        let Ok(server) = std::env::var("XIANJIE_TEST_PG") else {
+            eprintln!("SKIPPED: XIANJIE_TEST_PG names no PostgreSQL cluster (.ci/run starts one)");
+            return None;
+        };
+        let db = format!("unit_{name}_{}", std::process::id());
+        let admin: tokio_postgres::Config = format!("{server} dbname=postgres").parse().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, conn) = admin.connect(NoTls).await.unwrap();
+            tokio::spawn(conn);
+            // Two statements: a batch of them would be one transaction, which neither may run in.
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {db}"),
+                format!("CREATE DATABASE {db}"),
+            ] {
+                client.batch_execute(&sql).await.unwrap();
+            }
+        });
+        Some(open(&format!("{server} dbname={db}")))
+    }
+
+    fn open(url: &str) -> Store {
+        Store::open_postgres(PgSettings {
+            config: url.parse().unwrap(),
+            tls: None,
+            pool_size: 4,
+        })
+        .unwrap()
+    }
+
+    fn url_of(store: &Store) -> String {
+        match &store.db {
+            kv::Db::Postgres(pg) => {
+                let c = &pg.0.settings.config;
+                let host = match &c.get_hosts()[0] {
+                    tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                    tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+                };
+                format!(
+                    "host={host} port={} user={} dbname={}",
+                    c.get_ports()[0],
+                    c.get_user().unwrap_or("xianjie"),
+                    c.get_dbname().unwrap_or("postgres")
+                )
+            }
+            kv::Db::Sled(_) => unreachable!("a PostgreSQL store"),
+        }
+    }
+
+    fn cases(prefix: &str, n: usize) -> Vec<Case> {
+        let base = crate::ingest::golden::golden_cases();
+        (0..n)
+            .map(|i| {
+                let mut c = base[i % base.len()].clone();
+                c.case_id = CaseId::parse(&format!("{prefix}-{i:05}")).unwrap();
+                c
+            })
+            .collect()
+    }
+
+    fn route(_: &Uscc, a: Action) -> Vec<String> {
+        if a == Action::Penalty {
+            vec!["p".into()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// What a store shows after the same writes: change log (without times), outbox, cases per
+    /// unit in order, counts, pushes, dead letters and the newest supervision actions.
+    fn observe(store: &Store) -> Vec<String> {
+        let mut seen = Vec::new();
+        let changes = store.changes_after(0, 100_000).unwrap();
+        seen.extend(
+            changes
+                .iter()
+                .map(|c| format!("{} {} {} {}", c.seq, c.unit_code, c.case_id, c.version)),
+        );
+        // Paged as a mirror reads it, starting inside a batch.
+        let mut after = 7;
+        loop {
+            let page: Vec<Change> = store.changes_after(after, 333).unwrap();
+            let Some(last) = page.last() else { break };
+            seen.push(format!(
+                "page after {after}: {} to {}",
+                page[0].seq, last.seq
+            ));
+            after = last.seq;
+        }
+        for (k, e) in store.outbox("p", usize::MAX).unwrap() {
+            seen.push(format!(
+                "outbox {k} {} {} {}",
+                e.case_id, e.version, e.change_seq
+            ));
+        }
+        for (unit, counts) in store.unit_counts().unwrap() {
+            seen.push(format!("counts {unit} {counts:?}"));
+            for c in store.unit_cases(&unit) {
+                seen.push(format!("case {}", c.unwrap().case_id));
+            }
+        }
+        seen.push(format!(
+            "{} cases, {} changes, {} queued, {} dead",
+            store.case_count().unwrap(),
+            store.change_count().unwrap(),
+            store.outbox_len().unwrap(),
+            store.dead_count("p").unwrap()
+        ));
+        for a in store.all_supervision::<serde_json::Value>().take(700) {
+            seen.push(format!("action {}", a.unwrap()));
+        }
+        seen
+    }
+
+    fn write(store: &Store) {
+        let first = cases("DIFF", 1500);
+        for batch in first.chunks(400) {
+            store.upsert_cases(batch, &route).unwrap();
+        }
+        // New versions of some, the same content of others (unchanged).
+        let mut again: Vec<Case> = first[100..300].to_vec();
+        for c in &mut again[..50] {
+            c.title = format!("{} (changed)", c.title);
+        }
+        let outcomes = store.upsert_cases(&again, &route).unwrap();
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| matches!(o, UpsertOutcome::Unchanged { .. }))
+                .count(),
+            150
+        );
+        let queued = store.outbox("p", 40).unwrap();
+        let (done, dead) = queued.split_at(30);
+        let commit = PushCommit {
+            done: queued.iter().map(|(_, e)| e.clone()).collect(),
+            delivered: done
+                .iter()
+                .map(|(_, e)| (e.unit_code.clone(), e.case_id.clone(), e.version))
+                .collect(),
+            dead: dead
+                .iter()
+                .map(|(_, e)| crate::store::DeadLetter {
+                    id: 0,
+                    destination: "p".into(),
+                    unit_code: e.unit_code.clone(),
+                    case_id: e.case_id.clone(),
+                    version: e.version,
+                    change_seq: e.change_seq,
+                    batch: e.batch,
+                    record_id: e.case_id.to_string(),
+                    op: "upsert".into(),
+                    code: "E422".into(),
+                    reason: "refused".into(),
+                    package_id: None,
+                    http_status: None,
+                    response: None,
+                    at: chrono::DateTime::UNIX_EPOCH,
+                })
+                .collect(),
+        };
+        let ids = store.push_commit("p", &commit).unwrap();
+        store.dead_requeue(&ids[..3]).unwrap();
+        let key = first[0].key();
+        for i in 0..600u64 {
+            let id = store.next_supervision_id().unwrap();
+            store
+                .put_supervision(
+                    id,
+                    &key,
+                    &serde_json::json!({"n": i}),
+                    &["procuratorate".into()],
+                )
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn postgres_reads_back_exactly_what_sled_does() {
+        let Some(pg) = fresh_store("differential") else {
+            return;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let sled = Store::open(tmp.path()).unwrap();
+        write(&sled);
+        write(&pg);
+        let (a, b) = (observe(&sled), observe(&pg));
+        assert!(a.len() > 3000, "{} observations", a.len());
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(x, y, "observation {i} differs");
+        }
+        assert_eq!(a.len(), b.len());
+    }
+
+    #[test]
+    fn a_cursor_read_from_both_ends_returns_each_entry_once_in_order() {
+        let Some(store) = fresh_store("cursor") else {
+            return;
+        };
+        let tree: &Tree = &store.meta;
+        let mut batch = kv::Batch::default();
+        for i in 0..1300u32 {
+            batch.insert(format!("k{i:05}"), i.to_be_bytes());
+        }
+        tree.apply_batch(batch).unwrap();
+        let mut it = tree.range("k00100".as_bytes().."k01250".as_bytes());
+        let (mut front, mut back) = (Vec::new(), Vec::new());
+        // Unevenly from both ends, so the ends meet inside a page one of them read.
+        loop {
+            let f = it.next().map(|r| r.unwrap().0);
+            let b = if front.len() % 3 == 0 {
+                it.next_back().map(|r| r.unwrap().0)
+            } else {
+                None
+            };
+            let stop = f.is_none() && b.is_none();
+            if let Some(k) = f {
+                front.push(String::from_utf8(k.to_vec()).unwrap());
+            }
+            if let Some(k) = b {
+                back.push(String::from_utf8(k.to_vec()).unwrap());
+            }
+            if stop {
+                break;
+            }
+        }
+        back.reverse();
+        let all: Vec<String> = front.into_iter().chain(back).collect();
+        let expected: Vec<String> = (100..1250).map(|i| format!("k{i:05}")).collect();
+        assert_eq!(all, expected);
+        assert_eq!(tree.scan_prefix("k012").count(), 100);
+        assert_eq!(
+            tree.range::<&[u8], _>(..)
+                .next_back()
+                .unwrap()
+                .unwrap()
+                .0
+                .as_ref(),
+            b"store_layout"
+        );
+    }
+
+    #[test]
+    fn writers_on_two_instances_keep_the_change_log_dense_and_idempotent() {
+        let Some(a) = fresh_store("concurrent") else {
+            return;
+        };
+        let b = open(&url_of(&a));
+        let shared = cases("SAME", 600);
+        let own_a = cases("A", 600);
+        let own_b = cases("B", 600);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            // A reader that must never see a gap, however the writers interleave.
+            let reader = s.spawn(|| {
+                let mut last = 0;
+                let mut reads = 0;
+                loop {
+                    let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                    for c in a.changes_after(last, 10_000).unwrap() {
+                        assert_eq!(c.seq, last + 1, "a gap after {last}");
+                        last = c.seq;
+                    }
+                    reads += 1;
+                    if finished {
+                        return (last, reads);
+                    }
+                }
+            });
+            let w1 = s.spawn(|| {
+                for (x, y) in shared.chunks(50).zip(own_a.chunks(50)) {
+                    a.upsert_cases(x, &route).unwrap();
+                    a.upsert_cases(y, &route).unwrap();
+                }
+            });
+            let w2 = s.spawn(|| {
+                for (x, y) in shared.chunks(50).zip(own_b.chunks(50)) {
+                    b.upsert_cases(x, &route).unwrap();
+                    b.upsert_cases(y, &route).unwrap();
+                }
+            });
+            w1.join().unwrap();
+            w2.join().unwrap();
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            let (last, reads) = reader.join().unwrap();
+            assert_eq!(last, 1800, "every case once, the shared ones not twice");
+            assert!(reads > 1);
+        });
+        assert_eq!(b.change_count().unwrap(), 1800);
+        assert_eq!(b.case_count().unwrap(), 1800);
+        let versions: BTreeSet<u64> = b
+            .changes_after(0, 10_000)
+            .unwrap()
+            .iter()
+            .map(|c| c.version)
+            .collect();
+        assert_eq!(versions, BTreeSet::from([1]));
+    }
 }
 
 #[cfg(test)]

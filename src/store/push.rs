@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
 
 use super::cases::{ChangeBatch, abort, json, outbox_positions};
-use super::{OutboxEntry, Store, StoreError, sled_err, tx_err};
+use super::kv;
+use super::{OutboxEntry, Store, StoreError, db_err};
 use crate::model::{CaseId, Uscc};
 
 /// A record version a destination refused (or that could not be packaged), kept with the reason
@@ -101,11 +101,13 @@ impl Store {
         }
         let mut dead = c.dead.clone();
         for d in &mut dead {
-            d.id = self.db.generate_id().map_err(sled_err("id"))? + 1;
+            d.id = self.db.generate_id().map_err(db_err("id"))? + 1;
         }
         let count_key = delivered_count_key(destination);
-        (&self.outbox, &self.delivered, &self.dead, &self.meta)
-            .transaction(|(tout, tdel, tdead, tmeta)| {
+        kv::transaction(
+            "push commit",
+            [&self.outbox, &self.delivered, &self.dead, &self.meta],
+            |[tout, tdel, tdead, tmeta]| {
                 for (batch, gone) in &by_batch {
                     let k = outbox_key(destination, *batch);
                     let Some(v) = tout.get(&k)? else { continue };
@@ -120,7 +122,7 @@ impl Store {
                 for (unit, case, version) in &c.delivered {
                     tdel.insert(
                         delivered_key(destination, unit, case),
-                        &version.to_be_bytes(),
+                        version.to_be_bytes(),
                     )?;
                 }
                 if !c.delivered.is_empty() {
@@ -134,11 +136,11 @@ impl Store {
                     )?;
                 }
                 for d in &dead {
-                    tdead.insert(&d.id.to_be_bytes(), json("dead letter", d)?)?;
+                    tdead.insert(d.id.to_be_bytes(), json("dead letter", d)?)?;
                 }
                 Ok(())
-            })
-            .map_err(tx_err("push commit"))?;
+            },
+        )?;
         Ok(dead.iter().map(|d| d.id).collect())
     }
 
@@ -152,7 +154,7 @@ impl Store {
         Ok(self
             .delivered
             .get(delivered_key(destination, unit, case))
-            .map_err(sled_err("delivered read"))?
+            .map_err(db_err("delivered read"))?
             .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
             .map(u64::from_be_bytes))
     }
@@ -170,11 +172,11 @@ impl Store {
         prefix.push(0);
         let mut out = OutboxSummary::default();
         for kv in self.outbox.scan_prefix(&prefix) {
-            let (k, v) = kv.map_err(sled_err("outbox scan"))?;
+            let (k, v) = kv.map_err(db_err("outbox scan"))?;
             let n = outbox_positions(&k, &v)?.len() as u64;
             if out.oldest.is_none() && n > 0 {
                 let batch = k[prefix.len()..].to_vec();
-                if let Some(b) = self.changes.get(batch).map_err(sled_err("change read"))? {
+                if let Some(b) = self.changes.get(batch).map_err(db_err("change read"))? {
                     let b: ChangeBatch =
                         serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt {
                             what: "change batch".into(),
@@ -196,7 +198,7 @@ impl Store {
     ) -> Result<Vec<DeadLetter>, StoreError> {
         let mut out = Vec::new();
         for kv in self.dead.iter() {
-            let (_, v) = kv.map_err(sled_err("dead-letter scan"))?;
+            let (_, v) = kv.map_err(db_err("dead-letter scan"))?;
             let d: DeadLetter = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
                 what: "dead letter".into(),
                 reason: e.to_string(),
@@ -223,7 +225,7 @@ impl Store {
             .range(start..)
             .take(limit)
             .map(|kv| {
-                let (_, v) = kv.map_err(sled_err("dead-letter scan"))?;
+                let (_, v) = kv.map_err(db_err("dead-letter scan"))?;
                 serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
                     what: "dead letter".into(),
                     reason: e.to_string(),
@@ -242,7 +244,7 @@ impl Store {
         match self
             .dead
             .get(id.to_be_bytes())
-            .map_err(sled_err("dead-letter read"))?
+            .map_err(db_err("dead-letter read"))?
         {
             None => Ok(None),
             Some(v) => serde_json::from_slice(&v)
@@ -262,8 +264,10 @@ impl Store {
             .iter()
             .filter_map(|id| self.dead_get(*id).transpose())
             .collect::<Result<_, _>>()?;
-        (&self.outbox, &self.dead)
-            .transaction(|(tout, tdead)| {
+        kv::transaction(
+            "dead-letter requeue",
+            [&self.outbox, &self.dead],
+            |[tout, tdead]| {
                 for d in &letters {
                     let k = outbox_key(&d.destination, d.batch);
                     let mut positions = match tout.get(&k)? {
@@ -275,11 +279,11 @@ impl Store {
                         positions.insert(i, p);
                     }
                     tout.insert(k, json("outbox", &positions)?)?;
-                    tdead.remove(&d.id.to_be_bytes())?;
+                    tdead.remove(d.id.to_be_bytes())?;
                 }
                 Ok(())
-            })
-            .map_err(tx_err("dead-letter requeue"))?;
+            },
+        )?;
         Ok(letters)
     }
 }

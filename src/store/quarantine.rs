@@ -4,9 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use sled::Transactional;
-
-use super::{Store, StoreError, sled_err};
+use super::{Store, StoreError, db_err};
 
 /// What makes two quarantine entries the same refusal (id and time excluded).
 fn fingerprint(e: &QuarantineEntry) -> [u8; 32] {
@@ -109,32 +107,31 @@ impl Store {
             if self
                 .quarantine_fp
                 .contains_key(fp)
-                .map_err(sled_err("quarantine read"))?
+                .map_err(db_err("quarantine read"))?
             {
                 continue;
             }
-            e.id = self.db.generate_id().map_err(sled_err("quarantine id"))?;
+            e.id = self.db.generate_id().map_err(db_err("quarantine id"))?;
             let v = serde_json::to_vec(&e).map_err(|x| StoreError::Corrupt {
                 what: "quarantine entry".into(),
                 reason: x.to_string(),
             })?;
-            (&self.quarantine, &self.quarantine_fp)
-                .transaction(|(q, f)| {
-                    q.insert(&e.id.to_be_bytes(), v.as_slice())?;
-                    f.insert(&fp, &e.id.to_be_bytes())?;
-                    Ok(())
-                })
-                .map_err(|e: sled::transaction::TransactionError<()>| match e {
-                    sled::transaction::TransactionError::Storage(source) => StoreError::Sled {
-                        op: "quarantine write",
-                        source,
-                    },
-                    sled::transaction::TransactionError::Abort(()) => StoreError::Corrupt {
-                        what: "quarantine entry".into(),
-                        reason: "write aborted".into(),
-                    },
-                })?;
-            ids.push(e.id);
+            // Checked again inside the transaction: another instance may have added it since.
+            let added = super::kv::transaction(
+                "quarantine write",
+                [&self.quarantine, &self.quarantine_fp],
+                |[q, f]| {
+                    if f.get(fp)?.is_some() {
+                        return Ok(false);
+                    }
+                    q.insert(e.id.to_be_bytes(), v.as_slice())?;
+                    f.insert(fp, e.id.to_be_bytes())?;
+                    Ok(true)
+                },
+            )?;
+            if added {
+                ids.push(e.id);
+            }
         }
         Ok(ids)
     }
@@ -151,7 +148,7 @@ impl Store {
             .range(start..)
             .take(limit)
             .map(|kv| {
-                let (_, v) = kv.map_err(sled_err("quarantine scan"))?;
+                let (_, v) = kv.map_err(db_err("quarantine scan"))?;
                 serde_json::from_slice(&v).map_err(|x| StoreError::Corrupt {
                     what: "quarantine entry".into(),
                     reason: x.to_string(),
@@ -171,7 +168,7 @@ impl Store {
             if out.len() >= limit {
                 break;
             }
-            let (_, v) = kv.map_err(sled_err("quarantine scan"))?;
+            let (_, v) = kv.map_err(db_err("quarantine scan"))?;
             let e: QuarantineEntry =
                 serde_json::from_slice(&v).map_err(|x| StoreError::Corrupt {
                     what: "quarantine entry".into(),
@@ -189,7 +186,7 @@ impl Store {
         match self
             .quarantine
             .get(id.to_be_bytes())
-            .map_err(sled_err("quarantine read"))?
+            .map_err(db_err("quarantine read"))?
         {
             None => Ok(None),
             Some(v) => serde_json::from_slice(&v)
@@ -210,7 +207,7 @@ impl Store {
         self.quarantine
             .insert(entry.id.to_be_bytes(), v)
             .map(drop)
-            .map_err(sled_err("quarantine write"))
+            .map_err(db_err("quarantine write"))
     }
 
     /// Removes an entry (after a successful retry).
@@ -218,16 +215,16 @@ impl Store {
         if let Some(e) = self.quarantine_get(id)? {
             self.quarantine_fp
                 .remove(fingerprint(&e))
-                .map_err(sled_err("quarantine remove"))?;
+                .map_err(db_err("quarantine remove"))?;
         }
         self.quarantine
             .remove(id.to_be_bytes())
             .map(drop)
-            .map_err(sled_err("quarantine remove"))
+            .map_err(db_err("quarantine remove"))
     }
 
     /// Number of entries.
-    pub fn quarantine_len(&self) -> usize {
-        self.quarantine.len()
+    pub fn quarantine_len(&self) -> Result<usize, StoreError> {
+        self.quarantine.len().map_err(db_err("quarantine count"))
     }
 }

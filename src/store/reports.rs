@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
 
 use super::cases::{abort, json};
-use super::{Store, StoreError, sled_err, tx_err};
+use super::kv;
+use super::{Store, StoreError, db_err};
 use crate::model::{Quarter, Uscc};
 use crate::reports::QuarterlyReport;
 
@@ -79,8 +79,10 @@ impl Store {
     ) -> Result<ReportStored, StoreError> {
         let (q, unit) = (report.quarter, report.unit_code.clone());
         let lk = latest_key(q, &unit);
-        (&self.reports, &self.meta)
-            .transaction(|(trep, tmeta)| {
+        kv::transaction(
+            "report write",
+            [&self.reports, &self.meta],
+            |[trep, tmeta]| {
                 let latest = tmeta
                     .get(lk.as_bytes())?
                     .and_then(|v| serde_json::from_slice::<u64>(&v).ok())
@@ -104,13 +106,13 @@ impl Store {
                     )?;
                 }
                 Ok(ReportStored::New { version: r.version })
-            })
-            .map_err(tx_err("report write"))
-            .inspect(|stored| {
-                report.version = match stored {
-                    ReportStored::New { version } | ReportStored::Unchanged { version } => *version,
-                }
-            })
+            },
+        )
+        .inspect(|stored| {
+            report.version = match stored {
+                ReportStored::New { version } | ReportStored::Unchanged { version } => *version,
+            }
+        })
     }
 
     /// One version of a report (the latest when `version` is `None`).
@@ -128,7 +130,7 @@ impl Store {
             },
         };
         let k = report_key(q, unit, v);
-        match self.reports.get(&k).map_err(sled_err("report read"))? {
+        match self.reports.get(&k).map_err(db_err("report read"))? {
             Some(v) => decode(&k, &v).map(Some),
             None => Ok(None),
         }
@@ -138,7 +140,7 @@ impl Store {
     pub fn reports_latest(&self, q: Quarter) -> Result<Vec<QuarterlyReport>, StoreError> {
         let mut out: Vec<QuarterlyReport> = Vec::new();
         for kv in self.reports.scan_prefix(prefix(q, None)) {
-            let (k, v) = kv.map_err(sled_err("report scan"))?;
+            let (k, v) = kv.map_err(db_err("report scan"))?;
             let r = decode(&k, &v)?;
             // Versions of a unit follow each other in key order: keep the last.
             match out.last_mut() {
@@ -158,7 +160,7 @@ impl Store {
         self.reports
             .scan_prefix(prefix(q, Some(unit)))
             .map(|kv| {
-                let (k, v) = kv.map_err(sled_err("report scan"))?;
+                let (k, v) = kv.map_err(db_err("report scan"))?;
                 decode(&k, &v)
             })
             .collect()
@@ -172,7 +174,7 @@ impl Store {
         let prefix = format!("report_outbox/{destination}/");
         let mut out = Vec::new();
         for kv in self.meta.scan_prefix(prefix.as_bytes()) {
-            let (k, _) = kv.map_err(sled_err("meta scan"))?;
+            let (k, _) = kv.map_err(db_err("meta scan"))?;
             let key = String::from_utf8_lossy(&k);
             let mut parts = key[prefix.len()..].split('/');
             let parsed = (|| {
@@ -200,7 +202,7 @@ impl Store {
         self.meta
             .remove(report_outbox_key(destination, q, unit, version))
             .map(drop)
-            .map_err(sled_err("meta write"))
+            .map_err(db_err("meta write"))
     }
 
     /// Opens (or re-opens, keeping the first opening time) the submission window of `q`.
@@ -286,7 +288,7 @@ impl Store {
         Ok(self
             .meta
             .remove(grant_key(right, client, unit))
-            .map_err(sled_err("meta write"))?
+            .map_err(db_err("meta write"))?
             .is_some())
     }
 

@@ -19,7 +19,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Store, StoreError, sled_err, tx_err};
+use super::kv::{self, Bytes};
+use super::{Store, StoreError, db_err};
 
 /// What the leads refresh (or ingest, judging a new case) last found of a transferred case's
 /// 310号令 deadlines, so that later refreshes read only the cases whose deadlines time alone can
@@ -44,7 +45,7 @@ pub struct TransferEntry {
     /// What the last refresh found.
     pub check: TransferCheck,
     /// The stored value, compared when a new check is recorded.
-    raw: sled::IVec,
+    raw: Bytes,
 }
 
 /// A transfer index value: the case version, then `check` (nothing when unchecked).
@@ -100,7 +101,7 @@ impl Store {
     /// A fresh supervision action id (increasing, never reused).
     pub fn next_supervision_id(&self) -> Result<u64, StoreError> {
         // sled ids start at 0; ids shown to people start at 1.
-        Ok(self.db.generate_id().map_err(sled_err("id"))? + 1)
+        Ok(self.db.generate_id().map_err(db_err("id"))? + 1)
     }
 
     /// Stores a new action `id` on the case under `case_key`, with its case index entry and a
@@ -113,30 +114,31 @@ impl Store {
         action: &T,
         destinations: &[String],
     ) -> Result<(), StoreError> {
-        use sled::Transactional;
         let value = serde_json::to_vec(action).map_err(|e| corrupt("supervision action", e))?;
         let index = suffixed(case_key, id);
         let queued: Vec<Vec<u8>> = destinations
             .iter()
             .map(|d| suffixed(d.as_bytes(), id))
             .collect();
-        (
-            &self.supervision,
-            &self.case_supervision,
-            &self.supervision_outbox,
-        )
-            .transaction(|(s, c, o)| {
-                s.insert(&id.to_be_bytes(), value.as_slice())?;
-                c.insert(index.as_slice(), &[][..])?;
+        kv::transaction(
+            "supervision write",
+            [
+                &self.supervision,
+                &self.case_supervision,
+                &self.supervision_outbox,
+            ],
+            |[s, c, o]| {
+                s.insert(id.to_be_bytes(), &value)?;
+                c.insert(&index, [])?;
                 for q in &queued {
-                    o.insert(q.as_slice(), &[][..])?;
+                    o.insert(q, [])?;
                 }
                 Ok(())
-            })
-            .map_err(tx_err("supervision write"))?;
+            },
+        )?;
         self.supervision
             .flush()
-            .map_err(sled_err("supervision flush"))?;
+            .map_err(db_err("supervision flush"))?;
         Ok(())
     }
 
@@ -155,7 +157,7 @@ impl Store {
             let Some(old) = self
                 .supervision
                 .get(key)
-                .map_err(sled_err("supervision read"))?
+                .map_err(db_err("supervision read"))?
             else {
                 return Ok(None);
             };
@@ -168,12 +170,12 @@ impl Store {
             let bytes = serde_json::to_vec(&new).map_err(|e| corrupt("supervision action", e))?;
             let swapped = self
                 .supervision
-                .compare_and_swap(key, Some(&old), Some(bytes))
-                .map_err(sled_err("supervision write"))?;
-            if swapped.is_ok() {
+                .compare_and_swap(key, Some(&old[..]), Some(&bytes[..]))
+                .map_err(db_err("supervision write"))?;
+            if swapped {
                 self.supervision
                     .flush()
-                    .map_err(sled_err("supervision flush"))?;
+                    .map_err(db_err("supervision flush"))?;
                 return Ok(Some(Ok(new)));
             }
         }
@@ -183,7 +185,7 @@ impl Store {
     pub fn get_supervision<T: DeserializeOwned>(&self, id: u64) -> Result<Option<T>, StoreError> {
         self.supervision
             .get(id.to_be_bytes())
-            .map_err(sled_err("supervision read"))?
+            .map_err(db_err("supervision read"))?
             .map(|v| serde_json::from_slice(&v).map_err(|e| corrupt("supervision action", e)))
             .transpose()
     }
@@ -196,7 +198,7 @@ impl Store {
         let p = prefix(case_key);
         let mut out = Vec::new();
         for k in self.case_supervision.scan_prefix(&p).keys() {
-            let k = k.map_err(sled_err("supervision index"))?;
+            let k = k.map_err(db_err("supervision index"))?;
             let Some(id) = k
                 .get(p.len()..)
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
@@ -216,7 +218,7 @@ impl Store {
         &self,
     ) -> impl Iterator<Item = Result<T, StoreError>> + use<T> {
         self.supervision.iter().rev().map(|kv| {
-            let (_, v) = kv.map_err(sled_err("supervision scan"))?;
+            let (_, v) = kv.map_err(db_err("supervision scan"))?;
             serde_json::from_slice(&v).map_err(|e| corrupt("supervision action", e))
         })
     }
@@ -228,7 +230,7 @@ impl Store {
             .scan_prefix(&p)
             .keys()
             .map(|k| {
-                let k = k.map_err(sled_err("notice outbox"))?;
+                let k = k.map_err(db_err("notice outbox"))?;
                 k.get(p.len()..)
                     .and_then(|b| <[u8; 8]>::try_from(b).ok())
                     .map(u64::from_be_bytes)
@@ -241,10 +243,10 @@ impl Store {
     pub fn supervision_outbox_done(&self, destination: &str, id: u64) -> Result<(), StoreError> {
         self.supervision_outbox
             .remove(suffixed(destination.as_bytes(), id))
-            .map_err(sled_err("notice outbox"))?;
+            .map_err(db_err("notice outbox"))?;
         self.supervision_outbox
             .flush()
-            .map_err(sled_err("notice outbox"))?;
+            .map_err(db_err("notice outbox"))?;
         Ok(())
     }
 
@@ -253,7 +255,7 @@ impl Store {
         self.transfers
             .iter()
             .keys()
-            .map(|k| k.map(|k| k.to_vec()).map_err(sled_err("transfer index")))
+            .map(|k| k.map(|k| k.to_vec()).map_err(db_err("transfer index")))
             .collect()
     }
 
@@ -263,7 +265,7 @@ impl Store {
         self.transfers
             .iter()
             .map(|kv| {
-                let (k, raw) = kv.map_err(sled_err("transfer index"))?;
+                let (k, raw) = kv.map_err(db_err("transfer index"))?;
                 let check = match raw.get(8..) {
                     // A version alone, or nothing (a store written before checks were kept).
                     None | Some([]) => TransferCheck::Unchecked,
@@ -295,11 +297,9 @@ impl Store {
             .and_then(|v| <[u8; 8]>::try_from(v).ok())
             .map_or(0, u64::from_be_bytes);
         let value = transfer_value(version, check);
-        Ok(self
-            .transfers
-            .compare_and_swap(&entry.key, Some(&entry.raw), Some(value))
-            .map_err(sled_err("transfer index"))?
-            .is_ok())
+        self.transfers
+            .compare_and_swap(&entry.key, Some(&entry.raw[..]), Some(&value[..]))
+            .map_err(db_err("transfer index"))
     }
 
     /// The earlier versions of the case under `case_key`, oldest first, each with the time it
@@ -308,7 +308,7 @@ impl Store {
         let p = prefix(case_key);
         let mut out = Vec::new();
         for kv in self.case_versions.scan_prefix(&p) {
-            let (k, v) = kv.map_err(sled_err("version index"))?;
+            let (k, v) = kv.map_err(db_err("version index"))?;
             let n = |b: Option<&[u8]>| b.and_then(|b| <[u8; 8]>::try_from(b).ok());
             let (Some(version), Some(micros)) = (n(k.get(p.len()..)), n(v.get(..8))) else {
                 return Err(corrupt("version index entry", "wrong length"));

@@ -24,6 +24,7 @@ pub fn write_config(dir: &Path, data: &Path) -> PathBuf {
         ),
     )
     .unwrap();
+    add_store(&cfg, data);
     cfg
 }
 
@@ -46,7 +47,37 @@ pub fn api_config(dir: &Path, data: &Path, certs: &Path, extra: &str) -> PathBuf
         ),
     )
     .unwrap();
+    add_store(&cfg, data);
     cfg
+}
+
+/// Appends the store to use to the gateway config `cfg` whose data directory is `data`: nothing
+/// (sled, the default) unless `XIANJIE_TEST_STORE=postgres`, then `[store]` naming a database
+/// of its own on the cluster `XIANJIE_TEST_PG` names (`.ci/run` starts one and sets both). The
+/// database is named after `data`, so a gateway restarted on the same data directory finds its
+/// store again.
+pub fn add_store(cfg: &Path, data: &Path) {
+    let Some(url) = pg::test_database(data) else {
+        return;
+    };
+    let mut text = std::fs::read_to_string(cfg).unwrap();
+    text.push_str(&format!("\n[store]\nkind = \"postgres\"\nurl = {url:?}\n"));
+    std::fs::write(cfg, text).unwrap();
+}
+
+/// The store of the gateway whose data directory is `data`, as [`add_store`] configures it: in
+/// PostgreSQL with `XIANJIE_TEST_STORE=postgres`, else sled under `data` (which only one process
+/// may open at a time: stop the gateway first).
+pub fn open_store(data: &Path) -> xianjie::store::Store {
+    match pg::test_database(data) {
+        None => xianjie::store::Store::open(data).unwrap(),
+        Some(url) => xianjie::store::Store::open_postgres(xianjie::store::PgSettings {
+            config: url.parse().unwrap(),
+            tls: None,
+            pool_size: 2,
+        })
+        .unwrap(),
+    }
 }
 
 /// Writes `text` to a new file of mode 0600 (a passphrase file).

@@ -169,3 +169,34 @@ impl Drop for Cluster {
         let _ = self.server.wait();
     }
 }
+
+/// With `XIANJIE_TEST_STORE=postgres`, the connection string of a database for the gateway whose
+/// data directory is `data`, created on the cluster `XIANJIE_TEST_PG` names when it does not
+/// exist yet; `None` with the default store (sled).
+pub fn test_database(data: &Path) -> Option<String> {
+    match std::env::var("XIANJIE_TEST_STORE").as_deref() {
+        Err(_) | Ok("" | "sled") => return None,
+        Ok("postgres") => {}
+        Ok(other) => panic!("XIANJIE_TEST_STORE={other:?}: use \"sled\" or \"postgres\""),
+    }
+    let server = std::env::var("XIANJIE_TEST_PG").expect(
+        "XIANJIE_TEST_STORE=postgres needs XIANJIE_TEST_PG, a connection string of a running \
+         cluster without dbname (.ci/run starts one and sets both)",
+    );
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut h);
+    let db = format!("xj_{:016x}", h.finish());
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
+        .arg(format!("{server} dbname=postgres"))
+        .args(["-c", &format!("CREATE DATABASE {db}")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || err.contains("already exists"),
+        "creating {db}: {err}"
+    );
+    Some(format!("{server} dbname={db}"))
+}
