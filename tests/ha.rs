@@ -17,23 +17,7 @@ fn cluster_with(db: &str) -> Option<Cluster> {
         eprintln!("SKIPPED: PostgreSQL is not installed (.ci/run installs Debian's postgresql)");
         return None;
     };
-    let out = std::process::Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            &c.url("postgres"),
-        ])
-        .args(["-c", &format!("CREATE DATABASE {db}")])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::pg::psql(&c.url("postgres"), &format!("CREATE DATABASE {db}")).unwrap();
     Some(c)
 }
 
@@ -136,29 +120,14 @@ fn a_gateway_refuses_a_database_migrated_by_a_newer_xianjie_at_start() {
     // A first start migrates the database; then a newer xianjie is said to have migrated it.
     Gateway::start(&cfg, &data).stop();
     let known = xianjie::store::postgres::known_version();
-    let out = std::process::Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            &cluster.url("newer"),
-        ])
-        .args([
-            "-c",
-            &format!(
-                "INSERT INTO xianjie_schema (version, name) VALUES ({}, 'from the future')",
-                known + 1
-            ),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::pg::psql(
+        &cluster.url("newer"),
+        &format!(
+            "INSERT INTO xianjie_schema (version, name) VALUES ({}, 'from the future')",
+            known + 1
+        ),
+    )
+    .unwrap();
     let out = std::process::Command::new(common::bin())
         .arg("--config")
         .arg(&cfg)

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
-use super::postgres::{PgSettings, RustlsConnect};
+use super::postgres::PgSettings;
 use crate::shutdown::Shutdown;
 
 /// How often a follower tries to lead, and a leader checks its session.
@@ -180,20 +180,11 @@ impl Leadership {
     }
 
     async fn connect(&self, settings: &PgSettings) -> Result<Client, tokio_postgres::Error> {
-        let mut config = settings.config.clone();
-        config.application_name(format!("xianjie:{}", self.0.instance));
-        let client = match &settings.tls {
-            Some(tls) => {
-                let (client, conn) = config.connect(RustlsConnect(tls.clone())).await?;
-                tokio::spawn(conn);
-                client
-            }
-            None => {
-                let (client, conn) = config.connect(NoTls).await?;
-                tokio::spawn(conn);
-                client
-            }
-        };
+        let mut settings = settings.clone();
+        settings
+            .config
+            .application_name(format!("xianjie:{}", self.0.instance));
+        let client = super::postgres::connect(settings).await?;
         // The server drops this session soon after the instance goes silent, releasing the lock.
         client
             .batch_execute(

@@ -325,7 +325,8 @@ impl Drop for Conn<'_> {
     }
 }
 
-async fn connect(settings: PgSettings) -> Result<Client, tokio_postgres::Error> {
+/// A new connection as `settings` say, run on a task of the current runtime.
+pub(super) async fn connect(settings: PgSettings) -> Result<Client, tokio_postgres::Error> {
     fn spawn<F: Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static>(conn: F) {
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -829,22 +830,15 @@ impl PgTx<'_> {
             return Ok(w.clone());
         }
         let key = key.to_vec();
-        if let Some(v) = self.read_ahead.borrow().get(&(table, key.clone())) {
-            return Ok(v.clone());
+        if !self.read_ahead.borrow().contains_key(&(table, key.clone())) {
+            self.prefetch(table, vec![key.clone()])?;
         }
-        let name = self.tables.get(table).copied().unwrap_or("missing");
-        let client = self.client.clone();
-        self.pg
-            .run(async move {
-                let rows = client
-                    .query_typed(
-                        &format!("SELECT value FROM {name} WHERE key = $1"),
-                        &[(&key, Type::BYTEA)],
-                    )
-                    .await?;
-                Ok::<_, tokio_postgres::Error>(rows.first().map(|r| r.get::<_, Vec<u8>>(0)))
-            })
-            .map_err(tx_error)
+        Ok(self
+            .read_ahead
+            .borrow()
+            .get(&(table, key))
+            .cloned()
+            .flatten())
     }
 
     pub(super) fn prefetch(&self, table: usize, keys: Vec<Vec<u8>>) -> Result<(), TxError> {

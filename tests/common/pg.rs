@@ -187,16 +187,24 @@ pub fn test_database(data: &Path) -> Option<String> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     data.hash(&mut h);
     let db = format!("xj_{:016x}", h.finish());
+    if let Err(err) = psql(
+        &format!("{server} dbname=postgres"),
+        &format!("CREATE DATABASE {db}"),
+    ) {
+        assert!(err.contains("already exists"), "creating {db}: {err}");
+    }
+    Some(format!("{server} dbname={db}"))
+}
+
+/// Runs `sql` with `psql` on the database `url` names; the error text when it fails.
+pub fn psql(url: &str, sql: &str) -> Result<(), String> {
     let out = Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
-        .arg(format!("{server} dbname=postgres"))
-        .args(["-c", &format!("CREATE DATABASE {db}")])
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() || err.contains("already exists"),
-        "creating {db}: {err}"
-    );
-    Some(format!("{server} dbname={db}"))
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }
