@@ -3,7 +3,8 @@
 //! and the process's peak RSS; then both again with the gateway's own decoding path, a separate
 //! `xianjie decode-worker` process under the default limits.
 //! Last, both ingests into a PostgreSQL store on a throwaway local cluster, when PostgreSQL is
-//! installed. Run with `cargo bench --bench ingest`; record results in BENCHMARKS.md.
+//! installed (`XJ_BENCH_ONLY=postgres` runs only those). Run with `cargo bench --bench ingest`;
+//! record results in BENCHMARKS.md.
 
 use std::path::Path;
 
@@ -103,6 +104,11 @@ fn main() {
                 std::process::exit(1);
             }
         };
+    // `XJ_BENCH_ONLY=postgres`: only the PostgreSQL ingests (when tuning that backend).
+    if std::env::var("XJ_BENCH_ONLY").as_deref() == Ok("postgres") {
+        postgres_run(&adapter, &file, &dir.path().join("postgres"));
+        return;
+    }
     let store = match Store::open(&dir.path().join("data")) {
         Ok(s) => s,
         Err(e) => {

@@ -27,6 +27,13 @@ CREATE TABLE case_supervision (key bytea PRIMARY KEY, value bytea NOT NULL);
 CREATE TABLE transfers (key bytea PRIMARY KEY, value bytea NOT NULL);
 CREATE TABLE case_versions (key bytea PRIMARY KEY, value bytea NOT NULL);
 CREATE TABLE supervision_outbox (key bytea PRIMARY KEY, value bytea NOT NULL);
+-- The keystore of the instances sharing this database: one value, still encrypted.
+CREATE TABLE keystore (key bytea PRIMARY KEY, value bytea NOT NULL);
+-- The audit log of the instances sharing this database: entries waiting to be sequenced, the
+-- sequenced entries (leaf hash, then the canonical line) and the signed checkpoints.
+CREATE TABLE audit_queue (key bytea PRIMARY KEY, value bytea NOT NULL);
+CREATE TABLE audit_log (key bytea PRIMARY KEY, value bytea NOT NULL);
+CREATE TABLE audit_checkpoints (key bytea PRIMARY KEY, value bytea NOT NULL);
 
 -- Ids of quarantine entries, dead letters and supervision actions (sled's `generate_id`).
 CREATE SEQUENCE xianjie_ids MINVALUE 0 START 0;

@@ -177,11 +177,6 @@ fn store_config(
             None
         }
     };
-    if raw.dangerous_plaintext {
-        tracing::warn!(
-            "store.dangerous_plaintext is set: the database connection may be unencrypted"
-        );
-    }
     StoreConfig::Postgres(Box::new(crate::store::PgSettings {
         config,
         tls,
@@ -354,6 +349,9 @@ pub struct Config {
     pub rules: Vec<crate::supervision::Rule>,
     /// Where the store lives.
     pub store: StoreConfig,
+    /// The insecure (`dangerous_`) options set, each with what it allows: the gateway warns of
+    /// each at start.
+    pub dangerous: Vec<String>,
     /// This instance's name among those sharing a database (`store.instance`, default the host
     /// name): `status` and `/healthz` name the leader by it.
     pub instance: String,
@@ -1112,6 +1110,13 @@ impl Config {
                 ),
             });
         }
+        let mut dangerous = Vec::new();
+        if raw.store.dangerous_plaintext {
+            dangerous.push(
+                "store.dangerous_plaintext: the connection to the database may be unencrypted"
+                    .to_string(),
+            );
+        }
         let store = store_config(raw.store, &rel, &mut |key, reason| {
             problems.push(ConfigProblem {
                 file: shown.clone(),
@@ -1153,6 +1158,7 @@ impl Config {
                 adapters,
                 store,
                 instance,
+                dangerous,
                 source: chosen,
             })
         } else {
@@ -1256,11 +1262,11 @@ mod tests {
         assert_eq!(pg.config.get_password(), Some(&b"s3cret-Pass"[..]));
         assert_eq!(pg.pool_size, 8);
         assert!(!format!("{c:?}").contains("s3cret"));
-        // Remote without TLS, when the operator says so.
-        assert!(
-            load("kind = \"postgres\"\nurl = \"host=db.example.gov.cn dbname=xj\"\ndangerous_plaintext = true")
-                .is_ok()
-        );
+        // Remote without TLS, when the operator says so: then the gateway warns at start.
+        let c = load("kind = \"postgres\"\nurl = \"host=db.example.gov.cn dbname=xj\"\ndangerous_plaintext = true")
+            .unwrap();
+        assert_eq!(c.dangerous.len(), 1);
+        assert!(c.dangerous[0].starts_with("store.dangerous_plaintext"));
         assert!(matches!(load("").unwrap().store, StoreConfig::Sled));
     }
 

@@ -19,6 +19,8 @@ use crate::store::{Store, StoreError};
 
 /// How often the leads are refreshed without an ingest (for deadlines time alone breaks).
 const LEADS_REFRESH: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// How often an instance sharing a keystore takes up the changes other instances made to it.
+const KEYSTORE_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The keystore's file name in the data directory.
 pub const KEYSTORE_FILE: &str = "keystore.json";
@@ -114,6 +116,9 @@ impl Gateway {
             path: dir.display().to_string(),
             source,
         };
+        for d in &config.dangerous {
+            tracing::warn!("insecure option set: {d}");
+        }
         // Certificates first: a gateway that cannot serve its port API must not half-start.
         let tls = match &config.server {
             Some(s) => Some(Arc::new(
@@ -133,8 +138,29 @@ impl Gateway {
                 crate::store::Leadership::shared(&config.instance, (**settings).clone()),
             ),
         };
-        let audit = AuditLog::open(&dir.join("audit"), &config.audit_origin, config.audit_fsync)?;
-        let custody = Arc::new(Custody::new(&dir.join(KEYSTORE_FILE), audit.clone()));
+        // One instance keeps its audit log in files; instances sharing a database keep one log
+        // there, sequenced by the leader.
+        let audit = match &config.store {
+            crate::config::StoreConfig::Sled => {
+                AuditLog::open(&dir.join("audit"), &config.audit_origin, config.audit_fsync)?
+            }
+            crate::config::StoreConfig::Postgres(_) => AuditLog::open_shared(
+                store.clone(),
+                leader.clone(),
+                &dir.join("audit"),
+                &config.audit_origin,
+            )?,
+        };
+        // One instance keeps its keystore in a file; instances sharing a database share it there.
+        let home = match &config.store {
+            crate::config::StoreConfig::Sled => {
+                crate::keys::keystore::Home::File(dir.join(KEYSTORE_FILE))
+            }
+            crate::config::StoreConfig::Postgres(_) => {
+                crate::keys::keystore::Home::Shared(Arc::new(store.clone()))
+            }
+        };
+        let custody = Arc::new(Custody::new(home, audit.clone()));
         let push = Arc::new(
             crate::push::worker::Pusher::new(
                 &config.destinations,
@@ -389,7 +415,10 @@ impl Gateway {
         let listener = bind_socket(&sock).await?;
         let mut sched = self.schedule().await?;
         spawn_signal_handler(self.shutdown.clone());
-        let campaign = tokio::spawn(self.leader.clone().campaign(self.shutdown.clone()));
+        let (resign, resigned) = tokio::sync::oneshot::channel();
+        let campaign = tokio::spawn(self.leader.clone().campaign(resigned));
+        let keystore_refresh = self.spawn_keystore_refresh();
+        let sequencer = self.spawn_audit_sequencer();
         let checkpoints = self.spawn_checkpoints();
         // Whatever a stop cut short (or a store from before leads) is taken up in the background,
         // then the leads are refreshed every quarter of an hour: time alone breaks a 310号令
@@ -418,7 +447,8 @@ impl Gateway {
         }
         self.push.quiesce().await;
         let _ = checkpoints.await;
-        let _ = campaign.await;
+        let _ = keystore_refresh.await;
+        let _ = sequencer.await;
         if let Some(api) = api {
             let _ = api.await;
         }
@@ -429,6 +459,10 @@ impl Gateway {
             Ok(_) | Err(AuditError::NoCheckpoint) => {}
             Err(e) => error!(error = %e, "cannot sign the final checkpoint"),
         }
+        // Leading until here: the stop entry is sequenced and checkpointed; then another
+        // instance takes over at once.
+        let _ = resign.send(());
+        let _ = campaign.await;
         let _ = std::fs::remove_file(&sock);
         info!("stopped");
         result.map_err(|source| GatewayError::Socket {
@@ -614,12 +648,17 @@ impl Gateway {
         })))
     }
 
-    /// Signs a checkpoint every `audit.checkpoint_interval_secs` (when entries were added and the
-    /// keystore is unlocked) until shutdown.
-    fn spawn_checkpoints(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+    /// Runs `job` off the async threads every `period` (the first time one period after the
+    /// start) until shutdown; a failure is logged as `what`.
+    fn spawn_every<E: std::fmt::Display + Send + 'static>(
+        self: &Arc<Self>,
+        period: std::time::Duration,
+        what: &'static str,
+        job: fn(&Gateway) -> Result<(), E>,
+    ) -> tokio::task::JoinHandle<()> {
         let gw = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(gw.config.checkpoint_interval);
+            let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
@@ -627,17 +666,54 @@ impl Gateway {
                     _ = tick.tick() => {}
                     _ = gw.shutdown.wait() => return,
                 }
-                if !gw.leader.is_leader() {
-                    continue;
-                }
-                let audit = gw.audit.clone();
-                match tokio::task::spawn_blocking(move || audit.checkpoint()).await {
-                    Ok(Ok(_)) | Ok(Err(AuditError::NoCheckpoint)) => {}
-                    Ok(Err(e)) => error!(error = %e, "cannot sign an audit checkpoint"),
-                    Err(e) => error!(error = %e, "checkpoint task failed"),
+                let g = gw.clone();
+                match tokio::task::spawn_blocking(move || job(&g)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => error!(error = %e, "{what} failed"),
+                    Err(e) => error!(error = %e, "{what} task failed"),
                 }
             }
         })
+    }
+
+    /// The leader sequences what other instances queued into a shared audit log, every
+    /// [`crate::audit::SEQUENCE_EVERY`].
+    fn spawn_audit_sequencer(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        self.spawn_every(
+            crate::audit::SEQUENCE_EVERY,
+            "sequencing the shared audit log",
+            |gw| match gw.leader.is_leader() {
+                true => gw.audit.sequence(),
+                false => Ok(()),
+            },
+        )
+    }
+
+    /// With a keystore shared with other instances, takes up their changes every
+    /// [`KEYSTORE_REFRESH`] (a client added on one instance authenticates on every instance
+    /// within that time).
+    fn spawn_keystore_refresh(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        self.spawn_every(
+            KEYSTORE_REFRESH,
+            "reading the shared keystore",
+            |gw| match gw.config.store {
+                crate::config::StoreConfig::Sled => Ok(()),
+                crate::config::StoreConfig::Postgres(_) => gw.custody.refresh().map(drop),
+            },
+        )
+    }
+
+    /// The leader signs a checkpoint every `audit.checkpoint_interval_secs` (when entries were
+    /// added and the keystore is unlocked).
+    fn spawn_checkpoints(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        self.spawn_every(
+            self.config.checkpoint_interval,
+            "signing an audit checkpoint",
+            |gw| match gw.leader.is_leader() {
+                true => gw.audit.checkpoint_now(),
+                false => Ok(()),
+            },
+        )
     }
 
     async fn schedule(

@@ -1567,7 +1567,7 @@ fn properly_signed_tokens_with_bad_claims_are_refused() {
         .ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
     let good = env.token("procuratorate", "procuratorate", &secret);
     let ks = xianjie::keys::keystore::Keystore::open(
-        &env.gw.data.join("keystore.json"),
+        common::keystore_home(&env.gw.data),
         &xianjie::keys::secret::Passphrase::new(PASS.into()),
     )
     .unwrap();
@@ -2362,9 +2362,9 @@ fn a_graceful_stop_finishes_requests_in_flight_and_checkpoints_last() {
     let served = served.load(std::sync::atomic::Ordering::Relaxed);
     assert!(served > 10, "only {served} requests were served");
     // The log ends with gateway.stop, and the last checkpoint covers every entry.
-    let entries: Vec<Value> = std::fs::read_to_string(data.join("audit/entries.jsonl"))
-        .unwrap()
-        .lines()
+    let (lines, last) = common::audit_at_rest(&data);
+    let entries: Vec<Value> = lines
+        .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(entries.last().unwrap()["action"], "gateway.stop");
@@ -2376,15 +2376,7 @@ fn a_graceful_stop_finishes_requests_in_flight_and_checkpoints_last() {
         reads, served,
         "every answer sent is audited, no audited read unanswered"
     );
-    let log = std::fs::read_to_string(data.join("audit/checkpoints.log")).unwrap();
-    let mut rest = log.as_str();
-    let mut last = "";
-    while !rest.is_empty() {
-        let (len, after) = rest.split_once('\n').unwrap();
-        let len: usize = len.parse().unwrap();
-        last = &after[..len];
-        rest = &after[len..];
-    }
+    let last = last.unwrap();
     let size: usize = last.lines().nth(1).unwrap().parse().unwrap();
     assert_eq!(
         size,

@@ -21,20 +21,32 @@ fn cluster_with(db: &str) -> Option<Cluster> {
     Some(c)
 }
 
-/// The config of instance `name` with data directory `data` on `url`.
+/// The config of instance `name` with data directory `data` on `url`, the port API off.
 fn instance_config(dir: &Path, data: &Path, url: &str, name: &str) -> PathBuf {
     let cfg = dir.join(format!("{name}.toml"));
     let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
     std::fs::write(
         &cfg,
         format!(
-            "data_dir = {:?}\nadapters_dir = {:?}\n[log]\nlevel = \"info\"\n[server]\nlisten = \"off\"\n[store]\nkind = \"postgres\"\nurl = {url:?}\ninstance = {name:?}\n",
+            "data_dir = {:?}\nadapters_dir = {:?}\n[log]\nlevel = \"info\"\n[server]\nlisten = \"off\"\n{}",
             data.display().to_string(),
             adapters.display().to_string(),
+            store_section(url, name),
         ),
     )
     .unwrap();
     cfg
+}
+
+fn store_section(url: &str, name: &str) -> String {
+    format!("[store]\nkind = \"postgres\"\nurl = {url:?}\ninstance = {name:?}\n")
+}
+
+/// The config of instance `name` with the port API on (certificates under `certs`).
+fn api_instance_config(dir: &Path, data: &Path, certs: &Path, url: &str, name: &str) -> PathBuf {
+    let own = dir.join(name);
+    std::fs::create_dir_all(&own).unwrap();
+    common::api_config_own_store(&own, data, certs, &store_section(url, name))
 }
 
 /// Waits (at most `within`) until `gw`'s status satisfies `ok`; returns how long it took.
@@ -144,4 +156,297 @@ fn a_gateway_refuses_a_database_migrated_by_a_newer_xianjie_at_start() {
         "{err}"
     );
     assert!(!data.join("admin.sock").exists(), "nothing listened");
+}
+
+const PASS: &str = "two instances, one keystore";
+const FIRE: &str = "11320102471049746T"; // 消防救援大队 (sunshine adapter)
+
+/// An instance with the port API on, unlocked with [`PASS`]; its API address.
+fn api_instance(dir: &Path, certs: &Path, url: &str, name: &str) -> (Gateway, String) {
+    let data = dir.join(format!("data-{name}"));
+    let cfg = api_instance_config(dir, &data, certs, url, name);
+    let pass = common::secret_file(&dir.join(format!("pass-{name}")), PASS);
+    let gw = Gateway::start_with(&cfg, &data, &["--passphrase-file", pass.to_str().unwrap()]);
+    let addr = std::fs::read_to_string(data.join("api.addr"))
+        .unwrap()
+        .trim()
+        .to_string();
+    (gw, addr)
+}
+
+fn token(certs: &Path, addr: &str, secret: &str) -> Option<String> {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("procuratorate:{secret}"));
+    let r = common::https_as(
+        certs,
+        Some("procuratorate"),
+        addr,
+        "POST",
+        "/oauth/token",
+        &[
+            ("authorization", format!("Basic {basic}")),
+            ("content-type", "application/x-www-form-urlencoded".into()),
+        ],
+        b"grant_type=client_credentials".to_vec(),
+    )
+    .unwrap();
+    (r.status == 200).then(|| r.json()["access_token"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn two_instances_share_the_keystore_and_one_mirrors_what_the_other_ingests() {
+    let Some(cluster) = cluster_with("mirror") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    xianjie_devca::generate_dev(&certs, &["procuratorate".into()], false).unwrap();
+    let url = cluster.url("mirror");
+    // The first unlock creates the keystore in the database; the second opens the same one.
+    let (a, _) = api_instance(tmp.path(), &certs, &url, "gw-a");
+    let (b, addr_b) = api_instance(tmp.path(), &certs, &url, "gw-b");
+    for gw in [&a, &b] {
+        assert_eq!(gw.json(&["status", "--json"])["sealed"], false);
+    }
+    // A client added and a port opened on one instance work through the other.
+    let secret = a
+        .ok(&["clients", "add", "procuratorate"])
+        .lines()
+        .find_map(|l| l.strip_prefix("secret:").map(|s| s.trim().to_string()))
+        .unwrap();
+    a.ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
+    let start = Instant::now();
+    let token = loop {
+        if let Some(t) = token(&certs, &addr_b, &secret) {
+            break t;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "gw-b never learnt the client"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+
+    // gw-a ingests (in the background) while gw-b serves the change feed to a mirror.
+    let samples = tmp.path().join("samples");
+    xianjie::sample::generate(
+        &samples,
+        &xianjie::sample::SampleOptions {
+            cases: 3000,
+            bad_fraction: 0.0,
+            seed: 11,
+        },
+    )
+    .unwrap();
+    let mut mirror = std::collections::BTreeMap::new();
+    let mut after = 0;
+    let mut pages = 0;
+    let mut pull = |mirror: &mut std::collections::BTreeMap<String, u64>| -> usize {
+        let r = common::https_as(
+            &certs,
+            Some("procuratorate"),
+            &addr_b,
+            "GET",
+            &format!("/v1/changes?after={after}&limit=200"),
+            &[("authorization", format!("Bearer {token}"))],
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let page = r.json();
+        let changes = page["changes"].as_array().unwrap().clone();
+        for ch in &changes {
+            assert_eq!(ch["unit_code"], FIRE, "only the open port");
+            let seq = ch["seq"].as_u64().unwrap();
+            assert!(seq > after, "{seq} after {after}");
+            mirror.insert(
+                ch["case_id"].as_str().unwrap().to_string(),
+                ch["case"]["version"].as_u64().unwrap(),
+            );
+        }
+        after = page["next_after"].as_u64().unwrap();
+        pages += 1;
+        changes.len()
+    };
+    std::thread::scope(|s| {
+        let ingest = s.spawn(|| {
+            for adapter in ["sunshine", "market-inspection"] {
+                a.ok(&["ingest", adapter, samples.join(adapter).to_str().unwrap()]);
+            }
+        });
+        while !ingest.is_finished() {
+            if pull(&mut mirror) == 0 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        ingest.join().unwrap();
+    });
+    while pull(&mut mirror) > 0 {}
+    assert!(pages > 2, "{pages} pages");
+
+    // The mirror equals the store: every case of the port, at its stored version.
+    let store = xianjie::store::Store::open_postgres(xianjie::store::PgSettings {
+        config: url.parse().unwrap(),
+        tls: None,
+        pool_size: 1,
+    })
+    .unwrap();
+    let unit: xianjie::model::Uscc = FIRE.parse().unwrap();
+    let stored: std::collections::BTreeMap<String, u64> = store
+        .unit_cases(&unit)
+        .map(|c| c.unwrap())
+        .map(|c| (c.case_id.to_string(), c.version))
+        .collect();
+    assert!(stored.len() > 100, "{} cases in the port", stored.len());
+    assert_eq!(mirror, stored);
+
+    // One audit log: the follower's reads and the leader's writes, in one tree; exported from
+    // the follower, it verifies, and holds both.
+    let leader = if a.json(&["status", "--json"])["leading"] == true {
+        &a
+    } else {
+        &b
+    };
+    assert_eq!(
+        leader.json(&["status", "--json"])["leader"],
+        leader.json(&["status", "--json"])["instance"]
+    );
+    let out = tmp.path().join("export");
+    let follower = if std::ptr::eq(leader, &a) { &b } else { &a };
+    // The follower's last appends reach the tree once the leader sequences them.
+    std::thread::sleep(Duration::from_millis(500));
+    follower.ok(&["audit", "export", out.to_str().unwrap()]);
+    let v = follower.ok(&["audit", "verify", out.to_str().unwrap()]);
+    assert!(v.starts_with("verified:"), "{v}");
+    let text = std::fs::read_to_string(out.join("entries.jsonl")).unwrap();
+    for (action, what) in [
+        (
+            "\"action\":\"changes.read\"",
+            "gw-b's reads of the change feed",
+        ),
+        ("\"action\":\"client.create\"", "gw-a's client"),
+        ("\"action\":\"ingest.file\"", "gw-a's ingest"),
+    ] {
+        assert!(text.contains(action), "{what} missing from the one log");
+    }
+    let seqs: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        seqs,
+        (0..seqs.len() as u64).collect::<Vec<_>>(),
+        "one dense sequence"
+    );
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn a_sled_store_migrates_into_postgres_with_every_entry_and_the_same_audit_root() {
+    let Some(cluster) = cluster_with("migrated") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
+    let sled_cfg = tmp.path().join("sled.toml");
+    let base = format!(
+        "data_dir = {:?}\nadapters_dir = {:?}\n[log]\nlevel = \"info\"\n[server]\nlisten = \"off\"\n",
+        data.display().to_string(),
+        adapters.display().to_string(),
+    );
+    std::fs::write(&sled_cfg, &base).unwrap();
+    let pg_cfg = tmp.path().join("pg.toml");
+    std::fs::write(
+        &pg_cfg,
+        format!("{base}{}", store_section(&cluster.url("migrated"), "gw")),
+    )
+    .unwrap();
+    let pass = common::secret_file(&tmp.path().join("pass"), PASS);
+    let samples = tmp.path().join("samples");
+    xianjie::sample::generate(
+        &samples,
+        &xianjie::sample::SampleOptions {
+            cases: 600,
+            bad_fraction: 0.05,
+            seed: 3,
+        },
+    )
+    .unwrap();
+
+    // On sled: ingest (with quarantined rows), a client, a second version of some cases.
+    let gw = Gateway::start_with(
+        &sled_cfg,
+        &data,
+        &["--passphrase-file", pass.to_str().unwrap()],
+    );
+    for adapter in ["sunshine", "market-inspection"] {
+        gw.ok(&["ingest", adapter, samples.join(adapter).to_str().unwrap()]);
+    }
+    gw.ok(&["clients", "add", "procuratorate"]);
+    let before = gw.json(&["status", "--json"]);
+    gw.stop();
+    let (sled_lines, sled_note) = common::audit_files(&data);
+    let sled_note = sled_note.unwrap();
+
+    // Migrating into a database that is not empty is refused; into the empty one it copies.
+    let migrate = |cfg: &Path| {
+        std::process::Command::new(common::bin())
+            .arg("--config")
+            .arg(cfg)
+            .args(["store", "migrate", "--to", "postgres"])
+            .output()
+            .unwrap()
+    };
+    let refused = migrate(&sled_cfg);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("[store] is sled"));
+    let out = migrate(&pg_cfg);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("cases") && text.contains("keystore") && text.contains("audit log"),
+        "{text}"
+    );
+    let again = migrate(&pg_cfg);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"));
+
+    // On PostgreSQL: the same passphrase opens the copied keystore; every count is the same.
+    let gw = Gateway::start_with(
+        &pg_cfg,
+        &data,
+        &["--passphrase-file", pass.to_str().unwrap()],
+    );
+    let after = gw.json(&["status", "--json"]);
+    for key in ["cases", "changes", "quarantine", "units"] {
+        assert_eq!(after[key], before[key], "{key}");
+    }
+    assert_eq!(after["sealed"], false);
+    assert!(gw.ok(&["clients", "list"]).contains("procuratorate"));
+    // The audit log goes on from the copy: the export verifies, starts with exactly the sled
+    // entries, and keeps the sled log's last checkpoint (the same root).
+    let out = tmp.path().join("export");
+    gw.ok(&["audit", "export", out.to_str().unwrap()]);
+    let v = gw.ok(&["audit", "verify", out.to_str().unwrap()]);
+    assert!(v.starts_with("verified:"), "{v}");
+    let exported = std::fs::read_to_string(out.join("entries.jsonl")).unwrap();
+    let exported: Vec<&str> = exported.lines().collect();
+    assert!(exported.len() > sled_lines.len());
+    assert_eq!(exported[..sled_lines.len()], sled_lines[..]);
+    let note = std::fs::read_to_string(
+        out.join("checkpoints")
+            .join(format!("{:020}.note", sled_lines.len())),
+    )
+    .unwrap();
+    assert_eq!(note, sled_note);
+    gw.stop();
 }

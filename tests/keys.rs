@@ -33,7 +33,9 @@ fn config_with(dir: &Path, data: &Path, server: &str) -> PathBuf {
         ),
     )
     .unwrap();
-    common::add_store(&cfg, data);
+    // Always the embedded store, whatever XIANJIE_TEST_STORE says: these tests are about the
+    // keystore file itself (its mode, a copy put back, a torn write). The keystore shared in
+    // PostgreSQL is tested in `tests/ha.rs` and `store::postgres::on_server`.
     cfg
 }
 

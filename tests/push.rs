@@ -378,17 +378,9 @@ fn signed_packages_are_valid_delivered_once_and_audited() {
     // The credential itself appears nowhere in the gateway's log or audit log.
     let log = std::fs::read_to_string(&env.gw().log).unwrap();
     assert!(!log.contains(CREDENTIAL));
-    let audit_dir = env.data.join("audit");
-    for f in std::fs::read_dir(audit_dir).unwrap() {
-        let p = f.unwrap().path();
-        if p.is_file() {
-            let bytes = std::fs::read(&p).unwrap();
-            assert!(
-                !String::from_utf8_lossy(&bytes).contains(CREDENTIAL),
-                "{}",
-                p.display()
-            );
-        }
+    let (entries, last) = common::audit_at_rest(&env.data);
+    for text in entries.iter().chain(&last) {
+        assert!(!text.contains(CREDENTIAL), "{text}");
     }
 
     // A second cycle has nothing to send.

@@ -104,6 +104,6 @@ pub fn change(
         }
     }?;
     audit.append(&Event::new(actor, action, &target).detail("changed", changed))?;
-    audit.checkpoint()?;
+    audit.checkpoint_now()?;
     Ok(changed)
 }

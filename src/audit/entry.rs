@@ -218,6 +218,29 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
+    /// The entry with its time, as the shared log queues it for the sequencer: the time in
+    /// microseconds, the head's length, the head, the tail.
+    pub(crate) fn queued(&self, time: DateTime<Utc>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(12 + self.head.len() + self.tail.len());
+        out.extend_from_slice(&time.timestamp_micros().to_be_bytes());
+        out.extend_from_slice(&(self.head.len() as u32).to_be_bytes());
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(&self.tail);
+        out
+    }
+
+    /// A queued entry back, with its time; `None` when the bytes are not one.
+    pub(crate) fn from_queued(bytes: &[u8]) -> Option<(Prepared, DateTime<Utc>)> {
+        let micros = i64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+        let len = u32::from_be_bytes(bytes.get(8..12)?.try_into().ok()?) as usize;
+        let head = bytes.get(12..12usize.checked_add(len)?)?.to_vec();
+        let tail = bytes.get(12 + len..)?.to_vec();
+        Some((
+            Prepared { head, tail },
+            DateTime::from_timestamp_micros(micros)?,
+        ))
+    }
+
     /// The canonical line at `seq` and `time`, without the line feed.
     pub(crate) fn line(&self, seq: u64, time: DateTime<Utc>) -> Vec<u8> {
         use std::io::Write;

@@ -1,15 +1,21 @@
-//! The audit log on disk: appends (fail-closed, grouped fsync), the Merkle frontier, signed
-//! checkpoints, proofs and export.
+//! The audit log: appends (fail-closed), the Merkle frontier, signed checkpoints, proofs and
+//! export, kept in one of two places:
 //!
-//! Files in `DATA/audit/` (mode 0600):
-//! - `entries.jsonl`: one canonical JSON entry per line; line `i` (without its `\n`) is leaf `i`.
-//! - `leaves.bin`: the 32-byte leaf hashes in order — a cache, rebuilt from the entries at open.
-//! - `checkpoints.log`: every signed checkpoint, each as a decimal byte length line and the note.
+//! - **Files** (one instance, beside the embedded store), in `DATA/audit/` (mode 0600):
+//!   - `entries.jsonl`: one canonical JSON entry per line; line `i` (without its `\n`) is leaf `i`;
+//!   - `leaves.bin`: the 32-byte leaf hashes in order — a cache, rebuilt from the entries at open;
+//!   - `checkpoints.log`: every signed checkpoint, each as a decimal byte length line and the note.
 //!
-//! An append is written to the OS (one `write`) before it returns; with `Fsync::Always` it also
-//! waits for an fsync that covers it, and concurrent appends share that fsync; with
-//! `Fsync::Interval` a background thread fsyncs at that interval. A failed write marks the log
-//! broken: every later append fails, so no operation proceeds unaudited (fail closed).
+//!   An append is written to the OS (one `write`) before it returns; with `Fsync::Always` it
+//!   also waits for an fsync that covers it, and concurrent appends share that fsync; with
+//!   `Fsync::Interval` a background thread fsyncs at that interval. A failed write marks the log
+//!   broken: every later append fails, so no operation proceeds unaudited (fail closed).
+//! - **The shared store** (instances sharing a PostgreSQL database; see `shared.rs`): an append
+//!   from any instance is committed to a queue before it returns; the leader sequences queued
+//!   entries into the one tree, in one order, and signs its checkpoints.
+//!
+//! Both keep the same entries, proofs and export, so `audit export` and `audit verify` work
+//! the same on either.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -18,9 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
-use super::entry::{CanonicalError, Entry, Event};
+use super::entry::{CanonicalError, Entry, Event, Prepared};
 use super::merkle::{self, Frontier, Hash};
 use super::note::{Checkpoint, NoteError, NoteSigner};
 
@@ -77,45 +83,67 @@ pub enum AuditError {
     /// A proof was asked for sizes or indexes the log does not have.
     #[error(transparent)]
     Proof(#[from] merkle::ProofError),
+    /// The shared store failed (the log of instances sharing a database).
+    #[error("the audit log in the database: {0}")]
+    Store(String),
     /// No checkpoint can be signed while the keystore is sealed.
     #[error("no audit checkpoint has been signed yet (the keystore is sealed; unlock it)")]
     NoCheckpoint,
 }
 
-struct State {
-    entries: File,
-    leaves: BufWriter<File>,
-    frontier: Frontier,
-    broken: Option<String>,
-    /// Highest keystore version recorded by a `keystore.change` entry.
-    keystore_version: u64,
-    /// Time of the last `credential.use` entry per destination.
-    last_use: std::collections::HashMap<String, String>,
+/// What [`Backend::lines`] calls with each entry's index and canonical line.
+pub(super) type EachLine<'a> = dyn FnMut(u64, &[u8]) -> Result<(), AuditError> + 'a;
+
+/// A signed checkpoint and its note.
+pub(super) type SignedNote = (Checkpoint, String);
+
+/// What a log is kept in: its own files, or the store instances share.
+pub(super) trait Backend: Send + Sync {
+    /// Appends a prepared entry at `now`; durable (as the policy says) when it returns. Returns
+    /// its sequence number (files) or its place in the queue (shared).
+    fn append(&self, prepared: &Prepared, now: DateTime<Utc>) -> Result<u64, AuditError>;
+    /// Entries in the tree.
+    fn size(&self) -> u64;
+    /// Makes every append durable.
+    fn sync(&self) -> Result<(), AuditError>;
+    /// The tree this instance may sign now, as (size, root); `None` when another instance
+    /// signs (a follower).
+    fn to_sign(&self) -> Result<Option<(u64, Hash)>, AuditError>;
+    /// Keeps a signed checkpoint of the first `size` entries.
+    fn store_note(&self, size: u64, note: &str) -> Result<(), AuditError>;
+    /// Every signed checkpoint, oldest first.
+    fn notes(&self) -> Result<Vec<String>, AuditError>;
+    /// The latest signed checkpoint.
+    fn last_note(&self) -> Result<Option<String>, AuditError>;
+    /// Calls `each` with the index and canonical line of entries `start..end`, in order.
+    fn lines(&self, start: u64, end: u64, each: &mut EachLine<'_>) -> Result<(), AuditError>;
+    /// The first `size` leaf hashes.
+    fn leaves(&self, size: u64) -> Result<Vec<Hash>, AuditError>;
+    /// Where the entries are, for messages.
+    fn label(&self) -> String;
 }
 
+/// Facts a few entries record that outlive a restart.
 #[derive(Default)]
-struct SyncState {
-    synced: u64,
-    syncing: bool,
-    failed: Option<String>,
+pub(super) struct Facts {
+    /// Highest keystore version recorded by a `keystore.change` entry.
+    pub(super) keystore_version: u64,
+    /// Time of the last `credential.use` entry per destination.
+    pub(super) last_use: std::collections::HashMap<String, String>,
 }
 
 struct Signed {
     signer: Option<NoteSigner>,
     last: Option<(Checkpoint, String)>,
-    file: File,
 }
 
 /// The audit log. Shared by every part of the gateway through an `Arc`.
 pub struct AuditLog {
     dir: PathBuf,
     origin: String,
-    policy: Fsync,
-    state: Mutex<State>,
-    sync_file: File,
-    sync: Mutex<SyncState>,
-    synced_cv: Condvar,
+    backend: Arc<dyn Backend>,
     signed: Mutex<Signed>,
+    facts: Mutex<Facts>,
     /// Size at open, for the appended-since-start metric.
     opened_at_size: u64,
 }
@@ -129,7 +157,7 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding an audit lock leaves plain data behind; keep going with it.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -154,7 +182,7 @@ fn open_rw(path: &Path, append: bool) -> Result<File, AuditError> {
 }
 
 /// Splits a stored signed note into its checkpoint.
-fn checkpoint_of(note: &str) -> Result<Checkpoint, NoteError> {
+pub(crate) fn checkpoint_of(note: &str) -> Result<Checkpoint, NoteError> {
     let body_end = note.find("\n\n").map_or(note.len(), |i| i + 1);
     Checkpoint::parse(&note[..body_end])
 }
@@ -188,10 +216,324 @@ pub(crate) fn read_checkpoints(path: &Path) -> Result<Vec<String>, AuditError> {
 }
 
 impl AuditLog {
-    /// Opens (or creates) the log in `dir`: rehashes every entry, drops a torn last line (an
-    /// append that never completed, so was never acknowledged), rewrites the leaf cache if it
-    /// disagrees, and refuses a log that no longer matches its last signed checkpoint.
+    /// Opens (or creates) the log's files in `dir`: rehashes every entry, drops a torn last line
+    /// (an append that never completed, so was never acknowledged), rewrites the leaf cache if
+    /// it disagrees, and refuses a log that no longer matches its last signed checkpoint.
     pub fn open(dir: &Path, origin: &str, policy: Fsync) -> Result<Arc<AuditLog>, AuditError> {
+        let (log, facts, last) = FileLog::open(dir, policy)?;
+        Ok(Self::with(dir, origin, log, facts, last))
+    }
+
+    /// The log of instances sharing `store` (a PostgreSQL store): see `shared.rs`. `dir` is
+    /// only named in messages.
+    pub fn open_shared(
+        store: crate::store::Store,
+        leader: crate::store::Leadership,
+        dir: &Path,
+        origin: &str,
+    ) -> Result<Arc<AuditLog>, AuditError> {
+        let (log, last) = super::shared::SharedLog::open(store, leader)?;
+        Ok(Self::with(
+            dir,
+            origin,
+            Arc::new(log),
+            Facts::default(),
+            last,
+        ))
+    }
+
+    fn with(
+        dir: &Path,
+        origin: &str,
+        backend: Arc<dyn Backend>,
+        facts: Facts,
+        last: Option<(Checkpoint, String)>,
+    ) -> Arc<AuditLog> {
+        let opened_at_size = backend.size();
+        Arc::new(AuditLog {
+            dir: dir.to_path_buf(),
+            origin: origin.to_string(),
+            backend,
+            signed: Mutex::new(Signed { signer: None, last }),
+            facts: Mutex::new(facts),
+            opened_at_size,
+        })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The checkpoint origin line (also the signing key's name).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Number of entries.
+    pub fn size(&self) -> u64 {
+        self.backend.size()
+    }
+
+    /// Entries appended since the log was opened.
+    pub fn appended_since_start(&self) -> u64 {
+        self.size().saturating_sub(self.opened_at_size)
+    }
+
+    /// Highest keystore version any entry has recorded (0 if none).
+    pub fn keystore_version(&self) -> u64 {
+        lock(&self.facts).keystore_version
+    }
+
+    /// When a destination's credential was last used, per the log.
+    pub fn last_use(&self, destination: &str) -> Option<String> {
+        lock(&self.facts).last_use.get(destination).cloned()
+    }
+
+    /// Appends one entry and returns its sequence number (or, in a shared log, its place in the
+    /// queue the leader sequences). Returns only once the entry is durable as the log's policy
+    /// says; on error the operation must not proceed.
+    pub fn append(&self, event: &Event) -> Result<u64, AuditError> {
+        // Encoded before any lock: appenders on other threads wait only for the number, the
+        // clock and the write.
+        let prepared = event.prepare()?;
+        let now = Utc::now();
+        let seq = self.backend.append(&prepared, now)?;
+        if event.action == "keystore.change" {
+            let v = event.details.get("version").and_then(|v| v.as_u64());
+            let mut facts = lock(&self.facts);
+            facts.keystore_version = facts.keystore_version.max(v.unwrap_or(0));
+        } else if event.action == "credential.use" {
+            let t = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            lock(&self.facts).last_use.insert(event.target.clone(), t);
+        }
+        Ok(seq)
+    }
+
+    /// Makes everything appended so far durable.
+    pub fn sync(&self) -> Result<(), AuditError> {
+        self.backend.sync()
+    }
+
+    /// Sequences what other instances queued into a shared log, when this instance leads
+    /// (nothing to do for a log in files).
+    pub fn sequence(&self) -> Result<(), AuditError> {
+        self.backend.to_sign().map(drop)
+    }
+
+    /// Installs (unlock) or removes (seal) the checkpoint signing key.
+    pub fn set_signer(&self, signer: Option<NoteSigner>) {
+        lock(&self.signed).signer = signer;
+    }
+
+    /// The verifier key text of the signing key, if one is installed.
+    pub fn verifier_text(&self) -> Option<String> {
+        lock(&self.signed)
+            .signer
+            .as_ref()
+            .map(|s| s.verifier().text())
+    }
+
+    /// Signs a checkpoint of the log as it is now, unless the last one already covers every
+    /// entry (or another instance signs: a follower of a shared log); returns the latest signed
+    /// note. Checkpoints are only ever signed over the one append-only frontier, so no two are
+    /// inconsistent. Without a signer (sealed) returns the last one signed, or
+    /// [`AuditError::NoCheckpoint`].
+    pub fn checkpoint(&self) -> Result<String, AuditError> {
+        self.sync()?;
+        let mut signed = lock(&self.signed);
+        if let Some((size, root)) = self.backend.to_sign()? {
+            let stale = signed.last.as_ref().is_none_or(|(cp, _)| cp.size < size);
+            if stale && let Some(signer) = &signed.signer {
+                let cp = Checkpoint {
+                    origin: self.origin.clone(),
+                    size,
+                    root,
+                    extensions: Vec::new(),
+                };
+                let note = signer.sign(&cp.body())?;
+                self.backend.store_note(size, &note)?;
+                signed.last = Some((cp, note));
+            }
+        }
+        drop(signed);
+        self.backend.last_note()?.ok_or(AuditError::NoCheckpoint)
+    }
+
+    /// Signs a checkpoint now where this instance signs ([`AuditLog::checkpoint`]); a follower
+    /// of a shared log, or a log nobody has signed yet, leaves it to the leader: what was
+    /// appended is durable already, and the leader's next checkpoint covers it.
+    pub fn checkpoint_now(&self) -> Result<(), AuditError> {
+        match self.checkpoint() {
+            Ok(_) | Err(AuditError::NoCheckpoint) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The latest signed checkpoint note, without signing a new one.
+    pub fn last_signed(&self) -> Option<String> {
+        self.backend.last_note().ok().flatten()
+    }
+
+    /// Entries `start..end` (clamped to the log), oldest first, each with its index.
+    pub fn range(&self, start: u64, end: u64) -> Result<Vec<(u64, Entry)>, AuditError> {
+        let end = end.min(self.size());
+        let mut out = Vec::new();
+        self.backend.lines(start, end, &mut |i, line| {
+            let e = serde_json::from_slice(line).map_err(|e| AuditError::BadEntry {
+                path: self.backend.label(),
+                index: i,
+                reason: e.to_string(),
+            })?;
+            out.push((i, e));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The last `n` entries, oldest first.
+    pub fn tail(&self, n: usize) -> Result<Vec<Entry>, AuditError> {
+        let size = self.size();
+        Ok(self
+            .range(size.saturating_sub(n as u64), size)?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    /// An inclusion proof of entry `index` in the tree of `size` entries (default: all), with
+    /// that tree's root.
+    pub fn inclusion(
+        &self,
+        index: u64,
+        size: Option<u64>,
+    ) -> Result<(u64, Hash, Vec<Hash>), AuditError> {
+        let size = size.unwrap_or_else(|| self.size());
+        if size > self.size() {
+            return Err(merkle::ProofError::SizeOutOfRange {
+                size,
+                max: self.size(),
+            }
+            .into());
+        }
+        let leaves = self.backend.leaves(size)?;
+        let proof = merkle::inclusion_proof(&leaves, index, size)?;
+        Ok((size, merkle::root(&leaves), proof))
+    }
+
+    /// The leaf hash of entry `index`.
+    pub fn inclusion_leaf(&self, index: u64) -> Result<Hash, AuditError> {
+        let leaves = self
+            .backend
+            .leaves(index.saturating_add(1).min(self.size()))?;
+        let i = usize::try_from(index).unwrap_or(usize::MAX);
+        leaves.get(i).copied().ok_or_else(|| {
+            merkle::ProofError::IndexOutOfRange {
+                index,
+                size: self.size(),
+            }
+            .into()
+        })
+    }
+
+    /// A consistency proof between the trees of `old` and `new` entries, with both roots.
+    pub fn consistency(&self, old: u64, new: u64) -> Result<(Hash, Hash, Vec<Hash>), AuditError> {
+        if new > self.size() {
+            return Err(merkle::ProofError::SizeOutOfRange {
+                size: new,
+                max: self.size(),
+            }
+            .into());
+        }
+        let leaves = self.backend.leaves(new)?;
+        let proof = merkle::consistency_proof(&leaves, old, new)?;
+        let old_len = usize::try_from(old).unwrap_or(usize::MAX).min(leaves.len());
+        Ok((
+            merkle::root(&leaves[..old_len]),
+            merkle::root(&leaves),
+            proof,
+        ))
+    }
+
+    /// Writes an export to `out` (layout in the README): `entries.jsonl`, `leaves.bin`,
+    /// `checkpoints/<size>.note` for every signed checkpoint, `checkpoint` (the latest) and
+    /// `key.vkey` (the verifier key). Returns the number of entries exported.
+    pub fn export(&self, out: &Path) -> Result<u64, AuditError> {
+        // A fresh checkpoint first, when a key is there, so that the export ends covered.
+        match self.checkpoint() {
+            Ok(_) | Err(AuditError::NoCheckpoint) => {}
+            Err(e) => return Err(e),
+        }
+        // What the latest checkpoint covers at least (a follower's log may have grown since).
+        let size = self.size();
+        std::fs::create_dir_all(out.join("checkpoints")).map_err(io(out))?;
+        let dst = out.join("entries.jsonl");
+        let mut w = BufWriter::new(File::create(&dst).map_err(io(&dst))?);
+        self.backend.lines(0, size, &mut |_, line| {
+            w.write_all(line)
+                .and_then(|()| w.write_all(b"\n"))
+                .map_err(io(&dst))
+        })?;
+        w.flush().map_err(io(&dst))?;
+        let leaves: Vec<u8> = self
+            .backend
+            .leaves(size)?
+            .iter()
+            .flat_map(|h| h.iter().copied())
+            .collect();
+        let lp = out.join("leaves.bin");
+        std::fs::write(&lp, leaves).map_err(io(&lp))?;
+        let notes = self.backend.notes()?;
+        for note in &notes {
+            let cp = checkpoint_of(note)?;
+            let p = out
+                .join("checkpoints")
+                .join(format!("{:020}.note", cp.size));
+            std::fs::write(&p, note).map_err(io(&p))?;
+        }
+        if let Some(last) = notes.last() {
+            let p = out.join("checkpoint");
+            std::fs::write(&p, last).map_err(io(&p))?;
+        }
+        if let Some(v) = self.verifier_text() {
+            let p = out.join("key.vkey");
+            std::fs::write(&p, format!("{v}\n")).map_err(io(&p))?;
+        }
+        Ok(size)
+    }
+}
+
+struct State {
+    entries: File,
+    leaves: BufWriter<File>,
+    frontier: Frontier,
+    broken: Option<String>,
+}
+
+#[derive(Default)]
+struct SyncState {
+    synced: u64,
+    syncing: bool,
+    failed: Option<String>,
+}
+
+/// A log in files of its own.
+struct FileLog {
+    dir: PathBuf,
+    policy: Fsync,
+    state: Mutex<State>,
+    sync_file: File,
+    sync: Mutex<SyncState>,
+    synced_cv: Condvar,
+    /// `checkpoints.log`, and the last note in it.
+    checkpoints: Mutex<(File, Option<String>)>,
+}
+
+impl FileLog {
+    fn open(
+        dir: &Path,
+        policy: Fsync,
+    ) -> Result<(Arc<FileLog>, Facts, Option<SignedNote>), AuditError> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
@@ -286,17 +628,14 @@ impl AuditLog {
         let frontier = Frontier::from_leaves(&leaves);
         drop(leaves);
         let sync_file = entries.try_clone().map_err(io(&entries_path))?;
-        let log = Arc::new(AuditLog {
+        let log = Arc::new(FileLog {
             dir: dir.to_path_buf(),
-            origin: origin.to_string(),
             policy,
             state: Mutex::new(State {
                 entries,
                 leaves: BufWriter::with_capacity(64 * 1024, leaves_file),
                 frontier,
                 broken: None,
-                keystore_version,
-                last_use,
             }),
             sync_file,
             sync: Mutex::new(SyncState {
@@ -304,12 +643,10 @@ impl AuditLog {
                 ..SyncState::default()
             }),
             synced_cv: Condvar::new(),
-            opened_at_size: size,
-            signed: Mutex::new(Signed {
-                signer: None,
-                last,
-                file: open_rw(&cps_path, true)?,
-            }),
+            checkpoints: Mutex::new((
+                open_rw(&cps_path, true)?,
+                last.as_ref().map(|(_, n)| n.clone()),
+            )),
         });
         if let Fsync::Interval(every) = policy {
             let weak = Arc::downgrade(&log);
@@ -318,78 +655,26 @@ impl AuditLog {
                 .spawn(move || background_sync(weak, every))
                 .map_err(io(dir))?;
         }
-        Ok(log)
+        Ok((
+            log,
+            Facts {
+                keystore_version,
+                last_use,
+            },
+            last,
+        ))
     }
-
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// The checkpoint origin line (also the signing key's name).
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-
-    /// Number of entries.
-    pub fn size(&self) -> u64 {
-        lock(&self.state).frontier.size()
-    }
-
-    /// Entries appended since the log was opened.
-    pub fn appended_since_start(&self) -> u64 {
-        self.size().saturating_sub(self.opened_at_size)
-    }
-
-    /// Highest keystore version any entry has recorded (0 if none).
-    pub fn keystore_version(&self) -> u64 {
-        lock(&self.state).keystore_version
-    }
-
-    /// When a destination's credential was last used, per the log.
-    pub fn last_use(&self, destination: &str) -> Option<String> {
-        lock(&self.state).last_use.get(destination).cloned()
-    }
-
-    /// Appends one entry and returns its sequence number. Returns only once the entry is written
-    /// to the OS (and, with [`Fsync::Always`], synced); on error the operation must not proceed.
-    pub fn append(&self, event: &Event) -> Result<u64, AuditError> {
-        // Encoded before the lock: appenders on other threads wait only for the number, the
-        // clock and the write.
-        let prepared = event.prepare()?;
-        let mut st = lock(&self.state);
-        if let Some(why) = &st.broken {
-            return Err(AuditError::Broken(why.clone()));
-        }
-        let seq = st.frontier.size();
-        let now = Utc::now();
-        let mut line = prepared.line(seq, now);
-        let leaf = merkle::leaf_hash(&line);
-        line.push(b'\n');
-        let path = self.dir.join("entries.jsonl");
-        if let Err(e) = st.entries.write_all(&line) {
-            let why = format!("writing {}: {e}", path.display());
-            st.broken = Some(why.clone());
-            tracing::error!(%why, "audit log broken; refusing audited operations");
-            return Err(AuditError::Broken(why));
-        }
-        // The leaf cache may lag (it is rebuilt at open); its errors do not lose entries.
-        if let Err(e) = st.leaves.write_all(&leaf) {
-            tracing::warn!(error = %e, "audit leaf cache write failed; it is rebuilt at next start");
-        }
-        st.frontier.push(leaf);
-        if event.action == "keystore.change" {
-            let v = event.details.get("version").and_then(|v| v.as_u64());
-            st.keystore_version = st.keystore_version.max(v.unwrap_or(0));
-        } else if event.action == "credential.use" {
-            let t = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-            st.last_use.insert(event.target.clone(), t);
-        }
-        drop(st);
-        if self.policy == Fsync::Always {
-            self.sync_to(seq + 1)?;
-        }
-        Ok(seq)
+    /// Syncs everything appended so far (entries and the leaf cache).
+    fn sync_all(&self) -> Result<(), AuditError> {
+        let size = {
+            let mut st = lock(&self.state);
+            // As on append: the leaf cache is rebuilt at open, so its failure loses no entry.
+            if let Err(e) = st.leaves.flush() {
+                tracing::warn!(error = %e, "audit leaf cache flush failed; it is rebuilt at next start");
+            }
+            st.frontier.size()
+        };
+        self.sync_to(size)
     }
 
     /// Waits until the first `target` entries are on disk; concurrent callers share one fsync.
@@ -426,107 +711,84 @@ impl AuditLog {
             self.synced_cv.notify_all();
         }
     }
+}
 
-    /// Syncs everything appended so far (entries and the leaf cache).
-    pub fn sync(&self) -> Result<(), AuditError> {
-        let size = {
-            let mut st = lock(&self.state);
-            // As on append: the leaf cache is rebuilt at open, so its failure loses no entry.
-            if let Err(e) = st.leaves.flush() {
-                tracing::warn!(error = %e, "audit leaf cache flush failed; it is rebuilt at next start");
-            }
-            st.frontier.size()
-        };
-        self.sync_to(size)
-    }
-
-    /// Installs (unlock) or removes (seal) the checkpoint signing key.
-    pub fn set_signer(&self, signer: Option<NoteSigner>) {
-        lock(&self.signed).signer = signer;
-    }
-
-    /// The verifier key text of the signing key, if one is installed.
-    pub fn verifier_text(&self) -> Option<String> {
-        lock(&self.signed)
-            .signer
-            .as_ref()
-            .map(|s| s.verifier().text())
-    }
-
-    /// Signs a checkpoint of the log as it is now, unless the last one already covers every
-    /// entry; returns the latest signed note. Checkpoints are only ever signed over the one
-    /// append-only frontier, so no two are inconsistent. Without a signer (sealed) returns the
-    /// last one signed, or [`AuditError::NoCheckpoint`].
-    pub fn checkpoint(&self) -> Result<String, AuditError> {
-        self.sync()?;
-        let mut signed = lock(&self.signed);
-        let (size, root) = {
-            let st = lock(&self.state);
-            (st.frontier.size(), st.frontier.root())
-        };
-        let stale = signed.last.as_ref().is_none_or(|(cp, _)| cp.size < size);
-        if stale && let Some(signer) = &signed.signer {
-            let cp = Checkpoint {
-                origin: self.origin.clone(),
-                size,
-                root,
-                extensions: Vec::new(),
-            };
-            let note = signer.sign(&cp.body())?;
-            let record = format!("{}\n{note}", note.len());
-            let path = self.dir.join("checkpoints.log");
-            signed
-                .file
-                .write_all(record.as_bytes())
-                .and_then(|()| signed.file.sync_data())
-                .map_err(io(&path))?;
-            signed.last = Some((cp, note));
+impl Backend for FileLog {
+    fn append(&self, prepared: &Prepared, now: DateTime<Utc>) -> Result<u64, AuditError> {
+        let mut st = lock(&self.state);
+        if let Some(why) = &st.broken {
+            return Err(AuditError::Broken(why.clone()));
         }
-        signed
-            .last
-            .as_ref()
-            .map(|(_, n)| n.clone())
-            .ok_or(AuditError::NoCheckpoint)
-    }
-
-    /// The latest signed checkpoint note, without signing a new one.
-    pub fn last_signed(&self) -> Option<String> {
-        lock(&self.signed).last.as_ref().map(|(_, n)| n.clone())
-    }
-
-    /// Entries `start..end` (clamped to the log), oldest first, each with its index.
-    pub fn range(&self, start: u64, end: u64) -> Result<Vec<(u64, Entry)>, AuditError> {
+        let seq = st.frontier.size();
+        let mut line = prepared.line(seq, now);
+        let leaf = merkle::leaf_hash(&line);
+        line.push(b'\n');
         let path = self.dir.join("entries.jsonl");
-        let end = end.min(self.size());
+        if let Err(e) = st.entries.write_all(&line) {
+            let why = format!("writing {}: {e}", path.display());
+            st.broken = Some(why.clone());
+            tracing::error!(%why, "audit log broken; refusing audited operations");
+            return Err(AuditError::Broken(why));
+        }
+        // The leaf cache may lag (it is rebuilt at open); its errors do not lose entries.
+        if let Err(e) = st.leaves.write_all(&leaf) {
+            tracing::warn!(error = %e, "audit leaf cache write failed; it is rebuilt at next start");
+        }
+        st.frontier.push(leaf);
+        drop(st);
+        if self.policy == Fsync::Always {
+            self.sync_to(seq + 1)?;
+        }
+        Ok(seq)
+    }
+
+    fn size(&self) -> u64 {
+        lock(&self.state).frontier.size()
+    }
+
+    fn sync(&self) -> Result<(), AuditError> {
+        self.sync_all()
+    }
+
+    fn to_sign(&self) -> Result<Option<(u64, Hash)>, AuditError> {
+        let st = lock(&self.state);
+        Ok(Some((st.frontier.size(), st.frontier.root())))
+    }
+
+    fn store_note(&self, _size: u64, note: &str) -> Result<(), AuditError> {
+        let record = format!("{}\n{note}", note.len());
+        let path = self.dir.join("checkpoints.log");
+        let mut cps = lock(&self.checkpoints);
+        cps.0
+            .write_all(record.as_bytes())
+            .and_then(|()| cps.0.sync_data())
+            .map_err(io(&path))?;
+        cps.1 = Some(note.to_string());
+        Ok(())
+    }
+
+    fn notes(&self) -> Result<Vec<String>, AuditError> {
+        read_checkpoints(&self.dir.join("checkpoints.log"))
+    }
+
+    fn last_note(&self) -> Result<Option<String>, AuditError> {
+        Ok(lock(&self.checkpoints).1.clone())
+    }
+
+    fn lines(&self, start: u64, end: u64, each: &mut EachLine<'_>) -> Result<(), AuditError> {
+        let path = self.dir.join("entries.jsonl");
         let f = File::open(&path).map_err(io(&path))?;
-        let mut out = Vec::new();
         for (i, line) in BufReader::new(f).split(b'\n').enumerate() {
             let i = i as u64;
             if i >= end {
                 break;
             }
             let line = line.map_err(io(&path))?;
-            if i < start {
-                continue;
+            if i >= start {
+                each(i, &line)?;
             }
-            let e = serde_json::from_slice(&line).map_err(|e| AuditError::BadEntry {
-                path: path.display().to_string(),
-                index: i,
-                reason: e.to_string(),
-            })?;
-            out.push((i, e));
         }
-        Ok(out)
-    }
-
-    /// The last `n` entries, oldest first.
-    pub fn tail(&self, n: usize) -> Result<Vec<Entry>, AuditError> {
-        let size = self.size();
-        Ok(self
-            .range(size.saturating_sub(n as u64), size)?
-            .into_iter()
-            .map(|(_, e)| e)
-            .collect())
+        Ok(())
     }
 
     /// The first `size` leaf hashes (from the cache, flushed first).
@@ -555,108 +817,12 @@ impl AuditLog {
             .collect())
     }
 
-    /// An inclusion proof of entry `index` in the tree of `size` entries (default: all), with
-    /// that tree's root.
-    pub fn inclusion(
-        &self,
-        index: u64,
-        size: Option<u64>,
-    ) -> Result<(u64, Hash, Vec<Hash>), AuditError> {
-        let size = size.unwrap_or_else(|| self.size());
-        if size > self.size() {
-            return Err(merkle::ProofError::SizeOutOfRange {
-                size,
-                max: self.size(),
-            }
-            .into());
-        }
-        let leaves = self.leaves(size)?;
-        let proof = merkle::inclusion_proof(&leaves, index, size)?;
-        Ok((size, merkle::root(&leaves), proof))
-    }
-
-    /// The leaf hash of entry `index`.
-    pub fn inclusion_leaf(&self, index: u64) -> Result<Hash, AuditError> {
-        let leaves = self.leaves(index.saturating_add(1).min(self.size()))?;
-        let i = usize::try_from(index).unwrap_or(usize::MAX);
-        leaves.get(i).copied().ok_or_else(|| {
-            merkle::ProofError::IndexOutOfRange {
-                index,
-                size: self.size(),
-            }
-            .into()
-        })
-    }
-
-    /// A consistency proof between the trees of `old` and `new` entries, with both roots.
-    pub fn consistency(&self, old: u64, new: u64) -> Result<(Hash, Hash, Vec<Hash>), AuditError> {
-        if new > self.size() {
-            return Err(merkle::ProofError::SizeOutOfRange {
-                size: new,
-                max: self.size(),
-            }
-            .into());
-        }
-        let leaves = self.leaves(new)?;
-        let proof = merkle::consistency_proof(&leaves, old, new)?;
-        let old_len = usize::try_from(old).unwrap_or(usize::MAX).min(leaves.len());
-        Ok((
-            merkle::root(&leaves[..old_len]),
-            merkle::root(&leaves),
-            proof,
-        ))
-    }
-
-    /// Writes an export to `out` (layout in the README): `entries.jsonl`, `leaves.bin`,
-    /// `checkpoints/<size>.note` for every signed checkpoint, `checkpoint` (the latest) and
-    /// `key.vkey` (the verifier key). Returns the number of entries exported.
-    pub fn export(&self, out: &Path) -> Result<u64, AuditError> {
-        // A fresh checkpoint first, when a key is there, so that the export ends covered.
-        match self.checkpoint() {
-            Ok(_) | Err(AuditError::NoCheckpoint) => {}
-            Err(e) => return Err(e),
-        }
-        let size = self.size();
-        std::fs::create_dir_all(out.join("checkpoints")).map_err(io(out))?;
-        let src = self.dir.join("entries.jsonl");
-        let mut r = BufReader::new(File::open(&src).map_err(io(&src))?).take(u64::MAX);
-        let dst = out.join("entries.jsonl");
-        let mut w = BufWriter::new(File::create(&dst).map_err(io(&dst))?);
-        let mut line = Vec::new();
-        for _ in 0..size {
-            line.clear();
-            r.read_until(b'\n', &mut line).map_err(io(&src))?;
-            w.write_all(&line).map_err(io(&dst))?;
-        }
-        w.flush().map_err(io(&dst))?;
-        let leaves: Vec<u8> = self
-            .leaves(size)?
-            .iter()
-            .flat_map(|h| h.iter().copied())
-            .collect();
-        let lp = out.join("leaves.bin");
-        std::fs::write(&lp, leaves).map_err(io(&lp))?;
-        let notes = read_checkpoints(&self.dir.join("checkpoints.log"))?;
-        for note in &notes {
-            let cp = checkpoint_of(note)?;
-            let p = out
-                .join("checkpoints")
-                .join(format!("{:020}.note", cp.size));
-            std::fs::write(&p, note).map_err(io(&p))?;
-        }
-        if let Some(last) = notes.last() {
-            let p = out.join("checkpoint");
-            std::fs::write(&p, last).map_err(io(&p))?;
-        }
-        if let Some(v) = self.verifier_text() {
-            let p = out.join("key.vkey");
-            std::fs::write(&p, format!("{v}\n")).map_err(io(&p))?;
-        }
-        Ok(size)
+    fn label(&self) -> String {
+        self.dir.join("entries.jsonl").display().to_string()
     }
 }
 
-fn background_sync(log: Weak<AuditLog>, every: Duration) {
+fn background_sync(log: Weak<FileLog>, every: Duration) {
     loop {
         std::thread::sleep(every);
         // The thread ends with the log (when the last `Arc` is dropped).

@@ -6,8 +6,10 @@ pub mod entry;
 pub mod log;
 pub mod merkle;
 pub mod note;
+mod shared;
 pub mod verify;
 
 pub use entry::{Actor, Entry, Event};
 pub use log::{AuditError, AuditLog, Fsync};
+pub use shared::SEQUENCE_EVERY;
 pub use verify::{Verified, VerifyError, verify_export};

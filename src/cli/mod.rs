@@ -109,6 +109,12 @@ pub enum Command {
         #[command(subcommand)]
         command: PortsCommand,
     },
+    /// The store's backend: copy an embedded (sled) store into PostgreSQL.
+    Store {
+        /// What to do.
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// The signed audit log.
     Audit {
         /// What to do.
@@ -397,6 +403,19 @@ pub enum PortsCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `store` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Copy this data directory's embedded store (sled), keystore file and audit log into the
+    /// empty PostgreSQL database that `[store]` names (kind = "postgres"). Stop the gateway
+    /// first; nothing in the data directory is changed.
+    Migrate {
+        /// The backend to copy into.
+        #[arg(long, value_parser = ["postgres"])]
+        to: String,
     },
 }
 
@@ -767,6 +786,9 @@ pub fn main() -> ExitCode {
                     force,
                 },
         } => offline::certs_dev(out, clients, force),
+        Command::Store {
+            command: StoreCommand::Migrate { .. },
+        } => offline::store_migrate(&cli),
         _ => runtime().and_then(|rt| rt.block_on(async_main(cli))),
     };
     match result {
@@ -865,6 +887,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         | Command::Rules { .. }
         | Command::Sample { .. }
         | Command::Certs { .. }
+        | Command::Store { .. }
         | Command::DecodeWorker => Ok(()),
     }
 }

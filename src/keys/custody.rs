@@ -4,7 +4,6 @@
 //! audit log is also how an older keystore file put back in place is recognised (its version is
 //! lower than the last one the log recorded) and refused.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::keystore::{KdfParams, Keystore, KeystoreError, RecordMeta, constant_time_eq};
+use super::keystore::{Home, KdfParams, Keystore, KeystoreError, RecordMeta, constant_time_eq};
 use super::secret::{Passphrase, SecretBytes, SecretString};
 use crate::audit::note::NoteSigner;
 use crate::audit::{Actor, AuditError, AuditLog, Event};
@@ -219,7 +218,7 @@ const CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// The keystore under custody.
 pub struct Custody {
-    path: PathBuf,
+    home: Home,
     audit: Arc<AuditLog>,
     inner: RwLock<Option<Keystore>>,
     failures: Mutex<u32>,
@@ -231,7 +230,7 @@ pub struct Custody {
 impl std::fmt::Debug for Custody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Custody")
-            .field("path", &self.path)
+            .field("home", &self.home)
             .field("sealed", &self.is_sealed())
             .finish_non_exhaustive()
     }
@@ -286,10 +285,10 @@ fn signing_key(secret: &SecretBytes) -> Result<SigningKey, CustodyError> {
 }
 
 impl Custody {
-    /// Custody of the keystore at `path`, sealed.
-    pub fn new(path: &Path, audit: Arc<AuditLog>) -> Self {
+    /// Custody of the keystore kept at `home` (a file, or a value instances share), sealed.
+    pub fn new(home: impl Into<Home>, audit: Arc<AuditLog>) -> Self {
         Custody {
-            path: path.to_path_buf(),
+            home: home.into(),
             audit,
             inner: RwLock::new(None),
             failures: Mutex::new(0),
@@ -325,14 +324,14 @@ impl Custody {
         let g = self.read();
         KeyStatus {
             sealed: g.is_none(),
-            keystore_exists: Keystore::exists(&self.path),
+            keystore_exists: self.home.exists(),
             version: g.as_ref().map(Keystore::version),
         }
     }
 
     /// Whether a keystore file exists (else the first unlock creates it).
     pub fn exists(&self) -> bool {
-        Keystore::exists(&self.path)
+        self.home.exists()
     }
 
     /// How long the next unlock attempt waits: nothing at first, then doubling from 1 s per
@@ -404,12 +403,8 @@ impl Custody {
 
     fn change(&self, ks: &Keystore, actor: &Actor) -> Result<(), CustodyError> {
         self.audit.append(
-            &Event::new(
-                actor.clone(),
-                "keystore.change",
-                self.path.display().to_string(),
-            )
-            .detail("version", ks.version()),
+            &Event::new(actor.clone(), "keystore.change", self.home.describe())
+                .detail("version", ks.version()),
         )?;
         Ok(())
     }
@@ -422,10 +417,10 @@ impl Custody {
         if guard.is_some() {
             return Err(CustodyError::AlreadyUnlocked);
         }
-        let target = self.path.display().to_string();
+        let target = self.home.describe();
         let started = Instant::now();
-        let ks = if Keystore::exists(&self.path) {
-            match Keystore::open(&self.path, passphrase) {
+        let ks = if self.home.exists() {
+            match Keystore::open(self.home.clone(), passphrase) {
                 Ok(ks) => ks,
                 Err(KeystoreError::Unlock) => {
                     return Err(self.wrong_passphrase(actor, "keystore.unlock_failed", "unlock"));
@@ -443,7 +438,7 @@ impl Custody {
             new_passphrase_rule(passphrase, "the passphrase of a new keystore")?;
             self.audit
                 .append(&Event::new(actor.clone(), "keystore.create", &target))?;
-            let mut ks = Keystore::create(&self.path, passphrase, KdfParams::default())?;
+            let mut ks = Keystore::create(self.home.clone(), passphrase, KdfParams::default())?;
             let m = || meta(actor, None);
             ks.put(AUDIT_KEY, &SecretBytes::random(32), m())?;
             ks.put(HASH_KEY, &SecretBytes::random(32), m())?;
@@ -487,7 +482,7 @@ impl Custody {
         *guard = Some(ks);
         drop(guard);
         self.set_failures(|_| 0);
-        self.audit.checkpoint()?;
+        self.audit.checkpoint_now()?;
         Ok(version)
     }
 
@@ -506,7 +501,7 @@ impl Custody {
     fn wrong_passphrase(&self, actor: &Actor, action: &str, what: &'static str) -> CustodyError {
         let failures = self.set_failures(|n| n.saturating_add(1));
         if let Err(e) = self.audit.append(
-            &Event::new(actor.clone(), action, self.path.display().to_string())
+            &Event::new(actor.clone(), action, self.home.describe())
                 .outcome("denied")
                 .detail("failures", failures),
         ) {
@@ -544,7 +539,7 @@ impl Custody {
             ));
         }
         std::thread::sleep(self.unlock_delay());
-        let target = self.path.display().to_string();
+        let target = self.home.describe();
         let version = self.mutate(actor, |ks| {
             match ks.check_passphrase(current) {
                 Ok(()) => {}
@@ -561,7 +556,7 @@ impl Custody {
         })?;
         self.audit
             .append(&Event::new(actor.clone(), ACTION, &target).detail("version", version))?;
-        self.audit.checkpoint()?;
+        self.audit.checkpoint_now()?;
         tracing::info!(version, "keystore passphrase changed");
         Ok(version)
     }
@@ -572,16 +567,50 @@ impl Custody {
         if guard.is_none() {
             return Ok(());
         }
-        self.audit.checkpoint()?;
+        self.audit.checkpoint_now()?;
         self.audit.append(&Event::new(
             actor.clone(),
             "keystore.seal",
-            self.path.display().to_string(),
+            self.home.describe(),
         ))?;
         self.audit.set_signer(None);
         *guard = None;
         self.drop_cache();
         Ok(())
+    }
+
+    /// Takes up what another instance changed in a shared keystore (the gateway calls this
+    /// every few seconds); returns whether anything changed. When this instance's key no
+    /// longer opens it (its passphrase was changed on another instance), this instance seals
+    /// itself, audited: its administrator unlocks it with the new passphrase.
+    pub fn refresh(&self) -> Result<bool, CustodyError> {
+        let mut guard = self.write();
+        let Some(ks) = guard.as_mut() else {
+            return Ok(false);
+        };
+        match ks.reload() {
+            Ok(changed) => {
+                if changed {
+                    self.drop_cache();
+                }
+                Ok(changed)
+            }
+            Err(KeystoreError::Unlock) => {
+                self.audit.append(
+                    &Event::new(
+                        Actor::system("keystore"),
+                        "keystore.seal",
+                        self.home.describe(),
+                    )
+                    .detail("reason", "its passphrase was changed on another instance"),
+                )?;
+                self.audit.set_signer(None);
+                *guard = None;
+                self.drop_cache();
+                Ok(true)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Runs `f` on the unlocked keystore, then audits the new keystore version and signs a
@@ -593,13 +622,18 @@ impl Custody {
     ) -> Result<T, CustodyError> {
         let mut guard = self.write();
         let ks = guard.as_mut().ok_or(CustodyError::Sealed)?;
+        // Another instance may have changed a shared keystore: start from its latest state
+        // (a change made meanwhile is refused by the write, not overwritten).
+        if ks.reload()? {
+            self.drop_cache();
+        }
         let result = f(ks);
         // Even a failed change may have written part of it: never serve from the old cache.
         self.drop_cache();
         let out = result?;
         self.change(ks, actor)?;
         drop(guard);
-        self.audit.checkpoint()?;
+        self.audit.checkpoint_now()?;
         Ok(out)
     }
 

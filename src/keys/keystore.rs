@@ -47,6 +47,11 @@
 //! Writes go to `<path>.tmp` (created with mode 0600), which is fsynced, renamed over
 //! the keystore and followed by an fsync of the directory, so a crash leaves either the
 //! old or the new file, never a torn one.
+//!
+//! Instances sharing a database keep the same bytes as one value in it instead of a file
+//! ([`Home::Shared`]): a write replaces the value only if it still holds what this instance
+//! last read or wrote, so two instances never overwrite each other's change; each instance
+//! picks up the others' changes with [`Keystore::reload`], under the key it already holds.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -263,6 +268,13 @@ pub enum KeystoreError {
         /// The record version.
         version: u64,
     },
+    /// Another instance changed the shared keystore since this one read it; nothing was
+    /// written.
+    #[error(
+        "the keystore was changed by another gateway instance meanwhile; nothing was written: \
+         try again"
+    )]
+    Changed,
     /// `create` found something at the path already.
     #[error(
         "a file already exists at {}; refusing to overwrite it with a new keystore \
@@ -330,10 +342,109 @@ struct Record {
     ct: Vec<u8>,
 }
 
+/// A keystore kept as a value shared by several instances (the store's, in PostgreSQL)
+/// rather than a file.
+pub trait SharedBlob: Send + Sync {
+    /// What to call it in messages.
+    fn label(&self) -> String;
+    /// The value, if any.
+    ///
+    /// # Errors
+    /// The backend's failure.
+    fn get(&self) -> io::Result<Option<Vec<u8>>>;
+    /// Sets the value to `new` only if it still holds `old` (`None`: absent); whether it did.
+    ///
+    /// # Errors
+    /// The backend's failure.
+    fn swap(&self, old: Option<&[u8]>, new: &[u8]) -> io::Result<bool>;
+}
+
+/// Where a keystore's bytes are kept.
+#[derive(Clone)]
+pub enum Home {
+    /// A file of its own (one gateway instance).
+    File(PathBuf),
+    /// A value several instances share.
+    Shared(std::sync::Arc<dyn SharedBlob>),
+}
+
+impl fmt::Debug for Home {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl From<&Path> for Home {
+    fn from(p: &Path) -> Self {
+        Home::File(p.to_path_buf())
+    }
+}
+
+impl From<&PathBuf> for Home {
+    fn from(p: &PathBuf) -> Self {
+        Home::File(p.clone())
+    }
+}
+
+impl Home {
+    /// Whether a keystore is there (for a file: anything at the path, even a dangling
+    /// symlink). A shared value that cannot be read counts as there, so that a new one is
+    /// never created over it.
+    #[must_use]
+    pub fn exists(&self) -> bool {
+        match self {
+            Home::File(p) => Keystore::exists(p),
+            Home::Shared(b) => !matches!(b.get(), Ok(None)),
+        }
+    }
+
+    /// The file, or the shared value's name, for messages and audit targets.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        self.label().display().to_string()
+    }
+
+    fn label(&self) -> PathBuf {
+        match self {
+            Home::File(p) => p.clone(),
+            Home::Shared(b) => PathBuf::from(b.label()),
+        }
+    }
+
+    fn read(&self) -> Result<Vec<u8>, KeystoreError> {
+        match self {
+            Home::File(p) => read_limited(p),
+            Home::Shared(b) => {
+                let io_err = |source| KeystoreError::Io {
+                    path: self.label(),
+                    source,
+                };
+                let bytes = b.get().map_err(io_err)?.ok_or_else(|| {
+                    io_err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "no keystore stored",
+                    ))
+                })?;
+                if bytes.len() as u64 > MAX_FILE_BYTES {
+                    return Err(KeystoreError::TooLarge {
+                        path: self.label(),
+                        size: bytes.len() as u64,
+                        limit: MAX_FILE_BYTES,
+                    });
+                }
+                Ok(bytes)
+            }
+        }
+    }
+}
+
 /// An unlocked keystore: the KEK (wiped on drop) and the still-sealed records.
 ///
 /// Secrets stay encrypted in memory until [`Keystore::get`] asks for one.
 pub struct Keystore {
+    home: Home,
+    /// The bytes as last read or written (a shared keystore's write replaces exactly these).
+    raw: Vec<u8>,
     path: PathBuf,
     params: KdfParams,
     salt: Vec<u8>,
@@ -368,10 +479,12 @@ impl Keystore {
     /// [`KeystoreError::Exists`] if anything is at `path`; `KdfBelowFloor` /
     /// `KdfOutOfRange` for bad parameters; `EmptyPassphrase`; I/O errors.
     pub fn create(
-        path: &Path,
+        home: impl Into<Home>,
         passphrase: &Passphrase,
         params: KdfParams,
     ) -> Result<Keystore, KeystoreError> {
+        let home = home.into();
+        let path = home.label();
         params.validate()?;
         if passphrase.expose().is_empty() {
             return Err(KeystoreError::EmptyPassphrase);
@@ -379,15 +492,15 @@ impl Keystore {
         // Checked before the (slow) derivation so the mistake is reported at once. A
         // concurrent `create` on the same path could still race this; operators create
         // a keystore once, by hand.
-        if Self::exists(path) {
-            return Err(KeystoreError::Exists {
-                path: path.to_path_buf(),
-            });
+        if home.exists() {
+            return Err(KeystoreError::Exists { path });
         }
         let salt = random_array::<SALT_LEN>()?.to_vec();
         let kek = derive_kek(passphrase, &salt, params)?;
         let mut ks = Keystore {
-            path: path.to_path_buf(),
+            home,
+            raw: Vec::new(),
+            path,
             params,
             salt,
             kek,
@@ -408,36 +521,48 @@ impl Keystore {
     /// [`KeystoreError::Unlock`] for a wrong passphrase or an altered header;
     /// `KdfBelowFloor` (before any derivation) for weakened parameters;
     /// `UnsupportedFormat`, `Malformed`, `TooLarge` or `Io` for unreadable files.
-    pub fn open(path: &Path, passphrase: &Passphrase) -> Result<Keystore, KeystoreError> {
-        let bytes = read_limited(path)?;
-        let parsed = parse_file(path, &bytes)?;
+    pub fn open(home: impl Into<Home>, passphrase: &Passphrase) -> Result<Keystore, KeystoreError> {
+        let home = home.into();
+        let path = home.label();
+        let bytes = home.read()?;
+        let parsed = parse_file(&path, &bytes)?;
         let kek = derive_kek(passphrase, &parsed.salt, parsed.params)?;
-        let ad = header_ad(parsed.params, &parsed.salt, parsed.version, &parsed.records);
-        let cipher = cipher(&kek[..]).map_err(|()| KeystoreError::Unlock)?;
-        let plain = Zeroizing::new(
-            cipher
-                .decrypt(
-                    XNonce::from_slice(&parsed.check_nonce),
-                    Payload {
-                        msg: &parsed.check_ct,
-                        aad: &ad,
-                    },
-                )
-                .map_err(|_| KeystoreError::Unlock)?,
-        );
-        // The tag already proves this; comparing costs nothing and guards against a
-        // future format that seals something else here.
-        if plain.as_slice() != CHECK_PLAINTEXT.as_slice() {
-            return Err(KeystoreError::Unlock);
-        }
+        check_header(&kek, &parsed)?;
         Ok(Keystore {
-            path: path.to_path_buf(),
+            home,
+            raw: bytes,
+            path,
             params: parsed.params,
             salt: parsed.salt,
             kek,
             version: parsed.version,
             records: parsed.records,
         })
+    }
+
+    /// Takes up another instance's change to a shared keystore, under the key this one
+    /// holds; returns whether there was one. A file has no other writer: nothing to do.
+    ///
+    /// # Errors
+    /// [`KeystoreError::Unlock`] when the stored keystore no longer opens under this key
+    /// (its passphrase was changed elsewhere: unlock again); unreadable or malformed values.
+    pub fn reload(&mut self) -> Result<bool, KeystoreError> {
+        if matches!(self.home, Home::File(_)) {
+            return Ok(false);
+        }
+        let bytes = self.home.read()?;
+        if bytes == self.raw {
+            return Ok(false);
+        }
+        let parsed = parse_file(&self.path, &bytes)?;
+        if parsed.salt != self.salt || parsed.params != self.params {
+            return Err(KeystoreError::Unlock);
+        }
+        check_header(&self.kek, &parsed)?;
+        self.raw = bytes;
+        self.version = parsed.version;
+        self.records = parsed.records;
+        Ok(true)
     }
 
     /// The keystore version: 1 when created, +1 on every change.
@@ -644,7 +769,20 @@ impl Keystore {
                 limit: MAX_FILE_BYTES,
             });
         }
-        replace_file(&self.path, &bytes)?;
+        match &self.home {
+            Home::File(p) => replace_file(p, &bytes)?,
+            Home::Shared(b) => {
+                let old = (!self.raw.is_empty()).then_some(self.raw.as_slice());
+                let swapped = b.swap(old, &bytes).map_err(|source| KeystoreError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                if !swapped {
+                    return Err(KeystoreError::Changed);
+                }
+            }
+        }
+        self.raw = bytes;
         // The new file is in place: adopt its state before the directory fsync, so
         // that even if that fsync fails, memory matches the file and the next change
         // gets the next version number.
@@ -655,7 +793,10 @@ impl Keystore {
         }
         self.version = version;
         self.records = records;
-        sync_parent_dir(&self.path)
+        match &self.home {
+            Home::File(p) => sync_parent_dir(p),
+            Home::Shared(_) => Ok(()),
+        }
     }
 }
 
@@ -1106,6 +1247,30 @@ fn parse_file(path: &Path, bytes: &[u8]) -> Result<ParsedFile, KeystoreError> {
         check_ct,
         records,
     })
+}
+
+/// Checks the header's seal under `kek`: the passphrase was right and nothing in the header
+/// was changed.
+fn check_header(kek: &Zeroizing<[u8; KEY_LEN]>, parsed: &ParsedFile) -> Result<(), KeystoreError> {
+    let ad = header_ad(parsed.params, &parsed.salt, parsed.version, &parsed.records);
+    let cipher = cipher(&kek[..]).map_err(|()| KeystoreError::Unlock)?;
+    let plain = Zeroizing::new(
+        cipher
+            .decrypt(
+                XNonce::from_slice(&parsed.check_nonce),
+                Payload {
+                    msg: &parsed.check_ct,
+                    aad: &ad,
+                },
+            )
+            .map_err(|_| KeystoreError::Unlock)?,
+    );
+    // The tag already proves this; comparing costs nothing and guards against a
+    // future format that seals something else here.
+    if plain.as_slice() != CHECK_PLAINTEXT.as_slice() {
+        return Err(KeystoreError::Unlock);
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -1719,6 +1884,8 @@ mod tests {
     fn record_ad_alone_binds_name_version_sealed_in_and_meta() {
         let kek = Zeroizing::new([7u8; KEY_LEN]);
         let mut ks = Keystore {
+            home: Home::File(PathBuf::from("/nonexistent/ks.json")),
+            raw: Vec::new(),
             path: PathBuf::from("/nonexistent/ks.json"),
             params: KdfParams::default(),
             salt: vec![0; SALT_LEN],

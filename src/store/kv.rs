@@ -57,6 +57,17 @@ impl Db {
         })
     }
 
+    /// Makes ids start at `next` (a store copied from another gives none of its ids again).
+    pub(super) fn ids_from(&self, next: u64) -> Result<(), DbError> {
+        match self {
+            Self::Sled(db) => {
+                while db.generate_id()? < next {}
+                Ok(())
+            }
+            Self::Postgres(pg) => Ok(pg.ids_from(next)?),
+        }
+    }
+
     /// Makes every write so far durable (PostgreSQL's commits already are).
     pub(super) fn flush(&self) -> Result<(), DbError> {
         match self {

@@ -18,7 +18,6 @@ use std::time::Duration;
 use tokio_postgres::Client;
 
 use super::postgres::PgSettings;
-use crate::shutdown::Shutdown;
 
 /// How often a follower tries to lead, and a leader checks its session.
 pub const CAMPAIGN: Duration = Duration::from_secs(2);
@@ -101,9 +100,11 @@ impl Leadership {
         *self.0.leader.lock().unwrap_or_else(PoisonError::into_inner) = leader;
     }
 
-    /// Campaigns until `shutdown`: takes the lock when free, holds it while the session lives,
-    /// and keeps [`Leadership::leader`] current. Returns at once on sled.
-    pub async fn campaign(self, shutdown: Shutdown) {
+    /// Campaigns until `resign` fires: takes the lock when free, holds it while the session
+    /// lives, and keeps [`Leadership::leader`] current. A stopping gateway resigns only after
+    /// its last audit entry and checkpoint, so that it leads until then. Returns at once on
+    /// sled.
+    pub async fn campaign(self, mut resign: tokio::sync::oneshot::Receiver<()>) {
         let Some(settings) = self.0.settings.clone() else {
             return;
         };
@@ -115,7 +116,7 @@ impl Leadership {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = shutdown.wait() => break,
+                _ = &mut resign => break,
             }
             if session.as_ref().is_none_or(Client::is_closed) {
                 holding = false;

@@ -26,11 +26,18 @@
 //!   be judged (see `leads.rs`)
 //! - `supervision`, `case_supervision`, `transfers`, `case_versions`, `supervision_outbox`: the procuratorate's actions
 //!   and the workbench's indexes (see `supervision.rs`)
+//! - `keystore`: `keystore` → the encrypted keystore of the instances sharing a PostgreSQL
+//!   store, replaced only by compare-and-swap (see `keys::keystore::Home::Shared`); a sled
+//!   store's keystore is a file of its own
+//! - `audit_queue`, `audit_log`, `audit_checkpoints`: the audit log of instances sharing a
+//!   PostgreSQL store (see `audit.rs`); a sled store's audit log is files of its own
 
+mod audit;
 mod cases;
 mod kv;
 mod leader;
 mod leads;
+mod migrate;
 mod parties;
 mod ports;
 pub mod postgres;
@@ -46,6 +53,7 @@ pub use cases::{
 };
 pub use kv::DbError;
 pub use leader::Leadership;
+pub use migrate::Copied;
 pub use parties::{Merged, party_id};
 pub use ports::PortGrant;
 pub use postgres::{PgError, PgSettings};
@@ -119,7 +127,7 @@ fn db_err<E: Into<DbError>>(op: &'static str) -> impl FnOnce(E) -> StoreError {
 
 /// The trees, by name (PostgreSQL's tables of the same names are created by
 /// `migrations/0001_store.sql`).
-const TREES: [&str; 22] = [
+const TREES: [&str; 26] = [
     "cases",
     "changes",
     "outbox",
@@ -142,6 +150,10 @@ const TREES: [&str; 22] = [
     "transfers",
     "case_versions",
     "supervision_outbox",
+    "keystore",
+    "audit_queue",
+    "audit_log",
+    "audit_checkpoints",
 ];
 
 /// The gateway's store.
@@ -170,6 +182,10 @@ pub struct Store {
     transfers: kv::Tree,
     case_versions: kv::Tree,
     supervision_outbox: kv::Tree,
+    keystore: kv::Tree,
+    audit_queue: kv::Tree,
+    audit_log: kv::Tree,
+    audit_checkpoints: kv::Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -225,6 +241,10 @@ impl Store {
             transfers,
             case_versions,
             supervision_outbox,
+            keystore,
+            audit_queue,
+            audit_log,
+            audit_checkpoints,
         ] = TREES;
         let store = Self {
             cases: tree(cases)?,
@@ -249,6 +269,10 @@ impl Store {
             transfers: tree(transfers)?,
             case_versions: tree(case_versions)?,
             supervision_outbox: tree(supervision_outbox)?,
+            keystore: tree(keystore)?,
+            audit_queue: tree(audit_queue)?,
+            audit_log: tree(audit_log)?,
+            audit_checkpoints: tree(audit_checkpoints)?,
             db,
         };
         let found: u32 = store.get_meta(LAYOUT_KEY).ok().flatten().unwrap_or(0);
@@ -340,5 +364,28 @@ impl Store {
             out.push((name, value));
         }
         Ok(out)
+    }
+}
+
+/// The keystore's one key in the `keystore` tree.
+const KEYSTORE_KEY: &[u8] = b"keystore";
+
+/// The keystore of the instances sharing this store.
+impl crate::keys::keystore::SharedBlob for Store {
+    fn label(&self) -> String {
+        "the keystore in the store's database".into()
+    }
+
+    fn get(&self) -> std::io::Result<Option<Vec<u8>>> {
+        self.keystore
+            .get(KEYSTORE_KEY)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(std::io::Error::other)
+    }
+
+    fn swap(&self, old: Option<&[u8]>, new: &[u8]) -> std::io::Result<bool> {
+        self.keystore
+            .compare_and_swap(KEYSTORE_KEY, old, Some(new))
+            .map_err(std::io::Error::other)
     }
 }

@@ -541,6 +541,23 @@ impl Pg {
         Ok(u64::try_from(id).unwrap_or(0))
     }
 
+    /// Makes the id sequence give `next` next.
+    pub(super) fn ids_from(&self, next: u64) -> Result<(), PgError> {
+        let next = i64::try_from(next).unwrap_or(i64::MAX);
+        let conn = self.0.checkout()?;
+        let client = conn.client.clone();
+        self.0
+            .run(async move {
+                client
+                    .query_typed(
+                        "SELECT setval('xianjie_ids', $1, false)",
+                        &[(&next, Type::INT8)],
+                    )
+                    .await
+            })
+            .map(drop)
+    }
+
     /// Runs `f` in a `SERIALIZABLE` transaction over `tables`; on a conflict (the server's, or
     /// `f`'s own) it is rolled back and run again. Writes are kept in memory until the commit
     /// and sent then, one statement per table and kind: a batch of cases costs a few round trips
@@ -1153,6 +1170,52 @@ pub(crate) mod on_server {
                 .as_ref(),
             b"store_layout"
         );
+    }
+
+    #[test]
+    fn two_instances_share_one_keystore_and_never_overwrite_each_other() {
+        use crate::keys::keystore::{Home, KdfParams, Keystore, KeystoreError, RecordMeta};
+        use crate::keys::secret::{Passphrase, SecretBytes};
+        let Some(a) = fresh_store("keystore") else {
+            return;
+        };
+        let b = open(&url_of(&a));
+        let pass = Passphrase::new("one passphrase for both".into());
+        let meta = || RecordMeta {
+            set_by: "test".into(),
+            set_at: chrono::Utc::now(),
+            note: None,
+        };
+        let home = |s: &Store| Home::Shared(Arc::new(s.clone()));
+        assert!(!home(&a).exists());
+        let mut on_a = Keystore::create(home(&a), &pass, KdfParams::default()).unwrap();
+        assert!(home(&b).exists());
+        assert!(matches!(
+            Keystore::create(home(&b), &pass, KdfParams::default()),
+            Err(KeystoreError::Exists { .. })
+        ));
+        let mut on_b = Keystore::open(home(&b), &pass).unwrap();
+        on_a.put("one", &SecretBytes::new(b"1".to_vec()), meta())
+            .unwrap();
+        // b has not seen a's change: its write is refused, nothing lost.
+        assert!(matches!(
+            on_b.put("two", &SecretBytes::new(b"2".to_vec()), meta()),
+            Err(KeystoreError::Changed)
+        ));
+        assert!(on_b.reload().unwrap());
+        assert!(!on_b.reload().unwrap(), "nothing new the second time");
+        on_b.put("two", &SecretBytes::new(b"2".to_vec()), meta())
+            .unwrap();
+        assert!(on_a.reload().unwrap());
+        for ks in [&on_a, &on_b] {
+            assert_eq!(ks.get("one").unwrap().unwrap().0.expose(), b"1");
+            assert_eq!(ks.get("two").unwrap().unwrap().0.expose(), b"2");
+        }
+        assert_eq!(on_a.version(), on_b.version());
+        // A passphrase changed on one instance: the other's key no longer opens it.
+        on_a.change_passphrase(&Passphrase::new("a new passphrase".into()))
+            .unwrap();
+        assert!(matches!(on_b.reload(), Err(KeystoreError::Unlock)));
     }
 
     #[test]

@@ -32,6 +32,13 @@ pub fn write_config(dir: &Path, data: &Path) -> PathBuf {
 /// client CA), the repository's adapters and rules, `data` as data directory, and `extra` appended
 /// under `[server]`.
 pub fn api_config(dir: &Path, data: &Path, certs: &Path, extra: &str) -> PathBuf {
+    let cfg = api_config_own_store(dir, data, certs, extra);
+    add_store(&cfg, data);
+    cfg
+}
+
+/// [`api_config`] without the store [`add_store`] chooses: `extra` names it (or sled).
+pub fn api_config_own_store(dir: &Path, data: &Path, certs: &Path, extra: &str) -> PathBuf {
     let cfg = dir.join("xianjie.toml");
     let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
     std::fs::write(
@@ -47,7 +54,6 @@ pub fn api_config(dir: &Path, data: &Path, certs: &Path, extra: &str) -> PathBuf
         ),
     )
     .unwrap();
-    add_store(&cfg, data);
     cfg
 }
 
@@ -78,6 +84,45 @@ pub fn open_store(data: &Path) -> xianjie::store::Store {
         })
         .unwrap(),
     }
+}
+
+/// Where the keystore of the gateway whose data directory is `data` is kept, as [`add_store`]
+/// configures it: in the database with `XIANJIE_TEST_STORE=postgres`, else its file.
+pub fn keystore_home(data: &Path) -> xianjie::keys::keystore::Home {
+    use xianjie::keys::keystore::Home;
+    match pg::test_database(data) {
+        None => Home::File(data.join("keystore.json")),
+        Some(_) => Home::Shared(std::sync::Arc::new(open_store(data))),
+    }
+}
+
+/// With the gateway whose data directory is `data` stopped: its audit entries (canonical lines,
+/// in order) and its last signed checkpoint note, from its files or from the database.
+pub fn audit_at_rest(data: &Path) -> (Vec<String>, Option<String>) {
+    if pg::test_database(data).is_none() {
+        return audit_files(data);
+    }
+    let store = open_store(data);
+    let size = store.audit_size().unwrap();
+    let entries = store
+        .audit_entries(0, size)
+        .map(|v| String::from_utf8(v.unwrap()[32..].to_vec()).unwrap())
+        .collect();
+    (entries, store.audit_last_checkpoint().unwrap())
+}
+
+/// [`audit_at_rest`] of a gateway whose audit log is files.
+pub fn audit_files(data: &Path) -> (Vec<String>, Option<String>) {
+    let entries = std::fs::read_to_string(data.join("audit/entries.jsonl")).unwrap();
+    let log = std::fs::read_to_string(data.join("audit/checkpoints.log")).unwrap_or_default();
+    let (mut rest, mut last) = (log.as_str(), None);
+    while !rest.is_empty() {
+        let (len, after) = rest.split_once('\n').unwrap();
+        let len: usize = len.parse().unwrap();
+        last = Some(after[..len].to_string());
+        rest = &after[len..];
+    }
+    (entries.lines().map(str::to_string).collect(), last)
 }
 
 /// Writes `text` to a new file of mode 0600 (a passphrase file).
@@ -265,6 +310,24 @@ impl Gateway {
     /// writable again. The gateway's log stays broken until it restarts.
     pub fn with_audit_unwritable<T>(&self, f: impl FnOnce() -> T) -> T {
         let log = self.data.join("audit/entries.jsonl");
+        if let Some(url) = pg::test_database(&self.data).filter(|_| !log.exists()) {
+            // The shared log: the database refuses every append while `f` runs.
+            pg::psql(
+                &url,
+                "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'the audit queue is unwritable (test)'; END $$; \
+                 CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_queue \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
+            )
+            .unwrap();
+            let out = f();
+            pg::psql(
+                &url,
+                "DROP TRIGGER refuse_audit ON audit_queue; DROP FUNCTION refuse_audit()",
+            )
+            .unwrap();
+            return out;
+        }
         let chattr = |flag: &str| {
             Command::new("chattr")
                 .arg(flag)
