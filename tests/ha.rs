@@ -5,18 +5,25 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::Gateway;
 use common::pg::Cluster;
 
+/// A throwaway cluster, or `None` (SKIPPED) without PostgreSQL.
+fn cluster() -> Option<Cluster> {
+    let c = Cluster::start();
+    if c.is_none() {
+        eprintln!("SKIPPED: PostgreSQL is not installed (.ci/run installs Debian's postgresql)");
+    }
+    c
+}
+
 /// A cluster with database `db`, or `None` (SKIPPED) without PostgreSQL.
 fn cluster_with(db: &str) -> Option<Cluster> {
-    let Some(c) = Cluster::start() else {
-        eprintln!("SKIPPED: PostgreSQL is not installed (.ci/run installs Debian's postgresql)");
-        return None;
-    };
+    let c = cluster()?;
     common::pg::psql(&c.url("postgres"), &format!("CREATE DATABASE {db}")).unwrap();
     Some(c)
 }
@@ -449,4 +456,146 @@ fn a_sled_store_migrates_into_postgres_with_every_entry_and_the_same_audit_root(
     .unwrap();
     assert_eq!(note, sled_note);
     gw.stop();
+}
+
+/// Two instances push `cases` sample cases to a fresh platform simulator; with `kill`, the
+/// leader is killed (-9) as soon as the platform holds a first record, and the other instance
+/// takes over. Returns the record versions the platform holds (asserting none is held twice)
+/// and how many it held at the kill.
+fn push_across_a_failover(
+    cluster: &Cluster,
+    db: &str,
+    kill: bool,
+) -> (BTreeSet<(String, u64)>, usize) {
+    common::pg::psql(&cluster.url("postgres"), &format!("CREATE DATABASE {db}")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    xianjie_devca::generate_dev(&certs, &[], false).unwrap();
+    let sim = common::start_sim(tmp.path(), &certs, "");
+    let url = cluster.url(db);
+    let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
+    // Both instances push every second to the same platform; only the leader's schedule runs.
+    let config = |name: &str| {
+        let data = tmp.path().join(format!("data-{name}"));
+        let cfg = tmp.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "data_dir = {:?}\nadapters_dir = {:?}\n[log]\nlevel = \"info\"\n[server]\nlisten = \"off\"\n{}[[destinations]]\nname = \"province\"\nurl = \"https://{}/packages\"\nca = {:?}\nactions = [\"inspection\", \"penalty\", \"licensing\"]\ncredential = \"province\"\nschedule = \"* * * * * *\"\nbatch_size = 100\npublic = false\nretry_initial_ms = 20\nretry_max_ms = 200\n",
+                data.display().to_string(),
+                adapters.display().to_string(),
+                store_section(&url, name),
+                sim.addr,
+                certs.join("ca.pem").display().to_string(),
+            ),
+        )
+        .unwrap();
+        (cfg, data)
+    };
+    let pass = common::secret_file(&tmp.path().join("pass"), PASS);
+    let start = |(cfg, data): &(PathBuf, PathBuf)| {
+        Gateway::start_with(cfg, data, &["--passphrase-file", pass.to_str().unwrap()])
+    };
+    let (a_cfg, b_cfg) = (config("gw-a"), config("gw-b"));
+    let mut a = start(&a_cfg);
+    until(&a, Duration::from_secs(10), "gw-a leading", |s| {
+        s["leading"] == true
+    });
+    let b = start(&b_cfg);
+    let out = a.cli_stdin(&["credentials", "set", "province"], common::CREDENTIAL);
+    assert!(out.status.success(), "{out:?}");
+
+    // gw-a ingests and its schedule starts pushing.
+    let samples = tmp.path().join("samples");
+    xianjie::sample::generate(
+        &samples,
+        &xianjie::sample::SampleOptions {
+            cases: 4000,
+            bad_fraction: 0.0,
+            seed: 21,
+        },
+    )
+    .unwrap();
+    for adapter in ["sunshine", "market-inspection"] {
+        a.ok(&["ingest", adapter, samples.join(adapter).to_str().unwrap()]);
+    }
+    let sim_get = |path: &str| {
+        common::https(
+            &certs.join("ca.pem"),
+            None,
+            &sim.addr,
+            "GET",
+            path,
+            &[],
+            Vec::new(),
+        )
+        .unwrap()
+        .json()
+    };
+    let started = Instant::now();
+    while sim_get("/sim/records").as_array().unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "gw-a never pushed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut held_at_kill = 0;
+    let drainer = if kill {
+        a.child.kill().unwrap();
+        a.child.wait().unwrap();
+        held_at_kill = sim_get("/sim/records").as_array().unwrap().len();
+        until(&b, Duration::from_secs(15), "gw-b taking over", |s| {
+            s["leading"] == true
+        });
+        &b
+    } else {
+        &a
+    };
+    let started = Instant::now();
+    loop {
+        let s = drainer.json(&["push", "status", "--json"])[0].clone();
+        if s["queued"] == 0 {
+            assert_eq!(s["dead_letters"], 0, "{s}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the queue never drained: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut held = BTreeSet::new();
+    for r in sim_get("/sim/records").as_array().unwrap() {
+        let key = (
+            r["id"].as_str().unwrap().to_string(),
+            r["version"].as_u64().unwrap(),
+        );
+        assert!(held.insert(key.clone()), "{key:?} held twice");
+    }
+    b.stop();
+    if !kill {
+        a.stop();
+    }
+    (held, held_at_kill)
+}
+
+#[test]
+fn the_leader_killed_during_a_push_leaves_the_platform_what_a_clean_run_does() {
+    let Some(cluster) = cluster() else {
+        return;
+    };
+    let (killed, held_at_kill) = push_across_a_failover(&cluster, "push_killed", true);
+    let (clean, _) = push_across_a_failover(&cluster, "push_clean", false);
+    assert!(clean.len() > 1000, "{}", clean.len());
+    assert!(
+        held_at_kill < clean.len(),
+        "the kill came after the push ({held_at_kill})"
+    );
+    assert_eq!(killed.len(), clean.len());
+    assert!(killed == clean, "the failover delivered a different set");
+    eprintln!(
+        "{} record versions; {held_at_kill} held when the leader was killed",
+        clean.len()
+    );
 }
