@@ -30,12 +30,17 @@ fn cluster_with(db: &str) -> Option<Cluster> {
 
 /// The config of instance `name` with data directory `data` on `url`, the port API off.
 fn instance_config(dir: &Path, data: &Path, url: &str, name: &str) -> PathBuf {
+    instance_config_with(dir, data, url, name, "")
+}
+
+/// [`instance_config`] with `extra` (e.g. destinations) at its end.
+fn instance_config_with(dir: &Path, data: &Path, url: &str, name: &str, extra: &str) -> PathBuf {
     let cfg = dir.join(format!("{name}.toml"));
     let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
     std::fs::write(
         &cfg,
         format!(
-            "data_dir = {:?}\nadapters_dir = {:?}\n[log]\nlevel = \"info\"\n[server]\nlisten = \"off\"\n{}",
+            "data_dir = {:?}\nadapters_dir = {:?}\n[log]\nlevel = \"info\"\n[server]\nlisten = \"off\"\n{}{extra}",
             data.display().to_string(),
             adapters.display().to_string(),
             store_section(url, name),
@@ -473,23 +478,15 @@ fn push_across_a_failover(
     xianjie_devca::generate_dev(&certs, &[], false).unwrap();
     let sim = common::start_sim(tmp.path(), &certs, "");
     let url = cluster.url(db);
-    let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
     // Both instances push every second to the same platform; only the leader's schedule runs.
+    let destination = format!(
+        "[[destinations]]\nname = \"province\"\nurl = \"https://{}/packages\"\nca = {:?}\nactions = [\"inspection\", \"penalty\", \"licensing\"]\ncredential = \"province\"\nschedule = \"* * * * * *\"\nbatch_size = 100\npublic = false\nretry_initial_ms = 20\nretry_max_ms = 200\n",
+        sim.addr,
+        certs.join("ca.pem").display().to_string(),
+    );
     let config = |name: &str| {
         let data = tmp.path().join(format!("data-{name}"));
-        let cfg = tmp.path().join(format!("{name}.toml"));
-        std::fs::write(
-            &cfg,
-            format!(
-                "data_dir = {:?}\nadapters_dir = {:?}\n[log]\nlevel = \"info\"\n[server]\nlisten = \"off\"\n{}[[destinations]]\nname = \"province\"\nurl = \"https://{}/packages\"\nca = {:?}\nactions = [\"inspection\", \"penalty\", \"licensing\"]\ncredential = \"province\"\nschedule = \"* * * * * *\"\nbatch_size = 100\npublic = false\nretry_initial_ms = 20\nretry_max_ms = 200\n",
-                data.display().to_string(),
-                adapters.display().to_string(),
-                store_section(&url, name),
-                sim.addr,
-                certs.join("ca.pem").display().to_string(),
-            ),
-        )
-        .unwrap();
+        let cfg = instance_config_with(tmp.path(), &data, &url, name, &destination);
         (cfg, data)
     };
     let pass = common::secret_file(&tmp.path().join("pass"), PASS);
