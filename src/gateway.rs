@@ -679,6 +679,10 @@ impl Gateway {
     /// The leader sequences what other instances queued into a shared audit log, every
     /// [`crate::audit::SEQUENCE_EVERY`].
     fn spawn_audit_sequencer(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        // An audit log in files has no queue: no task, no wake-ups.
+        if matches!(self.config.store, crate::config::StoreConfig::Sled) {
+            return tokio::spawn(async {});
+        }
         self.spawn_every(
             crate::audit::SEQUENCE_EVERY,
             "sequencing the shared audit log",
@@ -693,14 +697,13 @@ impl Gateway {
     /// [`KEYSTORE_REFRESH`] (a client added on one instance authenticates on every instance
     /// within that time).
     fn spawn_keystore_refresh(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        self.spawn_every(
-            KEYSTORE_REFRESH,
-            "reading the shared keystore",
-            |gw| match gw.config.store {
-                crate::config::StoreConfig::Sled => Ok(()),
-                crate::config::StoreConfig::Postgres(_) => gw.custody.refresh().map(drop),
-            },
-        )
+        // A keystore file has no other writer: no task, no wake-ups.
+        if matches!(self.config.store, crate::config::StoreConfig::Sled) {
+            return tokio::spawn(async {});
+        }
+        self.spawn_every(KEYSTORE_REFRESH, "reading the shared keystore", |gw| {
+            gw.custody.refresh().map(drop)
+        })
     }
 
     /// The leader signs a checkpoint every `audit.checkpoint_interval_secs` (when entries were
