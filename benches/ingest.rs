@@ -3,7 +3,8 @@
 //! and the process's peak RSS; then both again with the gateway's own decoding path, a separate
 //! `xianjie decode-worker` process under the default limits.
 //! Last, both ingests into a PostgreSQL store on a throwaway local cluster, when PostgreSQL is
-//! installed (`XJ_BENCH_ONLY=postgres` runs only those). Run with `cargo bench --bench ingest`;
+//! installed (`XJ_BENCH_ONLY=postgres` runs only those; `XJ_BENCH_ONLY=sled` only the first two
+//! and the ceiling). Run with `cargo bench --bench ingest`;
 //! record results in BENCHMARKS.md.
 
 use std::path::Path;
@@ -124,6 +125,12 @@ fn main() {
     assert_eq!(first.accepted, rows, "every generated row is valid");
     assert_eq!(second.unchanged, rows, "a second read changes nothing");
     let value_bytes = store_bytes_per_case(&store);
+    // `XJ_BENCH_ONLY=sled`: only the two ingests above and the ceiling (when tuning the writer).
+    if std::env::var("XJ_BENCH_ONLY").as_deref() == Ok("sled") {
+        drop(store);
+        sled_ceiling(rows, value_bytes, &dir.path().join("ceiling"));
+        return;
+    }
     drop(store);
     contained_run(&adapter, &file, &dir.path().join("data-contained"), rows);
     sled_ceiling(rows, value_bytes, &dir.path().join("ceiling"));

@@ -506,8 +506,11 @@ fn header(headers: &HeaderMap, name: axum::http::header::HeaderName) -> Option<S
 #[derive(Clone, Copy)]
 pub(super) enum Work {
     /// One record by key (a cached token, a few store reads, one audit append): tens of
-    /// microseconds, run on the connection's task. Handing it to the blocking pool cost two
-    /// thread wake-ups per request and halved the throughput of the busiest route.
+    /// microseconds on sled, run on the connection's task. Handing it to the blocking pool cost
+    /// two thread wake-ups per request and halved the throughput of the busiest route. On
+    /// PostgreSQL each read is a round trip, so it runs on a blocking thread as `Bulk` does: a
+    /// runtime worker waiting for the database would hold every other connection up, and only
+    /// concurrent requests let their audit appends share a commit.
     Point,
     /// Pages, reports and documents: up to milliseconds of reading, run on a blocking thread
     /// so the runtime's workers keep serving handshakes and other connections.
@@ -523,14 +526,15 @@ pub(super) async fn data(
     f: impl FnOnce(&ApiServices, &Caller, &DataReq) -> Result<Resp, Problem> + Send + 'static,
 ) -> Result<Resp, Problem> {
     let permit = ctx.state.clone().work_permit().await;
+    let remote = ctx.svc.store.is_remote();
     let run = move || {
         let _permit = permit;
         let caller = authenticate(&ctx.svc, &ctx.state, &d.peer, d.auth.as_deref())?;
         f(&ctx.svc, &caller, &d)
     };
     match work {
-        Work::Point => run(),
-        Work::Bulk => tokio::task::spawn_blocking(run).await.unwrap_or_else(|e| {
+        Work::Point if !remote => run(),
+        Work::Point | Work::Bulk => tokio::task::spawn_blocking(run).await.unwrap_or_else(|e| {
             error!(error = %e, "request task failed");
             Err(Problem::Internal)
         }),
@@ -1808,19 +1812,22 @@ fn changes(
         if slice.is_empty() {
             break;
         }
+        let mut wanted = Vec::new();
         for ch in slice {
             last_seen = ch.seq;
-            if !units.contains(&ch.unit_code) {
-                continue;
+            if units.contains(&ch.unit_code) {
+                wanted.push(ch);
+                if out.len() + wanted.len() == limit {
+                    break;
+                }
             }
-            let case = svc
-                .store
-                .get_case_raw(&ch.unit_code, &ch.case_id)
-                .map_err(store_problem)?;
-            out.push((ch, case));
-            if out.len() == limit {
-                break 'scan;
-            }
+        }
+        // The slice's cases in one read (one query on PostgreSQL).
+        let keys: Vec<_> = wanted.iter().map(|c| (&c.unit_code, &c.case_id)).collect();
+        let cases = svc.store.get_cases_raw(&keys).map_err(store_problem)?;
+        out.extend(wanted.into_iter().zip(cases));
+        if out.len() == limit {
+            break 'scan;
         }
     }
     let (n, digest) = keys_digest(out.iter().filter_map(|(ch, c)| {

@@ -2,7 +2,7 @@
 //!
 //! - An append from any instance commits its entry (canonical bytes and time, without a
 //!   sequence number) to the store's queue before it returns: durable, fail-closed as the file
-//!   log's appends.
+//!   log's appends. Concurrent appends share one write and one commit (group commit).
 //! - The leader is the sequencer: it takes queued entries in queue order, gives each the next
 //!   sequence number, writes its line and leaf hash to the log and removes it from the queue,
 //!   in one transaction that also checks the log still ends where the leader thinks (so a
@@ -11,7 +11,8 @@
 //!   sequences before it reads, so it reads its own appends at once; a follower sees them once
 //!   the leader has sequenced them (within [`SEQUENCE_EVERY`]).
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -39,6 +40,75 @@ pub(super) struct SharedLog {
     /// The sequencer's frontier; `None` until this instance first sequences, or after another
     /// instance did (then rebuilt from the store).
     frontier: Arc<Mutex<Option<Frontier>>>,
+    /// Appends waiting to be queued together.
+    group: Group,
+}
+
+/// Group commit of appends: while one appender writes to the store's queue, the others gather,
+/// and the next of them writes them all in one insert and one commit. A request's audit entry
+/// then costs a share of one commit instead of a commit of its own (as the file log's appenders
+/// share one fsync).
+#[derive(Default)]
+struct Group {
+    state: Mutex<GroupState>,
+    written: Condvar,
+}
+
+#[derive(Default)]
+struct GroupState {
+    /// Records waiting for the next write; `waiting[i]` holds ticket `first_ticket + i`.
+    waiting: Vec<Vec<u8>>,
+    first_ticket: u64,
+    /// Whether an appender is writing a group now.
+    writing: bool,
+    /// Outcomes of written tickets not yet collected by their appenders: the queue place, or
+    /// why the write failed.
+    outcomes: HashMap<u64, Result<u64, String>>,
+}
+
+impl Group {
+    /// Queues `record` with whatever else is waiting; returns its place once it is committed.
+    fn append(&self, store: &Store, record: Vec<u8>) -> Result<u64, AuditError> {
+        let mut s = super::log::lock(&self.state);
+        let ticket = s.first_ticket + s.waiting.len() as u64;
+        s.waiting.push(record);
+        loop {
+            if let Some(outcome) = s.outcomes.remove(&ticket) {
+                return outcome.map_err(AuditError::Broken);
+            }
+            if s.writing {
+                s = self
+                    .written
+                    .wait(s)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            // This appender writes the group (its own record is in it or already written).
+            s.writing = true;
+            let records = std::mem::take(&mut s.waiting);
+            let first = s.first_ticket;
+            s.first_ticket += records.len() as u64;
+            drop(s);
+            let result = store.audit_enqueue(&records).map_err(|e| e.to_string());
+            // Every ticket must get an outcome, or its appender would wait for ever.
+            let result = result.and_then(|places| match places.len() == records.len() {
+                true => Ok(places),
+                false => Err(format!(
+                    "the audit queue gave {} places for {} entries",
+                    places.len(),
+                    records.len()
+                )),
+            });
+            s = super::log::lock(&self.state);
+            s.writing = false;
+            let tickets = first..first + records.len() as u64;
+            match result {
+                Ok(places) => s.outcomes.extend(tickets.zip(places.into_iter().map(Ok))),
+                Err(why) => s.outcomes.extend(tickets.map(|t| (t, Err(why.clone())))),
+            }
+            self.written.notify_all();
+        }
+    }
 }
 
 impl SharedLog {
@@ -52,6 +122,7 @@ impl SharedLog {
             store,
             leader,
             frontier: Arc::new(Mutex::new(None)),
+            group: Group::default(),
         };
         let last = match log.store.audit_last_checkpoint().map_err(store_err)? {
             None => None,
@@ -133,9 +204,7 @@ impl SharedLog {
 
 impl Backend for SharedLog {
     fn append(&self, prepared: &Prepared, now: DateTime<Utc>) -> Result<u64, AuditError> {
-        self.store
-            .audit_enqueue(&prepared.queued(now))
-            .map_err(|e| AuditError::Broken(e.to_string()))
+        self.group.append(&self.store, prepared.queued(now))
     }
 
     fn size(&self) -> u64 {
@@ -208,5 +277,55 @@ impl Backend for SharedLog {
 
     fn label(&self) -> String {
         "the audit log in the store's database".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Many appenders at once: each gets its own place, and the queue holds exactly what each
+    /// appended there, whichever appender wrote the group its record was in.
+    fn appenders_share_writes_and_lose_nothing(store: &Store) {
+        let group = Group::default();
+        let placed: BTreeMap<u64, Vec<u8>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|t| {
+                    let group = &group;
+                    s.spawn(move || {
+                        (0..50)
+                            .map(|i| {
+                                let record = format!("thread {t} entry {i}").into_bytes();
+                                (group.append(store, record.clone()).unwrap(), record)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        assert_eq!(placed.len(), 800, "every append has a place of its own");
+        let queued: BTreeMap<u64, Vec<u8>> =
+            store.audit_queued(10_000).unwrap().into_iter().collect();
+        assert_eq!(queued, placed);
+        assert!(super::super::log::lock(&group.state).outcomes.is_empty());
+    }
+
+    #[test]
+    fn concurrent_appends_on_sled() {
+        let dir = tempfile::tempdir().unwrap();
+        appenders_share_writes_and_lose_nothing(&Store::open(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn concurrent_appends_on_postgres() {
+        if let Some(store) = crate::store::postgres::on_server::fresh_store("audit_group") {
+            appenders_share_writes_and_lose_nothing(&store);
+        }
     }
 }

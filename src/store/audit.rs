@@ -9,13 +9,21 @@ use super::{Store, StoreError, db_err};
 pub(super) const AUDIT_NEXT: &str = "audit_next";
 
 impl Store {
-    /// Queues an entry (durable when this returns); returns its place in the queue.
-    pub fn audit_enqueue(&self, record: &[u8]) -> Result<u64, StoreError> {
-        let id = self.db.generate_id().map_err(db_err("audit queue id"))?;
+    /// Queues entries together (durable when this returns: one write and one commit for all);
+    /// returns their places in the queue, in order.
+    pub fn audit_enqueue(&self, records: &[Vec<u8>]) -> Result<Vec<u64>, StoreError> {
+        let ids = self
+            .db
+            .generate_ids(records.len())
+            .map_err(db_err("audit queue id"))?;
+        let mut batch = kv::Batch::default();
+        for (id, record) in ids.iter().zip(records) {
+            batch.insert(id.to_be_bytes(), record.as_slice());
+        }
         self.audit_queue
-            .insert(id.to_be_bytes(), record)
+            .apply_batch(batch)
             .map_err(db_err("audit queue write"))?;
-        Ok(id)
+        Ok(ids)
     }
 
     /// Up to `limit` queued entries, oldest first, with their places.

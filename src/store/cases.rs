@@ -423,6 +423,8 @@ impl Store {
                 // The batch's party index entries, one value per bucket (see `store/parties.rs`):
                 // at most 64 writes per batch instead of one per case.
                 let mut parties: BTreeMap<[u8; 2], Vec<u8>> = BTreeMap::new();
+                // The versions left to the leads refresh: one mark for the batch.
+                let mut pending = Vec::new();
                 for p in cases {
                     let old = tc.get(&p.key)?;
                     let (version, old_action) = match old.as_deref().map(header) {
@@ -483,9 +485,7 @@ impl Store {
                                 tlead.insert(super::leads::lead_key(&p.key, k), v.as_slice())?;
                             }
                         }
-                        _ => {
-                            tpending.insert(p.key.as_slice(), version.to_be_bytes())?;
-                        }
+                        _ => super::leads::push_batch_mark(&mut pending, &p.key, version),
                     }
 
                     changes
@@ -511,6 +511,9 @@ impl Store {
                     return Ok(outcomes);
                 }
                 tch.insert(first.to_be_bytes(), json("change log", &changes)?)?;
+                if !pending.is_empty() {
+                    tpending.insert(super::leads::batch_mark_key(first), pending)?;
+                }
                 for (bucket, entries) in parties {
                     let mut k = bucket.to_vec();
                     k.extend_from_slice(&first.to_be_bytes());
@@ -574,6 +577,21 @@ impl Store {
             None => Ok(None),
             Some(v) => raw_case(&key, &v).map(Some),
         }
+    }
+
+    /// [`Store::get_case_raw`] of several cases at once, in their order (one query on
+    /// PostgreSQL).
+    pub fn get_cases_raw(
+        &self,
+        cases: &[(&Uscc, &CaseId)],
+    ) -> Result<Vec<Option<RawCase>>, StoreError> {
+        let keys: Vec<Vec<u8>> = cases.iter().map(|(u, c)| case_key(u, c)).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let values = self.cases.get_many(&refs).map_err(db_err("case read"))?;
+        keys.iter()
+            .zip(values)
+            .map(|(k, v)| v.map(|v| raw_case(k, &v)).transpose())
+            .collect()
     }
 
     /// A unit's stored values in case-id order, starting after case id `after` when given.
@@ -952,7 +970,14 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        assert_eq!(store.pending_leads(10).unwrap(), vec![(cases[2].key(), 1)]);
+        let pending = |store: &Store| {
+            let mut all: Vec<(Vec<u8>, u64)> = (store.pending_leads(10).unwrap().into_iter())
+                .flat_map(|m| m.cases)
+                .collect();
+            all.sort();
+            all
+        };
+        assert_eq!(pending(&store), vec![(cases[2].key(), 1)]);
 
         // A new version, even judged, waits for the refresh (its stored leads must be merged);
         // its leads as judged alone are not written over the stored ones.
@@ -965,11 +990,13 @@ mod tests {
         );
         let mut want = vec![(cases[0].key(), 2), (cases[2].key(), 1)];
         want.sort();
-        assert_eq!(store.pending_leads(10).unwrap(), want);
-
-        // Cleared only at the version judged: a newer one written meanwhile stays marked.
-        assert!(!store.leads_judged(&cases[0].key(), 1).unwrap());
-        assert!(store.leads_judged(&cases[0].key(), 2).unwrap());
-        assert_eq!(store.pending_leads(10).unwrap(), vec![(cases[2].key(), 1)]);
+        assert_eq!(pending(&store), want);
+        // One mark per transaction, cleared as a whole once judged.
+        let marks = store.pending_leads(10).unwrap();
+        assert_eq!(marks.len(), 2);
+        assert!(store.leads_judged(&marks[1]).unwrap());
+        assert_eq!(pending(&store), vec![(cases[2].key(), 1)]);
+        // A mark cleared already is not cleared again.
+        assert!(!store.leads_judged(&marks[1]).unwrap());
     }
 }

@@ -57,6 +57,14 @@ impl Db {
         })
     }
 
+    /// `n` new ids, in increasing order on sled (one round trip on PostgreSQL).
+    pub(super) fn generate_ids(&self, n: usize) -> Result<Vec<u64>, DbError> {
+        Ok(match self {
+            Self::Sled(db) => (0..n).map(|_| db.generate_id()).collect::<Result<_, _>>()?,
+            Self::Postgres(pg) => pg.generate_ids(n)?,
+        })
+    }
+
     /// Makes ids start at `next` (a store copied from another gives none of its ids again).
     pub(super) fn ids_from(&self, next: u64) -> Result<(), DbError> {
         match self {
@@ -125,6 +133,19 @@ impl Tree {
         Ok(match self {
             Self::Sled(t) => t.get(key)?,
             Self::Postgres(t) => t.get(key.as_ref())?.map(Bytes::from),
+        })
+    }
+
+    /// The values under `keys`, in their order: one query on PostgreSQL, where a read is a
+    /// round trip.
+    pub(super) fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Bytes>>, DbError> {
+        Ok(match self {
+            Self::Sled(t) => keys.iter().map(|k| t.get(k)).collect::<Result<_, _>>()?,
+            Self::Postgres(t) => t
+                .get_many(keys)?
+                .into_iter()
+                .map(|v| v.map(Bytes::from))
+                .collect(),
         })
     }
 

@@ -1,9 +1,15 @@
 //! Leads, kept per case, and the cases whose leads are still to be judged:
 //! - `leads`: `unit_code 0x00 case_id 0x00 lead key` → the lead's JSON (its type belongs to
 //!   `supervision`; the store only keeps bytes in order)
-//! - `leads_pending`: `case key` → the version (u64 BE) written without its leads judged,
-//!   marked in the case transaction (see `cases.rs`) and cleared by the leads refresh once it
-//!   has judged that version, so nothing a stop cuts short is forgotten
+//! - `leads_pending`: the case versions written without their leads judged, marked in the
+//!   transaction that writes them and cleared by the leads refresh once it has judged them, so
+//!   nothing a stop cuts short is forgotten. Two kinds of mark:
+//!   - a case transaction's: `0x00 first change seq (u64 BE)` → for each case, its key's length
+//!     (u16 BE), the key and the version (u64 BE). One write per transaction instead of one per
+//!     case: on sled, one insert per case into this tree cost a quarter of a first ingest;
+//!   - the party index merge's: `case key` → the version (u64 BE; 0 when it woke the case).
+//!
+//!   Case keys start with a unit code, never with `0x00`.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -138,33 +144,94 @@ impl Store {
         })
     }
 
-    /// Up to `limit` cases whose leads are still to be judged, in key order, each with the
-    /// version that was written.
-    pub fn pending_leads(&self, limit: usize) -> Result<Vec<(Vec<u8>, u64)>, StoreError> {
+    /// Marks of cases whose leads are still to be judged, in key order, up to about `limit`
+    /// cases (whole marks, at least one).
+    pub fn pending_leads(&self, limit: usize) -> Result<Vec<PendingMark>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.leads_pending.iter().take(limit) {
+        let mut cases = 0;
+        for kv in self.leads_pending.iter() {
+            if cases >= limit.max(1) {
+                break;
+            }
             let (k, v) = kv.map_err(db_err("pending leads"))?;
-            let version = <[u8; 8]>::try_from(v.as_ref())
-                .map(u64::from_be_bytes)
-                .map_err(|_| StoreError::Corrupt {
-                    what: "pending lead entry".into(),
-                    reason: "wrong length".into(),
-                })?;
-            out.push((k.to_vec(), version));
+            let mark = PendingMark::decode(k.to_vec(), v.to_vec())?;
+            cases += mark.cases.len();
+            out.push(mark);
         }
         Ok(out)
     }
 
-    /// Records that the leads of version `version` of the case under `case_key` are judged.
-    /// A newer version written meanwhile stays marked (then this returns false).
-    pub fn leads_judged(&self, case_key: &[u8], version: u64) -> Result<bool, StoreError> {
+    /// Clears `mark` once every case it names is judged. A mark written again meanwhile (a
+    /// newer version of its case) stays (then this returns false).
+    pub fn leads_judged(&self, mark: &PendingMark) -> Result<bool, StoreError> {
         self.leads_pending
-            .compare_and_swap(case_key, Some(&version.to_be_bytes()[..]), None)
+            .compare_and_swap(&mark.key, Some(&mark.value[..]), None)
             .map_err(db_err("pending leads"))
     }
 
     /// Removes every lead (before a rebuild).
     pub fn clear_leads(&self) -> Result<(), StoreError> {
         self.leads.clear().map_err(db_err("lead clear"))
+    }
+}
+
+/// The first byte of a case transaction's mark (a case key never starts with it).
+const BATCH_MARK: u8 = 0;
+
+/// The `leads_pending` key of the mark of the case transaction whose first change is `first`.
+pub(super) fn batch_mark_key(first: u64) -> [u8; 9] {
+    let mut k = [BATCH_MARK; 9];
+    k[1..].copy_from_slice(&first.to_be_bytes());
+    k
+}
+
+/// Adds a case to a case transaction's mark.
+pub(super) fn push_batch_mark(mark: &mut Vec<u8>, case_key: &[u8], version: u64) {
+    // Case keys are a unit code and a bounded case id: far below 64 KiB.
+    let len = u16::try_from(case_key.len()).unwrap_or(u16::MAX);
+    mark.extend_from_slice(&len.to_be_bytes());
+    mark.extend_from_slice(&case_key[..usize::from(len)]);
+    mark.extend_from_slice(&version.to_be_bytes());
+}
+
+/// One mark in `leads_pending`: the cases (key, version) it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMark {
+    key: Vec<u8>,
+    value: Vec<u8>,
+    /// The cases whose leads are to be judged, each with the version that was written.
+    pub cases: Vec<(Vec<u8>, u64)>,
+}
+
+impl PendingMark {
+    fn decode(key: Vec<u8>, value: Vec<u8>) -> Result<Self, StoreError> {
+        let corrupt = |reason: &str| StoreError::Corrupt {
+            what: format!("pending leads mark {}", String::from_utf8_lossy(&key)),
+            reason: reason.into(),
+        };
+        let version = |b: &[u8]| <[u8; 8]>::try_from(b).map(u64::from_be_bytes);
+        let mut cases = Vec::new();
+        if key.first() == Some(&BATCH_MARK) {
+            let mut rest = value.as_slice();
+            while !rest.is_empty() {
+                let (len, tail) = rest
+                    .split_at_checked(2)
+                    .ok_or_else(|| corrupt("cut short"))?;
+                let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+                let (case_key, tail) = tail
+                    .split_at_checked(len)
+                    .ok_or_else(|| corrupt("cut short"))?;
+                let (v, tail) = tail
+                    .split_at_checked(8)
+                    .ok_or_else(|| corrupt("cut short"))?;
+                let v = version(v).map_err(|_| corrupt("cut short"))?;
+                cases.push((case_key.to_vec(), v));
+                rest = tail;
+            }
+        } else {
+            let v = version(&value).map_err(|_| corrupt("wrong length"))?;
+            cases.push((key.clone(), v));
+        }
+        Ok(Self { key, value, cases })
     }
 }

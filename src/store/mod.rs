@@ -53,6 +53,7 @@ pub use cases::{
 };
 pub use kv::DbError;
 pub use leader::Leadership;
+pub use leads::PendingMark;
 pub use migrate::Copied;
 pub use parties::{Merged, party_id};
 pub use ports::PortGrant;
@@ -287,6 +288,12 @@ impl Store {
             store.set_meta(LAYOUT_KEY, &LAYOUT)?;
         }
         Ok(store)
+    }
+
+    /// Whether this store's reads wait on a database server (PostgreSQL) rather than on memory
+    /// and local files: an async caller then must not wait for them on a runtime worker.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.db, kv::Db::Postgres(_))
     }
 
     /// Makes everything written so far durable. Called before a file is reported done and at shutdown.

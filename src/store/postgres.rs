@@ -541,6 +541,18 @@ impl Pg {
         Ok(u64::try_from(id).unwrap_or(0))
     }
 
+    /// `n` new ids from the store's sequence, in one round trip.
+    pub(super) fn generate_ids(&self, n: usize) -> Result<Vec<u64>, PgError> {
+        let rows = self.0.query(
+            format!("SELECT nextval('xianjie_ids') FROM generate_series(1, {n})"),
+            Vec::new(),
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0))
+            .collect())
+    }
+
     /// Makes the id sequence give `next` next.
     pub(super) fn ids_from(&self, next: u64) -> Result<(), PgError> {
         let next = i64::try_from(next).unwrap_or(i64::MAX);
@@ -639,6 +651,20 @@ impl Table {
             vec![bytes(key)],
         )?;
         Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    /// The values under `keys`, in their order, in one query.
+    pub(super) fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, PgError> {
+        let asked: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+        let rows = self.pg.0.query(
+            format!("SELECT key, value FROM {} WHERE key = ANY($1)", self.name),
+            vec![(Param::BytesArray(asked), Type::BYTEA_ARRAY)],
+        )?;
+        let found: HashMap<Vec<u8>, Vec<u8>> = rows
+            .iter()
+            .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+            .collect();
+        Ok(keys.iter().map(|k| found.get(*k).cloned()).collect())
     }
 
     /// Applies `writes` (`None`: remove) atomically.

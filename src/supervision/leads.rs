@@ -489,16 +489,18 @@ pub fn refresh(
         // version and is judged again in a later chunk.
         let mut done = std::collections::BTreeSet::new();
         let mut cleared = false;
-        for (k, version) in pending {
-            if stop() {
-                return Ok(out);
+        for mark in pending {
+            for (k, _version) in &mark.cases {
+                if stop() {
+                    return Ok(out);
+                }
+                if !done.contains(k)
+                    && let Some(case) = store.get_case_by_key(k)?
+                {
+                    refresh_party(store, case, rules, cal, now, Some(&mut done), &mut out)?;
+                }
             }
-            if !done.contains(&k)
-                && let Some(case) = store.get_case_by_key(&k)?
-            {
-                refresh_party(store, case, rules, cal, now, Some(&mut done), &mut out)?;
-            }
-            cleared |= store.leads_judged(&k, version)?;
+            cleared |= store.leads_judged(&mark)?;
         }
         if !cleared {
             // Every one was written again meanwhile: the next refresh takes them.
