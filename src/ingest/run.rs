@@ -184,7 +184,18 @@ impl Batch {
     fn len(&self) -> usize {
         self.cases.len() + self.rejects.len() + self.unchanged as usize
     }
+
+    /// Takes `other` into this batch (one transaction for both).
+    fn absorb(&mut self, other: Batch) {
+        self.cases.extend(other.cases);
+        self.rejects.extend(other.rejects);
+        self.unchanged += other.unchanged;
+        self.rows += other.rows;
+    }
 }
+
+/// At most this many batches go in one transaction on PostgreSQL.
+const MERGED_BATCHES: usize = 4;
 
 fn key_hash(key: &[u8]) -> [u64; 2] {
     // Two independent 64-bit SipHashes make a 128-bit key: no false duplicates in practice, at
@@ -345,6 +356,32 @@ impl Probe {
             self.probes = 0;
             self.hits = 0;
         }
+    }
+}
+
+/// [`Probe`] for whole chunks (a store where each lookup is a round trip): after a chunk of
+/// mostly misses, the next [`ChunkProbe::SKIP`] chunks are not looked up; a chunk of mostly hits
+/// keeps every chunk looked up.
+#[derive(Default)]
+struct ChunkProbe {
+    skip: u32,
+}
+
+impl ChunkProbe {
+    const SKIP: u32 = 15;
+
+    fn wanted(&mut self) -> bool {
+        match self.skip {
+            0 => true,
+            _ => {
+                self.skip -= 1;
+                false
+            }
+        }
+    }
+
+    fn record(&mut self, mostly_hits: bool) {
+        self.skip = if mostly_hits { 0 } else { Self::SKIP };
     }
 }
 
@@ -522,6 +559,7 @@ impl<'a> Sifter<'a> {
         store: &Store,
         judge: Option<Judge<'_>>,
         batch: &mut Batch,
+        known: Option<bool>,
     ) -> Result<(), StoreError> {
         batch.rows += 1;
         let Decoded::Record { rec, key, raw } = item else {
@@ -533,9 +571,17 @@ impl<'a> Sifter<'a> {
         // A record with cut values is refused by `map`; it is never "unchanged". Nor is one
         // naming documents: their files may have changed while its values did not.
         let fast = rec.cut.is_empty() && !self.adapter.names_documents(&rec);
-        if let Some(key) = key.filter(|_| fast && self.probe.wanted()) {
-            let hit = store.unchanged_raw(&key, &raw)?.is_some();
-            self.probe.record(hit);
+        if let Some(key) = key.filter(|_| fast) {
+            let hit = match known {
+                // Looked up with the rest of its chunk (see `probe_chunk`).
+                Some(hit) => hit,
+                None if self.probe.wanted() => {
+                    let hit = store.unchanged_raw(&key, &raw)?.is_some();
+                    self.probe.record(hit);
+                    hit
+                }
+                None => false,
+            };
             if hit {
                 match self.first_of_key(&key, &rec) {
                     Ok(()) => batch.unchanged += 1,
@@ -555,6 +601,31 @@ impl<'a> Sifter<'a> {
         }
         Ok(())
     }
+}
+
+/// Whether each record of `chunk` is stored unchanged, looked up in one read: on PostgreSQL,
+/// where a lookup is a round trip, a re-read file would otherwise cost one per record. `None`
+/// for a record without a key.
+fn probe_chunk(chunk: &[Decoded], store: &Store) -> Result<Vec<Option<bool>>, StoreError> {
+    let mut at = Vec::new();
+    let mut records = Vec::new();
+    for (i, d) in chunk.iter().enumerate() {
+        if let Decoded::Record {
+            key: Some(key),
+            raw,
+            ..
+        } = d
+        {
+            at.push(i);
+            records.push((key.as_slice(), raw));
+        }
+    }
+    let found = store.unchanged_raws(&records)?;
+    let mut out = vec![None; chunk.len()];
+    for (i, v) in at.into_iter().zip(found) {
+        out[i] = Some(v.is_some());
+    }
+    Ok(out)
 }
 
 /// A record as the decoding thread passes it on, with the work that thread can take off the
@@ -640,7 +711,10 @@ fn ingest_as(
     let now = Utc::now();
     let today = chrono::Local::now().date_naive();
     let batch_size = opts.batch_size.max(1);
-    let (tx, rx) = mpsc::sync_channel::<Batch>(2);
+    let remote = store.is_remote();
+    // On PostgreSQL the writer commits the batches that waited while it committed the last
+    // one together (see below), so more may wait.
+    let (tx, rx) = mpsc::sync_channel::<Batch>(if remote { MERGED_BATCHES } else { 2 });
     let (rec_tx, rec_rx) = mpsc::sync_channel::<Vec<_>>(2);
 
     std::thread::scope(|s| {
@@ -665,7 +739,16 @@ fn ingest_as(
         });
         let writer = s.spawn(move || -> Result<Summary, StoreError> {
             let mut sum = Summary::default();
-            for b in rx {
+            while let Ok(mut b) = rx.recv() {
+                // Each commit on PostgreSQL waits for the server's WAL flush and a dozen round
+                // trips: batches that arrived meanwhile share the next one (group commit).
+                // sled commits in memory, so its batches stay one transaction each.
+                for _ in 1..if remote { MERGED_BATCHES } else { 1 } {
+                    match rx.try_recv() {
+                        Ok(more) => b.absorb(more),
+                        Err(_) => break,
+                    }
+                }
                 let outcomes = match opts.routes {
                     Some(r) => store.upsert_prepared(&b.cases, r)?,
                     None => store.upsert_prepared(&b.cases, &|_, _| Vec::new())?,
@@ -690,12 +773,31 @@ fn ingest_as(
         });
 
         let mut sifter = Sifter::new(adapter, &file, path, now, today, limits);
+        let mut chunk_probe = ChunkProbe::default();
         let mut batch = Batch::with_capacity(batch_size);
         let mut interrupted = false;
         let mut failed = None;
         'chunks: for chunk in rec_rx {
-            for item in chunk {
-                if let Err(e) = sifter.sift_into(item, store, opts.judge, &mut batch) {
+            // On sled a lookup is local and `Probe` decides per record; on PostgreSQL a chunk
+            // is looked up at once, or not at all while chunks keep missing.
+            let known = match remote && chunk_probe.wanted() {
+                true => match probe_chunk(&chunk, store) {
+                    Ok(k) => {
+                        let hits = k.iter().filter(|h| **h == Some(true)).count();
+                        chunk_probe.record(hits * 8 >= k.len());
+                        k
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break 'chunks;
+                    }
+                },
+                false => Vec::new(),
+            };
+            for (i, item) in chunk.into_iter().enumerate() {
+                // A record of a chunk not looked up is mapped and compared in full.
+                let known = remote.then(|| known.get(i).copied().flatten().unwrap_or(false));
+                if let Err(e) = sifter.sift_into(item, store, opts.judge, &mut batch, known) {
                     failed = Some(e);
                     break 'chunks;
                 }

@@ -525,6 +525,8 @@ impl Store {
                     k.extend_from_slice(&first.to_be_bytes());
                     tout.insert(k, json("outbox", &entries)?)?;
                 }
+                // The counts this batch changes, read in one query on PostgreSQL.
+                tcount.prefetch(counts.keys().map(Vec::as_slice))?;
                 for (k, delta) in counts {
                     let n = add_count(tcount.get(&k)?, delta);
                     tcount.insert(k, n.to_be_bytes())?;
@@ -547,6 +549,27 @@ impl Store {
             (Some(r), Some((_, _, version))) if r == raw => Some(version),
             _ => None,
         }))
+    }
+
+    /// [`Store::unchanged_raw`] of several records at once, in their order (one query on
+    /// PostgreSQL).
+    pub fn unchanged_raws(
+        &self,
+        records: &[(&[u8], &[u8; 16])],
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        let keys: Vec<&[u8]> = records.iter().map(|(k, _)| *k).collect();
+        let values = self.cases.get_many(&keys).map_err(db_err("case read"))?;
+        Ok(records
+            .iter()
+            .zip(values)
+            .map(|((_, raw), v)| match (v, *raw == &NO_RAW) {
+                (Some(v), false) => match (v.get(RAW), header(&v)) {
+                    (Some(r), Some((_, _, version))) if r == &raw[..] => Some(version),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect())
     }
 
     /// One case.
