@@ -916,11 +916,19 @@ impl Config {
                         d.grace.as_secs(),
                     )),
                 };
+                // On PostgreSQL a data request mostly waits for the database, so more of them at
+                // once keep the cores busy: four per pooled connection.
+                let on_database = raw.store.kind.as_deref() == Some("postgres");
+                let pool = raw.store.pool_size.unwrap_or(8).clamp(1, 256) as u64;
                 let data_concurrency = num(
                     "data_concurrency",
                     server_raw.data_concurrency,
                     1..=4096,
-                    cores * 2,
+                    if on_database {
+                        (cores * 2).max(4 * pool)
+                    } else {
+                        cores * 2
+                    },
                 ) as usize;
                 let token_attempts_per_min = num(
                     "token_attempts_per_min",
@@ -1268,6 +1276,27 @@ mod tests {
         assert_eq!(c.dangerous.len(), 1);
         assert!(c.dangerous[0].starts_with("store.dangerous_plaintext"));
         assert!(matches!(load("").unwrap().store, StoreConfig::Sled));
+        // Requests on the database mostly wait for it: four at once per pooled connection.
+        let concurrency = |store: &str| {
+            std::fs::write(
+                &cfg,
+                format!(
+                    "adapters_dir = {:?}\n[server]\nlisten = \"127.0.0.1:0\"\n[store]\n{store}\n",
+                    adapters.display().to_string()
+                ),
+            )
+            .unwrap();
+            let c = Config::load(Some(&cfg), None).unwrap_or_else(|e| panic!("{e}"));
+            c.server.map(|s| s.data_concurrency)
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(concurrency(""), Some(2 * cores));
+        let pg = "kind = \"postgres\"\nurl = \"host=127.0.0.1 dbname=xj\"";
+        assert_eq!(concurrency(pg), Some((2 * cores).max(32)));
+        assert_eq!(
+            concurrency(&format!("{pg}\npool_size = 2")),
+            Some((2 * cores).max(8))
+        );
     }
 
     #[test]
