@@ -15,7 +15,8 @@ xj_serve() {
   BIN=$ROOT/target/release/xianjie
   WORK=$(mktemp -d "/tmp/xj-$1.XXXXXX")
   GW=
-  trap 'kill "$GW" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+  # XJ_CLEANUP: what the calling bench adds (run last, after the gateway stopped).
+  trap 'kill "$GW" 2>/dev/null || true; rm -rf "$WORK"; eval "${XJ_CLEANUP:-}"' EXIT
   cd "$WORK"
   "$BIN" certs dev --out certs --client bench >/dev/null
   printf 'benchmark passphrase 2026' > pass && chmod 600 pass

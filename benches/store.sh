@@ -16,13 +16,14 @@ source "$(dirname "$0")/lib.sh"
 STORE=
 if [ "$KIND" = postgres ]; then
   PGDIR=$(mktemp -d /tmp/xj-store-pg.XXXXXX)
-  PGURL=$("$(dirname "$0")/../.ci/pg-cluster" start "$PGDIR")
+  PG_CLUSTER=$(cd "$(dirname "$0")/../.ci" && pwd)/pg-cluster
+  # The cluster stops and goes whatever fails from here on (the gateway first).
+  XJ_CLEANUP='cd /; sleep 1; "$PG_CLUSTER" stop "$PGDIR" || true; rm -rf "$PGDIR"'
+  trap 'eval "$XJ_CLEANUP"' EXIT
+  PGURL=$("$PG_CLUSTER" start "$PGDIR")
   STORE=$(printf '[store]\nkind = "postgres"\nurl = "%s dbname=postgres"\n' "$PGURL")
 fi
 xj_serve "store-$KIND" "$(printf 'rate_per_sec = 1000000\nrate_burst = 1000000\n%s' "$STORE")"
-if [ "$KIND" = postgres ]; then
-  trap 'kill "$GW" 2>/dev/null || true; sleep 1; "$ROOT/.ci/pg-cluster" stop "$PGDIR" || true; rm -rf "$WORK" "$PGDIR"' EXIT
-fi
 xj_ingest "$ROWS"
 CASES=$("$BIN" --data data status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["cases"])')
 echo "store: $KIND, $CASES cases"

@@ -289,7 +289,7 @@ struct Inner {
 }
 
 struct PoolState {
-    idle: Vec<Arc<Client>>,
+    idle: Vec<Arc<Pooled>>,
     open: usize,
 }
 
@@ -307,10 +307,25 @@ impl Drop for Inner {
     }
 }
 
+/// A pooled connection and the statements prepared on it.
+struct Pooled {
+    client: Client,
+    /// Statements prepared on this connection, by their text (see [`Inner::query_prepared`]).
+    prepared: Mutex<HashMap<String, tokio_postgres::Statement>>,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
 /// A connection taken from the pool; it goes back when dropped, unless it broke.
 struct Conn<'a> {
     pg: &'a Inner,
-    client: Arc<Client>,
+    client: Arc<Pooled>,
 }
 
 impl Drop for Conn<'_> {
@@ -384,7 +399,10 @@ impl Inner {
                 return match self.run(connect(self.settings.clone())) {
                     Ok(client) => Ok(Conn {
                         pg: self,
-                        client: Arc::new(client),
+                        client: Arc::new(Pooled {
+                            client,
+                            prepared: Mutex::default(),
+                        }),
                     }),
                     Err(e) => {
                         self.pool
@@ -412,6 +430,38 @@ impl Inner {
         let conn = self.checkout()?;
         let client = conn.client.clone();
         self.run(async move { client.query_typed(&query, &refs(&params)).await })
+    }
+
+    /// [`Inner::query`] through a statement prepared once per connection: for the few fixed
+    /// reads made on every request (a case by key, a page of keys), which the server then
+    /// parses and plans once instead of each time. Only for queries of a fixed text.
+    fn query_prepared(
+        &self,
+        query: String,
+        params: Vec<(Param, Type)>,
+    ) -> Result<Vec<tokio_postgres::Row>, PgError> {
+        let conn = self.checkout()?;
+        let client = conn.client.clone();
+        self.run(async move {
+            let known = (client.prepared.lock())
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&query)
+                .cloned();
+            let statement = match known {
+                Some(s) => s,
+                None => {
+                    let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
+                    let s = client.prepare_typed(&query, &types).await?;
+                    (client.prepared.lock())
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(query, s.clone());
+                    s
+                }
+            };
+            let values: Vec<&(dyn ToSql + Sync)> =
+                refs(&params).into_iter().map(|(v, _)| v).collect();
+            client.query(&statement, &values).await
+        })
     }
 }
 
@@ -518,7 +568,10 @@ impl Pg {
         })?;
         {
             let mut pool = pg.0.pool.lock().unwrap_or_else(PoisonError::into_inner);
-            pool.idle.push(Arc::new(first));
+            pool.idle.push(Arc::new(Pooled {
+                client: first,
+                prepared: Mutex::default(),
+            }));
             pool.open = 1;
         }
         Ok(pg)
@@ -646,7 +699,7 @@ impl Table {
     }
 
     pub(super) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, PgError> {
-        let rows = self.pg.0.query(
+        let rows = self.pg.0.query_prepared(
             format!("SELECT value FROM {} WHERE key = $1", self.name),
             vec![bytes(key)],
         )?;
@@ -656,7 +709,7 @@ impl Table {
     /// The values under `keys`, in their order, in one query.
     pub(super) fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, PgError> {
         let asked: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
-        let rows = self.pg.0.query(
+        let rows = self.pg.0.query_prepared(
             format!("SELECT key, value FROM {} WHERE key = ANY($1)", self.name),
             vec![(Param::BytesArray(asked), Type::BYTEA_ARRAY)],
         )?;
@@ -852,7 +905,7 @@ impl Cursor {
 /// snapshot) unless this transaction wrote the key; writes wait in memory for the commit.
 pub struct PgTx<'a> {
     pg: &'a Inner,
-    client: Arc<Client>,
+    client: Arc<Pooled>,
     tables: Vec<&'static str>,
     writes: RefCell<Writes>,
     /// Values read ahead by [`PgTx::prefetch`] (`None`: absent).
