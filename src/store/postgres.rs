@@ -271,8 +271,10 @@ type Writes = BTreeMap<(usize, Vec<u8>), Option<Vec<u8>>>;
 /// Values a transaction read ahead: per (table, key), the value (`None`: absent).
 type ReadAhead = HashMap<(usize, Vec<u8>), Option<Vec<u8>>>;
 
-/// Rows read per page by a [`Cursor`].
+/// Rows read per page by a [`Cursor`], at most.
 const PAGE: i64 = 512;
+/// Rows a [`Cursor`]'s first read asks for.
+const FIRST_PAGE: i64 = 2;
 /// How often a conflicting transaction is tried before giving up.
 const ATTEMPTS: u32 = 64;
 
@@ -797,6 +799,7 @@ impl Table {
             front: VecDeque::new(),
             back: VecDeque::new(),
             exhausted: false,
+            page: FIRST_PAGE,
         }
     }
 }
@@ -813,6 +816,11 @@ pub struct Cursor {
     /// Read from the back, descending.
     back: VecDeque<Entry>,
     exhausted: bool,
+    /// Rows the next read asks for: a few at first, doubling up to [`PAGE`]. Many reads take
+    /// one entry (the last checkpoint, the change-log batch holding a sequence number), and a
+    /// full first page of large values (a change-log batch is about 60 KB) made a change-feed
+    /// request read megabytes to use one row.
+    page: i64,
 }
 
 impl Cursor {
@@ -836,14 +844,15 @@ impl Cursor {
         let order = if ascending { "ASC" } else { "DESC" };
         let rows = self.table.pg.0.query(
             format!(
-                "SELECT key, value FROM {} {filter} ORDER BY key {order} LIMIT {PAGE}",
-                self.table.name
+                "SELECT key, value FROM {} {filter} ORDER BY key {order} LIMIT {}",
+                self.table.name, self.page
             ),
             params,
         )?;
-        if (rows.len() as i64) < PAGE {
+        if (rows.len() as i64) < self.page {
             self.exhausted = true;
         }
+        self.page = (self.page * 2).min(PAGE);
         let page: Vec<Entry> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         if let Some((k, _)) = page.last() {
             if ascending {
