@@ -89,8 +89,13 @@ impl Group {
             let first = s.first_ticket;
             s.first_ticket += records.len() as u64;
             drop(s);
-            let result = store.audit_enqueue(&records).map_err(|e| e.to_string());
-            // Every ticket must get an outcome, or its appender would wait for ever.
+            // Every ticket must get an outcome, or its appender would wait for ever: a panic in
+            // the write is an outcome too.
+            let write = std::panic::AssertUnwindSafe(|| store.audit_enqueue(&records));
+            let result = match std::panic::catch_unwind(write) {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err("writing to the audit queue failed (panic)".to_string()),
+            };
             let result = result.and_then(|places| match places.len() == records.len() {
                 true => Ok(places),
                 false => Err(format!(

@@ -359,9 +359,9 @@ impl Probe {
     }
 }
 
-/// [`Probe`] for whole chunks (a store where each lookup is a round trip): after a chunk of
-/// mostly misses, the next [`ChunkProbe::SKIP`] chunks are not looked up; a chunk of mostly hits
-/// keeps every chunk looked up.
+/// [`Probe`] for whole chunks (a store where each lookup is a round trip): after a chunk with
+/// fewer than one hit in eight records, the next [`ChunkProbe::SKIP`] chunks are not looked up;
+/// a chunk with more keeps every chunk looked up.
 #[derive(Default)]
 struct ChunkProbe {
     skip: u32,
@@ -380,8 +380,8 @@ impl ChunkProbe {
         }
     }
 
-    fn record(&mut self, mostly_hits: bool) {
-        self.skip = if mostly_hits { 0 } else { Self::SKIP };
+    fn record(&mut self, enough_hits: bool) {
+        self.skip = if enough_hits { 0 } else { Self::SKIP };
     }
 }
 
