@@ -112,8 +112,16 @@ impl Cluster {
             .spawn()
             .unwrap();
         let c = Cluster { dir, server, port };
+        // Ready once it accepts logins, which comes a moment after it accepts TCP (a login in
+        // between is refused: "the database system is starting up").
+        let ready = || {
+            Command::new(bin.join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !ready() {
             assert!(
                 Instant::now() < deadline,
                 "PostgreSQL did not start: {}",
