@@ -1207,17 +1207,18 @@ mod tests {
         let cfg = dir.path().join("xianjie.toml");
         let pass = dir.path().join("db-password");
         std::fs::write(&pass, "s3cret-Pass\n").unwrap();
-        let load = |store: &str| {
+        let load_listening = |listen: &str, store: &str| {
             std::fs::write(
                 &cfg,
                 format!(
-                    "adapters_dir = {:?}\n[server]\nlisten = \"off\"\n[store]\n{store}\n",
+                    "adapters_dir = {:?}\n[server]\nlisten = {listen:?}\n[store]\n{store}\n",
                     adapters.display().to_string()
                 ),
             )
             .unwrap();
             Config::load(Some(&cfg), None)
         };
+        let load = |store: &str| load_listening("off", store);
         // Readable by others: refused, and so is a password in the url and a remote host
         // without TLS; every problem at once, none repeating a password.
         std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -1278,15 +1279,7 @@ mod tests {
         assert!(matches!(load("").unwrap().store, StoreConfig::Sled));
         // Requests on the database mostly wait for it: four at once per pooled connection.
         let concurrency = |store: &str| {
-            std::fs::write(
-                &cfg,
-                format!(
-                    "adapters_dir = {:?}\n[server]\nlisten = \"127.0.0.1:0\"\n[store]\n{store}\n",
-                    adapters.display().to_string()
-                ),
-            )
-            .unwrap();
-            let c = Config::load(Some(&cfg), None).unwrap_or_else(|e| panic!("{e}"));
+            let c = load_listening("127.0.0.1:0", store).unwrap_or_else(|e| panic!("{e}"));
             c.server.map(|s| s.data_concurrency)
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

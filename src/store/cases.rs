@@ -324,6 +324,14 @@ pub(super) fn outbox_positions(k: &[u8], v: &[u8]) -> Result<Vec<u32>, StoreErro
     })
 }
 
+/// The version of a stored case value, if it was mapped from a raw record with digest `raw`.
+fn version_if_raw(v: &[u8], raw: &[u8; 16]) -> Option<u64> {
+    match (v.get(RAW), header(v)) {
+        (Some(r), Some((_, _, version))) if r == raw => Some(version),
+        _ => None,
+    }
+}
+
 fn add_count(v: Option<Bytes>, delta: i64) -> u64 {
     let cur = v
         .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
@@ -545,10 +553,7 @@ impl Store {
             return Ok(None);
         }
         let v = self.cases.get(key).map_err(db_err("case read"))?;
-        Ok(v.and_then(|v| match (v.get(RAW), header(&v)) {
-            (Some(r), Some((_, _, version))) if r == raw => Some(version),
-            _ => None,
-        }))
+        Ok(v.and_then(|v| version_if_raw(&v, raw)))
     }
 
     /// [`Store::unchanged_raw`] of several records at once, in their order (one query on
@@ -562,12 +567,9 @@ impl Store {
         Ok(records
             .iter()
             .zip(values)
-            .map(|((_, raw), v)| match (v, *raw == &NO_RAW) {
-                (Some(v), false) => match (v.get(RAW), header(&v)) {
-                    (Some(r), Some((_, _, version))) if r == &raw[..] => Some(version),
-                    _ => None,
-                },
-                _ => None,
+            .map(|((_, raw), v)| match *raw == &NO_RAW {
+                true => None,
+                false => version_if_raw(&v?, raw),
             })
             .collect())
     }
