@@ -1,6 +1,7 @@
 //! Cases, the change log, the outbox and per-unit counters, written together in one transaction.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use super::kv::{self, Bytes, TxError};
 use super::{Store, StoreError, db_err};
@@ -29,6 +30,61 @@ pub struct Change {
 pub(super) struct ChangeBatch {
     pub(super) at: DateTime<Utc>,
     pub(super) entries: Vec<(Uscc, CaseId, u64)>,
+}
+
+/// The first sequence number of the change-log batch stored under `key`.
+fn batch_first(key: &[u8]) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(key)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt {
+            what: format!("change batch {}", hex::encode(key)),
+            reason: "key is not a sequence number".into(),
+        })
+}
+
+/// The change-log batches decoded lately, so that a mirror reading page after page through one
+/// batch reads and decodes it once, not once per page. A batch never changes once written.
+#[derive(Clone, Default)]
+pub(super) struct RecentBatches(Arc<Mutex<VecDeque<Decoded>>>);
+
+/// A decoded change-log batch and its first sequence number.
+type Decoded = (u64, Arc<ChangeBatch>);
+
+/// Batches kept (about 100 KB of entries each, at most a few thousand).
+const RECENT_BATCHES: usize = 16;
+
+impl RecentBatches {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Decoded>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The first sequence number of a kept batch holding `seq`.
+    fn covering(&self, seq: u64) -> Option<u64> {
+        self.lock()
+            .iter()
+            .find(|(first, b)| *first <= seq && seq - first < b.entries.len() as u64)
+            .map(|(first, _)| *first)
+    }
+
+    fn get(&self, first: u64) -> Option<Arc<ChangeBatch>> {
+        self.lock()
+            .iter()
+            .find(|(f, _)| *f == first)
+            .map(|(_, b)| b.clone())
+    }
+
+    fn put(&self, first: u64, batch: Arc<ChangeBatch>) {
+        let mut kept = self.lock();
+        if kept.iter().any(|(f, _)| *f == first) {
+            return;
+        }
+        if kept.len() == RECENT_BATCHES {
+            kept.pop_front();
+        }
+        kept.push_back((first, batch));
+    }
 }
 
 /// What a destination must be sent.
@@ -169,7 +225,7 @@ const RAW: std::ops::Range<usize> = 32..48;
 const NO_RAW: [u8; 16] = [0; 16];
 
 /// The meta entry holding the next change-log sequence number.
-const NEXT_SEQ: &str = "change_seq";
+pub(super) const NEXT_SEQ: &str = "change_seq";
 
 fn action_index(a: Action) -> u8 {
     Action::ALL.iter().position(|x| *x == a).unwrap_or(0) as u8
@@ -385,7 +441,7 @@ impl Store {
         route: Route<'_>,
     ) -> Result<Vec<UpsertOutcome>, StoreError> {
         let now = Utc::now();
-        kv::transaction(
+        let outcomes = kv::transaction(
             "case transaction",
             [
                 &self.cases,
@@ -542,7 +598,10 @@ impl Store {
                 tmeta.insert(NEXT_SEQ, json("change sequence", &seq)?)?;
                 Ok(outcomes)
             },
-        )
+        )?;
+        // This instance reads its own writes at once (see `cache.rs`).
+        self.written();
+        Ok(outcomes)
     }
 
     /// Whether the case stored under `key` was mapped from a raw record with digest `raw` — then
@@ -577,7 +636,7 @@ impl Store {
     /// One case.
     pub fn get_case(&self, unit: &Uscc, case_id: &CaseId) -> Result<Option<Case>, StoreError> {
         let key = case_key(unit, case_id);
-        match self.cases.get(&key).map_err(db_err("case read"))? {
+        match self.case_value(&key)? {
             None => Ok(None),
             Some(v) => decode_case(&key, &v).map(Some),
         }
@@ -598,7 +657,7 @@ impl Store {
         case_id: &CaseId,
     ) -> Result<Option<RawCase>, StoreError> {
         let key = case_key(unit, case_id);
-        match self.cases.get(&key).map_err(db_err("case read"))? {
+        match self.case_value(&key)? {
             None => Ok(None),
             Some(v) => raw_case(&key, &v).map(Some),
         }
@@ -737,48 +796,74 @@ impl Store {
     /// Up to `limit` change-log entries after `after`, in sequence order.
     pub fn changes_after(&self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
         let start = after.saturating_add(1);
-        // The batch holding `start` begins at or before it.
-        let from = match self
-            .changes
-            .range(..=start.to_be_bytes())
-            .next_back()
-            .transpose()
-            .map_err(db_err("change scan"))?
-        {
-            Some((k, _)) => k.to_vec(),
-            None => start.to_be_bytes().to_vec(),
+        // The batch holding `start` begins at or before it: one read lately, or the last key.
+        let mut next = match self.recent.covering(start) {
+            Some(first) => first,
+            None => match (self.changes.last_key_at_or_before(&start.to_be_bytes()))
+                .map_err(db_err("change scan"))?
+            {
+                Some(k) => batch_first(&k)?,
+                None => start,
+            },
         };
         let mut out = Vec::new();
-        for kv in self.changes.range(from..) {
-            let (k, v) = kv.map_err(db_err("change scan"))?;
-            let corrupt = |reason: String| StoreError::Corrupt {
-                what: format!("change batch {}", hex::encode(&k)),
-                reason,
+        while out.len() < limit {
+            let Some((first, batch)) = self.change_batch_from(next)? else {
+                break;
             };
-            let first = <[u8; 8]>::try_from(k.as_ref())
-                .map(u64::from_be_bytes)
-                .map_err(|_| corrupt("key is not a sequence number".into()))?;
-            let batch: ChangeBatch =
-                serde_json::from_slice(&v).map_err(|e| corrupt(e.to_string()))?;
-            let at = batch.at;
             out.extend(
                 (first..)
-                    .zip(batch.entries)
+                    .zip(&batch.entries)
                     .filter(|(seq, _)| *seq >= start)
+                    .take(limit - out.len())
                     .map(|(seq, (unit_code, case_id, version))| Change {
                         seq,
-                        unit_code,
-                        case_id,
-                        version,
-                        at,
+                        unit_code: unit_code.clone(),
+                        case_id: case_id.clone(),
+                        version: *version,
+                        at: batch.at,
                     }),
             );
-            if out.len() >= limit {
-                out.truncate(limit);
-                break;
-            }
+            // Batches are dense: the next begins where this one ends.
+            next = first + (batch.entries.len() as u64).max(1);
         }
         Ok(out)
+    }
+
+    /// The change-log batch stored under `key`, or else the first after it (`None`: the log
+    /// ends there), decoded, with its first sequence number.
+    fn change_batch_from(&self, key: u64) -> Result<Option<Decoded>, StoreError> {
+        if let Some(batch) = self.recent.get(key) {
+            return Ok(Some((key, batch)));
+        }
+        let found = match self
+            .changes
+            .get(key.to_be_bytes())
+            .map_err(db_err("change scan"))?
+        {
+            Some(v) => Some((key, v)),
+            None => match self
+                .changes
+                .range(key.to_be_bytes()..)
+                .next()
+                .transpose()
+                .map_err(db_err("change scan"))?
+            {
+                Some((k, v)) => Some((batch_first(&k)?, v)),
+                None => None,
+            },
+        };
+        let Some((first, value)) = found else {
+            return Ok(None);
+        };
+        let batch: ChangeBatch =
+            serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
+                what: format!("change batch {first}"),
+                reason: e.to_string(),
+            })?;
+        let batch = Arc::new(batch);
+        self.recent.put(first, batch.clone());
+        Ok(Some((first, batch)))
     }
 
     /// Entries waiting in the outbox, over every destination.

@@ -203,6 +203,14 @@ impl Tree {
         }
     }
 
+    /// The greatest key at or before `key`, without its value (one small query on PostgreSQL).
+    pub(super) fn last_key_at_or_before(&self, key: &[u8]) -> Result<Option<Bytes>, DbError> {
+        Ok(match self {
+            Self::Sled(t) => t.range(..=key).next_back().transpose()?.map(|(k, _)| k),
+            Self::Postgres(t) => t.last_key_at_or_before(key)?.map(Bytes::from),
+        })
+    }
+
     /// How many entries the tree holds (sled counts them by a full scan).
     pub(super) fn len(&self) -> Result<usize, DbError> {
         Ok(match self {

@@ -33,6 +33,7 @@
 //!   PostgreSQL store (see `audit.rs`); a sled store's audit log is files of its own
 
 mod audit;
+mod cache;
 mod cases;
 mod kv;
 mod leader;
@@ -187,6 +188,10 @@ pub struct Store {
     audit_queue: kv::Tree,
     audit_log: kv::Tree,
     audit_checkpoints: kv::Tree,
+    /// The read cache of an instance sharing a PostgreSQL store (none on sled).
+    cache: Option<cache::ReadCache>,
+    /// The change-log batches decoded lately.
+    recent: cases::RecentBatches,
 }
 
 impl std::fmt::Debug for Store {
@@ -274,6 +279,8 @@ impl Store {
             audit_queue: tree(audit_queue)?,
             audit_log: tree(audit_log)?,
             audit_checkpoints: tree(audit_checkpoints)?,
+            cache: matches!(db, kv::Db::Postgres(_)).then(cache::ReadCache::default),
+            recent: cases::RecentBatches::default(),
             db,
         };
         let found: u32 = store.get_meta(LAYOUT_KEY).ok().flatten().unwrap_or(0);

@@ -1,10 +1,12 @@
 //! Port grants: which client may read which enforcement unit's cases. A port is closed until an
-//! administrator opens it for a client.
+//! administrator opens it for a client. Every change moves the ports' generation (in `meta`), by
+//! which instances sharing a PostgreSQL store learn of it (see `cache.rs`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, db_err};
+use super::cases::json;
+use super::{Store, StoreError, db_err, kv};
 use crate::model::Uscc;
 
 /// One open port.
@@ -24,7 +26,10 @@ pub struct PortGrant {
     pub supervise: bool,
 }
 
-fn key(unit: &Uscc, client: &str) -> Vec<u8> {
+/// The meta entry counting the changes to the ports.
+pub(super) const PORTS_GENERATION: &str = "ports_generation";
+
+pub(super) fn key(unit: &Uscc, client: &str) -> Vec<u8> {
     let mut k = unit.as_str().as_bytes().to_vec();
     k.push(0);
     k.extend_from_slice(client.as_bytes());
@@ -48,9 +53,32 @@ impl Store {
             what: "port grant".into(),
             reason: e.to_string(),
         })?;
-        self.ports.insert(k, value).map_err(db_err("port write"))?;
-        self.ports.flush().map_err(db_err("port flush"))?;
+        self.write_port(&k, Some(&value))?;
         Ok(true)
+    }
+
+    /// Sets (or with `None` removes) one grant and moves the ports' generation, in one
+    /// transaction; returns whether a grant was there before.
+    fn write_port(&self, k: &[u8], value: Option<&[u8]>) -> Result<bool, StoreError> {
+        let existed = kv::transaction("port write", [&self.ports, &self.meta], |[tp, tm]| {
+            let existed = tp.get(k)?.is_some();
+            match value {
+                Some(v) => tp.insert(k, v)?,
+                None => tp.remove(k)?,
+            }
+            let generation = tm
+                .get(PORTS_GENERATION)?
+                .and_then(|v| serde_json::from_slice::<u64>(&v).ok())
+                .unwrap_or(0);
+            tm.insert(
+                PORTS_GENERATION,
+                json("ports generation", &(generation + 1))?,
+            )?;
+            Ok(existed)
+        })?;
+        self.ports.flush().map_err(db_err("port flush"))?;
+        self.written();
+        Ok(existed)
     }
 
     /// The grant of `unit`'s port to `client`, if it is open.
@@ -69,23 +97,30 @@ impl Store {
 
     /// Closes `unit`'s port to `client`; returns false if it was not open.
     pub fn port_close(&self, unit: &Uscc, client: &str) -> Result<bool, StoreError> {
-        let old = self
-            .ports
-            .remove(key(unit, client))
-            .map_err(db_err("port write"))?;
-        self.ports.flush().map_err(db_err("port flush"))?;
-        Ok(old.is_some())
+        self.write_port(&key(unit, client), None)
     }
 
     /// Whether `unit`'s port is open to `client`.
     pub fn port_is_open(&self, unit: &Uscc, client: &str) -> Result<bool, StoreError> {
-        self.ports
-            .contains_key(key(unit, client))
-            .map_err(db_err("port read"))
+        match self.cached_ports()? {
+            Some(p) => Ok(p.open.contains(&key(unit, client))),
+            None => self
+                .ports
+                .contains_key(key(unit, client))
+                .map_err(db_err("port read")),
+        }
     }
 
     /// Every open port, by unit then client.
     pub fn ports(&self) -> Result<Vec<PortGrant>, StoreError> {
+        match self.cached_ports()? {
+            Some(p) => Ok(p.grants.clone()),
+            None => self.read_ports(),
+        }
+    }
+
+    /// Every open port, read from the tree.
+    pub(super) fn read_ports(&self) -> Result<Vec<PortGrant>, StoreError> {
         self.ports
             .iter()
             .map(|kv| {

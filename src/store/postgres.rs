@@ -708,6 +708,17 @@ impl Table {
         Ok(rows.first().map(|r| r.get(0)))
     }
 
+    pub(super) fn last_key_at_or_before(&self, key: &[u8]) -> Result<Option<Vec<u8>>, PgError> {
+        let rows = self.pg.0.query_prepared(
+            format!(
+                "SELECT key FROM {} WHERE key <= $1 ORDER BY key DESC LIMIT 1",
+                self.name
+            ),
+            vec![bytes(key)],
+        )?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
     /// The values under `keys`, in their order, in one query.
     pub(super) fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, PgError> {
         let asked: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
@@ -715,11 +726,24 @@ impl Table {
             format!("SELECT key, value FROM {} WHERE key = ANY($1)", self.name),
             vec![(Param::BytesArray(asked), Type::BYTEA_ARRAY)],
         )?;
-        let found: HashMap<Vec<u8>, Vec<u8>> = rows
-            .iter()
-            .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
-            .collect();
-        Ok(keys.iter().map(|k| found.get(*k).cloned()).collect())
+        // Each value moves to the first place asking for it; only a key asked twice is copied.
+        let mut places: HashMap<&[u8], Vec<usize>> = HashMap::with_capacity(keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            places.entry(*k).or_default().push(i);
+        }
+        let mut out = vec![None; keys.len()];
+        for r in &rows {
+            let key: &[u8] = r.get(0);
+            let Some(at) = places.get(key) else {
+                continue;
+            };
+            let value: Vec<u8> = r.get(1);
+            for &i in &at[1..] {
+                out[i] = Some(value.clone());
+            }
+            out[at[0]] = Some(value);
+        }
+        Ok(out)
     }
 
     /// Applies `writes` (`None`: remove) atomically.
@@ -1304,6 +1328,50 @@ pub(crate) mod on_server {
         on_a.change_passphrase(&Passphrase::new("a new passphrase".into()))
             .unwrap();
         assert!(matches!(on_b.reload(), Err(KeystoreError::Unlock)));
+    }
+
+    #[test]
+    fn an_instance_answers_from_its_cache_and_learns_another_instances_writes_within_fresh() {
+        use crate::store::PortGrant;
+        let Some(a) = fresh_store("cache") else {
+            return;
+        };
+        let b = open(&url_of(&a));
+        let mut case = cases("CACHE", 1).remove(0);
+        let (unit, id) = (case.unit_code.clone(), case.case_id.clone());
+        a.upsert_cases(std::slice::from_ref(&case), &route).unwrap();
+        let grant = PortGrant {
+            unit_code: unit.clone(),
+            client: "procuratorate".into(),
+            opened_by: "admin".into(),
+            opened_at: chrono::Utc::now(),
+            supervise: false,
+        };
+        assert!(a.port_open(&grant).unwrap());
+        let version = |s: &Store| s.get_case_raw(&unit, &id).unwrap().map(|c| c.version);
+        // Each instance reads its own writes at once; the other's (not yet cached) too.
+        assert_eq!(version(&a), Some(1));
+        assert_eq!(version(&b), Some(1));
+        assert!(b.port_is_open(&unit, "procuratorate").unwrap());
+
+        // A new version and a closed port on one instance...
+        case.title = format!("{} (changed)", case.title);
+        a.upsert_cases(std::slice::from_ref(&case), &route).unwrap();
+        assert!(a.port_close(&unit, "procuratorate").unwrap());
+        assert_eq!(version(&a), Some(2));
+        assert!(!a.port_is_open(&unit, "procuratorate").unwrap());
+        // ...reach the other within FRESH.
+        std::thread::sleep(crate::store::cache::FRESH + Duration::from_millis(50));
+        assert_eq!(version(&b), Some(2));
+        assert!(!b.port_is_open(&unit, "procuratorate").unwrap());
+        assert!(b.ports().unwrap().is_empty());
+
+        // What b holds is answered from memory: a row removed behind the store's back (no
+        // change-log entry) is still answered by b, checked or not, and not by a new instance.
+        a.cases.clear().unwrap();
+        std::thread::sleep(crate::store::cache::FRESH + Duration::from_millis(50));
+        assert_eq!(version(&b), Some(2));
+        assert_eq!(version(&open(&url_of(&a))), None);
     }
 
     #[test]
