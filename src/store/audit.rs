@@ -12,18 +12,9 @@ impl Store {
     /// Queues entries together (durable when this returns: one write and one commit for all);
     /// returns their places in the queue, in order.
     pub fn audit_enqueue(&self, records: &[Vec<u8>]) -> Result<Vec<u64>, StoreError> {
-        let ids = self
-            .db
-            .generate_ids(records.len())
-            .map_err(db_err("audit queue id"))?;
-        let mut batch = kv::Batch::default();
-        for (id, record) in ids.iter().zip(records) {
-            batch.insert(id.to_be_bytes(), record.as_slice());
-        }
         self.audit_queue
-            .apply_batch(batch)
-            .map_err(db_err("audit queue write"))?;
-        Ok(ids)
+            .insert_with_new_ids(&self.db, records)
+            .map_err(db_err("audit queue write"))
     }
 
     /// Up to `limit` queued entries, oldest first, with their places.

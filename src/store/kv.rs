@@ -211,6 +211,27 @@ impl Tree {
         })
     }
 
+    /// Stores `values` under new ids of `db` (keys: the id as 8 bytes big-endian) and returns
+    /// the ids in their order: one statement, one commit on PostgreSQL.
+    pub(super) fn insert_with_new_ids(
+        &self,
+        db: &Db,
+        values: &[Vec<u8>],
+    ) -> Result<Vec<u64>, DbError> {
+        match self {
+            Self::Sled(_) => {
+                let ids = db.generate_ids(values.len())?;
+                let mut batch = Batch::default();
+                for (id, v) in ids.iter().zip(values) {
+                    batch.insert(id.to_be_bytes(), v.as_slice());
+                }
+                self.apply_batch(batch)?;
+                Ok(ids)
+            }
+            Self::Postgres(t) => Ok(t.insert_with_new_ids(values.to_vec())?),
+        }
+    }
+
     /// How many entries the tree holds (sled counts them by a full scan).
     pub(super) fn len(&self) -> Result<usize, DbError> {
         Ok(match self {

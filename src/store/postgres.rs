@@ -250,6 +250,9 @@ pub enum PgError {
     /// A transaction kept conflicting with others.
     #[error("gave up after {0} attempts that conflicted with other writers")]
     Conflicts(u32),
+    /// The server's answer was not the one asked for.
+    #[error("unexpected answer from the database: {0}")]
+    Answer(&'static str),
 }
 
 impl PgError {
@@ -706,6 +709,35 @@ impl Table {
             vec![bytes(key)],
         )?;
         Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    /// Stores `values` under new ids of the store's sequence (keys: the id as 8 bytes big-endian)
+    /// in one statement, and so one round trip and one commit; returns the ids in `values`' order.
+    pub(super) fn insert_with_new_ids(&self, values: Vec<Vec<u8>>) -> Result<Vec<u64>, PgError> {
+        let n = values.len();
+        // The CTE holding `nextval` is evaluated once (a volatile one always is), so the ids
+        // inserted and the ids returned are the same, each with its value's place.
+        let rows = self.pg.0.query_prepared(
+            format!(
+                "WITH v AS (SELECT v, n, nextval('xianjie_ids') AS id \
+                 FROM unnest($1::bytea[]) WITH ORDINALITY AS t(v, n)), \
+                 ins AS (INSERT INTO {} (key, value) SELECT int8send(id), v FROM v) \
+                 SELECT n, id FROM v",
+                self.name
+            ),
+            vec![(Param::BytesArray(values), Type::BYTEA_ARRAY)],
+        )?;
+        let mut ids = vec![None; n];
+        for r in &rows {
+            let place = usize::try_from(r.get::<_, i64>(0) - 1).ok();
+            let id = u64::try_from(r.get::<_, i64>(1)).ok();
+            if let (Some(slot), Some(id)) = (place.and_then(|p| ids.get_mut(p)), id) {
+                *slot = Some(id);
+            }
+        }
+        ids.into_iter()
+            .map(|id| id.ok_or(PgError::Answer("an insert returned fewer ids than values")))
+            .collect()
     }
 
     pub(super) fn last_key_at_or_before(&self, key: &[u8]) -> Result<Option<Vec<u8>>, PgError> {
