@@ -136,7 +136,7 @@ impl Adapter {
 
     /// A field's value as read from the record's columns (before transforms).
     fn read(&self, f: &FieldMap, rec: &RawRecord) -> String {
-        let get = |i: &usize| rec.values.get(*i).and_then(|v| v.as_deref()).unwrap_or("");
+        let get = |i: &usize| rec.value(*i).unwrap_or("");
         let tidy = |s: &str| {
             if f.trim {
                 s.trim().to_string()
@@ -201,7 +201,7 @@ impl Adapter {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         h.update(self.fingerprint);
-        for v in &rec.values {
+        for v in rec.values() {
             match v {
                 None => h.update([0xFF]),
                 Some(s) => {

@@ -227,14 +227,9 @@ fn reject(
         at: Utc::now(),
     };
     if let Some(r) = rec {
-        for (i, (c, v)) in adapter.columns.iter().zip(&r.values).enumerate() {
+        for (i, (c, v)) in adapter.columns.iter().zip(r.values()).enumerate() {
             let decoded = r.cut.iter().find(|x| x.column == i);
-            entry.keep_raw(
-                &c.name,
-                v.as_deref(),
-                decoded.map(|x| (x.bytes, x.sha256)),
-                keep,
-            );
+            entry.keep_raw(&c.name, v, decoded.map(|x| (x.bytes, x.sha256)), keep);
         }
     }
     entry
@@ -1150,11 +1145,11 @@ pub fn retry_quarantined(
                 .and_then(|(_, v)| v.clone())
         })
         .collect();
-    let rec = RawRecord {
-        location: Location::Element(entry.location.clone()),
+    let rec = RawRecord::new(
+        Location::Element(entry.location.clone()),
         values,
-        cut: Vec::new(),
-    };
+        Vec::new(),
+    );
     if adapter.names_documents(&rec) {
         // The documents are read from beside the export, which has moved on since.
         return Ok(Some(RetryOutcome {
@@ -1600,10 +1595,12 @@ mod tests {
     #[test]
     fn raw_digest_depends_on_values_and_the_adapter_definition() {
         let a = sunshine();
-        let rec = |v: Vec<Option<&str>>| RawRecord {
-            location: Location::Row(2),
-            values: v.into_iter().map(|s| s.map(str::to_string)).collect(),
-            cut: Vec::new(),
+        let rec = |v: Vec<Option<&str>>| {
+            RawRecord::new(
+                Location::Row(2),
+                v.into_iter().map(|s| s.map(str::to_string)).collect(),
+                Vec::new(),
+            )
         };
         let base = a.raw_digest(&rec(vec![Some("a"), Some("b")]));
         assert_eq!(base, a.raw_digest(&rec(vec![Some("a"), Some("b")])));

@@ -428,7 +428,7 @@ fn value(rec: &RawRecord, i: usize) -> &str {
 }
 
 fn raw(rec: &RawRecord, i: usize) -> Option<&str> {
-    rec.values.get(i).and_then(|v| v.as_deref())
+    rec.value(i)
 }
 
 /// How a format names its totals record and its fields, for messages.

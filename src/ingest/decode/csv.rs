@@ -224,6 +224,21 @@ impl Iterator for CsvRecords {
                 excerpt: None,
             }));
         }
+        // The fields lie one after another in the record's buffer: when it is valid text as a
+        // whole, the text is copied once and each requested value is a range of it.
+        if let Ok(text) = std::str::from_utf8(self.record.as_slice()) {
+            let spans = (self.indices.iter())
+                .map(|index| {
+                    let r = index.and_then(|i| self.record.range(i))?;
+                    Some((r.start, r.end))
+                })
+                .collect();
+            if let Ok(r) = RawRecord::of_spans(location.clone(), text.to_owned(), spans) {
+                return Some(Ok(r));
+            }
+        }
+        // Else (only with a non-ASCII delimiter splitting a character) field by field, naming
+        // the first requested one that is not text.
         let mut values = Vec::with_capacity(self.indices.len());
         for index in &self.indices {
             let value = match index.and_then(|i| self.record.get(i)) {
@@ -245,11 +260,7 @@ impl Iterator for CsvRecords {
             };
             values.push(value);
         }
-        Some(Ok(RawRecord {
-            location,
-            values,
-            cut: Vec::new(),
-        }))
+        Some(Ok(RawRecord::new(location, values, Vec::new())))
     }
 }
 
@@ -291,22 +302,22 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Ok(RawRecord {
-                    location: Location::Row(2),
-                    values: vec![s(" Alice "), s("1"), None, s("12.5")],
-                    cut: Vec::new()
-                }),
+                Ok(RawRecord::new(
+                    Location::Row(2),
+                    vec![s(" Alice "), s("1"), None, s("12.5")],
+                    Vec::new()
+                )),
                 // The blank line 3 is skipped; the record starting on line 4 spans two lines.
-                Ok(RawRecord {
-                    location: Location::Row(4),
-                    values: vec![s("Bob\nSmith"), s("2"), None, s("7")],
-                    cut: Vec::new()
-                }),
-                Ok(RawRecord {
-                    location: Location::Row(6),
-                    values: vec![s("Carol"), s("3"), None, s("")],
-                    cut: Vec::new()
-                }),
+                Ok(RawRecord::new(
+                    Location::Row(4),
+                    vec![s("Bob\nSmith"), s("2"), None, s("7")],
+                    Vec::new()
+                )),
+                Ok(RawRecord::new(
+                    Location::Row(6),
+                    vec![s("Carol"), s("3"), None, s("")],
+                    Vec::new()
+                )),
             ]
         );
     }
@@ -329,16 +340,16 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Ok(RawRecord {
-                    location: Location::Row(2),
-                    values: vec![s("张三"), s("A001")],
-                    cut: Vec::new()
-                }),
-                Ok(RawRecord {
-                    location: Location::Row(3),
-                    values: vec![s("李四"), s("A002")],
-                    cut: Vec::new()
-                }),
+                Ok(RawRecord::new(
+                    Location::Row(2),
+                    vec![s("张三"), s("A001")],
+                    Vec::new()
+                )),
+                Ok(RawRecord::new(
+                    Location::Row(3),
+                    vec![s("李四"), s("A002")],
+                    Vec::new()
+                )),
             ]
         );
     }
@@ -358,11 +369,11 @@ mod tests {
         .collect();
         assert_eq!(
             out,
-            vec![Ok(RawRecord {
-                location: Location::Row(2),
-                values: vec![s("甲公司")],
-                cut: Vec::new()
-            })]
+            vec![Ok(RawRecord::new(
+                Location::Row(2),
+                vec![s("甲公司")],
+                Vec::new()
+            ))]
         );
     }
 
@@ -452,11 +463,7 @@ mod tests {
                     reason: "has 2 fields, the header has 3".into(),
                     excerpt: None
                 }),
-                Ok(RawRecord {
-                    location: Location::Row(3),
-                    values: vec![s("6")],
-                    cut: Vec::new()
-                }),
+                Ok(RawRecord::new(Location::Row(3), vec![s("6")], Vec::new())),
                 Err(RecordError {
                     location: Location::Row(4),
                     reason: "has 4 fields, the header has 3".into(),
@@ -543,11 +550,11 @@ mod tests {
             .collect();
             let after = 6 + 500_000;
             let ok = |row, id: &str, note: &str| {
-                Ok(RawRecord {
-                    location: Location::Row(row),
-                    values: vec![s(id), s(note)],
-                    cut: Vec::new(),
-                })
+                Ok(RawRecord::new(
+                    Location::Row(row),
+                    vec![s(id), s(note)],
+                    Vec::new(),
+                ))
             };
             let head = {
                 let mut end = 4096;
@@ -605,7 +612,7 @@ mod tests {
         )
         .unwrap()
         .map(|r| match r {
-            Ok(r) => (r.location, Ok(r.values[0].clone().unwrap())),
+            Ok(r) => (r.location.clone(), Ok(r.value(0).unwrap().to_string())),
             Err(e) => (e.location, Err(e.excerpt.unwrap().bytes)),
         })
         .collect();
@@ -774,7 +781,7 @@ mod tests {
             open(&path, Encoding::Utf8, b',', &cols, &Limits::default())
                 .unwrap()
                 .map(|r| r.unwrap())
-                .map(|r| (r.location, r.values[0].clone()))
+                .map(|r| (r.location.clone(), r.value(0).map(str::to_string)))
                 .collect();
         assert_eq!(
             rows,

@@ -198,11 +198,7 @@ impl<'p> Flatten<'p> {
                 reason,
                 excerpt: None,
             }),
-            None => Ok(RawRecord {
-                location,
-                values: self.values,
-                cut: self.cut,
-            }),
+            None => Ok(RawRecord::new(location, self.values, self.cut)),
         }
     }
 }
@@ -856,9 +852,7 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Ok(RawRecord {
-                    location: Location::Index(0),
-                    values: vec![
+                Ok(RawRecord::new(Location::Index(0), vec![
                         s("1"),
                         s("甲"),
                         s("1234.5"),
@@ -870,8 +864,7 @@ mod tests {
                         s("t1;t2"),
                         None,
                         s("18446744073709551615"),
-                    ], cut: Vec::new(),
-                }),
+                    ], Vec::new())),
                 Err(RecordError {
                     location: Location::Index(1),
                     reason: "element is a string, expected an object".into(), excerpt: None,
@@ -880,10 +873,7 @@ mod tests {
                     location: Location::Index(2),
                     reason: "\"party.ids\" is an array holding an object; only arrays of plain values can be read".into(), excerpt: None,
                 }),
-                Ok(RawRecord {
-                    location: Location::Index(3),
-                    values: vec![s("2000.0"), None, None, None, None, None, None, None, None, None, None], cut: Vec::new(),
-                }),
+                Ok(RawRecord::new(Location::Index(3), vec![s("2000.0"), None, None, None, None, None, None, None, None, None, None], Vec::new())),
             ]
         );
     }
@@ -903,11 +893,11 @@ mod tests {
         .collect();
         assert_eq!(
             out,
-            vec![Ok(RawRecord {
-                location: Location::Index(0),
-                values: vec![s("甲")],
-                cut: Vec::new()
-            })]
+            vec![Ok(RawRecord::new(
+                Location::Index(0),
+                vec![s("甲")],
+                Vec::new()
+            ))]
         );
         let bytes = [b"\xEF\xBB\xBF".as_slice(), r#"{"名称": "乙"}"#.as_bytes()].concat();
         let f = file_with(&bytes);
@@ -922,11 +912,11 @@ mod tests {
         .collect();
         assert_eq!(
             out,
-            vec![Ok(RawRecord {
-                location: Location::Line(1),
-                values: vec![s("乙")],
-                cut: Vec::new()
-            })]
+            vec![Ok(RawRecord::new(
+                Location::Line(1),
+                vec![s("乙")],
+                Vec::new()
+            ))]
         );
     }
 
@@ -937,11 +927,11 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Ok(RawRecord {
-                    location: Location::Line(1),
-                    values: vec![s("x"), s("1")],
-                    cut: Vec::new()
-                }),
+                Ok(RawRecord::new(
+                    Location::Line(1),
+                    vec![s("x"), s("1")],
+                    Vec::new()
+                )),
                 Err(RecordError {
                     location: Location::Line(4),
                     reason: "invalid JSON at column 11: trailing comma".into(),
@@ -952,11 +942,11 @@ mod tests {
                     reason: "the line holds an array, expected an object".into(),
                     excerpt: None,
                 }),
-                Ok(RawRecord {
-                    location: Location::Line(6),
-                    values: vec![s("true;false"), None],
-                    cut: Vec::new()
-                }),
+                Ok(RawRecord::new(
+                    Location::Line(6),
+                    vec![s("true;false"), None],
+                    Vec::new()
+                )),
             ]
         );
         // Every line broken: still records, each with its error.
@@ -1045,14 +1035,14 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Ok(RawRecord {
-                    location: Location::Index(0),
-                    values: vec![s("1"), s("short"), s("short"), None, None, None],
-                    cut: Vec::new(),
-                }),
-                Ok(RawRecord {
-                    location: Location::Index(1),
-                    values: vec![
+                Ok(RawRecord::new(
+                    Location::Index(0),
+                    vec![s("1"), s("short"), s("short"), None, None, None],
+                    Vec::new()
+                )),
+                Ok(RawRecord::new(
+                    Location::Index(1),
+                    vec![
                         s("2"),
                         s(char_prefix(&big, field)),
                         s(char_prefix(&big, field)),
@@ -1060,19 +1050,19 @@ mod tests {
                         s(&item[..field]),
                         s("ok"),
                     ],
-                    cut: vec![
+                    vec![
                         cut(1, &big),
                         cut(2, &big),
                         cut(3, &joined),
                         // The item the guard cut stands for the joined value.
                         cut(4, &item),
-                    ],
-                }),
-                Ok(RawRecord {
-                    location: Location::Index(2),
-                    values: vec![s("3"), s("甲"), s("甲"), None, None, None],
-                    cut: Vec::new(),
-                }),
+                    ]
+                )),
+                Ok(RawRecord::new(
+                    Location::Index(2),
+                    vec![s("3"), s("甲"), s("甲"), None, None, None],
+                    Vec::new()
+                )),
             ]
         );
     }
@@ -1094,7 +1084,7 @@ mod tests {
             let Ok(first) = &out[0] else {
                 panic!("{:?}", out[0])
             };
-            let value = first.values[0].as_deref().unwrap();
+            let value = first.value(0).unwrap();
             assert!(whole.starts_with(value) && !value.is_empty(), "{value}");
             assert!(value.len() <= 1024, "{}", value.len());
             assert_eq!(
@@ -1107,11 +1097,11 @@ mod tests {
             );
             assert_eq!(
                 out[1],
-                Ok(RawRecord {
-                    location: Location::Index(1),
-                    values: vec![s("next")],
-                    cut: Vec::new()
-                })
+                Ok(RawRecord::new(
+                    Location::Index(1),
+                    vec![s("next")],
+                    Vec::new()
+                ))
             );
         }
     }
@@ -1122,13 +1112,8 @@ mod tests {
         for eol in ["\n", "\r\n"] {
             let json = [r#"{"a": 1}"#, "", &big, r#"{"a": 2}"#, "\r", r#"{"a": 3}"#].join(eol);
             let out = read_with(&json, &["a"], true, &Limits::default());
-            let ok = |line, a: &str| {
-                Ok(RawRecord {
-                    location: Location::Line(line),
-                    values: vec![s(a)],
-                    cut: Vec::new(),
-                })
-            };
+            let ok =
+                |line, a: &str| Ok(RawRecord::new(Location::Line(line), vec![s(a)], Vec::new()));
             assert_eq!(
                 out,
                 vec![
@@ -1327,11 +1312,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             records.next(),
-            Some(Ok(RawRecord {
-                location: Location::Index(0),
-                values: vec![s("0")],
-                cut: Vec::new()
-            }))
+            Some(Ok(RawRecord::new(
+                Location::Index(0),
+                vec![s("0")],
+                Vec::new()
+            )))
         );
         drop(records);
     }

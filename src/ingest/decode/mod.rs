@@ -102,15 +102,110 @@ pub struct Column {
 /// Values are text as found (not trimmed). JSON numbers and booleans become their JSON text; JSON
 /// arrays of scalars are joined with `;`. XLSX numbers that are whole print without `.0`, and date
 /// cells print as `YYYY-MM-DD` (or `YYYY-MM-DDTHH:MM:SS` when they carry a time).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The values are kept in one text with a byte range per column, not one `String` each: a
+/// million-row file is then a million allocations instead of tens of millions (a CSV record's
+/// values are ranges of its decoded line as it is).
+#[derive(Clone)]
 pub struct RawRecord {
     /// Where the record is.
     pub location: Location,
-    /// One value per requested column.
-    pub values: Vec<Option<String>>,
+    /// The values' text.
+    text: String,
+    /// Per requested column, its value's byte range in `text` (`None`: absent). Every range
+    /// lies on character boundaries of `text` (checked where a record is made).
+    spans: Vec<Option<(usize, usize)>>,
     /// Values longer than the field limit: `values[cut.column]` holds only their first bytes.
     /// A record with cuts is never mapped; it is quarantined naming each one.
     pub cut: Vec<Cut>,
+}
+
+impl RawRecord {
+    /// A record of `values`, one per requested column.
+    pub fn new(location: Location, values: Vec<Option<String>>, cut: Vec<Cut>) -> Self {
+        let mut text = String::with_capacity(values.iter().flatten().map(String::len).sum());
+        let spans = values
+            .iter()
+            .map(|v| {
+                v.as_ref().map(|v| {
+                    let start = text.len();
+                    text.push_str(v);
+                    (start, text.len())
+                })
+            })
+            .collect();
+        RawRecord {
+            location,
+            text,
+            spans,
+            cut,
+        }
+    }
+
+    /// A record whose values are the ranges `spans` of `text`; `Err(column)`: the first column
+    /// whose range is outside `text` or splits a character.
+    pub fn of_spans(
+        location: Location,
+        text: String,
+        spans: Vec<Option<(usize, usize)>>,
+    ) -> Result<Self, usize> {
+        if let Some(bad) = spans
+            .iter()
+            .position(|s| s.is_some_and(|(a, b)| a > b || text.get(a..b).is_none()))
+        {
+            return Err(bad);
+        }
+        Ok(RawRecord {
+            location,
+            text,
+            spans,
+            cut: Vec::new(),
+        })
+    }
+
+    /// The value of requested column `column`, if present.
+    pub fn value(&self, column: usize) -> Option<&str> {
+        let (a, b) = (*self.spans.get(column)?)?;
+        self.text.get(a..b)
+    }
+
+    /// Every requested column's value, in order.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = Option<&str>> + '_ {
+        (0..self.spans.len()).map(|c| self.value(c))
+    }
+
+    /// How many columns were requested.
+    pub fn width(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Replaces the value of `column` (the field limit keeps only a value's first bytes).
+    fn set(&mut self, column: usize, value: &str) {
+        if let Some(span) = self.spans.get_mut(column) {
+            let start = self.text.len();
+            self.text.push_str(value);
+            *span = Some((start, self.text.len()));
+        }
+    }
+}
+
+/// Two records are equal when they hold the same values at the same place, however kept.
+impl PartialEq for RawRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.location == other.location && self.cut == other.cut && self.values().eq(other.values())
+    }
+}
+
+impl Eq for RawRecord {}
+
+impl std::fmt::Debug for RawRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRecord")
+            .field("location", &self.location)
+            .field("values", &self.values().collect::<Vec<_>>())
+            .field("cut", &self.cut)
+            .finish()
+    }
 }
 
 /// A value the decoder did not keep whole because it broke the field limit: its full size and
@@ -377,15 +472,15 @@ impl Iterator for FieldLimit {
         let mut item = self.inner.next()?;
         if let Ok(rec) = &mut item {
             let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
-            for (column, value) in rec.values.iter_mut().enumerate() {
-                if let Some(v) = value.as_mut().filter(|v| v.len() > limit) {
+            for column in 0..rec.width() {
+                if let Some(v) = rec.value(column).filter(|v| v.len() > limit) {
                     let e = Excerpt::of(v, limit);
                     rec.cut.push(Cut {
                         column,
                         bytes: e.bytes,
                         sha256: e.sha256,
                     });
-                    *v = e.head;
+                    rec.set(column, &e.head);
                 }
             }
         }
@@ -410,5 +505,45 @@ pub(crate) mod test_support {
         f.write_all(bytes).unwrap();
         f.flush().unwrap();
         f
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::{Location, RawRecord};
+
+    #[test]
+    fn a_record_of_ranges_equals_the_same_values_kept_apart_and_never_splits_a_character() {
+        let text = "张三,A001,".to_string();
+        let spans = vec![Some((0, 6)), None, Some((7, 11)), Some((12, 12))];
+        let r = RawRecord::of_spans(Location::Row(2), text.clone(), spans).unwrap();
+        let apart = RawRecord::new(
+            Location::Row(2),
+            vec![
+                Some("张三".into()),
+                None,
+                Some("A001".into()),
+                Some(String::new()),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(r, apart);
+        assert_eq!(r.value(0), Some("张三"));
+        assert_eq!(r.value(1), None);
+        assert_eq!(r.value(3), Some(""));
+        assert_eq!(r.value(4), None);
+        assert_eq!(r.width(), 4);
+        // A range inside 张 (3 bytes), past the end or reversed names its column.
+        for (bad, column) in [((0, 2), 1), ((7, 40), 1), ((5, 4), 1)] {
+            let spans = vec![Some((0, 6)), Some(bad)];
+            let got = RawRecord::of_spans(Location::Row(2), text.clone(), spans).err();
+            assert_eq!(got, Some(column), "{bad:?}");
+        }
+        // A value replaced (the field limit's cut) reads as the new one; the others stay.
+        let mut cut = r.clone();
+        cut.set(0, "张");
+        assert_eq!(cut.value(0), Some("张"));
+        assert_eq!(cut.value(2), Some("A001"));
+        assert_ne!(cut, r);
     }
 }

@@ -219,8 +219,8 @@ impl Fields<'_> {
 fn encode_record(r: &RawRecord) -> Vec<u8> {
     let mut p = Payload(Vec::with_capacity(256));
     p.location(&r.location);
-    p.u32(u32::try_from(r.values.len()).unwrap_or(u32::MAX));
-    for v in &r.values {
+    p.u32(u32::try_from(r.width()).unwrap_or(u32::MAX));
+    for v in r.values() {
         match v {
             None => p.u32(u32::MAX),
             Some(s) => p.bytes(s.as_bytes()),
@@ -265,11 +265,7 @@ fn decode_record(b: &[u8], width: usize) -> Wire<RawRecord> {
             sha256: f.digest()?,
         });
     }
-    Ok(RawRecord {
-        location,
-        values,
-        cut,
-    })
+    Ok(RawRecord::new(location, values, cut))
 }
 
 fn encode_record_error(e: &RecordError) -> Vec<u8> {
@@ -812,15 +808,15 @@ mod tests {
 
     #[test]
     fn records_and_errors_cross_the_boundary_unchanged() {
-        let r = RawRecord {
-            location: Location::Element("/a/b[3]".into()),
-            values: vec![Some("甲乙".into()), None, Some(String::new())],
-            cut: vec![Cut {
+        let r = RawRecord::new(
+            Location::Element("/a/b[3]".into()),
+            vec![Some("甲乙".into()), None, Some(String::new())],
+            vec![Cut {
                 column: 2,
                 bytes: 70_000,
                 sha256: [7; 32],
             }],
-        };
+        );
         assert_eq!(decode_record(&encode_record(&r), 3).unwrap(), r);
         assert!(decode_record(&encode_record(&r), 4).is_err());
         let e = RecordError {

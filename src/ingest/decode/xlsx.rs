@@ -411,11 +411,7 @@ impl PendingRow {
                 reason,
                 excerpt: None,
             }),
-            None => Ok(RawRecord {
-                location,
-                values: self.values,
-                cut: Vec::new(),
-            }),
+            None => Ok(RawRecord::new(location, self.values, Vec::new())),
         })
     }
 }
@@ -606,9 +602,9 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Ok(RawRecord {
-                    location: Location::Row(4),
-                    values: vec![
+                Ok(RawRecord::new(
+                    Location::Row(4),
+                    vec![
                         s("A001"),
                         s("1234.5"),
                         s("2024-03-01"),
@@ -616,11 +612,11 @@ mod tests {
                         None,
                         None
                     ],
-                    cut: Vec::new(),
-                }),
-                Ok(RawRecord {
-                    location: Location::Row(5),
-                    values: vec![
+                    Vec::new()
+                )),
+                Ok(RawRecord::new(
+                    Location::Row(5),
+                    vec![
                         s("A002"),
                         s("12"),
                         s("2024-03-02T13:05:09"),
@@ -628,18 +624,18 @@ mod tests {
                         s(" 备注 "),
                         None
                     ],
-                    cut: Vec::new(),
-                }),
+                    Vec::new()
+                )),
                 Err(RecordError {
                     location: Location::Row(7),
                     reason: "cell C7 holds the spreadsheet error #DIV/0!".into(),
                     excerpt: None,
                 }),
-                Ok(RawRecord {
-                    location: Location::Row(8),
-                    values: vec![s("A004"), None, None, None, None, None],
-                    cut: Vec::new(),
-                }),
+                Ok(RawRecord::new(
+                    Location::Row(8),
+                    vec![s("A004"), None, None, None, None, None],
+                    Vec::new()
+                )),
             ]
         );
         assert!(matches!(

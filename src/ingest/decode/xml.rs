@@ -389,11 +389,7 @@ impl Pending {
                 })
             })
             .collect();
-        Ok(RawRecord {
-            location: self.location,
-            values,
-            cut,
-        })
+        Ok(RawRecord::new(self.location, values, cut))
     }
 }
 
@@ -754,9 +750,9 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Ok(RawRecord {
-                    location: at("/SGS_DATA/RECORDS/XZCF[1]"),
-                    values: vec![
+                Ok(RawRecord::new(
+                    at("/SGS_DATA/RECORDS/XZCF[1]"),
+                    vec![
                         s("罚款 <500> 元 中"),
                         s("XZCF"),
                         s("7"),
@@ -766,28 +762,28 @@ mod tests {
                         s(""),
                         None,
                     ],
-                    cut: Vec::new(),
-                }),
-                Ok(RawRecord {
-                    location: at("/SGS_DATA/RECORDS/XZXK[1]"),
-                    values: vec![s("许可"), s("XZXK"), s("8"), None, None, None, None, None],
-                    cut: Vec::new(),
-                }),
+                    Vec::new()
+                )),
+                Ok(RawRecord::new(
+                    at("/SGS_DATA/RECORDS/XZXK[1]"),
+                    vec![s("许可"), s("XZXK"), s("8"), None, None, None, None, None],
+                    Vec::new()
+                )),
                 Err(RecordError {
                     location: at("/SGS_DATA/RECORDS/XZCF[2]"),
                     reason: "<CF_NR> contains element <X>; text expected".into(),
                     excerpt: None,
                 }),
-                Ok(RawRecord {
-                    location: at("/SGS_DATA/RECORDS/XZCF[3]"),
-                    values: vec![s("last"), s("XZCF"), s("10"), None, None, None, None, None],
-                    cut: Vec::new(),
-                }),
-                Ok(RawRecord {
-                    location: at("/SGS_DATA/RECORDS/XZCF[4]"),
-                    values: vec![None, s("XZCF"), None, None, None, None, None, None],
-                    cut: Vec::new(),
-                }),
+                Ok(RawRecord::new(
+                    at("/SGS_DATA/RECORDS/XZCF[3]"),
+                    vec![s("last"), s("XZCF"), s("10"), None, None, None, None, None],
+                    Vec::new()
+                )),
+                Ok(RawRecord::new(
+                    at("/SGS_DATA/RECORDS/XZCF[4]"),
+                    vec![None, s("XZCF"), None, None, None, None, None, None],
+                    Vec::new()
+                )),
             ]
         );
     }
@@ -809,16 +805,16 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Ok(RawRecord {
-                    location: Location::Element("/根/记录[1]".into()),
-                    values: vec![s("甲")],
-                    cut: Vec::new()
-                }),
-                Ok(RawRecord {
-                    location: Location::Element("/根/记录[2]".into()),
-                    values: vec![s("乙")],
-                    cut: Vec::new()
-                }),
+                Ok(RawRecord::new(
+                    Location::Element("/根/记录[1]".into()),
+                    vec![s("甲")],
+                    Vec::new()
+                )),
+                Ok(RawRecord::new(
+                    Location::Element("/根/记录[2]".into()),
+                    vec![s("乙")],
+                    Vec::new()
+                )),
             ]
         );
     }
@@ -879,8 +875,8 @@ mod tests {
         assert_eq!(out.len(), 3);
         // Cut by the guard: the figures are of the text as it stands in the file.
         let r = out[0].as_ref().unwrap();
-        assert_eq!(r.values[1].as_deref(), Some("ok"));
-        assert!(r.values[0].as_ref().unwrap().len() <= 64);
+        assert_eq!(r.value(1), Some("ok"));
+        assert!(r.value(0).unwrap().len() <= 64);
         assert_eq!(
             r.cut,
             vec![Cut {
@@ -891,7 +887,7 @@ mod tests {
         );
         // Repeated children joined past the limit: cut with the figures of the joined text.
         let r = out[1].as_ref().unwrap();
-        assert_eq!(r.values[0].as_deref(), Some("fine"));
+        assert_eq!(r.value(0), Some("fine"));
         let joined = format!("{joined_long};{joined_long}");
         assert_eq!(r.cut.len(), 1);
         assert_eq!((r.cut[0].column, r.cut[0].bytes), (1, joined.len() as u64));
@@ -933,7 +929,7 @@ mod tests {
             "{}",
             e.reason
         );
-        assert_eq!(out[1].as_ref().unwrap().values[0].as_deref(), Some("good"));
+        assert_eq!(out[1].as_ref().unwrap().value(0), Some("good"));
     }
 
     #[test]
