@@ -57,14 +57,6 @@ impl Db {
         })
     }
 
-    /// `n` new ids, in increasing order on sled (one round trip on PostgreSQL).
-    pub(super) fn generate_ids(&self, n: usize) -> Result<Vec<u64>, DbError> {
-        Ok(match self {
-            Self::Sled(db) => (0..n).map(|_| db.generate_id()).collect::<Result<_, _>>()?,
-            Self::Postgres(pg) => pg.generate_ids(n)?,
-        })
-    }
-
     /// Makes ids start at `next` (a store copied from another gives none of its ids again).
     pub(super) fn ids_from(&self, next: u64) -> Result<(), DbError> {
         match self {
@@ -220,7 +212,8 @@ impl Tree {
     ) -> Result<Vec<u64>, DbError> {
         match self {
             Self::Sled(_) => {
-                let ids = db.generate_ids(values.len())?;
+                let ids =
+                    (values.iter().map(|_| db.generate_id())).collect::<Result<Vec<_>, _>>()?;
                 let mut batch = Batch::default();
                 for (id, v) in ids.iter().zip(values) {
                     batch.insert(id.to_be_bytes(), v.as_slice());

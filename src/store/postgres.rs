@@ -599,18 +599,6 @@ impl Pg {
         Ok(u64::try_from(id).unwrap_or(0))
     }
 
-    /// `n` new ids from the store's sequence, in one round trip.
-    pub(super) fn generate_ids(&self, n: usize) -> Result<Vec<u64>, PgError> {
-        let rows = self.0.query(
-            format!("SELECT nextval('xianjie_ids') FROM generate_series(1, {n})"),
-            Vec::new(),
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0))
-            .collect())
-    }
-
     /// Makes the id sequence give `next` next.
     pub(super) fn ids_from(&self, next: u64) -> Result<(), PgError> {
         let next = i64::try_from(next).unwrap_or(i64::MAX);
