@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod api;
 pub mod audit;
+pub mod blocking;
 pub mod cli;
 pub mod config;
 pub mod console;

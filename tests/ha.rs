@@ -596,3 +596,94 @@ fn the_leader_killed_during_a_push_leaves_the_platform_what_a_clean_run_does() {
         clean.len()
     );
 }
+
+/// A case answered from the instance's cache is still never sent without its audit entry: the
+/// request's task waits for the entry's group commit, and when the database refuses the entry
+/// the answer is 503, not the case. Once entries can be written again, the case is served and
+/// its read is in the log.
+#[test]
+fn a_cached_case_is_refused_while_its_audit_entry_cannot_be_written() {
+    let Some(cluster) = cluster_with("auditdown") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    xianjie_devca::generate_dev(&certs, &["procuratorate".into()], false).unwrap();
+    let url = cluster.url("auditdown");
+    let (gw, addr) = api_instance(tmp.path(), &certs, &url, "gw-a");
+    let secret = gw
+        .ok(&["clients", "add", "procuratorate"])
+        .lines()
+        .find_map(|l| l.strip_prefix("secret:").map(|s| s.trim().to_string()))
+        .unwrap();
+    gw.ok(&["ports", "open", FIRE, "--client", "procuratorate"]);
+    let samples = tmp.path().join("samples");
+    xianjie::sample::generate(
+        &samples,
+        &xianjie::sample::SampleOptions {
+            cases: 200,
+            bad_fraction: 0.0,
+            seed: 5,
+        },
+    )
+    .unwrap();
+    gw.ok(&[
+        "ingest",
+        "sunshine",
+        samples.join("sunshine").to_str().unwrap(),
+    ]);
+    let token = token(&certs, &addr, &secret).unwrap();
+    let get = |path: &str| {
+        common::https_as(
+            &certs,
+            Some("procuratorate"),
+            &addr,
+            "GET",
+            path,
+            &[("authorization", format!("Bearer {token}"))],
+            Vec::new(),
+        )
+        .unwrap()
+    };
+    let list = get(&format!("/v1/ports/{FIRE}/cases?limit=1"));
+    assert_eq!(list.status, 200, "{}", String::from_utf8_lossy(&list.body));
+    let id = list.json()["cases"][0]["case_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/v1/ports/{FIRE}/cases/{id}");
+    // Read once: the case is now in the instance's cache.
+    assert_eq!(get(&path).status, 200);
+
+    let refuse = "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
+                  $$ BEGIN RAISE EXCEPTION 'audit entries refused by the test'; END $$; \
+                  CREATE TRIGGER refuse BEFORE INSERT ON audit_queue \
+                  FOR EACH ROW EXECUTE FUNCTION refuse_audit();";
+    common::pg::psql(&url, refuse).unwrap();
+    let r = get(&path);
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    let body = String::from_utf8_lossy(&r.body).to_string();
+    assert!(body.contains("audit log cannot be written"), "{body}");
+    assert!(
+        !body.contains(&id),
+        "the case left without its entry: {body}"
+    );
+
+    common::pg::psql(&url, "DROP TRIGGER refuse ON audit_queue").unwrap();
+    let r = get(&path);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["case_id"], id);
+    let out = tmp.path().join("export");
+    std::thread::sleep(Duration::from_millis(300));
+    gw.ok(&["audit", "export", out.to_str().unwrap()]);
+    let reads = std::fs::read_to_string(out.join("entries.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"action\":\"case.read\""))
+        .count();
+    assert_eq!(
+        reads, 2,
+        "the two reads that were answered, not the refused one"
+    );
+    gw.stop();
+}

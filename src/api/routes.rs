@@ -404,6 +404,20 @@ async fn observe(State(ctx): State<Arc<Ctx>>, mut req: Request, next: Next) -> R
     let id = uuid_like();
     req.extensions_mut().insert(RequestId(id.clone()));
     let mut resp = next.run(req).await;
+    // No data leaves before its audit entry is durable: a response whose entry is still being
+    // written (a shared log's group commit) waits here, holding no thread.
+    if let Some(AuditOnSend(pending)) = resp.extensions_mut().remove::<AuditOnSend>() {
+        let pending = pending.lock().map(|mut p| p.take()).unwrap_or(None);
+        let written = match pending {
+            Some(p) => p.durable().await.map(drop),
+            None => Err(crate::audit::AuditError::Broken(
+                "a response's audit entry was lost before it was written".into(),
+            )),
+        };
+        if let Err(e) = written {
+            resp = audit_problem(&e).into_response();
+        }
+    }
     if let Ok(v) = id.parse() {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -411,6 +425,32 @@ async fn observe(State(ctx): State<Arc<Ctx>>, mut req: Request, next: Next) -> R
         .metrics
         .record(route, resp.status().as_u16(), started.elapsed());
     resp
+}
+
+/// The audit entry of a response's data, still being written: [`observe`] sends the response
+/// only once it is durable, and answers the audit failure instead if it cannot be written.
+/// (A response extension must be `Clone`; the entry is taken out exactly once.)
+#[derive(Clone)]
+struct AuditOnSend(Arc<Mutex<Option<crate::audit::Pending>>>);
+
+/// Starts appending `event`, the data access a response is about to answer; the response goes
+/// through [`send_after`] with the returned entry. Work done between the two (building the
+/// body) overlaps the entry's commit.
+fn audit_later(svc: &ApiServices, event: &Event) -> Result<crate::audit::Pending, Problem> {
+    svc.audit.append_later(event).map_err(|e| audit_problem(&e))
+}
+
+/// `resp`, to be sent once `pending` (its audit entry, from [`audit_later`]) is durable (see
+/// [`AuditOnSend`]).
+fn send_after(pending: crate::audit::Pending, mut resp: Resp) -> Result<Resp, Problem> {
+    match pending.outcome_now() {
+        Ok(written) => written.map(|_| resp).map_err(|e| audit_problem(&e)),
+        Err(pending) => {
+            resp.extensions_mut()
+                .insert(AuditOnSend(Arc::new(Mutex::new(Some(pending)))));
+            Ok(resp)
+        }
+    }
 }
 
 /// A metric label: the method and the route template, never an identifier; methods outside
@@ -506,11 +546,12 @@ fn header(headers: &HeaderMap, name: axum::http::header::HeaderName) -> Option<S
 #[derive(Clone, Copy)]
 pub(super) enum Work {
     /// One record by key (a cached token, a few store reads, one audit append): tens of
-    /// microseconds on sled, run on the connection's task. Handing it to the blocking pool cost
-    /// two thread wake-ups per request and halved the throughput of the busiest route. On
-    /// PostgreSQL each read is a round trip, so it runs on a blocking thread as `Bulk` does: a
-    /// runtime worker waiting for the database would hold every other connection up, and only
-    /// concurrent requests let their audit appends share a commit.
+    /// microseconds, run on the connection's task. Handing it to the blocking pool cost two
+    /// thread wake-ups per request and halved the throughput of the busiest route. On
+    /// PostgreSQL its reads are mostly answered from the instance's cache, and its audit entry
+    /// is awaited after the handler returns (see [`AuditOnSend`]), so it holds no thread while
+    /// the group commit runs; a read that must reach the database after all hands the worker's
+    /// other tasks to another thread first (`crate::blocking::wait`).
     Point,
     /// Pages, reports and documents: up to milliseconds of reading, run on a blocking thread
     /// so the runtime's workers keep serving handshakes and other connections.
@@ -526,15 +567,14 @@ pub(super) async fn data(
     f: impl FnOnce(&ApiServices, &Caller, &DataReq) -> Result<Resp, Problem> + Send + 'static,
 ) -> Result<Resp, Problem> {
     let permit = ctx.state.clone().work_permit().await;
-    let remote = ctx.svc.store.is_remote();
     let run = move || {
         let _permit = permit;
         let caller = authenticate(&ctx.svc, &ctx.state, &d.peer, d.auth.as_deref())?;
         f(&ctx.svc, &caller, &d)
     };
     match work {
-        Work::Point if !remote => run(),
-        Work::Point | Work::Bulk => tokio::task::spawn_blocking(run).await.unwrap_or_else(|e| {
+        Work::Point => run(),
+        Work::Bulk => tokio::task::spawn_blocking(run).await.unwrap_or_else(|e| {
             error!(error = %e, "request task failed");
             Err(Problem::Internal)
         }),
@@ -1308,10 +1348,10 @@ pub(super) fn audited_value(
         Ok(("application/json", bytes))
     };
     match encoded {
-        Ok((content_type, body)) => {
-            svc.audit.append(&event).map_err(|e| audit_problem(&e))?;
-            Ok(respond(StatusCode::OK, content_type, body))
-        }
+        Ok((content_type, body)) => send_after(
+            audit_later(svc, &event)?,
+            respond(StatusCode::OK, content_type, body),
+        ),
         Err(e) => {
             warn!(error = %e, "a stored value cannot be answered in XML");
             svc.audit
@@ -1456,7 +1496,7 @@ fn list_cases(
             &[],
         );
     }
-    svc.audit.append(&event).map_err(|e| audit_problem(&e))?;
+    let audited = audit_later(svc, &event)?;
     let mut body = Vec::with_capacity(page.iter().map(|(_, _, j)| j.len() + 1).sum::<usize>() + 64);
     body.extend_from_slice(b"{\"cases\":[");
     for (i, (_, _, json)) in page.iter().enumerate() {
@@ -1472,7 +1512,7 @@ fn list_cases(
             .as_bytes(),
     );
     body.push(b'}');
-    Ok(respond(StatusCode::OK, "application/json", body))
+    send_after(audited, respond(StatusCode::OK, "application/json", body))
 }
 
 /// `GET /v1/reports/quarterly/{quarter}[/{unit}]`.
@@ -1662,10 +1702,11 @@ fn read_case(
         let raw = (svc.store.get_case_raw(&unit, &id))
             .map_err(store_problem)?
             .ok_or_else(missing)?;
-        svc.audit
-            .append(&event(raw.version))
-            .map_err(|e| audit_problem(&e))?;
-        return Ok(respond(StatusCode::OK, "application/json", raw.json));
+        let audited = audit_later(svc, &event(raw.version))?;
+        return send_after(
+            audited,
+            respond(StatusCode::OK, "application/json", raw.json),
+        );
     }
     let case = svc
         .store
@@ -1745,9 +1786,10 @@ fn document_reply(
         error!(sha256 = %sha256, "a stored document does not match its digest");
         return Err(Problem::Internal);
     }
-    svc.audit
-        .append(&event.digest(sha256).detail("size", bytes.len() as u64))
-        .map_err(|e| audit_problem(&e))?;
+    let audited = audit_later(
+        svc,
+        &event.digest(sha256).detail("size", bytes.len() as u64),
+    )?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
     let mut r = respond(StatusCode::OK, media_type, bytes);
     let h = r.headers_mut();
@@ -1760,7 +1802,7 @@ fn document_reply(
             h.insert(name, v);
         }
     }
-    Ok(r)
+    send_after(audited, r)
 }
 
 /// `GET /v1/changes`.
@@ -1844,7 +1886,7 @@ fn changes(
         .detail("next_after", last_seen);
     if !xml {
         // Spliced from the stored JSON, as a page of cases is: a mirror reads a million.
-        svc.audit.append(&event).map_err(|e| audit_problem(&e))?;
+        let audited = audit_later(svc, &event)?;
         let mut body = Vec::with_capacity(
             out.iter()
                 .map(|(_, c)| c.as_ref().map_or(4, |c| c.json.len()) + 128)
@@ -1873,7 +1915,7 @@ fn changes(
             body.push(b'}');
         }
         body.extend_from_slice(format!("],\"next_after\":{last_seen}}}").as_bytes());
-        return Ok(respond(StatusCode::OK, "application/json", body));
+        return send_after(audited, respond(StatusCode::OK, "application/json", body));
     }
     let changes: Vec<serde_json::Value> = out
         .into_iter()

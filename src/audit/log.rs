@@ -102,6 +102,13 @@ pub(super) trait Backend: Send + Sync {
     /// Appends a prepared entry at `now`; durable (as the policy says) when it returns. Returns
     /// its sequence number (files) or its place in the queue (shared).
     fn append(&self, prepared: &Prepared, now: DateTime<Utc>) -> Result<u64, AuditError>;
+    /// Starts appending a prepared entry at `now` without waiting for it to be durable; the
+    /// caller awaits the returned [`Pending`] before it proceeds. A backend whose appends are
+    /// cheap to wait for (the files) simply appends.
+    fn append_later(&self, prepared: &Prepared, now: DateTime<Utc>) -> Result<Pending, AuditError> {
+        self.append(prepared, now)
+            .map(|seq| Pending(Waiting::Done(Ok(seq))))
+    }
     /// Entries in the tree.
     fn size(&self) -> u64;
     /// Makes every append durable.
@@ -121,6 +128,55 @@ pub(super) trait Backend: Send + Sync {
     fn leaves(&self, size: u64) -> Result<Vec<Hash>, AuditError>;
     /// Where the entries are, for messages.
     fn label(&self) -> String;
+}
+
+/// An append on its way to being durable ([`AuditLog::append_later`]). The operation it
+/// records must not proceed before [`Pending::durable`] says so.
+#[must_use = "an audited operation proceeds only once its entry is durable"]
+pub struct Pending(pub(super) Waiting);
+
+/// What a [`Pending`] waits for.
+pub(super) enum Waiting {
+    /// Nothing: the append is over, with this outcome.
+    Done(Result<u64, AuditError>),
+    /// The shared log's writer: the entry's queue place, or why writing failed.
+    Writer(tokio::sync::oneshot::Receiver<Result<u64, String>>),
+}
+
+impl Pending {
+    /// The outcome, if the append is already over (the file log's appends are); otherwise the
+    /// pending append back, to await.
+    pub fn outcome_now(self) -> Result<Result<u64, AuditError>, Pending> {
+        match self.0 {
+            Waiting::Done(outcome) => Ok(outcome),
+            waiting => Err(Pending(waiting)),
+        }
+    }
+
+    /// Waits until the entry is durable; returns its sequence number (files) or its place in
+    /// the queue (shared), or why it could not be written.
+    pub async fn durable(self) -> Result<u64, AuditError> {
+        match self.0 {
+            Waiting::Done(outcome) => outcome,
+            Waiting::Writer(rx) => match rx.await {
+                Ok(outcome) => outcome.map_err(AuditError::Broken),
+                Err(_) => Err(AuditError::Broken(
+                    "the audit writer stopped before writing the entry".into(),
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.0 {
+            Waiting::Done(Ok(_)) => "written",
+            Waiting::Done(Err(_)) => "failed",
+            Waiting::Writer(_) => "queued",
+        };
+        f.debug_tuple("Pending").field(&state).finish()
+    }
 }
 
 /// Facts a few entries record that outlive a restart.
@@ -308,6 +364,20 @@ impl AuditLog {
             lock(&self.facts).last_use.insert(event.target.clone(), t);
         }
         Ok(seq)
+    }
+
+    /// Starts appending one entry and returns at once; the operation it records proceeds only
+    /// once the returned [`Pending`] is durable. On a shared log the request's task then waits
+    /// for the group commit without holding a thread. Entries whose facts the log keeps
+    /// (keystore changes, credential uses) are appended as by [`AuditLog::append`].
+    pub fn append_later(&self, event: &Event) -> Result<Pending, AuditError> {
+        if matches!(event.action.as_str(), "keystore.change" | "credential.use") {
+            return self
+                .append(event)
+                .map(|seq| Pending(Waiting::Done(Ok(seq))));
+        }
+        let prepared = event.prepare()?;
+        self.backend.append_later(&prepared, Utc::now())
     }
 
     /// Makes everything appended so far durable.

@@ -10,6 +10,6 @@ mod shared;
 pub mod verify;
 
 pub use entry::{Actor, Entry, Event};
-pub use log::{AuditError, AuditLog, Fsync};
+pub use log::{AuditError, AuditLog, Fsync, Pending};
 pub use shared::SEQUENCE_EVERY;
 pub use verify::{Verified, VerifyError, verify_export};

@@ -49,6 +49,7 @@ mod supervision;
 
 use std::path::Path;
 
+pub use audit::{GROUP_MAX as AUDIT_GROUP_MAX, QueuedRow};
 pub use cases::{
     Change, JudgedLeads, OutboxEntry, PreparedCase, RawCase, Route, UnitCounts, UpsertOutcome,
 };
