@@ -149,6 +149,7 @@ impl Gateway {
                 leader.clone(),
                 &dir.join("audit"),
                 &config.audit_origin,
+                config.audit_fsync,
             )?,
         };
         // One instance keeps its keystore in a file; instances sharing a database share it there.

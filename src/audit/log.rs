@@ -281,14 +281,15 @@ impl AuditLog {
     }
 
     /// The log of instances sharing `store` (a PostgreSQL store): see `shared.rs`. `dir` is
-    /// only named in messages.
+    /// only named in messages; `policy` says when queued entries reach the disk, as for files.
     pub fn open_shared(
         store: crate::store::Store,
         leader: crate::store::Leadership,
         dir: &Path,
         origin: &str,
+        policy: Fsync,
     ) -> Result<Arc<AuditLog>, AuditError> {
-        let (log, last) = super::shared::SharedLog::open(store, leader)?;
+        let (log, last) = super::shared::SharedLog::open(store, leader, policy)?;
         Ok(Self::with(
             dir,
             origin,

@@ -13,14 +13,14 @@
 //!   sequences before it reads, so it reads its own appends at once; a follower sees them once
 //!   the leader has sequenced them (within [`SEQUENCE_EVERY`]).
 
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
 use super::entry::Prepared;
-use super::log::{AuditError, Backend, EachLine, Pending, Waiting};
+use super::log::{AuditError, Backend, EachLine, Fsync, Pending, Waiting};
 use super::merkle::{self, Frontier, Hash};
 use super::note::Checkpoint;
 use crate::store::{AUDIT_GROUP_MAX, Leadership, Store, StoreError};
@@ -92,11 +92,11 @@ fn stopped() -> AuditError {
 
 impl Group {
     /// Starts the writer thread of `store`'s queue.
-    fn start(store: Store) -> Result<Group, AuditError> {
+    fn start(store: Store, policy: Fsync) -> Result<Group, AuditError> {
         let (tx, rx) = std::sync::mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("xianjie-audit".into())
-            .spawn(move || write_groups(&store, &rx))
+            .spawn(move || write_groups(&store, &rx, policy))
             .map_err(|e| AuditError::Broken(format!("starting the audit writer: {e}")))?;
         Ok(Group {
             queue: Some(tx),
@@ -141,8 +141,46 @@ impl Drop for Group {
 
 /// The writer thread: each group is everything waiting (up to [`MAX_GROUP`]), written in one
 /// statement; every entry taken gets an outcome, a panic in the write included.
-fn write_groups(store: &Store, queue: &Receiver<(Vec<u8>, Reply)>) {
-    while let Ok((record, reply)) = queue.recv() {
+///
+/// `policy` is the file log's (`audit.fsync`), with the same meaning: `Always`, an entry's
+/// commit is on disk before its appender goes on; `Interval(d)` (the default, 5 ms), it is
+/// committed before (the server holds it, every instance sees it, the gateway may die) and on
+/// disk within `d`, when this thread flushes every commit made since its last flush. A group
+/// written while the queue waits for no flush starts the interval.
+fn write_groups(store: &Store, queue: &Receiver<(Vec<u8>, Reply)>, policy: Fsync) {
+    let interval = match policy {
+        Fsync::Always => None,
+        Fsync::Interval(d) => Some(d),
+    };
+    // When the oldest commit not yet flushed was made.
+    let mut unflushed: Option<Instant> = None;
+    let flush = |unflushed: &mut Option<Instant>| {
+        // The entries are committed; if this flush fails, the server's own WAL writer flushes
+        // them shortly.
+        if unflushed.take().is_some()
+            && let Err(e) = store.audit_flush()
+        {
+            tracing::error!(error = %e, "audit queue flush failed");
+        }
+    };
+    loop {
+        let next = match (unflushed, interval) {
+            (Some(since), Some(d)) => {
+                match queue.recv_timeout((since + d).saturating_duration_since(Instant::now())) {
+                    Ok(next) => Some(next),
+                    Err(RecvTimeoutError::Timeout) => {
+                        flush(&mut unflushed);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => None,
+                }
+            }
+            _ => queue.recv().ok(),
+        };
+        let Some((record, reply)) = next else {
+            flush(&mut unflushed);
+            return;
+        };
         let (mut records, mut replies) = (vec![record], vec![reply]);
         while records.len() < MAX_GROUP {
             match queue.try_recv() {
@@ -153,7 +191,8 @@ fn write_groups(store: &Store, queue: &Receiver<(Vec<u8>, Reply)>) {
                 Err(_) => break,
             }
         }
-        let write = std::panic::AssertUnwindSafe(|| store.audit_enqueue(&records));
+        let write =
+            std::panic::AssertUnwindSafe(|| store.audit_enqueue(&records, interval.is_none()));
         let result = match std::panic::catch_unwind(write) {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err("writing to the audit queue failed (panic)".to_string()),
@@ -174,6 +213,13 @@ fn write_groups(store: &Store, queue: &Receiver<(Vec<u8>, Reply)>) {
             }
             Err(why) => replies.into_iter().for_each(|r| r.send(Err(why.clone()))),
         }
+        if let Some(d) = interval {
+            let since = *unflushed.get_or_insert_with(Instant::now);
+            // Under steady load the queue is never idle for a timeout: flush when due here.
+            if since.elapsed() >= d {
+                flush(&mut unflushed);
+            }
+        }
     }
 }
 
@@ -183,11 +229,12 @@ impl SharedLog {
     pub(super) fn open(
         store: Store,
         leader: Leadership,
+        policy: Fsync,
     ) -> Result<(Self, Option<(Checkpoint, String)>), AuditError> {
         let log = SharedLog {
             leader,
             frontier: Arc::new(Mutex::new(None)),
-            group: Group::start(store.clone())?,
+            group: Group::start(store.clone(), policy)?,
             store,
         };
         let last = match log.store.audit_last_checkpoint().map_err(store_err)? {
@@ -372,7 +419,7 @@ mod tests {
     /// Many appenders at once, threads and async tasks: each gets its own place, and the queue
     /// holds exactly what each appended there, whichever group its record was written in.
     fn appenders_share_writes_and_lose_nothing(store: &Store) {
-        let group = Group::start(store.clone()).unwrap();
+        let group = Group::start(store.clone(), Fsync::Always).unwrap();
         let mut placed: BTreeMap<u64, Vec<u8>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..16)
                 .map(|t| {
@@ -429,7 +476,7 @@ mod tests {
     fn appends_after_the_writer_stopped_fail() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let mut group = Group::start(store.clone()).unwrap();
+        let mut group = Group::start(store.clone(), Fsync::Always).unwrap();
         drop(group.queue.take());
         group.writer.take().unwrap().join().unwrap();
         assert!(matches!(
@@ -437,6 +484,50 @@ mod tests {
             Err(AuditError::Broken(_))
         ));
         assert!(store.audit_queued(10).unwrap().is_empty());
+    }
+
+    /// `Always`: an append returns once its commit is on disk. `Interval`: at once, committed
+    /// (another connection reads it), and on disk within the interval. (The server's own WAL
+    /// writer may flush first; what is checked is the bound, whoever meets it.)
+    #[test]
+    fn queued_entries_reach_the_disk_as_the_policy_says() {
+        use crate::store::postgres::on_server::{fresh_store, wal_positions};
+        let Some(store) = fresh_store("audit_flush") else {
+            return;
+        };
+        let group = Group::start(store.clone(), Fsync::Always).unwrap();
+        let (before, _) = wal_positions(&store);
+        group.append(b"always".to_vec()).unwrap();
+        assert!(wal_positions(&store).1 > before);
+        drop(group);
+
+        let interval = Duration::from_millis(10);
+        let group = Group::start(store.clone(), Fsync::Interval(interval)).unwrap();
+        let place = group.append(b"interval".to_vec()).unwrap();
+        let (written, _) = wal_positions(&store);
+        let queued = store.audit_queued(10).unwrap();
+        let last = queued.last().unwrap();
+        assert_eq!(last.0 * AUDIT_GROUP_MAX, place);
+        assert_eq!(last.1, vec![b"interval".to_vec()]);
+        let start = Instant::now();
+        while wal_positions(&store).1 < written {
+            // Well past the interval, and short of the 200 ms of the server's WAL writer.
+            assert!(
+                start.elapsed() < interval * 15,
+                "not on disk after {:?}",
+                start.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(group);
+
+        // A writer that stops flushes what it committed: nothing waits on the server's timer.
+        let group =
+            Group::start(store.clone(), Fsync::Interval(Duration::from_secs(3600))).unwrap();
+        group.append(b"last".to_vec()).unwrap();
+        let (written, _) = wal_positions(&store);
+        drop(group);
+        assert!(wal_positions(&store).1 >= written);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The audit log of instances sharing a PostgreSQL store (see `audit/shared.rs`): the trees
 //! `audit_queue` (entries appended by any instance, waiting for the leader to sequence them; a
 //! row holds a group of entries committed together),
-//! `audit_log` (the sequenced entries: `seq (u64 BE)` → leaf hash then the canonical line) and
+//! `audit_log` (the sequenced entries, each its leaf hash then its canonical line: a row holds
+//! up to [`CHUNK_MAX`] entries sequenced together, under the first's number (u64 BE) and
+//! [`CHUNK_ROW`]; a row written before chunks holds one, under its number alone) and
 //! `audit_checkpoints` (`size (u64 BE)` → signed note). The next sequence number is in `meta`.
 
 use super::kv;
@@ -20,11 +22,36 @@ pub const GROUP_MAX: u64 = 1 << 16;
 /// A row of the audit queue: its id and the entries it holds, in order.
 pub type QueuedRow = (u64, Vec<Vec<u8>>);
 
+/// The last byte of the key of an audit log row holding several entries (the key's first
+/// eight bytes are the first entry's number).
+const CHUNK_ROW: u8 = 0x01;
+
+/// Most entries in one audit log row. Why rows of many: the sequencer wrote one row per entry,
+/// as many rows a second as requests audited, which cost the database more than the requests'
+/// own reads. A row of 256 entries is about 100 KB; a proof or a tail reads one or two.
+const CHUNK_MAX: usize = 256;
+
+/// Appends `entry` to `out` behind its length (u32 BE), as queue groups and log chunks hold them.
+fn frame(out: &mut Vec<u8>, entry: &[u8], what: &str) -> Result<(), StoreError> {
+    let len = u32::try_from(entry.len()).map_err(|_| StoreError::Corrupt {
+        what: what.into(),
+        reason: "an entry of 4 GiB or more".into(),
+    })?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(entry);
+    Ok(())
+}
+
 /// The entries of a queue row's value, or why it is not one.
 fn group_entries(value: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let Some((&GROUP_ROW, mut rest)) = value.split_first() else {
+    let Some((&GROUP_ROW, rest)) = value.split_first() else {
         return Ok(vec![value.to_vec()]);
     };
+    framed(rest)
+}
+
+/// The entries framed by [`frame`] one after the other in `rest`, or why they are not.
+fn framed(mut rest: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let mut out = Vec::new();
     while !rest.is_empty() {
         let len = rest
@@ -41,10 +68,37 @@ fn group_entries(value: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     Ok(out)
 }
 
+/// The key of the audit log row whose entries begin at `first`.
+fn chunk_key(first: u64) -> [u8; 9] {
+    let mut k = [CHUNK_ROW; 9];
+    k[..8].copy_from_slice(&first.to_be_bytes());
+    k
+}
+
+/// The entries of an audit log row, each with its number, or why it is not one.
+fn log_row(key: &[u8], value: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, String> {
+    let first = key
+        .get(..8)
+        .and_then(|k| <[u8; 8]>::try_from(k).ok())
+        .map(u64::from_be_bytes)
+        .ok_or("a key shorter than 8 bytes")?;
+    match key.get(8..) {
+        Some([]) => Ok(vec![(first, value.to_vec())]),
+        Some([CHUNK_ROW]) => Ok((first..).zip(framed(value)?).collect()),
+        _ => Err(format!("a key of {} bytes", key.len())),
+    }
+}
+
 impl Store {
-    /// Queues entries together, as one row (durable when this returns: one write and one
-    /// commit for all); returns their places in the queue, in order. At most [`GROUP_MAX`].
-    pub fn audit_enqueue(&self, records: &[Vec<u8>]) -> Result<Vec<u64>, StoreError> {
+    /// Queues entries together, as one row (one write and one commit for all); returns their
+    /// places in the queue, in order. At most [`GROUP_MAX`]. With `flushed`, the commit is on
+    /// disk when this returns; without, it is committed (visible to every instance, kept if the
+    /// gateway dies) and reaches the disk at the next [`Store::audit_flush`] or sooner.
+    pub fn audit_enqueue(
+        &self,
+        records: &[Vec<u8>],
+        flushed: bool,
+    ) -> Result<Vec<u64>, StoreError> {
         if records.len() as u64 > GROUP_MAX {
             return Err(StoreError::Corrupt {
                 what: "audit queue write".into(),
@@ -57,16 +111,11 @@ impl Store {
         let mut row = Vec::with_capacity(1 + records.iter().map(|r| 4 + r.len()).sum::<usize>());
         row.push(GROUP_ROW);
         for r in records {
-            let len = u32::try_from(r.len()).map_err(|_| StoreError::Corrupt {
-                what: "audit queue write".into(),
-                reason: "an entry of 4 GiB or more".into(),
-            })?;
-            row.extend_from_slice(&len.to_be_bytes());
-            row.extend_from_slice(r);
+            frame(&mut row, r, "audit queue write")?;
         }
         let ids = self
             .audit_queue
-            .insert_with_new_ids(&self.db, &[row])
+            .insert_with_new_ids(&self.db, &[row], flushed)
             .map_err(db_err("audit queue write"))?;
         let id = ids.first().copied().ok_or_else(|| StoreError::Corrupt {
             what: "audit queue write".into(),
@@ -75,6 +124,11 @@ impl Store {
         Ok((0..records.len() as u64)
             .map(|i| id * GROUP_MAX + i)
             .collect())
+    }
+
+    /// Puts every commit made so far on disk (the queue's unflushed groups with them).
+    pub fn audit_flush(&self) -> Result<(), StoreError> {
+        self.db.flush_commits().map_err(db_err("audit queue flush"))
     }
 
     /// The oldest rows of the queue, holding at least `limit` entries between them (or all
@@ -124,8 +178,13 @@ impl Store {
                 if next != first {
                     return Ok(false);
                 }
-                for (i, value) in values.iter().enumerate() {
-                    log.insert((first + i as u64).to_be_bytes(), value.as_slice())?;
+                for (at, chunk) in (first..).step_by(CHUNK_MAX).zip(values.chunks(CHUNK_MAX)) {
+                    let mut row = Vec::with_capacity(chunk.iter().map(|v| 4 + v.len()).sum());
+                    for v in chunk {
+                        frame(&mut row, v, "audit sequencing")?;
+                    }
+                    // Past the log's end (AUDIT_NEXT was read in this transaction): new keys.
+                    log.insert_new(chunk_key(at), row)?;
                 }
                 for id in rows {
                     queue.remove(id.to_be_bytes())?;
@@ -143,16 +202,37 @@ impl Store {
     }
 
     /// The stored values (leaf hash, then the line) of entries `start..end`, in order, read a
-    /// page at a time.
+    /// page of rows at a time.
     pub fn audit_entries(
         &self,
         start: u64,
         end: u64,
     ) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + use<> {
-        self.audit_log
-            .range(start.to_be_bytes()..end.to_be_bytes())
-            .values()
-            .map(|v| v.map(|v| v.to_vec()).map_err(db_err("audit log read")))
+        // From the row holding `start`: the last that begins at or before it.
+        let (failed, from) = match self.audit_log.last_key_at_or_before(&chunk_key(start)) {
+            Ok(k) => (
+                None,
+                k.map_or_else(|| start.to_be_bytes().to_vec(), |k| k.to_vec()),
+            ),
+            Err(e) => (Some(Err(db_err("audit log read")(e))), Vec::new()),
+        };
+        let rows = if failed.is_some() { 0 } else { usize::MAX };
+        // Rows are whole: a key before `end`'s eight bytes is a row that begins before `end`.
+        let rows = (self.audit_log.range(from..end.to_be_bytes().to_vec())).take(rows);
+        failed.into_iter().chain(
+            rows.flat_map(|row| match row {
+                Ok((k, v)) => match log_row(&k, &v) {
+                    Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
+                    Err(reason) => vec![Err(StoreError::Corrupt {
+                        what: format!("audit log row {}", hex::encode(&k)),
+                        reason,
+                    })],
+                },
+                Err(e) => vec![Err(db_err("audit log read")(e))],
+            })
+            .filter(move |e| !matches!(e, Ok((seq, _)) if *seq < start || *seq >= end))
+            .map(|e| e.map(|(_, v)| v)),
+        )
     }
 
     /// Stores a signed checkpoint of the first `size` entries.
@@ -193,6 +273,66 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// The log's rows hold runs of entries; rows of one entry (as written before runs) read in
+    /// the same sequence; any range reads exactly its entries, whichever rows hold them.
+    fn log_rows_hold_runs_and_the_single_entries_of_before(store: &Store) {
+        let value = |i: u64| format!("entry {i}").into_bytes();
+        // Entries 0..3 as the log was written before runs, one row each.
+        for i in 0..3u64 {
+            store.audit_log.insert(i.to_be_bytes(), value(i)).unwrap();
+        }
+        store.set_meta(AUDIT_NEXT, &3u64).unwrap();
+        // Then two sequencing runs: 3..603 (rows of 256, 256 and 88) and 603..610.
+        for (first, end) in [(3u64, 603u64), (603, 610)] {
+            let values: Vec<Vec<u8>> = (first..end).map(value).collect();
+            assert!(store.audit_integrate(first, &[], &values).unwrap());
+        }
+        assert_eq!(store.audit_size().unwrap(), 610);
+        assert_eq!(store.audit_log.iter().count(), 3 + 3 + 1, "rows of runs");
+        for (start, end) in [
+            (0, 610),
+            (0, 2),
+            (2, 5),
+            (258, 259),
+            (100, 600),
+            (600, 610),
+            (609, 610),
+            (5, 5),
+        ] {
+            let read: Vec<Vec<u8>> = store
+                .audit_entries(start, end)
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let expected: Vec<Vec<u8>> = (start..end).map(value).collect();
+            assert_eq!(read, expected, "entries {start}..{end}");
+        }
+        // A cut row is refused, by its key.
+        store
+            .audit_log
+            .insert(chunk_key(610), vec![0, 0, 0, 9, b'x'])
+            .unwrap();
+        let err = store
+            .audit_entries(610, 611)
+            .find_map(Result::err)
+            .unwrap()
+            .to_string();
+        assert!(err.contains("audit log row 000000000000026201"), "{err}");
+        assert!(err.contains("cut short"), "{err}");
+    }
+
+    #[test]
+    fn log_rows_on_sled() {
+        let dir = tempfile::tempdir().unwrap();
+        log_rows_hold_runs_and_the_single_entries_of_before(&Store::open(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn log_rows_on_postgres() {
+        if let Some(store) = crate::store::postgres::on_server::fresh_store("audit_log_rows") {
+            log_rows_hold_runs_and_the_single_entries_of_before(&store);
+        }
+    }
+
     /// A queue row holds a group; a row written before groups (one entry, its time first) still
     /// reads as one entry; reads take whole rows; a cut row is refused by its id.
     #[test]
@@ -200,7 +340,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let places = store
-            .audit_enqueue(&[b"first".to_vec(), b"second".to_vec()])
+            .audit_enqueue(&[b"first".to_vec(), b"second".to_vec()], true)
             .unwrap();
         let old = [
             &1_700_000_000_000_000i64.to_be_bytes()[..],

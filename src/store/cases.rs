@@ -515,7 +515,11 @@ impl Store {
                     value.extend_from_slice(&(p.content.len() as u32).to_be_bytes());
                     value.extend_from_slice(&p.content);
                     value.extend_from_slice(&p.source);
-                    tc.insert(p.key.as_slice(), value)?;
+                    if old.is_some() {
+                        tc.insert(p.key.as_slice(), value)?;
+                    } else {
+                        tc.insert_new(p.key.as_slice(), value)?;
+                    }
                     let (id, name) = &p.party;
                     super::parties::push_entry(
                         parties.entry(super::parties::bucket(id)).or_default(),
@@ -574,20 +578,22 @@ impl Store {
                 if changes.entries.is_empty() {
                     return Ok(outcomes);
                 }
-                tch.insert(first.to_be_bytes(), json("change log", &changes)?)?;
+                // The keys below end in `first`, past every sequence number used so far (read in
+                // this transaction): they are new.
+                tch.insert_new(first.to_be_bytes(), json("change log", &changes)?)?;
                 if !pending.is_empty() {
-                    tpending.insert(super::leads::batch_mark_key(first), pending)?;
+                    tpending.insert_new(super::leads::batch_mark_key(first), pending)?;
                 }
                 for (bucket, entries) in parties {
                     let mut k = bucket.to_vec();
                     k.extend_from_slice(&first.to_be_bytes());
-                    tparty.insert(k, entries)?;
+                    tparty.insert_new(k, entries)?;
                 }
                 for (dest, entries) in outbox {
                     let mut k = dest.into_bytes();
                     k.push(0);
                     k.extend_from_slice(&first.to_be_bytes());
-                    tout.insert(k, json("outbox", &entries)?)?;
+                    tout.insert_new(k, json("outbox", &entries)?)?;
                 }
                 // The counts this batch changes, read in one query on PostgreSQL.
                 tcount.prefetch(counts.keys().map(Vec::as_slice))?;

@@ -57,6 +57,17 @@ impl Db {
         })
     }
 
+    /// Puts every commit made so far on disk: sled flushes; PostgreSQL commits a transaction
+    /// synchronously, which flushes the write-ahead log through it, earlier asynchronous commits
+    /// (of any connection) included.
+    pub(super) fn flush_commits(&self) -> Result<(), DbError> {
+        match self {
+            Self::Sled(db) => db.flush().map(drop)?,
+            Self::Postgres(pg) => pg.flush_commits()?,
+        }
+        Ok(())
+    }
+
     /// Makes ids start at `next` (a store copied from another gives none of its ids again).
     pub(super) fn ids_from(&self, next: u64) -> Result<(), DbError> {
         match self {
@@ -209,6 +220,7 @@ impl Tree {
         &self,
         db: &Db,
         values: &[Vec<u8>],
+        flushed: bool,
     ) -> Result<Vec<u64>, DbError> {
         match self {
             Self::Sled(_) => {
@@ -221,7 +233,7 @@ impl Tree {
                 self.apply_batch(batch)?;
                 Ok(ids)
             }
-            Self::Postgres(t) => Ok(t.insert_with_new_ids(values.to_vec())?),
+            Self::Postgres(t) => Ok(t.insert_with_new_ids(values.to_vec(), flushed)?),
         }
     }
 
@@ -405,6 +417,22 @@ impl TxTree<'_> {
         match self {
             Self::Sled(t) => t.insert(key.as_ref(), value.as_ref()).map(drop)?,
             Self::Postgres(tx, i) => tx.write(*i, key.as_ref(), Some(value.as_ref())),
+        }
+        Ok(())
+    }
+
+    /// Sets `key`, which the caller knows is absent (it read it absent in this transaction, or
+    /// it is past the end of an append-only tree): on PostgreSQL a plain insert, cheaper than an
+    /// upsert, which fails the transaction rather than overwrite if the key is there after all.
+    /// sled inserts as [`TxTree::insert`] does.
+    pub(super) fn insert_new(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+    ) -> Result<(), TxError> {
+        match self {
+            Self::Sled(t) => t.insert(key.as_ref(), value.as_ref()).map(drop)?,
+            Self::Postgres(tx, i) => tx.write_new(*i, key.as_ref(), value.as_ref()),
         }
         Ok(())
     }
