@@ -145,8 +145,8 @@ impl Drop for Group {
 /// `policy` is the file log's (`audit.fsync`), with the same meaning: `Always`, an entry's
 /// commit is on disk before its appender goes on; `Interval(d)` (the default, 5 ms), it is
 /// committed before (the server holds it, every instance sees it, the gateway may die) and on
-/// disk within `d`, when this thread flushes every commit made since its last flush. A group
-/// written while the queue waits for no flush starts the interval.
+/// disk within `d`: the first group written after a flush starts the interval, and when it has
+/// passed this thread flushes every commit made since.
 fn write_groups(store: &Store, queue: &Receiver<(Vec<u8>, Reply)>, policy: Fsync) {
     let interval = match policy {
         Fsync::Always => None,
@@ -157,10 +157,14 @@ fn write_groups(store: &Store, queue: &Receiver<(Vec<u8>, Reply)>, policy: Fsync
     let flush = |unflushed: &mut Option<Instant>| {
         // The entries are committed; if this flush fails, the server's own WAL writer flushes
         // them shortly.
-        if unflushed.take().is_some()
-            && let Err(e) = store.audit_flush()
-        {
-            tracing::error!(error = %e, "audit queue flush failed");
+        // A panic is caught as the write's is: the thread must outlive it.
+        if unflushed.take().is_some() {
+            let flushed = std::panic::AssertUnwindSafe(|| store.audit_flush());
+            match std::panic::catch_unwind(flushed) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "audit queue flush failed"),
+                Err(_) => tracing::error!("audit queue flush failed (panic)"),
+            }
         }
     };
     loop {

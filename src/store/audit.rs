@@ -27,8 +27,9 @@ pub type QueuedRow = (u64, Vec<Vec<u8>>);
 const CHUNK_ROW: u8 = 0x01;
 
 /// Most entries in one audit log row. Why rows of many: the sequencer wrote one row per entry,
-/// as many rows a second as requests audited, which cost the database more than the requests'
-/// own reads. A row of 256 entries is about 100 KB; a proof or a tail reads one or two.
+/// as many rows a second as requests audited (switching the sequencer off entirely sped a case
+/// by id on PostgreSQL up by a tenth). A row of 256 entries is about 100 KB; a proof or a tail
+/// reads one or two.
 const CHUNK_MAX: usize = 256;
 
 /// Appends `entry` to `out` behind its length (u32 BE), as queue groups and log chunks hold them.
