@@ -414,11 +414,7 @@ impl TxTree<'_> {
         key: impl AsRef<[u8]>,
         value: impl AsRef<[u8]>,
     ) -> Result<(), TxError> {
-        match self {
-            Self::Sled(t) => t.insert(key.as_ref(), value.as_ref()).map(drop)?,
-            Self::Postgres(tx, i) => tx.write(*i, key.as_ref(), Some(value.as_ref())),
-        }
-        Ok(())
+        self.set(key.as_ref(), value.as_ref(), false)
     }
 
     /// Sets `key`, which the caller knows is absent (it read it absent in this transaction, or
@@ -430,9 +426,14 @@ impl TxTree<'_> {
         key: impl AsRef<[u8]>,
         value: impl AsRef<[u8]>,
     ) -> Result<(), TxError> {
+        self.set(key.as_ref(), value.as_ref(), true)
+    }
+
+    fn set(&self, key: &[u8], value: &[u8], absent: bool) -> Result<(), TxError> {
         match self {
-            Self::Sled(t) => t.insert(key.as_ref(), value.as_ref()).map(drop)?,
-            Self::Postgres(tx, i) => tx.write_new(*i, key.as_ref(), value.as_ref()),
+            Self::Sled(t) => t.insert(key, value).map(drop)?,
+            Self::Postgres(tx, i) if absent => tx.write_new(*i, key, value),
+            Self::Postgres(tx, i) => tx.write(*i, key, Some(value)),
         }
         Ok(())
     }
