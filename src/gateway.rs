@@ -412,10 +412,10 @@ impl Gateway {
         let sock = self.socket_path();
         // The port API first: once the admin socket answers, everything the gateway serves is
         // up, `api.addr` included (callers wait on the socket).
+        spawn_signal_handler(self.shutdown.clone());
         let api = self.start_api().await?;
         let listener = bind_socket(&sock).await?;
         let mut sched = self.schedule().await?;
-        spawn_signal_handler(self.shutdown.clone());
         let (resign, resigned) = tokio::sync::oneshot::channel();
         let campaign = tokio::spawn(self.leader.clone().campaign(resigned));
         let keystore_refresh = self.spawn_keystore_refresh();
@@ -891,20 +891,25 @@ fn spawn_reload_on_hup(tls: Arc<crate::tls::ServerTls>, shutdown: Shutdown) {
     });
 }
 
-/// Triggers `shutdown` on SIGINT or SIGTERM.
+/// Triggers `shutdown` on SIGINT or SIGTERM. The handlers are installed before this returns:
+/// a signal sent once the caller goes on (e.g. once the admin socket answers) stops the gateway
+/// cleanly instead of killing it by the signal's default action.
 pub fn spawn_signal_handler(shutdown: Shutdown) {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    let (int, term) = (
+        signal(SignalKind::interrupt()).ok(),
+        signal(SignalKind::terminate()).ok(),
+    );
+    let received = |s: Option<Signal>| async move {
+        match s {
+            Some(mut s) => drop(s.recv().await),
+            None => std::future::pending::<()>().await,
+        }
+    };
     tokio::spawn(async move {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
-            _ = term => info!("SIGTERM received"),
+            _ = received(int) => info!("SIGINT received"),
+            _ = received(term) => info!("SIGTERM received"),
             _ = shutdown.wait() => return,
         }
         shutdown.trigger();

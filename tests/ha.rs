@@ -655,9 +655,12 @@ fn a_cached_case_is_refused_while_its_audit_entry_cannot_be_written() {
     // Read once: the case is now in the instance's cache.
     assert_eq!(get(&path).status, 200);
 
+    // The leader writes its own entries to the log directly, a follower's go to the queue.
     let refuse = "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
                   $$ BEGIN RAISE EXCEPTION 'audit entries refused by the test'; END $$; \
                   CREATE TRIGGER refuse BEFORE INSERT ON audit_queue \
+                  FOR EACH ROW EXECUTE FUNCTION refuse_audit(); \
+                  CREATE TRIGGER refuse BEFORE INSERT ON audit_log \
                   FOR EACH ROW EXECUTE FUNCTION refuse_audit();";
     common::pg::psql(&url, refuse).unwrap();
     let r = get(&path);
@@ -669,7 +672,11 @@ fn a_cached_case_is_refused_while_its_audit_entry_cannot_be_written() {
         "the case left without its entry: {body}"
     );
 
-    common::pg::psql(&url, "DROP TRIGGER refuse ON audit_queue").unwrap();
+    common::pg::psql(
+        &url,
+        "DROP TRIGGER refuse ON audit_queue; DROP TRIGGER refuse ON audit_log",
+    )
+    .unwrap();
     let r = get(&path);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["case_id"], id);

@@ -9,6 +9,9 @@
 //!   sequence number, writes its line and leaf hash to the log and removes it from the queue,
 //!   in one transaction that also checks the log still ends where the leader thinks (so a
 //!   deposed leader still writing can never fork the tree). It signs the checkpoints.
+//! - The leader's own appends skip the queue: its group writer sequences them as it writes
+//!   them, with the same check, in one statement ([`Direct`]); if the check fails they are
+//!   queued as a follower's are.
 //! - Any instance reads the sequenced log (entries, proofs, export) from the store. The leader
 //!   sequences before it reads, so it reads its own appends at once; a follower sees them once
 //!   the leader has sequenced them (within [`SEQUENCE_EVERY`]).
@@ -40,7 +43,8 @@ pub(super) struct SharedLog {
     store: Store,
     leader: Leadership,
     /// The sequencer's frontier; `None` until this instance first sequences, or after another
-    /// instance did (then rebuilt from the store).
+    /// instance did (then rebuilt from the store). Shared with the group writer, which appends
+    /// the leader's own entries to the log directly.
     frontier: Arc<Mutex<Option<Frontier>>>,
     /// Appends waiting to be queued together.
     group: Group,
@@ -91,12 +95,12 @@ fn stopped() -> AuditError {
 }
 
 impl Group {
-    /// Starts the writer thread of `store`'s queue.
-    fn start(store: Store, policy: Fsync) -> Result<Group, AuditError> {
+    /// Starts the writer thread of `store`'s queue (and, while `direct` leads, of its log).
+    fn start(store: Store, direct: Option<Direct>, policy: Fsync) -> Result<Group, AuditError> {
         let (tx, rx) = std::sync::mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("xianjie-audit".into())
-            .spawn(move || write_groups(&store, &rx, policy))
+            .spawn(move || write_groups(&store, direct.as_ref(), &rx, policy))
             .map_err(|e| AuditError::Broken(format!("starting the audit writer: {e}")))?;
         Ok(Group {
             queue: Some(tx),
@@ -139,15 +143,92 @@ impl Drop for Group {
     }
 }
 
+/// The leader's direct way into the log: while this instance leads and its frontier is known,
+/// a group of its own appends is sequenced as it is written (one statement that appends it to
+/// the log where the frontier ends, or writes nothing when the log has moved on), instead of
+/// being queued and then read, removed and written again by the sequencer. Followers' entries
+/// still come through the queue; the tree takes both in the one order the leader writes them.
+#[derive(Clone)]
+struct Direct {
+    leader: Leadership,
+    frontier: Arc<Mutex<Option<Frontier>>>,
+}
+
+impl Direct {
+    /// Appends `records` to the log; their sequence numbers, or `None` when they must be queued
+    /// instead (this instance does not lead, its frontier is not known yet, or another instance
+    /// sequenced meanwhile: then the frontier is rebuilt by the next sequencing).
+    fn append(
+        &self,
+        store: &Store,
+        records: &[Vec<u8>],
+        flushed: bool,
+    ) -> Result<Option<Vec<u64>>, AuditError> {
+        if !self.leader.is_leader() {
+            return Ok(None);
+        }
+        let mut guard = super::log::lock(&self.frontier);
+        let Some(frontier) = guard.as_mut() else {
+            return Ok(None);
+        };
+        let first = frontier.size();
+        let (values, leaves) = sequenced(first, records)
+            .map_err(|i| AuditError::Broken(format!("audit entry {i} of a group is unreadable")))?;
+        match store.audit_append(first, &values, flushed) {
+            Ok(true) => {
+                for leaf in leaves {
+                    frontier.push(leaf);
+                }
+                Ok(Some((first..frontier.size()).collect()))
+            }
+            Ok(false) => {
+                *guard = None;
+                Ok(None)
+            }
+            Err(e) => {
+                // Whether it committed is not known: the log's end is read again next time.
+                *guard = None;
+                Err(store_err(e))
+            }
+        }
+    }
+}
+
+/// `records` (as queued) as entries `first..` of the log: each stored value (leaf hash, then
+/// line) and leaf hash; or the index of a record that is not one.
+fn sequenced<'a>(
+    first: u64,
+    records: impl IntoIterator<Item = &'a Vec<u8>>,
+) -> Result<(Vec<Vec<u8>>, Vec<Hash>), usize> {
+    let (mut values, mut leaves) = (Vec::new(), Vec::new());
+    for (i, record) in records.into_iter().enumerate() {
+        let (prepared, time) = Prepared::from_queued(record).ok_or(i)?;
+        let line = prepared.line(first + i as u64, time);
+        let leaf = merkle::leaf_hash(&line);
+        let mut value = Vec::with_capacity(32 + line.len());
+        value.extend_from_slice(&leaf);
+        value.extend_from_slice(&line);
+        values.push(value);
+        leaves.push(leaf);
+    }
+    Ok((values, leaves))
+}
+
 /// The writer thread: each group is everything waiting (up to [`MAX_GROUP`]), written in one
-/// statement; every entry taken gets an outcome, a panic in the write included.
+/// statement (to the log directly while this instance leads, see [`Direct`]; else to the
+/// queue); every entry taken gets an outcome, a panic in the write included.
 ///
 /// `policy` is the file log's (`audit.fsync`), with the same meaning: `Always`, an entry's
 /// commit is on disk before its appender goes on; `Interval(d)` (the default, 5 ms), it is
 /// committed before (the server holds it, every instance sees it, the gateway may die) and on
 /// disk within `d`: the first group written after a flush starts the interval, and when it has
 /// passed this thread flushes every commit made since.
-fn write_groups(store: &Store, queue: &Receiver<(Vec<u8>, Reply)>, policy: Fsync) {
+fn write_groups(
+    store: &Store,
+    direct: Option<&Direct>,
+    queue: &Receiver<(Vec<u8>, Reply)>,
+    policy: Fsync,
+) {
     let interval = match policy {
         Fsync::Always => None,
         Fsync::Interval(d) => Some(d),
@@ -195,10 +276,22 @@ fn write_groups(store: &Store, queue: &Receiver<(Vec<u8>, Reply)>, policy: Fsync
                 Err(_) => break,
             }
         }
-        let write =
-            std::panic::AssertUnwindSafe(|| store.audit_enqueue(&records, interval.is_none()));
+        let flushed = interval.is_none();
+        let write = std::panic::AssertUnwindSafe(|| {
+            if let Some(places) = direct
+                .map(|d| d.append(store, &records, flushed))
+                .transpose()
+                .map_err(|e| e.to_string())?
+                .flatten()
+            {
+                return Ok(places);
+            }
+            store
+                .audit_enqueue(&records, flushed)
+                .map_err(|e| e.to_string())
+        });
         let result = match std::panic::catch_unwind(write) {
-            Ok(r) => r.map_err(|e| e.to_string()),
+            Ok(r) => r,
             Err(_) => Err("writing to the audit queue failed (panic)".to_string()),
         };
         match result {
@@ -235,10 +328,15 @@ impl SharedLog {
         leader: Leadership,
         policy: Fsync,
     ) -> Result<(Self, Option<(Checkpoint, String)>), AuditError> {
+        let frontier = Arc::new(Mutex::new(None));
+        let direct = Direct {
+            leader: leader.clone(),
+            frontier: Arc::clone(&frontier),
+        };
         let log = SharedLog {
             leader,
-            frontier: Arc::new(Mutex::new(None)),
-            group: Group::start(store.clone(), policy)?,
+            frontier,
+            group: Group::start(store.clone(), Some(direct), policy)?,
             store,
         };
         let last = match log.store.audit_last_checkpoint().map_err(store_err)? {
@@ -288,27 +386,19 @@ impl SharedLog {
                 return Ok(Some((frontier.size(), frontier.root())));
             }
             let first = frontier.size();
-            let mut rows = Vec::with_capacity(queued.len());
-            let mut values = Vec::new();
-            let mut leaves = Vec::new();
-            for (id, records) in &queued {
-                rows.push(*id);
-                for (j, record) in (0..).zip(records) {
-                    let (prepared, time) = Prepared::from_queued(record).ok_or_else(|| {
-                        AuditError::Store(format!(
-                            "queued audit entry {} is unreadable",
-                            id * AUDIT_GROUP_MAX + j
-                        ))
-                    })?;
-                    let line = prepared.line(first + values.len() as u64, time);
-                    let leaf = merkle::leaf_hash(&line);
-                    let mut value = Vec::with_capacity(32 + line.len());
-                    value.extend_from_slice(&leaf);
-                    value.extend_from_slice(&line);
-                    values.push(value);
-                    leaves.push(leaf);
-                }
-            }
+            let rows: Vec<u64> = queued.iter().map(|(id, _)| *id).collect();
+            let places: Vec<(u64, &Vec<u8>)> = (queued.iter())
+                .flat_map(|(id, r)| {
+                    (0..)
+                        .zip(r)
+                        .map(move |(j, r)| (id * AUDIT_GROUP_MAX + j, r))
+                })
+                .collect();
+            let (values, leaves) =
+                sequenced(first, places.iter().map(|(_, r)| *r)).map_err(|i| {
+                    let place = places.get(i).map_or(0, |(p, _)| *p);
+                    AuditError::Store(format!("queued audit entry {place} is unreadable"))
+                })?;
             if self
                 .store
                 .audit_integrate(first, &rows, &values)
@@ -423,7 +513,7 @@ mod tests {
     /// Many appenders at once, threads and async tasks: each gets its own place, and the queue
     /// holds exactly what each appended there, whichever group its record was written in.
     fn appenders_share_writes_and_lose_nothing(store: &Store) {
-        let group = Group::start(store.clone(), Fsync::Always).unwrap();
+        let group = Group::start(store.clone(), None, Fsync::Always).unwrap();
         let mut placed: BTreeMap<u64, Vec<u8>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..16)
                 .map(|t| {
@@ -480,7 +570,7 @@ mod tests {
     fn appends_after_the_writer_stopped_fail() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let mut group = Group::start(store.clone(), Fsync::Always).unwrap();
+        let mut group = Group::start(store.clone(), None, Fsync::Always).unwrap();
         drop(group.queue.take());
         group.writer.take().unwrap().join().unwrap();
         assert!(matches!(
@@ -499,14 +589,14 @@ mod tests {
         let Some(store) = fresh_store("audit_flush") else {
             return;
         };
-        let group = Group::start(store.clone(), Fsync::Always).unwrap();
+        let group = Group::start(store.clone(), None, Fsync::Always).unwrap();
         let (before, _) = wal_positions(&store);
         group.append(b"always".to_vec()).unwrap();
         assert!(wal_positions(&store).1 > before);
         drop(group);
 
         let interval = Duration::from_millis(10);
-        let group = Group::start(store.clone(), Fsync::Interval(interval)).unwrap();
+        let group = Group::start(store.clone(), None, Fsync::Interval(interval)).unwrap();
         let place = group.append(b"interval".to_vec()).unwrap();
         let (written, _) = wal_positions(&store);
         let queued = store.audit_queued(10).unwrap();
@@ -526,12 +616,101 @@ mod tests {
         drop(group);
 
         // A writer that stops flushes what it committed: nothing waits on the server's timer.
-        let group =
-            Group::start(store.clone(), Fsync::Interval(Duration::from_secs(3600))).unwrap();
+        let group = Group::start(
+            store.clone(),
+            None,
+            Fsync::Interval(Duration::from_secs(3600)),
+        )
+        .unwrap();
         group.append(b"last".to_vec()).unwrap();
         let (written, _) = wal_positions(&store);
         drop(group);
         assert!(wal_positions(&store).1 >= written);
+    }
+
+    /// The leader's own appends go straight into the log, in one order with the followers'
+    /// queued ones; a leader whose frontier went stale (another instance sequenced meanwhile)
+    /// writes nothing there and queues instead, so the tree never forks and nothing is lost.
+    fn the_leader_appends_directly_and_never_forks(store: &Store) {
+        use super::super::entry::{Actor, Event};
+        let open = |leader: Leadership| {
+            SharedLog::open(store.clone(), leader, Fsync::Always)
+                .unwrap()
+                .0
+        };
+        let record = |what: &str| {
+            Event::new(Actor::system("test"), what, "x")
+                .prepare()
+                .unwrap()
+        };
+        let now = Utc::now();
+        let (a, b) = (
+            open(Leadership::alone("a")),
+            open(Leadership::follower("b")),
+        );
+        // Before its first sequencing the leader does not know the log's end: it queues.
+        let place = a.append(&record("a.0"), now).unwrap();
+        let queued = store.audit_queued(10).unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(place, queued[0].0 * AUDIT_GROUP_MAX);
+        assert_eq!(a.sequence().unwrap().map(|(n, _)| n), Some(1));
+        // Now it writes the log directly: the numbers are the entries' own, nothing is queued.
+        let places: Vec<u64> = (1..4)
+            .map(|i| a.append(&record(&format!("a.{i}")), now).unwrap())
+            .collect();
+        assert_eq!(places, vec![1, 2, 3]);
+        assert!(store.audit_queued(10).unwrap().is_empty());
+        assert_eq!(store.audit_size().unwrap(), 4);
+        // A follower's entry is queued; another instance, leading meanwhile, sequences it.
+        b.append(&record("b.0"), now).unwrap();
+        assert_eq!(store.audit_queued(10).unwrap().len(), 1);
+        let c = open(Leadership::alone("c"));
+        assert_eq!(c.sequence().unwrap().map(|(n, _)| n), Some(5));
+        // `a`'s frontier ends at 4: its next entry is refused by the log and queued.
+        a.append(&record("a.4"), now).unwrap();
+        assert_eq!(store.audit_size().unwrap(), 5);
+        assert_eq!(store.audit_queued(10).unwrap().len(), 1);
+        let (size, root) = a.sequence().unwrap().unwrap();
+        assert_eq!(size, 6);
+        // Once rebuilt, `a` writes directly again.
+        assert_eq!(a.append(&record("a.5"), now).unwrap(), 6);
+        let mut lines = Vec::new();
+        a.lines(0, 7, &mut |i, line| {
+            lines.push((i, String::from_utf8(line.to_vec()).unwrap()));
+            Ok(())
+        })
+        .unwrap();
+        let actions: Vec<&str> = (lines.iter())
+            .map(|(i, l)| {
+                assert!(l.contains(&format!("\"seq\":{i},")), "entry {i}: {l}");
+                l.split("\"action\":\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(actions, ["a.0", "a.1", "a.2", "a.3", "b.0", "a.4", "a.5"]);
+        // One tree: the leaves as stored hash to the root the sequencer had at 6.
+        assert_eq!(merkle::root(&a.leaves(6).unwrap()), root);
+        assert_eq!(
+            merkle::root(&c.leaves(7).unwrap()),
+            a.to_sign().unwrap().unwrap().1
+        );
+    }
+
+    #[test]
+    fn the_leader_appends_directly_on_sled() {
+        let dir = tempfile::tempdir().unwrap();
+        the_leader_appends_directly_and_never_forks(&Store::open(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn the_leader_appends_directly_on_postgres() {
+        if let Some(store) = crate::store::postgres::on_server::fresh_store("audit_direct") {
+            the_leader_appends_directly_and_never_forks(&store);
+        }
     }
 
     #[test]

@@ -76,6 +76,22 @@ fn chunk_key(first: u64) -> [u8; 9] {
     k
 }
 
+/// A row of a tree: its key and value.
+type Row = (Vec<u8>, Vec<u8>);
+
+/// The audit log rows holding `values` as entries `first..`.
+fn chunk_rows(first: u64, values: &[Vec<u8>]) -> Result<Vec<Row>, StoreError> {
+    let mut rows = Vec::with_capacity(values.len().div_ceil(CHUNK_MAX));
+    for (at, chunk) in (first..).step_by(CHUNK_MAX).zip(values.chunks(CHUNK_MAX)) {
+        let mut row = Vec::with_capacity(chunk.iter().map(|v| 4 + v.len()).sum());
+        for v in chunk {
+            frame(&mut row, v, "audit sequencing")?;
+        }
+        rows.push((chunk_key(at).to_vec(), row));
+    }
+    Ok(rows)
+}
+
 /// The entries of an audit log row, each with its number, or why it is not one.
 fn log_row(key: &[u8], value: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, String> {
     let first = key
@@ -179,13 +195,9 @@ impl Store {
                 if next != first {
                     return Ok(false);
                 }
-                for (at, chunk) in (first..).step_by(CHUNK_MAX).zip(values.chunks(CHUNK_MAX)) {
-                    let mut row = Vec::with_capacity(chunk.iter().map(|v| 4 + v.len()).sum());
-                    for v in chunk {
-                        frame(&mut row, v, "audit sequencing")?;
-                    }
+                for (key, row) in chunk_rows(first, values)? {
                     // Past the log's end (AUDIT_NEXT was read in this transaction): new keys.
-                    log.insert_new(chunk_key(at), row)?;
+                    log.insert_new(key, row)?;
                 }
                 for id in rows {
                     queue.remove(id.to_be_bytes())?;
@@ -195,6 +207,39 @@ impl Store {
                 Ok(true)
             },
         )
+    }
+
+    /// Appends entries sequenced by the leader as it wrote them, without queueing them first:
+    /// `values[i]` (leaf hash, then line) becomes entry `first + i`, if the log ends at `first`;
+    /// returns false, changing nothing, when it does not. One statement on PostgreSQL (its
+    /// commit `flushed` as for [`Store::audit_enqueue`]), where queueing and sequencing took an
+    /// insert, a read, a delete and a second insert of every entry.
+    pub fn audit_append(
+        &self,
+        first: u64,
+        values: &[Vec<u8>],
+        flushed: bool,
+    ) -> Result<bool, StoreError> {
+        if first == 0 {
+            // The log's end is not stored yet: the transaction reads its absence.
+            return self.audit_integrate(first, &[], values);
+        }
+        let end = first + values.len() as u64;
+        let json = |n: u64| {
+            serde_json::to_vec(&n).map_err(|e| StoreError::Corrupt {
+                what: "audit sequence".into(),
+                reason: e.to_string(),
+            })
+        };
+        self.audit_log
+            .insert_new_if_swapped(
+                &self.meta,
+                AUDIT_NEXT.as_bytes(),
+                (&json(first)?, &json(end)?),
+                chunk_rows(first, values)?,
+                flushed,
+            )
+            .map_err(db_err("audit append"))
     }
 
     /// Number of sequenced entries.

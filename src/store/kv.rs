@@ -237,6 +237,45 @@ impl Tree {
         }
     }
 
+    /// Inserts `rows` (keys not in this tree) if `guard`'s `key` holds `old`, setting it to
+    /// `new`, atomically; returns whether it did. One statement and one commit on PostgreSQL,
+    /// `flushed` as for [`Tree::insert_with_new_ids`]; a transaction over both trees on sled.
+    pub(super) fn insert_new_if_swapped(
+        &self,
+        guard: &Tree,
+        key: &[u8],
+        (old, new): (&[u8], &[u8]),
+        rows: Vec<(Vec<u8>, Vec<u8>)>,
+        flushed: bool,
+    ) -> Result<bool, DbError> {
+        match (self, guard) {
+            (Self::Sled(t), Self::Sled(g)) => {
+                let done = (t, g).transaction(|(t, g)| {
+                    if g.get(key)?.as_deref() != Some(old) {
+                        return Ok(false);
+                    }
+                    g.insert(key, new)?;
+                    for (k, v) in &rows {
+                        t.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    Ok::<_, ConflictableTransactionError<std::convert::Infallible>>(true)
+                });
+                match done {
+                    Ok(done) => Ok(done),
+                    Err(TransactionError::Storage(e)) => Err(e.into()),
+                    Err(TransactionError::Abort(never)) => match never {},
+                }
+            }
+            (Self::Postgres(t), Self::Postgres(g)) => {
+                let (keys, values) = rows.into_iter().unzip();
+                Ok(t.insert_new_if_swapped(g, key, (old, new), (keys, values), flushed)?)
+            }
+            _ => Err(DbError::Postgres(PgError::Answer(
+                "a write over trees of two backends",
+            ))),
+        }
+    }
+
     /// How many entries the tree holds (sled counts them by a full scan).
     pub(super) fn len(&self) -> Result<usize, DbError> {
         Ok(match self {

@@ -69,6 +69,17 @@ impl Leadership {
         }))
     }
 
+    /// A follower that never campaigns (tests of what followers do).
+    #[cfg(test)]
+    pub(crate) fn follower(instance: &str) -> Self {
+        Self(Arc::new(Inner {
+            instance: instance.to_string(),
+            leading: AtomicBool::new(false),
+            leader: Mutex::new(None),
+            settings: None,
+        }))
+    }
+
     /// This instance's name.
     pub fn instance(&self) -> &str {
         &self.0.instance

@@ -797,6 +797,46 @@ impl Table {
             .collect()
     }
 
+    /// Inserts `rows` (keys not in the table) if `guard`'s `key` holds `old`, setting it to `new`,
+    /// in one statement (one round trip, one commit); returns whether it did. The guard's row
+    /// lock orders writers: a second writer expecting the same `old` finds it moved and writes
+    /// nothing. `flushed` as for [`Table::insert_with_new_ids`].
+    pub(super) fn insert_new_if_swapped(
+        &self,
+        guard: &Table,
+        key: &[u8],
+        (old, new): (&[u8], &[u8]),
+        rows: (Vec<Vec<u8>>, Vec<Vec<u8>>),
+        flushed: bool,
+    ) -> Result<bool, PgError> {
+        let (setting, joined) = match flushed {
+            true => ("", ""),
+            false => (
+                "s AS (SELECT set_config('synchronous_commit', 'off', true)), ",
+                " CROSS JOIN s",
+            ),
+        };
+        let found = self.pg.0.query_prepared(
+            format!(
+                "WITH {setting}m AS (UPDATE {g} SET value = $3 WHERE key = $1 AND value = $2 \
+                 RETURNING 1), \
+                 ins AS (INSERT INTO {t} (key, value) SELECT * FROM unnest($4::bytea[], $5::bytea[]) \
+                 WHERE EXISTS (SELECT 1 FROM m)) \
+                 SELECT count(*) FROM m{joined}",
+                g = guard.name,
+                t = self.name
+            ),
+            vec![
+                bytes(key),
+                bytes(old),
+                bytes(new),
+                (Param::BytesArray(rows.0), Type::BYTEA_ARRAY),
+                (Param::BytesArray(rows.1), Type::BYTEA_ARRAY),
+            ],
+        )?;
+        Ok(found.first().is_some_and(|r| r.get::<_, i64>(0) == 1))
+    }
+
     pub(super) fn last_key_at_or_before(&self, key: &[u8]) -> Result<Option<Vec<u8>>, PgError> {
         let rows = self.pg.0.query_prepared(
             format!(

@@ -311,19 +311,23 @@ impl Gateway {
     pub fn with_audit_unwritable<T>(&self, f: impl FnOnce() -> T) -> T {
         let log = self.data.join("audit/entries.jsonl");
         if let Some(url) = pg::test_database(&self.data).filter(|_| !log.exists()) {
-            // The shared log: the database refuses every append while `f` runs.
+            // The shared log: the database refuses every append while `f` runs (the leader
+            // writes its own entries to the log, a follower to the queue).
             pg::psql(
                 &url,
                 "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
-                 $$ BEGIN RAISE EXCEPTION 'the audit queue is unwritable (test)'; END $$; \
+                 $$ BEGIN RAISE EXCEPTION 'the audit log is unwritable (test)'; END $$; \
                  CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_queue \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_audit(); \
+                 CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log \
                  FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
             )
             .unwrap();
             let out = f();
             pg::psql(
                 &url,
-                "DROP TRIGGER refuse_audit ON audit_queue; DROP FUNCTION refuse_audit()",
+                "DROP TRIGGER refuse_audit ON audit_queue; DROP TRIGGER refuse_audit ON audit_log; \
+                 DROP FUNCTION refuse_audit()",
             )
             .unwrap();
             return out;
