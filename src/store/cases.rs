@@ -413,7 +413,9 @@ pub type Route<'a> = &'a dyn Fn(&Uscc, Action) -> Vec<String>;
 impl Store {
     /// Writes cases in one transaction. Each case whose content differs from the stored one gets the
     /// next version, a change-log entry and an outbox entry for each destination `route` names; an
-    /// identical case is left alone. Returns one outcome per input case, in order.
+    /// identical case is left alone. Returns one outcome per input case, in order. Durable at the
+    /// next [`Store::flush`], on either backend (the transaction commits, every reader sees it,
+    /// but PostgreSQL does not wait for the disk: see `kv::transaction_deferred`).
     pub fn upsert_cases(
         &self,
         cases: &[Case],
@@ -441,7 +443,7 @@ impl Store {
         route: Route<'_>,
     ) -> Result<Vec<UpsertOutcome>, StoreError> {
         let now = Utc::now();
-        let outcomes = kv::transaction(
+        let outcomes = kv::transaction_deferred(
             "case transaction",
             [
                 &self.cases,

@@ -79,12 +79,10 @@ impl Db {
         }
     }
 
-    /// Makes every write so far durable (PostgreSQL's commits already are).
+    /// Makes every write so far durable: sled flushes; PostgreSQL flushes the commits of
+    /// [`transaction_deferred`] (every other commit already is).
     pub(super) fn flush(&self) -> Result<(), DbError> {
-        match self {
-            Self::Sled(db) => db.flush().map(drop).map_err(DbError::from),
-            Self::Postgres(_) => Ok(()),
-        }
+        self.flush_commits()
     }
 }
 
@@ -489,10 +487,34 @@ impl TxTree<'_> {
 
 /// Runs `f` over `trees` in one serializable transaction: all its writes commit together or none
 /// do. `f` may run more than once (after a conflict), so it must not have effects outside the
-/// transaction. `op` names the transaction in errors.
+/// transaction. `op` names the transaction in errors. On PostgreSQL the commit is on disk when
+/// this returns.
 pub(super) fn transaction<const N: usize, T>(
     op: &'static str,
     trees: [&Tree; N],
+    f: impl Fn(&[TxTree<'_>; N]) -> Result<T, TxError>,
+) -> Result<T, StoreError> {
+    run_transaction(op, trees, false, f)
+}
+
+/// [`transaction`] whose commit reaches the disk at the next [`Db::flush`] (or sooner) rather
+/// than before it returns, as every sled transaction's does: committed (every reader and every
+/// instance sees it; a gateway that dies loses nothing), but lost if the machine or the
+/// database server fails before that flush. For writers that flush before they report what
+/// they wrote as done (an ingest, before its file is done), which on PostgreSQL then wait for
+/// the disk once per file instead of once per transaction.
+pub(super) fn transaction_deferred<const N: usize, T>(
+    op: &'static str,
+    trees: [&Tree; N],
+    f: impl Fn(&[TxTree<'_>; N]) -> Result<T, TxError>,
+) -> Result<T, StoreError> {
+    run_transaction(op, trees, true, f)
+}
+
+fn run_transaction<const N: usize, T>(
+    op: &'static str,
+    trees: [&Tree; N],
+    deferred: bool,
     f: impl Fn(&[TxTree<'_>; N]) -> Result<T, TxError>,
 ) -> Result<T, StoreError> {
     let failed = |source: DbError| StoreError::Backend { op, source };
@@ -534,7 +556,7 @@ pub(super) fn transaction<const N: usize, T>(
                     Tree::Sled(_) => return Err(mixed()),
                 }
             }
-            first.pg().transaction(op, &tables, |tx| {
+            first.pg().transaction(op, &tables, deferred, |tx| {
                 let txs: [TxTree<'_>; N] = std::array::from_fn(|i| TxTree::Postgres(tx, i));
                 f(&txs)
             })

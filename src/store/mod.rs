@@ -304,7 +304,8 @@ impl Store {
         matches!(self.db, kv::Db::Postgres(_))
     }
 
-    /// Makes everything written so far durable. Called before a file is reported done and at shutdown.
+    /// Makes everything written so far durable (on PostgreSQL: the case transactions, whose
+    /// commits do not wait for the disk). Called before a file is reported done and at shutdown.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(db_err("flush"))
     }

@@ -677,8 +677,14 @@ impl Pg {
         &self,
         op: &'static str,
         tables: &[&'static str],
+        deferred: bool,
         f: impl Fn(&PgTx) -> Result<T, TxError>,
     ) -> Result<T, StoreError> {
+        // `SET LOCAL`: this transaction's commit only, sent with its BEGIN.
+        let begin = match deferred {
+            false => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+            true => "BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL synchronous_commit = off",
+        };
         let failed = |e: PgError| StoreError::Backend {
             op,
             source: DbError::Postgres(e),
@@ -687,11 +693,7 @@ impl Pg {
             let conn = self.0.checkout().map_err(failed)?;
             let client = conn.client.clone();
             self.0
-                .run(async move {
-                    client
-                        .batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
-                        .await
-                })
+                .run(async move { client.batch_execute(begin).await })
                 .map_err(failed)?;
             let tx = PgTx {
                 pg: &self.0,
@@ -1437,6 +1439,39 @@ pub(crate) mod on_server {
                 .unwrap();
             assert_eq!(rows[0].get::<_, String>(0), "off");
         }
+    }
+
+    /// A case transaction commits without waiting for the disk; a flush puts it there (as an
+    /// ingest does before its file is done). Every other transaction is on disk when it returns.
+    #[test]
+    fn deferred_commits_are_visible_at_once_and_on_disk_after_a_flush() {
+        let Some(store) = fresh_store("deferred") else {
+            return;
+        };
+        kv::transaction("test", [&store.meta], |[t]| t.insert("sync", "1")).unwrap();
+        let (written, flushed) = wal_positions(&store);
+        assert!(
+            flushed >= written,
+            "a plain commit is on disk when it returns"
+        );
+
+        let case = cases("DEFERRED", 1).remove(0);
+        store
+            .upsert_cases(std::slice::from_ref(&case), &route)
+            .unwrap();
+        let (written, _) = wal_positions(&store);
+        // Committed: another connection of the pool reads it.
+        assert!(
+            store
+                .get_case(&case.unit_code, &case.case_id)
+                .unwrap()
+                .is_some()
+        );
+        store.flush().unwrap();
+        assert!(
+            wal_positions(&store).1 >= written,
+            "on disk after the flush"
+        );
     }
 
     /// A key written as new goes into a plain insert; one that is there after all fails the
