@@ -449,9 +449,11 @@ impl Backend for SharedLog {
     }
 
     fn store_note(&self, size: u64, note: &str) -> Result<(), AuditError> {
-        self.store
-            .audit_put_checkpoint(size, note)
-            .map_err(store_err)
+        self.store.audit_put_checkpoint(size, note).map_err(|e| {
+            // The frontier may hold entries the store lost: rebuild it from the store.
+            *super::log::lock(&self.frontier) = None;
+            store_err(e)
+        })
     }
 
     fn notes(&self) -> Result<Vec<String>, AuditError> {
@@ -698,6 +700,17 @@ mod tests {
             merkle::root(&c.leaves(7).unwrap()),
             a.to_sign().unwrap().unwrap().1
         );
+        // The last entry lost before it reached the disk (a database server that failed): no
+        // checkpoint signs it, and the leader reads the log again.
+        store.set_meta("audit_next", &6u64).unwrap();
+        let (size, root) = a.to_sign().unwrap().unwrap();
+        assert_eq!(size, 7);
+        assert!(a.store_note(size, "note").is_err());
+        assert!(store.audit_checkpoints().unwrap().is_empty());
+        let six = merkle::root(&a.leaves(6).unwrap());
+        assert_eq!(a.sequence().unwrap().unwrap(), (6, six));
+        a.store_note(6, "note").unwrap();
+        assert_ne!(root, six);
     }
 
     #[test]

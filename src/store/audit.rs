@@ -281,11 +281,33 @@ impl Store {
         )
     }
 
-    /// Stores a signed checkpoint of the first `size` entries.
+    /// Stores a signed checkpoint of the first `size` entries, in a transaction that checks the
+    /// log holds them (its commit is on disk when this returns, and with it every commit before,
+    /// the entries' included). Why check: the leader's own entries commit without waiting for
+    /// the disk (`audit.fsync`), and a database server that failed before they reached it has
+    /// lost them; a checkpoint of them would make the log fail its check at every start.
     pub fn audit_put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
-        self.audit_checkpoints
-            .insert(size.to_be_bytes(), note.as_bytes())
-            .map_err(db_err("audit checkpoint write"))
+        kv::transaction(
+            "audit checkpoint write",
+            [&self.meta, &self.audit_checkpoints],
+            |[meta, checkpoints]| {
+                let held = match meta.get(AUDIT_NEXT)? {
+                    Some(v) => serde_json::from_slice::<u64>(&v)
+                        .map_err(|e| super::cases::abort("audit sequence", e))?,
+                    None => 0,
+                };
+                if held < size {
+                    return Err(kv::TxError::Abort(StoreError::Corrupt {
+                        what: "audit checkpoint".into(),
+                        reason: format!(
+                            "it signs {size} entries but the log holds {held} (entries lost before \
+                             they reached the disk; the log is read again)"
+                        ),
+                    }));
+                }
+                checkpoints.insert(size.to_be_bytes(), note.as_bytes())
+            },
+        )
     }
 
     /// Every signed checkpoint, oldest first.

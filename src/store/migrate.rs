@@ -114,10 +114,11 @@ impl Store {
                 .apply_batch(batch)
                 .map_err(db_err("audit import"))?;
         }
+        // The log's end first: a checkpoint is stored only over entries the log holds.
+        self.set_meta(super::audit::AUDIT_NEXT, &n)?;
         for (size, note) in notes {
             self.audit_put_checkpoint(*size, note)?;
         }
-        self.set_meta(super::audit::AUDIT_NEXT, &n)?;
         Ok(n)
     }
 }
