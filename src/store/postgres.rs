@@ -730,6 +730,20 @@ impl Pg {
     }
 }
 
+/// For a statement run as its own transaction: without `flushed`, a CTE (to put first in its
+/// `WITH`) and a join (to put after its final `FROM`) that make its commit asynchronous.
+/// `set_config(…, true)` is `SET LOCAL`, for this statement's transaction only; joined as a
+/// one-row CTE so that it runs (volatile, so evaluated once) before the commit.
+fn unflushed_commit(flushed: bool) -> (&'static str, &'static str) {
+    match flushed {
+        true => ("", ""),
+        false => (
+            "s AS (SELECT set_config('synchronous_commit', 'off', true)), ",
+            " CROSS JOIN s",
+        ),
+    }
+}
+
 /// One tree's table.
 #[derive(Clone)]
 pub struct Table {
@@ -765,15 +779,7 @@ impl Table {
         flushed: bool,
     ) -> Result<Vec<u64>, PgError> {
         let n = values.len();
-        // `set_config(…, true)` is `SET LOCAL`, for this statement's own transaction; joined as
-        // a one-row CTE so that it runs (volatile, so evaluated once) before the commit.
-        let (setting, joined) = match flushed {
-            true => ("", ""),
-            false => (
-                "s AS (SELECT set_config('synchronous_commit', 'off', true)), ",
-                " CROSS JOIN s",
-            ),
-        };
+        let (setting, joined) = unflushed_commit(flushed);
         // The CTE holding `nextval` is evaluated once (a volatile one always is), so the ids
         // inserted and the ids returned are the same, each with its value's place.
         let rows = self.pg.0.query_prepared(
@@ -811,13 +817,7 @@ impl Table {
         rows: (Vec<Vec<u8>>, Vec<Vec<u8>>),
         flushed: bool,
     ) -> Result<bool, PgError> {
-        let (setting, joined) = match flushed {
-            true => ("", ""),
-            false => (
-                "s AS (SELECT set_config('synchronous_commit', 'off', true)), ",
-                " CROSS JOIN s",
-            ),
-        };
+        let (setting, joined) = unflushed_commit(flushed);
         let found = self.pg.0.query_prepared(
             format!(
                 "WITH {setting}m AS (UPDATE {g} SET value = $3 WHERE key = $1 AND value = $2 \
