@@ -410,9 +410,10 @@ impl Gateway {
         ready: Option<tokio::sync::oneshot::Sender<PathBuf>>,
     ) -> Result<(), GatewayError> {
         let sock = self.socket_path();
-        // The port API first: once the admin socket answers, everything the gateway serves is
-        // up, `api.addr` included (callers wait on the socket).
+        // Signals first: a stop asked as soon as the socket answers must find its handler.
         spawn_signal_handler(self.shutdown.clone());
+        // The port API next: once the admin socket answers, everything the gateway serves is
+        // up, `api.addr` included (callers wait on the socket).
         let api = self.start_api().await?;
         let listener = bind_socket(&sock).await?;
         let mut sched = self.schedule().await?;

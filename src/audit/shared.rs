@@ -278,11 +278,9 @@ fn write_groups(
         }
         let flushed = interval.is_none();
         let write = std::panic::AssertUnwindSafe(|| {
-            if let Some(places) = direct
-                .map(|d| d.append(store, &records, flushed))
-                .transpose()
-                .map_err(|e| e.to_string())?
-                .flatten()
+            if let Some(direct) = direct
+                && let Some(places) =
+                    (direct.append(store, &records, flushed)).map_err(|e| e.to_string())?
             {
                 return Ok(places);
             }
@@ -387,16 +385,15 @@ impl SharedLog {
             }
             let first = frontier.size();
             let rows: Vec<u64> = queued.iter().map(|(id, _)| *id).collect();
-            let places: Vec<(u64, &Vec<u8>)> = (queued.iter())
-                .flat_map(|(id, r)| {
-                    (0..)
-                        .zip(r)
-                        .map(move |(j, r)| (id * AUDIT_GROUP_MAX + j, r))
-                })
-                .collect();
             let (values, leaves) =
-                sequenced(first, places.iter().map(|(_, r)| *r)).map_err(|i| {
-                    let place = places.get(i).map_or(0, |(p, _)| *p);
+                sequenced(first, queued.iter().flat_map(|(_, r)| r)).map_err(|i| {
+                    // The batch's i-th entry, named by its place in the queue.
+                    let place = (queued.iter())
+                        .flat_map(|(id, r)| {
+                            (0..r.len() as u64).map(move |j| id * AUDIT_GROUP_MAX + j)
+                        })
+                        .nth(i)
+                        .unwrap_or(0);
                     AuditError::Store(format!("queued audit entry {place} is unreadable"))
                 })?;
             if self
@@ -711,6 +708,25 @@ mod tests {
         assert_eq!(a.sequence().unwrap().unwrap(), (6, six));
         a.store_note(6, "note").unwrap();
         assert_ne!(root, six);
+    }
+
+    /// A queued entry that is not one stops sequencing with an error naming its place.
+    #[test]
+    fn an_unreadable_queued_entry_is_named_by_its_place() {
+        use super::super::entry::{Actor, Event};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let good = (Event::new(Actor::system("test"), "ok", "x").prepare())
+            .unwrap()
+            .queued(Utc::now());
+        store.audit_enqueue(&[good.clone()], true).unwrap();
+        let places = store.audit_enqueue(&[good, b"bad".to_vec()], true).unwrap();
+        let log = SharedLog::open(store, Leadership::alone("a"), Fsync::Always)
+            .unwrap()
+            .0;
+        let err = log.sequence().unwrap_err().to_string();
+        let named = format!("queued audit entry {} is unreadable", places[1]);
+        assert!(err.contains(&named), "{err}");
     }
 
     #[test]

@@ -76,6 +76,14 @@ fn chunk_key(first: u64) -> [u8; 9] {
     k
 }
 
+/// The log's end (the next sequence number), read in a transaction.
+fn audit_next(meta: &kv::TxTree<'_>) -> Result<u64, kv::TxError> {
+    match meta.get(AUDIT_NEXT)? {
+        Some(v) => serde_json::from_slice(&v).map_err(|e| super::cases::abort("audit sequence", e)),
+        None => Ok(0),
+    }
+}
+
 /// A row of a tree: its key and value.
 type Row = (Vec<u8>, Vec<u8>);
 
@@ -187,12 +195,7 @@ impl Store {
             "audit sequencing",
             [&self.audit_log, &self.audit_queue, &self.meta],
             |[log, queue, meta]| {
-                let next = match meta.get(AUDIT_NEXT)? {
-                    Some(v) => serde_json::from_slice::<u64>(&v)
-                        .map_err(|e| super::cases::abort("audit sequence", e))?,
-                    None => 0,
-                };
-                if next != first {
+                if audit_next(meta)? != first {
                     return Ok(false);
                 }
                 for (key, row) in chunk_rows(first, values)? {
@@ -291,11 +294,7 @@ impl Store {
             "audit checkpoint write",
             [&self.meta, &self.audit_checkpoints],
             |[meta, checkpoints]| {
-                let held = match meta.get(AUDIT_NEXT)? {
-                    Some(v) => serde_json::from_slice::<u64>(&v)
-                        .map_err(|e| super::cases::abort("audit sequence", e))?,
-                    None => 0,
-                };
+                let held = audit_next(meta)?;
                 if held < size {
                     return Err(kv::TxError::Abort(StoreError::Corrupt {
                         what: "audit checkpoint".into(),
