@@ -719,7 +719,9 @@ mod tests {
         let good = (Event::new(Actor::system("test"), "ok", "x").prepare())
             .unwrap()
             .queued(Utc::now());
-        store.audit_enqueue(&[good.clone()], true).unwrap();
+        store
+            .audit_enqueue(std::slice::from_ref(&good), true)
+            .unwrap();
         let places = store.audit_enqueue(&[good, b"bad".to_vec()], true).unwrap();
         let log = SharedLog::open(store, Leadership::alone("a"), Fsync::Always)
             .unwrap()
