@@ -65,6 +65,10 @@ fn date(v: &str, formats: &[String]) -> Result<String, String> {
     let mut impossible = false;
     let iso = ["%Y-%m-%d".to_string()];
     for f in formats.iter().chain(iso.iter()) {
+        // Already in the canonical form: it is its own result (see `iso_date`).
+        if f == "%Y-%m-%d" && crate::model::iso_date(v).is_some() {
+            return Ok(v.to_string());
+        }
         match NaiveDate::parse_from_str(v, f) {
             Ok(d) => return Ok(d.format("%Y-%m-%d").to_string()),
             Err(e) if e.kind() == chrono::format::ParseErrorKind::OutOfRange => impossible = true,
@@ -378,6 +382,35 @@ mod tests {
         assert_eq!(
             transform(&m, "7 March".into()).unwrap_err(),
             "'7 March' does not match the date format(s) %Y/%m/%d, %Y%m%d"
+        );
+    }
+
+    #[test]
+    fn canonical_dates_pass_as_they_are_only_under_the_iso_format() {
+        let mut m = map(Target::DecidedOn);
+        m.dates = vec!["%Y-%m-%d".into()];
+        assert_eq!(
+            transform(&m, "2025-03-07".into()).unwrap(),
+            vec!["2025-03-07"]
+        );
+        assert_eq!(
+            transform(&m, "2025-3-7".into()).unwrap(),
+            vec!["2025-03-07"]
+        );
+        assert_eq!(
+            transform(&m, "2025-02-30".into()).unwrap_err(),
+            "'2025-02-30' is not a real calendar date"
+        );
+        // A declared format read first wins, even over text that looks canonical.
+        m.dates = vec!["%Y-%d-%m".into()];
+        assert_eq!(
+            transform(&m, "2025-03-07".into()).unwrap(),
+            vec!["2025-07-03"]
+        );
+        // Its failure falls through to the ISO form.
+        assert_eq!(
+            transform(&m, "2025-03-17".into()).unwrap(),
+            vec!["2025-03-17"]
         );
     }
 

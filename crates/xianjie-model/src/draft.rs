@@ -229,7 +229,30 @@ fn parse_count(v: &str) -> Result<u32, String> {
 }
 
 fn parse_date(v: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| format!("'{v}' is not a date YYYY-MM-DD"))
+    match iso_date(v) {
+        Some(d) => Ok(d),
+        None => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map_err(|_| format!("'{v}' is not a date YYYY-MM-DD")),
+    }
+}
+
+/// A date written exactly `YYYY-MM-DD` (ten ASCII characters), read without chrono's format
+/// interpreter: a case carries up to three dates, each read at mapping and again when parsed,
+/// and this is the form the canonical record and nearly every source use. Gives what
+/// `NaiveDate::parse_from_str(v, "%Y-%m-%d")` gives for such text; `None` for any other text and
+/// for an impossible date such as 2024-02-30, which callers hand to chrono to name the problem.
+pub fn iso_date(v: &str) -> Option<NaiveDate> {
+    let b = v.as_bytes();
+    if b.len() != 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(number(b.get(..4)?)?).ok()?;
+    NaiveDate::from_ymd_opt(year, number(b.get(5..7)?)?, number(b.get(8..)?)?)
 }
 
 /// A problem with one field of a record.
@@ -256,10 +279,33 @@ pub struct Draft {
 /// Longest free-text value accepted (characters).
 const MAX_TEXT: usize = 20_000;
 
+/// Why `v` cannot be the text of `t`, if a control character is the reason.
+fn control_problem(t: Target, v: &str) -> Option<String> {
+    let (at, c) = control_char(v, t.multiline())?;
+    Some(format!(
+        "contains the control character U+{:04X} at character {at}; it cannot be published or \
+         sent (correct the text at the source)",
+        u32::from(c)
+    ))
+}
+
 /// The first character of `v` that no record may hold, with its 1-based position: a control
 /// character (C0, DEL, C1) or a noncharacter XML cannot carry (U+FFFE, U+FFFF). Tab, line feed
 /// and carriage return pass when `multiline`.
 pub fn control_char(v: &str, multiline: bool) -> Option<(usize, char)> {
+    // Nearly all text holds none: a scan of the UTF-8 bytes rules that out before characters are
+    // decoded and counted. C0 and DEL are single bytes, C1 (U+0080..U+009F) is C2 80..C2 9F,
+    // U+FFFE and U+FFFF are EF BF BE and EF BF BF.
+    let b = v.as_bytes();
+    let may_hold = b.iter().enumerate().any(|(i, &c)| match c {
+        0..=0x1F | 0x7F => true,
+        0xC2 => matches!(b.get(i + 1), Some(0x80..=0x9F)),
+        0xEF => b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF)),
+        _ => false,
+    });
+    if !may_hold {
+        return None;
+    }
     v.chars().enumerate().find_map(|(i, c)| {
         let allowed = multiline && matches!(c, '\t' | '\n' | '\r');
         ((c.is_control() && !allowed) || matches!(c, '\u{FFFE}' | '\u{FFFF}')).then_some((i + 1, c))
@@ -329,29 +375,42 @@ impl Parser {
         });
     }
 
-    fn text(&mut self, t: Target) -> Option<String> {
-        let v = self.d.values[t as usize].first()?.clone();
-        if v.chars().count() > MAX_TEXT {
-            self.err(t, format!("is longer than {MAX_TEXT} characters"));
-            return None;
+    /// The first value of `t` when it is usable text (not too long, no control character);
+    /// otherwise notes why. The value stays in the draft.
+    fn checked(&mut self, t: Target) -> Option<&str> {
+        let Parser { d, errors } = self;
+        let v = d.values[t as usize].first()?;
+        // No text has more characters than bytes: only a long one needs counting.
+        let problem = if v.len() > MAX_TEXT && v.chars().count() > MAX_TEXT {
+            Some(format!("is longer than {MAX_TEXT} characters"))
+        } else {
+            control_problem(t, v)
+        };
+        match problem {
+            None => Some(v),
+            Some(reason) => {
+                errors.push(FieldError { target: t, reason });
+                None
+            }
         }
-        self.clean(t, &v).then_some(v)
+    }
+
+    /// The first value of `t` for the case to keep, when usable: moved out of the draft rather
+    /// than copied, as every target's text is kept once. The draft still shows the target as
+    /// given (see `present`), with an empty value; a target that is read again goes through
+    /// `checked` or `parsed` first.
+    fn text(&mut self, t: Target) -> Option<String> {
+        self.checked(t)?;
+        self.d.values[t as usize].first_mut().map(std::mem::take)
     }
 
     /// Whether `v` is free of control characters (tab, line feed and carriage return are allowed
     /// in the free-text fields); otherwise notes which one and where.
     fn clean(&mut self, t: Target, v: &str) -> bool {
-        match control_char(v, t.multiline()) {
+        match control_problem(t, v) {
             None => true,
-            Some((at, c)) => {
-                self.err(
-                    t,
-                    format!(
-                        "contains the control character U+{:04X} at character {at}; it cannot be \
-                         published or sent (correct the text at the source)",
-                        u32::from(c)
-                    ),
-                );
+            Some(reason) => {
+                self.err(t, reason);
                 false
             }
         }
@@ -366,8 +425,7 @@ impl Parser {
     }
 
     fn parsed<T>(&mut self, t: Target, f: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
-        let v = self.text(t)?;
-        match f(&v) {
+        match f(self.checked(t)?) {
             Ok(x) => Some(x),
             Err(e) => {
                 self.err(t, e);
@@ -445,7 +503,7 @@ impl Parser {
             None => None,
         };
         let title = self.required_text(T::Title);
-        let action = if self.text(T::Action).is_some() {
+        let action = if self.checked(T::Action).is_some() {
             self.code(T::Action, Action::parse)
         } else {
             self.err(T::Action, "is required but empty");
@@ -525,7 +583,7 @@ impl Parser {
 
     fn party(&mut self, today: NaiveDate) -> Option<Party> {
         use Target as T;
-        let kind = if self.text(T::PartyKind).is_some() {
+        let kind = if self.checked(T::PartyKind).is_some() {
             self.code(T::PartyKind, PartyKind::parse)
         } else {
             self.err(T::PartyKind, "is required but empty");
@@ -702,7 +760,7 @@ impl Parser {
         }
         // An inspection from a general system has no double-random details: no block.
         self.present(&fields)?;
-        let result_code = if self.text(T::InspectionResult).is_some() {
+        let result_code = if self.checked(T::InspectionResult).is_some() {
             self.code(T::InspectionResult, InspectionResult::parse)
         } else {
             self.err(
@@ -841,6 +899,83 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The definition `control_char` must agree with: every character decoded and tested.
+    fn control_char_by_characters(v: &str, multiline: bool) -> Option<(usize, char)> {
+        v.chars().enumerate().find_map(|(i, c)| {
+            let allowed = multiline && matches!(c, '\t' | '\n' | '\r');
+            ((c.is_control() && !allowed) || matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+                .then_some((i + 1, c))
+        })
+    }
+
+    #[test]
+    fn the_byte_scan_finds_what_decoding_every_character_finds() {
+        // Every character up to U+0800 (all one- and two-byte forms, C0, DEL and C1 among
+        // them), the three-byte forms around U+FFFE/U+FFFF and their neighbours in EF BF xx,
+        // and a four-byte one, each alone and between Chinese text on both sides.
+        let chars = (0..0x800u32)
+            .chain(0xFF00..=0xFFFF)
+            .chain([0xBFBF, 0xFEFF, 0x4E2D, 0x1F600, 0x2A6D6])
+            .filter_map(char::from_u32);
+        for c in chars {
+            for v in [
+                c.to_string(),
+                format!("行政处罚{c}（更正）"),
+                format!("{c}{c}a"),
+            ] {
+                for multiline in [false, true] {
+                    assert_eq!(
+                        control_char(&v, multiline),
+                        control_char_by_characters(&v, multiline),
+                        "{v:?} multiline {multiline}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn iso_dates_read_as_chrono_reads_them() {
+        // Every year, month and day shape in reach of the fast path, real or not.
+        for year in [
+            "0000", "0001", "0999", "1970", "2000", "2024", "2100", "9999",
+        ] {
+            for month in 0..=13 {
+                for day in 0..=32 {
+                    let v = format!("{year}-{month:02}-{day:02}");
+                    assert_eq!(
+                        iso_date(&v),
+                        NaiveDate::parse_from_str(&v, "%Y-%m-%d").ok(),
+                        "{v}"
+                    );
+                }
+            }
+        }
+        // Anything but exactly ten ASCII characters is left to chrono.
+        for v in [
+            "2024-3-05",
+            "2024-03-5",
+            "+2024-03-05",
+            "2024/03/05",
+            "２０２４-03-05",
+            "2024-03-05 ",
+            " 2024-03-0",
+            "2024-0a-05",
+            "20240-3-05",
+            "",
+        ] {
+            assert_eq!(iso_date(v), None, "{v}");
+        }
+        assert_eq!(
+            parse_date("2024-3-5"),
+            NaiveDate::from_ymd_opt(2024, 3, 5).ok_or(String::new())
+        );
+        assert_eq!(
+            parse_date("2024-02-30").unwrap_err(),
+            "'2024-02-30' is not a date YYYY-MM-DD"
+        );
+    }
 
     #[test]
     fn control_characters_are_found_with_their_position() {

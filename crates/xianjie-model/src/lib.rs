@@ -26,5 +26,5 @@ pub use codes::{
     Action, CaseStatus, CodeError, Disclosure, IdType, InspectionResult, LicenseCategory,
     LicenseState, PartyKind, PenaltyKind, PoliceDecision, TransferStatus,
 };
-pub use draft::{Draft, DraftContext, FieldError, Target, TargetKind};
+pub use draft::{Draft, DraftContext, FieldError, Target, TargetKind, iso_date};
 pub use facts::{Amounts, Harm, Moment, Share};
