@@ -1012,6 +1012,7 @@ fn every_golden_decision_speaks_the_standard_items() {
     let cases = golden_cases();
     let mut sent = [0usize; 2];
     let mut with = std::collections::BTreeSet::new();
+    let mut xmllint_missing = false;
     for c in &cases {
         let (items, required, slot): (&[&str], &[&str], usize) = match c.action {
             Action::Penalty => (&PENALTY_ITEMS, &REQUIRED_PENALTY, 0),
@@ -1036,7 +1037,14 @@ fn every_golden_decision_speaks_the_standard_items() {
             Err(e) => panic!("{label}: {e}"),
         };
         sent[slot] += 1;
-        assert_eq!(xmllint(&xml), Some(true), "{label}: xmllint refuses it");
+        // Without xmllint the check against libxml2 is skipped, as in `xmllint_agrees`; CI
+        // (`.ci/run`) stops before the tests when it is missing, so there it always runs.
+        if let Some(ok) = xmllint(&xml) {
+            assert!(ok, "{label}: xmllint refuses it");
+        } else if !xmllint_missing {
+            xmllint_missing = true;
+            eprintln!("NOTE: xmllint not found; skipping the cross-check against libxml2");
+        }
         let p = clean(&xml);
         let fields = &p.records[0].fields;
         for item in items {
