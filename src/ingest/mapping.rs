@@ -63,8 +63,7 @@ fn one(map: &FieldMap, v: String) -> Result<String, String> {
 /// spreadsheet date cells decode to) and returns it as `YYYY-MM-DD`.
 fn date(v: &str, formats: &[String]) -> Result<String, String> {
     let mut impossible = false;
-    let iso = ["%Y-%m-%d".to_string()];
-    for f in formats.iter().chain(iso.iter()) {
+    for f in formats.iter().map(String::as_str).chain(["%Y-%m-%d"]) {
         // Already in the canonical form: it is its own result (see `iso_date`).
         if f == "%Y-%m-%d" && crate::model::iso_date(v).is_some() {
             return Ok(v.to_string());
