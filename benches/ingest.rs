@@ -26,8 +26,9 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// CPU seconds (user + system) of this process, or of the calling thread, from `/proc`: on a
-/// machine whose speed varies from run to run, CPU per row is steadier than rows per second.
+/// CPU seconds (user + system) of this process, or of the calling thread, from `/proc`: what a
+/// phase costs in work, printed beside its rate. Both move with this machine's speed, which varies
+/// from day to day; compare them within one session.
 fn cpu_secs(of: &str) -> f64 {
     let stat = std::fs::read_to_string(of).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start at the last ')'.
