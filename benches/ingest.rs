@@ -4,7 +4,8 @@
 //! `xianjie decode-worker` process under the default limits.
 //! Last, both ingests into a PostgreSQL store on a throwaway local cluster, when PostgreSQL is
 //! installed (`XJ_BENCH_ONLY=postgres` runs only those; `XJ_BENCH_ONLY=sled` only the first two
-//! and the ceiling). Run with `cargo bench --bench ingest`;
+//! and the ceiling, in `XJ_BENCH_ROUNDS` rounds that alternate the ceiling before and after the
+//! ingests and end with the median of each figure). Run with `cargo bench --bench ingest`;
 //! record results in BENCHMARKS.md.
 
 use std::path::Path;
@@ -50,7 +51,8 @@ fn micros_per_row(before: f64, after: f64, rows: u64) -> f64 {
     (after - before) * 1e6 / rows.max(1) as f64
 }
 
-fn run(label: &str, adapter: &ingest::Adapter, file: &Path, store: &Store) -> Summary {
+/// One ingest with the default options: its summary and its rate in rows per second.
+fn run(label: &str, adapter: &ingest::Adapter, file: &Path, store: &Store) -> (Summary, f64) {
     run_with(label, adapter, file, store, RunOptions::default())
 }
 
@@ -66,7 +68,7 @@ fn run_with(
     file: &Path,
     store: &Store,
     opts: RunOptions<'_>,
-) -> Summary {
+) -> (Summary, f64) {
     settle();
     let (cpu, caller) = (
         cpu_secs("/proc/self/stat"),
@@ -82,10 +84,11 @@ fn run_with(
         }
     };
     let secs = start.elapsed().as_secs_f64();
+    let rate = s.rows as f64 / secs;
     println!(
         "{label:<22} {:>9} rows in {secs:>6.2} s = {:>9.0} rows/s  (new {}, updated {}, unchanged {}, rejected {})  peak RSS {:.0} MiB",
         s.rows,
-        s.rows as f64 / secs,
+        rate,
         s.accepted,
         s.updated,
         s.unchanged,
@@ -99,7 +102,7 @@ fn run_with(
         micros_per_row(cpu, cpu_secs("/proc/self/stat"), s.rows),
         micros_per_row(caller, cpu_secs("/proc/thread-self/stat"), s.rows),
     );
-    s
+    (s, rate)
 }
 
 fn main() {
@@ -145,32 +148,107 @@ fn main() {
         postgres_run(&adapter, &file, &dir.path().join("postgres"));
         return;
     }
-    let store = match Store::open(&dir.path().join("data")) {
+    if std::env::var_os("XJ_OUTBOX_FIRST").is_some() {
+        outbox_run(&adapter, &file, &dir.path().join("data-outbox-first"));
+    }
+    // `XJ_BENCH_ONLY=sled`: only the two ingests and the ceiling (when tuning the writer), in
+    // `XJ_BENCH_ROUNDS` rounds (default 1).
+    if std::env::var("XJ_BENCH_ONLY").as_deref() == Ok("sled") {
+        let rounds: usize = std::env::var("XJ_BENCH_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+            .max(1);
+        sled_rounds(&adapter, &file, dir.path(), rows, rounds);
+        return;
+    }
+    let (value_bytes, ..) = sled_round(&adapter, &file, dir.path(), rows, Ceiling::None);
+    contained_run(&adapter, &file, &dir.path().join("data-contained"), rows);
+    sled_ceiling(rows, value_bytes, &dir.path().join("ceiling"));
+    outbox_run(&adapter, &file, &dir.path().join("data-outbox"));
+    postgres_run(&adapter, &file, &dir.path().join("postgres"));
+}
+
+/// When a round runs "sled alone": not at all, after the ingests (with values of the size they
+/// stored), or before them with values of the size an earlier round measured.
+#[derive(Clone, Copy)]
+enum Ceiling {
+    None,
+    After,
+    Before(usize),
+}
+
+/// The first ingest and the re-ingest into a fresh sled store under `dir`, and "sled alone" as
+/// `ceiling` says. Returns the stored value size and the rates: first ingest, re-ingest, "sled
+/// alone" (0 when not run).
+fn sled_round(
+    adapter: &ingest::Adapter,
+    file: &Path,
+    dir: &Path,
+    rows: u64,
+    ceiling: Ceiling,
+) -> (usize, [f64; 3]) {
+    let mut alone = 0.0;
+    if let Ceiling::Before(bytes) = ceiling {
+        alone = sled_ceiling(rows, bytes, &dir.join("ceiling"));
+    }
+    let store = match Store::open(&dir.join("data")) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("store: {e}");
             std::process::exit(1);
         }
     };
-    if std::env::var_os("XJ_OUTBOX_FIRST").is_some() {
-        outbox_run(&adapter, &file, &dir.path().join("data-outbox-first"));
-    }
-    let first = run("ingest (all new)", &adapter, &file, &store);
-    let second = run("re-ingest (unchanged)", &adapter, &file, &store);
+    let (first, new) = run("ingest (all new)", adapter, file, &store);
+    let (second, again) = run("re-ingest (unchanged)", adapter, file, &store);
     assert_eq!(first.accepted, rows, "every generated row is valid");
     assert_eq!(second.unchanged, rows, "a second read changes nothing");
     let value_bytes = store_bytes_per_case(&store);
-    // `XJ_BENCH_ONLY=sled`: only the two ingests above and the ceiling (when tuning the writer).
-    if std::env::var("XJ_BENCH_ONLY").as_deref() == Ok("sled") {
-        drop(store);
-        sled_ceiling(rows, value_bytes, &dir.path().join("ceiling"));
-        return;
-    }
     drop(store);
-    contained_run(&adapter, &file, &dir.path().join("data-contained"), rows);
-    sled_ceiling(rows, value_bytes, &dir.path().join("ceiling"));
-    outbox_run(&adapter, &file, &dir.path().join("data-outbox"));
-    postgres_run(&adapter, &file, &dir.path().join("postgres"));
+    if let Ceiling::After = ceiling {
+        alone = sled_ceiling(rows, value_bytes, &dir.join("ceiling"));
+    }
+    (value_bytes, [new, again, alone])
+}
+
+/// `rounds` rounds of [`sled_round`], alternating whether "sled alone" runs before or after the
+/// ingests: this machine's speed, its disk's above all, moves by half or more between runs minutes
+/// apart, so one round's ratio says little. Prints each round's ratio and the median of each figure.
+fn sled_rounds(adapter: &ingest::Adapter, file: &Path, dir: &Path, rows: u64, rounds: usize) {
+    let mut figures = Vec::new();
+    let mut bytes = None;
+    for round in 1..=rounds {
+        println!("round {round} of {rounds}");
+        let here = dir.join(format!("round-{round}"));
+        // The first round runs the ceiling after the ingests, measuring the value size.
+        let ceiling = match bytes {
+            Some(b) if round % 2 == 0 => Ceiling::Before(b),
+            _ => Ceiling::After,
+        };
+        let (measured, [new, again, alone]) = sled_round(adapter, file, &here, rows, ceiling);
+        bytes = Some(measured);
+        println!(
+            "{:<22} first ingest / sled alone = {:.2} (target ≥ 0.75)",
+            "",
+            new / alone
+        );
+        figures.push([new / alone, new, again, alone]);
+        // A 1M store takes gigabytes of disk.
+        let _ = std::fs::remove_dir_all(&here);
+    }
+    if rounds > 1 {
+        let column = |i: usize, digits: usize| {
+            let mut v: Vec<f64> = figures.iter().map(|f| f[i]).collect();
+            let each: Vec<String> = v.iter().map(|r| format!("{r:.digits$}")).collect();
+            v.sort_by(f64::total_cmp);
+            format!("{:.digits$} (each: {})", v[v.len() / 2], each.join(", "))
+        };
+        println!("median of {rounds} rounds:");
+        println!("  first ingest / sled alone {}", column(0, 2));
+        println!("  first ingest, rows/s      {}", column(1, 0));
+        println!("  re-ingest, rows/s         {}", column(2, 0));
+        println!("  sled alone, rows/s        {}", column(3, 0));
+    }
 }
 
 /// The same two ingests into a PostgreSQL store: a throwaway cluster of Debian's server on this
@@ -255,8 +333,8 @@ fn contained_run(adapter: &ingest::Adapter, file: &Path, data: &Path, rows: u64)
         decoder: Some(&decoder),
         ..RunOptions::default()
     };
-    let first = run_with("contained (all new)", adapter, file, &store, opts);
-    let second = run_with("contained (unchanged)", adapter, file, &store, opts);
+    let (first, _) = run_with("contained (all new)", adapter, file, &store, opts);
+    let (second, _) = run_with("contained (unchanged)", adapter, file, &store, opts);
     assert_eq!(
         (first.accepted, second.unchanged),
         (rows, rows),
@@ -278,7 +356,7 @@ fn store_bytes_per_case(store: &Store) -> usize {
 /// The store's write pattern with nothing else running: per case a read and an insert of a value
 /// of the measured size, one change-log value per transaction of 1000 — sled's ceiling for a
 /// first ingest on this machine, against which the pipeline's figure can be judged.
-fn sled_ceiling(rows: u64, value_bytes: usize, path: &Path) {
+fn sled_ceiling(rows: u64, value_bytes: usize, path: &Path) -> f64 {
     settle();
     use sled::Transactional;
     let db = match sled::Config::new()
@@ -321,6 +399,8 @@ fn sled_ceiling(rows: u64, value_bytes: usize, path: &Path) {
     }
     let _ = db.flush();
     let secs = start.elapsed().as_secs_f64();
+    drop((cases, changes, db));
+    let _ = std::fs::remove_dir_all(path);
     println!(
         "{:<22} {rows:>9} rows in {secs:>6.2} s = {:>9.0} rows/s  (values of {value_bytes} bytes, nothing else running)",
         "sled alone (ceiling)",
@@ -331,4 +411,5 @@ fn sled_ceiling(rows: u64, value_bytes: usize, path: &Path) {
         "",
         micros_per_row(cpu, cpu_secs("/proc/self/stat"), rows)
     );
+    rows as f64 / secs
 }

@@ -1,13 +1,13 @@
 //! Running ingest: one file through decode → map → validate → store, streaming in batches, with
 //! rejects quarantined; the file transport (inbox → `done/` or `failed/` + `.reason`); quarantine retry.
 //!
-//! Two threads share the work: the caller's thread decodes and maps, a writer thread commits batches
-//! (one sled transaction each). A bounded channel between them keeps memory flat whatever the file size.
+//! Three threads share the work: one decodes, the caller's thread maps, one commits batches (one
+//! transaction each). Bounded channels between them keep memory flat whatever the file size.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use chrono::Utc;
@@ -557,12 +557,14 @@ impl<'a> Sifter<'a> {
         known: Option<bool>,
     ) -> Result<(), StoreError> {
         batch.rows += 1;
-        let Decoded::Record { rec, key, raw } = item else {
+        let Decoded::Record { rec, sums } = item else {
             if let Decoded::Error(e) = item {
                 batch.rejects.push(self.record_error(e));
             }
             return Ok(());
         };
+        // Sums the decoding thread left are computed here (see `ingest_as`).
+        let Sums { key, raw } = sums.unwrap_or_else(|| Sums::of(self.adapter, &rec));
         // A record with cut values is refused by `map`; it is never "unchanged". Nor is one
         // naming documents: their files may have changed while its values did not.
         let fast = rec.cut.is_empty() && !self.adapter.names_documents(&rec);
@@ -601,13 +603,22 @@ impl<'a> Sifter<'a> {
 /// Whether each record of `chunk` is stored unchanged, looked up in one read: on PostgreSQL,
 /// where a lookup is a round trip, a re-read file would otherwise cost one per record. `None`
 /// for a record without a key.
-fn probe_chunk(chunk: &[Decoded], store: &Store) -> Result<Vec<Option<bool>>, StoreError> {
+fn probe_chunk(
+    chunk: &mut [Decoded],
+    adapter: &Adapter,
+    store: &Store,
+) -> Result<Vec<Option<bool>>, StoreError> {
+    for d in chunk.iter_mut() {
+        d.complete(adapter);
+    }
     let mut at = Vec::new();
     let mut records = Vec::new();
     for (i, d) in chunk.iter().enumerate() {
         if let Decoded::Record {
-            key: Some(key),
-            raw,
+            sums: Some(Sums {
+                key: Some(key),
+                raw,
+            }),
             ..
         } = d
         {
@@ -624,25 +635,49 @@ fn probe_chunk(chunk: &[Decoded], store: &Store) -> Result<Vec<Option<bool>>, St
 }
 
 /// A record as the decoding thread passes it on, with the work that thread can take off the
-/// mapping thread: the record's would-be key and its raw digest.
+/// mapping thread when it has time to spare: the record's would-be key and its raw digest.
 enum Decoded {
     Record {
         rec: RawRecord,
-        key: Option<Vec<u8>>,
-        raw: [u8; 16],
+        /// `None`: left to the mapping thread.
+        sums: Option<Sums>,
     },
     Error(decode::RecordError),
 }
 
+/// A record's would-be key and raw digest: what tells an unchanged record without mapping it.
+struct Sums {
+    key: Option<Vec<u8>>,
+    raw: [u8; 16],
+}
+
+impl Sums {
+    fn of(adapter: &Adapter, rec: &RawRecord) -> Self {
+        Sums {
+            key: adapter.key_of(rec),
+            raw: adapter.raw_digest(rec),
+        }
+    }
+}
+
 impl Decoded {
-    fn new(adapter: &Adapter, item: Result<RawRecord, decode::RecordError>) -> Self {
+    /// The decoded `item`, with its sums when `sums` says the decoding thread computes them.
+    fn new(adapter: &Adapter, item: Result<RawRecord, decode::RecordError>, sums: bool) -> Self {
         match item {
             Ok(rec) => Decoded::Record {
-                key: adapter.key_of(&rec),
-                raw: adapter.raw_digest(&rec),
+                sums: sums.then(|| Sums::of(adapter, &rec)),
                 rec,
             },
             Err(e) => Decoded::Error(e),
+        }
+    }
+
+    /// Computes the sums the decoding thread left.
+    fn complete(&mut self, adapter: &Adapter) {
+        if let Decoded::Record { rec, sums } = self
+            && sums.is_none()
+        {
+            *sums = Some(Sums::of(adapter, rec));
         }
     }
 }
@@ -711,14 +746,28 @@ fn ingest_as(
     // one together (see below), so more may wait.
     let (tx, rx) = mpsc::sync_channel::<Batch>(if remote { MERGED_BATCHES } else { 2 });
     let (rec_tx, rec_rx) = mpsc::sync_channel::<Vec<_>>(2);
+    // Chunks sent to the mapping thread and not yet taken. While chunks pile up, the mapping
+    // thread is the slower one and the decoding thread computes the records' sums for it (a
+    // first ingest); while none waits, the decoding thread is the slower one and leaves more of
+    // them to the mapping thread (a re-ingest, where that thread only looks records up). Either
+    // way the sums are the same; only the thread that computes them changes.
+    let waiting = &AtomicUsize::new(0);
 
     std::thread::scope(|s| {
         let decoding = s.spawn(move || {
             let mut chunk = Vec::with_capacity(batch_size);
+            // How many records of each chunk the decoding thread sums, moved by an eighth of a
+            // chunk at each send.
+            let (mut share, step) = (batch_size, batch_size.div_ceil(8));
             for item in &mut records {
-                chunk.push(Decoded::new(adapter, item));
+                chunk.push(Decoded::new(adapter, item, chunk.len() < share));
                 if chunk.len() >= batch_size {
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(batch_size));
+                    // Taken every chunk sent before this one: the mapping thread waits for us.
+                    share = match waiting.fetch_add(1, Ordering::Relaxed) {
+                        0 => share.saturating_sub(step),
+                        _ => (share + step).min(batch_size),
+                    };
                     if rec_tx.send(full).is_err() {
                         // The mapping thread stopped; it reports why. Dropping the records
                         // stops a decoding process.
@@ -772,11 +821,12 @@ fn ingest_as(
         let mut batch = Batch::with_capacity(batch_size);
         let mut interrupted = false;
         let mut failed = None;
-        'chunks: for chunk in rec_rx {
+        'chunks: for mut chunk in rec_rx {
+            waiting.fetch_sub(1, Ordering::Relaxed);
             // On sled a lookup is local and `Probe` decides per record; on PostgreSQL a chunk
             // is looked up at once, or not at all while chunks keep missing.
             let known = match remote && chunk_probe.wanted() {
-                true => match probe_chunk(&chunk, store) {
+                true => match probe_chunk(&mut chunk, adapter, store) {
                     Ok(k) => {
                         let hits = k.iter().filter(|h| **h == Some(true)).count();
                         chunk_probe.record(hits * 8 >= k.len());
@@ -1590,6 +1640,35 @@ mod tests {
         });
         let third = run().summary.unwrap();
         assert_eq!((third.updated, third.unchanged), (1, 149), "{third:?}");
+    }
+
+    #[test]
+    fn sums_left_by_the_decoding_thread_are_the_sums_it_would_have_computed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("export.csv");
+        crate::sample::write_sunshine_csv(&file, 20, 0.0, 11).unwrap();
+        let a = sunshine();
+        let decoder = Decoder::in_process(crate::ingest::Limits::default());
+        let records = decoder
+            .open(&file, &a.format, &a.columns, u64::MAX)
+            .map_err(|r| r.error)
+            .unwrap();
+        let sums = |d: Decoded| match d {
+            Decoded::Record { sums: Some(s), .. } => (s.key, s.raw),
+            _ => panic!("a record with its sums"),
+        };
+        let mut seen = std::collections::HashSet::new();
+        for rec in records {
+            let rec = rec.unwrap();
+            let mut left = Decoded::new(&a, Ok(rec.clone()), false);
+            assert!(matches!(left, Decoded::Record { sums: None, .. }));
+            left.complete(&a);
+            let (key, raw) = sums(Decoded::new(&a, Ok(rec), true));
+            assert!(key.is_some(), "every sample row has a key");
+            assert!(seen.insert(raw), "rows differ, so do their digests");
+            assert_eq!(sums(left), (key, raw));
+        }
+        assert_eq!(seen.len(), 20);
     }
 
     #[test]
