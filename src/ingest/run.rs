@@ -776,6 +776,8 @@ fn ingest_as(
                 }
             }
             if !chunk.is_empty() {
+                // Counted as every chunk is: the mapping thread uncounts each one it takes.
+                waiting.fetch_add(1, Ordering::Relaxed);
                 // Refused only when the mapping thread stopped, which it reports.
                 let _ = rec_tx.send(chunk);
             }
