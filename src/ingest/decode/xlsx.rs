@@ -34,30 +34,17 @@ pub(super) fn open(
     limits: &super::Limits,
 ) -> Result<Records, FileError> {
     precheck(path, limits)?;
-    let file = text::open_file(path)?;
-    let mut workbook: Workbook =
-        calamine::open_workbook_from_rs(BufReader::new(file)).map_err(malformed)?;
-    let names = workbook.sheet_names();
-    let sheet = match sheet {
-        Some(wanted) => match names.iter().find(|n| n.as_str() == wanted) {
-            Some(name) => name.clone(),
-            None => {
-                return Err(FileError::Malformed {
-                    format: "XLSX",
-                    reason: format!(
-                        "the workbook has no sheet named \"{wanted}\"; its sheets are: {}",
-                        quoted_list(&names)
-                    ),
-                });
-            }
-        },
-        None => match names.first() {
-            Some(name) => name.clone(),
-            None => return Err(FileError::Empty),
-        },
-    };
-
-    let header = scan(&mut workbook, &sheet)?;
+    // calamine computes with cell references and ranges without checking for overflow: on a
+    // hostile one a build with overflow checks panics (a release build wraps, and the position
+    // read is wrong but bounded). Opening and checking the sheet read every such reference, so a
+    // panic there refuses the file; the streaming pass after it reports a panic as a record error.
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_sheet(path, sheet)));
+    let (workbook, sheet, header) = opened.map_err(|_| FileError::Malformed {
+        format: "XLSX",
+        reason: "the spreadsheet reader failed on a cell reference or range of this workbook \
+                 (out of Excel's bounds); the file was not read"
+            .into(),
+    })??;
     let mut targets = Vec::with_capacity(columns.len());
     let mut missing = Vec::new();
     for column in columns {
@@ -84,6 +71,36 @@ pub(super) fn open(
             stream(workbook, &sheet, header_row, &targets, tx);
         },
     )
+}
+
+/// Opens the workbook at `path` and checks its sheet `sheet` (the first when `None`) whole:
+/// the workbook, the sheet's name and its header row.
+fn open_sheet(path: &Path, sheet: Option<&str>) -> Result<(Workbook, String, Header), FileError> {
+    let file = text::open_file(path)?;
+    let mut workbook: Workbook =
+        calamine::open_workbook_from_rs(BufReader::new(file)).map_err(malformed)?;
+    let names = workbook.sheet_names();
+    let sheet = match sheet {
+        Some(wanted) => match names.iter().find(|n| n.as_str() == wanted) {
+            Some(name) => name.clone(),
+            None => {
+                return Err(FileError::Malformed {
+                    format: "XLSX",
+                    reason: format!(
+                        "the workbook has no sheet named \"{wanted}\"; its sheets are: {}",
+                        quoted_list(&names)
+                    ),
+                });
+            }
+        },
+        None => match names.first() {
+            Some(name) => name.clone(),
+            None => return Err(FileError::Empty),
+        },
+    };
+
+    let header = scan(&mut workbook, &sheet)?;
+    Ok((workbook, sheet, header))
 }
 
 /// Entries smaller than this are not held to the ratio: tiny parts compress oddly and cannot
@@ -507,6 +524,47 @@ mod tests {
 
     fn s(v: &str) -> Option<String> {
         Some(v.to_string())
+    }
+
+    /// A cell reference whose column overflows calamine's arithmetic (26^8 > 2^32) refuses the
+    /// file with a reason instead of taking the decoder down.
+    #[test]
+    fn a_cell_reference_beyond_excel_refuses_the_file() {
+        use std::io::{Read, Write};
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("adapters/market-inspection/cases/mixed.xlsx");
+        let tmp = tempfile::tempdir().unwrap();
+        let far = tmp.path().join("far.xlsx");
+        let mut zip = zip::ZipArchive::new(File::open(&golden).unwrap()).unwrap();
+        let mut out = zip::ZipWriter::new(File::create(&far).unwrap());
+        for i in 0..zip.len() {
+            let mut entry = zip.by_index(i).unwrap();
+            let name = entry.name().unwrap().into_owned();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            if name == "xl/worksheets/sheet1.xml" {
+                let text = String::from_utf8(bytes).unwrap();
+                assert!(text.contains("<c r=\"A1\""));
+                bytes = text
+                    .replacen("<c r=\"A1\"", "<c r=\"AAAAAAAA1\"", 1)
+                    .into_bytes();
+            }
+            out.start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            out.write_all(&bytes).unwrap();
+        }
+        out.finish().unwrap();
+        let limits = crate::ingest::Limits::default();
+        // The golden file itself opens; only the edited reference makes the difference.
+        assert!(open(&golden, None, &cols(&[]), &limits).is_ok());
+        match open(&far, None, &cols(&[]), &limits) {
+            Err(FileError::Malformed { format, reason }) => {
+                assert_eq!(format, "XLSX");
+                assert!(reason.contains("cell reference"), "{reason}");
+            }
+            Err(other) => panic!("unexpected {other}"),
+            Ok(_) => panic!("accepted"),
+        }
     }
 
     /// The archive checks, each against the golden workbook with one limit lowered.
