@@ -42,7 +42,8 @@ pub(super) fn open(
     let (workbook, sheet, header) = opened.map_err(|_| FileError::Malformed {
         format: "XLSX",
         reason: "the spreadsheet reader failed on a cell reference or range of this workbook \
-                 (out of Excel's bounds); the file was not read"
+                 (out of Excel's bounds); the file was not read: save it again from Excel or \
+                 export it again from the source system, then put it back in the inbox"
             .into(),
     })??;
     let mut targets = Vec::with_capacity(columns.len());
