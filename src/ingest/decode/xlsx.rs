@@ -5,8 +5,17 @@
 //! Memory: the zip directory, the shared-strings table and the styles are held by calamine for the
 //! whole read (they are workbook-wide); cells are streamed, never the whole sheet range. Before
 //! calamine opens anything, [`precheck`] bounds all of it: the number of entries, their declared
-//! and actual inflated sizes, each entry's compression ratio, and the shared strings (declared
-//! and actual count), so that a small file cannot make the library reserve or inflate gigabytes.
+//! and actual inflated sizes, each entry's compression ratio, and the shared strings (the table
+//! size declared and the strings held), so that a small file cannot make the library reserve or
+//! inflate gigabytes.
+//!
+//! Cell positions: calamine turns a cell reference into a position with unchecked `u32`
+//! arithmetic, so a reference far beyond Excel's sheet panics a build with overflow checks and
+//! wraps in a release build. The panic is contained ([`contained`]); the whole-sheet check
+//! ([`scan`]) refuses a position beyond Excel's last cell, which is where a wrapped one lands
+//! unless the file was built to aim it (and whoever builds the file chooses its cells anyway).
+//! That costs nothing; a precheck reading every reference from the sheet XML cost a third of the
+//! decoder's speed (`cargo bench --bench xlsx`, BENCHMARKS.md).
 
 use std::fs::File;
 use std::io::BufReader;
@@ -34,18 +43,7 @@ pub(super) fn open(
     limits: &super::Limits,
 ) -> Result<Records, FileError> {
     precheck(path, limits)?;
-    // calamine computes with cell references and ranges without checking for overflow: on a
-    // hostile one a build with overflow checks panics (a release build wraps, and the position
-    // read is wrong but bounded). Opening and checking the sheet read every such reference, so a
-    // panic there refuses the file; the streaming pass after it reports a panic as a record error.
-    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_sheet(path, sheet)));
-    let (workbook, sheet, header) = opened.map_err(|_| FileError::Malformed {
-        format: "XLSX",
-        reason: "the spreadsheet reader failed on a cell reference or range of this workbook \
-                 (out of Excel's bounds); the file was not read: save it again from Excel or \
-                 export it again from the source system, then put it back in the inbox"
-            .into(),
-    })??;
+    let (workbook, sheet, header) = contained(|| open_sheet(path, sheet))?;
     let mut targets = Vec::with_capacity(columns.len());
     let mut missing = Vec::new();
     for column in columns {
@@ -72,6 +70,21 @@ pub(super) fn open(
             stream(workbook, &sheet, header_row, &targets, tx);
         },
     )
+}
+
+/// Runs `read` (calamine opening and checking the workbook) so that a panic inside the library
+/// (an overflowing cell reference, in a build with overflow checks) refuses the file instead of
+/// taking the decoding thread down. The streaming pass after it reports a panic as a record error.
+fn contained<T>(read: impl FnOnce() -> Result<T, FileError>) -> Result<T, FileError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).map_err(|_| {
+        FileError::Malformed {
+            format: "XLSX",
+            reason: "the spreadsheet reader failed on this workbook; the file was not read: \
+                     save it again from Excel or export it again from the source system, then \
+                     put it back in the inbox"
+                .into(),
+        }
+    })?
 }
 
 /// Opens the workbook at `path` and checks its sheet `sheet` (the first when `None`) whole:
@@ -206,7 +219,7 @@ impl<R: std::io::Read> std::io::Read for Counted<R> {
 }
 
 /// Reads the shared-strings part through the XML guard and counts its strings: the declared
-/// `count`/`uniqueCount` (a library reserves room for them) and the `<si>` elements it holds.
+/// `uniqueCount` (a library reserves room for it) and the `<si>` elements it holds.
 fn shared_strings(
     part: &mut impl std::io::Read,
     name: &str,
@@ -237,15 +250,17 @@ fn shared_strings(
         match xml.read_event_into(&mut buf) {
             Ok(Event::Start(e) | Event::Empty(e)) => match e.local_name().as_ref() {
                 "sst" => {
-                    for key in ["uniqueCount", "count"] {
-                        let declared = e
-                            .try_get_attribute(key)
-                            .ok()
-                            .flatten()
-                            .and_then(|a| a.value.trim().parse::<u64>().ok());
-                        if let Some(n) = declared.filter(|n| *n > max) {
-                            return Err(over(format!("declares {key}=\"{n}\"")));
-                        }
+                    // `uniqueCount` is the table's size, what a library reserves room for.
+                    // `count` is how many cells refer to the table: a large sheet of text
+                    // legitimately has many more references than strings, so it is not held to
+                    // the limit.
+                    let declared = e
+                        .try_get_attribute("uniqueCount")
+                        .ok()
+                        .flatten()
+                        .and_then(|a| a.value.trim().parse::<u64>().ok());
+                    if let Some(n) = declared.filter(|n| *n > max) {
+                        return Err(over(format!("declares uniqueCount=\"{n}\"")));
                     }
                 }
                 "si" => {
@@ -292,8 +307,12 @@ struct Header {
     cells: Vec<(u32, String)>,
 }
 
-/// Reads the whole sheet once so that a damaged sheet is refused before any record is stored, and
-/// finds the header on the way.
+/// Excel's sheet: columns A to XFD, rows 1 to 1,048,576 (0-based positions below these).
+const EXCEL_COLUMNS: u32 = 16_384;
+const EXCEL_ROWS: u32 = 1_048_576;
+
+/// Reads the whole sheet once so that a damaged sheet, or one with a cell beyond Excel's bounds, is
+/// refused before any record is stored, and finds the header on the way.
 fn scan(workbook: &mut Workbook, sheet: &str) -> Result<Header, FileError> {
     let sheet_error = |e: XlsxError| FileError::Malformed {
         format: "XLSX",
@@ -305,6 +324,18 @@ fn scan(workbook: &mut Workbook, sheet: &str) -> Result<Header, FileError> {
     let mut header: Option<Header> = None;
     while let Some(cell) = cells.next_cell().map_err(sheet_error)? {
         let (row, col) = cell.get_position();
+        if col >= EXCEL_COLUMNS || row >= EXCEL_ROWS {
+            return Err(FileError::Malformed {
+                format: "XLSX",
+                reason: format!(
+                    "sheet \"{sheet}\": a cell reference lies beyond Excel's last cell XFD1048576 \
+                     (read as row {}, column {}); the file was not read: save it again from \
+                     Excel or export it again from the source system, then put it back in the inbox",
+                    u64::from(row) + 1,
+                    u64::from(col) + 1
+                ),
+            });
+        }
         let value = cell.get_value();
         if is_blank(value) {
             continue;
@@ -527,45 +558,115 @@ mod tests {
         Some(v.to_string())
     }
 
-    /// A cell reference whose column overflows calamine's arithmetic (26^8 > 2^32) refuses the
-    /// file with a reason instead of taking the decoder down.
+    /// A cell reference beyond Excel's last cell refuses the file with a reason: one just past it
+    /// (which calamine reads as a position) and one whose column overflows calamine's `u32`
+    /// arithmetic (26^8 > 2^32; a panic contained in this build, a wrapped position in a release
+    /// build, both refused).
     #[test]
     fn a_cell_reference_beyond_excel_refuses_the_file() {
-        use std::io::{Read, Write};
         let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("adapters/market-inspection/cases/mixed.xlsx");
+        let limits = crate::ingest::Limits::default();
+        // The golden file itself opens; only the edited reference makes the difference.
+        assert!(open(&golden, None, &cols(&[]), &limits).is_ok());
         let tmp = tempfile::tempdir().unwrap();
-        let far = tmp.path().join("far.xlsx");
-        let mut zip = zip::ZipArchive::new(File::open(&golden).unwrap()).unwrap();
-        let mut out = zip::ZipWriter::new(File::create(&far).unwrap());
+        for (far, says) in [
+            (
+                "XFE1",
+                "beyond Excel's last cell XFD1048576 (read as row 1, column 16385)",
+            ),
+            (
+                "A1048577",
+                "beyond Excel's last cell XFD1048576 (read as row 1048577, column 1)",
+            ),
+            ("AAAAAAAA1", "the file was not read"),
+        ] {
+            let path = tmp.path().join(format!("{far}.xlsx"));
+            rewrite_entry(&golden, &path, "xl/worksheets/sheet1.xml", |text| {
+                assert!(text.contains("<c r=\"A1\""));
+                text.replacen("<c r=\"A1\"", &format!("<c r=\"{far}\""), 1)
+            });
+            match open(&path, None, &cols(&[]), &limits) {
+                Err(FileError::Malformed { format, reason }) => {
+                    assert_eq!(format, "XLSX");
+                    assert!(reason.contains(says), "{far}: {reason}");
+                    assert!(
+                        reason.contains("put it back in the inbox"),
+                        "{far}: {reason}"
+                    );
+                }
+                Err(other) => panic!("{far}: unexpected {other}"),
+                Ok(_) => panic!("{far}: accepted"),
+            }
+        }
+    }
+
+    /// The shared-strings limit holds the table's size, not how many cells refer to it: a sheet
+    /// repeating a few strings in many cells opens under a limit smaller than its references.
+    #[test]
+    fn many_references_to_few_shared_strings_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("repeated.xlsx");
+        let mut book = Writer::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "状态").unwrap();
+        for row in 1..=20 {
+            sheet.write_string(row, 0, "已办结").unwrap();
+        }
+        book.save(&path).unwrap();
+        let limits = crate::ingest::Limits {
+            xlsx_shared_strings: 5,
+            ..Default::default()
+        };
+        let records: Vec<_> = open(&path, None, &cols(&[("状态", true)]), &limits)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(records.len(), 20);
+        assert!(records.iter().all(|r| r.value(0) == Some("已办结")));
+        // More distinct strings than the limit is still refused.
+        let limits = crate::ingest::Limits {
+            xlsx_shared_strings: 1,
+            ..Default::default()
+        };
+        assert!(matches!(
+            open(&path, None, &cols(&[]), &limits),
+            Err(FileError::Limit(l)) if l.key == "xlsx_shared_strings"
+        ));
+    }
+
+    /// A panic inside the library while opening refuses the file with an actionable reason.
+    #[test]
+    fn a_panic_while_opening_refuses_the_file() {
+        let outcome: Result<(), FileError> = contained(|| panic!("inside the library"));
+        match outcome {
+            Err(FileError::Malformed { format, reason }) => {
+                assert_eq!(format, "XLSX");
+                assert!(reason.contains("the file was not read"), "{reason}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(contained(|| Ok(7)).unwrap(), 7);
+    }
+
+    /// Copies the XLSX archive `from` to `to` with entry `name`'s text changed by `edit`.
+    fn rewrite_entry(from: &Path, to: &Path, name: &str, edit: impl Fn(&str) -> String) {
+        use std::io::{Read, Write};
+        let mut zip = zip::ZipArchive::new(File::open(from).unwrap()).unwrap();
+        let mut out = zip::ZipWriter::new(File::create(to).unwrap());
         for i in 0..zip.len() {
             let mut entry = zip.by_index(i).unwrap();
-            let name = entry.name().unwrap().into_owned();
+            let entry_name = entry.name().unwrap().into_owned();
             let mut bytes = Vec::new();
             entry.read_to_end(&mut bytes).unwrap();
-            if name == "xl/worksheets/sheet1.xml" {
-                let text = String::from_utf8(bytes).unwrap();
-                assert!(text.contains("<c r=\"A1\""));
-                bytes = text
-                    .replacen("<c r=\"A1\"", "<c r=\"AAAAAAAA1\"", 1)
-                    .into_bytes();
+            if entry_name == name {
+                bytes = edit(std::str::from_utf8(&bytes).unwrap()).into_bytes();
             }
-            out.start_file(name, zip::write::SimpleFileOptions::default())
+            out.start_file(entry_name, zip::write::SimpleFileOptions::default())
                 .unwrap();
             out.write_all(&bytes).unwrap();
         }
         out.finish().unwrap();
-        let limits = crate::ingest::Limits::default();
-        // The golden file itself opens; only the edited reference makes the difference.
-        assert!(open(&golden, None, &cols(&[]), &limits).is_ok());
-        match open(&far, None, &cols(&[]), &limits) {
-            Err(FileError::Malformed { format, reason }) => {
-                assert_eq!(format, "XLSX");
-                assert!(reason.contains("cell reference"), "{reason}");
-            }
-            Err(other) => panic!("unexpected {other}"),
-            Ok(_) => panic!("accepted"),
-        }
     }
 
     /// The archive checks, each against the golden workbook with one limit lowered.
@@ -592,7 +693,7 @@ mod tests {
         });
         assert_eq!(l.key, "xlsx_shared_strings");
         assert!(
-            l.found.contains("sharedStrings.xml") && l.found.contains("Count=\""),
+            l.found.contains("sharedStrings.xml") && l.found.contains("declares uniqueCount=\""),
             "{l}"
         );
         let l = refused(crate::ingest::Limits {
