@@ -109,6 +109,16 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// One line of figures: the decoder's rate, the reference lines and the ratios to them.
+fn report(label: &str, decoder: f64, alone: f64, twice: f64) {
+    println!(
+        "{label}: decoder {decoder:.0} rows/s, calamine alone {alone:.0}, calamine twice {twice:.0}; \
+         decoder / alone {:.2}, decoder / twice {:.2}",
+        decoder / alone,
+        decoder / twice
+    );
+}
+
 fn main() {
     let rows: u32 = std::env::var("XJ_BENCH_ROWS")
         .ok()
@@ -117,7 +127,8 @@ fn main() {
     let rounds: usize = std::env::var("XJ_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(3)
+        .max(1);
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("inspection.xlsx");
     write(&path, rows);
@@ -151,22 +162,15 @@ fn main() {
             let d = timed(&|| decoder(&path, &columns));
             (timed(&|| calamine(&path, 1)), d, t)
         };
-        println!(
-            "  round {}: decoder {d:.0} rows/s, calamine alone {a:.0}, calamine twice {t:.0}; \
-             decoder / alone {:.2}, decoder / twice {:.2}",
-            round + 1,
-            d / a,
-            d / t
-        );
+        report(&format!("  round {}", round + 1), d, a, t);
         ours.push(d);
         alone.push(a);
         twice.push(t);
     }
-    let (d, a, t) = (median(&mut ours), median(&mut alone), median(&mut twice));
-    println!(
-        "median: decoder {d:.0} rows/s, calamine alone {a:.0}, calamine twice {t:.0}; \
-         decoder / alone {:.2}, decoder / twice {:.2}",
-        d / a,
-        d / t
+    report(
+        "median",
+        median(&mut ours),
+        median(&mut alone),
+        median(&mut twice),
     );
 }
